@@ -1,0 +1,144 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db"
+)
+
+// Idempotency headers.
+const (
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIdempotentReplay is "true" on a response replayed from storage.
+	HeaderIdempotentReplay = "Idempotent-Replayed"
+)
+
+var idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
+
+// IdempotencyStore is what the middleware needs from storage
+// (db.IdempotencyStore implements it).
+type IdempotencyStore interface {
+	Claim(ctx context.Context, scope, key string, hash []byte, method, path string, now time.Time) (bool, db.IdempotencyRecord, error)
+	Complete(ctx context.Context, scope, key string, status int, body []byte, now time.Time) error
+	Release(ctx context.Context, scope, key string) error
+}
+
+const idempotencyKeyCtx = "theprotocol.idempotency_key"
+
+// IdempotencyKeyFrom returns the request's validated Idempotency-Key ("" if
+// none). Handlers derive business keys from it (e.g. a transfer's unique
+// client key), which is what makes a crash between the business commit and
+// the stored response safe.
+func IdempotencyKeyFrom(c *gin.Context) string { return c.GetString(idempotencyKeyCtx) }
+
+// Idempotency makes mutating requests safe to retry (SPEC §4):
+//   - same key + same request (method, route, body) → the stored response,
+//     with Idempotent-Replayed: true, and nothing runs again;
+//   - same key + different request → 409 idempotency_key_reused;
+//   - a duplicate while the first is still running → 409 conflict (retry);
+//   - 5xx responses are not stored: the claim is released so the client can
+//     retry with the same key.
+//
+// Keys are scoped per caller (the authenticated principal; anonymous callers
+// share the "anonymous" scope, so mount it after authentication). When
+// required is true, a missing key is a 400.
+func Idempotency(store IdempotencyStore, required bool, now func() time.Time) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		key := c.GetHeader(HeaderIdempotencyKey)
+		if key == "" {
+			if required {
+				WriteError(c, apperr.New(apperr.Invalid, "header %s is required on this route", HeaderIdempotencyKey))
+				return
+			}
+			c.Next()
+			return
+		}
+		if !idempotencyKeyPattern.MatchString(key) {
+			WriteError(c, apperr.New(apperr.Invalid, "%s must be 1-200 characters of [A-Za-z0-9._:-]", HeaderIdempotencyKey))
+			return
+		}
+		body, err := io.ReadAll(c.Request.Body)
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				WriteError(c, apperr.New(apperr.TooLarge, "request body larger than %d bytes", tooLarge.Limit))
+				return
+			}
+			WriteError(c, apperr.Wrap(err, apperr.Invalid, "could not read request body"))
+			return
+		}
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+
+		scope := "anonymous"
+		if p, ok := PrincipalFrom(c); ok {
+			scope = p.Subject
+		}
+		h := sha256.New()
+		h.Write([]byte(c.Request.Method + " " + c.Request.URL.Path + "\n"))
+		h.Write(body)
+		hash := h.Sum(nil)
+
+		claimed, rec, err := store.Claim(c.Request.Context(), scope, key, hash, c.Request.Method, c.Request.URL.Path, now())
+		if err != nil {
+			WriteError(c, apperr.Wrap(err, apperr.Unavailable, "idempotency store unavailable"))
+			return
+		}
+		if !claimed {
+			switch {
+			case !bytes.Equal(rec.RequestHash, hash):
+				WriteError(c, apperr.New(apperr.IdempotencyReuse, "%s %q was already used with a different request", HeaderIdempotencyKey, key))
+			case rec.StatusCode == 0:
+				WriteError(c, apperr.New(apperr.Conflict, "a request with %s %q is still in progress; retry later", HeaderIdempotencyKey, key))
+			default:
+				c.Header(HeaderIdempotentReplay, "true")
+				c.Data(rec.StatusCode, "application/json; charset=utf-8", rec.Body)
+				c.Abort()
+			}
+			return
+		}
+
+		c.Set(idempotencyKeyCtx, key)
+		rw := &capturingWriter{ResponseWriter: c.Writer}
+		c.Writer = rw
+		c.Next()
+
+		// Store on a context that survives the client hanging up: the work
+		// is done, the record must be too.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
+		defer cancel()
+		status := rw.Status()
+		if status >= 500 {
+			_ = store.Release(ctx, scope, key)
+			return
+		}
+		if err := store.Complete(ctx, scope, key, status, rw.buf.Bytes(), now()); err != nil {
+			_ = c.Error(apperr.Wrap(err, apperr.Internal, "store idempotent response"))
+		}
+	}
+}
+
+// capturingWriter copies the response body so it can be stored.
+type capturingWriter struct {
+	gin.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (w *capturingWriter) Write(b []byte) (int, error) {
+	w.buf.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *capturingWriter) WriteString(s string) (int, error) {
+	w.buf.WriteString(s)
+	return w.ResponseWriter.WriteString(s)
+}

@@ -1,0 +1,81 @@
+package db
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/theprotocol-dev/theprotocol/db/commondb"
+)
+
+// IdempotencyRecord is a stored request/response pair.
+type IdempotencyRecord struct {
+	RequestHash []byte
+	Method      string
+	Path        string
+	StatusCode  int // 0 while the request is in flight
+	Body        []byte
+	CreatedAt   time.Time
+}
+
+// IdempotencyStore keeps Idempotency-Key records in a role database. Each
+// call is its own short statement: the claim row is what makes concurrent
+// duplicates apply once, while business operations carry their own unique
+// keys so a crash between commit and Complete cannot apply them twice.
+type IdempotencyStore struct {
+	pool *pgxpool.Pool
+	q    *commondb.Queries
+}
+
+// NewIdempotencyStore returns a store on pool.
+func NewIdempotencyStore(pool *pgxpool.Pool) *IdempotencyStore {
+	return &IdempotencyStore{pool: pool, q: commondb.New()}
+}
+
+// Claim records (scope, key) as in flight. It returns claimed=false and the
+// existing record when the key is already known.
+func (s *IdempotencyStore) Claim(ctx context.Context, scope, key string, hash []byte, method, path string, now time.Time) (claimed bool, existing IdempotencyRecord, err error) {
+	_, err = s.q.IdempotencyKeyClaim(ctx, s.pool, commondb.IdempotencyKeyClaimParams{
+		Scope: scope, Key: key, RequestHash: hash, Method: method, Path: path, Now: now,
+	})
+	if err == nil {
+		return true, IdempotencyRecord{}, nil
+	}
+	if !IsNotFound(err) {
+		return false, IdempotencyRecord{}, err
+	}
+	row, err := s.q.IdempotencyKeyGet(ctx, s.pool, commondb.IdempotencyKeyGetParams{Scope: scope, Key: key})
+	if err != nil {
+		// Swept between the two statements: treat as a fresh conflict-free
+		// retry is not safe here, so report it as an error to retry.
+		return false, IdempotencyRecord{}, err
+	}
+	rec := IdempotencyRecord{
+		RequestHash: row.RequestHash, Method: row.Method, Path: row.Path,
+		Body: row.ResponseBody, CreatedAt: row.CreatedAt,
+	}
+	if row.StatusCode != nil {
+		rec.StatusCode = int(*row.StatusCode)
+	}
+	return false, rec, nil
+}
+
+// Complete stores the final response of a claimed key.
+func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, status int, body []byte, now time.Time) error {
+	code := int32(status)
+	return s.q.IdempotencyKeyComplete(ctx, s.pool, commondb.IdempotencyKeyCompleteParams{
+		Scope: scope, Key: key, StatusCode: &code, ResponseBody: body, Now: now,
+	})
+}
+
+// Release drops an in-flight claim so the client can retry with the key.
+func (s *IdempotencyStore) Release(ctx context.Context, scope, key string) error {
+	return s.q.IdempotencyKeyRelease(ctx, s.pool, commondb.IdempotencyKeyReleaseParams{Scope: scope, Key: key})
+}
+
+// Sweep deletes up to maxRows records created before cutoff and returns how
+// many it deleted.
+func (s *IdempotencyStore) Sweep(ctx context.Context, cutoff time.Time, maxRows int32) (int64, error) {
+	return s.q.IdempotencyKeySweep(ctx, s.pool, commondb.IdempotencyKeySweepParams{Cutoff: cutoff, MaxRows: maxRows})
+}
