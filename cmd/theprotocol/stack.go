@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/node"
+	"github.com/theprotocol-dev/theprotocol/worker"
+)
+
+// services are the addresses of the shared infrastructure nodes use.
+type services struct {
+	PostgresAdminURL string
+	PostgresAddr     string
+	TemporalAddr     string
+	TemporalUI       string
+	KafkaBrokers     []string
+}
+
+// prepareExternal makes sure namespaces/search attributes and topics exist
+// on services the stack did not start itself (idempotent).
+func prepareExternal(ctx context.Context, topo config.Topology, svc services, log *slog.Logger) error {
+	for _, ns := range topo.Namespaces() {
+		if err := worker.EnsureNamespace(ctx, svc.TemporalAddr, ns); err != nil {
+			return err
+		}
+	}
+	return ensureTopics(ctx, svc.KafkaBrokers, topo.Topics(), log)
+}
+
+func ensureTopics(ctx context.Context, brokers, topics []string, log *slog.Logger) error {
+	if len(brokers) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopics(cctx, 4, -1, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("create kafka topics: %w", err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerrTopicExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
+		if r.Err == nil {
+			log.Info("kafka topic created", "topic", r.Topic)
+		}
+	}
+	return nil
+}
+
+// startNodes starts one node per registry of topo (or only those named in
+// only), in topology order.
+func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, svc services, only map[string]bool, log *slog.Logger) ([]*node.Node, error) {
+	var nodes []*node.Node
+	for _, f := range topo.Frames {
+		for _, r := range f.Registries {
+			if len(only) > 0 && !only[r.ID] {
+				continue
+			}
+			n, err := node.Start(ctx, node.Options{
+				Frame: f, Registry: r,
+				PostgresAdminURL: svc.PostgresAdminURL,
+				TemporalAddr:     svc.TemporalAddr,
+				KafkaBrokers:     svc.KafkaBrokers,
+				ListenHost:       cfg.ListenHost,
+				MaxBodyBytes:     cfg.MaxBodyBytes,
+				Log:              log,
+			})
+			if err != nil {
+				stopNodes(nodes, cfg.ShutdownTimeout)
+				return nil, fmt.Errorf("start node %s: %w", r.ID, err)
+			}
+			nodes = append(nodes, n)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("no registry of the topology matched")
+	}
+	return nodes, nil
+}
+
+func stopNodes(nodes []*node.Node, budget time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	for i := len(nodes) - 1; i >= 0; i-- {
+		nodes[i].Stop(ctx)
+	}
+}
+
+// Endpoints is .data/endpoints.json: every address of the running stack,
+// for tools and tests.
+type Endpoints struct {
+	StartedAt time.Time       `json:"started_at"`
+	PID       int             `json:"pid"`
+	Nodes     []EndpointsNode `json:"nodes"`
+	Temporal  struct {
+		Address    string   `json:"address"`
+		UIURL      string   `json:"ui_url"`
+		Namespaces []string `json:"namespaces"`
+	} `json:"temporal"`
+	Kafka struct {
+		Brokers []string `json:"brokers"`
+		Topics  []string `json:"topics"`
+	} `json:"kafka"`
+	Postgres struct {
+		Address  string `json:"address"`
+		AdminURL string `json:"admin_url"`
+	} `json:"postgres"`
+}
+
+// EndpointsNode describes one node.
+type EndpointsNode struct {
+	Frame       string            `json:"frame"`
+	Registry    string            `json:"registry"`
+	Mainframe   bool              `json:"mainframe"`
+	Roles       []string          `json:"roles"`
+	APIURL      string            `json:"api_url"`
+	MTLSURL     string            `json:"mtls_url"` // empty until the identity fabric serves the participant listener
+	MetricsURL  string            `json:"metrics_url"`
+	HealthURL   string            `json:"health_url"`
+	ReadyURL    string            `json:"ready_url"`
+	Namespace   string            `json:"temporal_namespace"`
+	TaskQueue   string            `json:"task_queue"`
+	Databases   map[string]string `json:"databases"`
+	KafkaTopic  string            `json:"kafka_topic"`
+	TrustDomain string            `json:"trust_domain"`
+}
+
+func buildEndpoints(topo config.Topology, nodes []*node.Node, svc services) Endpoints {
+	var ep Endpoints
+	ep.StartedAt = time.Now().UTC()
+	ep.PID = os.Getpid()
+	i := 0
+	for _, f := range topo.Frames {
+		for _, r := range f.Registries {
+			if i >= len(nodes) {
+				break
+			}
+			n := nodes[i]
+			i++
+			dbs := map[string]string{}
+			for role, name := range n.DBNames {
+				dbs[string(role)] = name
+			}
+			ep.Nodes = append(ep.Nodes, EndpointsNode{
+				Frame: f.ID, Registry: r.ID, Mainframe: r.Mainframe, Roles: r.Roles,
+				APIURL: n.URL(), MetricsURL: n.URL() + "/metrics", HealthURL: n.URL() + "/healthz", ReadyURL: n.URL() + "/readyz",
+				Namespace: r.TemporalNamespace(), TaskQueue: r.TaskQueue(), Databases: dbs,
+				KafkaTopic: f.Topic(), TrustDomain: f.TrustDomain,
+			})
+		}
+	}
+	ep.Temporal.Address = svc.TemporalAddr
+	ep.Temporal.UIURL = svc.TemporalUI
+	ep.Temporal.Namespaces = topo.Namespaces()
+	ep.Kafka.Brokers = svc.KafkaBrokers
+	ep.Kafka.Topics = topo.Topics()
+	ep.Postgres.Address = svc.PostgresAddr
+	ep.Postgres.AdminURL = svc.PostgresAdminURL
+	return ep
+}
+
+// writeJSONAtomic writes v to path via a temp file and rename, so readers
+// never see a half-written file.
+func writeJSONAtomic(path string, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, append(raw, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func printEndpoints(ep Endpoints) {
+	fmt.Println()
+	fmt.Println("TheProtocol dev stack is up")
+	for _, n := range ep.Nodes {
+		fmt.Printf("  %-11s frame %-6s API %s  ready %s  metrics %s\n", n.Registry, n.Frame, n.APIURL, n.ReadyURL, n.MetricsURL)
+	}
+	if ep.Temporal.UIURL != "" {
+		fmt.Printf("  Temporal UI  %s   (gRPC %s, namespaces %v)\n", ep.Temporal.UIURL, ep.Temporal.Address, ep.Temporal.Namespaces)
+	} else {
+		fmt.Printf("  Temporal     %s   (namespaces %v)\n", ep.Temporal.Address, ep.Temporal.Namespaces)
+	}
+	fmt.Printf("  Kafka        %v   (topics %v)\n", ep.Kafka.Brokers, ep.Kafka.Topics)
+	fmt.Printf("  Postgres     %s\n", ep.Postgres.Address)
+	fmt.Println("Press Ctrl-C to stop everything.")
+}

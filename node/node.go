@@ -1,0 +1,258 @@
+// Package node assembles one registry's process: its role databases
+// (created and migrated at start-up), the Gin API with every role's routes,
+// readiness checks, metrics, and its Temporal worker. `theprotocol dev` runs
+// one Node per registry of the topology in a single process; production runs
+// one per process (`theprotocol serve`).
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/api"
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/worker"
+)
+
+// Version is the build's version, set with -ldflags.
+var Version = "dev"
+
+// Options are everything a node needs from outside.
+type Options struct {
+	Frame    config.Frame
+	Registry config.Registry
+	// PostgresAdminURL points at a cluster where the node may create its
+	// databases.
+	PostgresAdminURL string
+	TemporalAddr     string
+	KafkaBrokers     []string
+	ListenHost       string
+	MaxBodyBytes     int64
+	Log              *slog.Logger
+	// Now is the node's clock (tests inject one).
+	Now func() time.Time
+}
+
+// Node is a running registry process.
+type Node struct {
+	opts     Options
+	log      *slog.Logger
+	Metrics  *prometheus.Registry
+	Pools    map[db.Role]*pgxpool.Pool
+	DBNames  map[db.Role]string
+	Temporal client.Client
+	kafka    *kgo.Client
+	server   *api.Server
+	worker   sdkworker.Worker
+	serveErr chan error
+	stopOnce sync.Once
+}
+
+// Start creates and migrates the node's databases, connects to Temporal and
+// Kafka, starts the API server and (for the worker role) the Temporal
+// worker. On error everything already started is stopped again.
+func Start(ctx context.Context, o Options) (n *Node, err error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ListenHost == "" {
+		o.ListenHost = "127.0.0.1"
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	log := o.Log.With("frame", o.Frame.ID, "registry", o.Registry.ID)
+	n = &Node{opts: o, log: log, Metrics: prometheus.NewRegistry(), Pools: map[db.Role]*pgxpool.Pool{}, DBNames: map[db.Role]string{}, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.Stop(context.Background())
+		}
+	}()
+	n.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, c := range db.Collectors() {
+		n.Metrics.MustRegister(c)
+	}
+
+	for _, role := range n.dbRoles() {
+		name := o.Registry.DBName(string(role))
+		if role == db.RoleEventStore {
+			name = o.Frame.EventStoreDBName()
+		}
+		pool, err := openRoleDB(ctx, o.PostgresAdminURL, name, role, log)
+		if err != nil {
+			return nil, err
+		}
+		n.Pools[role] = pool
+		n.DBNames[role] = name
+	}
+
+	// A lazy client lets the node start (and report not-ready) while
+	// Temporal is down; calls fail until it is back.
+	n.Temporal, err = client.NewLazyClient(client.Options{
+		HostPort:  o.TemporalAddr,
+		Namespace: o.Registry.TemporalNamespace(),
+		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("temporal client: %w", err)
+	}
+	if len(o.KafkaBrokers) > 0 {
+		n.kafka, err = kgo.NewClient(kgo.SeedBrokers(o.KafkaBrokers...), kgo.DialTimeout(2*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("kafka client: %w", err)
+		}
+	}
+
+	engine := api.NewEngine(api.EngineOptions{Log: log, Registry: n.Metrics, MaxBodyBytes: o.MaxBodyBytes, Checks: n.checks()})
+	n.mountRoutes(engine)
+	n.server, err = api.Listen(net.JoinHostPort(o.ListenHost, strconv.Itoa(o.Registry.APIPort)), engine, log)
+	if err != nil {
+		return nil, err
+	}
+	go func() { n.serveErr <- n.server.Serve() }()
+
+	if o.Registry.HasRole(config.RoleWorker) {
+		var stores []activities.IdempotencySweeper
+		for _, role := range []db.Role{db.RoleRegistry, db.RoleTEG} {
+			if p := n.Pools[role]; p != nil {
+				stores = append(stores, db.NewIdempotencyStore(p))
+			}
+		}
+		n.worker, err = worker.Start(ctx, n.Temporal, worker.Options{
+			Registry: o.Registry.ID, TaskQueue: o.Registry.TaskQueue(), Log: log,
+		}, worker.Deps{Sweeper: &activities.Sweeper{Stores: stores}})
+		if err != nil {
+			return nil, err
+		}
+	}
+	log.Info("node started", "api", n.server.URL(), "roles", o.Registry.Roles, "task_queue", o.Registry.TaskQueue())
+	return n, nil
+}
+
+func (n *Node) dbRoles() []db.Role {
+	var roles []db.Role
+	r := n.opts.Registry
+	if r.HasRole(config.RoleRegistry) {
+		roles = append(roles, db.RoleRegistry)
+	}
+	if r.HasRole(config.RoleTEG) {
+		roles = append(roles, db.RoleTEG)
+	}
+	if r.HasRole(config.RoleEventStore) {
+		roles = append(roles, db.RoleEventStore)
+	}
+	return roles
+}
+
+func openRoleDB(ctx context.Context, adminURL, name string, role db.Role, log *slog.Logger) (*pgxpool.Pool, error) {
+	if err := db.EnsureDatabase(ctx, adminURL, name); err != nil {
+		return nil, err
+	}
+	dsn, err := db.WithDatabase(adminURL, name)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := db.Open(ctx, dsn, db.PoolOptions{MaxConns: 32, ApplicationName: "theprotocol-" + string(role)})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx, pool, role, log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// checks are the /readyz probes: every database, Temporal and Kafka.
+func (n *Node) checks() []api.Check {
+	checks := []api.Check{{Name: "postgres", Fn: func(ctx context.Context) error {
+		for role, p := range n.Pools {
+			if err := p.Ping(ctx); err != nil {
+				return fmt.Errorf("%s database: %w", role, err)
+			}
+		}
+		return nil
+	}}, {Name: "temporal", Fn: func(ctx context.Context) error {
+		_, err := n.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}}}
+	if n.kafka != nil {
+		checks = append(checks, api.Check{Name: "kafka", Fn: func(ctx context.Context) error { return n.kafka.Ping(ctx) }})
+	}
+	return checks
+}
+
+// NodeInfo is GET /api/v1/node: who this node is.
+type NodeInfo struct {
+	Frame       string   `json:"frame"`
+	Registry    string   `json:"registry"`
+	Mainframe   bool     `json:"mainframe"`
+	TrustDomain string   `json:"trust_domain"`
+	Currency    string   `json:"currency"`
+	Roles       []string `json:"roles"`
+	Version     string   `json:"version"`
+}
+
+func (n *Node) mountRoutes(e *gin.Engine) {
+	v1 := e.Group("/api/v1")
+	info := NodeInfo{
+		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,
+		TrustDomain: n.opts.Frame.TrustDomain, Currency: n.opts.Frame.Currency, Roles: n.opts.Registry.Roles, Version: Version,
+	}
+	v1.GET("/node", func(c *gin.Context) { c.JSON(http.StatusOK, info) })
+}
+
+// URL is the API base URL.
+func (n *Node) URL() string { return n.server.URL() }
+
+// Addr is the API's bound address.
+func (n *Node) Addr() string { return n.server.Addr() }
+
+// Err returns a channel that yields if the API server stops on its own.
+func (n *Node) Err() <-chan error { return n.serveErr }
+
+// Stop shuts down gracefully: the API stops accepting and drains, the worker
+// finishes in-flight tasks, then connections close. Safe to call twice.
+func (n *Node) Stop(ctx context.Context) {
+	n.stopOnce.Do(func() {
+		if n.server != nil {
+			if err := n.server.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				n.log.Warn("api shutdown", "err", err)
+			}
+		}
+		if n.worker != nil {
+			n.worker.Stop()
+		}
+		if n.Temporal != nil {
+			n.Temporal.Close()
+		}
+		if n.kafka != nil {
+			n.kafka.Close()
+		}
+		for _, p := range n.Pools {
+			p.Close()
+		}
+		n.log.Info("node stopped")
+	})
+}
