@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/client"
+
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/devstack"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+	"github.com/theprotocol-dev/theprotocol/worker"
+)
+
+// binary returns the theprotocol binary: THEPROTOCOL_BIN (make test builds
+// it) or a fresh build.
+func binary(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("THEPROTOCOL_BIN"); b != "" {
+		return b
+	}
+	out := filepath.Join(t.TempDir(), "theprotocol")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Run())
+	return out
+}
+
+type devRun struct {
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	done chan error
+}
+
+func startDev(t *testing.T, bin, dataDir, topo string, ports []int) *devRun {
+	t.Helper()
+	root, err := testenv.ModuleRoot()
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "dev", "-data-dir", dataDir, "-topology", topo,
+		"-postgres-port", strconv.Itoa(ports[0]), "-temporal-port", strconv.Itoa(ports[1]),
+		"-temporal-ui-port", strconv.Itoa(ports[2]), "-kafka-port", strconv.Itoa(ports[3]),
+		"-temporal-bin", filepath.Join(root, "bin", "temporal"))
+	cmd.Env = os.Environ()
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	require.NoError(t, cmd.Start())
+	r := &devRun{cmd: cmd, log: &log, done: make(chan error, 1)}
+	go func() { r.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+	})
+	return r
+}
+
+func waitEndpoints(t *testing.T, r *devRun, path string) Endpoints {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-r.done:
+			t.Fatalf("dev exited early: %v\n%s", err, r.log.String())
+		default:
+		}
+		if raw, err := os.ReadFile(path); err == nil {
+			var ep Endpoints
+			require.NoError(t, json.Unmarshal(raw, &ep))
+			return ep
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no endpoints.json after 3 minutes\n%s", r.log.String())
+	return Endpoints{}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// processesMentioning lists PIDs whose command line contains s.
+func processesMentioning(s string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(bytes.ReplaceAll(raw, []byte{0}, []byte{' '})), s) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestDevStackLifecycle runs `theprotocol dev` as a user would: everything
+// comes up ready, Ctrl-C (SIGINT) leaves no process behind, and a second
+// start reuses the state in the data directory.
+func TestDevStackLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole dev stack twice")
+	}
+	t.Parallel()
+	bin := binary(t)
+	dataDir, err := os.MkdirTemp("", "theprotocol-devtest-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+
+	// The demo topology with every API port chosen by the OS, so the test
+	// never collides with a running `make run`.
+	topo := config.DevTopology()
+	for fi := range topo.Frames {
+		for ri := range topo.Frames[fi].Registries {
+			topo.Frames[fi].Registries[ri].APIPort = 0
+			topo.Frames[fi].Registries[ri].MTLSPort = 0
+		}
+	}
+	topoPath := filepath.Join(dataDir, "topology.json")
+	raw, err := json.Marshal(topo)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(topoPath, raw, 0o644))
+	var ports []int
+	for range 4 {
+		p, err := devstack.FreePort("127.0.0.1")
+		require.NoError(t, err)
+		ports = append(ports, p)
+	}
+	epPath := filepath.Join(dataDir, "endpoints.json")
+	ctx := context.Background()
+
+	// --- first run ---
+	run := startDev(t, bin, dataDir, topoPath, ports)
+	ep := waitEndpoints(t, run, epPath)
+	require.Len(t, ep.Nodes, 3)
+	for _, n := range ep.Nodes {
+		code, body := get(t, n.ReadyURL)
+		require.Equal(t, 200, code, "%s: %s", n.Registry, body)
+		require.True(t, strings.HasPrefix(n.APIURL, "http://127.0.0.1:"), "listeners bind loopback")
+		code, body = get(t, n.MetricsURL)
+		require.Equal(t, 200, code)
+		require.Contains(t, body, "http_requests_total")
+	}
+	code, body := get(t, ep.Temporal.UIURL+"/api/v1/namespaces")
+	require.Equal(t, 200, code)
+	for _, ns := range []string{"alpha-main", "alpha-op1", "beta-main"} {
+		require.Contains(t, body, `"`+ns+`"`, "the UI lists namespace %s", ns)
+	}
+
+	// Leave state behind in every service: a Postgres row, a Kafka record,
+	// and remember the schedule the worker created.
+	conn, err := pgx.Connect(ctx, strings.Replace(ep.Postgres.AdminURL, "/postgres?", "/alpha_main_teg?", 1))
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `CREATE TABLE devtest_marker (v text); INSERT INTO devtest_marker VALUES ('kept')`)
+	require.NoError(t, err)
+	conn.Close(ctx)
+	kc, err := kgo.NewClient(kgo.SeedBrokers(ep.Kafka.Brokers...))
+	require.NoError(t, err)
+	require.NoError(t, kc.ProduceSync(ctx, &kgo.Record{Topic: "alpha.events", Key: []byte("k"), Value: []byte("kept")}).FirstErr())
+	kc.Close()
+	tc, err := client.Dial(client.Options{HostPort: ep.Temporal.Address, Namespace: "alpha-main", Logger: nopLogger{}})
+	require.NoError(t, err)
+	desc, err := tc.ScheduleClient().GetHandle(ctx, worker.IdempotencySweepScheduleID("alpha-main")).Describe(ctx)
+	require.NoError(t, err)
+	createdAt := desc.Info.CreatedAt
+	tc.Close()
+
+	require.NotEmpty(t, processesMentioning(dataDir), "children run with the data dir on their command line")
+	require.NoError(t, run.cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case err := <-run.done:
+		require.NoError(t, err, run.log.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("dev did not stop within 60s of SIGINT\n%s", run.log.String())
+	}
+	require.Eventually(t, func() bool { return len(processesMentioning(dataDir)) == 0 }, 10*time.Second, 100*time.Millisecond,
+		"no process of ours survives Ctrl-C: %v", processesMentioning(dataDir))
+	_, err = os.Stat(epPath)
+	require.True(t, os.IsNotExist(err), "endpoints.json is removed on stop")
+
+	// --- second run: same data dir ---
+	run = startDev(t, bin, dataDir, topoPath, ports)
+	ep = waitEndpoints(t, run, epPath)
+	for _, n := range ep.Nodes {
+		code, body := get(t, n.ReadyURL)
+		require.Equal(t, 200, code, "%s: %s", n.Registry, body)
+	}
+	require.NotContains(t, run.log.String(), "initialising PostgreSQL cluster")
+	conn, err = pgx.Connect(ctx, strings.Replace(ep.Postgres.AdminURL, "/postgres?", "/alpha_main_teg?", 1))
+	require.NoError(t, err)
+	var v string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT v FROM devtest_marker`).Scan(&v))
+	require.Equal(t, "kept", v)
+	conn.Close(ctx)
+
+	kc, err = kgo.NewClient(kgo.SeedBrokers(ep.Kafka.Brokers...), kgo.ConsumeTopics("alpha.events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	fetches := kc.PollFetches(fctx)
+	cancel()
+	require.NoError(t, fetches.Err())
+	var values []string
+	fetches.EachRecord(func(r *kgo.Record) { values = append(values, string(r.Value)) })
+	require.Equal(t, []string{"kept"}, values, "the broker kept its data")
+	kc.Close()
+
+	tc, err = client.Dial(client.Options{HostPort: ep.Temporal.Address, Namespace: "alpha-main", Logger: nopLogger{}})
+	require.NoError(t, err)
+	desc, err = tc.ScheduleClient().GetHandle(ctx, worker.IdempotencySweepScheduleID("alpha-main")).Describe(ctx)
+	require.NoError(t, err)
+	require.Equal(t, createdAt, desc.Info.CreatedAt, "Temporal kept the schedule from the first run")
+	tc.Close()
+
+	require.NoError(t, run.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-run.done:
+		require.NoError(t, err, run.log.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("dev did not stop within 60s of SIGTERM")
+	}
+	require.Eventually(t, func() bool { return len(processesMentioning(dataDir)) == 0 }, 10*time.Second, 100*time.Millisecond)
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Debug(string, ...any) {}
+func (nopLogger) Info(string, ...any)  {}
+func (nopLogger) Warn(string, ...any)  {}
+func (nopLogger) Error(string, ...any) {}

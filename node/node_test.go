@@ -1,0 +1,159 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/devstack"
+	"github.com/theprotocol-dev/theprotocol/node"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+	"github.com/theprotocol-dev/theprotocol/worker"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type readyBody struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+	Error  *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func getReady(t *testing.T, url string) (int, readyBody) {
+	t.Helper()
+	resp, err := http.Get(url + "/readyz")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var b readyBody
+	raw, _ := io.ReadAll(resp.Body)
+	require.NoError(t, json.Unmarshal(raw, &b), string(raw))
+	return resp.StatusCode, b
+}
+
+func testRegistry(t *testing.T) (config.Frame, config.Registry) {
+	id := fmt.Sprintf("t%d", time.Now().UnixNano()%1_000_000_000)
+	reg := config.Registry{ID: id, Mainframe: true, Roles: []string{"registry", "teg", "eventstore", "worker"}, Namespace: testenv.TestNamespace}
+	frame := config.Frame{ID: "f" + id, TrustDomain: "f.theprotocol.test", Currency: "AVT", Genesis: true, Registries: []config.Registry{reg}}
+	return frame, reg
+}
+
+// /readyz names Postgres when its cluster is stopped and recovers when the
+// cluster is back — on a cluster of the test's own, so stopping it harms no
+// other test.
+func TestReadyzReportsPostgresOutageAndRecovery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "theprotocol-readyz-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	port, err := devstack.FreePort("127.0.0.1")
+	require.NoError(t, err)
+	pgOpts := devstack.PostgresOptions{Dir: filepath.Join(dir, "pg"), Port: port, Install: true}
+	pg, err := devstack.StartPostgres(ctx, pgOpts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pg.Stop() })
+
+	frame, reg := testRegistry(t)
+	n, err := node.Start(ctx, node.Options{
+		Frame: frame, Registry: reg, PostgresAdminURL: pg.AdminURL(),
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t), Log: quietLog,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Stop(context.Background()) })
+
+	status, body := getReady(t, n.URL())
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, map[string]string{"postgres": "ok", "temporal": "ok", "kafka": "ok"}, body.Checks)
+
+	require.NoError(t, pg.Stop())
+	status, body = getReady(t, n.URL())
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	require.Equal(t, "unavailable", body.Status)
+	require.NotNil(t, body.Error)
+	require.Equal(t, "unavailable", body.Error.Code)
+	require.Contains(t, body.Error.Message, "postgres")
+	require.NotContains(t, body.Error.Message, "temporal")
+	require.Equal(t, "ok", body.Checks["temporal"])
+	require.Contains(t, body.Checks["postgres"], "error")
+
+	// /healthz only says the process is up.
+	resp, err := http.Get(n.URL() + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	pg, err = devstack.StartPostgres(ctx, pgOpts)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		status, _ := getReady(t, n.URL())
+		return status == http.StatusOK
+	}, 30*time.Second, 200*time.Millisecond, "readyz recovers once Postgres is back")
+}
+
+func TestNodeServesInfoMetricsAndSchedules(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	frame, reg := testRegistry(t)
+	n, err := node.Start(ctx, node.Options{
+		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t), Log: quietLog,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Stop(context.Background()) })
+
+	resp, err := http.Get(n.URL() + "/api/v1/node")
+	require.NoError(t, err)
+	var info node.NodeInfo
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&info))
+	resp.Body.Close()
+	require.Equal(t, reg.ID, info.Registry)
+	require.Equal(t, frame.ID, info.Frame)
+	require.True(t, info.Mainframe)
+
+	// Separate databases per role, named after registry and frame.
+	require.Len(t, n.DBNames, 3)
+	require.Equal(t, reg.DBName("registry"), n.DBNames["registry"])
+	require.Equal(t, frame.EventStoreDBName(), n.DBNames["eventstore"])
+
+	resp, err = http.Get(n.URL() + "/no/such/route")
+	require.NoError(t, err)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.JSONEq(t, `{"error":{"code":"not_found","message":"no route GET /no/such/route"}}`, string(raw))
+
+	resp, err = http.Get(n.URL() + "/metrics")
+	require.NoError(t, err)
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(raw), `http_requests_total{method="GET",route="/api/v1/node",status="200"} 1`)
+	require.Contains(t, string(raw), `http_requests_total{method="GET",route="unmatched",status="404"} 1`)
+	require.Contains(t, string(raw), "go_goroutines")
+
+	// The worker created the sweep schedule; a second start is idempotent.
+	h := n.Temporal.ScheduleClient().GetHandle(ctx, worker.IdempotencySweepScheduleID(reg.ID))
+	desc, err := h.Describe(ctx)
+	require.NoError(t, err)
+	action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
+	require.True(t, ok, "%T", desc.Schedule.Action)
+	require.Equal(t, "IdempotencySweep", action.Workflow)
+	require.Equal(t, reg.TaskQueue(), action.TaskQueue)
+	require.NoError(t, worker.EnsureSchedules(ctx, n.Temporal, worker.Options{Registry: reg.ID, TaskQueue: reg.TaskQueue()}))
+	t.Cleanup(func() { _ = h.Delete(context.Background()) })
+}
