@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,8 +44,26 @@ func binary(t *testing.T) string {
 
 type devRun struct {
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *syncBuffer
 	done chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startDev(t *testing.T, bin, dataDir, topo string, ports []int) *devRun {
@@ -56,10 +75,10 @@ func startDev(t *testing.T, bin, dataDir, topo string, ports []int) *devRun {
 		"-temporal-ui-port", strconv.Itoa(ports[2]), "-kafka-port", strconv.Itoa(ports[3]),
 		"-temporal-bin", filepath.Join(root, "bin", "temporal"))
 	cmd.Env = os.Environ()
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
-	r := &devRun{cmd: cmd, log: &log, done: make(chan error, 1)}
+	r := &devRun{cmd: cmd, log: log, done: make(chan error, 1)}
 	go func() { r.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
