@@ -10,6 +10,16 @@ import (
 	"github.com/google/uuid"
 )
 
+type EmissionPolicy struct {
+	EventType          string
+	EmitFromTeg        bool
+	EmitFromRegistry   bool
+	EmitFromEventstore bool
+	EmitFromWorker     bool
+	UpdatedAt          time.Time
+	UpdatedBy          string
+}
+
 type IdempotencyKey struct {
 	Scope        string
 	Key          string
@@ -32,4 +42,9 @@ type Outbox struct {
 	Envelope       []byte
 	SourceSeq      *int64
 	PublishedAt    *time.Time
+}
+
+type OutboxRelayState struct {
+	ID      bool
+	NextSeq int64
 }

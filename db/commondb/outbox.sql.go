@@ -12,6 +12,22 @@ import (
 	"github.com/google/uuid"
 )
 
+const outboxAssignSeqs = `-- name: OutboxAssignSeqs :exec
+UPDATE outbox AS o SET source_seq = v.seq
+FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS seq) AS v
+WHERE o.id = v.id
+`
+
+type OutboxAssignSeqsParams struct {
+	Ids  []int64
+	Seqs []int64
+}
+
+func (q *Queries) OutboxAssignSeqs(ctx context.Context, db DBTX, arg OutboxAssignSeqsParams) error {
+	_, err := db.Exec(ctx, outboxAssignSeqs, arg.Ids, arg.Seqs)
+	return err
+}
+
 const outboxCountUnpublished = `-- name: OutboxCountUnpublished :one
 SELECT count(*)::bigint AS rows, coalesce(min(occurred_at), $1::timestamptz)::timestamptz AS oldest
 FROM outbox WHERE published_at IS NULL
@@ -27,6 +43,30 @@ func (q *Queries) OutboxCountUnpublished(ctx context.Context, db DBTX, now time.
 	var i OutboxCountUnpublishedRow
 	err := row.Scan(&i.Rows, &i.Oldest)
 	return i, err
+}
+
+const outboxDeletePublishedBefore = `-- name: OutboxDeletePublishedBefore :execrows
+DELETE FROM outbox WHERE id IN (
+    SELECT o.id FROM outbox AS o
+    WHERE o.published_at < $1::timestamptz AND o.source_seq <= $2::bigint
+    ORDER BY o.id LIMIT $3::int
+)
+`
+
+type OutboxDeletePublishedBeforeParams struct {
+	Cutoff   time.Time
+	AckedSeq int64
+	MaxRows  int32
+}
+
+// Retention: published rows older than the cutoff AND already acknowledged by
+// the EventStore (seq <= its high-water mark) are deleted, bounded per call.
+func (q *Queries) OutboxDeletePublishedBefore(ctx context.Context, db DBTX, arg OutboxDeletePublishedBeforeParams) (int64, error) {
+	result, err := db.Exec(ctx, outboxDeletePublishedBefore, arg.Cutoff, arg.AckedSeq, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const outboxGetByKey = `-- name: OutboxGetByKey :one
@@ -78,4 +118,150 @@ func (q *Queries) OutboxInsert(ctx context.Context, db DBTX, arg OutboxInsertPar
 		arg.Envelope,
 	)
 	return err
+}
+
+const outboxMarkPublished = `-- name: OutboxMarkPublished :exec
+UPDATE outbox SET published_at = $1::timestamptz
+WHERE source_seq = ANY($2::bigint[]) AND published_at IS NULL
+`
+
+type OutboxMarkPublishedParams struct {
+	Now  time.Time
+	Seqs []int64
+}
+
+func (q *Queries) OutboxMarkPublished(ctx context.Context, db DBTX, arg OutboxMarkPublishedParams) error {
+	_, err := db.Exec(ctx, outboxMarkPublished, arg.Now, arg.Seqs)
+	return err
+}
+
+const outboxMaxPublishedSeq = `-- name: OutboxMaxPublishedSeq :one
+SELECT coalesce(max(source_seq), 0)::bigint FROM outbox WHERE published_at IS NOT NULL
+`
+
+func (q *Queries) OutboxMaxPublishedSeq(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, outboxMaxPublishedSeq)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const outboxRange = `-- name: OutboxRange :many
+SELECT source_seq::bigint AS source_seq, subject, envelope
+FROM outbox
+WHERE source_seq >= $1::bigint AND source_seq <= $2::bigint AND published_at IS NOT NULL
+ORDER BY source_seq LIMIT $3
+`
+
+type OutboxRangeParams struct {
+	FromSeq int64
+	ToSeq   int64
+	MaxRows int32
+}
+
+type OutboxRangeRow struct {
+	SourceSeq int64
+	Subject   string
+	Envelope  []byte
+}
+
+// Already-published rows for a re-publish after the EventStore reported a
+// gap (Kafka lost them).
+func (q *Queries) OutboxRange(ctx context.Context, db DBTX, arg OutboxRangeParams) ([]OutboxRangeRow, error) {
+	rows, err := db.Query(ctx, outboxRange, arg.FromSeq, arg.ToSeq, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OutboxRangeRow{}
+	for rows.Next() {
+		var i OutboxRangeRow
+		if err := rows.Scan(&i.SourceSeq, &i.Subject, &i.Envelope); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const outboxRelayNextSeq = `-- name: OutboxRelayNextSeq :one
+SELECT next_seq FROM outbox_relay_state FOR UPDATE
+`
+
+func (q *Queries) OutboxRelayNextSeq(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, outboxRelayNextSeq)
+	var next_seq int64
+	err := row.Scan(&next_seq)
+	return next_seq, err
+}
+
+const outboxRelaySetNextSeq = `-- name: OutboxRelaySetNextSeq :exec
+UPDATE outbox_relay_state SET next_seq = $1
+`
+
+func (q *Queries) OutboxRelaySetNextSeq(ctx context.Context, db DBTX, nextSeq int64) error {
+	_, err := db.Exec(ctx, outboxRelaySetNextSeq, nextSeq)
+	return err
+}
+
+const outboxUnpublished = `-- name: OutboxUnpublished :many
+SELECT source_seq::bigint AS source_seq, subject, envelope
+FROM outbox
+WHERE published_at IS NULL AND source_seq IS NOT NULL
+ORDER BY source_seq LIMIT $1
+`
+
+type OutboxUnpublishedRow struct {
+	SourceSeq int64
+	Subject   string
+	Envelope  []byte
+}
+
+func (q *Queries) OutboxUnpublished(ctx context.Context, db DBTX, maxRows int32) ([]OutboxUnpublishedRow, error) {
+	rows, err := db.Query(ctx, outboxUnpublished, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OutboxUnpublishedRow{}
+	for rows.Next() {
+		var i OutboxUnpublishedRow
+		if err := rows.Scan(&i.SourceSeq, &i.Subject, &i.Envelope); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const outboxUnsequencedIDs = `-- name: OutboxUnsequencedIDs :many
+SELECT id FROM outbox WHERE source_seq IS NULL ORDER BY id LIMIT $1 FOR UPDATE
+`
+
+// Rows committed since the last sequencing pass, in id order; SKIP LOCKED is
+// unnecessary (single relay) but FOR UPDATE keeps a second relay honest.
+func (q *Queries) OutboxUnsequencedIDs(ctx context.Context, db DBTX, maxRows int32) ([]int64, error) {
+	rows, err := db.Query(ctx, outboxUnsequencedIDs, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -12,3 +12,49 @@ FROM outbox WHERE published_at IS NULL;
 -- name: OutboxGetByKey :one
 SELECT id, event_id, idempotency_key, event_type, subject, occurred_at, envelope, source_seq, published_at
 FROM outbox WHERE idempotency_key = @idempotency_key;
+
+-- name: OutboxRelayNextSeq :one
+SELECT next_seq FROM outbox_relay_state FOR UPDATE;
+
+-- name: OutboxRelaySetNextSeq :exec
+UPDATE outbox_relay_state SET next_seq = @next_seq;
+
+-- name: OutboxUnsequencedIDs :many
+-- Rows committed since the last sequencing pass, in id order; SKIP LOCKED is
+-- unnecessary (single relay) but FOR UPDATE keeps a second relay honest.
+SELECT id FROM outbox WHERE source_seq IS NULL ORDER BY id LIMIT @max_rows FOR UPDATE;
+
+-- name: OutboxAssignSeqs :exec
+UPDATE outbox AS o SET source_seq = v.seq
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@seqs::bigint[]) AS seq) AS v
+WHERE o.id = v.id;
+
+-- name: OutboxUnpublished :many
+SELECT source_seq::bigint AS source_seq, subject, envelope
+FROM outbox
+WHERE published_at IS NULL AND source_seq IS NOT NULL
+ORDER BY source_seq LIMIT @max_rows;
+
+-- name: OutboxMarkPublished :exec
+UPDATE outbox SET published_at = sqlc.arg(now)::timestamptz
+WHERE source_seq = ANY(@seqs::bigint[]) AND published_at IS NULL;
+
+-- name: OutboxRange :many
+-- Already-published rows for a re-publish after the EventStore reported a
+-- gap (Kafka lost them).
+SELECT source_seq::bigint AS source_seq, subject, envelope
+FROM outbox
+WHERE source_seq >= sqlc.arg(from_seq)::bigint AND source_seq <= sqlc.arg(to_seq)::bigint AND published_at IS NOT NULL
+ORDER BY source_seq LIMIT @max_rows;
+
+-- name: OutboxMaxPublishedSeq :one
+SELECT coalesce(max(source_seq), 0)::bigint FROM outbox WHERE published_at IS NOT NULL;
+
+-- name: OutboxDeletePublishedBefore :execrows
+-- Retention: published rows older than the cutoff AND already acknowledged by
+-- the EventStore (seq <= its high-water mark) are deleted, bounded per call.
+DELETE FROM outbox WHERE id IN (
+    SELECT o.id FROM outbox AS o
+    WHERE o.published_at < sqlc.arg(cutoff)::timestamptz AND o.source_seq <= sqlc.arg(acked_seq)::bigint
+    ORDER BY o.id LIMIT sqlc.arg(max_rows)::int
+);

@@ -1,0 +1,89 @@
+package events
+
+// Event types. The emission policy below says which source may author each;
+// the EventStore quarantines anything else.
+const (
+	TypeTokensIssued              = "TokensIssued"
+	TypeTokensBurned              = "TokensBurned"
+	TypeTokensTransferred         = "TokensTransferred"
+	TypeTransactionFeeCollected   = "TransactionFeeCollected"
+	TypeTreasuryGrant             = "TreasuryGrant"
+	TypeHoldPlaced                = "HoldPlaced"
+	TypeHoldPosted                = "HoldPosted"
+	TypeHoldVoided                = "HoldVoided"
+	TypeHoldExpired               = "HoldExpired"
+	TypeAccountOpened             = "AccountOpened"
+	TypeDeveloperRegistered       = "DeveloperRegistered"
+	TypeAPIKeyRotated             = "ApiKeyRotated"
+	TypeAgentRegistered           = "AgentRegistered"
+	TypeAgentCardPublished        = "AgentCardPublished"
+	TypeCredentialsRotated        = "CredentialsRotated"
+	TypeAgentDeregistered         = "AgentDeregistered"
+	TypeOrganisationCreated       = "OrganisationCreated"
+	TypeOrganisationMemberAdded   = "OrganisationMemberAdded"
+	TypeOrganisationMemberRemoved = "OrganisationMemberRemoved"
+	TypeReputationBondLocked      = "ReputationBondLocked"
+	TypeReputationBondMatured     = "ReputationBondMatured"
+	TypeReputationBondForfeited   = "ReputationBondForfeited"
+	TypeEmissionPolicyChanged     = "EmissionPolicyChanged"
+)
+
+// Permission says which sources may author an event type.
+type Permission struct {
+	FromTEG        bool
+	FromRegistry   bool
+	FromEventStore bool
+	FromWorker     bool
+}
+
+// Allows reports whether source may author the type.
+func (p Permission) Allows(source string) bool {
+	switch source {
+	case SourceTEG:
+		return p.FromTEG
+	case SourceRegistry:
+		return p.FromRegistry
+	case SourceEventStore:
+		return p.FromEventStore
+	case SourceWorker:
+		return p.FromWorker
+	}
+	return false
+}
+
+var (
+	teg        = Permission{FromTEG: true}
+	registry   = Permission{FromRegistry: true}
+	eventstore = Permission{FromEventStore: true}
+)
+
+// DefaultPolicy is the emission policy every database is seeded with
+// (db/migrations/common/00004_emission_policy.sql must match it; a test
+// checks). Money events come only from the TEG — e.g. TokensTransferred must
+// never be double-emitted by the registry — and identity events only from
+// the registry.
+var DefaultPolicy = map[string]Permission{
+	TypeTokensIssued:              teg,
+	TypeTokensBurned:              teg,
+	TypeTokensTransferred:         teg,
+	TypeTransactionFeeCollected:   teg,
+	TypeTreasuryGrant:             teg,
+	TypeHoldPlaced:                teg,
+	TypeHoldPosted:                teg,
+	TypeHoldVoided:                teg,
+	TypeHoldExpired:               teg,
+	TypeAccountOpened:             teg,
+	TypeReputationBondLocked:      teg,
+	TypeReputationBondMatured:     teg,
+	TypeReputationBondForfeited:   teg,
+	TypeDeveloperRegistered:       registry,
+	TypeAPIKeyRotated:             registry,
+	TypeAgentRegistered:           registry,
+	TypeAgentCardPublished:        registry,
+	TypeCredentialsRotated:        registry,
+	TypeAgentDeregistered:         registry,
+	TypeOrganisationCreated:       registry,
+	TypeOrganisationMemberAdded:   registry,
+	TypeOrganisationMemberRemoved: registry,
+	TypeEmissionPolicyChanged:     eventstore,
+}

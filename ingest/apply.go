@@ -1,0 +1,480 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/eventdb"
+	"github.com/theprotocol-dev/theprotocol/events"
+)
+
+// MaxBatch bounds one ingest transaction.
+const MaxBatch = 10_000
+
+// Record is one received event: the envelope as published and the source
+// sequence number the relay assigned (Kafka header).
+type Record struct {
+	Value     []byte
+	SourceSeq int64
+}
+
+// BatchResult counts what one batch did.
+type BatchResult struct {
+	Received    int
+	Inserted    int
+	Duplicates  int
+	Quarantined int
+	NewestEvent time.Time
+}
+
+// Applier writes batches into the EventStore database. It is the single
+// writer of the projections: run exactly one per frame.
+type Applier struct {
+	Frame    string
+	pool     *pgxpool.Pool
+	q        *eventdb.Queries
+	policy   *db.Policy
+	progress map[sourceKey]*progress
+	now      func() time.Time
+	m        *Metrics
+	log      *slog.Logger
+}
+
+// NewApplier loads the emission policy and per-source progress.
+func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metrics, log *slog.Logger, now func() time.Time) (*Applier, error) {
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	a := &Applier{Frame: frame, pool: pool, q: eventdb.New(), progress: map[sourceKey]*progress{}, now: now, m: m, log: log}
+	var err error
+	if a.policy, err = db.LoadPolicy(ctx, pool); err != nil {
+		return nil, err
+	}
+	rows, err := a.q.SourceProgressList(ctx, pool)
+	if err != nil {
+		return nil, fmt.Errorf("load source progress: %w", err)
+	}
+	for _, r := range rows {
+		a.progress[sourceKey{r.Registry, r.Source}] = newProgress(r.Hwm, r.MaxSeen, r.Pending, r.HwmMovedAt)
+	}
+	if err := a.refreshAuditGauge(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ReloadPolicy re-reads the emission policy table.
+func (a *Applier) ReloadPolicy(ctx context.Context) error { return a.policy.Reload(ctx, a.pool) }
+
+type decoded struct {
+	env    events.Envelope
+	raw    []byte
+	seq    int64
+	reason string // non-empty: quarantine
+}
+
+// check returns why env must be quarantined, or "".
+func (a *Applier) check(env events.Envelope) string {
+	if err := env.Validate(); err != nil {
+		return "invalid: " + err.Error()
+	}
+	if env.Frame != a.Frame {
+		return fmt.Sprintf("foreign frame %q", env.Frame)
+	}
+	if err := a.policy.Check(env.Source, env.Type); err != nil {
+		return err.Error()
+	}
+	sums := map[string]int64{}
+	for _, p := range env.Postings {
+		if p.Account == "" || p.Bucket == "" {
+			return "posting without account or bucket"
+		}
+		cur := "native"
+		if !isNative(p.Bucket) {
+			cur = p.Bucket
+		}
+		s, err := checkedAdd(sums[cur], p.Delta)
+		if err != nil {
+			return "posting overflow"
+		}
+		sums[cur] = s
+	}
+	for cur, s := range sums {
+		if s != 0 {
+			return fmt.Sprintf("unbalanced postings: %s sums to %d", cur, s)
+		}
+	}
+	return ""
+}
+
+func reasonLabel(reason string) string {
+	switch {
+	case strings.HasPrefix(reason, "emission policy: unknown"):
+		return "unknown_type"
+	case strings.HasPrefix(reason, "emission policy"):
+		return "disallowed_source"
+	case strings.HasPrefix(reason, "unbalanced"):
+		return "unbalanced"
+	case strings.HasPrefix(reason, "foreign frame"):
+		return "foreign_frame"
+	default:
+		return "malformed"
+	}
+}
+
+// Apply writes one batch in one transaction: new events into the log,
+// their postings into the projections, refused ones into quarantine, and
+// every record's sequence number into its source's progress. It returns
+// only after the commit; the caller then commits Kafka offsets. On error
+// nothing (in the database or in memory) has changed.
+func (a *Applier) Apply(ctx context.Context, recs []Record) (BatchResult, error) {
+	if len(recs) > MaxBatch {
+		return BatchResult{}, fmt.Errorf("batch of %d records exceeds %d", len(recs), MaxBatch)
+	}
+	start := a.now()
+	res := BatchResult{Received: len(recs)}
+	items := make([]decoded, len(recs))
+	for i, r := range recs {
+		d := decoded{raw: r.Value, seq: r.SourceSeq}
+		if err := json.Unmarshal(r.Value, &d.env); err != nil {
+			d.reason = "malformed: " + err.Error()
+		} else {
+			if d.seq == 0 {
+				d.seq = d.env.SourceSeq
+			}
+			if d.seq <= 0 {
+				d.reason = "missing source sequence number"
+			} else {
+				d.reason = a.check(d.env)
+			}
+		}
+		items[i] = d
+	}
+
+	// Progress changes are computed on copies and swapped in after commit.
+	touched := map[sourceKey]*progress{}
+	for _, d := range items {
+		if d.seq <= 0 || d.env.Registry == "" || d.env.Source == "" {
+			continue
+		}
+		k := sourceKey{d.env.Registry, d.env.Source}
+		p, ok := touched[k]
+		if !ok {
+			if cur := a.progress[k]; cur != nil {
+				p = newProgress(cur.hwm, cur.maxSeen, cur.pendingSorted(), cur.hwmMovedAt)
+			} else {
+				p = newProgress(0, 0, nil, start)
+			}
+			touched[k] = p
+		}
+		p.observe(d.seq, start)
+		if len(p.pending) > MaxPending {
+			return res, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, len(p.pending))
+		}
+	}
+
+	var inserted map[string]bool
+	var deltas balanceDeltas
+	var terms auditTerms
+	err := a.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		inserted, err = insertEvents(ctx, tx, items, start)
+		if err != nil {
+			return err
+		}
+		deltas, terms, err = a.projectionDeltas(items, inserted)
+		if err != nil {
+			return err
+		}
+		if err := deltas.apply(ctx, tx, a.q); err != nil {
+			return err
+		}
+		if err := a.q.SupplyAuditApply(ctx, tx, eventdb.SupplyAuditApplyParams{
+			Frame: a.Frame, Issued: terms.issued, Destroyed: terms.destroyed, TransitNet: terms.transitNet,
+			Circulating: terms.circulating, Events: int64(len(inserted)), Now: start,
+		}); err != nil {
+			return fmt.Errorf("supply audit: %w", err)
+		}
+		for _, d := range items {
+			if d.reason == "" {
+				continue
+			}
+			if err := a.q.QuarantineInsert(ctx, tx, eventdb.QuarantineInsertParams{
+				IdempotencyKey: d.env.IdempotencyKey, EventType: d.env.Type, Registry: d.env.Registry,
+				Source: d.env.Source, SourceSeq: d.seq, Reason: d.reason, Raw: d.raw, Now: start,
+			}); err != nil {
+				return fmt.Errorf("quarantine: %w", err)
+			}
+		}
+		for k, p := range touched {
+			if err := a.q.SourceProgressUpsert(ctx, tx, eventdb.SourceProgressUpsertParams{
+				Registry: k.registry, Source: k.source, Hwm: p.hwm, MaxSeen: p.maxSeen,
+				Pending: p.pendingSorted(), HwmMovedAt: p.hwmMovedAt, Now: start,
+			}); err != nil {
+				return fmt.Errorf("source progress: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	for k, p := range touched {
+		a.progress[k] = p
+		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(len(p.pending)))
+	}
+	policyChanged := false
+	for _, d := range items {
+		switch {
+		case d.reason != "":
+			res.Quarantined++
+			a.m.Quarantined.WithLabelValues(reasonLabel(d.reason)).Inc()
+			a.log.Warn("event quarantined", "registry", d.env.Registry, "source", d.env.Source, "type", d.env.Type, "key", d.env.IdempotencyKey, "reason", d.reason)
+		case inserted[d.env.IdempotencyKey]:
+			res.Inserted++
+			delete(inserted, d.env.IdempotencyKey) // a key repeated within the batch counts once
+			a.m.Ingested.WithLabelValues(d.env.Source, d.env.Type).Inc()
+			if d.env.OccurredAt.After(res.NewestEvent) {
+				res.NewestEvent = d.env.OccurredAt
+			}
+			if d.env.Type == events.TypeEmissionPolicyChanged {
+				policyChanged = true
+			}
+		default:
+			res.Duplicates++
+			a.m.Duplicates.Inc()
+		}
+	}
+	a.m.BatchSize.Observe(float64(len(recs)))
+	a.m.BatchSeconds.Observe(a.now().Sub(start).Seconds())
+	if !res.NewestEvent.IsZero() {
+		a.m.IngestLag.Set(a.now().Sub(res.NewestEvent).Seconds())
+	}
+	if terms != (auditTerms{}) {
+		a.m.AuditDelta.WithLabelValues(a.Frame).Add(float64(terms.delta()))
+	}
+	if policyChanged {
+		if err := a.ReloadPolicy(ctx); err != nil {
+			a.log.Error("reload emission policy", "err", err)
+		}
+	}
+	return res, nil
+}
+
+func (a *Applier) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return db.NewStore(a.pool, "eventstore").Tx(ctx, fn)
+}
+
+const stagingDDL = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+	event_id uuid, idempotency_key text, event_type text, frame text, registry text, source text,
+	source_seq bigint, subject text, occurred_at timestamptz, ingested_at timestamptz, envelope jsonb
+) ON COMMIT DELETE ROWS`
+
+var stagingCols = []string{"event_id", "idempotency_key", "event_type", "frame", "registry", "source", "source_seq", "subject", "occurred_at", "ingested_at", "envelope"}
+
+// insertEvents COPYs the batch into a temp table and inserts it into the log
+// in idempotency-key order (concurrent deduplicating inserts in unsorted
+// order deadlock: shared/notes/postgres-kafka.md). It returns the keys that
+// were new.
+func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, now time.Time) (map[string]bool, error) {
+	rows := make([][]any, 0, len(items))
+	for _, d := range items {
+		if d.reason != "" {
+			continue
+		}
+		e := d.env
+		rows = append(rows, []any{e.EventID, e.IdempotencyKey, e.Type, e.Frame, e.Registry, e.Source, d.seq, e.Subject, e.OccurredAt, now, d.raw})
+	}
+	inserted := map[string]bool{}
+	if len(rows) == 0 {
+		return inserted, nil
+	}
+	if _, err := tx.Exec(ctx, stagingDDL); err != nil {
+		return nil, fmt.Errorf("staging table: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_staging"}, stagingCols, pgx.CopyFromRows(rows)); err != nil {
+		return nil, fmt.Errorf("copy events: %w", err)
+	}
+	res, err := tx.Query(ctx, `INSERT INTO events (event_id, idempotency_key, event_type, frame, registry, source, source_seq, subject, occurred_at, ingested_at, envelope)
+		SELECT DISTINCT ON (idempotency_key) event_id, idempotency_key, event_type, frame, registry, source, source_seq, subject, occurred_at, ingested_at, envelope
+		FROM ingest_staging ORDER BY idempotency_key
+		ON CONFLICT DO NOTHING
+		RETURNING idempotency_key`)
+	if err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+	keys, err := pgx.CollectRows(res, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+	for _, k := range keys {
+		inserted[k] = true
+	}
+	return inserted, nil
+}
+
+type auditTerms struct {
+	issued, destroyed, transitNet, circulating int64
+}
+
+func (t auditTerms) delta() int64 { return t.issued - t.destroyed + t.transitNet - t.circulating }
+
+type balanceKey struct{ account, bucket string }
+
+type balanceDeltas map[balanceKey]int64
+
+func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries) error {
+	if len(b) == 0 {
+		return nil
+	}
+	keys := make([]balanceKey, 0, len(b))
+	for k, d := range b {
+		if d != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(x, y balanceKey) int {
+		if c := strings.Compare(x.account, y.account); c != 0 {
+			return c
+		}
+		return strings.Compare(x.bucket, y.bucket)
+	})
+	p := eventdb.BalancesApplyParams{Accounts: make([]string, len(keys)), Buckets: make([]string, len(keys)), Deltas: make([]int64, len(keys))}
+	for i, k := range keys {
+		p.Accounts[i], p.Buckets[i], p.Deltas[i] = k.account, k.bucket, b[k]
+	}
+	if err := q.BalancesApply(ctx, tx, p); err != nil {
+		return fmt.Errorf("balances: %w", err)
+	}
+	return nil
+}
+
+// projectionDeltas nets the postings of the newly inserted events.
+func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (balanceDeltas, auditTerms, error) {
+	deltas := balanceDeltas{}
+	var t auditTerms
+	seen := map[string]bool{}
+	add := func(dst *int64, v int64) error {
+		s, err := checkedAdd(*dst, v)
+		if err != nil {
+			return fmt.Errorf("projection overflow: %w", err)
+		}
+		*dst = s
+		return nil
+	}
+	for _, d := range items {
+		k := d.env.IdempotencyKey
+		if d.reason != "" || !inserted[k] || seen[k] {
+			continue
+		}
+		seen[k] = true
+		for _, p := range d.env.Postings {
+			bk := balanceKey{Qualify(d.env.Registry, p.Account), p.Bucket}
+			v := deltas[bk]
+			if err := add(&v, p.Delta); err != nil {
+				return nil, t, err
+			}
+			deltas[bk] = v
+			if !isNative(p.Bucket) {
+				continue
+			}
+			var err error
+			switch classify(p.Account) {
+			case classIssuance:
+				if p.Delta < 0 {
+					err = add(&t.issued, -p.Delta)
+				} else {
+					err = add(&t.destroyed, p.Delta)
+				}
+			case classCrossFrame:
+				err = add(&t.transitNet, -p.Delta)
+			default:
+				err = add(&t.circulating, p.Delta)
+			}
+			if err != nil {
+				return nil, t, err
+			}
+		}
+	}
+	return deltas, t, nil
+}
+
+// --- reads -----------------------------------------------------------------
+
+// AuditReport is the supply audit with every term.
+type AuditReport struct {
+	Frame            string    `json:"frame"`
+	TokensIssued     int64     `json:"tokens_issued"`
+	TokensDestroyed  int64     `json:"tokens_destroyed"`
+	TransitNet       int64     `json:"transit_net"`
+	TotalCirculating int64     `json:"total_circulating"`
+	NetSupply        int64     `json:"net_supply"`
+	Delta            int64     `json:"delta"`
+	EventsApplied    int64     `json:"events_applied"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// Audit reads the maintained audit row: one primary-key lookup.
+func Audit(ctx context.Context, q eventdb.DBTX, frame string) (AuditReport, error) {
+	r, err := eventdb.New().SupplyAuditGet(ctx, q, frame)
+	if db.IsNotFound(err) {
+		return AuditReport{Frame: frame}, nil
+	}
+	if err != nil {
+		return AuditReport{}, err
+	}
+	rep := AuditReport{
+		Frame: frame, TokensIssued: r.TokensIssued, TokensDestroyed: r.TokensDestroyed, TransitNet: r.TransitNet,
+		TotalCirculating: r.TotalCirculating, EventsApplied: r.EventsApplied, UpdatedAt: r.UpdatedAt,
+	}
+	rep.NetSupply = rep.TokensIssued - rep.TokensDestroyed + rep.TransitNet
+	rep.Delta = rep.NetSupply - rep.TotalCirculating
+	return rep, nil
+}
+
+func (a *Applier) refreshAuditGauge(ctx context.Context) error {
+	rep, err := Audit(ctx, a.pool, a.Frame)
+	if err != nil {
+		return fmt.Errorf("read supply audit: %w", err)
+	}
+	a.m.AuditDelta.WithLabelValues(a.Frame).Set(float64(rep.Delta))
+	return nil
+}
+
+// SourceProgress is what a relay needs to know about its source.
+type SourceProgress struct {
+	Registry   string    `json:"registry"`
+	Source     string    `json:"source"`
+	HWM        int64     `json:"hwm"`
+	MaxSeen    int64     `json:"max_seen"`
+	Pending    int       `json:"pending"`
+	HWMMovedAt time.Time `json:"hwm_moved_at"`
+}
+
+// Progress lists every source's progress.
+func Progress(ctx context.Context, q eventdb.DBTX) ([]SourceProgress, error) {
+	rows, err := eventdb.New().SourceProgressList(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SourceProgress, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, SourceProgress{Registry: r.Registry, Source: r.Source, HWM: r.Hwm, MaxSeen: r.MaxSeen, Pending: len(r.Pending), HWMMovedAt: r.HwmMovedAt})
+	}
+	return out, nil
+}

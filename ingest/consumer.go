@@ -1,0 +1,148 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// HeaderSourceSeq carries the relay-assigned per-source sequence number.
+const HeaderSourceSeq = "source_seq"
+
+// ConsumerOptions configure the frame's EventStore consumer.
+type ConsumerOptions struct {
+	Brokers  []string
+	Topic    string
+	Group    string // default eventstore-<frame>
+	MaxBatch int    // records per transaction, default 5000, at most MaxBatch
+	Log      *slog.Logger
+	// AfterApply, if set, runs after the database commit and before the
+	// Kafka offset commit; tests use it to crash the consumer there.
+	AfterApply func(BatchResult) error
+}
+
+// Consumer feeds the frame's topic into an Applier: poll a batch, apply it
+// in one transaction, then commit offsets. A crash between the two
+// redelivers the batch, which the idempotency keys absorb.
+type Consumer struct {
+	a    *Applier
+	opts ConsumerOptions
+}
+
+// NewConsumer returns a consumer for a.
+func NewConsumer(a *Applier, o ConsumerOptions) *Consumer {
+	if o.Group == "" {
+		o.Group = "eventstore-" + a.Frame
+	}
+	if o.MaxBatch <= 0 || o.MaxBatch > MaxBatch {
+		o.MaxBatch = 5000
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Consumer{a: a, opts: o}
+}
+
+// Run consumes until ctx ends, reconnecting with backoff after errors
+// (Kafka or Postgres down): offsets only move after a commit, so nothing is
+// lost while it retries.
+func (c *Consumer) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.opts.Log.Warn("eventstore consumer restarting", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (c *Consumer) runOnce(ctx context.Context) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(c.opts.Brokers...),
+		kgo.ConsumerGroup(c.opts.Group),
+		kgo.ConsumeTopics(c.opts.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(50*time.Millisecond),
+		kgo.FetchMaxBytes(64<<20),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := c.a.ReloadPolicy(ctx); err != nil {
+				c.opts.Log.Warn("reload emission policy", "err", err)
+			}
+		default:
+		}
+		fetches := cl.PollRecords(ctx, c.opts.MaxBatch)
+		if ctx.Err() != nil {
+			cl.AllowRebalance()
+			return ctx.Err()
+		}
+		var fetchErr error
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				fetchErr = fmt.Errorf("fetch %s/%d: %w", topic, p, err)
+			}
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			cl.AllowRebalance()
+			if fetchErr != nil {
+				return fetchErr
+			}
+			continue
+		}
+		batch := make([]Record, len(recs))
+		for i, r := range recs {
+			batch[i] = Record{Value: r.Value, SourceSeq: headerSeq(r)}
+		}
+		res, err := c.a.Apply(ctx, batch)
+		if err != nil {
+			cl.AllowRebalance()
+			return fmt.Errorf("apply batch: %w", err)
+		}
+		if c.opts.AfterApply != nil {
+			if err := c.opts.AfterApply(res); err != nil {
+				cl.AllowRebalance()
+				return err
+			}
+		}
+		if err := cl.CommitRecords(ctx, recs...); err != nil {
+			cl.AllowRebalance()
+			return fmt.Errorf("commit offsets: %w", err)
+		}
+		cl.AllowRebalance()
+	}
+}
+
+func headerSeq(r *kgo.Record) int64 {
+	for _, h := range r.Headers {
+		if h.Key == HeaderSourceSeq {
+			n, err := strconv.ParseInt(string(h.Value), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return 0
+}

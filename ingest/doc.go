@@ -1,0 +1,29 @@
+// Package ingest is the frame's EventStore: a Kafka consumer that writes
+// every event of the frame's topic exactly once into the event log
+// (deduplicated by idempotency key), maintains the projections (balances per
+// account and bucket, the supply audit, per-source progress) in the same
+// transaction, and only then commits Kafka offsets. It also detects gaps in
+// each source's sequence numbers (a relay re-publishes them), quarantines
+// events the emission policy refuses, recomputes everything from the raw
+// events for `audit --replay`, and hosts reactors.
+//
+// Account names in events are local to the emitting registry except DIDs.
+// The EventStore qualifies them as "<registry>/<account>" (see Qualify) so
+// two registries' treasuries stay distinct in the frame-wide projections.
+//
+// Supply audit terms (SPEC §5), from the EventStore's own data only:
+//
+//	tokens_issued      Σ credits to the issuance account's counterpart, i.e. −Σ negative issuance postings
+//	tokens_destroyed   Σ positive issuance postings (burns)
+//	transit_net        −Σ postings on cross-frame contra accounts ("xframe:<frame>"): value that
+//	                   entered the frame from elsewhere minus value that left it
+//	total_circulating  Σ balances of every other account, native buckets only
+//	net_supply         tokens_issued − tokens_destroyed + transit_net
+//	delta              net_supply − total_circulating, which must be exactly 0
+//
+// Every applied event is checked to be zero-sum per currency (native buckets,
+// and each wrapped:<frame> bucket on its own); an unbalanced event is
+// quarantined. So a non-zero delta means the projections were corrupted or
+// an event was applied twice or partially — exactly what `audit --replay`
+// then pinpoints.
+package ingest

@@ -1,0 +1,344 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/devstack"
+	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/ingest"
+	"github.com/theprotocol-dev/theprotocol/relay"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const frame = "alpha"
+
+// source is one emitting database (a TEG) with its outbox writer.
+type source struct {
+	t        *testing.T
+	db       testenv.DB
+	registry string
+	w        *db.OutboxWriter
+	store    *db.Store
+	n        atomic.Int64
+}
+
+func newSource(t *testing.T, registry, sourceName string) *source {
+	d := testenv.NewDB(t, db.RoleTEG)
+	return &source{t: t, db: d, registry: registry, w: db.NewOutboxWriter(frame, registry, sourceName, nil), store: db.NewStore(d.Pool, "teg")}
+}
+
+// emit writes one event with postings, as a ledger operation would.
+func (s *source) emit(typ, key string, postings ...events.Posting) {
+	s.t.Helper()
+	env, err := events.New(typ, key, "subject-"+key, time.Now())
+	require.NoError(s.t, err)
+	env.Postings = postings
+	require.NoError(s.t, s.store.Tx(context.Background(), func(tx pgx.Tx) error { return s.w.Write(context.Background(), tx, env) }))
+	s.n.Add(1)
+}
+
+func mint(s *source, key string, amount int64) {
+	s.emit(events.TypeTokensIssued, key, events.Posting{Account: "issuance", Bucket: "liquid", Delta: -amount}, events.Posting{Account: "treasury", Bucket: "liquid", Delta: amount})
+}
+
+func transfer(s *source, key, from, to string, amount, fee int64) {
+	feeAccount := "fee_collector"
+	if strings.HasPrefix(key, "xfer-cross") {
+		feeAccount = "alpha-op1/fee_collector"
+	}
+	s.emit(events.TypeTokensTransferred, key,
+		events.Posting{Account: from, Bucket: "liquid", Delta: -amount},
+		events.Posting{Account: to, Bucket: "liquid", Delta: amount - fee},
+		events.Posting{Account: feeAccount, Bucket: "liquid", Delta: fee})
+}
+
+type pipeline struct {
+	es       testenv.DB
+	kafka    *devstack.Kafka
+	applier  *ingest.Applier
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	afterApp func(ingest.BatchResult) error
+}
+
+func startConsumer(t *testing.T, p *pipeline, brokers []string, topic string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := ingest.NewApplier(ctx, p.es.Pool, frame, nil, nil, nil)
+	require.NoError(t, err)
+	p.applier = a
+	c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: brokers, Topic: topic, MaxBatch: 500, AfterApply: p.afterApp, Log: testLog})
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); _ = c.Run(ctx) }()
+	p.cancel = cancel
+	t.Cleanup(func() { cancel(); p.wg.Wait() })
+}
+
+func startRelay(t *testing.T, s *source, es testenv.DB, brokers []string, topic string, republishAfter time.Duration) {
+	r := relay.New(s.db.Pool, brokers, relay.Options{
+		Registry: s.registry, Source: s.w.Source, Topic: topic, BatchSize: 200,
+		Progress: ingest.ProgressReader{Pool: es.Pool}, RepublishAfter: republishAfter, Log: testLog,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func eventCount(t *testing.T, es testenv.DB) int64 {
+	var n int64
+	require.NoError(t, es.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n))
+	return n
+}
+
+func waitEvents(t *testing.T, es testenv.DB, want int64, within time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool { return eventCount(t, es) >= want }, within, 50*time.Millisecond,
+		"want %d events in the EventStore", want)
+	time.Sleep(200 * time.Millisecond) // let a late duplicate show up if there were one
+	require.Equal(t, want, eventCount(t, es), "every event exactly once")
+}
+
+func balance(t *testing.T, es testenv.DB, account, bucket string) int64 {
+	var b int64
+	err := es.Pool.QueryRow(context.Background(), `SELECT balance FROM projection_balances WHERE account = $1 AND bucket = $2`, account, bucket).Scan(&b)
+	if db.IsNotFound(err) {
+		return 0
+	}
+	require.NoError(t, err)
+	return b
+}
+
+func requireAuditClean(t *testing.T, es testenv.DB, issued, circulating int64) {
+	t.Helper()
+	rep, err := ingest.Audit(context.Background(), es.Pool, frame)
+	require.NoError(t, err)
+	require.Equal(t, issued, rep.TokensIssued)
+	require.Zero(t, rep.TokensDestroyed)
+	require.Zero(t, rep.TransitNet)
+	require.Equal(t, circulating, rep.TotalCirculating)
+	require.Equal(t, issued, rep.NetSupply)
+	require.Zero(t, rep.Delta)
+	replay, err := ingest.Replay(context.Background(), es.Pool, frame)
+	require.NoError(t, err)
+	require.True(t, replay.OK, "%+v", replay)
+}
+
+// Two TEGs of the frame relay through a real broker into the EventStore;
+// both emit the cross-registry transfer with the same key, which lands once.
+func TestPipelineEndToEnd(t *testing.T) {
+	t.Parallel()
+	topic := "alpha.events"
+	k := testenv.NewKafka(t, topic)
+	p := &pipeline{es: testenv.NewDB(t, db.RoleEventStore)}
+	main := newSource(t, "alpha-main", events.SourceTEG)
+	op1 := newSource(t, "alpha-op1", events.SourceTEG)
+	startConsumer(t, p, []string{k.Addr()}, topic)
+	startRelay(t, main, p.es, []string{k.Addr()}, topic, time.Minute)
+	startRelay(t, op1, p.es, []string{k.Addr()}, topic, time.Minute)
+
+	mint(main, "mint-genesis", 1_000_000)
+	alice, bob := "did:theprotocol:alice", "did:theprotocol:bob"
+	transfer(main, "grant-1", "treasury", alice, 10_000, 0)
+	for i := range 50 {
+		transfer(main, fmt.Sprintf("xfer-a-%d", i), alice, bob, 100, 1)
+	}
+	// A cross-registry transfer reported by both TEGs under one key.
+	// Its fee goes to the receiving registry: system accounts of another
+	// registry are named frame-wide ("<registry>/<account>") in such events.
+	transfer(main, "xfer-cross-1", alice, "did:theprotocol:carol", 1_000, 5)
+	transfer(op1, "xfer-cross-1", alice, "did:theprotocol:carol", 1_000, 5)
+
+	waitEvents(t, p.es, 53, 30*time.Second)
+	require.EqualValues(t, 10_000-50*100-1_000, balance(t, p.es, alice, "liquid"))
+	require.EqualValues(t, 50*99, balance(t, p.es, bob, "liquid"))
+	require.EqualValues(t, 50, balance(t, p.es, "alpha-main/fee_collector", "liquid"))
+	require.EqualValues(t, 995, balance(t, p.es, "did:theprotocol:carol", "liquid"))
+	require.EqualValues(t, 5, balance(t, p.es, "alpha-op1/fee_collector", "liquid"))
+	require.EqualValues(t, 1_000_000-10_000, balance(t, p.es, "alpha-main/treasury", "liquid"))
+	requireAuditClean(t, p.es, 1_000_000, 1_000_000)
+
+	// Both sources' sequences are complete: the duplicate still counted
+	// for op1's progress.
+	progress, err := ingest.Progress(context.Background(), p.es.Pool)
+	require.NoError(t, err)
+	require.Len(t, progress, 2)
+	for _, sp := range progress {
+		require.Zero(t, sp.Pending)
+		require.Equal(t, sp.MaxSeen, sp.HWM)
+	}
+}
+
+// (a) Kafka down for a while during traffic, then back (same data dir):
+// nothing lost, nothing duplicated.
+func TestPipelineSurvivesKafkaOutage(t *testing.T) {
+	t.Parallel()
+	topic := "alpha.events"
+	port, err := devstack.FreePort("127.0.0.1")
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "kafka")
+	k, err := devstack.StartKafka(devstack.KafkaOptions{Port: port, DataDir: dir, Topics: []string{topic}})
+	require.NoError(t, err)
+	brokers := []string{k.Addr()}
+	p := &pipeline{es: testenv.NewDB(t, db.RoleEventStore)}
+	src := newSource(t, "alpha-main", events.SourceTEG)
+	startConsumer(t, p, brokers, topic)
+	startRelay(t, src, p.es, brokers, topic, time.Minute)
+
+	mint(src, "mint-1", 500_000)
+	for i := range 20 {
+		transfer(src, fmt.Sprintf("x-%d", i), "treasury", "did:theprotocol:a", 10, 0)
+	}
+	waitEvents(t, p.es, 21, 30*time.Second)
+
+	k.Stop()
+	for i := 20; i < 60; i++ {
+		transfer(src, fmt.Sprintf("x-%d", i), "treasury", "did:theprotocol:a", 10, 0)
+	}
+	time.Sleep(time.Second) // the relay and consumer fail and back off meanwhile
+	require.EqualValues(t, 21, eventCount(t, p.es))
+
+	k, err = devstack.StartKafka(devstack.KafkaOptions{Port: port, DataDir: dir, Topics: []string{topic}})
+	require.NoError(t, err)
+	t.Cleanup(k.Stop)
+	waitEvents(t, p.es, 61, 60*time.Second)
+	require.EqualValues(t, 600, balance(t, p.es, "did:theprotocol:a", "liquid"))
+	requireAuditClean(t, p.es, 500_000, 500_000)
+}
+
+// (b) The consumer dies after its DB commit but before committing offsets:
+// the batch is redelivered and absorbed by the idempotency keys.
+func TestPipelineConsumerCrashBetweenCommitAndOffsets(t *testing.T) {
+	t.Parallel()
+	topic := "alpha.events"
+	k := testenv.NewKafka(t, topic)
+	var crashes atomic.Int32
+	p := &pipeline{es: testenv.NewDB(t, db.RoleEventStore), afterApp: func(r ingest.BatchResult) error {
+		if r.Inserted > 0 && crashes.Add(1) <= 1 {
+			return fmt.Errorf("simulated crash after commit")
+		}
+		return nil
+	}}
+	src := newSource(t, "alpha-main", events.SourceTEG)
+	mint(src, "mint-1", 100_000)
+	for i := range 30 {
+		transfer(src, fmt.Sprintf("x-%d", i), "treasury", "did:theprotocol:b", 7, 1)
+	}
+	startRelay(t, src, p.es, []string{k.Addr()}, topic, time.Minute)
+	startConsumer(t, p, []string{k.Addr()}, topic)
+	waitEvents(t, p.es, 31, 60*time.Second)
+	require.GreaterOrEqual(t, crashes.Load(), int32(1), "the consumer crashed after a commit")
+	require.EqualValues(t, 30*6, balance(t, p.es, "did:theprotocol:b", "liquid"))
+	requireAuditClean(t, p.es, 100_000, 100_000)
+}
+
+// (c) The broker restarts empty with events in flight: the EventStore's
+// high-water mark stalls, the relay re-publishes the gap from its outbox.
+func TestPipelineRepublishesWhatAnEmptyBrokerLost(t *testing.T) {
+	t.Parallel()
+	topic := "alpha.events"
+	port, err := devstack.FreePort("127.0.0.1")
+	require.NoError(t, err)
+	k, err := devstack.StartKafka(devstack.KafkaOptions{Port: port, Topics: []string{topic}})
+	require.NoError(t, err)
+	brokers := []string{k.Addr()}
+	p := &pipeline{es: testenv.NewDB(t, db.RoleEventStore)}
+	src := newSource(t, "alpha-main", events.SourceTEG)
+	startConsumer(t, p, brokers, topic)
+	mint(src, "mint-1", 100_000)
+	startRelay(t, src, p.es, brokers, topic, time.Second)
+	waitEvents(t, p.es, 1, 30*time.Second)
+
+	// Stop consuming, publish more, then lose the broker's data.
+	p.cancel()
+	p.wg.Wait()
+	for i := range 25 {
+		transfer(src, fmt.Sprintf("x-%d", i), "treasury", "did:theprotocol:c", 3, 0)
+	}
+	require.Eventually(t, func() bool {
+		var unpublished int
+		require.NoError(t, src.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&unpublished))
+		return unpublished == 0
+	}, 30*time.Second, 50*time.Millisecond, "the relay published everything to the old broker")
+	k.Stop()
+	k, err = devstack.StartKafka(devstack.KafkaOptions{Port: port, Topics: []string{topic}})
+	require.NoError(t, err)
+	t.Cleanup(k.Stop)
+
+	startConsumer(t, p, brokers, topic)
+	waitEvents(t, p.es, 26, 90*time.Second)
+	require.EqualValues(t, 75, balance(t, p.es, "did:theprotocol:c", "liquid"))
+	requireAuditClean(t, p.es, 100_000, 100_000)
+}
+
+// (d) An event authored by a source the policy does not allow is
+// quarantined and moves nothing; (e) a corrupted projection row is reported
+// by the replay, and a rebuild repairs it.
+func TestQuarantineAndReplayDetectsCorruption(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	es := testenv.NewDB(t, db.RoleEventStore)
+	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+	require.NoError(t, err)
+
+	rec := func(seq int64, typ, key, src string, postings ...events.Posting) ingest.Record {
+		env, err := events.New(typ, key, "s", time.Now())
+		require.NoError(t, err)
+		env.Frame, env.Registry, env.Source, env.Postings = frame, "alpha-main", src, postings
+		raw, err := json.Marshal(env)
+		require.NoError(t, err)
+		return ingest.Record{Value: raw, SourceSeq: seq}
+	}
+	ok := rec(1, events.TypeTokensIssued, "mint-1", events.SourceTEG,
+		events.Posting{Account: "issuance", Bucket: "liquid", Delta: -1000}, events.Posting{Account: "treasury", Bucket: "liquid", Delta: 1000})
+	forged := rec(1, events.TypeTokensTransferred, "forged-1", events.SourceRegistry,
+		events.Posting{Account: "treasury", Bucket: "liquid", Delta: -500}, events.Posting{Account: "did:theprotocol:thief", Bucket: "liquid", Delta: 500})
+	unbalanced := rec(2, events.TypeTokensTransferred, "bad-1", events.SourceTEG,
+		events.Posting{Account: "treasury", Bucket: "liquid", Delta: -5})
+	unknown := rec(3, "TokensConjured", "conjure-1", events.SourceTEG)
+	garbage := ingest.Record{Value: []byte(`{not json`), SourceSeq: 9}
+
+	res, err := a.Apply(ctx, []ingest.Record{ok, forged, unbalanced, unknown, garbage, ok})
+	require.NoError(t, err)
+	require.Equal(t, ingest.BatchResult{Received: 6, Inserted: 1, Duplicates: 1, Quarantined: 4, NewestEvent: res.NewestEvent}, res)
+	var reasons []string
+	rows, err := es.Pool.Query(ctx, `SELECT reason FROM quarantine ORDER BY id`)
+	require.NoError(t, err)
+	reasons, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, reasons, 4)
+	require.Contains(t, reasons[0], `source "registry" may not emit TokensTransferred`)
+	require.Contains(t, reasons[1], "unbalanced")
+	require.Contains(t, reasons[2], "unknown event type")
+	require.Contains(t, reasons[3], "malformed")
+	require.EqualValues(t, 0, balance(t, es, "did:theprotocol:thief", "liquid"), "quarantined events never move projections")
+	requireAuditClean(t, es, 1000, 1000)
+
+	_, err = es.Pool.Exec(ctx, `UPDATE projection_balances SET balance = balance + 1 WHERE account = 'alpha-main/treasury'`)
+	require.NoError(t, err)
+	replay, err := ingest.Replay(ctx, es.Pool, frame)
+	require.NoError(t, err)
+	require.False(t, replay.OK)
+	require.Equal(t, []ingest.Mismatch{{Account: "alpha-main/treasury", Bucket: "liquid", Projection: 1001, Replayed: 1000}}, replay.BalanceMismatches)
+
+	require.NoError(t, ingest.Rebuild(ctx, es.Pool, frame))
+	requireAuditClean(t, es, 1000, 1000)
+}
+
+var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

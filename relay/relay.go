@@ -1,0 +1,362 @@
+// Package relay publishes a database's transactional outbox to the frame's
+// Kafka topic. One relay runs per database (an advisory lock elects it): it
+// assigns the gap-free per-source sequence numbers, publishes in bounded
+// batches with franz-go's idempotent producer (record key = subject, so one
+// agent's events stay ordered), and marks rows published only after the
+// broker acknowledged them. While Kafka is down rows simply wait; when the
+// EventStore's high-water mark for this source stalls behind what was
+// published (Kafka lost records, e.g. a broker restarted empty), the missing
+// range is re-published from the retained outbox rows.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/commondb"
+)
+
+// HeaderSourceSeq is the Kafka header carrying the sequence number (the
+// EventStore reads the same name).
+const HeaderSourceSeq = "source_seq"
+
+// ProgressReader tells the relay how far the EventStore got for a source.
+type ProgressReader interface {
+	HighWaterMark(ctx context.Context, registry, source string) (int64, error)
+}
+
+// Options configure a relay.
+type Options struct {
+	Registry string
+	Source   string // "teg", "registry", "eventstore"
+	Topic    string
+	// BatchSize bounds rows per publish, default 1000.
+	BatchSize int
+	// Idle is the poll interval when the outbox is empty, default 20ms.
+	Idle time.Duration
+	// RepublishAfter is how long the EventStore's high-water mark may stay
+	// behind the published sequence before the gap is re-published,
+	// default 10s. Zero Progress disables re-publishing.
+	RepublishAfter time.Duration
+	Progress       ProgressReader
+	// Retention keeps published rows (for re-publishing) this long, default
+	// 7 days; only rows the EventStore acknowledged are ever deleted.
+	Retention time.Duration
+	Log       *slog.Logger
+	Metrics   prometheus.Registerer
+	Now       func() time.Time
+}
+
+// Relay publishes one database's outbox.
+type Relay struct {
+	pool    *pgxpool.Pool
+	brokers []string
+	kcl     *kgo.Client // nil until first use, and after a produce failure
+	q    *commondb.Queries
+	o    Options
+	m    relayMetrics
+
+	ackedSeq     int64 // EventStore high-water mark last seen
+	ackedMovedAt time.Time
+	lastProgress time.Time
+	lastRetain   time.Time
+}
+
+type relayMetrics struct {
+	published   prometheus.Counter
+	republished prometheus.Counter
+	errors      *prometheus.CounterVec
+	lagRows     prometheus.Gauge
+	lagSeconds  prometheus.Gauge
+}
+
+// New returns a relay publishing pool's outbox to brokers. Close it when
+// done.
+func New(pool *pgxpool.Pool, brokers []string, o Options) *Relay {
+	if o.BatchSize <= 0 || o.BatchSize > 10_000 {
+		o.BatchSize = 1000
+	}
+	if o.Idle <= 0 {
+		o.Idle = 20 * time.Millisecond
+	}
+	if o.RepublishAfter <= 0 {
+		o.RepublishAfter = 10 * time.Second
+	}
+	if o.Retention <= 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	labels := prometheus.Labels{"registry": o.Registry, "source": o.Source}
+	m := relayMetrics{
+		published:   prometheus.NewCounter(prometheus.CounterOpts{Name: "outbox_published_total", Help: "Outbox rows acknowledged by Kafka.", ConstLabels: labels}),
+		republished: prometheus.NewCounter(prometheus.CounterOpts{Name: "outbox_republished_total", Help: "Outbox rows re-published after the EventStore reported a gap.", ConstLabels: labels}),
+		errors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outbox_relay_errors_total", Help: "Relay failures by stage.", ConstLabels: labels}, []string{"stage"}),
+		lagRows:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "outbox_lag_rows", Help: "Outbox rows not yet published.", ConstLabels: labels}),
+		lagSeconds:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "outbox_lag_seconds", Help: "Age of the oldest unpublished outbox row.", ConstLabels: labels}),
+	}
+	if o.Metrics != nil {
+		o.Metrics.MustRegister(m.published, m.republished, m.errors, m.lagRows, m.lagSeconds)
+	}
+	return &Relay{pool: pool, brokers: brokers, q: commondb.New(), o: o, m: m}
+}
+
+// Close releases the Kafka client.
+func (r *Relay) Close() {
+	if r.kcl != nil {
+		r.kcl.Close()
+		r.kcl = nil
+	}
+}
+
+// NewProducer returns a franz-go client suited to the relay: idempotent
+// (the default), all-ISR acks, bounded delivery time so a down broker
+// surfaces as an error the relay backs off on instead of blocking forever.
+func NewProducer(brokers []string, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(2 * time.Millisecond),
+		kgo.RecordDeliveryTimeout(10 * time.Second),
+		kgo.ProducerBatchMaxBytes(4 << 20),
+	}, extra...)
+	return kgo.NewClient(opts...)
+}
+
+// relayLockKey derives the advisory-lock key electing the database's relay.
+const relayLockKey = 0x7468_6570_726f_74 // "theprot"
+
+// Run relays until ctx ends. Only the process holding the database's relay
+// lock publishes; others wait for it.
+func (r *Relay) Run(ctx context.Context) error {
+	defer r.Close()
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.runLocked(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.o.Log.Warn("outbox relay error", "registry", r.o.Registry, "source", r.o.Source, "err", err, "backoff", backoff)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return nil
+}
+
+func (r *Relay) runLocked(ctx context.Context) error {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(relayLockKey)).Scan(&got); err != nil {
+		return err
+	}
+	if !got {
+		return errors.New("another relay holds this database's lock")
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(relayLockKey)) //nolint:errcheck
+	for ctx.Err() == nil {
+		n, err := r.Step(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.o.Idle):
+			}
+		}
+	}
+	return nil
+}
+
+// Step does one round: sequence new rows, publish one batch, and
+// occasionally check the EventStore's progress (re-publishing a stalled
+// gap) and apply retention. It returns how many rows it published.
+func (r *Relay) Step(ctx context.Context) (int, error) {
+	if err := r.sequence(ctx); err != nil {
+		r.m.errors.WithLabelValues("sequence").Inc()
+		return 0, err
+	}
+	n, err := r.publishPending(ctx)
+	if err != nil {
+		r.m.errors.WithLabelValues("publish").Inc()
+		return 0, err
+	}
+	now := r.o.Now()
+	if r.o.Progress != nil && now.Sub(r.lastProgress) >= time.Second {
+		r.lastProgress = now
+		if err := r.checkProgress(ctx, now); err != nil {
+			r.m.errors.WithLabelValues("republish").Inc()
+			r.o.Log.Warn("outbox relay: progress check", "err", err)
+		}
+	}
+	if now.Sub(r.lastRetain) >= time.Minute {
+		r.lastRetain = now
+		if err := r.retain(ctx, now); err != nil {
+			r.m.errors.WithLabelValues("retention").Inc()
+			r.o.Log.Warn("outbox relay: retention", "err", err)
+		}
+	}
+	if lag, err := r.q.OutboxCountUnpublished(ctx, r.pool, now); err == nil {
+		r.m.lagRows.Set(float64(lag.Rows))
+		r.m.lagSeconds.Set(max(0, now.Sub(lag.Oldest).Seconds()))
+	}
+	return n, nil
+}
+
+// sequence assigns the next sequence numbers to rows committed since the
+// last pass, in id order, in one short transaction.
+func (r *Relay) sequence(ctx context.Context) error {
+	return db.NewStore(r.pool, "outbox").Tx(ctx, func(tx pgx.Tx) error {
+		ids, err := r.q.OutboxUnsequencedIDs(ctx, tx, int32(r.o.BatchSize))
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		next, err := r.q.OutboxRelayNextSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		seqs := make([]int64, len(ids))
+		for i := range ids {
+			seqs[i] = next + int64(i)
+		}
+		if err := r.q.OutboxAssignSeqs(ctx, tx, commondb.OutboxAssignSeqsParams{Ids: ids, Seqs: seqs}); err != nil {
+			return err
+		}
+		return r.q.OutboxRelaySetNextSeq(ctx, tx, next+int64(len(ids)))
+	})
+}
+
+type outRow struct {
+	seq      int64
+	subject  string
+	envelope []byte
+}
+
+func (r *Relay) publishPending(ctx context.Context) (int, error) {
+	rows, err := r.q.OutboxUnpublished(ctx, r.pool, int32(r.o.BatchSize))
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	out := make([]outRow, len(rows))
+	for i, row := range rows {
+		out[i] = outRow{row.SourceSeq, row.Subject, row.Envelope}
+	}
+	acked, err := r.produce(ctx, out)
+	if len(acked) > 0 {
+		if merr := r.q.OutboxMarkPublished(ctx, r.pool, commondb.OutboxMarkPublishedParams{Now: r.o.Now(), Seqs: acked}); merr != nil {
+			// Not marked: they will be published again; the EventStore
+			// deduplicates by idempotency key.
+			return 0, merr
+		}
+		r.m.published.Add(float64(len(acked)))
+	}
+	return len(acked), err
+}
+
+// produce sends rows and returns the sequence numbers the broker
+// acknowledged; err reports the first failure.
+func (r *Relay) produce(ctx context.Context, rows []outRow) ([]int64, error) {
+	recs := make([]*kgo.Record, len(rows))
+	for i, row := range rows {
+		recs[i] = &kgo.Record{
+			Topic:   r.o.Topic,
+			Key:     []byte(row.subject),
+			Value:   row.envelope,
+			Headers: []kgo.RecordHeader{{Key: HeaderSourceSeq, Value: []byte(strconv.FormatInt(row.seq, 10))}},
+		}
+	}
+	if r.kcl == nil {
+		kcl, err := NewProducer(r.brokers)
+		if err != nil {
+			return nil, err
+		}
+		r.kcl = kcl
+	}
+	results := r.kcl.ProduceSync(ctx, recs...)
+	acked := make([]int64, 0, len(rows))
+	var firstErr error
+	for i, res := range results {
+		if res.Err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("produce seq %d: %w", rows[i].seq, res.Err)
+			}
+			continue
+		}
+		acked = append(acked, rows[i].seq)
+	}
+	if firstErr != nil {
+		// A fresh client after any failure: a broker that came back empty
+		// knows neither our producer ID nor the topic IDs the old client
+		// cached, and the old client would keep failing on them.
+		r.Close()
+	}
+	return acked, firstErr
+}
+
+// checkProgress re-publishes when the EventStore's high-water mark has not
+// moved for RepublishAfter while rows beyond it were published.
+func (r *Relay) checkProgress(ctx context.Context, now time.Time) error {
+	hwm, err := r.o.Progress.HighWaterMark(ctx, r.o.Registry, r.o.Source)
+	if err != nil {
+		return err
+	}
+	if hwm != r.ackedSeq || r.ackedMovedAt.IsZero() {
+		r.ackedSeq, r.ackedMovedAt = hwm, now
+		return nil
+	}
+	maxPub, err := r.q.OutboxMaxPublishedSeq(ctx, r.pool)
+	if err != nil {
+		return err
+	}
+	if maxPub <= hwm || now.Sub(r.ackedMovedAt) < r.o.RepublishAfter {
+		return nil
+	}
+	rows, err := r.q.OutboxRange(ctx, r.pool, commondb.OutboxRangeParams{FromSeq: hwm + 1, ToSeq: maxPub, MaxRows: int32(r.o.BatchSize)})
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	out := make([]outRow, len(rows))
+	for i, row := range rows {
+		out[i] = outRow{row.SourceSeq, row.Subject, row.Envelope}
+	}
+	acked, err := r.produce(ctx, out)
+	r.m.republished.Add(float64(len(acked)))
+	r.o.Log.Warn("outbox relay: re-published a gap the EventStore reported", "registry", r.o.Registry, "source", r.o.Source,
+		"from", hwm+1, "to", out[len(out)-1].seq, "rows", len(acked))
+	// Give the EventStore another full window before re-publishing again.
+	r.ackedMovedAt = now
+	return err
+}
+
+func (r *Relay) retain(ctx context.Context, now time.Time) error {
+	if r.o.Progress == nil {
+		return nil // without acknowledgements nothing is provably safe to delete
+	}
+	_, err := r.q.OutboxDeletePublishedBefore(ctx, r.pool, commondb.OutboxDeletePublishedBeforeParams{
+		Cutoff: now.Add(-r.o.Retention), AckedSeq: r.ackedSeq, MaxRows: 10_000,
+	})
+	return err
+}
