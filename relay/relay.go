@@ -62,9 +62,9 @@ type Relay struct {
 	pool    *pgxpool.Pool
 	brokers []string
 	kcl     *kgo.Client // nil until first use, and after a produce failure
-	q    *commondb.Queries
-	o    Options
-	m    relayMetrics
+	q       *commondb.Queries
+	o       Options
+	m       relayMetrics
 
 	ackedSeq     int64 // EventStore high-water mark last seen
 	ackedMovedAt time.Time
