@@ -23,7 +23,7 @@ type StateChecker interface {
 
 // ErrRevoked is the StateChecker's answer for a token that is no longer
 // valid (revoked, credential rotated, subject gone or suspended).
-var ErrRevoked = apperr.New(apperr.Unauthenticated, "bearer token has been revoked")
+var ErrRevoked = registry.ErrTokenRevoked
 
 const claimsKey = "theprotocol.auth.claims"
 

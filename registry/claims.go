@@ -86,3 +86,8 @@ func (c Claims) Validate() error {
 
 // HasScope reports whether the claims carry scope.
 func (c Claims) HasScope(scope string) bool { return slices.Contains(c.ScopeList(), scope) }
+
+// ErrTokenRevoked is the answer for a verified token that is no longer
+// valid: revoked by ID, its credential rotated, or its subject deregistered,
+// suspended or gone. One message for all, so it reveals nothing more.
+var ErrTokenRevoked = apperr.New(apperr.Unauthenticated, "bearer token has been revoked")
