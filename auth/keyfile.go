@@ -2,6 +2,8 @@ package auth
 
 import (
 	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
@@ -81,4 +83,15 @@ func loadKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("auth: signing key %s is not Ed25519", path)
 	}
 	return priv, nil
+}
+
+// DeriveKey derives a 32-byte symmetric key for purpose from the signing
+// key's seed (HKDF-SHA256), so one secret file yields independent keys
+// (e.g. the encryption of stored idempotent responses) without any of them
+// revealing the signing key.
+func DeriveKey(priv ed25519.PrivateKey, purpose string) ([]byte, error) {
+	if len(priv) != ed25519.PrivateKeySize || purpose == "" {
+		return nil, fmt.Errorf("auth: derive key needs an Ed25519 key and a purpose")
+	}
+	return hkdf.Key(sha256.New, priv.Seed(), nil, "theprotocol/registry/"+purpose, 32)
 }
