@@ -3,8 +3,8 @@ package auth
 import (
 	"crypto/ed25519"
 	"crypto/hkdf"
-	"crypto/sha256"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"

@@ -70,9 +70,12 @@ func (l *Limiter) evict(now time.Time) {
 			delete(l.tat, k)
 		}
 	}
-	drop := l.maxKeys / 10
+	if len(l.tat) < l.maxKeys {
+		return
+	}
+	drop := max(len(l.tat)-l.maxKeys+1, l.maxKeys/10)
 	for k := range l.tat {
-		if len(l.tat) < l.maxKeys || drop <= 0 {
+		if drop == 0 {
 			break
 		}
 		delete(l.tat, k)

@@ -97,8 +97,12 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		tc{"agent missing name", "POST", "/api/v1/agents", bt, map[string]any{"card": withCard(func(c map[string]any) { delete(c, "name") })}, "", 400, "required"},
 		tc{"agent too many skills", "POST", "/api/v1/agents", bt, map[string]any{"card": withCard(func(c map[string]any) { c["skills"] = manySkills })}, "", 400, "at most"},
 		tc{"agent bad skill id", "POST", "/api/v1/agents", bt, map[string]any{"card": withCard(func(c map[string]any) { c["skills"] = []map[string]any{{"id": "Bad Id", "name": "n"}} })}, "", 400, "skills[0].id"},
-		tc{"agent negative price", "POST", "/api/v1/agents", bt, map[string]any{"card": withCard(func(c map[string]any) { c["payment_terms"] = map[string]any{"currency": "AVT", "price_per_call_units": -1} })}, "", 400, "negative"},
-		tc{"agent float price", "POST", "/api/v1/agents", bt, map[string]any{"card": withCard(func(c map[string]any) { c["payment_terms"] = map[string]any{"currency": "AVT", "price_per_call_units": 1.5} })}, "", 400, "must be"},
+		tc{"agent negative price", "POST", "/api/v1/agents", bt, map[string]any{"card": withCard(func(c map[string]any) {
+			c["payment_terms"] = map[string]any{"currency": "AVT", "price_per_call_units": -1}
+		})}, "", 400, "negative"},
+		tc{"agent float price", "POST", "/api/v1/agents", bt, map[string]any{"card": withCard(func(c map[string]any) {
+			c["payment_terms"] = map[string]any{"currency": "AVT", "price_per_call_units": 1.5}
+		})}, "", 400, "must be"},
 		tc{"card missing", "PUT", "/api/v1/agents/" + did + "/card", agentTok, `{}`, "", 400, "required"},
 		tc{"card long description", "PUT", "/api/v1/agents/" + did + "/card", agentTok, withCard(func(c map[string]any) { c["description"] = strings.Repeat("d", 3000) }), "", 400, "description"},
 		tc{"card bad did", "PUT", "/api/v1/agents/did:theprotocol:NOPE/card", agentTok, card("A"), "", 400, "DID"},
