@@ -50,12 +50,10 @@ func TestAuthRejections(t *testing.T) {
 	foreign, err := otherSigner.Sign(base)
 	require.NoError(t, err)
 	parts := strings.Split(agentTok, ".")
-	sig := []byte(parts[2])
-	sig[3] ^= 1
-	if sig[3] == '.' {
-		sig[3] = 'A'
-	}
-	badSig := parts[0] + "." + parts[1] + "." + string(sig)
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	require.NoError(t, err)
+	sig[10] ^= 1
+	badSig := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig)
 	// Same signature over a payload with a different subject.
 	otherPayload := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin:00000000-0000-0000-0000-000000000001"}`))
 	spliced := parts[0] + "." + otherPayload + "." + parts[2]
