@@ -26,6 +26,9 @@ func TestEndToEnd(t *testing.T) {
 	idemKey := uuid.NewString()
 	signUp := req{Method: "POST", Path: "/api/v1/developers", Body: map[string]string{"name": "Ada", "email": "ada@example.org"},
 		Header: map[string]string{"Idempotency-Key": idemKey}}
+	short := n.do(t, req{Method: "POST", Path: "/api/v1/developers", Body: map[string]string{"name": "Ada", "email": "ada@example.org"},
+		Header: map[string]string{"Idempotency-Key": "1"}})
+	require.Equal(t, http.StatusBadRequest, short.Status, "guessable sign-up keys are refused: %s", short.Body)
 	r := n.do(t, signUp)
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	devID, apiKey := r.Str(t, "developer_id"), r.Str(t, "api_key")
