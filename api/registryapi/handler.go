@@ -157,19 +157,17 @@ func (h *Handler) Verifier() *auth.Verifier { return h.verifier }
 // Signer returns the token signer (tests forge tokens with it).
 func (h *Handler) Signer() *auth.Signer { return h.signer }
 
-// Mount registers the registry routes on v1 (the /api/v1 group).
+// Mount registers the registry routes on v1 (the /api/v1 group):
 //
-// Public:        POST /developers, POST /auth/token, GET /auth/jwks.json
-// Bootstrap:     POST /agents (Authorization: Bearer <bootstrap token>)
-// Any scope:     GET /agents, GET /agents/:did, GET /agents/:did/card, POST /auth/revoke
-// Developer:     GET /developers/me, POST /developers/me/api-key, POST /bootstrap-tokens,
-//
-//	POST /organisations, GET /organisations/:id, POST /organisations/:id/members,
-//	POST /organisations/:id/members/accept, DELETE /organisations/:id/members/:developer_id
-//
-// Agent or a managing developer: PUT /agents/:did/card, POST /agents/:did/credentials
-// Agent, managing developer or admin: DELETE /agents/:did
-// Admin:         GET /admin/registry/stats
+//	public      POST /developers, POST /auth/token, GET /auth/jwks.json
+//	bootstrap   POST /agents (Authorization: Bearer <bootstrap token>)
+//	any scope   GET /agents, GET /agents/:did, GET /agents/:did/card, POST /auth/revoke
+//	developer   GET /developers/me, POST /developers/me/api-key, POST /bootstrap-tokens,
+//	            POST /organisations, GET /organisations/:id, POST /organisations/:id/members,
+//	            POST /organisations/:id/members/accept, DELETE /organisations/:id/members/:developer_id
+//	managers    PUT /agents/:did/card, POST /agents/:did/credentials (the agent, its developer,
+//	            accepted members of its organisation); DELETE /agents/:did (the same, or admin)
+//	admin       GET /admin/registry/stats
 //
 // Every mutating route honours Idempotency-Key (stored responses are
 // encrypted); POST /auth/token and /auth/revoke do not (they change no
