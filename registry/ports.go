@@ -1,0 +1,53 @@
+package registry
+
+import "context"
+
+// Ledger account kinds passed to Ledger.OpenAccount.
+const (
+	AccountKindAgent     = KindAgent
+	AccountKindDeveloper = KindDeveloper
+)
+
+// Ledger is what the registry needs from the TEG when identities are made:
+// every agent (account ID = its DID) and every developer wallet (account ID
+// = "dev:<uuid>") gets an account.
+//
+// The registry calls OpenAccount BEFORE committing the identity, outside its
+// own transaction, so a crash leaves at most an empty account and never an
+// identity without one. OpenAccount must therefore be idempotent: opening an
+// existing account of the same kind succeeds. Errors abort the creation;
+// return an *apperr.Error (Unavailable for a ledger that is down) to choose
+// the caller's status. A nil Ledger skips the call (tests, registry-only
+// nodes).
+type Ledger interface {
+	OpenAccount(ctx context.Context, accountID string, kind string) error
+}
+
+// BondRequest names one reputation bond (issue 3 item 7, whitepaper §5.5).
+type BondRequest struct {
+	AgentDID           string
+	DeveloperAccountID string // the wallet the bond is taken from: "dev:<uuid>"
+	AmountUnits        int64  // base units (1 AVT = 10^8)
+	IdempotencyKey     string // "bond-lock-<did>"; derive follow-ups from the DID too
+}
+
+// DefaultBondUnits is the reputation bond per agent: 50 AVT.
+const DefaultBondUnits int64 = 50 * 100_000_000
+
+// BondLocker is the extension point for the reputation bond, deliberately
+// not implemented here (issue 3 item 7 is deferred; the lead wires it to
+// the ledger).
+//
+// Agent creation calls LockBond after Ledger.OpenAccount and before its own
+// transaction commits. If the wallet is short, LockBond returns an
+// apperr.InsufficientFunds error and no agent is created. If the registry
+// transaction then fails, the registry calls VoidBond with the same request
+// (best effort; the implementation must also expire unclaimed holds, since a
+// crash can skip VoidBond). Both must be idempotent on IdempotencyKey. The
+// natural implementation is a ledger hold (reserve on LockBond, post once
+// the AgentRegistered event is seen, void on VoidBond or expiry) followed by
+// the BondMaturation workflow. A nil BondLocker skips the bond.
+type BondLocker interface {
+	LockBond(ctx context.Context, req BondRequest) error
+	VoidBond(ctx context.Context, req BondRequest) error
+}
