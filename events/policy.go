@@ -20,7 +20,8 @@ const (
 	TypeCredentialsRotated        = "CredentialsRotated"
 	TypeAgentDeregistered         = "AgentDeregistered"
 	TypeOrganisationCreated       = "OrganisationCreated"
-	TypeOrganisationMemberAdded   = "OrganisationMemberAdded"
+	TypeOrganisationMemberInvited = "OrganisationMemberInvited"
+	TypeOrganisationMemberJoined  = "OrganisationMemberJoined"
 	TypeOrganisationMemberRemoved = "OrganisationMemberRemoved"
 	TypeReputationBondLocked      = "ReputationBondLocked"
 	TypeReputationBondMatured     = "ReputationBondMatured"
@@ -83,7 +84,8 @@ var DefaultPolicy = map[string]Permission{
 	TypeCredentialsRotated:        registry,
 	TypeAgentDeregistered:         registry,
 	TypeOrganisationCreated:       registry,
-	TypeOrganisationMemberAdded:   registry,
+	TypeOrganisationMemberInvited: registry,
+	TypeOrganisationMemberJoined:  registry,
 	TypeOrganisationMemberRemoved: registry,
 	TypeEmissionPolicyChanged:     eventstore,
 }

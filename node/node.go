@@ -29,6 +29,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/worker"
 )
 
@@ -46,7 +47,16 @@ type Options struct {
 	KafkaBrokers     []string
 	ListenHost       string
 	MaxBodyBytes     int64
-	Log              *slog.Logger
+	// DataDir holds per-registry files (signing key, dev admin credentials).
+	DataDir string
+	// EventStoreURL is the API base URL of the node hosting this frame's
+	// EventStore (relays read their acknowledged sequence from it); unused
+	// when this node hosts it.
+	EventStoreURL string
+	// WriteAdminCredentials creates an admin client on first start and writes
+	// it (0600) to <DataDir>/<registry>/admin-credentials.json (dev only).
+	WriteAdminCredentials bool
+	Log                   *slog.Logger
 	// Now is the node's clock (tests inject one).
 	Now func() time.Time
 }
@@ -64,6 +74,14 @@ type Node struct {
 	worker   sdkworker.Worker
 	serveErr chan error
 	stopOnce sync.Once
+
+	// Auth authenticates bearer tokens (set when the node hosts the
+	// registry role) and sets api.Principal.
+	Auth          gin.HandlerFunc
+	RegistryStore *registrystore.Store
+	policies      map[db.Role]*db.Policy
+	bgCancel      context.CancelFunc
+	bg            sync.WaitGroup
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
@@ -83,7 +101,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		o.MaxBodyBytes = 1 << 20
 	}
 	log := o.Log.With("frame", o.Frame.ID, "registry", o.Registry.ID)
-	n = &Node{opts: o, log: log, Metrics: prometheus.NewRegistry(), Pools: map[db.Role]*pgxpool.Pool{}, DBNames: map[db.Role]string{}, serveErr: make(chan error, 1)}
+	n = &Node{opts: o, log: log, Metrics: prometheus.NewRegistry(), Pools: map[db.Role]*pgxpool.Pool{}, DBNames: map[db.Role]string{}, serveErr: make(chan error, 1), policies: map[db.Role]*db.Policy{}}
 	defer func() {
 		if err != nil {
 			n.Stop(context.Background())
@@ -105,6 +123,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 		n.Pools[role] = pool
 		n.DBNames[role] = name
+		if n.policies[role], err = db.LoadPolicy(ctx, pool); err != nil {
+			return nil, err
+		}
 	}
 
 	// A lazy client lets the node start (and report not-ready) while
@@ -125,7 +146,12 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 
 	engine := api.NewEngine(api.EngineOptions{Log: log, Registry: n.Metrics, MaxBodyBytes: o.MaxBodyBytes, Checks: n.checks()})
-	n.mountRoutes(engine)
+	if err := n.mountRoutes(ctx, engine); err != nil {
+		return nil, err
+	}
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.bgCancel = cancel
+	n.startBackground(bgCtx)
 	n.server, err = api.Listen(net.JoinHostPort(o.ListenHost, strconv.Itoa(o.Registry.APIPort)), engine, log)
 	if err != nil {
 		return nil, err
@@ -214,13 +240,18 @@ type NodeInfo struct {
 	Version     string   `json:"version"`
 }
 
-func (n *Node) mountRoutes(e *gin.Engine) {
+func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	v1 := e.Group("/api/v1")
+	if err := n.mountRegistry(ctx, v1); err != nil {
+		return err
+	}
+	n.mountEventStore(v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,
 		TrustDomain: n.opts.Frame.TrustDomain, Currency: n.opts.Frame.Currency, Roles: n.opts.Registry.Roles, Version: Version,
 	}
 	v1.GET("/node", func(c *gin.Context) { c.JSON(http.StatusOK, info) })
+	return nil
 }
 
 // URL is the API base URL.
@@ -240,6 +271,10 @@ func (n *Node) Stop(ctx context.Context) {
 			if err := n.server.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				n.log.Warn("api shutdown", "err", err)
 			}
+		}
+		if n.bgCancel != nil {
+			n.bgCancel()
+			n.bg.Wait()
 		}
 		if n.worker != nil {
 			n.worker.Stop()

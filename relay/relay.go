@@ -11,9 +11,13 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -359,4 +363,49 @@ func (r *Relay) retain(ctx context.Context, now time.Time) error {
 		Cutoff: now.Add(-r.o.Retention), AckedSeq: r.ackedSeq, MaxRows: 10_000,
 	})
 	return err
+}
+
+// HTTPProgress reads a source's high-water mark from the frame EventStore's
+// public endpoint GET /api/v1/projections/sources (for relays on nodes that
+// do not host the EventStore).
+type HTTPProgress struct {
+	BaseURL string
+	Client  *http.Client
+}
+
+// HighWaterMark implements ProgressReader.
+func (h HTTPProgress) HighWaterMark(ctx context.Context, registry, source string) (int64, error) {
+	c := h.Client
+	if c == nil {
+		c = &http.Client{Timeout: 5 * time.Second}
+	}
+	u := h.BaseURL + "/api/v1/projections/sources?registry=" + url.QueryEscape(registry) + "&source=" + url.QueryEscape(source)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	var body struct {
+		Sources []struct {
+			Registry string `json:"registry"`
+			Source   string `json:"source"`
+			HWM      int64  `json:"hwm"`
+		} `json:"sources"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return 0, fmt.Errorf("decode progress: %w", err)
+	}
+	for _, s := range body.Sources {
+		if s.Registry == registry && s.Source == source {
+			return s.HWM, nil
+		}
+	}
+	return 0, nil
 }

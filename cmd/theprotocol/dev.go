@@ -108,13 +108,13 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 
-	nodes, err := startNodes(ctx, cfg, topo, svc, nil, log)
+	nodes, err := startNodes(ctx, cfg, topo, svc, nil, true, log)
 	if err != nil {
 		return err
 	}
 	cleanups = append(cleanups, func() { stopNodes(nodes, cfg.ShutdownTimeout) })
 
-	ep := buildEndpoints(topo, nodes, svc)
+	ep := buildEndpoints(topo, nodes, svc, dataDir)
 	epPath := filepath.Join(dataDir, "endpoints.json")
 	if err := writeJSONAtomic(epPath, ep); err != nil {
 		return fmt.Errorf("write %s: %w", epPath, err)

@@ -38,7 +38,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err := prepareExternal(ctx, topo, svc, log); err != nil {
 		return err
 	}
-	nodes, err := startNodes(ctx, cfg, topo, svc, pick, log)
+	nodes, err := startNodes(ctx, cfg, topo, svc, pick, false, log)
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -67,27 +69,41 @@ func ensureTopics(ctx context.Context, brokers, topics []string, log *slog.Logge
 
 // startNodes starts one node per registry of topo (or only those named in
 // only), in topology order.
-func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, svc services, only map[string]bool, log *slog.Logger) ([]*node.Node, error) {
+func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, svc services, only map[string]bool, writeAdmin bool, log *slog.Logger) ([]*node.Node, error) {
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	var nodes []*node.Node
 	for _, f := range topo.Frames {
+		// The frame's EventStore lives on its mainframe node; relays of the
+		// other nodes ask it how far it got.
+		mf := f.Mainframe()
+		esURL := fmt.Sprintf("http://%s", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(mf.APIPort)))
 		for _, r := range f.Registries {
 			if len(only) > 0 && !only[r.ID] {
 				continue
 			}
 			n, err := node.Start(ctx, node.Options{
 				Frame: f, Registry: r,
-				PostgresAdminURL: svc.PostgresAdminURL,
-				TemporalAddr:     svc.TemporalAddr,
-				KafkaBrokers:     svc.KafkaBrokers,
-				ListenHost:       cfg.ListenHost,
-				MaxBodyBytes:     cfg.MaxBodyBytes,
-				Log:              log,
+				PostgresAdminURL:      svc.PostgresAdminURL,
+				TemporalAddr:          svc.TemporalAddr,
+				KafkaBrokers:          svc.KafkaBrokers,
+				ListenHost:            cfg.ListenHost,
+				MaxBodyBytes:          cfg.MaxBodyBytes,
+				DataDir:               dataDir,
+				EventStoreURL:         esURL,
+				WriteAdminCredentials: writeAdmin,
+				Log:                   log,
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)
 				return nil, fmt.Errorf("start node %s: %w", r.ID, err)
 			}
 			nodes = append(nodes, n)
+			if r.Mainframe {
+				esURL = n.URL()
+			}
 		}
 	}
 	if len(nodes) == 0 {
@@ -141,9 +157,13 @@ type EndpointsNode struct {
 	Databases   map[string]string `json:"databases"`
 	KafkaTopic  string            `json:"kafka_topic"`
 	TrustDomain string            `json:"trust_domain"`
+	// AdminCredentials is the dev admin client's file (0600), when written.
+	AdminCredentials string `json:"admin_credentials_file,omitempty"`
 }
 
-func buildEndpoints(topo config.Topology, nodes []*node.Node, svc services) Endpoints {
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func buildEndpoints(topo config.Topology, nodes []*node.Node, svc services, dataDir string) Endpoints {
 	var ep Endpoints
 	ep.StartedAt = time.Now().UTC()
 	ep.PID = os.Getpid()
@@ -165,6 +185,11 @@ func buildEndpoints(topo config.Topology, nodes []*node.Node, svc services) Endp
 				Namespace: r.TemporalNamespace(), TaskQueue: r.TaskQueue(), Databases: dbs,
 				KafkaTopic: f.Topic(), TrustDomain: f.TrustDomain,
 			})
+			if r.HasRole(config.RoleRegistry) {
+				if p := node.AdminCredentialsFile(dataDir, r.ID); fileExists(p) {
+					ep.Nodes[len(ep.Nodes)-1].AdminCredentials = p
+				}
+			}
 		}
 	}
 	ep.Temporal.Address = svc.TemporalAddr
@@ -204,5 +229,10 @@ func printEndpoints(ep Endpoints) {
 	}
 	fmt.Printf("  Kafka        %v   (topics %v)\n", ep.Kafka.Brokers, ep.Kafka.Topics)
 	fmt.Printf("  Postgres     %s\n", ep.Postgres.Address)
+	for _, n := range ep.Nodes {
+		if n.AdminCredentials != "" {
+			fmt.Printf("  admin client of %-11s %s\n", n.Registry, n.AdminCredentials)
+		}
+	}
 	fmt.Println("Press Ctrl-C to stop everything.")
 }

@@ -1,0 +1,130 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/eventdb"
+	"github.com/theprotocol-dev/theprotocol/events"
+)
+
+// Reactor reacts to event types from the frame's topic (SPEC §5). Handle
+// must be idempotent in effect; the runner also deduplicates by event
+// idempotency key in reactor_processed, so each event is handled once per
+// reactor even across redeliveries. Side effects are commands (alerts,
+// workflow signals), never new events of the types the reactor consumes.
+type Reactor struct {
+	Name   string
+	Types  []string
+	Handle func(ctx context.Context, env events.Envelope) error
+}
+
+// RunReactor consumes topic with its own consumer group
+// ("reactor-<name>-<frame>") until ctx ends.
+func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string, brokers []string, topic string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	q := eventdb.New()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := func() error {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("reactor-"+r.Name+"-"+frame),
+				kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.FetchMaxWait(100*time.Millisecond))
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			for ctx.Err() == nil {
+				fetches := cl.PollRecords(ctx, 1000)
+				if ctx.Err() != nil {
+					return nil
+				}
+				var ferr error
+				fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err) })
+				recs := fetches.Records()
+				for _, rec := range recs {
+					var env events.Envelope
+					if json.Unmarshal(rec.Value, &env) != nil || !slices.Contains(r.Types, env.Type) {
+						continue
+					}
+					_, err := q.ReactorMarkProcessed(ctx, pool, eventdb.ReactorMarkProcessedParams{Reactor: r.Name, IdempotencyKey: env.IdempotencyKey, Now: time.Now()})
+					if db.IsNotFound(err) {
+						continue // handled before
+					}
+					if err != nil {
+						return err
+					}
+					if err := r.Handle(ctx, env); err != nil {
+						// Unmark so a redelivery retries the side effect.
+						_, _ = pool.Exec(context.WithoutCancel(ctx), `DELETE FROM reactor_processed WHERE reactor = $1 AND idempotency_key = $2`, r.Name, env.IdempotencyKey)
+						return fmt.Errorf("reactor %s on %s: %w", r.Name, env.IdempotencyKey, err)
+					}
+				}
+				if len(recs) > 0 {
+					if err := cl.CommitRecords(ctx, recs...); err != nil {
+						return err
+					}
+				} else if ferr != nil {
+					return ferr
+				}
+			}
+			return nil
+		}()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("reactor restarting", "reactor", r.Name, "err", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+		}
+	}
+	return nil
+}
+
+// SupplyInvariantReactor watches money events and raises
+// supply_invariant_violation{frame} (and logs an error) whenever the
+// frame's audit delta is non-zero after one of them; it clears the gauge
+// once the delta is back to 0.
+func SupplyInvariantReactor(pool *pgxpool.Pool, frame string, reg prometheus.Registerer, log *slog.Logger) Reactor {
+	violation := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "supply_invariant_violation", Help: "1 while the frame's supply audit delta is non-zero.",
+		ConstLabels: prometheus.Labels{"frame": frame},
+	})
+	if reg != nil {
+		reg.MustRegister(violation)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return Reactor{
+		Name: "supply-invariant",
+		Types: []string{events.TypeTokensIssued, events.TypeTokensBurned, events.TypeTokensTransferred,
+			events.TypeTreasuryGrant, events.TypeHoldPosted, events.TypeReputationBondForfeited},
+		Handle: func(ctx context.Context, env events.Envelope) error {
+			rep, err := Audit(ctx, pool, frame)
+			if err != nil {
+				return err
+			}
+			if rep.Delta != 0 {
+				violation.Set(1)
+				log.Error("SUPPLY INVARIANT VIOLATED", "frame", frame, "delta", rep.Delta, "net_supply", rep.NetSupply,
+					"total_circulating", rep.TotalCirculating, "after_event", env.IdempotencyKey)
+				return nil
+			}
+			violation.Set(0)
+			return nil
+		},
+	}
+}
