@@ -70,7 +70,6 @@ func transfer(s *source, key, from, to string, amount, fee int64) {
 
 type pipeline struct {
 	es       testenv.DB
-	kafka    *devstack.Kafka
 	applier  *ingest.Applier
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup

@@ -5,6 +5,8 @@
 //	theprotocol dev       run the whole system locally on embedded services
 //	theprotocol serve     run the nodes of a topology against external services
 //	theprotocol migrate   apply database migrations
+//	theprotocol audit     print or replay a frame's supply audit
+//	theprotocol eventstore rebuild   recompute projections from the event log
 //	theprotocol testenv   start test services, run a command with their addresses
 //	theprotocol version   print the version
 package main
@@ -34,6 +36,8 @@ var commands = []command{
 	{"dev", "run the whole system locally: embedded Postgres, Temporal dev server + UI, Kafka, demo topology", runDev},
 	{"serve", "run the topology's nodes against external Postgres, Temporal and Kafka", runServe},
 	{"migrate", "create and migrate every database of the topology", runMigrate},
+	{"audit", "print a frame's supply audit; -replay recomputes it from the raw events (exit 1 on mismatch)", runAudit},
+	{"eventstore", "EventStore maintenance: `eventstore rebuild` recomputes projections from the event log", runEventStore},
 	{"testenv", "start test Postgres/Temporal/Kafka, run the given command with their addresses, stop them", runTestenv},
 	{"version", "print the version", func(context.Context, []string) error { fmt.Println(node.Version); return nil }},
 }
