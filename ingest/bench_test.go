@@ -1,0 +1,209 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/ingest"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+)
+
+// synthRecords makes n transfer events of one source (sequence 1..n) among
+// accounts agents, with dupPct percent of them repeated (same key and
+// sequence, as a re-published or redelivered record would be).
+func synthRecords(tb testing.TB, n, agents int, dupPct float64, seed uint64) []ingest.Record {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	out := make([]ingest.Record, 0, n+int(float64(n)*dupPct/100)+1)
+	now := time.Now()
+	for i := 1; i <= n; i++ {
+		from := fmt.Sprintf("did:theprotocol:%08d", rng.IntN(agents))
+		to := fmt.Sprintf("did:theprotocol:%08d", rng.IntN(agents))
+		amount := int64(rng.IntN(1_000_000) + 1000)
+		fee := (amount*50 + 9_999) / 10_000
+		env := events.Envelope{
+			IdempotencyKey: "xfer-bench-" + strconv.Itoa(i), Type: events.TypeTokensTransferred,
+			Frame: frame, Registry: "alpha-main", Source: events.SourceTEG, OccurredAt: now, Subject: from,
+			SchemaVersion: events.SchemaVersion,
+			Postings: []events.Posting{
+				{Account: from, Bucket: "liquid", Delta: -amount},
+				{Account: to, Bucket: "liquid", Delta: amount - fee},
+				{Account: "fee_collector", Bucket: "liquid", Delta: fee},
+			},
+		}
+		var err error
+		env.EventID, err = newUUID(rng)
+		require.NoError(tb, err)
+		raw, err := json.Marshal(env)
+		require.NoError(tb, err)
+		rec := ingest.Record{Value: raw, SourceSeq: int64(i)}
+		out = append(out, rec)
+		if rng.Float64()*100 < dupPct {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func newUUID(rng *rand.Rand) ([16]byte, error) {
+	var u [16]byte
+	for i := range u {
+		u[i] = byte(rng.IntN(256))
+	}
+	u[6] = (u[6] & 0x0f) | 0x70
+	u[8] = (u[8] & 0x3f) | 0x80
+	return u, nil
+}
+
+func benchN(def int) int {
+	if v, err := strconv.Atoi(os.Getenv("INGEST_BENCH_EVENTS")); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkApply measures the database side alone: batches of 5,000 records
+// (5% duplicates) through Applier.Apply into a fresh EventStore database.
+func BenchmarkApply(b *testing.B) {
+	n := benchN(200_000)
+	recs := synthRecords(b, n, 10_000, 5, 1)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		es := testenv.NewDB(b, db.RoleEventStore)
+		a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+		require.NoError(b, err)
+		b.StartTimer()
+		start := time.Now()
+		for i := 0; i < len(recs); i += 5000 {
+			_, err := a.Apply(ctx, recs[i:min(i+5000, len(recs))])
+			require.NoError(b, err)
+		}
+		b.ReportMetric(float64(len(recs))/time.Since(start).Seconds(), "records/s")
+		b.StopTimer()
+		rep, err := ingest.Audit(ctx, es.Pool, frame)
+		require.NoError(b, err)
+		require.EqualValues(b, n, rep.EventsApplied)
+		require.Zero(b, rep.Delta)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkKafkaToEventStore measures the whole ingest path: records already
+// on the embedded broker, consumed by the consumer group, applied and
+// committed, until all are in the log.
+func BenchmarkKafkaToEventStore(b *testing.B) {
+	n := benchN(200_000)
+	recs := synthRecords(b, n, 10_000, 5, 2)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		topic := "alpha.events"
+		k := testenv.NewKafka(b, topic)
+		es := testenv.NewDB(b, db.RoleEventStore)
+		prod, err := kgo.NewClient(kgo.SeedBrokers(k.Addr()), kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(8<<20))
+		require.NoError(b, err)
+		var wg sync.WaitGroup
+		for i, r := range recs {
+			wg.Add(1)
+			prod.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i % 64)), Value: r.Value,
+				Headers: []kgo.RecordHeader{{Key: ingest.HeaderSourceSeq, Value: []byte(strconv.FormatInt(r.SourceSeq, 10))}}},
+				func(_ *kgo.Record, err error) { require.NoError(b, err); wg.Done() })
+		}
+		wg.Wait()
+		prod.Close()
+		m := ingest.NewMetrics(nil)
+		a, err := ingest.NewApplier(ctx, es.Pool, frame, m, nil, nil)
+		require.NoError(b, err)
+		var sizes []int
+		var mu sync.Mutex
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		var total int
+		c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: []string{k.Addr()}, Topic: topic, MaxBatch: 5000,
+			AfterApply: func(r ingest.BatchResult) error {
+				mu.Lock()
+				defer mu.Unlock()
+				sizes = append(sizes, r.Received)
+				total += r.Received
+				if total >= len(recs) {
+					select {
+					case <-done:
+					default:
+						close(done)
+					}
+				}
+				return nil
+			}})
+		b.StartTimer()
+		start := time.Now()
+		go func() { _ = c.Run(cctx) }()
+		<-done
+		elapsed := time.Since(start)
+		b.StopTimer()
+		cancel()
+		b.ReportMetric(float64(len(recs))/elapsed.Seconds(), "records/s")
+		sort.Ints(sizes)
+		b.ReportMetric(float64(len(sizes)), "batches")
+		b.ReportMetric(float64(sizes[len(sizes)/2]), "batch_p50")
+		b.ReportMetric(float64(sizes[len(sizes)*9/10]), "batch_p90")
+		rep, err := ingest.Audit(ctx, es.Pool, frame)
+		require.NoError(b, err)
+		require.EqualValues(b, n, rep.EventsApplied)
+		require.Zero(b, rep.Delta)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkAuditRead: reading the maintained audit is one primary-key
+// lookup, independent of the number of events.
+func BenchmarkAuditRead(b *testing.B) {
+	ctx := context.Background()
+	es := testenv.NewDB(b, db.RoleEventStore)
+	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+	require.NoError(b, err)
+	recs := synthRecords(b, 20_000, 1000, 0, 3)
+	for i := 0; i < len(recs); i += 5000 {
+		_, err := a.Apply(ctx, recs[i:min(i+5000, len(recs))])
+		require.NoError(b, err)
+	}
+	for b.Loop() {
+		if _, err := ingest.Audit(ctx, es.Pool, frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReplay recomputes the audit and every balance from the raw
+// event log (INGEST_BENCH_EVENTS events, 1,000,000 for the figure).
+func BenchmarkReplay(b *testing.B) {
+	ctx := context.Background()
+	n := benchN(200_000)
+	es := testenv.NewDB(b, db.RoleEventStore)
+	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+	require.NoError(b, err)
+	recs := synthRecords(b, n, 50_000, 0, 4)
+	for i := 0; i < len(recs); i += 5000 {
+		_, err := a.Apply(ctx, recs[i:min(i+5000, len(recs))])
+		require.NoError(b, err)
+	}
+	recs = nil
+	for b.Loop() {
+		rep, err := ingest.Replay(ctx, es.Pool, frame)
+		require.NoError(b, err)
+		require.True(b, rep.OK)
+		b.ReportMetric(float64(rep.Replayed.EventsApplied), "events")
+	}
+}
