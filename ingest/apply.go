@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -122,6 +124,44 @@ func (a *Applier) check(env events.Envelope) string {
 	return ""
 }
 
+// decodeAll decodes and checks records, spreading large batches over the
+// available cores (JSON decoding is the Go side's main cost).
+func (a *Applier) decodeAll(recs []Record) []decoded {
+	items := make([]decoded, len(recs))
+	decode := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := recs[i]
+			d := decoded{raw: r.Value, seq: r.SourceSeq}
+			if err := json.Unmarshal(r.Value, &d.env); err != nil {
+				d.reason = "malformed: " + err.Error()
+			} else {
+				if d.seq == 0 {
+					d.seq = d.env.SourceSeq
+				}
+				if d.seq <= 0 {
+					d.reason = "missing source sequence number"
+				} else {
+					d.reason = a.check(d.env)
+				}
+			}
+			items[i] = d
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), 8, len(recs)/256+1)
+	if workers <= 1 {
+		decode(0, len(recs))
+		return items
+	}
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for lo := 0; lo < len(recs); lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) { defer wg.Done(); decode(lo, hi) }(lo, min(lo+chunk, len(recs)))
+	}
+	wg.Wait()
+	return items
+}
+
 func reasonLabel(reason string) string {
 	switch {
 	case strings.HasPrefix(reason, "emission policy: unknown"):
@@ -148,23 +188,7 @@ func (a *Applier) Apply(ctx context.Context, recs []Record) (BatchResult, error)
 	}
 	start := a.now()
 	res := BatchResult{Received: len(recs)}
-	items := make([]decoded, len(recs))
-	for i, r := range recs {
-		d := decoded{raw: r.Value, seq: r.SourceSeq}
-		if err := json.Unmarshal(r.Value, &d.env); err != nil {
-			d.reason = "malformed: " + err.Error()
-		} else {
-			if d.seq == 0 {
-				d.seq = d.env.SourceSeq
-			}
-			if d.seq <= 0 {
-				d.reason = "missing source sequence number"
-			} else {
-				d.reason = a.check(d.env)
-			}
-		}
-		items[i] = d
-	}
+	items := a.decodeAll(recs)
 
 	// Progress changes are computed on copies and swapped in after commit.
 	touched := map[sourceKey]*progress{}
@@ -282,7 +306,7 @@ func (a *Applier) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 const stagingDDL = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
 	event_id uuid, idempotency_key text, event_type text, frame text, registry text, source text,
-	source_seq bigint, subject text, occurred_at timestamptz, ingested_at timestamptz, envelope jsonb
+	source_seq bigint, subject text, occurred_at timestamptz, ingested_at timestamptz, envelope json
 ) ON COMMIT DELETE ROWS`
 
 var stagingCols = []string{"event_id", "idempotency_key", "event_type", "frame", "registry", "source", "source_seq", "subject", "occurred_at", "ingested_at", "envelope"}

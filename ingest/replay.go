@@ -17,14 +17,14 @@ const recomputeBalancesSQL = `
 SELECT CASE WHEN p->>'account' LIKE 'did:%' OR strpos(p->>'account', '/') > 0 THEN p->>'account' ELSE e.registry || '/' || (p->>'account') END AS account,
        p->>'bucket' AS bucket,
        sum((p->>'delta')::bigint)::bigint AS balance
-FROM events AS e, jsonb_array_elements(coalesce(e.envelope->'postings', '[]'::jsonb)) AS p
+FROM events AS e, json_array_elements(coalesce(e.envelope->'postings', '[]'::json)) AS p
 GROUP BY 1, 2`
 
 // recomputeAuditSQL derives the supply audit's terms from the raw events.
 const recomputeAuditSQL = `
 WITH p AS (
   SELECT regexp_replace(p->>'account', '^.*/', '') AS account, (p->>'delta')::bigint AS delta
-  FROM events AS e, jsonb_array_elements(coalesce(e.envelope->'postings', '[]'::jsonb)) AS p
+  FROM events AS e, json_array_elements(coalesce(e.envelope->'postings', '[]'::json)) AS p
   WHERE p->>'bucket' NOT LIKE 'wrapped:%'
 )
 SELECT
