@@ -21,8 +21,8 @@ type EmissionPolicy struct {
 }
 
 type Event struct {
-	EventID        uuid.UUID
 	IdempotencyKey string
+	EventID        uuid.UUID
 	EventType      string
 	Frame          string
 	Registry       string
