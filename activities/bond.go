@@ -1,0 +1,100 @@
+package activities
+
+import (
+	"context"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/theprotocol-dev/theprotocol/apperr"
+)
+
+// ErrTypeBondNotFound marks a bond the ledger does not hold (nothing to
+// mature or forfeit): not retryable.
+const ErrTypeBondNotFound = "BondNotFound"
+
+// BondLedger moves an agent's bond on the TEG. Each method is idempotent on
+// the move's IdempotencyKey.
+type BondLedger interface {
+	// ReleaseBond moves the bond from the agent's locked_bond to its liquid
+	// bucket (maturity).
+	ReleaseBond(ctx context.Context, agentDID string, amountUnits int64, idempotencyKey string) error
+	// ForfeitBond moves the bond from the agent's locked_bond to the
+	// registry treasury.
+	ForfeitBond(ctx context.Context, agentDID string, amountUnits int64, idempotencyKey string) error
+}
+
+// BondCriteria reports what maturity depends on.
+type BondCriteria interface {
+	// TransferCount is the number of transfers the agent sent.
+	TransferCount(ctx context.Context, agentDID string) (int64, error)
+	// TrustScore is the agent's trust score in basis points (0..10000).
+	TrustScore(ctx context.Context, agentDID string) (int64, error)
+}
+
+// Bonds are the bond workflow's activities.
+type Bonds struct {
+	Ledger   BondLedger
+	Criteria BondCriteria
+}
+
+// BondMove names one idempotent bond movement.
+type BondMove struct {
+	AgentDID       string
+	AmountUnits    int64
+	IdempotencyKey string
+}
+
+// BondCheck is one maturity check.
+type BondCheck struct {
+	AgentDID     string
+	MinTransfers int64
+	MinTrust     int64
+}
+
+// BondCheckResult says whether the bond may mature, and why not.
+type BondCheckResult struct {
+	Eligible  bool
+	Transfers int64
+	Trust     int64
+	Reason    string
+}
+
+// CheckBondCriteria reads the agent's activity and trust.
+func (b *Bonds) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckResult, error) {
+	n, err := b.Criteria.TransferCount(ctx, in.AgentDID)
+	if err != nil {
+		return BondCheckResult{}, err
+	}
+	score, err := b.Criteria.TrustScore(ctx, in.AgentDID)
+	if err != nil {
+		return BondCheckResult{}, err
+	}
+	res := BondCheckResult{Transfers: n, Trust: score, Eligible: n >= in.MinTransfers && score >= in.MinTrust}
+	switch {
+	case n < in.MinTransfers:
+		res.Reason = "not enough transfers"
+	case score < in.MinTrust:
+		res.Reason = "trust score below the floor"
+	}
+	return res, nil
+}
+
+// MatureBond releases the bond to the agent's liquid balance.
+func (b *Bonds) MatureBond(ctx context.Context, in BondMove) error {
+	return bondErr(b.Ledger.ReleaseBond(ctx, in.AgentDID, in.AmountUnits, in.IdempotencyKey))
+}
+
+// ForfeitBond moves the bond to the treasury.
+func (b *Bonds) ForfeitBond(ctx context.Context, in BondMove) error {
+	return bondErr(b.Ledger.ForfeitBond(ctx, in.AgentDID, in.AmountUnits, in.IdempotencyKey))
+}
+
+func bondErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.InsufficientFunds) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBondNotFound, err)
+	}
+	return err
+}

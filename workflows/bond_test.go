@@ -1,0 +1,107 @@
+package workflows
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/theprotocol-dev/theprotocol/activities"
+)
+
+const did = "did:theprotocol:00000000-0000-0000-0000-000000000001"
+
+func bondEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities.Bonds) {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(quietLogger)
+	env := s.NewTestWorkflowEnvironment()
+	var a *activities.Bonds
+	env.RegisterActivity(a)
+	return env, a
+}
+
+func TestBondMaturesAfterMinimumAgeWhenCriteriaPass(t *testing.T) {
+	env, a := bondEnv(t)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	var checkedAt, maturedAt time.Time
+	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondCheck) (activities.BondCheckResult, error) {
+		checkedAt = env.Now()
+		return activities.BondCheckResult{Eligible: true, Transfers: 12, Trust: 6000}, nil
+	})
+	env.OnActivity(a.MatureBond, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondMove) error {
+		maturedAt = env.Now()
+		require.Equal(t, "bond-mature-"+did, in.IdempotencyKey)
+		require.EqualValues(t, 50_0000_0000, in.AmountUnits)
+		return nil
+	})
+	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did, AmountUnits: 50_0000_0000, MinAge: 30 * 24 * time.Hour})
+	require.NoError(t, env.GetWorkflowError())
+	var out string
+	require.NoError(t, env.GetWorkflowResult(&out))
+	require.Equal(t, BondMatured, out)
+	require.False(t, checkedAt.Before(start.Add(30*24*time.Hour)), "no check before the minimum age")
+	require.Equal(t, checkedAt, maturedAt)
+	env.AssertNotCalled(t, "ForfeitBond", mock.Anything, mock.Anything)
+}
+
+func TestBondRechecksUntilEligible(t *testing.T) {
+	env, a := bondEnv(t)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	checks := 0
+	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondCheck) (activities.BondCheckResult, error) {
+		checks++
+		return activities.BondCheckResult{Eligible: checks == 3, Reason: "not enough transfers"}, nil
+	})
+	var maturedAt time.Time
+	env.OnActivity(a.MatureBond, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondMove) error {
+		maturedAt = env.Now()
+		return nil
+	})
+	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did, AmountUnits: 1, MinAge: 10 * time.Hour, RecheckEvery: time.Hour})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 3, checks)
+	require.False(t, maturedAt.Before(start.Add(12*time.Hour)))
+}
+
+func TestBondForfeitedOnEarlyDeregistration(t *testing.T) {
+	env, a := bondEnv(t)
+	env.OnActivity(a.ForfeitBond, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondMove) error {
+		require.Equal(t, "bond-forfeit-"+did, in.IdempotencyKey)
+		return nil
+	}).Once()
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalBondDeregistered, nil)
+	}, 5*24*time.Hour)
+	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did, AmountUnits: 7})
+	require.NoError(t, env.GetWorkflowError())
+	var out string
+	require.NoError(t, env.GetWorkflowResult(&out))
+	require.Equal(t, BondForfeited, out)
+	env.AssertNotCalled(t, "CheckBondCriteria", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "MatureBond", mock.Anything, mock.Anything)
+}
+
+func TestBondForfeitedWhileWaitingForCriteria(t *testing.T) {
+	env, a := bondEnv(t)
+	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(activities.BondCheckResult{Eligible: false, Reason: "trust score below the floor"}, nil)
+	env.OnActivity(a.ForfeitBond, mock.Anything, mock.Anything).Return(nil).Once()
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalBondDeregistered, nil)
+	}, 45*24*time.Hour)
+	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did, AmountUnits: 7})
+	require.NoError(t, env.GetWorkflowError())
+	var out string
+	require.NoError(t, env.GetWorkflowResult(&out))
+	require.Equal(t, BondForfeited, out)
+}
+
+func TestBondRejectsInvalidInput(t *testing.T) {
+	env, _ := bondEnv(t)
+	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did})
+	require.ErrorContains(t, env.GetWorkflowError(), "positive amount")
+}
