@@ -21,10 +21,22 @@ type BondLedger interface {
 	// ForfeitBond moves the bond from the agent's locked_bond to the
 	// registry treasury.
 	ForfeitBond(ctx context.Context, agentDID string, amountUnits int64, idempotencyKey string) error
+	// VoidBond returns the bond to the developer wallet it came from (the
+	// agent was never created: the registry crashed after locking it).
+	VoidBond(ctx context.Context, agentDID, developerAccount string, amountUnits int64, idempotencyKey string) error
 }
+
+// Agent states the bond check distinguishes.
+const (
+	AgentActive       = "active"
+	AgentDeregistered = "deregistered"
+	AgentMissing      = "missing"
+)
 
 // BondCriteria reports what maturity depends on.
 type BondCriteria interface {
+	// AgentState is AgentActive, AgentDeregistered or AgentMissing.
+	AgentState(ctx context.Context, agentDID string) (string, error)
 	// TransferCount is the number of transfers the agent sent.
 	TransferCount(ctx context.Context, agentDID string) (int64, error)
 	// TrustScore is the agent's trust score in basis points (0..10000).
@@ -39,9 +51,10 @@ type Bonds struct {
 
 // BondMove names one idempotent bond movement.
 type BondMove struct {
-	AgentDID       string
-	AmountUnits    int64
-	IdempotencyKey string
+	AgentDID         string
+	DeveloperAccount string // VoidBond only
+	AmountUnits      int64
+	IdempotencyKey   string
 }
 
 // BondCheck is one maturity check.
@@ -53,6 +66,7 @@ type BondCheck struct {
 
 // BondCheckResult says whether the bond may mature, and why not.
 type BondCheckResult struct {
+	Agent     string // AgentActive, AgentDeregistered, AgentMissing
 	Eligible  bool
 	Transfers int64
 	Trust     int64
@@ -61,6 +75,13 @@ type BondCheckResult struct {
 
 // CheckBondCriteria reads the agent's activity and trust.
 func (b *Bonds) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckResult, error) {
+	state, err := b.Criteria.AgentState(ctx, in.AgentDID)
+	if err != nil {
+		return BondCheckResult{}, err
+	}
+	if state != AgentActive {
+		return BondCheckResult{Agent: state, Reason: "agent " + state}, nil
+	}
 	n, err := b.Criteria.TransferCount(ctx, in.AgentDID)
 	if err != nil {
 		return BondCheckResult{}, err
@@ -69,7 +90,7 @@ func (b *Bonds) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckR
 	if err != nil {
 		return BondCheckResult{}, err
 	}
-	res := BondCheckResult{Transfers: n, Trust: score, Eligible: n >= in.MinTransfers && score >= in.MinTrust}
+	res := BondCheckResult{Agent: state, Transfers: n, Trust: score, Eligible: n >= in.MinTransfers && score >= in.MinTrust}
 	switch {
 	case n < in.MinTransfers:
 		res.Reason = "not enough transfers"
@@ -82,6 +103,11 @@ func (b *Bonds) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckR
 // MatureBond releases the bond to the agent's liquid balance.
 func (b *Bonds) MatureBond(ctx context.Context, in BondMove) error {
 	return bondErr(b.Ledger.ReleaseBond(ctx, in.AgentDID, in.AmountUnits, in.IdempotencyKey))
+}
+
+// VoidBond returns the bond to the developer wallet.
+func (b *Bonds) VoidBond(ctx context.Context, in BondMove) error {
+	return bondErr(b.Ledger.VoidBond(ctx, in.AgentDID, in.DeveloperAccount, in.AmountUnits, in.IdempotencyKey))
 }
 
 // ForfeitBond moves the bond to the treasury.

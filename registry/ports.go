@@ -51,3 +51,11 @@ type BondLocker interface {
 	LockBond(ctx context.Context, req BondRequest) error
 	VoidBond(ctx context.Context, req BondRequest) error
 }
+
+// BondDeregistrationNotifier is optionally implemented by a BondLocker: the
+// registry calls AgentDeregistered after a deregistration commits so the
+// bond workflow can forfeit at once. Best effort: the bond workflow also
+// sees the deregistration on its next check.
+type BondDeregistrationNotifier interface {
+	AgentDeregistered(ctx context.Context, agentDID string) error
+}

@@ -63,8 +63,15 @@ func (m *memBondLedger) ForfeitBond(ctx context.Context, did string, amount int6
 	return m.ReleaseBond(ctx, did, amount, key)
 }
 
+func (m *memBondLedger) VoidBond(ctx context.Context, did, _ string, amount int64, key string) error {
+	return m.ReleaseBond(ctx, did, amount, key)
+}
+
 type fixedCriteria struct{ transfers, trust int64 }
 
+func (f fixedCriteria) AgentState(context.Context, string) (string, error) {
+	return activities.AgentActive, nil
+}
 func (f fixedCriteria) TransferCount(context.Context, string) (int64, error) { return f.transfers, nil }
 func (f fixedCriteria) TrustScore(context.Context, string) (int64, error)    { return f.trust, nil }
 

@@ -28,12 +28,13 @@ func BondWorkflowID(did string) string { return "bond-" + did }
 
 // BondInput configures one agent's bond maturation (whitepaper §5.5).
 type BondInput struct {
-	AgentDID     string
-	AmountUnits  int64
-	MinAge       time.Duration // durable timer before the first check (default 30 days)
-	MinTransfers int64         // activity criterion (default 10)
-	MinTrust     int64         // trust-score floor in basis points (0..10000)
-	RecheckEvery time.Duration // wait between failed checks (default 7 days)
+	AgentDID         string
+	DeveloperAccount string // the wallet the bond came from ("dev:<id>")
+	AmountUnits      int64
+	MinAge           time.Duration // durable timer before the first check (default 30 days)
+	MinTransfers     int64         // activity criterion (default 10)
+	MinTrust         int64         // trust-score floor in basis points (0..10000)
+	RecheckEvery     time.Duration // wait between failed checks (default 7 days)
 	// Checks counts checks done by earlier runs (continue-as-new).
 	Checks int
 }
@@ -43,6 +44,7 @@ const (
 	BondLocked    = "locked"
 	BondMatured   = "matured"
 	BondForfeited = "forfeited"
+	BondVoided    = "voided" // the agent was never created; bond returned
 )
 
 // BondStatus is the query result.
@@ -134,6 +136,19 @@ func BondMaturation(ctx workflow.Context, in BondInput) (string, error) {
 		}
 		status.Checks++
 		status.LastReason = check.Reason
+		switch check.Agent {
+		case activities.AgentDeregistered:
+			// The deregistration signal was lost (Temporal was down when
+			// the registry sent it); the check is the safety net.
+			return forfeit()
+		case activities.AgentMissing:
+			dctx, _ := workflow.NewDisconnectedContext(ctx)
+			if err := workflow.ExecuteLocalActivity(dctx, a.VoidBond, activities.BondMove{AgentDID: in.AgentDID, DeveloperAccount: in.DeveloperAccount, AmountUnits: in.AmountUnits, IdempotencyKey: "bond-void-" + in.AgentDID}).Get(dctx, nil); err != nil {
+				return "", err
+			}
+			status.State = BondVoided
+			return BondVoided, nil
+		}
 		if check.Eligible {
 			if err := workflow.ExecuteLocalActivity(ctx, a.MatureBond, activities.BondMove{AgentDID: in.AgentDID, AmountUnits: in.AmountUnits, IdempotencyKey: "bond-mature-" + in.AgentDID}).Get(ctx, nil); err != nil {
 				return "", err

@@ -30,7 +30,7 @@ func TestBondMaturesAfterMinimumAgeWhenCriteriaPass(t *testing.T) {
 	var checkedAt, maturedAt time.Time
 	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondCheck) (activities.BondCheckResult, error) {
 		checkedAt = env.Now()
-		return activities.BondCheckResult{Eligible: true, Transfers: 12, Trust: 6000}, nil
+		return activities.BondCheckResult{Agent: activities.AgentActive, Eligible: true, Transfers: 12, Trust: 6000}, nil
 	})
 	env.OnActivity(a.MatureBond, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondMove) error {
 		maturedAt = env.Now()
@@ -55,7 +55,7 @@ func TestBondRechecksUntilEligible(t *testing.T) {
 	checks := 0
 	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondCheck) (activities.BondCheckResult, error) {
 		checks++
-		return activities.BondCheckResult{Eligible: checks == 3, Reason: "not enough transfers"}, nil
+		return activities.BondCheckResult{Agent: activities.AgentActive, Eligible: checks == 3, Reason: "not enough transfers"}, nil
 	})
 	var maturedAt time.Time
 	env.OnActivity(a.MatureBond, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondMove) error {
@@ -88,7 +88,7 @@ func TestBondForfeitedOnEarlyDeregistration(t *testing.T) {
 
 func TestBondForfeitedWhileWaitingForCriteria(t *testing.T) {
 	env, a := bondEnv(t)
-	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(activities.BondCheckResult{Eligible: false, Reason: "trust score below the floor"}, nil)
+	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(activities.BondCheckResult{Agent: activities.AgentActive, Eligible: false, Reason: "trust score below the floor"}, nil)
 	env.OnActivity(a.ForfeitBond, mock.Anything, mock.Anything).Return(nil).Once()
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalBondDeregistered, nil)
@@ -104,4 +104,28 @@ func TestBondRejectsInvalidInput(t *testing.T) {
 	env, _ := bondEnv(t)
 	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did})
 	require.ErrorContains(t, env.GetWorkflowError(), "positive amount")
+}
+
+func TestBondForfeitedWhenTheCheckFindsTheAgentDeregistered(t *testing.T) {
+	env, a := bondEnv(t)
+	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(activities.BondCheckResult{Agent: activities.AgentDeregistered}, nil)
+	env.OnActivity(a.ForfeitBond, mock.Anything, mock.Anything).Return(nil).Once()
+	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did, AmountUnits: 7})
+	var out string
+	require.NoError(t, env.GetWorkflowResult(&out))
+	require.Equal(t, BondForfeited, out)
+}
+
+func TestBondVoidedWhenTheAgentWasNeverCreated(t *testing.T) {
+	env, a := bondEnv(t)
+	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(activities.BondCheckResult{Agent: activities.AgentMissing}, nil)
+	env.OnActivity(a.VoidBond, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BondMove) error {
+		require.Equal(t, "dev:1", in.DeveloperAccount)
+		require.Equal(t, "bond-void-"+did, in.IdempotencyKey)
+		return nil
+	}).Once()
+	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did, DeveloperAccount: "dev:1", AmountUnits: 7})
+	var out string
+	require.NoError(t, env.GetWorkflowResult(&out))
+	require.Equal(t, BondVoided, out)
 }

@@ -475,6 +475,12 @@ func (h *Handler) deregister(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if n, ok := h.o.Bond.(registry.BondDeregistrationNotifier); ok {
+		if err := n.AgentDeregistered(ctx, did); err != nil {
+			// The bond workflow also finds the deregistration on its next check.
+			h.log.Warn("notify bond workflow of deregistration", "did", did, "error", err)
+		}
+	}
 	c.JSON(http.StatusOK, agentDTO(a))
 }
 
