@@ -48,7 +48,7 @@ func holdFromRow(r tegdb.Hold) Hold {
 	return Hold{
 		ID: r.ID, From: r.AccountID, To: r.Receiver, AmountUnits: r.AmountUnits, PostedUnits: r.PostedUnits,
 		Status: HoldStatus(r.Status), Memo: r.Memo, IdempotencyKey: r.ClientKey, TransferID: r.TransferID,
-		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		ExpiresAt: r.ExpiresAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }
 

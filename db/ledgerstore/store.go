@@ -142,7 +142,7 @@ func (s *Store) OpenAccount(ctx context.Context, id string, kind ledger.Kind) (a
 		if err != nil {
 			return err
 		}
-		acct = Account{ID: row.ID, Kind: ledger.Kind(row.Kind), CreatedAt: row.CreatedAt}
+		acct = Account{ID: row.ID, Kind: ledger.Kind(row.Kind), CreatedAt: row.CreatedAt.UTC()}
 		return nil
 	})
 	if err != nil {
@@ -160,7 +160,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 	if err != nil {
 		return Account{}, db.NotFound(err, "account %q not found", id)
 	}
-	return Account{ID: row.ID, Kind: ledger.Kind(row.Kind), CreatedAt: row.CreatedAt}, nil
+	return Account{ID: row.ID, Kind: ledger.Kind(row.Kind), CreatedAt: row.CreatedAt.UTC()}, nil
 }
 
 // BucketBalance is one bucket of an account.

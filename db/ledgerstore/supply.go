@@ -176,7 +176,7 @@ func (s *Store) supplyReplay(ctx context.Context, q tegdb.DBTX, kind, account st
 	}
 	return SupplyOperation{
 		ID: row.ID, Kind: row.Kind, Account: row.AccountID, AmountUnits: row.AmountUnits, Reason: row.Reason,
-		Actor: row.Actor, IdempotencyKey: row.ClientKey, CreatedAt: row.CreatedAt, Replayed: true,
+		Actor: row.Actor, IdempotencyKey: row.ClientKey, CreatedAt: row.CreatedAt.UTC(), Replayed: true,
 	}, true, nil
 }
 

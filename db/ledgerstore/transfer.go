@@ -50,7 +50,7 @@ func transferFromRow(r tegdb.Transfer) Transfer {
 	return Transfer{
 		ID: r.ID, From: r.Sender, To: r.Receiver, AmountUnits: r.AmountUnits, FeeUnits: r.FeeUnits,
 		NetUnits: r.AmountUnits - r.FeeUnits, FeeBps: int64(r.FeeBps), Memo: r.Memo,
-		IdempotencyKey: r.ClientKey, HoldID: r.HoldID, CreatedAt: r.CreatedAt,
+		IdempotencyKey: r.ClientKey, HoldID: r.HoldID, CreatedAt: r.CreatedAt.UTC(),
 	}
 }
 
