@@ -106,16 +106,11 @@ func (s *Store) PlaceHold(ctx context.Context, r HoldRequest) (Hold, error) {
 	var out Hold
 	for attempt := 0; ; attempt++ {
 		err := s.db.Tx(ctx, func(tx pgx.Tx) error {
-			row, err := s.q.HoldByClientKey(ctx, tx, tegdb.HoldByClientKeyParams{AccountID: r.From, ClientKey: r.IdempotencyKey})
-			if err == nil {
-				h := holdFromRow(row)
-				if h.To != r.To || h.AmountUnits != r.AmountUnits || h.Memo != r.Memo {
-					return apperr.New(apperr.IdempotencyReuse, "idempotency key %q was already used for a different hold", r.IdempotencyKey)
-				}
-				h.Replayed = true
-				out = h
-				return nil
-			} else if !db.IsNotFound(err) {
+			// Replay check before locking (cheap retries) and again after:
+			// the sender's balance lock serialises its holds, and under
+			// read committed the second check sees a duplicate that
+			// committed while this transaction waited for the lock.
+			if found, err := s.holdReplay(ctx, tx, r, &out); found || err != nil {
 				return err
 			}
 			if _, err := s.q.AccountGet(ctx, tx, r.To); err != nil {
@@ -128,6 +123,9 @@ func (s *Store) PlaceHold(ctx context.Context, r HoldRequest) (Hold, error) {
 			from, ok := locked[balKey{r.From, ledger.BucketLiquid}]
 			if !ok {
 				return apperr.New(apperr.NotFound, "account %q not found", r.From)
+			}
+			if found, err := s.holdReplay(ctx, tx, r, &out); found || err != nil {
+				return err
 			}
 			if from.available() < r.AmountUnits {
 				return apperr.New(apperr.InsufficientFunds, "available balance of %s is %s, hold needs %s",
@@ -156,6 +154,25 @@ func (s *Store) PlaceHold(ctx context.Context, r HoldRequest) (Hold, error) {
 		}
 		return out, err
 	}
+}
+
+// holdReplay looks up r's idempotency key; found reports a committed hold
+// (returned in out when it matches r, IdempotencyReuse otherwise).
+func (s *Store) holdReplay(ctx context.Context, tx pgx.Tx, r HoldRequest, out *Hold) (found bool, err error) {
+	row, err := s.q.HoldByClientKey(ctx, tx, tegdb.HoldByClientKeyParams{AccountID: r.From, ClientKey: r.IdempotencyKey})
+	if db.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	h := holdFromRow(row)
+	if h.To != r.To || h.AmountUnits != r.AmountUnits || h.Memo != r.Memo {
+		return true, apperr.New(apperr.IdempotencyReuse, "idempotency key %q was already used for a different hold", r.IdempotencyKey)
+	}
+	h.Replayed = true
+	*out = h
+	return true, nil
 }
 
 func (s *Store) writeHoldEvent(ctx context.Context, tx pgx.Tx, typ, keyPrefix string, h Hold, now time.Time) error {
