@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
@@ -36,6 +35,10 @@ var (
 		Name: "ledger_group_commit_fallbacks_total",
 		Help: "Batches whose transaction failed as a whole and were retried one transfer per transaction.",
 	})
+	staleBatches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_transfer_batches_stale_total",
+		Help: "Optimistic transfer transactions rerun with locks taken first because balances moved underneath.",
+	})
 	transfersTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ledger_transfers_total",
 		Help: "Transfers decided by the group committer, by outcome (ok, replayed, or the error code).",
@@ -44,7 +47,7 @@ var (
 
 // Collectors returns the package's Prometheus collectors for registration.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{batchSize, batchSeconds, batchFallbacks, transfersTotal}
+	return []prometheus.Collector{batchSize, batchSeconds, batchFallbacks, staleBatches, transfersTotal}
 }
 
 // GroupCommitOptions bound a GroupCommitter; zero values take the defaults.
@@ -187,7 +190,7 @@ func (g *GroupCommitter) run(batch []*xfer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	err := g.s.db.Tx(ctx, func(tx pgx.Tx) error { return g.s.applyTransfers(ctx, tx, batch) })
+	err := g.s.runBatch(ctx, batch)
 	if err != nil {
 		// Isolate the failure: every transfer gets a transaction of its own.
 		batchFallbacks.Inc()

@@ -2,6 +2,7 @@ package ledgerstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -237,35 +238,102 @@ type balKey struct {
 	bucket  string
 }
 
-// lockedBalance is a balance row read FOR UPDATE plus the changes decided in
-// Go, applied later in one netted UPDATE.
+// lockedBalance is a balance row as read (locked or not) plus the changes
+// decided in Go, applied later in one netted UPDATE.
 type lockedBalance struct {
 	units, held       int64 // as read
 	newUnits, newHeld int64 // after the transaction's decisions
+	// minAvail is the lowest available balance (units − held) the row
+	// reaches in the sequence of decisions; revalidation uses it to prove
+	// the same sequence is still valid from the locked values.
+	minAvail int64
 }
 
 func (b *lockedBalance) available() int64 { return b.newUnits - b.newHeld }
 
+// debit records that the row's available balance dropped (after newUnits
+// or newHeld changed), for revalidation.
+func (b *lockedBalance) noteAvail() { b.minAvail = min(b.minAvail, b.available()) }
+
 // lockBalances locks the given rows FOR UPDATE (sorted by the query; the
 // fee_collector must never be passed) and returns those that exist.
 func (s *Store) lockBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]struct{}) (map[balKey]*lockedBalance, error) {
-	p := tegdb.BalancesLockParams{AccountIds: make([]string, 0, len(keys)), Buckets: make([]string, 0, len(keys))}
+	return s.readBalances(ctx, tx, keys, true)
+}
+
+// readBalances reads the given rows, locking them when lock is set.
+func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]struct{}, lock bool) (map[balKey]*lockedBalance, error) {
+	ids := make([]string, 0, len(keys))
+	buckets := make([]string, 0, len(keys))
 	for k := range keys {
 		if k.account == ledger.AccountFeeCollector {
 			return nil, fmt.Errorf("ledgerstore: fee_collector must not be locked up front (lock order)")
 		}
-		p.AccountIds = append(p.AccountIds, k.account)
-		p.Buckets = append(p.Buckets, k.bucket)
+		ids = append(ids, k.account)
+		buckets = append(buckets, k.bucket)
 	}
-	rows, err := s.q.BalancesLock(ctx, tx, p)
+	out := make(map[balKey]*lockedBalance, len(keys))
+	add := func(account, bucket string, units, held int64) {
+		out[balKey{account, bucket}] = &lockedBalance{units: units, held: held, newUnits: units, newHeld: held, minAvail: units - held}
+	}
+	if lock {
+		rows, err := s.q.BalancesLock(ctx, tx, tegdb.BalancesLockParams{AccountIds: ids, Buckets: buckets})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			add(r.AccountID, r.Bucket, r.Units, r.HeldUnits)
+		}
+		return out, nil
+	}
+	rows, err := s.q.BalancesRead(ctx, tx, tegdb.BalancesReadParams{AccountIds: ids, Buckets: buckets})
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[balKey]*lockedBalance, len(rows))
 	for _, r := range rows {
-		out[balKey{r.AccountID, r.Bucket}] = &lockedBalance{units: r.Units, held: r.HeldUnits, newUnits: r.Units, newHeld: r.HeldUnits}
+		add(r.AccountID, r.Bucket, r.Units, r.HeldUnits)
 	}
 	return out, nil
+}
+
+// errStale means an optimistic batch's decisions no longer hold against
+// the locked balances; the caller reruns it with locks taken first.
+var errStale = errors.New("ledgerstore: balances changed since the optimistic read")
+
+// revalidate locks the rows of snap (read without locks, decisions applied)
+// and checks that the same sequence of decisions is valid from the locked
+// values: for every account that may not go negative, the lowest available
+// balance the sequence reached, shifted by how much the account's available
+// balance changed since the read, is still ≥ 0, and no credit overflows. It
+// returns the locked rows carrying the same deltas, or errStale.
+func (s *Store) revalidate(ctx context.Context, tx pgx.Tx, snap map[balKey]*lockedBalance) (map[balKey]*lockedBalance, error) {
+	keys := make(map[balKey]struct{}, len(snap))
+	for k, b := range snap {
+		if b.newUnits != b.units || b.newHeld != b.held {
+			keys[k] = struct{}{}
+		}
+	}
+	locked, err := s.lockBalances(ctx, tx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for k := range keys {
+		sb, lb := snap[k], locked[k]
+		if lb == nil {
+			return nil, errStale
+		}
+		shift := (lb.units - lb.held) - (sb.units - sb.held) // both in 0..MaxInt64 for non-issuance rows
+		if !ledger.MayGoNegative(k.account) && sb.minAvail+shift < 0 {
+			return nil, errStale
+		}
+		var err1, err2 error
+		lb.newUnits, err1 = money.Add(lb.units, sb.newUnits-sb.units)
+		lb.newHeld, err2 = money.Add(lb.held, sb.newHeld-sb.held)
+		if err1 != nil || err2 != nil {
+			return nil, errStale
+		}
+	}
+	return locked, nil
 }
 
 // applyBalances writes the changed rows of locked, plus feeUnits credited to

@@ -2,6 +2,7 @@ package ledgerstore
 
 import (
 	"context"
+	"errors"
 
 	"time"
 
@@ -112,10 +113,8 @@ type xfer struct {
 // on the business key means a concurrent duplicate committed first: one
 // more attempt then finds it and replays it.
 func (s *Store) runSingle(ctx context.Context, it *xfer) {
-	for attempt := 0; attempt < 2; attempt++ {
-		err := s.db.Tx(ctx, func(tx pgx.Tx) error {
-			return s.applyTransfers(ctx, tx, []*xfer{it})
-		})
+	for attempt := 0; attempt < 3; attempt++ {
+		err := s.runBatch(ctx, []*xfer{it})
 		if err == nil {
 			return
 		}
@@ -127,12 +126,34 @@ func (s *Store) runSingle(ctx context.Context, it *xfer) {
 	}
 }
 
+// runBatch commits items in one transaction: optimistically first (rows
+// written before the balance locks are taken, so concurrent batches overlap
+// their inserts), and if the balances moved underneath, once more with the
+// locks taken first.
+func (s *Store) runBatch(ctx context.Context, items []*xfer) error {
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error { return s.applyTransfers(ctx, tx, items, false) })
+	if errors.Is(err, errStale) {
+		staleBatches.Inc()
+		err = s.db.Tx(ctx, func(tx pgx.Tx) error { return s.applyTransfers(ctx, tx, items, true) })
+	}
+	return err
+}
+
 // applyTransfers decides and writes items in tx. Business failures
 // (NotFound, InsufficientFunds, Invalid, IdempotencyReuse) are recorded on
 // their item and do not abort the transaction; the returned error is for
 // failures that doom the whole transaction. Items must be pre-validated.
 // Results are only final once the transaction commits.
-func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer) error {
+//
+// With lockFirst, balances are read FOR UPDATE before anything is decided
+// (the pessimistic order). Without it, balances are read without locks, the
+// transfers are decided and their rows (journal, transfers, outbox)
+// written, and only then are the touched balances locked and the decisions
+// revalidated against the locked values (errStale if they no longer hold).
+// The optimistic order keeps balance rows locked only for the netted UPDATE
+// and the commit, so concurrent batches overlap their expensive inserts
+// instead of queueing behind each other's row locks.
+func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lockFirst bool) error {
 	now := s.clock()
 	for _, it := range items {
 		it.res, it.err = Transfer{}, nil
@@ -186,7 +207,7 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer) er
 		resolveDups(items, dupOf)
 		return nil
 	}
-	locked, err := s.lockBalances(ctx, tx, keys)
+	locked, err := s.readBalances(ctx, tx, keys, lockFirst)
 	if err != nil {
 		return err
 	}
@@ -250,6 +271,7 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer) er
 			return err
 		}
 		from.newUnits -= r.AmountUnits // available ≥ amount ≥ 0: cannot underflow
+		from.noteAvail()
 		to.newUnits = newTo
 		feeTotal = newFee
 		pairs[pair]++
@@ -266,11 +288,21 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer) er
 		return nil
 	}
 
-	// 5. Write: netted balances (fee_collector last), journal, transfers, events.
-	if err := s.applyBalances(ctx, tx, locked, feeTotal, now); err != nil {
+	// 5. Write journal, transfers, events and the netted balances
+	//    (fee_collector last).
+	if lockFirst {
+		if err := s.applyBalances(ctx, tx, locked, feeTotal, now); err != nil {
+			return err
+		}
+		return s.insertTransfers(ctx, tx, accepted, "transfer", nil, now)
+	}
+	if err := s.insertTransfers(ctx, tx, accepted, "transfer", nil, now); err != nil {
 		return err
 	}
-	return s.insertTransfers(ctx, tx, accepted, "transfer", nil, now)
+	if locked, err = s.revalidate(ctx, tx, locked); err != nil {
+		return err
+	}
+	return s.applyBalances(ctx, tx, locked, feeTotal, now)
 }
 
 // insertTransfers writes the journal entries, transfer rows and events of

@@ -70,10 +70,9 @@ func (q *Queries) BalancesApply(ctx context.Context, db DBTX, arg BalancesApplyP
 const balancesLock = `-- name: BalancesLock :many
 SELECT b.account_id, b.bucket, b.units, b.held_units
 FROM balances AS b
-WHERE (b.account_id, b.bucket) IN (
-    SELECT u.account_id, u.bucket FROM (
-    SELECT unnest($1::text[]) AS account_id,
-        unnest($2::text[]) AS bucket) AS u)
+WHERE b.account_id = ANY($1::text[])
+  AND (b.account_id, b.bucket) IN (
+    SELECT unnest($1::text[]) AS account_id, unnest($2::text[]) AS bucket)
 ORDER BY b.account_id, b.bucket
 FOR UPDATE
 `
@@ -93,7 +92,9 @@ type BalancesLockRow struct {
 // Locks the named (account, bucket) rows FOR UPDATE in (account_id, bucket)
 // order — the ledger's one global lock order (fee_collector is never locked
 // here; it is updated last, see db/ledgerstore) — and returns them. Missing
-// rows are simply absent from the result.
+// rows are simply absent from the result. account_id = ANY(...) makes this
+// one primary-key probe per account (never a scan of the table); the IN
+// filter keeps exactly the requested buckets.
 func (q *Queries) BalancesLock(ctx context.Context, db DBTX, arg BalancesLockParams) ([]BalancesLockRow, error) {
 	rows, err := db.Query(ctx, balancesLock, arg.AccountIds, arg.Buckets)
 	if err != nil {
@@ -103,6 +104,53 @@ func (q *Queries) BalancesLock(ctx context.Context, db DBTX, arg BalancesLockPar
 	items := []BalancesLockRow{}
 	for rows.Next() {
 		var i BalancesLockRow
+		if err := rows.Scan(
+			&i.AccountID,
+			&i.Bucket,
+			&i.Units,
+			&i.HeldUnits,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const balancesRead = `-- name: BalancesRead :many
+SELECT b.account_id, b.bucket, b.units, b.held_units
+FROM balances AS b
+WHERE b.account_id = ANY($1::text[])
+  AND (b.account_id, b.bucket) IN (
+    SELECT unnest($1::text[]) AS account_id, unnest($2::text[]) AS bucket)
+`
+
+type BalancesReadParams struct {
+	AccountIds []string
+	Buckets    []string
+}
+
+type BalancesReadRow struct {
+	AccountID string
+	Bucket    string
+	Units     int64
+	HeldUnits int64
+}
+
+// BalancesLock without the lock: the optimistic first read of a
+// group-commit batch (see db/ledgerstore).
+func (q *Queries) BalancesRead(ctx context.Context, db DBTX, arg BalancesReadParams) ([]BalancesReadRow, error) {
+	rows, err := db.Query(ctx, balancesRead, arg.AccountIds, arg.Buckets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []BalancesReadRow{}
+	for rows.Next() {
+		var i BalancesReadRow
 		if err := rows.Scan(
 			&i.AccountID,
 			&i.Bucket,

@@ -90,11 +90,14 @@ func (q *Queries) TransferPairCounts(ctx context.Context, db DBTX, arg TransferP
 
 const transfersByClientKeys = `-- name: TransfersByClientKeys :many
 SELECT t.id, t.sender, t.receiver, t.amount_units, t.fee_units, t.fee_bps, t.memo, t.client_key, t.hold_id, t.created_at
-FROM transfers AS t
-JOIN (
+FROM (
     SELECT unnest($1::text[]) AS sender,
-        unnest($2::text[]) AS client_key) AS k
-    ON t.sender = k.sender AND t.client_key = k.client_key
+        unnest($2::text[]) AS client_key
+) AS k
+CROSS JOIN LATERAL (
+    SELECT x.id, x.sender, x.receiver, x.amount_units, x.fee_units, x.fee_bps, x.memo, x.client_key, x.hold_id, x.created_at
+    FROM transfers AS x WHERE x.sender = k.sender AND x.client_key = k.client_key
+) AS t
 `
 
 type TransfersByClientKeysParams struct {
@@ -103,6 +106,7 @@ type TransfersByClientKeysParams struct {
 }
 
 // The already-committed transfers among (sender, client_key) pairs: replays.
+// A lateral join: one unique-index probe per pair, whatever the table size.
 func (q *Queries) TransfersByClientKeys(ctx context.Context, db DBTX, arg TransfersByClientKeysParams) ([]Transfer, error) {
 	rows, err := db.Query(ctx, transfersByClientKeys, arg.Senders, arg.ClientKeys)
 	if err != nil {

@@ -2,15 +2,25 @@
 -- Locks the named (account, bucket) rows FOR UPDATE in (account_id, bucket)
 -- order — the ledger's one global lock order (fee_collector is never locked
 -- here; it is updated last, see db/ledgerstore) — and returns them. Missing
--- rows are simply absent from the result.
+-- rows are simply absent from the result. account_id = ANY(...) makes this
+-- one primary-key probe per account (never a scan of the table); the IN
+-- filter keeps exactly the requested buckets.
 SELECT b.account_id, b.bucket, b.units, b.held_units
 FROM balances AS b
-WHERE (b.account_id, b.bucket) IN (
-    SELECT u.account_id, u.bucket FROM (
-    SELECT unnest(@account_ids::text[]) AS account_id,
-        unnest(@buckets::text[]) AS bucket) AS u)
+WHERE b.account_id = ANY(@account_ids::text[])
+  AND (b.account_id, b.bucket) IN (
+    SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket)
 ORDER BY b.account_id, b.bucket
 FOR UPDATE;
+
+-- name: BalancesRead :many
+-- BalancesLock without the lock: the optimistic first read of a
+-- group-commit batch (see db/ledgerstore).
+SELECT b.account_id, b.bucket, b.units, b.held_units
+FROM balances AS b
+WHERE b.account_id = ANY(@account_ids::text[])
+  AND (b.account_id, b.bucket) IN (
+    SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket);
 
 -- name: BalancesApply :execrows
 -- Adds netted deltas to balance rows in one statement. Each (account, bucket)

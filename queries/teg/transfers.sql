@@ -18,12 +18,16 @@ FROM transfers WHERE id = @id;
 
 -- name: TransfersByClientKeys :many
 -- The already-committed transfers among (sender, client_key) pairs: replays.
+-- A lateral join: one unique-index probe per pair, whatever the table size.
 SELECT t.id, t.sender, t.receiver, t.amount_units, t.fee_units, t.fee_bps, t.memo, t.client_key, t.hold_id, t.created_at
-FROM transfers AS t
-JOIN (
+FROM (
     SELECT unnest(@senders::text[]) AS sender,
-        unnest(@client_keys::text[]) AS client_key) AS k
-    ON t.sender = k.sender AND t.client_key = k.client_key;
+        unnest(@client_keys::text[]) AS client_key
+) AS k
+CROSS JOIN LATERAL (
+    SELECT x.id, x.sender, x.receiver, x.amount_units, x.fee_units, x.fee_bps, x.memo, x.client_key, x.hold_id, x.created_at
+    FROM transfers AS x WHERE x.sender = k.sender AND x.client_key = k.client_key
+) AS t;
 
 -- name: TransferPairCounts :many
 -- For each (sender, receiver) pair, how many transfers it made after since,
