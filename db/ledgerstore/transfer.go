@@ -299,11 +299,18 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 	if err := s.insertTransfers(ctx, tx, accepted, "transfer", nil, now); err != nil {
 		return err
 	}
+	if testHookBeforeRevalidate != nil {
+		testHookBeforeRevalidate()
+	}
 	if locked, err = s.revalidate(ctx, tx, locked); err != nil {
 		return err
 	}
 	return s.applyBalances(ctx, tx, locked, feeTotal, now)
 }
+
+// testHookBeforeRevalidate, when set by a test, runs between the optimistic
+// writes and the revalidation.
+var testHookBeforeRevalidate func()
 
 // insertTransfers writes the journal entries, transfer rows and events of
 // committed-to-be transfers (balances already applied). extra events (e.g.
