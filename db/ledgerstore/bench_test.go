@@ -3,6 +3,8 @@ package ledgerstore_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -118,6 +120,11 @@ func runTransfers(b *testing.B, l *benchLedger, submitters int, fn func(context.
 	}
 }
 
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
+}
+
 func reportLatency(b *testing.B, elapsed time.Duration, all []time.Duration) {
 	slices.Sort(all)
 	pct := func(p float64) float64 {
@@ -140,7 +147,10 @@ func BenchmarkTransfers(b *testing.B) {
 	b.Logf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0))
 	l := benchSetup(b)
 	b.Run("groupcommit", func(b *testing.B) {
-		gc := l.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
+		// LEDGER_BENCH_WORKERS / LEDGER_BENCH_BATCH override the defaults
+		// for tuning runs.
+		o := ledgerstore.GroupCommitOptions{Workers: envInt("LEDGER_BENCH_WORKERS"), MaxBatch: envInt("LEDGER_BENCH_BATCH")}
+		gc := l.store.NewGroupCommitter(o)
 		defer gc.Close()
 		runTransfers(b, l, 1024, gc.Transfer)
 	})
