@@ -120,16 +120,20 @@ func openPool(b *testing.B, dsn string) *pgxpool.Pool {
 
 // server starts the engine on loopback. idemAsync writes the idempotency
 // records with synchronous_commit=off (see BenchmarkHTTPTransfers).
-func (hb *httpBench) server(b *testing.B, tr ledgerapi.Transferer, idemAsync bool) *httptest.Server {
-	dsn := hb.dsn
-	if idemAsync {
+func (hb *httpBench) server(b *testing.B, tr ledgerapi.Transferer, idemMode string) *httptest.Server {
+	var idem api.IdempotencyStore
+	switch idemMode {
+	case "sync":
+		idem = db.NewIdempotencyStore(openPool(b, hb.dsn))
+	case "async":
 		sep := "?"
-		if strings.Contains(dsn, "?") {
+		if strings.Contains(hb.dsn, "?") {
 			sep = "&"
 		}
-		dsn += sep + "synchronous_commit=off"
+		idem = db.NewIdempotencyStore(openPool(b, hb.dsn+sep+"synchronous_commit=off"))
+	case "memory":
+		idem = &memIdem{m: map[[2]string]*db.IdempotencyRecord{}}
 	}
-	idem := db.NewIdempotencyStore(openPool(b, dsn))
 	e := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
 	ledgerapi.New(ledgerapi.Options{Store: hb.store, Transfers: tr, Idempotency: idem, Auth: hb.auth.middleware}).Mount(e.Group("/api/v1"))
 	srv := httptest.NewServer(e)
@@ -208,20 +212,27 @@ func (hb *httpBench) run(b *testing.B, srv *httptest.Server) {
 //     them also carries a business idempotency key committed durably with
 //     the money, so a claim or stored response lost in a crash only means a
 //     retry re-runs the handler, which replays the committed result;
+//   - groupcommit_idem_memory: idempotency records in memory (NOT durable;
+//     a diagnostic showing what the records cost, not a deployable mode);
 //   - direct: one transaction per transfer (no group commit).
 func BenchmarkHTTPTransfers(b *testing.B) {
 	hb := setupHTTPBench(b)
 	b.Run("groupcommit", func(b *testing.B) {
 		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
 		defer gc.Close()
-		hb.run(b, hb.server(b, gc, false))
+		hb.run(b, hb.server(b, gc, "sync"))
 	})
 	b.Run("groupcommit_idem_async", func(b *testing.B) {
 		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
 		defer gc.Close()
-		hb.run(b, hb.server(b, gc, true))
+		hb.run(b, hb.server(b, gc, "async"))
+	})
+	b.Run("groupcommit_idem_memory", func(b *testing.B) {
+		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
+		defer gc.Close()
+		hb.run(b, hb.server(b, gc, "memory"))
 	})
 	b.Run("direct", func(b *testing.B) {
-		hb.run(b, hb.server(b, hb.store, false))
+		hb.run(b, hb.server(b, hb.store, "sync"))
 	})
 }

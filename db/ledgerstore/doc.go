@@ -47,12 +47,32 @@
 // # Group commit
 //
 // GroupCommitter batches concurrently arriving transfers into one
-// transaction: it reads and locks all involved balances FOR UPDATE in one
-// statement, decides every transfer in Go against those balances in arrival
-// order (an insufficient-funds transfer is rejected alone; the others go on),
-// then writes netted balance updates, journal entries, transfer rows and
-// outbox events with one unnest statement each. If the batch transaction
-// fails as a whole (e.g. a concurrent duplicate key), each transfer is
-// retried in a transaction of its own, so one bad transfer never fails its
-// neighbours.
+// transaction (≤ 256 by default). A batch is first tried OPTIMISTICALLY:
+//
+//  1. look up replays of the batch's business keys (one index probe each);
+//  2. read the involved balances WITHOUT locks, and the fee velocity counts;
+//  3. decide every transfer in Go in arrival order against the running
+//     balances — an insufficient-funds transfer is rejected alone, the others
+//     go on;
+//  4. write the accepted transfers' journal entries, transfer rows and
+//     outbox events with one unnest statement each (the expensive part,
+//     done while holding no balance lock, so concurrent batches overlap);
+//  5. lock the touched balances FOR UPDATE in the global order and
+//     revalidate: the same sequence of decisions must still be valid from
+//     the locked values (each account's lowest running available balance,
+//     shifted by how much it moved since step 2, is still ≥ 0);
+//  6. apply the netted balance deltas in one UPDATE (fee_collector last)
+//     and commit.
+//
+// If step 5 fails (balances moved underneath), the transaction is rolled
+// back and the batch rerun PESSIMISTICALLY: locks first, then decide, then
+// write. If a batch transaction fails as a whole (e.g. a concurrent
+// duplicate key), each transfer is retried in a transaction of its own, so
+// one bad transfer never fails its neighbours. Store.Transfer (no group
+// commit) runs the same code with a batch of one.
+//
+// One rare interleaving can deadlock — a pessimistic rerun holding balance
+// locks while waiting on a concurrent optimistic batch's uncommitted
+// duplicate of the same business key — and Postgres breaks it; db.Store
+// retries the aborted transaction.
 package ledgerstore
