@@ -3,11 +3,11 @@ package ledgerstore_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
