@@ -131,6 +131,10 @@ func (hb *httpBench) server(b *testing.B, tr ledgerapi.Transferer, idemMode stri
 			sep = "&"
 		}
 		idem = db.NewIdempotencyStore(openPool(b, hb.dsn+sep+"synchronous_commit=off"))
+	case "batched":
+		batcher := ledgerstore.NewIdempotencyBatcher(openPool(b, hb.dsn))
+		b.Cleanup(batcher.Close)
+		idem = batcher
 	case "memory":
 		idem = &memIdem{m: map[[2]string]*db.IdempotencyRecord{}}
 	}
@@ -207,6 +211,9 @@ func (hb *httpBench) run(b *testing.B, srv *httptest.Server) {
 // BenchmarkHTTPTransfers measures durable transfers end to end:
 //
 //   - groupcommit: the production wiring (GroupCommitter, 2 workers);
+//   - groupcommit_idem_batched: the same with ledgerstore.IdempotencyBatcher
+//     (claims and stored responses group-committed; fully durable) — the
+//     recommended production wiring;
 //   - groupcommit_idem_async: the same, with the idempotency records written
 //     with synchronous_commit=off. Safe for the ledger routes: every one of
 //     them also carries a business idempotency key committed durably with
@@ -221,6 +228,11 @@ func BenchmarkHTTPTransfers(b *testing.B) {
 		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
 		defer gc.Close()
 		hb.run(b, hb.server(b, gc, "sync"))
+	})
+	b.Run("groupcommit_idem_batched", func(b *testing.B) {
+		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
+		defer gc.Close()
+		hb.run(b, hb.server(b, gc, "batched"))
 	})
 	b.Run("groupcommit_idem_async", func(b *testing.B) {
 		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})

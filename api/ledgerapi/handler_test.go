@@ -47,6 +47,10 @@ type fixture struct {
 	gc    *ledgerstore.GroupCommitter
 }
 
+// newFixture builds the API on a fresh ledger. groupCommit selects the
+// production wiring (GroupCommitter + IdempotencyBatcher); otherwise
+// transfers run one per transaction and idempotency records go through
+// db.IdempotencyStore.
 func newFixture(t testing.TB, groupCommit bool) *fixture {
 	t.Helper()
 	tdb := testenv.NewDB(t, db.RoleTEG)
@@ -55,13 +59,17 @@ func newFixture(t testing.TB, groupCommit bool) *fixture {
 	require.NoError(t, err)
 	f := &fixture{t: t, pool: tdb.Pool, store: s}
 	var tr ledgerapi.Transferer
+	var idem api.IdempotencyStore = db.NewIdempotencyStore(tdb.Pool)
 	if groupCommit {
 		f.gc = s.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
 		t.Cleanup(f.gc.Close)
 		tr = f.gc
+		batcher := ledgerstore.NewIdempotencyBatcher(tdb.Pool)
+		t.Cleanup(batcher.Close)
+		idem = batcher
 	}
 	e := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
-	ledgerapi.New(ledgerapi.Options{Store: s, Transfers: tr, Idempotency: db.NewIdempotencyStore(tdb.Pool), Auth: testAuth}).Mount(e.Group("/api/v1"))
+	ledgerapi.New(ledgerapi.Options{Store: s, Transfers: tr, Idempotency: idem, Auth: testAuth}).Mount(e.Group("/api/v1"))
 	f.h = e
 	return f
 }
