@@ -128,12 +128,13 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, envs []events.Envelo
 	}
 	p := tegdb.OutboxInsertBatchParams{
 		OccurredAt:      envs[0].OccurredAt,
-		EventIds:        make([]uuid.UUID, len(envs)),
+		EventIds:        make([][]byte, len(envs)),
 		IdempotencyKeys: make([]string, len(envs)),
 		EventTypes:      make([]string, len(envs)),
 		Subjects:        make([]string, len(envs)),
 		Envelopes:       make([]string, len(envs)),
 	}
+	idBuf := make([]byte, 16*len(envs))
 	guarded := map[string]bool{}
 	for i, env := range envs {
 		env.Frame, env.Registry, env.Source = s.outbox.Frame, s.outbox.Registry, s.outbox.Source
@@ -153,11 +154,19 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, envs []events.Envelo
 		if err != nil {
 			return fmt.Errorf("outbox: encode %s: %w", env.Type, err)
 		}
-		p.EventIds[i], p.IdempotencyKeys[i], p.EventTypes[i], p.Subjects[i], p.Envelopes[i] =
-			env.EventID, env.IdempotencyKey, env.Type, env.Subject, string(raw)
+		p.EventIds[i] = uuidBytes(idBuf, i, env.EventID)
+		p.IdempotencyKeys[i], p.EventTypes[i], p.Subjects[i], p.Envelopes[i] = env.IdempotencyKey, env.Type, env.Subject, string(raw)
 	}
 	if err := s.q.OutboxInsertBatch(ctx, tx, p); err != nil {
 		return fmt.Errorf("outbox: insert batch of %d: %w", len(envs), err)
 	}
 	return nil
+}
+
+// uuidBytes copies id into slot i of buf (16 bytes per slot) and returns
+// that slot: bulk statements take ids as bytea[] (see queries/teg).
+func uuidBytes(buf []byte, i int, id uuid.UUID) []byte {
+	b := buf[16*i : 16*i+16 : 16*i+16]
+	copy(b, id[:])
+	return b
 }

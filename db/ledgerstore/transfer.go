@@ -317,22 +317,25 @@ var testHookBeforeRevalidate func()
 // HoldPosted) are written in the same statement.
 func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, kind string, extra []events.Envelope, now time.Time) error {
 	n := len(ts)
+	idBuf := make([]byte, 32*n) // ids, then hold ids
 	jp := tegdb.JournalEntriesInsertTransfersParams{
-		Now: now, Ids: make([]uuid.UUID, n), Kinds: make([]string, n), Senders: make([]string, n),
+		Now: now, Ids: make([][]byte, n), Kinds: make([]string, n), Senders: make([]string, n),
 		Receivers: make([]string, n), Amounts: make([]int64, n), Fees: make([]int64, n),
 	}
 	tp := tegdb.TransfersInsertParams{
 		Now: now, Ids: jp.Ids, Senders: jp.Senders, Receivers: jp.Receivers, Amounts: jp.Amounts, Fees: jp.Fees,
-		FeeBps: make([]int32, n), Memos: make([]string, n), ClientKeys: make([]string, n), HoldIds: make([]uuid.UUID, n),
+		FeeBps: make([]int32, n), Memos: make([]string, n), ClientKeys: make([]string, n), HoldIds: make([][]byte, n),
 	}
 	envs := make([]events.Envelope, 0, 2*n+len(extra))
 	for i, t := range ts {
-		jp.Ids[i], jp.Kinds[i], jp.Senders[i], jp.Receivers[i], jp.Amounts[i], jp.Fees[i] =
-			t.ID, kind, t.From, t.To, t.AmountUnits, t.FeeUnits
+		jp.Ids[i] = uuidBytes(idBuf, i, t.ID)
+		jp.Kinds[i], jp.Senders[i], jp.Receivers[i], jp.Amounts[i], jp.Fees[i] = kind, t.From, t.To, t.AmountUnits, t.FeeUnits
 		tp.FeeBps[i], tp.Memos[i], tp.ClientKeys[i] = int32(t.FeeBps), t.Memo, t.IdempotencyKey
+		hold := uuid.Nil // all zero: no hold
 		if t.HoldID != nil {
-			tp.HoldIds[i] = *t.HoldID
+			hold = *t.HoldID
 		}
+		tp.HoldIds[i] = uuidBytes(idBuf, n+i, hold)
 		evs, err := transferEvents(t)
 		if err != nil {
 			return err

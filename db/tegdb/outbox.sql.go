@@ -8,15 +8,13 @@ package tegdb
 import (
 	"context"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 const outboxInsertBatch = `-- name: OutboxInsertBatch :exec
 INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-SELECT u.event_id, u.idempotency_key, u.event_type, u.subject, $1, u.envelope::jsonb
+SELECT encode(u.event_id, 'hex')::uuid, u.idempotency_key, u.event_type, u.subject, $1, u.envelope::jsonb
 FROM (
-    SELECT unnest($2::uuid[]) AS event_id,
+    SELECT unnest($2::bytea[]) AS event_id,
         unnest($3::text[]) AS idempotency_key,
         unnest($4::text[]) AS event_type,
         unnest($5::text[]) AS subject,
@@ -25,7 +23,7 @@ FROM (
 
 type OutboxInsertBatchParams struct {
 	OccurredAt      time.Time
-	EventIds        []uuid.UUID
+	EventIds        [][]byte
 	IdempotencyKeys []string
 	EventTypes      []string
 	Subjects        []string
@@ -33,7 +31,8 @@ type OutboxInsertBatchParams struct {
 }
 
 // The group-commit writer's bulk form of OutboxInsert (queries/common): one
-// statement for all events of a batch, same columns and constraints.
+// statement for all events of a batch, same columns and constraints. Event
+// ids are 16-byte bytea (see JournalEntriesInsertTransfers).
 func (q *Queries) OutboxInsertBatch(ctx context.Context, db DBTX, arg OutboxInsertBatchParams) error {
 	_, err := db.Exec(ctx, outboxInsertBatch,
 		arg.OccurredAt,

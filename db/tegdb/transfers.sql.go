@@ -192,9 +192,10 @@ func (q *Queries) TransfersHistory(ctx context.Context, db DBTX, arg TransfersHi
 
 const transfersInsert = `-- name: TransfersInsert :exec
 INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at)
-SELECT u.id, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key, nullif(u.hold_id, '00000000-0000-0000-0000-000000000000'::uuid), $1
+SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+    nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $1
 FROM (
-    SELECT unnest($2::uuid[]) AS id,
+    SELECT unnest($2::bytea[]) AS id,
         unnest($3::text[]) AS sender,
         unnest($4::text[]) AS receiver,
         unnest($5::bigint[]) AS amount,
@@ -202,12 +203,12 @@ FROM (
         unnest($7::int[]) AS fee_bps,
         unnest($8::text[]) AS memo,
         unnest($9::text[]) AS client_key,
-        unnest($10::uuid[]) AS hold_id) AS u
+        unnest($10::bytea[]) AS hold_id) AS u
 `
 
 type TransfersInsertParams struct {
 	Now        time.Time
-	Ids        []uuid.UUID
+	Ids        [][]byte
 	Senders    []string
 	Receivers  []string
 	Amounts    []int64
@@ -215,9 +216,11 @@ type TransfersInsertParams struct {
 	FeeBps     []int32
 	Memos      []string
 	ClientKeys []string
-	HoldIds    []uuid.UUID
+	HoldIds    [][]byte
 }
 
+// Ids are 16-byte bytea (see JournalEntriesInsertTransfers); an all-zero
+// hold id means none.
 func (q *Queries) TransfersInsert(ctx context.Context, db DBTX, arg TransfersInsertParams) error {
 	_, err := db.Exec(ctx, transfersInsert,
 		arg.Now,

@@ -1,10 +1,11 @@
 -- name: OutboxInsertBatch :exec
 -- The group-commit writer's bulk form of OutboxInsert (queries/common): one
--- statement for all events of a batch, same columns and constraints.
+-- statement for all events of a batch, same columns and constraints. Event
+-- ids are 16-byte bytea (see JournalEntriesInsertTransfers).
 INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-SELECT u.event_id, u.idempotency_key, u.event_type, u.subject, @occurred_at, u.envelope::jsonb
+SELECT encode(u.event_id, 'hex')::uuid, u.idempotency_key, u.event_type, u.subject, @occurred_at, u.envelope::jsonb
 FROM (
-    SELECT unnest(@event_ids::uuid[]) AS event_id,
+    SELECT unnest(@event_ids::bytea[]) AS event_id,
         unnest(@idempotency_keys::text[]) AS idempotency_key,
         unnest(@event_types::text[]) AS event_type,
         unnest(@subjects::text[]) AS subject,

@@ -1,8 +1,11 @@
 -- name: TransfersInsert :exec
+-- Ids are 16-byte bytea (see JournalEntriesInsertTransfers); an all-zero
+-- hold id means none.
 INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at)
-SELECT u.id, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key, nullif(u.hold_id, '00000000-0000-0000-0000-000000000000'::uuid), @now
+SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+    nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, @now
 FROM (
-    SELECT unnest(@ids::uuid[]) AS id,
+    SELECT unnest(@ids::bytea[]) AS id,
         unnest(@senders::text[]) AS sender,
         unnest(@receivers::text[]) AS receiver,
         unnest(@amounts::bigint[]) AS amount,
@@ -10,7 +13,7 @@ FROM (
         unnest(@fee_bps::int[]) AS fee_bps,
         unnest(@memos::text[]) AS memo,
         unnest(@client_keys::text[]) AS client_key,
-        unnest(@hold_ids::uuid[]) AS hold_id) AS u;
+        unnest(@hold_ids::bytea[]) AS hold_id) AS u;
 
 -- name: TransferGet :one
 SELECT id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at
