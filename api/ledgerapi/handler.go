@@ -234,6 +234,10 @@ func (h *Handler) listTransfers(c *gin.Context) {
 	account := c.Query("account")
 	if account == "" {
 		account = principal(c).Subject
+		if _, err := ledger.KindOf(account); err != nil {
+			api.WriteError(c, apperr.New(apperr.Invalid, "the caller has no ledger account; name one with ?account="))
+			return
+		}
 	}
 	if ok, err := h.mayAct(c, account, true); err != nil || !ok {
 		if err == nil {

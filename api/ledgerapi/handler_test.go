@@ -213,6 +213,12 @@ func TestTransferOverHTTP(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, f.do(req{method: "GET", path: "/api/v1/transfers?limit=0", subject: a}).status)
 	require.Equal(t, http.StatusBadRequest, f.do(req{method: "GET", path: "/api/v1/transfers?cursor=zzz", subject: a}).status)
 	require.Equal(t, http.StatusForbidden, f.do(req{method: "GET", path: "/api/v1/transfers?account=" + a, subject: b}).status)
+	require.Equal(t, http.StatusBadRequest, f.do(req{method: "GET", path: "/api/v1/transfers", subject: "admin:x", scopes: "admin"}).status)
+	r = f.do(req{method: "GET", path: "/api/v1/transfers?limit=500&account=" + a, subject: "admin:x", scopes: "admin"})
+	require.Equal(t, http.StatusOK, r.status)
+	var all ledgerapi.TransferPage
+	require.NoError(t, json.Unmarshal(r.body, &all))
+	require.Len(t, all.Transfers, 6, "limit is capped, not refused")
 }
 
 func TestBadInputOverHTTP(t *testing.T) {
