@@ -11,7 +11,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,10 +45,16 @@ import (
 // registry's EdDSA JWTs) but does no revocation lookup; the registry's
 // middleware adds that.
 
-const (
-	benchAccounts = 1024
-	benchClients  = 256
-)
+const benchAccounts = 1024
+
+// benchClients is the number of concurrent HTTP clients: 256, or
+// LEDGER_BENCH_CLIENTS (fewer clients trade throughput for latency).
+func benchClients() int {
+	if n, err := strconv.Atoi(os.Getenv("LEDGER_BENCH_CLIENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 256
+}
 
 type benchAuth struct {
 	pub  ed25519.PublicKey
@@ -146,15 +154,16 @@ func (hb *httpBench) server(b *testing.B, tr ledgerapi.Transferer, idemMode stri
 }
 
 func (hb *httpBench) run(b *testing.B, srv *httptest.Server) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * benchClients, MaxIdleConnsPerHost: 2 * benchClients}, Timeout: 30 * time.Second}
+	clients := benchClients()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: 2 * clients}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
 	run := uuid.NewString()[:8]
 	var next, failed atomic.Int64
-	lat := make([][]time.Duration, benchClients)
+	lat := make([][]time.Duration, clients)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for w := range benchClients {
+	for w := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
