@@ -401,3 +401,24 @@ func (s *Store) ExpireHolds(ctx context.Context, limit int) (int, error) {
 	})
 	return n, err
 }
+
+// MaxSweepCalls bounds the ExpireHolds calls of one SweepExpiredHolds.
+const MaxSweepCalls = 100
+
+// SweepExpiredHolds is the sweeper entry point for a periodic job (a
+// Temporal schedule's activity): it calls ExpireHolds with MaxSweepBatch
+// until a call finds fewer than that many expired holds, at most
+// MaxSweepCalls times (≤ 100,000 holds per run; the next run continues), and
+// returns how many holds it expired. Each call is its own transaction, so an
+// error leaves the earlier calls' work committed; the count is still returned.
+func (s *Store) SweepExpiredHolds(ctx context.Context) (int, error) {
+	total := 0
+	for range MaxSweepCalls {
+		n, err := s.ExpireHolds(ctx, MaxSweepBatch)
+		total += n
+		if err != nil || n < MaxSweepBatch {
+			return total, err
+		}
+	}
+	return total, nil
+}
