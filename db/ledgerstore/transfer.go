@@ -113,7 +113,7 @@ type xfer struct {
 // on the business key means a concurrent duplicate committed first: one
 // more attempt then finds it and replays it.
 func (s *Store) runSingle(ctx context.Context, it *xfer) {
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 2; attempt++ {
 		err := s.runBatch(ctx, []*xfer{it})
 		if err == nil {
 			return
@@ -192,7 +192,8 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		settled[it] = true
 	}
 
-	// 2. Lock every involved liquid balance in the global order.
+	// 2. Read every involved liquid balance (lockFirst: locked, in the
+	//    global order; otherwise unlocked, revalidated in step 5).
 	keys := make(map[balKey]struct{}, 2*len(items))
 	pairs := make(map[[2]string]int)
 	for _, it := range items {
