@@ -97,6 +97,7 @@ FROM (
 CROSS JOIN LATERAL (
     SELECT x.id, x.sender, x.receiver, x.amount_units, x.fee_units, x.fee_bps, x.memo, x.client_key, x.hold_id, x.created_at
     FROM transfers AS x WHERE x.sender = k.sender AND x.client_key = k.client_key
+    LIMIT 1
 ) AS t
 `
 
@@ -107,6 +108,8 @@ type TransfersByClientKeysParams struct {
 
 // The already-committed transfers among (sender, client_key) pairs: replays.
 // A lateral join: one unique-index probe per pair, whatever the table size.
+// (LIMIT 1 — the key is unique anyway — keeps the planner from flattening
+// the subquery into a hash join over a sequential scan of all transfers.)
 func (q *Queries) TransfersByClientKeys(ctx context.Context, db DBTX, arg TransfersByClientKeysParams) ([]Transfer, error) {
 	rows, err := db.Query(ctx, transfersByClientKeys, arg.Senders, arg.ClientKeys)
 	if err != nil {

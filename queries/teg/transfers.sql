@@ -22,6 +22,8 @@ FROM transfers WHERE id = @id;
 -- name: TransfersByClientKeys :many
 -- The already-committed transfers among (sender, client_key) pairs: replays.
 -- A lateral join: one unique-index probe per pair, whatever the table size.
+-- (LIMIT 1 — the key is unique anyway — keeps the planner from flattening
+-- the subquery into a hash join over a sequential scan of all transfers.)
 SELECT t.id, t.sender, t.receiver, t.amount_units, t.fee_units, t.fee_bps, t.memo, t.client_key, t.hold_id, t.created_at
 FROM (
     SELECT unnest(@senders::text[]) AS sender,
@@ -30,6 +32,7 @@ FROM (
 CROSS JOIN LATERAL (
     SELECT x.id, x.sender, x.receiver, x.amount_units, x.fee_units, x.fee_bps, x.memo, x.client_key, x.hold_id, x.created_at
     FROM transfers AS x WHERE x.sender = k.sender AND x.client_key = k.client_key
+    LIMIT 1
 ) AS t;
 
 -- name: TransferPairCounts :many
