@@ -1,0 +1,418 @@
+package ledgerstore
+
+import (
+	"context"
+	"errors"
+
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/tegdb"
+	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/money"
+)
+
+// TransferRequest asks to move AmountUnits from From's liquid balance to To.
+type TransferRequest struct {
+	From        string // agent or developer account; the caller must own it (checked by the API)
+	To          string // agent or developer account on this registry
+	AmountUnits int64  // debited from From; To receives AmountUnits − fee
+	Memo        string // optional, ≤ MaxMemoBytes
+	// IdempotencyKey is unique per sender: a request with a key the sender
+	// already used returns the original transfer (Replayed) when its
+	// parameters match, and IdempotencyReuse otherwise. Activities derive
+	// it from workflow ID + step; the API uses the Idempotency-Key header.
+	IdempotencyKey string
+}
+
+// Transfer is a committed intra-registry transfer.
+type Transfer struct {
+	ID             uuid.UUID // UUIDv7, also the journal entry's id
+	From, To       string
+	AmountUnits    int64 // debited from From
+	FeeUnits       int64 // credited to fee_collector
+	NetUnits       int64 // credited to To (AmountUnits − FeeUnits)
+	FeeBps         int64
+	Memo           string
+	IdempotencyKey string
+	HoldID         *uuid.UUID // set when the transfer posted a hold
+	CreatedAt      time.Time
+	// Replayed is true when this call found the transfer already committed
+	// under the same idempotency key (nothing was applied again).
+	Replayed bool
+}
+
+func transferFromRow(r tegdb.Transfer) Transfer {
+	return Transfer{
+		ID: r.ID, From: r.Sender, To: r.Receiver, AmountUnits: r.AmountUnits, FeeUnits: r.FeeUnits,
+		NetUnits: r.AmountUnits - r.FeeUnits, FeeBps: int64(r.FeeBps), Memo: r.Memo,
+		IdempotencyKey: r.ClientKey, HoldID: r.HoldID, CreatedAt: r.CreatedAt.UTC(),
+	}
+}
+
+// Validate checks everything about r that needs no database: account shapes,
+// no self-transfer, a positive amount, memo and key limits.
+func (r TransferRequest) Validate() error {
+	if err := userAccount("from", r.From); err != nil {
+		return err
+	}
+	if err := userAccount("to", r.To); err != nil {
+		return err
+	}
+	if r.From == r.To {
+		return apperr.New(apperr.Invalid, "cannot transfer to the sending account itself")
+	}
+	if err := ledger.ValidateAmount(r.AmountUnits); err != nil {
+		return apperr.New(apperr.Invalid, "%s", err.Error())
+	}
+	if err := validateText("memo", r.Memo, MaxMemoBytes); err != nil {
+		return err
+	}
+	return validateClientKey(r.IdempotencyKey)
+}
+
+// sameRequest reports whether a committed transfer answers r (a replay).
+func (t Transfer) sameRequest(r TransferRequest) bool {
+	return t.From == r.From && t.To == r.To && t.AmountUnits == r.AmountUnits && t.Memo == r.Memo && t.HoldID == nil
+}
+
+// Transfer moves money in its own transaction (no group commit): debit
+// From.liquid by AmountUnits (it must be available: liquid − active holds),
+// credit To with AmountUnits − fee and fee_collector with the fee, at the
+// velocity-scaled rate of ledger.FeeBpsForVelocity, writing the journal
+// entry, the transfer row and TokensTransferred + TransactionFeeCollected in
+// the same transaction.
+//
+// Errors: Invalid (bad request, amount too small for the fee), NotFound
+// (unknown sender or receiver), InsufficientFunds, IdempotencyReuse (key
+// used for a different transfer). Replays return the original with
+// Replayed=true. Use GroupCommitter.Transfer for throughput.
+func (s *Store) Transfer(ctx context.Context, req TransferRequest) (Transfer, error) {
+	if err := req.Validate(); err != nil {
+		return Transfer{}, err
+	}
+	it := &xfer{req: req}
+	s.runSingle(ctx, it)
+	return it.res, it.err
+}
+
+// xfer is one transfer moving through applyTransfers.
+type xfer struct {
+	req  TransferRequest
+	res  Transfer
+	err  error
+	done chan struct{} // closed by the group committer when res/err are final
+}
+
+// runSingle applies one transfer in its own transaction. A unique violation
+// on the business key means a concurrent duplicate committed first: one
+// more attempt then finds it and replays it.
+func (s *Store) runSingle(ctx context.Context, it *xfer) {
+	for attempt := 0; attempt < 2; attempt++ {
+		err := s.runBatch(ctx, []*xfer{it})
+		if err == nil {
+			return
+		}
+		if isUniqueViolation(err, "transfers_client_key") && attempt == 0 {
+			continue
+		}
+		it.res, it.err = Transfer{}, err
+		return
+	}
+}
+
+// runBatch commits items in one transaction: optimistically first (rows
+// written before the balance locks are taken, so concurrent batches overlap
+// their inserts), and if the balances moved underneath, once more with the
+// locks taken first.
+func (s *Store) runBatch(ctx context.Context, items []*xfer) error {
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error { return s.applyTransfers(ctx, tx, items, false) })
+	if errors.Is(err, errStale) {
+		staleBatches.Inc()
+		err = s.db.Tx(ctx, func(tx pgx.Tx) error { return s.applyTransfers(ctx, tx, items, true) })
+	}
+	return err
+}
+
+// applyTransfers decides and writes items in tx. Business failures
+// (NotFound, InsufficientFunds, Invalid, IdempotencyReuse) are recorded on
+// their item and do not abort the transaction; the returned error is for
+// failures that doom the whole transaction. Items must be pre-validated.
+// Results are only final once the transaction commits.
+//
+// With lockFirst, balances are read FOR UPDATE before anything is decided
+// (the pessimistic order). Without it, balances are read without locks, the
+// transfers are decided and their rows (journal, transfers, outbox)
+// written, and only then are the touched balances locked and the decisions
+// revalidated against the locked values (errStale if they no longer hold).
+// The optimistic order keeps balance rows locked only for the netted UPDATE
+// and the commit, so concurrent batches overlap their expensive inserts
+// instead of queueing behind each other's row locks.
+func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lockFirst bool) error {
+	now := s.clock()
+	for _, it := range items {
+		it.res, it.err = Transfer{}, nil
+	}
+
+	// 1. Replays: keys this sender already used, committed earlier, and
+	//    duplicates within the batch (the later ones answer like the first).
+	type bizKey struct{ from, key string }
+	first := make(map[bizKey]*xfer, len(items))
+	dupOf := make(map[*xfer]*xfer)
+	kp := tegdb.TransfersByClientKeysParams{}
+	for _, it := range items {
+		k := bizKey{it.req.From, it.req.IdempotencyKey}
+		if f, ok := first[k]; ok {
+			dupOf[it] = f
+			continue
+		}
+		first[k] = it
+		kp.Senders = append(kp.Senders, k.from)
+		kp.ClientKeys = append(kp.ClientKeys, k.key)
+	}
+	existing, err := s.q.TransfersByClientKeys(ctx, tx, kp)
+	if err != nil {
+		return err
+	}
+	settled := make(map[*xfer]bool, len(items))
+	for _, row := range existing {
+		it := first[bizKey{row.Sender, row.ClientKey}]
+		t := transferFromRow(row)
+		if t.sameRequest(it.req) {
+			t.Replayed = true
+			it.res = t
+		} else {
+			it.err = reuseError(it.req.IdempotencyKey)
+		}
+		settled[it] = true
+	}
+
+	// 2. Read every involved liquid balance (lockFirst: locked, in the
+	//    global order; otherwise unlocked, revalidated in step 5).
+	keys := make(map[balKey]struct{}, 2*len(items))
+	pairs := make(map[[2]string]int)
+	for _, it := range items {
+		if settled[it] || dupOf[it] != nil {
+			continue
+		}
+		keys[balKey{it.req.From, ledger.BucketLiquid}] = struct{}{}
+		keys[balKey{it.req.To, ledger.BucketLiquid}] = struct{}{}
+		pairs[[2]string{it.req.From, it.req.To}] = 0
+	}
+	if len(keys) == 0 {
+		resolveDups(items, dupOf)
+		return nil
+	}
+	locked, err := s.readBalances(ctx, tx, keys, lockFirst)
+	if err != nil {
+		return err
+	}
+
+	// 3. Fee velocity: recent transfers per ordered pair.
+	pc := tegdb.TransferPairCountsParams{Since: now.Add(-ledger.VelocityWindow), MaxCount: int32(ledger.VelocityCountCap)}
+	for p := range pairs {
+		pc.Senders = append(pc.Senders, p[0])
+		pc.Receivers = append(pc.Receivers, p[1])
+	}
+	counts, err := s.q.TransferPairCounts(ctx, tx, pc)
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		pairs[[2]string{c.Sender, c.Receiver}] = int(c.Recent)
+	}
+
+	// 4. Decide each transfer in arrival order against the running balances.
+	var accepted []Transfer
+	var acceptedItems []*xfer
+	var feeTotal int64
+	for _, it := range items {
+		if settled[it] || dupOf[it] != nil {
+			continue
+		}
+		r := it.req
+		from, ok := locked[balKey{r.From, ledger.BucketLiquid}]
+		if !ok {
+			it.err = apperr.New(apperr.NotFound, "sending account %q not found", r.From)
+			continue
+		}
+		to, ok := locked[balKey{r.To, ledger.BucketLiquid}]
+		if !ok {
+			it.err = apperr.New(apperr.NotFound, "receiving account %q not found on this registry", r.To)
+			continue
+		}
+		pair := [2]string{r.From, r.To}
+		fee, err := ledger.TransferFee(r.AmountUnits, ledger.FeeBpsForVelocity(pairs[pair]))
+		if err != nil {
+			it.err = apperr.New(apperr.Invalid, "%s", err.Error())
+			continue
+		}
+		if from.available() < r.AmountUnits {
+			it.err = apperr.New(apperr.InsufficientFunds, "available balance of %s is %s, transfer needs %s",
+				r.From, money.Format(from.available()), money.Format(r.AmountUnits))
+			continue
+		}
+		newTo, err := money.Add(to.newUnits, fee.NetUnits)
+		if err != nil {
+			it.err = apperr.New(apperr.Invalid, "receiving balance would overflow")
+			continue
+		}
+		newFee, err := money.Add(feeTotal, fee.FeeUnits)
+		if err != nil {
+			it.err = apperr.New(apperr.Invalid, "fee total would overflow")
+			continue
+		}
+		id, err := newID()
+		if err != nil {
+			return err
+		}
+		from.newUnits -= r.AmountUnits // available ≥ amount ≥ 0: cannot underflow
+		from.noteAvail()
+		to.newUnits = newTo
+		feeTotal = newFee
+		pairs[pair]++
+		t := Transfer{
+			ID: id, From: r.From, To: r.To, AmountUnits: r.AmountUnits, FeeUnits: fee.FeeUnits,
+			NetUnits: fee.NetUnits, FeeBps: fee.Bps, Memo: r.Memo, IdempotencyKey: r.IdempotencyKey, CreatedAt: now,
+		}
+		it.res = t
+		accepted = append(accepted, t)
+		acceptedItems = append(acceptedItems, it)
+	}
+	resolveDups(items, dupOf)
+	if len(accepted) == 0 {
+		return nil
+	}
+
+	// 5. Write journal, transfers, events and the netted balances
+	//    (fee_collector last).
+	if lockFirst {
+		if err := s.applyBalances(ctx, tx, locked, feeTotal, now); err != nil {
+			return err
+		}
+		return s.insertTransfers(ctx, tx, accepted, "transfer", nil, now)
+	}
+	if err := s.insertTransfers(ctx, tx, accepted, "transfer", nil, now); err != nil {
+		return err
+	}
+	if testHookBeforeRevalidate != nil {
+		testHookBeforeRevalidate()
+	}
+	if locked, err = s.revalidate(ctx, tx, locked); err != nil {
+		return err
+	}
+	return s.applyBalances(ctx, tx, locked, feeTotal, now)
+}
+
+// testHookBeforeRevalidate, when set by a test, runs between the optimistic
+// writes and the revalidation.
+var testHookBeforeRevalidate func()
+
+// insertTransfers writes the journal entries, transfer rows and events of
+// committed-to-be transfers (balances already applied). extra events (e.g.
+// HoldPosted) are written in the same statement.
+func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, kind string, extra []events.Envelope, now time.Time) error {
+	n := len(ts)
+	idBuf := make([]byte, 32*n) // ids, then hold ids
+	jp := tegdb.JournalEntriesInsertTransfersParams{
+		Now: now, Ids: make([][]byte, n), Kinds: make([]string, n), Senders: make([]string, n),
+		Receivers: make([]string, n), Amounts: make([]int64, n), Fees: make([]int64, n),
+	}
+	tp := tegdb.TransfersInsertParams{
+		Now: now, Ids: jp.Ids, Senders: jp.Senders, Receivers: jp.Receivers, Amounts: jp.Amounts, Fees: jp.Fees,
+		FeeBps: make([]int32, n), Memos: make([]string, n), ClientKeys: make([]string, n), HoldIds: make([][]byte, n),
+	}
+	envs := make([]events.Envelope, 0, 2*n+len(extra))
+	for i, t := range ts {
+		jp.Ids[i] = uuidBytes(idBuf, i, t.ID)
+		jp.Kinds[i], jp.Senders[i], jp.Receivers[i], jp.Amounts[i], jp.Fees[i] = kind, t.From, t.To, t.AmountUnits, t.FeeUnits
+		tp.FeeBps[i], tp.Memos[i], tp.ClientKeys[i] = int32(t.FeeBps), t.Memo, t.IdempotencyKey
+		hold := uuid.Nil // all zero: no hold
+		if t.HoldID != nil {
+			hold = *t.HoldID
+		}
+		tp.HoldIds[i] = uuidBytes(idBuf, n+i, hold)
+		evs, err := transferEvents(t)
+		if err != nil {
+			return err
+		}
+		envs = append(envs, evs...)
+	}
+	if err := s.q.JournalEntriesInsertTransfers(ctx, tx, jp); err != nil {
+		return mapConstraint(err)
+	}
+	if err := s.q.TransfersInsert(ctx, tx, tp); err != nil {
+		return mapConstraint(err)
+	}
+	return s.writeEvents(ctx, tx, append(envs, extra...))
+}
+
+func resolveDups(items []*xfer, dupOf map[*xfer]*xfer) {
+	for _, it := range items {
+		f := dupOf[it]
+		if f == nil {
+			continue
+		}
+		switch {
+		case f.err != nil:
+			it.err = f.err
+		case f.res.sameRequest(it.req):
+			it.res = f.res
+			it.res.Replayed = true
+		default:
+			it.err = reuseError(it.req.IdempotencyKey)
+		}
+	}
+}
+
+func reuseError(key string) error {
+	return apperr.New(apperr.IdempotencyReuse, "idempotency key %q was already used for a different transfer", key)
+}
+
+// GetTransfer returns transfer id, or NotFound.
+func (s *Store) GetTransfer(ctx context.Context, id uuid.UUID) (Transfer, error) {
+	row, err := s.q.TransferGet(ctx, s.pool, id)
+	if err != nil {
+		return Transfer{}, db.NotFound(err, "transfer %s not found", id)
+	}
+	return transferFromRow(row), nil
+}
+
+// ListTransfers returns up to limit transfers sent or received by account,
+// newest first, starting below the cursor before (uuid.Nil: from the
+// newest). limit is clamped to 1..MaxPageSize (0 means DefaultPageSize).
+// next is the cursor of the following page, uuid.Nil when this page is the
+// last. NotFound when the account does not exist.
+func (s *Store) ListTransfers(ctx context.Context, account string, before uuid.UUID, limit int) (page []Transfer, next uuid.UUID, err error) {
+	if _, err := s.GetAccount(ctx, account); err != nil {
+		return nil, uuid.Nil, err
+	}
+	switch {
+	case limit <= 0:
+		limit = DefaultPageSize
+	case limit > MaxPageSize:
+		limit = MaxPageSize
+	}
+	if before == uuid.Nil {
+		before = uuid.Max
+	}
+	// One extra row tells whether another page follows.
+	rows, err := s.q.TransfersHistory(ctx, s.pool, tegdb.TransfersHistoryParams{Account: account, Before: before, MaxRows: int32(limit + 1)})
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	page = make([]Transfer, 0, min(len(rows), limit))
+	for i, r := range rows {
+		if i == limit {
+			next = page[limit-1].ID
+			break
+		}
+		page = append(page, transferFromRow(r))
+	}
+	return page, next, nil
+}
