@@ -29,6 +29,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/worker"
 )
@@ -79,6 +80,9 @@ type Node struct {
 	// registry role) and sets api.Principal.
 	Auth          gin.HandlerFunc
 	RegistryStore *registrystore.Store
+	Ledger        *ledgerstore.Store
+	transfers     *ledgerstore.GroupCommitter
+	ledgerIdem    *ledgerstore.IdempotencyBatcher
 	policies      map[db.Role]*db.Policy
 	bgCancel      context.CancelFunc
 	bg            sync.WaitGroup
@@ -108,7 +112,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}()
 	n.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, c := range db.Collectors() {
+	for _, c := range append(db.Collectors(), ledgerstore.Collectors()...) {
 		n.Metrics.MustRegister(c)
 	}
 
@@ -165,9 +169,13 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 				stores = append(stores, db.NewIdempotencyStore(p))
 			}
 		}
+		deps := worker.Deps{Sweeper: &activities.Sweeper{Stores: stores}}
+		if n.Ledger != nil {
+			deps.Holds = &activities.HoldSweeper{Expirer: n.Ledger}
+		}
 		n.worker, err = worker.Start(ctx, n.Temporal, worker.Options{
 			Registry: o.Registry.ID, TaskQueue: o.Registry.TaskQueue(), Log: log,
-		}, worker.Deps{Sweeper: &activities.Sweeper{Stores: stores}})
+		}, deps)
 		if err != nil {
 			return nil, err
 		}
@@ -242,9 +250,13 @@ type NodeInfo struct {
 
 func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	v1 := e.Group("/api/v1")
+	if err := n.openLedger(ctx); err != nil {
+		return err
+	}
 	if err := n.mountRegistry(ctx, v1); err != nil {
 		return err
 	}
+	n.mountLedger(v1)
 	n.mountEventStore(v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,
@@ -275,6 +287,14 @@ func (n *Node) Stop(ctx context.Context) {
 		if n.bgCancel != nil {
 			n.bgCancel()
 			n.bg.Wait()
+		}
+		// After the API drained: pending transfers commit, then the
+		// idempotency records of their responses.
+		if n.transfers != nil {
+			n.transfers.Close()
+		}
+		if n.ledgerIdem != nil {
+			n.ledgerIdem.Close()
 		}
 		if n.worker != nil {
 			n.worker.Stop()

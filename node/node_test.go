@@ -154,6 +154,11 @@ func TestNodeServesInfoMetricsAndSchedules(t *testing.T) {
 	require.True(t, ok, "%T", desc.Schedule.Action)
 	require.Equal(t, "IdempotencySweep", action.Workflow)
 	require.Equal(t, reg.TaskQueue(), action.TaskQueue)
-	require.NoError(t, worker.EnsureSchedules(ctx, n.Temporal, worker.Options{Registry: reg.ID, TaskQueue: reg.TaskQueue()}))
-	t.Cleanup(func() { _ = h.Delete(context.Background()) })
+	require.NoError(t, worker.EnsureSchedules(ctx, n.Temporal, worker.Options{Registry: reg.ID, TaskQueue: reg.TaskQueue()}, true))
+	_, err = n.Temporal.ScheduleClient().GetHandle(ctx, worker.HoldExpiryScheduleID(reg.ID)).Describe(ctx)
+	require.NoError(t, err, "the TEG's hold expiry sweep is scheduled")
+	t.Cleanup(func() {
+		_ = h.Delete(context.Background())
+		_ = n.Temporal.ScheduleClient().GetHandle(context.Background(), worker.HoldExpiryScheduleID(reg.ID)).Delete(context.Background())
+	})
 }

@@ -10,14 +10,18 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/theprotocol-dev/theprotocol/api/eventstoreapi"
+	"github.com/theprotocol-dev/theprotocol/api/ledgerapi"
 	"github.com/theprotocol-dev/theprotocol/api/registryapi"
 	"github.com/theprotocol-dev/theprotocol/auth"
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest"
+	"github.com/theprotocol-dev/theprotocol/registry"
 	"github.com/theprotocol-dev/theprotocol/relay"
 )
 
@@ -41,8 +45,16 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 		return fmt.Errorf("registry signing key: %w", err)
 	}
 	n.RegistryStore = registrystore.New(pool, n.DBNames[db.RoleRegistry], o.Frame.ID, o.Registry.ID, n.policies[db.RoleRegistry].Guard())
+	var accounts registry.Ledger
+	if n.Ledger != nil {
+		// Agents and developer wallets get their TEG account before the
+		// registry commits them (same node; another node's TEG would be
+		// reached over mTLS).
+		accounts = ledgerstore.AccountOpener{Store: n.Ledger}
+	}
 	h, err := registryapi.New(registryapi.Options{
 		Store:        n.RegistryStore,
+		Ledger:       accounts,
 		Idempotency:  db.NewIdempotencyStore(pool),
 		SigningKey:   key,
 		Issuer:       registryapi.Issuer(o.Frame.TrustDomain, o.Registry.ID),
@@ -89,6 +101,53 @@ func (n *Node) ensureAdminCredentials(ctx context.Context) error {
 	return os.WriteFile(path, append(raw, '\n'), 0o600)
 }
 
+// auditGate feeds the frame's supply-audit delta to the mint gate: minting
+// is refused while the delta is non-zero (SPEC §4).
+type auditGate struct {
+	pool  *pgxpool.Pool
+	frame string
+}
+
+func (g auditGate) SupplyDelta(ctx context.Context) (int64, error) {
+	rep, err := ingest.Audit(ctx, g.pool, g.frame)
+	return rep.Delta, err
+}
+
+// openLedger opens the TEG store, its group committer and idempotency
+// batcher, and mints the genesis supply once on the mainframe.
+func (n *Node) openLedger(ctx context.Context) error {
+	pool := n.Pools[db.RoleTEG]
+	if pool == nil {
+		return nil
+	}
+	o := n.opts
+	var gate ledgerstore.SupplyGate
+	if es := n.Pools[db.RoleEventStore]; es != nil && o.Registry.Mainframe {
+		gate = auditGate{pool: es, frame: o.Frame.ID}
+	}
+	n.Ledger = ledgerstore.New(pool, ledgerstore.Options{
+		Frame: o.Frame.ID, Registry: o.Registry.ID, Mainframe: o.Registry.Mainframe,
+		Gate: gate, Guard: n.policies[db.RoleTEG].Guard(), Now: o.Now, Log: n.log,
+	})
+	n.transfers = n.Ledger.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
+	n.ledgerIdem = ledgerstore.NewIdempotencyBatcher(pool)
+	if o.Registry.Mainframe && o.Frame.GenesisSupplyUnits > 0 {
+		if _, err := n.Ledger.Genesis(ctx, o.Frame.GenesisSupplyUnits); err != nil {
+			return fmt.Errorf("genesis mint: %w", err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) mountLedger(v1 *gin.RouterGroup) {
+	if n.Ledger == nil {
+		return
+	}
+	ledgerapi.New(ledgerapi.Options{
+		Store: n.Ledger, Transfers: n.transfers, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now,
+	}).Mount(v1)
+}
+
 func (n *Node) mountEventStore(v1 *gin.RouterGroup) {
 	pool := n.Pools[db.RoleEventStore]
 	if pool == nil {
@@ -113,6 +172,10 @@ func (n *Node) startBackground(ctx context.Context) {
 		return
 	}
 	topic := o.Frame.Topic()
+	if err := EnsureTopics(ctx, o.KafkaBrokers, []string{topic}, n.log); err != nil {
+		// Not fatal: relays and the consumer retry until the topic exists.
+		n.log.Warn("ensure kafka topic", "topic", topic, "err", err)
+	}
 	var progress relay.ProgressReader
 	if es := n.Pools[db.RoleEventStore]; es != nil {
 		progress = ingest.ProgressReader{Pool: es}

@@ -33,6 +33,7 @@ var SearchAttributes = []string{"SagaState", "TransferID", "AgentDID"}
 // Deps are what a registry's activities need.
 type Deps struct {
 	Sweeper *activities.Sweeper
+	Holds   *activities.HoldSweeper // nil on nodes without a TEG
 }
 
 // Options configure a registry worker.
@@ -56,10 +57,14 @@ func Start(ctx context.Context, c client.Client, o Options, d Deps) (sdkworker.W
 	})
 	w.RegisterWorkflowWithOptions(workflows.IdempotencySweep, workflow.RegisterOptions{Name: "IdempotencySweep"})
 	w.RegisterActivity(d.Sweeper)
+	w.RegisterWorkflowWithOptions(workflows.HoldExpirySweep, workflow.RegisterOptions{Name: "HoldExpirySweep"})
+	if d.Holds != nil {
+		w.RegisterActivity(d.Holds)
+	}
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on %s: %w", o.TaskQueue, err)
 	}
-	if err := EnsureSchedules(ctx, c, o); err != nil {
+	if err := EnsureSchedules(ctx, c, o, d.Holds != nil); err != nil {
 		w.Stop()
 		return nil, err
 	}
@@ -72,7 +77,7 @@ func IdempotencySweepScheduleID(registry string) string { return "idempotency-sw
 // EnsureSchedules creates the registry's schedules if they do not exist yet
 // (idempotent across restarts; an existing schedule is left as the operator
 // may have paused or edited it).
-func EnsureSchedules(ctx context.Context, c client.Client, o Options) error {
+func EnsureSchedules(ctx context.Context, c client.Client, o Options, holds bool) error {
 	retention := o.IdempotencyRetention
 	if retention < workflows.MinIdempotencyRetention {
 		retention = workflows.MinIdempotencyRetention
@@ -99,8 +104,28 @@ func EnsureSchedules(ctx context.Context, c client.Client, o Options) error {
 	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 		return fmt.Errorf("create schedule %s: %w", id, err)
 	}
+	if !holds {
+		return nil
+	}
+	hid := HoldExpiryScheduleID(o.Registry)
+	_, err = c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:            hid,
+		Spec:          client.ScheduleSpec{CronExpressions: []string{"* * * * *"}, TimeZoneName: "UTC"},
+		CatchupWindow: time.Minute,
+		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Action: &client.ScheduleWorkflowAction{
+			ID: hid, Workflow: "HoldExpirySweep", TaskQueue: o.TaskQueue,
+			Args: []any{workflows.HoldExpirySweepInput{}}, WorkflowExecutionTimeout: 5 * time.Minute,
+		},
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create schedule %s: %w", hid, err)
+	}
 	return nil
 }
+
+// HoldExpiryScheduleID names the registry's per-minute hold expiry sweep.
+func HoldExpiryScheduleID(registry string) string { return "hold-expiry-" + registry }
 
 // EnsureNamespace registers namespace (retention 72 h) and the custom search
 // attributes on it; both steps are no-ops when already done. Used against

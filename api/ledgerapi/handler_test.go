@@ -107,8 +107,7 @@ func (r resp) errCode() string {
 
 func (f *fixture) do(r req) resp {
 	f.t.Helper()
-	var body *bytes.Reader
-	body = bytes.NewReader([]byte(r.body))
+	body := bytes.NewReader([]byte(r.body))
 	hr := httptest.NewRequest(r.method, r.path, body)
 	if r.body != "" {
 		ct := r.contentType

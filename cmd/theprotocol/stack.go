@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,9 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/node"
@@ -37,34 +33,7 @@ func prepareExternal(ctx context.Context, topo config.Topology, svc services, lo
 			return err
 		}
 	}
-	return ensureTopics(ctx, svc.KafkaBrokers, topo.Topics(), log)
-}
-
-func ensureTopics(ctx context.Context, brokers, topics []string, log *slog.Logger) error {
-	if len(brokers) == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	resp, err := adm.CreateTopics(cctx, 4, -1, nil, topics...)
-	if err != nil {
-		return fmt.Errorf("create kafka topics: %w", err)
-	}
-	for _, r := range resp.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerrTopicExists) {
-			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
-		}
-		if r.Err == nil {
-			log.Info("kafka topic created", "topic", r.Topic)
-		}
-	}
-	return nil
+	return node.EnsureTopics(ctx, svc.KafkaBrokers, topo.Topics(), log)
 }
 
 // startNodes starts one node per registry of topo (or only those named in

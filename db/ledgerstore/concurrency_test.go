@@ -205,6 +205,9 @@ func TestRandomizedConcurrency(t *testing.T) {
 				case p < 95:
 					var n int
 					n, err = e.store.ExpireHolds(e.ctx, 50)
+					if err != nil {
+						t.Errorf("expire holds: %v", err)
+					}
 					ok["sweep"].Add(int64(n))
 					continue
 				default:

@@ -229,7 +229,6 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 
 	// 4. Decide each transfer in arrival order against the running balances.
 	var accepted []Transfer
-	var acceptedItems []*xfer
 	var feeTotal int64
 	for _, it := range items {
 		if settled[it] || dupOf[it] != nil {
@@ -282,7 +281,6 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		}
 		it.res = t
 		accepted = append(accepted, t)
-		acceptedItems = append(acceptedItems, it)
 	}
 	resolveDups(items, dupOf)
 	if len(accepted) == 0 {
