@@ -92,6 +92,15 @@ test: tools ## vet, lint, generated-code check, then every test (unit + integrat
 bench: tools build ## run every benchmark against real services
 	$(THEPROTOCOL) testenv -- $(GO) test $(BENCH_FLAGS) -bench . $(BENCH_PKGS)
 
+.PHONY: bench-ledger
+bench-ledger: tools build ## ledger throughput: store with/without group commit, and end to end over HTTP
+	$(THEPROTOCOL) testenv -- $(GO) test ./db/ledgerstore -run '^$$' -bench Transfers -benchtime 40000x
+	$(THEPROTOCOL) testenv -- $(GO) test ./api/ledgerapi -run '^$$' -bench HTTPTransfers -benchtime 20000x
+
+.PHONY: bench-eventstore
+bench-eventstore: tools build ## EventStore ingest (DB and Kafka paths), audit read, replay (INGEST_BENCH_EVENTS=1000000 for the full replay figure)
+	$(THEPROTOCOL) testenv -- $(GO) test ./ingest -run '^$$' -bench 'Apply|KafkaToEventStore|AuditRead|Replay' -benchtime 1x
+
 .PHONY: clean
 clean: ## remove built binaries and the dev stack's state (.data/)
 	rm -rf $(BIN) .data

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,13 +237,16 @@ func TestDevStackLifecycle(t *testing.T) {
 
 	kc, err = kgo.NewClient(kgo.SeedBrokers(ep.Kafka.Brokers...), kgo.ConsumeTopics("alpha.events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	require.NoError(t, err)
+	// The topic also carries the stack's own events (genesis mint…); the
+	// record written before the restart must still be there.
 	fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	fetches := kc.PollFetches(fctx)
-	cancel()
-	require.NoError(t, fetches.Err())
 	var values []string
-	fetches.EachRecord(func(r *kgo.Record) { values = append(values, string(r.Value)) })
-	require.Equal(t, []string{"kept"}, values, "the broker kept its data")
+	for fctx.Err() == nil && !slices.Contains(values, "kept") {
+		fetches := kc.PollFetches(fctx)
+		fetches.EachRecord(func(r *kgo.Record) { values = append(values, string(r.Value)) })
+	}
+	cancel()
+	require.Contains(t, values, "kept", "the broker kept its data")
 	kc.Close()
 
 	tc, err = client.Dial(client.Options{HostPort: ep.Temporal.Address, Namespace: "alpha-main", Logger: nopLogger{}})
