@@ -1,6 +1,9 @@
 package registry
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Ledger account kinds passed to Ledger.OpenAccount.
 const (
@@ -58,4 +61,26 @@ type BondLocker interface {
 // sees the deregistration on its next check.
 type BondDeregistrationNotifier interface {
 	AgentDeregistered(ctx context.Context, agentDID string) error
+}
+
+// BondStatus is an agent's reputation bond as GET
+// /api/v1/agents/{did}/reputation-bond shows it.
+type BondStatus struct {
+	AgentDID    string
+	State       string // locked, matured, forfeited, voided
+	AmountUnits int64  // the bond
+	LockedUnits int64  // what the agent's locked_bond bucket holds now
+	LockedAt    time.Time
+	SettledAt   *time.Time // when it matured, was forfeited or voided
+	// From the BondMaturation workflow while it runs (nil/zero otherwise).
+	MaturesNoEarlierThan *time.Time
+	Checks               int
+	LastReason           string
+}
+
+// BondStatusReader is optionally implemented by a BondLocker: it serves
+// GET /api/v1/agents/{did}/reputation-bond (NotFound when the agent has no
+// bond).
+type BondStatusReader interface {
+	BondStatus(ctx context.Context, agentDID string) (BondStatus, error)
 }
