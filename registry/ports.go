@@ -37,19 +37,16 @@ type BondRequest struct {
 // DefaultBondUnits is the reputation bond per agent: 50 AVT.
 const DefaultBondUnits int64 = 50 * 100_000_000
 
-// BondLocker is the extension point for the reputation bond, deliberately
-// not implemented here (issue 3 item 7 is deferred; the lead wires it to
-// the ledger).
+// BondLocker is the extension point for the reputation bond (node.Bonds
+// implements it on the TEG ledger and the BondMaturation workflow).
 //
 // Agent creation calls LockBond after Ledger.OpenAccount and before its own
 // transaction commits. If the wallet is short, LockBond returns an
 // apperr.InsufficientFunds error and no agent is created. If the registry
 // transaction then fails, the registry calls VoidBond with the same request
-// (best effort; the implementation must also expire unclaimed holds, since a
-// crash can skip VoidBond). Both must be idempotent on IdempotencyKey. The
-// natural implementation is a ledger hold (reserve on LockBond, post once
-// the AgentRegistered event is seen, void on VoidBond or expiry) followed by
-// the BondMaturation workflow. A nil BondLocker skips the bond.
+// (best effort; a crash can skip it, so the bond workflow voids the bond
+// itself when its check finds no agent). Both must be idempotent on
+// IdempotencyKey. A nil BondLocker skips the bond.
 type BondLocker interface {
 	LockBond(ctx context.Context, req BondRequest) error
 	VoidBond(ctx context.Context, req BondRequest) error
