@@ -26,6 +26,7 @@ const (
 	TypeReputationBondLocked      = "ReputationBondLocked"
 	TypeReputationBondMatured     = "ReputationBondMatured"
 	TypeReputationBondForfeited   = "ReputationBondForfeited"
+	TypeReputationBondVoided      = "ReputationBondVoided"
 	TypeEmissionPolicyChanged     = "EmissionPolicyChanged"
 )
 
@@ -77,6 +78,7 @@ var DefaultPolicy = map[string]Permission{
 	TypeReputationBondLocked:      teg,
 	TypeReputationBondMatured:     teg,
 	TypeReputationBondForfeited:   teg,
+	TypeReputationBondVoided:      teg,
 	TypeDeveloperRegistered:       registry,
 	TypeAPIKeyRotated:             registry,
 	TypeAgentRegistered:           registry,

@@ -17,6 +17,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/ingest"
 	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/testenv"
+	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
 type httpClient struct {
@@ -119,8 +120,11 @@ func TestMoneyFlowsFromAPIToEventStore(t *testing.T) {
 		require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": ag.ClientID, "client_secret": ag.ClientSecret}, &tok))
 		return ag.DID, tok.AccessToken
 	}
+	// Every agent locks a 50 AVT reputation bond from the developer wallet.
+	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": dev.AccountID, "amount": "100", "reason": "bonds"}, nil))
 	alice, aliceTok := newAgent()
 	bob, _ := newAgent()
+	t.Cleanup(func() { terminateBonds(n, alice, bob) })
 
 	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": alice, "amount": "1000", "reason": "e2e"}, nil))
 	for range 5 {
@@ -165,7 +169,7 @@ func TestMoneyFlowsFromAPIToEventStore(t *testing.T) {
 		checked++
 	}
 	require.NoError(t, rows.Err())
-	require.GreaterOrEqual(t, checked, 5, "treasury, issuance, fee collector, alice, bob")
+	require.GreaterOrEqual(t, checked, 7, "treasury, issuance, fee collector, alice, bob, their bonds")
 
 	var bal struct {
 		Available int64 `json:"available_units"`
@@ -178,5 +182,13 @@ func deleteSchedules(n *node.Node, registry string) {
 	ctx := context.Background()
 	for _, id := range []string{"idempotency-sweep-" + registry, "hold-expiry-" + registry} {
 		_ = n.Temporal.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
+	}
+}
+
+// terminateBonds ends the bond workflows of dids (the test namespace is
+// shared and outlives the node).
+func terminateBonds(n *node.Node, dids ...string) {
+	for _, did := range dids {
+		_ = n.Temporal.TerminateWorkflow(context.Background(), workflows.BondWorkflowID(did), "", "test over")
 	}
 }

@@ -81,6 +81,7 @@ type Node struct {
 	Auth          gin.HandlerFunc
 	RegistryStore *registrystore.Store
 	Ledger        *ledgerstore.Store
+	bonds         *Bonds // nil unless the node has both the registry and TEG roles
 	transfers     *ledgerstore.GroupCommitter
 	ledgerIdem    *ledgerstore.IdempotencyBatcher
 	policies      map[db.Role]*db.Policy
@@ -172,6 +173,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		deps := worker.Deps{Sweeper: &activities.Sweeper{Stores: stores}}
 		if n.Ledger != nil {
 			deps.Holds = &activities.HoldSweeper{Expirer: n.Ledger}
+		}
+		if n.bonds != nil {
+			deps.Bonds = &activities.Bonds{Ledger: n.bonds.Ledger(), Criteria: n.bonds}
 		}
 		n.worker, err = worker.Start(ctx, n.Temporal, worker.Options{
 			Registry: o.Registry.ID, TaskQueue: o.Registry.TaskQueue(), Log: log,

@@ -51,10 +51,22 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 		// registry commits them (same node; another node's TEG would be
 		// reached over mTLS).
 		accounts = ledgerstore.AccountOpener{Store: n.Ledger}
+		// The reputation bond (issue 3 item 7): agent creation locks it,
+		// the BondMaturation workflow on this registry's task queue
+		// matures or forfeits it.
+		n.bonds = &Bonds{
+			Store: n.Ledger, Agents: n.RegistryStore, Temporal: n.Temporal, TaskQueue: o.Registry.TaskQueue(),
+			Settings: BondSettingsFromEnv(), Trust: FixedTrust(10000), Log: n.log,
+		}
+	}
+	var bond registry.BondLocker
+	if n.bonds != nil {
+		bond = n.bonds
 	}
 	h, err := registryapi.New(registryapi.Options{
 		Store:        n.RegistryStore,
 		Ledger:       accounts,
+		Bond:         bond,
 		Idempotency:  db.NewIdempotencyStore(pool),
 		SigningKey:   key,
 		Issuer:       registryapi.Issuer(o.Frame.TrustDomain, o.Registry.ID),

@@ -1,6 +1,9 @@
 package registry
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Ledger account kinds passed to Ledger.OpenAccount.
 const (
@@ -34,19 +37,16 @@ type BondRequest struct {
 // DefaultBondUnits is the reputation bond per agent: 50 AVT.
 const DefaultBondUnits int64 = 50 * 100_000_000
 
-// BondLocker is the extension point for the reputation bond, deliberately
-// not implemented here (issue 3 item 7 is deferred; the lead wires it to
-// the ledger).
+// BondLocker is the extension point for the reputation bond (node.Bonds
+// implements it on the TEG ledger and the BondMaturation workflow).
 //
 // Agent creation calls LockBond after Ledger.OpenAccount and before its own
 // transaction commits. If the wallet is short, LockBond returns an
 // apperr.InsufficientFunds error and no agent is created. If the registry
 // transaction then fails, the registry calls VoidBond with the same request
-// (best effort; the implementation must also expire unclaimed holds, since a
-// crash can skip VoidBond). Both must be idempotent on IdempotencyKey. The
-// natural implementation is a ledger hold (reserve on LockBond, post once
-// the AgentRegistered event is seen, void on VoidBond or expiry) followed by
-// the BondMaturation workflow. A nil BondLocker skips the bond.
+// (best effort; a crash can skip it, so the bond workflow voids the bond
+// itself when its check finds no agent). Both must be idempotent on
+// IdempotencyKey. A nil BondLocker skips the bond.
 type BondLocker interface {
 	LockBond(ctx context.Context, req BondRequest) error
 	VoidBond(ctx context.Context, req BondRequest) error
@@ -58,4 +58,26 @@ type BondLocker interface {
 // sees the deregistration on its next check.
 type BondDeregistrationNotifier interface {
 	AgentDeregistered(ctx context.Context, agentDID string) error
+}
+
+// BondStatus is an agent's reputation bond as GET
+// /api/v1/agents/{did}/reputation-bond shows it.
+type BondStatus struct {
+	AgentDID    string
+	State       string // locked, matured, forfeited, voided
+	AmountUnits int64  // the bond
+	LockedUnits int64  // what the agent's locked_bond bucket holds now
+	LockedAt    time.Time
+	SettledAt   *time.Time // when it matured, was forfeited or voided
+	// From the BondMaturation workflow while it runs (nil/zero otherwise).
+	MaturesNoEarlierThan *time.Time
+	Checks               int
+	LastReason           string
+}
+
+// BondStatusReader is optionally implemented by a BondLocker: it serves
+// GET /api/v1/agents/{did}/reputation-bond (NotFound when the agent has no
+// bond).
+type BondStatusReader interface {
+	BondStatus(ctx context.Context, agentDID string) (BondStatus, error)
 }

@@ -34,6 +34,7 @@ var SearchAttributes = []string{"SagaState", "TransferID", "AgentDID"}
 type Deps struct {
 	Sweeper *activities.Sweeper
 	Holds   *activities.HoldSweeper // nil on nodes without a TEG
+	Bonds   *activities.Bonds       // nil unless the node has the registry and TEG roles
 }
 
 // Options configure a registry worker.
@@ -60,6 +61,10 @@ func Start(ctx context.Context, c client.Client, o Options, d Deps) (sdkworker.W
 	w.RegisterWorkflowWithOptions(workflows.HoldExpirySweep, workflow.RegisterOptions{Name: "HoldExpirySweep"})
 	if d.Holds != nil {
 		w.RegisterActivity(d.Holds)
+	}
+	if d.Bonds != nil {
+		w.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
+		w.RegisterActivity(d.Bonds)
 	}
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on %s: %w", o.TaskQueue, err)

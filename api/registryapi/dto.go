@@ -320,3 +320,19 @@ func parseLimit(s string) (int, error) {
 	}
 	return n, nil
 }
+
+// BondStatusResponse is GET /agents/{did}/reputation-bond. Amounts are base
+// units (1 AVT = 10^8). State is locked, matured, forfeited or voided;
+// matures_no_earlier_than, checks and last_reason come from the running
+// BondMaturation workflow.
+type BondStatusResponse struct {
+	AgentDID             string     `json:"agent_did"`
+	State                string     `json:"state"`
+	AmountUnits          int64      `json:"amount_units"`
+	LockedUnits          int64      `json:"locked_units"`
+	LockedAt             time.Time  `json:"locked_at"`
+	SettledAt            *time.Time `json:"settled_at,omitempty"`
+	MaturesNoEarlierThan *time.Time `json:"matures_no_earlier_than,omitempty"`
+	Checks               int        `json:"checks"`
+	LastReason           string     `json:"last_reason,omitempty"`
+}

@@ -64,7 +64,7 @@ type Options struct {
 	RateLimits          RateLimits
 
 	Ledger    registry.Ledger     // nil: no ledger accounts are opened
-	Bond      registry.BondLocker // nil: no reputation bond (issue 3 item 7, deferred)
+	Bond      registry.BondLocker // nil: no reputation bond (issue 3 item 7)
 	BondUnits int64               // default registry.DefaultBondUnits
 
 	Now func() time.Time
@@ -161,7 +161,8 @@ func (h *Handler) Signer() *auth.Signer { return h.signer }
 //
 //	public      POST /developers, POST /auth/token, GET /auth/jwks.json
 //	bootstrap   POST /agents (Authorization: Bearer <bootstrap token>)
-//	any scope   GET /agents, GET /agents/:did, GET /agents/:did/card, POST /auth/revoke
+//	any scope   GET /agents, GET /agents/:did, GET /agents/:did/card,
+//	            GET /agents/:did/reputation-bond, POST /auth/revoke
 //	developer   GET /developers/me, POST /developers/me/api-key, POST /bootstrap-tokens,
 //	            POST /organisations, GET /organisations/:id, POST /organisations/:id/members,
 //	            POST /organisations/:id/members/accept, DELETE /organisations/:id/members/:developer_id
@@ -189,6 +190,7 @@ func (h *Handler) Mount(v1 *gin.RouterGroup) {
 	p.GET("/agents", anyScope, h.listAgents)
 	p.GET("/agents/:did", anyScope, h.getAgent)
 	p.GET("/agents/:did/card", anyScope, h.getCard)
+	p.GET("/agents/:did/reputation-bond", anyScope, h.getBond)
 	p.PUT("/agents/:did/card", api.RequireScope(registry.ScopeAgent, registry.ScopeDeveloper), idem, h.publishCard)
 	p.POST("/agents/:did/credentials", api.RequireScope(registry.ScopeAgent, registry.ScopeDeveloper), idem, h.rotateCredentials)
 	p.DELETE("/agents/:did", anyScope, idem, h.deregister)

@@ -308,6 +308,32 @@ func (h *Handler) getAgent(c *gin.Context) {
 	c.JSON(http.StatusOK, agentDTO(a))
 }
 
+// getBond shows the agent's reputation bond (a public reputation signal,
+// like the agent itself). 404 when the node runs no bond or the agent has
+// none.
+func (h *Handler) getBond(c *gin.Context) {
+	did, err := didParam(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	r, ok := h.o.Bond.(registry.BondStatusReader)
+	if !ok {
+		fail(c, apperr.New(apperr.NotFound, "this registry runs no reputation bonds"))
+		return
+	}
+	st, err := r.BondStatus(c.Request.Context(), did)
+	if err != nil {
+		fail(c, ledgerErr(err))
+		return
+	}
+	c.JSON(http.StatusOK, BondStatusResponse{
+		AgentDID: st.AgentDID, State: st.State, AmountUnits: st.AmountUnits, LockedUnits: st.LockedUnits,
+		LockedAt: st.LockedAt, SettledAt: st.SettledAt, MaturesNoEarlierThan: st.MaturesNoEarlierThan,
+		Checks: st.Checks, LastReason: st.LastReason,
+	})
+}
+
 func (h *Handler) getCard(c *gin.Context) {
 	did, err := didParam(c)
 	if err != nil {

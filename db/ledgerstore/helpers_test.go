@@ -113,6 +113,7 @@ func (e *env) snapshot() string {
 		(SELECT count(*) FROM transfers)::text || '/' ||
 		(SELECT count(*) FROM holds)::text || '/' ||
 		(SELECT count(*) FROM supply_operations)::text || '/' ||
+		(SELECT count(*) FROM bond_moves)::text || '/' ||
 		(SELECT count(*) FROM outbox)::text || '/' ||
 		(SELECT count(*) FROM accounts)::text || '/' ||
 		(SELECT coalesce(string_agg(account_id || ':' || bucket || '=' || units || '-' || held_units, ',' ORDER BY account_id, bucket), '') FROM balances)`).Scan(&s))
@@ -163,6 +164,10 @@ func (e *env) checkInvariants() {
 		{ledgerstore.EventTokensIssued, `SELECT count(*) FROM supply_operations WHERE kind = 'mint'`},
 		{ledgerstore.EventTokensBurned, `SELECT count(*) FROM supply_operations WHERE kind = 'burn'`},
 		{ledgerstore.EventTreasuryGrant, `SELECT count(*) FROM supply_operations WHERE kind = 'grant'`},
+		{ledgerstore.EventReputationBondLocked, `SELECT count(*) FROM bond_moves WHERE kind = 'lock'`},
+		{ledgerstore.EventReputationBondMatured, `SELECT count(*) FROM bond_moves WHERE kind = 'release'`},
+		{ledgerstore.EventReputationBondForfeited, `SELECT count(*) FROM bond_moves WHERE kind = 'forfeit'`},
+		{ledgerstore.EventReputationBondVoided, `SELECT count(*) FROM bond_moves WHERE kind = 'void'`},
 	} {
 		require.Equal(t, e.count(c.want), e.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, c.typ), c.typ)
 	}

@@ -24,6 +24,16 @@ type Balance struct {
 	UpdatedAt time.Time
 }
 
+type BondMove struct {
+	ID             uuid.UUID
+	Kind           string
+	AgentDid       string
+	CounterAccount string
+	AmountUnits    int64
+	ClientKey      string
+	CreatedAt      time.Time
+}
+
 type EmissionPolicy struct {
 	EventType          string
 	EmitFromTeg        bool

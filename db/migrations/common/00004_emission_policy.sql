@@ -33,6 +33,7 @@ INSERT INTO emission_policy (event_type, emit_from_teg, emit_from_registry, emit
     ('ReputationBondForfeited', true, false, false, false),
     ('ReputationBondLocked', true, false, false, false),
     ('ReputationBondMatured', true, false, false, false),
+    ('ReputationBondVoided', true, false, false, false),
     ('TokensBurned', true, false, false, false),
     ('TokensIssued', true, false, false, false),
     ('TokensTransferred', true, false, false, false),

@@ -1,0 +1,161 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/node"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+)
+
+const avt = int64(100_000_000)
+
+// TestReputationBondEndToEnd runs the reputation bond on a node started in
+// the test, with real Postgres and Temporal: creating an agent locks 50 AVT
+// from the developer wallet into the agent's locked_bond bucket; an agent
+// that transfers matures (bond back to its liquid balance); an agent
+// deregistered early forfeits its bond to the treasury; a wallet short of
+// the bond refuses the agent (422) and creates none.
+// Not parallel: the bond settings are read from the environment at start.
+func TestReputationBondEndToEnd(t *testing.T) {
+	t.Setenv("THEPROTOCOL_BOND_MIN_AGE", "2s")
+	t.Setenv("THEPROTOCOL_BOND_RECHECK", "1s")
+	t.Setenv("THEPROTOCOL_BOND_MIN_TRANSFERS", "1")
+	ctx := context.Background()
+	frame, reg := testRegistry(t)
+	frame.GenesisSupplyUnits = 1_000_000 * avt
+	dataDir := t.TempDir()
+	n, err := node.Start(ctx, node.Options{
+		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
+		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	t.Cleanup(func() { deleteSchedules(n, reg.ID) })
+	c := httpClient{t, n.URL()}
+	teg := n.Pools[db.RoleTEG]
+	bucket := func(account, bucket string) int64 {
+		var units int64
+		err := teg.QueryRow(ctx, `SELECT units FROM balances WHERE account_id = $1 AND bucket = $2`, account, bucket).Scan(&units)
+		if err != nil {
+			return -1
+		}
+		return units
+	}
+
+	var adminCreds struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	raw, err := os.ReadFile(node.AdminCredentialsFile(dataDir, reg.ID))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &adminCreds))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": adminCreds.ClientID, "client_secret": adminCreds.ClientSecret}, &tok))
+	admin := tok.AccessToken
+
+	var dev struct {
+		APIKey    string `json:"api_key"`
+		AccountID string `json:"account_id"`
+	}
+	req, _ := http.NewRequest("POST", n.URL()+"/api/v1/developers", bytes.NewReader([]byte(`{"name":"Grace","email":"grace@example.org"}`)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", uuid.NewString()+uuid.NewString())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, 201, resp.StatusCode)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&dev))
+	resp.Body.Close()
+	require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "api_key", "api_key": dev.APIKey}, &tok))
+	devTok := tok.AccessToken
+
+	createAgent := func() (int, string, string) {
+		var bt struct {
+			Token string `json:"bootstrap_token"`
+		}
+		require.Equal(t, 201, c.call("POST", "/api/v1/bootstrap-tokens", devTok, map[string]any{}, &bt))
+		var ag struct {
+			DID          string `json:"did"`
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+		}
+		code := c.call("POST", "/api/v1/agents", bt.Token, map[string]any{}, &ag)
+		if code != 201 {
+			return code, "", ""
+		}
+		require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": ag.ClientID, "client_secret": ag.ClientSecret}, &tok))
+		return code, ag.DID, tok.AccessToken
+	}
+
+	// The developer is funded by an admin grant: 120 AVT, two bonds' worth.
+	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": dev.AccountID, "amount": "120", "reason": "bond e2e"}, nil))
+	code, alice, aliceTok := createAgent()
+	require.Equal(t, 201, code)
+	t.Cleanup(func() { terminateBonds(n, alice) })
+	require.Equal(t, 50*avt, bucket(alice, "locked_bond"), "the bond is locked in the agent's locked_bond")
+	require.Equal(t, 70*avt, bucket(dev.AccountID, "liquid"), "and debited from the developer wallet")
+	require.Zero(t, bucket(alice, "liquid"))
+
+	code, bob, _ := createAgent()
+	require.Equal(t, 201, code)
+	t.Cleanup(func() { terminateBonds(n, bob) })
+	require.Equal(t, 50*avt, bucket(bob, "locked_bond"))
+	require.Equal(t, 20*avt, bucket(dev.AccountID, "liquid"))
+
+	var st struct {
+		State       string `json:"state"`
+		AmountUnits int64  `json:"amount_units"`
+		LockedUnits int64  `json:"locked_units"`
+	}
+	require.Equal(t, 200, c.call("GET", "/api/v1/agents/"+bob+"/reputation-bond", devTok, nil, &st))
+	require.Equal(t, "locked", st.State)
+	require.Equal(t, 50*avt, st.LockedUnits)
+
+	// Bob is deregistered before maturity: his bond goes to the treasury.
+	treasury := bucket("treasury", "liquid")
+	require.Equal(t, 200, c.call("DELETE", "/api/v1/agents/"+bob, devTok, map[string]any{}, nil))
+	require.Eventually(t, func() bool { return bucket(bob, "locked_bond") == 0 }, 20*time.Second, 100*time.Millisecond, "bob's bond forfeited")
+	require.Equal(t, treasury+50*avt, bucket("treasury", "liquid"))
+	require.Zero(t, bucket(bob, "liquid"))
+	require.Equal(t, 200, c.call("GET", "/api/v1/agents/"+bob+"/reputation-bond", devTok, nil, &st))
+	require.Equal(t, "forfeited", st.State)
+
+	// Alice makes one transfer (the minimum in this test) and matures.
+	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": alice, "amount": "10", "reason": "bond e2e"}, nil))
+	require.Equal(t, 201, c.call("POST", "/api/v1/transfers", aliceTok, map[string]any{"to": dev.AccountID, "amount": "1"}, nil))
+	require.Eventually(t, func() bool { return bucket(alice, "locked_bond") == 0 }, 30*time.Second, 100*time.Millisecond, "alice's bond matured")
+	require.Equal(t, 59*avt, bucket(alice, "liquid"), "10 granted − 1 sent + the 50 AVT bond")
+	require.Equal(t, 200, c.call("GET", "/api/v1/agents/"+alice+"/reputation-bond", aliceTok, nil, &st))
+	require.Equal(t, "matured", st.State)
+
+	// The wallet now holds 20 AVT + alice's 1 AVT net of fee: short of a bond.
+	reg0 := n.Pools[db.RoleRegistry]
+	var agentsBefore, agentsAfter int
+	require.NoError(t, reg0.QueryRow(ctx, `SELECT count(*) FROM agents`).Scan(&agentsBefore))
+	walletBefore := bucket(dev.AccountID, "liquid")
+	require.Less(t, walletBefore, 50*avt)
+	code, _, _ = createAgent()
+	require.Equal(t, 422, code, "a wallet short of the bond refuses the agent")
+	require.NoError(t, reg0.QueryRow(ctx, `SELECT count(*) FROM agents`).Scan(&agentsAfter))
+	require.Equal(t, agentsBefore, agentsAfter, "no agent created")
+	require.Equal(t, walletBefore, bucket(dev.AccountID, "liquid"), "nothing debited")
+
+	// One event per bond move, in the TEG outbox.
+	for typ, want := range map[string]int{"ReputationBondLocked": 2, "ReputationBondForfeited": 1, "ReputationBondMatured": 1, "ReputationBondVoided": 0} {
+		var got int
+		require.NoError(t, teg.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_type = $1`, typ).Scan(&got))
+		require.Equal(t, want, got, typ)
+	}
+}
