@@ -105,6 +105,10 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	if o.DataDir == "" && o.Registry.HasRole(config.RoleRegistry) {
+		// The registry keeps its signing key there; never guess a place.
+		return nil, fmt.Errorf("node %s: DataDir is required for the registry role", o.Registry.ID)
+	}
 	log := o.Log.With("frame", o.Frame.ID, "registry", o.Registry.ID)
 	n = &Node{opts: o, log: log, Metrics: prometheus.NewRegistry(), Pools: map[db.Role]*pgxpool.Pool{}, DBNames: map[db.Role]string{}, serveErr: make(chan error, 1), policies: map[db.Role]*db.Policy{}}
 	defer func() {

@@ -72,7 +72,7 @@ func TestReadyzReportsPostgresOutageAndRecovery(t *testing.T) {
 	frame, reg := testRegistry(t)
 	n, err := node.Start(ctx, node.Options{
 		Frame: frame, Registry: reg, PostgresAdminURL: pg.AdminURL(),
-		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t), Log: quietLog,
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t), DataDir: t.TempDir(), Log: quietLog,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Stop(context.Background()) })
@@ -112,7 +112,7 @@ func TestNodeServesInfoMetricsAndSchedules(t *testing.T) {
 	frame, reg := testRegistry(t)
 	n, err := node.Start(ctx, node.Options{
 		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
-		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t), Log: quietLog,
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t), DataDir: t.TempDir(), Log: quietLog,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Stop(context.Background()) })
