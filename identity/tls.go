@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -15,8 +16,25 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
-// ClientSessionCacheSize bounds the TLS session cache of each client config.
-const ClientSessionCacheSize = 256
+// Client session resumption limits.
+const (
+	// ClientSessionCacheSize bounds the TLS session cache of each client config.
+	ClientSessionCacheSize = 256
+	// DefaultSessionMaxAge bounds how long a client reuses a TLS session.
+	DefaultSessionMaxAge = time.Minute
+)
+
+// TLSOptions tunes NewTLS. The zero value is the production default.
+type TLSOptions struct {
+	Metrics *Metrics
+	// SessionMaxAge bounds client-side session reuse. It must be shorter than
+	// the least remaining lifetime of any SVID a server presents (half the
+	// SVID TTL with rotation at half-life): a resumed session whose server
+	// SVID has expired is refused, not silently renegotiated. Default 1 min.
+	SessionMaxAge time.Duration
+	// DisableResumption turns client-side session resumption off.
+	DisableResumption bool
+}
 
 // TLS builds mutual-TLS configs from a node's SVID source and bundle source.
 // Every config it returns:
@@ -33,12 +51,16 @@ type TLS struct {
 	svid    x509svid.Source
 	bundles x509bundle.Source
 	metrics *Metrics
+	opts    TLSOptions
 }
 
 // NewTLS returns a config builder. bundles is usually a *[Bundles] (own trust
-// domain + federated peers); metrics may be nil.
-func NewTLS(svid x509svid.Source, bundles x509bundle.Source, metrics *Metrics) *TLS {
-	return &TLS{svid: svid, bundles: bundles, metrics: metrics}
+// domain + federated peers).
+func NewTLS(svid x509svid.Source, bundles x509bundle.Source, opts TLSOptions) *TLS {
+	if opts.SessionMaxAge <= 0 {
+		opts.SessionMaxAge = DefaultSessionMaxAge
+	}
+	return &TLS{svid: svid, bundles: bundles, metrics: opts.Metrics, opts: opts}
 }
 
 // ServerConfig returns a server config that requires a client SVID allowed
@@ -59,9 +81,56 @@ func (t *TLS) ServerConfig(authz Authorizer) *tls.Config {
 // cache, so repeated connections to a server resume (and are re-authorised).
 func (t *TLS) ClientConfig(authz Authorizer) *tls.Config {
 	cfg := tlsconfig.MTLSClientConfig(t.svid, t.bundles, t.wrapAuthz(authz))
-	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(ClientSessionCacheSize)
+	if !t.opts.DisableResumption {
+		cfg.ClientSessionCache = &agedSessionCache{
+			lru: tls.NewLRUClientSessionCache(ClientSessionCacheSize), maxAge: t.opts.SessionMaxAge,
+			put: map[*tls.ClientSessionState]time.Time{},
+		}
+	}
 	t.harden(cfg, "client")
 	return cfg
+}
+
+// agedSessionCache drops sessions older than maxAge. crypto/tls does not
+// check the server certificate's expiry when resuming under go-spiffe's
+// custom verification, and our resumption check refuses an expired one, so
+// sessions must not outlive the SVID they were made with.
+type agedSessionCache struct {
+	lru    tls.ClientSessionCache
+	maxAge time.Duration
+	mu     sync.Mutex
+	put    map[*tls.ClientSessionState]time.Time // bounded: pruned on Put
+}
+
+func (c *agedSessionCache) Get(key string) (*tls.ClientSessionState, bool) {
+	cs, ok := c.lru.Get(key)
+	if !ok || cs == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	at, known := c.put[cs]
+	c.mu.Unlock()
+	if !known || time.Since(at) > c.maxAge {
+		return nil, false
+	}
+	return cs, true
+}
+
+func (c *agedSessionCache) Put(key string, cs *tls.ClientSessionState) {
+	c.lru.Put(key, cs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if len(c.put) >= 4*ClientSessionCacheSize {
+		for k, at := range c.put {
+			if now.Sub(at) > c.maxAge {
+				delete(c.put, k)
+			}
+		}
+	}
+	if cs != nil && len(c.put) < 8*ClientSessionCacheSize {
+		c.put[cs] = now
+	}
 }
 
 // HTTPClientOptions bounds an mTLS HTTP client. Zero values take defaults.
