@@ -27,10 +27,12 @@ const (
 // TLSOptions tunes NewTLS. The zero value is the production default.
 type TLSOptions struct {
 	Metrics *Metrics
-	// SessionMaxAge bounds client-side session reuse. It must be shorter than
-	// the least remaining lifetime of any SVID a server presents (half the
-	// SVID TTL with rotation at half-life): a resumed session whose server
-	// SVID has expired is refused, not silently renegotiated. Default 1 min.
+	// SessionMaxAge bounds client-side session reuse: a session chain is
+	// resumed for at most about 2*SessionMaxAge after the full handshake that
+	// authenticated the server. That must be shorter than the least remaining
+	// lifetime of any SVID a server presents (half the SVID TTL with rotation
+	// at half-life): a resumed session whose server SVID has expired is
+	// refused, not silently renegotiated. Default 1 min.
 	SessionMaxAge time.Duration
 	// DisableResumption turns client-side session resumption off.
 	DisableResumption bool
@@ -73,6 +75,7 @@ func (t *TLS) ServerConfig(authz Authorizer) *tls.Config {
 	// the verifier below never accepts an empty chain.
 	cfg.ClientAuth = tls.RequestClientCert
 	t.harden(cfg, "server")
+	installSessionPolicy(cfg, t.opts.SessionMaxAge)
 	return cfg
 }
 
@@ -84,53 +87,63 @@ func (t *TLS) ClientConfig(authz Authorizer) *tls.Config {
 	if !t.opts.DisableResumption {
 		cfg.ClientSessionCache = &agedSessionCache{
 			lru: tls.NewLRUClientSessionCache(ClientSessionCacheSize), maxAge: t.opts.SessionMaxAge,
-			put: map[*tls.ClientSessionState]time.Time{},
+			born: map[string]time.Time{},
 		}
 	}
 	t.harden(cfg, "client")
 	return cfg
 }
 
-// agedSessionCache drops sessions older than maxAge. crypto/tls does not
-// check the server certificate's expiry when resuming under go-spiffe's
-// custom verification, and our resumption check refuses an expired one, so
-// sessions must not outlive the SVID they were made with.
+// agedSessionCache bounds how long a session chain is reused. crypto/tls
+// does not check the server certificate's expiry when resuming under
+// go-spiffe's custom verification, and our resumption check refuses an
+// expired one, so sessions must not outlive the SVID they were made with. A
+// resumed connection yields new tickets that still carry the server
+// certificate of the original full handshake, so the age is measured per
+// cache key from the first Put of a chain: a session is reused for at most
+// about 2*maxAge after the handshake that authenticated the server.
 type agedSessionCache struct {
 	lru    tls.ClientSessionCache
 	maxAge time.Duration
 	mu     sync.Mutex
-	put    map[*tls.ClientSessionState]time.Time // bounded: pruned on Put
+	born   map[string]time.Time // cache key -> start of its session chain; bounded
 }
 
 func (c *agedSessionCache) Get(key string) (*tls.ClientSessionState, bool) {
-	cs, ok := c.lru.Get(key)
-	if !ok || cs == nil {
-		return nil, false
-	}
 	c.mu.Lock()
-	at, known := c.put[cs]
+	b, ok := c.born[key]
 	c.mu.Unlock()
-	if !known || time.Since(at) > c.maxAge {
+	if !ok || time.Since(b) > c.maxAge {
 		return nil, false
 	}
-	return cs, true
+	return c.lru.Get(key)
 }
 
 func (c *agedSessionCache) Put(key string, cs *tls.ClientSessionState) {
-	c.lru.Put(key, cs)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if cs == nil {
+		delete(c.born, key)
+		c.lru.Put(key, nil)
+		return
+	}
 	now := time.Now()
-	if len(c.put) >= 4*ClientSessionCacheSize {
-		for k, at := range c.put {
-			if now.Sub(at) > c.maxAge {
-				delete(c.put, k)
+	if b, ok := c.born[key]; ok && now.Sub(b) <= c.maxAge {
+		c.lru.Put(key, cs) // same chain (or a newer one: conservative)
+		return
+	}
+	if len(c.born) >= 4*ClientSessionCacheSize {
+		for k, b := range c.born {
+			if now.Sub(b) > c.maxAge {
+				delete(c.born, k)
 			}
 		}
 	}
-	if cs != nil && len(c.put) < 8*ClientSessionCacheSize {
-		c.put[cs] = now
+	if len(c.born) >= 8*ClientSessionCacheSize {
+		return // over the bound: this key is not resumable until entries age out
 	}
+	c.born[key] = now
+	c.lru.Put(key, cs)
 }
 
 // HTTPClientOptions bounds an mTLS HTTP client. Zero values take defaults.
