@@ -147,6 +147,37 @@ func (b *Bundles) AddPeer(ctx context.Context, p Peer) error {
 	return nil
 }
 
+// PinPeer trusts bundle for p.TrustDomain without fetching (a bundle pinned
+// earlier and loaded from storage); the next Refresh authenticates with it.
+func (b *Bundles) PinPeer(p Peer, bundle *spiffebundle.Bundle) error {
+	if bundle == nil || bundle.TrustDomain() != p.TrustDomain || len(bundle.X509Authorities()) == 0 {
+		return fmt.Errorf("identity: peer %s: pinned bundle missing, empty or for another trust domain", p.TrustDomain)
+	}
+	p.Bundle = bundle
+	if err := validatePeer(p, b.ownTD); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, exists := b.peers[p.TrustDomain]; !exists && len(b.peers) >= MaxPeerTrustDomains {
+		return fmt.Errorf("identity: more than %d federated trust domains", MaxPeerTrustDomains)
+	}
+	b.peers[p.TrustDomain] = &peerState{peer: p, bundle: bundle, fetchedAt: time.Now()}
+	delete(b.removed, p.TrustDomain)
+	return nil
+}
+
+// Pinned returns the bundle currently pinned for td, if any.
+func (b *Bundles) Pinned(td spiffeid.TrustDomain) (*spiffebundle.Bundle, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ps, ok := b.peers[td]
+	if !ok {
+		return nil, false
+	}
+	return ps.bundle, true
+}
+
 // RemovePeer stops trusting td at once: the next handshake from td fails.
 func (b *Bundles) RemovePeer(td spiffeid.TrustDomain) {
 	b.mu.Lock()
