@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/identity"
 )
 
@@ -226,4 +227,19 @@ func TestAuthorizers(t *testing.T) {
 	require.NoError(t, authz(b, nil))
 	require.Equal(t, []string{a.String()}, removed)
 	require.True(t, strings.Contains(authz(a, nil).Error(), "not an active peer"))
+}
+
+func TestIDsFromTopology(t *testing.T) {
+	topo := config.DevTopology()
+	td, err := identity.FrameTrustDomain(topo.Frames[0])
+	require.NoError(t, err)
+	id, err := identity.RegistryID(td, topo.Frames[0].Registries[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, "spiffe://alpha.theprotocol.test/registry/alpha-main", id.String())
+	id, err = identity.TEGID(td, "alpha-op1")
+	require.NoError(t, err)
+	require.Equal(t, "spiffe://alpha.theprotocol.test/teg/alpha-op1", id.String())
+	require.Equal(t, "spiffe://alpha.theprotocol.test/eventstore", identity.EventStoreID(td).String())
+	_, err = identity.RegistryID(td, "../x")
+	require.Error(t, err)
 }
