@@ -233,6 +233,10 @@ func TestSPIREScenarios(t *testing.T) {
 	s.startAgent()
 	server, client, stranger := s.node(serverID), s.node(clientID), s.node(strangerID)
 	t.Logf("SPIRE server+agent up, 3 SVIDs fetched in %s", time.Since(start).Round(100*time.Millisecond))
+	// Kept until it has expired (after the rotation scenario): a genuinely
+	// SPIRE-issued SVID past its NotAfter.
+	firstClientSVID, err := client.src.GetX509SVID()
+	require.NoError(t, err)
 
 	// A dev-CA client in another trust domain that trusts alpha's SPIRE
 	// bundle, while alpha has not federated with it.
@@ -243,7 +247,7 @@ func TestSPIREScenarios(t *testing.T) {
 	require.NoError(t, err)
 	foreign.tls = identity.NewTLS(foreign.src, x509bundle.NewSet(beta.X509Bundle(), alphaBundle), identity.TLSOptions{Metrics: foreign.metrics})
 
-	runAuthzScenarios(t, fabric{
+	runAuthzScenarios(t, fabric{ // expired: see the subtest at the end
 		server: server, client: client, stranger: stranger, foreign: foreign,
 		ownBundle: server.src,
 	})
@@ -251,6 +255,19 @@ func TestSPIREScenarios(t *testing.T) {
 	t.Run("rotation drops no requests", func(t *testing.T) {
 		// The agent rotates 20 s SVIDs at about half-life.
 		runRotationScenario(t, server, client, spireSVIDTTL+5*time.Second, 2)
+	})
+
+	t.Run("expired SVID", func(t *testing.T) {
+		notAfter := firstClientSVID.Certificates[0].NotAfter
+		waitFor(t, spireSVIDTTL+10*time.Second, "first client SVID to expire", func() bool { return time.Now().After(notAfter) })
+		srv := serve(t, server, identity.AuthorizeID(client.id))
+		c := identity.NewTLS(firstClientSVID, server.src, identity.TLSOptions{}).
+			HTTPClient(identity.AuthorizeID(server.id), identity.HTTPClientOptions{Timeout: 5 * time.Second})
+		_, err := call(c, srv.URL)
+		require.Error(t, err)
+		waitFor(t, 5*time.Second, "expired counted", func() bool {
+			return server.failures("server", identity.ReasonExpired) == 1
+		})
 	})
 }
 
