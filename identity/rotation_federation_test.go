@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/identity"
@@ -218,4 +220,65 @@ func TestFederationHTTPSWebAndLimits(t *testing.T) {
 	require.Error(t, bundles.AddPeer(ctx, identity.Peer{TrustDomain: betaTD, EndpointURL: "http://127.0.0.1/", Profile: identity.ProfileHTTPSWeb}))
 	require.Error(t, bundles.AddPeer(ctx, identity.Peer{TrustDomain: betaTD, EndpointURL: web.URL, Profile: identity.ProfileHTTPSSPIFFE}))
 	require.Error(t, bundles.AddPeer(ctx, identity.Peer{TrustDomain: alphaTD, EndpointURL: web.URL, Profile: identity.ProfileHTTPSWeb}))
+}
+
+// swapBundle is a bundle source whose content the test replaces.
+type swapBundle struct {
+	mu sync.Mutex
+	b  *x509bundle.Bundle
+}
+
+func (s *swapBundle) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b, nil
+}
+
+func (s *swapBundle) set(b *x509bundle.Bundle) {
+	s.mu.Lock()
+	s.b = b
+	s.mu.Unlock()
+}
+
+// A peer that rolls over to a new CA publishes both CAs; the periodic
+// refresh (authenticated with the pinned bundle) picks up the new one, so
+// the peer's SVIDs from the new CA verify.
+func TestFederationPeriodicRefreshFollowsCARollover(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	alpha, err := identity.NewEphemeralCA(alphaTD, identity.CAOptions{})
+	require.NoError(t, err)
+	betaOld, err := identity.NewEphemeralCA(betaTD, identity.CAOptions{})
+	require.NoError(t, err)
+	betaNew, err := identity.NewEphemeralCA(betaTD, identity.CAOptions{})
+	require.NoError(t, err)
+
+	b := devNode(t, betaOld, "/registry/main", identity.DevSourceOptions{})
+	published := &swapBundle{b: betaOld.X509Bundle()}
+	h, err := identity.BundleEndpointHandler(betaTD, published)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	endpoint := &http.Server{Handler: h, TLSConfig: b.tls.BundleEndpointConfig(), ReadHeaderTimeout: time.Second, ErrorLog: discardLog()}
+	go func() { _ = endpoint.ServeTLS(ln, "", "") }()
+	defer endpoint.Close()
+
+	bundles := identity.NewBundles(alphaTD, alpha.X509Bundle(), identity.FederationOptions{RefreshInterval: identity.MinRefreshInterval})
+	require.NoError(t, bundles.AddPeer(ctx, identity.Peer{
+		TrustDomain: betaTD, EndpointURL: "https://" + ln.Addr().String() + "/", Profile: identity.ProfileHTTPSSPIFFE,
+		EndpointID: b.id, Bundle: betaOld.SPIFFEBundle(),
+	}))
+	go bundles.Run(ctx)
+
+	newSVID, err := betaNew.Issue(spiffeid.RequireFromPath(betaTD, "/registry/main"), time.Minute)
+	require.NoError(t, err)
+	_, _, err = x509svid.Verify(newSVID.Certificates, bundles)
+	require.Error(t, err, "new CA not yet published")
+
+	both := x509bundle.FromX509Authorities(betaTD, []*x509.Certificate{betaOld.Certificate(), betaNew.Certificate()})
+	published.set(both)
+	waitFor(t, 10*time.Second, "refresh to pin the new CA", func() bool {
+		_, _, err := x509svid.Verify(newSVID.Certificates, bundles)
+		return err == nil
+	})
 }
