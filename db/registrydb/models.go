@@ -123,6 +123,20 @@ type OutboxRelayState struct {
 	NextSeq int64
 }
 
+type PeerRegistry struct {
+	SpiffeID              string
+	TrustDomain           string
+	BaseUrl               string
+	BundleEndpointUrl     string
+	BundleEndpointProfile string
+	BundleEndpointID      *string
+	Bundle                []byte
+	BundleRefreshedAt     time.Time
+	Status                string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
 type RevokedToken struct {
 	Jti       string
 	Subject   string
