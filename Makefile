@@ -52,8 +52,8 @@ $(BIN)/.staticcheck-$(STATICCHECK_VERSION):
 TOOL_STAMPS := $(BIN)/.temporal-$(TEMPORAL_VERSION) $(BIN)/.sqlc-$(SQLC_VERSION) $(BIN)/.staticcheck-$(STATICCHECK_VERSION)
 
 .PHONY: tools
-tools: ## build the pinned tools into ./bin (parallel)
-	@$(MAKE) --no-print-directory -j3 $(TOOL_STAMPS)
+tools: ## build the pinned tools into ./bin, SPIRE included (parallel; cached by stamps)
+	@$(MAKE) --no-print-directory -j4 $(TOOL_STAMPS) $(SPIRE_STAMP)
 
 # SPIRE server + agent for the identity tests, built from the tools module
 # tools/spire (kept out of the product's module graph). The stamp is keyed by
@@ -110,7 +110,7 @@ lint: vet $(BIN)/.staticcheck-$(STATICCHECK_VERSION) ## go vet, gofmt and static
 .PHONY: test
 test: tools ## vet, lint, generated-code check, then every test (unit + integration on real Postgres/Temporal/Kafka) with -race
 	@$(MAKE) --no-print-directory lint check-generated build
-	$(THEPROTOCOL) testenv -- $(GO) test $(TEST_FLAGS) $(TEST_PKGS)
+	THEPROTOCOL_SPIRE_BIN_DIR=$(SPIRE_BIN_DIR) $(THEPROTOCOL) testenv -- $(GO) test $(TEST_FLAGS) $(TEST_PKGS)
 
 .PHONY: bench
 bench: tools build ## run every benchmark against real services
