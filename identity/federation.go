@@ -108,13 +108,18 @@ func (b *Bundles) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bun
 	if td == b.ownTD {
 		return b.own.GetX509BundleForTrustDomain(td)
 	}
+	// The pinned bundle is read under the lock: Refresh replaces it.
 	b.mu.RLock()
 	ps, ok := b.peers[td]
+	var pinned *spiffebundle.Bundle
+	if ok {
+		pinned = ps.bundle
+	}
 	_, removed := b.removed[td]
 	b.mu.RUnlock()
 	switch {
 	case ok:
-		return ps.bundle.X509Bundle(), nil
+		return pinned.X509Bundle(), nil
 	case !removed && b.opts.ProviderFederates:
 		return b.own.GetX509BundleForTrustDomain(td)
 	}
