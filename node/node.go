@@ -31,6 +31,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
+	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/worker"
 )
 
@@ -85,8 +86,14 @@ type Node struct {
 	transfers     *ledgerstore.GroupCommitter
 	ledgerIdem    *ledgerstore.IdempotencyBatcher
 	policies      map[db.Role]*db.Policy
-	bgCancel      context.CancelFunc
-	bg            sync.WaitGroup
+	// TLS builds mTLS configs from the node's SVID (dev CA); SPIFFEID is
+	// the node's TEG identity.
+	TLS      *identity.TLS
+	SPIFFEID string
+	mtlsURL  string
+	closers  []func()
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
@@ -166,6 +173,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	go func() { n.serveErr <- n.server.Serve() }()
+	if err := n.startMTLS(); err != nil {
+		return nil, err
+	}
 
 	if o.Registry.HasRole(config.RoleWorker) {
 		var stores []activities.IdempotencySweeper
@@ -303,6 +313,9 @@ func (n *Node) Stop(ctx context.Context) {
 		}
 		if n.ledgerIdem != nil {
 			n.ledgerIdem.Close()
+		}
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			n.closers[i]()
 		}
 		if n.worker != nil {
 			n.worker.Stop()

@@ -12,11 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/devstack"
+	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/worker"
@@ -110,14 +113,40 @@ func TestNodeServesInfoMetricsAndSchedules(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	frame, reg := testRegistry(t)
+	dataDir := t.TempDir()
 	n, err := node.Start(ctx, node.Options{
 		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
-		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t), DataDir: t.TempDir(), Log: quietLog,
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t), DataDir: dataDir, Log: quietLog,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Stop(context.Background()) })
 
-	resp, err := http.Get(n.URL() + "/api/v1/node")
+	// The inter-service listener speaks SPIFFE mTLS with an SVID from the
+	// frame's dev CA: a workload of the trust domain gets in, a client
+	// without a certificate does not.
+	td, err := identity.FrameTrustDomain(frame)
+	require.NoError(t, err)
+	ca, err := identity.OpenCA(dataDir, td, identity.CAOptions{})
+	require.NoError(t, err)
+	callerID := spiffeid.RequireFromPath(td, "/registry/peer-test")
+	svid, err := ca.Issue(callerID, time.Minute)
+	require.NoError(t, err)
+	nodeID := spiffeid.RequireFromString(n.SPIFFEID)
+	mtls := identity.NewTLS(svid, ca.X509Bundle(), identity.TLSOptions{}).HTTPClient(identity.AuthorizeID(nodeID), identity.HTTPClientOptions{})
+	resp, err := mtls.Get(n.MTLSURL() + "/internal/v1/whoami")
+	require.NoError(t, err)
+	var who node.WhoAmI
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&who))
+	resp.Body.Close()
+	require.Equal(t, node.WhoAmI{Node: n.SPIFFEID, Caller: callerID.String()}, who)
+	// Same server verification, no client certificate.
+	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsconfig.TLSClientConfig(ca.X509Bundle(), tlsconfig.AuthorizeID(nodeID))}}
+	if resp, err := anon.Get(n.MTLSURL() + "/internal/v1/whoami"); err == nil {
+		resp.Body.Close()
+		require.Failf(t, "a client without an SVID got through", "status %d", resp.StatusCode)
+	}
+
+	resp, err = http.Get(n.URL() + "/api/v1/node")
 	require.NoError(t, err)
 	var info node.NodeInfo
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&info))

@@ -179,6 +179,8 @@ func TestDevStackLifecycle(t *testing.T) {
 		code, body := get(t, n.ReadyURL)
 		require.Equal(t, 200, code, "%s: %s", n.Registry, body)
 		require.True(t, strings.HasPrefix(n.APIURL, "http://127.0.0.1:"), "listeners bind loopback")
+		require.True(t, strings.HasPrefix(n.MTLSURL, "https://127.0.0.1:"), "the mTLS listener is up: %q", n.MTLSURL)
+		require.Contains(t, n.SPIFFEID, "spiffe://"+n.TrustDomain+"/teg/"+n.Registry)
 		code, body = get(t, n.MetricsURL)
 		require.Equal(t, 200, code)
 		require.Contains(t, body, "http_requests_total")
