@@ -45,6 +45,9 @@ type Registry struct {
 	Roles     []string `json:"roles"`
 	APIPort   int      `json:"api_port"`
 	MTLSPort  int      `json:"mtls_port"`
+	// BundlePort serves the registry's SPIFFE trust bundle (https_spiffe
+	// profile) for federating peers; 0 picks a free port.
+	BundlePort int `json:"bundle_port,omitempty"`
 	// Namespace is the registry's Temporal namespace (default: its ID).
 	Namespace string `json:"namespace,omitempty"`
 }
@@ -134,7 +137,7 @@ func (t Topology) Validate() error {
 					return fmt.Errorf("registry %q: unknown role %q", r.ID, role)
 				}
 			}
-			for _, p := range []int{r.APIPort, r.MTLSPort} {
+			for _, p := range []int{r.APIPort, r.MTLSPort, r.BundlePort} {
 				if p == 0 {
 					continue // 0 = pick a free port
 				}

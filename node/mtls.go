@@ -9,7 +9,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/identity"
+	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
 )
 
 // WhoAmI is GET /internal/v1/whoami on the mTLS listener: the node's own
@@ -47,8 +51,26 @@ func (n *Node) startMTLS() error {
 		return err
 	}
 	n.closers = append(n.closers, func() { _ = src.Close() })
-	n.TLS = identity.NewTLS(src, identity.NewBundles(td, src, identity.FederationOptions{Metrics: metrics}), identity.TLSOptions{Metrics: metrics})
+	bundles := identity.NewBundles(td, src, identity.FederationOptions{Metrics: metrics})
+	n.TLS = identity.NewTLS(src, bundles, identity.TLSOptions{Metrics: metrics})
 	n.SPIFFEID = id.String()
+	// Admitted callers: workloads of our own trust domain, plus the live
+	// set of peer registries (peer_registries rows, federated bundles
+	// pinned); removing a peer refuses its next handshake.
+	authz := identity.AuthorizeMemberOf(td)
+	if pool := n.Pools[db.RoleRegistry]; pool != nil {
+		n.Peers = peerstore.New(pool, td, bundles)
+		if err := n.Peers.Load(context.Background()); err != nil {
+			return fmt.Errorf("load peer registries: %w", err)
+		}
+		authz = identity.AuthorizeAnyOf(authz, identity.AuthorizePeers(n.Peers.PeerSet()))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.closers = append(n.closers, cancel)
+	go bundles.Run(ctx)
+	if err := n.serveBundle(td, src); err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /internal/v1/whoami", func(w http.ResponseWriter, r *http.Request) {
@@ -66,7 +88,7 @@ func (n *Node) startMTLS() error {
 	}
 	srv := &http.Server{
 		Handler:           mux,
-		TLSConfig:         n.TLS.ServerConfig(identity.AuthorizeMemberOf(td)),
+		TLSConfig:         n.TLS.ServerConfig(authz),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -83,6 +105,32 @@ func (n *Node) startMTLS() error {
 	})
 	return nil
 }
+
+// serveBundle serves the node's trust bundle at a SPIFFE bundle endpoint
+// (https_spiffe profile: server-authenticated TLS with the node's SVID, no
+// client certificate), so peers can federate with this trust domain.
+func (n *Node) serveBundle(td spiffeid.TrustDomain, src identity.Source) error {
+	h, err := identity.BundleEndpointHandler(td, src)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(n.opts.ListenHost, strconv.Itoa(n.opts.Registry.BundlePort)))
+	if err != nil {
+		return fmt.Errorf("bundle endpoint listener: %w", err)
+	}
+	srv := &http.Server{Handler: h, TLSConfig: n.TLS.BundleEndpointConfig(), ReadHeaderTimeout: 5 * time.Second}
+	n.bundleURL = "https://" + ln.Addr().String() + "/"
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("bundle endpoint stopped", "err", err)
+		}
+	}()
+	n.closers = append(n.closers, func() { _ = srv.Close() })
+	return nil
+}
+
+// BundleURL is the node's SPIFFE bundle endpoint ("" when not serving).
+func (n *Node) BundleURL() string { return n.bundleURL }
 
 // MTLSURL is the inter-service listener's base URL ("" when not serving).
 func (n *Node) MTLSURL() string { return n.mtlsURL }

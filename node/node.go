@@ -32,6 +32,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/identity"
+	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
 	"github.com/theprotocol-dev/theprotocol/worker"
 )
 
@@ -88,10 +89,14 @@ type Node struct {
 	policies      map[db.Role]*db.Policy
 	// TLS builds mTLS configs from the node's SVID (dev CA); SPIFFEID is
 	// the node's TEG identity.
-	TLS      *identity.TLS
-	SPIFFEID string
-	mtlsURL  string
-	closers  []func()
+	TLS       *identity.TLS
+	SPIFFEID  string
+	mtlsURL   string
+	bundleURL string
+	closers   []func()
+	// Peers are the registry's federated peer registries (nil without the
+	// registry role).
+	Peers    *peerstore.Store
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
 }

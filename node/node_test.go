@@ -139,6 +139,17 @@ func TestNodeServesInfoMetricsAndSchedules(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&who))
 	resp.Body.Close()
 	require.Equal(t, node.WhoAmI{Node: n.SPIFFEID, Caller: callerID.String()}, who)
+	// Peers federate with the node's trust domain through its SPIFFE bundle
+	// endpoint (https_spiffe): the fetched bundle is the frame CA's.
+	otherTD := spiffeid.RequireTrustDomainFromString("peer.theprotocol.test")
+	other, err := identity.NewEphemeralCA(otherTD, identity.CAOptions{})
+	require.NoError(t, err)
+	fed := identity.NewBundles(otherTD, other.X509Bundle(), identity.FederationOptions{})
+	require.NoError(t, fed.AddPeer(ctx, identity.Peer{TrustDomain: td, EndpointURL: n.BundleURL(), Profile: identity.ProfileHTTPSSPIFFE, EndpointID: nodeID, Bundle: ca.SPIFFEBundle()}))
+	pinned, ok := fed.Pinned(td)
+	require.True(t, ok)
+	require.True(t, pinned.X509Authorities()[0].Equal(ca.Certificate()))
+
 	// Same server verification, no client certificate.
 	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsconfig.TLSClientConfig(ca.X509Bundle(), tlsconfig.AuthorizeID(nodeID))}}
 	if resp, err := anon.Get(n.MTLSURL() + "/internal/v1/whoami"); err == nil {

@@ -156,6 +156,7 @@ func TestDevStackLifecycle(t *testing.T) {
 		for ri := range topo.Frames[fi].Registries {
 			topo.Frames[fi].Registries[ri].APIPort = 0
 			topo.Frames[fi].Registries[ri].MTLSPort = 0
+			topo.Frames[fi].Registries[ri].BundlePort = 0
 		}
 	}
 	topoPath := filepath.Join(dataDir, "topology.json")

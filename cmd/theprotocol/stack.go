@@ -119,6 +119,7 @@ type EndpointsNode struct {
 	APIURL      string            `json:"api_url"`
 	MTLSURL     string            `json:"mtls_url"` // inter-service listener (SPIFFE mTLS, dev CA)
 	SPIFFEID    string            `json:"spiffe_id"`
+	BundleURL   string            `json:"bundle_url"` // SPIFFE bundle endpoint (https_spiffe)
 	MetricsURL  string            `json:"metrics_url"`
 	HealthURL   string            `json:"health_url"`
 	ReadyURL    string            `json:"ready_url"`
@@ -151,7 +152,7 @@ func buildEndpoints(topo config.Topology, nodes []*node.Node, svc services, data
 			}
 			ep.Nodes = append(ep.Nodes, EndpointsNode{
 				Frame: f.ID, Registry: r.ID, Mainframe: r.Mainframe, Roles: r.Roles,
-				APIURL: n.URL(), MTLSURL: n.MTLSURL(), SPIFFEID: n.SPIFFEID, MetricsURL: n.URL() + "/metrics", HealthURL: n.URL() + "/healthz", ReadyURL: n.URL() + "/readyz",
+				APIURL: n.URL(), MTLSURL: n.MTLSURL(), SPIFFEID: n.SPIFFEID, BundleURL: n.BundleURL(), MetricsURL: n.URL() + "/metrics", HealthURL: n.URL() + "/healthz", ReadyURL: n.URL() + "/readyz",
 				Namespace: r.TemporalNamespace(), TaskQueue: r.TaskQueue(), Databases: dbs,
 				KafkaTopic: f.Topic(), TrustDomain: f.TrustDomain,
 			})
