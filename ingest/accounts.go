@@ -1,9 +1,6 @@
 package ingest
 
-import (
-	"errors"
-	"strings"
-)
+import "strings"
 
 // Account classes for the supply audit.
 type accountClass int
@@ -53,14 +50,3 @@ func classify(account string) accountClass {
 
 // isNative reports whether bucket holds the frame's own currency.
 func isNative(bucket string) bool { return !strings.HasPrefix(bucket, WrappedBucketPrefix) }
-
-// checkedAdd adds two int64 amounts, failing instead of wrapping around.
-func checkedAdd(a, b int64) (int64, error) {
-	s := a + b
-	if (b > 0 && s < a) || (b < 0 && s > a) {
-		return 0, errOverflow
-	}
-	return s, nil
-}
-
-var errOverflow = errors.New("int64 overflow")

@@ -17,6 +17,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/eventdb"
 	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/money"
 )
 
 // MaxBatch bounds one ingest transaction.
@@ -110,7 +111,7 @@ func (a *Applier) check(env events.Envelope) string {
 		if !isNative(p.Bucket) {
 			cur = p.Bucket
 		}
-		s, err := checkedAdd(sums[cur], p.Delta)
+		s, err := money.Add(sums[cur], p.Delta)
 		if err != nil {
 			return "posting overflow"
 		}
@@ -394,7 +395,7 @@ func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (b
 	var t auditTerms
 	seen := map[string]bool{}
 	add := func(dst *int64, v int64) error {
-		s, err := checkedAdd(*dst, v)
+		s, err := money.Add(*dst, v)
 		if err != nil {
 			return fmt.Errorf("projection overflow: %w", err)
 		}

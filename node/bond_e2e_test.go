@@ -1,15 +1,10 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/db"
@@ -53,33 +48,12 @@ func TestReputationBondEndToEnd(t *testing.T) {
 		return units
 	}
 
-	var adminCreds struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	raw, err := os.ReadFile(node.AdminCredentialsFile(dataDir, reg.ID))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &adminCreds))
+	admin := c.adminToken(dataDir, reg.ID)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": adminCreds.ClientID, "client_secret": adminCreds.ClientSecret}, &tok))
-	admin := tok.AccessToken
 
-	var dev struct {
-		APIKey    string `json:"api_key"`
-		AccountID string `json:"account_id"`
-	}
-	req, _ := http.NewRequest("POST", n.URL()+"/api/v1/developers", bytes.NewReader([]byte(`{"name":"Grace","email":"grace@example.org"}`)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", uuid.NewString()+uuid.NewString())
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	require.Equal(t, 201, resp.StatusCode)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&dev))
-	resp.Body.Close()
-	require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "api_key", "api_key": dev.APIKey}, &tok))
-	devTok := tok.AccessToken
+	dev, devTok := c.signUp("Grace", "grace@example.org")
 
 	createAgent := func() (int, string, string) {
 		var bt struct {

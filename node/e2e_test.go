@@ -78,33 +78,12 @@ func TestMoneyFlowsFromAPIToEventStore(t *testing.T) {
 	t.Cleanup(func() { deleteSchedules(n, reg.ID) })
 	c := httpClient{t, n.URL()}
 
-	var adminCreds struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	raw, err := os.ReadFile(node.AdminCredentialsFile(dataDir, reg.ID))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &adminCreds))
+	admin := c.adminToken(dataDir, reg.ID)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": adminCreds.ClientID, "client_secret": adminCreds.ClientSecret}, &tok))
-	admin := tok.AccessToken
 
-	var dev struct {
-		APIKey    string `json:"api_key"`
-		AccountID string `json:"account_id"`
-	}
-	req, _ := http.NewRequest("POST", n.URL()+"/api/v1/developers", bytes.NewReader([]byte(`{"name":"Ada","email":"ada@example.org"}`)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", uuid.NewString()+uuid.NewString())
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	require.Equal(t, 201, resp.StatusCode)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&dev))
-	resp.Body.Close()
-	require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "api_key", "api_key": dev.APIKey}, &tok))
-	devTok := tok.AccessToken
+	dev, devTok := c.signUp("Ada", "ada@example.org")
 
 	newAgent := func() (string, string) {
 		var bt struct {
@@ -176,6 +155,53 @@ func TestMoneyFlowsFromAPIToEventStore(t *testing.T) {
 	}
 	require.Equal(t, 200, c.call("GET", "/api/v1/agents/"+alice+"/balance", aliceTok, nil, &bal))
 	require.EqualValues(t, (1000-5*10.5)*100_000_000, bal.Available)
+}
+
+// adminToken exchanges the dev admin client written under dataDir for a
+// bearer token.
+func (c httpClient) adminToken(dataDir, registryID string) string {
+	c.t.Helper()
+	var creds struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	raw, err := os.ReadFile(node.AdminCredentialsFile(dataDir, registryID))
+	require.NoError(c.t, err)
+	require.NoError(c.t, json.Unmarshal(raw, &creds))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.Equal(c.t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": creds.ClientID, "client_secret": creds.ClientSecret}, &tok))
+	return tok.AccessToken
+}
+
+// developer is a signed-up developer.
+type developer struct {
+	APIKey    string `json:"api_key"`
+	AccountID string `json:"account_id"`
+}
+
+// signUp registers a developer (sign-up needs a long Idempotency-Key) and
+// returns it with a developer token.
+func (c httpClient) signUp(name, email string) (developer, string) {
+	c.t.Helper()
+	var dev developer
+	body, err := json.Marshal(map[string]string{"name": name, "email": email})
+	require.NoError(c.t, err)
+	req, err := http.NewRequest("POST", c.base+"/api/v1/developers", bytes.NewReader(body))
+	require.NoError(c.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", uuid.NewString()+uuid.NewString())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(c.t, err)
+	defer resp.Body.Close()
+	require.Equal(c.t, 201, resp.StatusCode)
+	require.NoError(c.t, json.NewDecoder(resp.Body).Decode(&dev))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.Equal(c.t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "api_key", "api_key": dev.APIKey}, &tok))
+	return dev, tok.AccessToken
 }
 
 func deleteSchedules(n *node.Node, registry string) {
