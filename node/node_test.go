@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -26,6 +27,13 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -50,7 +58,12 @@ func getReady(t *testing.T, url string) (int, readyBody) {
 }
 
 func testRegistry(t *testing.T) (config.Frame, config.Registry) {
-	id := fmt.Sprintf("t%d", time.Now().UnixNano()%1_000_000_000)
+	return testRegistryID(fmt.Sprintf("t%d", time.Now().UnixNano()%1_000_000_000))
+}
+
+// testRegistryID is a one-registry mainframe topology named id, on the test
+// Temporal namespace and OS-chosen ports.
+func testRegistryID(id string) (config.Frame, config.Registry) {
 	reg := config.Registry{ID: id, Mainframe: true, Roles: []string{"registry", "teg", "eventstore", "worker"}, Namespace: testenv.TestNamespace}
 	frame := config.Frame{ID: "f" + id, TrustDomain: "f.theprotocol.test", Currency: "AVT", Genesis: true, Registries: []config.Registry{reg}}
 	return frame, reg

@@ -44,7 +44,8 @@ type Options struct {
 	Registry string
 	Source   string // "teg", "registry", "eventstore"
 	Topic    string
-	// BatchSize bounds rows per publish, default 1000.
+	// BatchSize bounds rows per publish, default 5000 (at 1,000 a relay kept
+	// up with ~7,000 events/s only with seconds of lag).
 	BatchSize int
 	// Idle is the poll interval when the outbox is empty, default 20ms.
 	Idle time.Duration
@@ -88,7 +89,7 @@ type relayMetrics struct {
 // done.
 func New(pool *pgxpool.Pool, brokers []string, o Options) *Relay {
 	if o.BatchSize <= 0 || o.BatchSize > 10_000 {
-		o.BatchSize = 1000
+		o.BatchSize = 5000
 	}
 	if o.Idle <= 0 {
 		o.Idle = 20 * time.Millisecond
