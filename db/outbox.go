@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -37,18 +38,9 @@ func NewOutboxWriter(frame, registry, source string, guard EmissionGuard) *Outbo
 // business identity, so a duplicate means the caller is re-applying a state
 // change it should have detected first.
 func (w *OutboxWriter) Write(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
-	env.Frame, env.Registry, env.Source = w.Frame, w.Registry, w.Source
-	if err := env.Validate(); err != nil {
-		return fmt.Errorf("outbox: %w", err)
-	}
-	if w.Guard != nil {
-		if err := w.Guard(ctx, tx, w.Source, env.Type); err != nil {
-			return err
-		}
-	}
-	raw, err := json.Marshal(env)
+	env, raw, err := w.prepare(ctx, tx, env, nil)
 	if err != nil {
-		return fmt.Errorf("outbox: encode %s: %w", env.Type, err)
+		return err
 	}
 	err = w.q.OutboxInsert(ctx, tx, commondb.OutboxInsertParams{
 		EventID:        env.EventID,
@@ -62,4 +54,61 @@ func (w *OutboxWriter) Write(ctx context.Context, tx pgx.Tx, env events.Envelope
 		return fmt.Errorf("outbox: insert %s (%s): %w", env.Type, env.IdempotencyKey, err)
 	}
 	return nil
+}
+
+// WriteBatch is Write for many events in one INSERT (group-commit writers):
+// every event gets the same stamping, validation and emission check.
+func (w *OutboxWriter) WriteBatch(ctx context.Context, tx pgx.Tx, envs []events.Envelope) error {
+	switch len(envs) {
+	case 0:
+		return nil
+	case 1:
+		return w.Write(ctx, tx, envs[0])
+	}
+	p := commondb.OutboxInsertBatchParams{
+		EventIds:        make([][]byte, len(envs)),
+		IdempotencyKeys: make([]string, len(envs)),
+		EventTypes:      make([]string, len(envs)),
+		Subjects:        make([]string, len(envs)),
+		OccurredAts:     make([]time.Time, len(envs)),
+		Envelopes:       make([]string, len(envs)),
+	}
+	ids := make([]byte, 16*len(envs)) // one allocation for every id
+	checked := map[string]bool{}      // the guard is per type; check each once
+	for i, env := range envs {
+		env, raw, err := w.prepare(ctx, tx, env, checked)
+		if err != nil {
+			return err
+		}
+		p.EventIds[i] = ids[16*i : 16*i+16 : 16*i+16]
+		copy(p.EventIds[i], env.EventID[:])
+		p.IdempotencyKeys[i], p.EventTypes[i] = env.IdempotencyKey, env.Type
+		p.Subjects[i], p.OccurredAts[i], p.Envelopes[i] = env.Subject, env.OccurredAt, string(raw)
+	}
+	if err := w.q.OutboxInsertBatch(ctx, tx, p); err != nil {
+		return fmt.Errorf("outbox: insert batch of %d: %w", len(envs), err)
+	}
+	return nil
+}
+
+// prepare stamps frame/registry/source, validates, applies the emission
+// guard (once per type when checked is non-nil) and encodes env.
+func (w *OutboxWriter) prepare(ctx context.Context, tx pgx.Tx, env events.Envelope, checked map[string]bool) (events.Envelope, []byte, error) {
+	env.Frame, env.Registry, env.Source = w.Frame, w.Registry, w.Source
+	if err := env.Validate(); err != nil {
+		return env, nil, fmt.Errorf("outbox: %w", err)
+	}
+	if w.Guard != nil && !checked[env.Type] {
+		if err := w.Guard(ctx, tx, w.Source, env.Type); err != nil {
+			return env, nil, err
+		}
+		if checked != nil {
+			checked[env.Type] = true
+		}
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		return env, nil, fmt.Errorf("outbox: encode %s: %w", env.Type, err)
+	}
+	return env, raw, nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/theprotocol-dev/theprotocol/db/tegdb"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 )
@@ -115,52 +114,10 @@ func transferEvents(t Transfer) ([]events.Envelope, error) {
 	return []events.Envelope{xfer, fee}, nil
 }
 
-// writeEvents appends envs to the outbox in tx. One event goes through
-// db.OutboxWriter; several go in one bulk INSERT (the group-commit path),
-// after the same stamping, validation and emission-guard checks the writer
-// does, so both paths produce identical rows.
+// writeEvents appends envs to the outbox in tx (one bulk INSERT for the
+// group-commit path; see db.OutboxWriter.WriteBatch).
 func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, envs []events.Envelope) error {
-	if len(envs) == 1 {
-		return s.outbox.Write(ctx, tx, envs[0])
-	}
-	if len(envs) == 0 {
-		return nil
-	}
-	p := tegdb.OutboxInsertBatchParams{
-		OccurredAt:      envs[0].OccurredAt,
-		EventIds:        make([][]byte, len(envs)),
-		IdempotencyKeys: make([]string, len(envs)),
-		EventTypes:      make([]string, len(envs)),
-		Subjects:        make([]string, len(envs)),
-		Envelopes:       make([]string, len(envs)),
-	}
-	idBuf := make([]byte, 16*len(envs))
-	guarded := map[string]bool{}
-	for i, env := range envs {
-		env.Frame, env.Registry, env.Source = s.outbox.Frame, s.outbox.Registry, s.outbox.Source
-		if !env.OccurredAt.Equal(p.OccurredAt) {
-			return fmt.Errorf("outbox batch: events of one batch must share occurred_at")
-		}
-		if err := env.Validate(); err != nil {
-			return fmt.Errorf("outbox: %w", err)
-		}
-		if s.outbox.Guard != nil && !guarded[env.Type] {
-			if err := s.outbox.Guard(ctx, tx, s.outbox.Source, env.Type); err != nil {
-				return err
-			}
-			guarded[env.Type] = true
-		}
-		raw, err := json.Marshal(env)
-		if err != nil {
-			return fmt.Errorf("outbox: encode %s: %w", env.Type, err)
-		}
-		p.EventIds[i] = uuidBytes(idBuf, i, env.EventID)
-		p.IdempotencyKeys[i], p.EventTypes[i], p.Subjects[i], p.Envelopes[i] = env.IdempotencyKey, env.Type, env.Subject, string(raw)
-	}
-	if err := s.q.OutboxInsertBatch(ctx, tx, p); err != nil {
-		return fmt.Errorf("outbox: insert batch of %d: %w", len(envs), err)
-	}
-	return nil
+	return s.outbox.WriteBatch(ctx, tx, envs)
 }
 
 // uuidBytes copies id into slot i of buf (16 bytes per slot) and returns
