@@ -28,6 +28,9 @@ const (
 	TypeReputationBondForfeited   = "ReputationBondForfeited"
 	TypeReputationBondVoided      = "ReputationBondVoided"
 	TypeEmissionPolicyChanged     = "EmissionPolicyChanged"
+	// Cross-registry transfer legs (db/migrations/common/00006_emission_saga.sql).
+	TypeCrossRegistryDebited  = "CrossRegistryDebited"
+	TypeCrossRegistryCredited = "CrossRegistryCredited"
 )
 
 // Permission says which sources may author an event type.
@@ -90,4 +93,6 @@ var DefaultPolicy = map[string]Permission{
 	TypeOrganisationMemberJoined:  registry,
 	TypeOrganisationMemberRemoved: registry,
 	TypeEmissionPolicyChanged:     eventstore,
+	TypeCrossRegistryDebited:      teg,
+	TypeCrossRegistryCredited:     teg,
 }

@@ -120,3 +120,36 @@ type Transfer struct {
 	HoldID      *uuid.UUID
 	CreatedAt   time.Time
 }
+
+type Xfer struct {
+	ID             uuid.UUID
+	Sender         string
+	Receiver       string
+	TargetRegistry string
+	AmountUnits    int64
+	FeeUnits       int64
+	Memo           string
+	ClientKey      string
+	HoldID         uuid.UUID
+	Status         string
+	Reason         string
+	WorkflowID     *string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type XferPrepare struct {
+	TransferID       uuid.UUID
+	SourceRegistry   string
+	Sender           string
+	Receiver         string
+	AmountUnits      int64
+	FeeUnits         int64
+	FeeBps           int32
+	Memo             string
+	Status           string
+	Reason           string
+	CreditTransferID *uuid.UUID
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
