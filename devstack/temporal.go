@@ -17,7 +17,10 @@ import (
 
 // SearchAttributes are the custom Keyword search attributes the workflows
 // upsert so operators can filter sagas in the Temporal UI.
-var SearchAttributes = []string{"SagaState", "TransferID", "AgentDID"}
+var SearchAttributes = []string{"SagaState", "TransferID", "AgentDID", "SourceRegistry", "TargetRegistry"}
+
+// KeywordListAttributes are the custom KeywordList search attributes.
+var KeywordListAttributes = []string{"TransferIDs"}
 
 // TemporalOptions configures the embedded dev server.
 type TemporalOptions struct {
@@ -87,6 +90,9 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	}
 	for _, sa := range SearchAttributes {
 		args = append(args, "--search-attribute", sa+"=Keyword")
+	}
+	for _, sa := range KeywordListAttributes {
+		args = append(args, "--search-attribute", sa+"=KeywordList")
 	}
 	var logF *os.File
 	if opts.LogFile != "" {

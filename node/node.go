@@ -96,8 +96,11 @@ type Node struct {
 	closers   []func()
 	// Peers are the registry's federated peer registries (nil without the
 	// registry role).
-	Peers    *peerstore.Store
-	bgCancel context.CancelFunc
+	Peers *peerstore.Store
+	// Xfer carries cross-registry transfers (nil without a TEG).
+	Xfer         *Xfer
+	xferSettings XferSettings
+	bgCancel     context.CancelFunc
 	bg       sync.WaitGroup
 }
 
@@ -196,6 +199,14 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if n.bonds != nil {
 			deps.Bonds = &activities.Bonds{Ledger: n.bonds.Ledger(), Criteria: n.bonds}
 		}
+		n.settlementDeps(&deps)
+		if n.Xfer != nil {
+			// A Temporal started by an older build may lack the newer
+			// search attributes; workflows fail to start without them.
+			if err := worker.EnsureSearchAttributes(ctx, n.Temporal, o.Registry.TemporalNamespace()); err != nil {
+				log.Warn("search attributes", "err", err)
+			}
+		}
 		n.worker, err = worker.Start(ctx, n.Temporal, worker.Options{
 			Registry: o.Registry.ID, TaskQueue: o.Registry.TaskQueue(), Log: log,
 		}, deps)
@@ -203,6 +214,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
+	n.startXferRecovery()
 	log.Info("node started", "api", n.server.URL(), "roles", o.Registry.Roles, "task_queue", o.Registry.TaskQueue())
 	return n, nil
 }

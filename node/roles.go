@@ -143,6 +143,7 @@ func (n *Node) openLedger(ctx context.Context) error {
 	})
 	n.transfers = n.Ledger.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
 	n.ledgerIdem = ledgerstore.NewIdempotencyBatcher(pool)
+	n.setupXfer()
 	if o.Registry.Mainframe && o.Frame.GenesisSupplyUnits > 0 {
 		if _, err := n.Ledger.Genesis(ctx, o.Frame.GenesisSupplyUnits); err != nil {
 			return fmt.Errorf("genesis mint: %w", err)
@@ -155,9 +156,14 @@ func (n *Node) mountLedger(v1 *gin.RouterGroup) {
 	if n.Ledger == nil {
 		return
 	}
+	var cross ledgerapi.CrossRegistry
+	if n.Xfer != nil {
+		cross = n.Xfer
+	}
 	ledgerapi.New(ledgerapi.Options{
-		Store: n.Ledger, Transfers: n.transfers, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now,
+		Store: n.Ledger, Transfers: n.transfers, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now, Cross: cross,
 	}).Mount(v1)
+	n.mountSagas(v1)
 }
 
 func (n *Node) mountEventStore(v1 *gin.RouterGroup) {

@@ -28,13 +28,21 @@ import (
 // SearchAttributes are the custom Keyword attributes workflows upsert so
 // operators can filter sagas in the Temporal UI (e.g.
 // `SagaState='CompensationFailed'`).
-var SearchAttributes = []string{"SagaState", "TransferID", "AgentDID"}
+var SearchAttributes = []string{"SagaState", "TransferID", "AgentDID", "SourceRegistry", "TargetRegistry"}
+
+// KeywordListAttributes are the custom KeywordList attributes (the
+// transfer IDs a settlement batch carries).
+var KeywordListAttributes = []string{"TransferIDs"}
 
 // Deps are what a registry's activities need.
 type Deps struct {
 	Sweeper *activities.Sweeper
 	Holds   *activities.HoldSweeper // nil on nodes without a TEG
 	Bonds   *activities.Bonds       // nil unless the node has the registry and TEG roles
+	// Settlement and PrepareSweep run cross-registry transfers (nil on
+	// nodes without a TEG).
+	Settlement   *activities.Settlement
+	PrepareSweep *activities.PrepareSweep
 }
 
 // Options configure a registry worker.
@@ -66,12 +74,19 @@ func Start(ctx context.Context, c client.Client, o Options, d Deps) (sdkworker.W
 		w.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
 		w.RegisterActivity(d.Bonds)
 	}
+	registerSettlement(w, d)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on %s: %w", o.TaskQueue, err)
 	}
 	if err := EnsureSchedules(ctx, c, o, d.Holds != nil); err != nil {
 		w.Stop()
 		return nil, err
+	}
+	if d.PrepareSweep != nil {
+		if err := EnsurePrepareSweepSchedule(ctx, c, o); err != nil {
+			w.Stop()
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -152,6 +167,9 @@ func EnsureNamespace(ctx context.Context, hostPort, namespace string) error {
 	attrs := map[string]enumspb.IndexedValueType{}
 	for _, sa := range SearchAttributes {
 		attrs[sa] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	for _, sa := range KeywordListAttributes {
+		attrs[sa] = enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST
 	}
 	// A freshly registered namespace can take a moment to be visible to the
 	// operator service; retry briefly.

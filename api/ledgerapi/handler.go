@@ -62,6 +62,8 @@ type Options struct {
 	Auth  gin.HandlerFunc
 	Owner OwnerFunc
 	Now   func() time.Time
+	// Cross pays receivers on peer registries (nil: intra-registry only).
+	Cross CrossRegistry
 }
 
 // Handler serves the ledger routes.
@@ -181,6 +183,9 @@ func (h *Handler) createTransfer(c *gin.Context) {
 	t, err := h.o.Transfers.Transfer(c.Request.Context(), ledgerstore.TransferRequest{
 		From: from, To: req.To, AmountUnits: amount, Memo: req.Memo, IdempotencyKey: api.IdempotencyKeyFrom(c),
 	})
+	if apperr.Is(err, apperr.NotFound) && h.crossTransfer(c, from, req.To, amount, req.Memo) {
+		return
+	}
 	if err != nil {
 		api.WriteError(c, err)
 		return
@@ -214,6 +219,9 @@ func (h *Handler) getTransfer(c *gin.Context) {
 		return
 	}
 	t, err := h.o.Store.GetTransfer(c.Request.Context(), id)
+	if apperr.Is(err, apperr.NotFound) && h.getXfer(c, id) {
+		return
+	}
 	if err == nil {
 		if ok, verr := h.visible(c, t.From, t.To); verr != nil {
 			err = verr

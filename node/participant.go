@@ -1,0 +1,221 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/api/sagaapi"
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/db/registrydb"
+	"github.com/theprotocol-dev/theprotocol/identity"
+	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
+	"github.com/theprotocol-dev/theprotocol/worker"
+	"github.com/theprotocol-dev/theprotocol/xfer"
+)
+
+// Xfer is a node's cross-registry transfer machinery (issue 6): the
+// participant API on the mTLS listener, the peer client and router, and the
+// settlement batcher. Nil on nodes without a TEG.
+type Xfer struct {
+	Peers       *xfer.Directory
+	Client      *xfer.Client
+	Router      *xfer.Router
+	Batcher     *xfer.Batcher
+	Participant *xfer.Participant
+	store       *ledgerstore.Store
+}
+
+// Home implements ledgerapi.CrossRegistry.
+func (x *Xfer) Home(ctx context.Context, account string) (string, error) {
+	if x.Client.HTTP == nil {
+		return "", apperr.New(apperr.Unavailable, "the inter-registry listener is not up yet")
+	}
+	return x.Router.Home(ctx, account)
+}
+
+// Begin implements ledgerapi.CrossRegistry: the hold and the pending row
+// commit first; then the transfer joins its pair's settlement batch.
+func (x *Xfer) Begin(ctx context.Context, r ledgerstore.XferRequest) (ledgerstore.Xfer, error) {
+	t, err := x.store.BeginXfer(ctx, r)
+	if err != nil {
+		return t, err
+	}
+	if !t.Replayed {
+		x.Batcher.Add(t)
+	}
+	return t, nil
+}
+
+// XferSettings tune settlement (environment, with defaults).
+type XferSettings struct {
+	MaxBatch       int           // THEPROTOCOL_XFER_MAX_BATCH (500; 1 = batching off)
+	MaxAge         time.Duration // THEPROTOCOL_XFER_MAX_AGE (250ms)
+	MaxInFlight    int           // THEPROTOCOL_XFER_MAX_IN_FLIGHT (4 per pair)
+	PrepareMaxAge  time.Duration // THEPROTOCOL_XFER_PREPARE_SWEEP_AGE (5m): the participant sweeper's threshold
+	RecoverEvery   time.Duration // THEPROTOCOL_XFER_RECOVER_EVERY (30s)
+	TemporalUIBase string        // THEPROTOCOL_TEMPORAL_UI (http://127.0.0.1:8233)
+}
+
+// XferSettingsFromEnv reads the settlement settings.
+func XferSettingsFromEnv() XferSettings {
+	return XferSettings{
+		MaxBatch:       config.EnvInt("THEPROTOCOL_XFER_MAX_BATCH", 500),
+		MaxAge:         config.EnvDuration("THEPROTOCOL_XFER_MAX_AGE", 250*time.Millisecond),
+		MaxInFlight:    config.EnvInt("THEPROTOCOL_XFER_MAX_IN_FLIGHT", 4),
+		PrepareMaxAge:  config.EnvDuration("THEPROTOCOL_XFER_PREPARE_SWEEP_AGE", 5*time.Minute),
+		RecoverEvery:   config.EnvDuration("THEPROTOCOL_XFER_RECOVER_EVERY", 30*time.Second),
+		TemporalUIBase: strings.TrimRight(config.Env("THEPROTOCOL_TEMPORAL_UI", "http://127.0.0.1:8233"), "/"),
+	}
+}
+
+// setupXfer creates the node's cross-registry machinery once its ledger is
+// open (the mTLS parts are attached by attachXferTLS).
+func (n *Node) setupXfer() {
+	if n.Ledger == nil {
+		return
+	}
+	s := XferSettingsFromEnv()
+	dir := xfer.NewDirectory()
+	cl := &xfer.Client{Peers: dir}
+	n.Xfer = &Xfer{
+		Peers: dir, Client: cl, Router: &xfer.Router{Client: cl},
+		Batcher: &xfer.Batcher{
+			Source: n.opts.Registry.ID, TaskQueue: n.opts.Registry.TaskQueue(), Temporal: n.Temporal, Store: n.Ledger, Log: n.log,
+			Opts: xfer.BatcherOptions{MaxBatch: s.MaxBatch, MaxAge: s.MaxAge, MaxInFlight: s.MaxInFlight},
+		},
+		Participant: &xfer.Participant{Store: n.Ledger},
+		store:       n.Ledger,
+	}
+	n.xferSettings = s
+}
+
+// attachXferTLS mounts the participant API on the mTLS listener's mux and
+// gives the peer client the node's SVID; peers come from peer_registries
+// and, in dev, from the topology's other registries of the frame.
+func (n *Node) attachXferTLS(ctx context.Context, mux *http.ServeMux, td spiffeid.TrustDomain) error {
+	if n.Xfer == nil {
+		return nil
+	}
+	serverAuthz := identity.AuthorizeMemberOf(td)
+	if n.Peers != nil {
+		set := n.Peers.PeerSet()
+		n.Xfer.Participant.Allowed = set.Allowed
+		serverAuthz = identity.AuthorizePeers(set)
+	}
+	n.Xfer.Participant.Register(mux)
+	n.Xfer.Client.HTTP = n.TLS.HTTPClient(serverAuthz, identity.HTTPClientOptions{Timeout: 10 * time.Second, MaxIdleConnsPerHost: 32})
+	if err := n.loadXferPeers(ctx, td); err != nil {
+		return err
+	}
+	host := n.opts.ListenHost
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	for _, r := range n.opts.Frame.Registries {
+		if r.ID == n.opts.Registry.ID || r.MTLSPort == 0 || !r.HasRole(config.RoleTEG) {
+			continue
+		}
+		if _, ok := n.Xfer.Peers.Get(r.ID); ok {
+			continue
+		}
+		if err := n.ConnectPeer(ctx, r.ID, "https://"+host+":"+strconv.Itoa(r.MTLSPort)); err != nil {
+			return fmt.Errorf("peer %s from the topology: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// loadXferPeers fills the directory from the active peer_registries rows
+// of TEGs in our trust domain.
+func (n *Node) loadXferPeers(ctx context.Context, td spiffeid.TrustDomain) error {
+	pool := n.Pools[db.RoleRegistry]
+	if pool == nil {
+		return nil
+	}
+	q := registrydb.New()
+	after := ""
+	for range 100 {
+		rows, err := q.PeerRegistryListActive(ctx, pool, registrydb.PeerRegistryListActiveParams{AfterSpiffeID: after, MaxRows: 500})
+		if err != nil {
+			return fmt.Errorf("load peers: %w", err)
+		}
+		for _, r := range rows {
+			id, err := spiffeid.FromString(r.SpiffeID)
+			if err != nil || id.TrustDomain() != td {
+				continue
+			}
+			if reg, ok := xfer.CallerRegistry(id); ok {
+				n.Xfer.Peers.Set(xfer.Peer{Registry: reg, BaseURL: r.BaseUrl})
+			}
+		}
+		if len(rows) < 500 {
+			return nil
+		}
+		after = rows[len(rows)-1].SpiffeID
+	}
+	return nil
+}
+
+// ConnectPeer makes registryID (a TEG of this node's frame whose mTLS
+// listener is at mtlsURL) a peer: a peer_registries row (which admits its
+// SVID on this node's listener) and a route for cross-registry transfers.
+func (n *Node) ConnectPeer(ctx context.Context, registryID, mtlsURL string) error {
+	if n.Xfer == nil || n.Peers == nil {
+		return fmt.Errorf("node %s has no TEG or no registry role: no peers", n.opts.Registry.ID)
+	}
+	td, err := identity.FrameTrustDomain(n.opts.Frame)
+	if err != nil {
+		return err
+	}
+	id, err := identity.TEGID(td, registryID)
+	if err != nil {
+		return err
+	}
+	if err := n.Peers.Add(ctx, peerstore.Peer{ID: id, BaseURL: mtlsURL}, n.opts.Now()); err != nil {
+		return err
+	}
+	n.Xfer.Peers.Set(xfer.Peer{Registry: registryID, BaseURL: mtlsURL})
+	return nil
+}
+
+// settlementDeps are the worker's cross-registry activities.
+func (n *Node) settlementDeps(d *worker.Deps) {
+	if n.Xfer == nil {
+		return
+	}
+	d.Settlement = &activities.Settlement{Ledger: xfer.LedgerPort{Store: n.Ledger}, Peers: xfer.PeersPort{Client: n.Xfer.Client}}
+	d.PrepareSweep = &activities.PrepareSweep{Sweeper: &xfer.Sweeper{Store: n.Ledger, Client: n.Xfer.Client, MinAge: n.xferSettings.PrepareMaxAge, Now: n.opts.Now}}
+}
+
+// startXferRecovery runs the batcher's crash recovery until the node stops.
+func (n *Node) startXferRecovery() {
+	if n.Xfer == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.Xfer.Batcher.RunRecovery(ctx, n.xferSettings.RecoverEvery) }()
+	n.closers = append(n.closers, func() { cancel(); <-done; n.Xfer.Batcher.Close() })
+}
+
+// mountSagas mounts the admin saga routes (TEG nodes).
+func (n *Node) mountSagas(v1 *gin.RouterGroup) {
+	if n.Ledger == nil {
+		return
+	}
+	(&sagaapi.Handler{
+		Temporal: n.Temporal, Namespace: n.opts.Registry.TemporalNamespace(), UIBase: n.xferSettings.TemporalUIBase,
+		Xfers: n.Ledger, Idem: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now,
+	}).Mount(v1)
+}

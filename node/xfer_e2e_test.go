@@ -1,0 +1,415 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/ingest"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/node"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+	"github.com/theprotocol-dev/theprotocol/workflows"
+	"github.com/theprotocol-dev/theprotocol/xfer"
+)
+
+// xferPair is two registries of one frame started in the test: src
+// (mainframe: registry, TEG, EventStore, worker) and dst (registry, TEG,
+// worker), peered over mTLS.
+type xferPair struct {
+	t                *testing.T
+	frame            config.Frame
+	src, dst         *node.Node
+	srcReg, dstReg   config.Registry
+	srcDir           string
+	c                httpClient
+	admin            string
+	alice, aliceTok  string
+	bob              string
+	faultsMu         sync.Mutex
+	faults           map[string]int // op[/after] → remaining failures (-1: until cleared)
+	faultCalls       map[string]int
+	srcOutboxMatched func() bool
+}
+
+func startXferPair(t *testing.T) *xferPair {
+	ctx := context.Background()
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
+	srcReg := config.Registry{ID: "xs" + suffix, Mainframe: true, Roles: []string{"registry", "teg", "eventstore", "worker"}, Namespace: testenv.TestNamespace}
+	dstReg := config.Registry{ID: "xd" + suffix, Roles: []string{"registry", "teg", "worker"}, Namespace: testenv.TestNamespace}
+	frame := config.Frame{ID: "fx" + suffix, TrustDomain: "fx" + suffix + ".theprotocol.test", Currency: "AVT", Genesis: true,
+		GenesisSupplyUnits: 1_000_000 * avt, Registries: []config.Registry{srcReg, dstReg}}
+	p := &xferPair{t: t, frame: frame, srcReg: srcReg, dstReg: dstReg, srcDir: t.TempDir(), faults: map[string]int{}, faultCalls: map[string]int{}}
+	dataDir := p.srcDir // one data dir: one dev CA for the frame
+	var err error
+	p.src, err = node.Start(ctx, node.Options{
+		Frame: frame, Registry: srcReg, PostgresAdminURL: testenv.PostgresURL(t),
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
+		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.src.Stop(context.Background()) })
+	p.dst, err = node.Start(ctx, node.Options{
+		Frame: frame, Registry: dstReg, PostgresAdminURL: testenv.PostgresURL(t),
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
+		DataDir: dataDir, EventStoreURL: p.src.URL(), Log: quietLog,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.dst.Stop(context.Background()) })
+	for _, n := range []*node.Node{p.src, p.dst} {
+		reg := srcReg.ID
+		if n == p.dst {
+			reg = dstReg.ID
+		}
+		t.Cleanup(func() {
+			deleteSchedules(n, reg)
+			_ = n.Temporal.ScheduleClient().GetHandle(context.Background(), "xfer-prepare-sweep-"+reg).Delete(context.Background())
+		})
+	}
+	require.NoError(t, p.src.ConnectPeer(ctx, dstReg.ID, p.dst.MTLSURL()))
+	require.NoError(t, p.dst.ConnectPeer(ctx, srcReg.ID, p.src.MTLSURL()))
+	p.src.Xfer.Client.Fault = p.fault
+
+	p.c = httpClient{t, p.src.URL()}
+	p.admin = p.c.adminToken(dataDir, srcReg.ID)
+	dev, devTok := p.c.signUp("Ada", "ada-"+suffix+"@example.org")
+	require.Equal(t, 201, p.c.call("POST", "/api/v1/admin/grants", p.admin, map[string]any{"to": dev.AccountID, "amount": "100", "reason": "bonds"}, nil))
+	var bt struct {
+		Token string `json:"bootstrap_token"`
+	}
+	require.Equal(t, 201, p.c.call("POST", "/api/v1/bootstrap-tokens", devTok, map[string]any{}, &bt))
+	var ag struct {
+		DID          string `json:"did"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	require.Equal(t, 201, p.c.call("POST", "/api/v1/agents", bt.Token, map[string]any{}, &ag))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.Equal(t, 200, p.c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": ag.ClientID, "client_secret": ag.ClientSecret}, &tok))
+	p.alice, p.aliceTok = ag.DID, tok.AccessToken
+	t.Cleanup(func() { terminateBonds(p.src, p.alice) })
+	require.Equal(t, 201, p.c.call("POST", "/api/v1/admin/grants", p.admin, map[string]any{"to": p.alice, "amount": "1000", "reason": "e2e"}, nil))
+	// The receiver: an agent account on the target TEG (the target's
+	// registry would open it when creating the agent; its bond needs funds
+	// the non-mainframe registry does not have in this test).
+	p.bob = "did:theprotocol:" + uuid.NewString()
+	_, _, err = p.dst.Ledger.OpenAccount(ctx, p.bob, ledger.KindAgent)
+	require.NoError(t, err)
+	return p
+}
+
+// fault fails calls while a fault is set for op ("prepare", "commit", …;
+// "prepare/after" loses the reply of an applied call).
+func (p *xferPair) fault(op, _ string, after bool) error {
+	key := op
+	if after {
+		key += "/after"
+	}
+	p.faultsMu.Lock()
+	defer p.faultsMu.Unlock()
+	p.faultCalls[key]++
+	switch n := p.faults[key]; {
+	case n == 0:
+		return nil
+	case n > 0:
+		p.faults[key] = n - 1
+	}
+	return errors.New("injected: " + key)
+}
+
+func (p *xferPair) setFault(key string, n int) {
+	p.faultsMu.Lock()
+	defer p.faultsMu.Unlock()
+	p.faults[key] = n
+}
+
+func (p *xferPair) calls(key string) int {
+	p.faultsMu.Lock()
+	defer p.faultsMu.Unlock()
+	return p.faultCalls[key]
+}
+
+type xferDTO struct {
+	ID           uuid.UUID `json:"id"`
+	Status       string    `json:"status"`
+	FeeUnits     int64     `json:"fee_units"`
+	NetUnits     int64     `json:"net_units"`
+	Reason       string    `json:"reason"`
+	Target       string    `json:"target_registry"`
+	SettlementID string    `json:"settlement_workflow_id"`
+}
+
+func (p *xferPair) send(to string, amountUnits int64) xferDTO {
+	p.t.Helper()
+	var x xferDTO
+	require.Equal(p.t, 202, p.c.call("POST", "/api/v1/transfers", p.aliceTok, map[string]any{"to": to, "amount_units": amountUnits}, &x))
+	require.Equal(p.t, "pending", x.Status)
+	require.Equal(p.t, p.dstReg.ID, x.Target)
+	return x
+}
+
+func (p *xferPair) waitStatus(id uuid.UUID, want string, within time.Duration) xferDTO {
+	p.t.Helper()
+	var x xferDTO
+	require.Eventually(p.t, func() bool {
+		require.Equal(p.t, 200, p.c.call("GET", "/api/v1/transfers/"+id.String(), p.aliceTok, nil, &x))
+		return x.Status == want
+	}, within, 50*time.Millisecond, "transfer %s reaches %s (last %+v)", id, want, x)
+	return x
+}
+
+func balance(t *testing.T, n *node.Node, account string) (units, held int64) {
+	t.Helper()
+	err := n.Pools[db.RoleTEG].QueryRow(context.Background(),
+		`SELECT units, held_units FROM balances WHERE account_id = $1 AND bucket = 'liquid'`, account).Scan(&units, &held)
+	require.NoError(t, err, account)
+	return units, held
+}
+
+func (p *xferPair) sagaState(workflowID string) string {
+	p.t.Helper()
+	var st workflows.SettlementStatus
+	v, err := p.src.Temporal.QueryWorkflow(context.Background(), workflowID, "", workflows.QuerySettlement)
+	require.NoError(p.t, err)
+	require.NoError(p.t, v.Get(&st))
+	return st.SagaState
+}
+
+// TestCrossRegistryTransferEndToEnd drives cross-registry transfers
+// between two registries of one frame over mTLS with the real Temporal,
+// Postgres and Kafka: the happy path (202 pending → committed, receiver
+// credited amount − 0.5%, fee on the receiving registry), a receiver the
+// target does not know (aborted, hold voided), the target unreachable
+// before the decision (aborted, hold voided; the compensation parks in
+// CompensationFailed, shows in the admin list and a visibility query,
+// and completes after an admin replay), a commit that keeps failing after
+// the decision (CommitStalled, never aborted, completes when the target
+// recovers), and lost replies (duplicate participant calls apply once).
+// It ends with both TEGs consistent: every transit leg matched, the
+// EventStore's projections equal to both TEGs' balances and the frame's
+// supply audit at delta 0.
+func TestCrossRegistryTransferEndToEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := startXferPair(t)
+	start, _ := balance(t, p.src, p.alice)
+	sent := int64(0)
+
+	t.Run("committed", func(t *testing.T) {
+		amount := 10 * avt
+		x := p.send(p.bob, amount)
+		done := p.waitStatus(x.ID, "committed", 30*time.Second)
+		fee := (amount*50 + 9_999) / 10_000
+		require.Equal(t, fee, done.FeeUnits)
+		require.Equal(t, amount-fee, done.NetUnits)
+		require.Equal(t, workflows.SettlementWorkflowID(p.srcReg.ID, p.dstReg.ID, x.ID), done.SettlementID)
+		sent += amount
+		bob, _ := balance(t, p.dst, p.bob)
+		require.Equal(t, amount-fee, bob)
+		fc, _ := balance(t, p.dst, ledger.AccountFeeCollector)
+		require.Equal(t, fee, fc, "the fee lands on the receiving registry")
+		in, _ := balance(t, p.dst, ledgerstore.TransitAccount(p.srcReg.ID))
+		out, _ := balance(t, p.src, ledgerstore.TransitAccount(p.dstReg.ID))
+		require.Equal(t, amount, out)
+		require.Equal(t, -amount, in)
+		units, held := balance(t, p.src, p.alice)
+		require.Equal(t, start-sent, units)
+		require.Zero(t, held)
+		require.Equal(t, workflows.SagaCommitted, p.sagaState(done.SettlementID))
+
+		// Admin view: the settlement workflow and a UI link.
+		var adm struct {
+			SettlementID string `json:"settlement_workflow_id"`
+			UIURL        string `json:"temporal_ui_url"`
+		}
+		require.Equal(t, 200, p.c.call("GET", "/api/v1/admin/transfers/"+x.ID.String(), p.admin, nil, &adm))
+		require.Equal(t, done.SettlementID, adm.SettlementID)
+		require.Contains(t, adm.UIURL, "/workflows/"+done.SettlementID)
+	})
+
+	t.Run("receiver unknown to the target is aborted and the hold voided", func(t *testing.T) {
+		ghost := "did:theprotocol:" + uuid.NewString()
+		// A stale route: the target does not (any longer) have the agent.
+		p.src.Xfer.Router.Remember(ghost, p.dstReg.ID, time.Now())
+		x := p.send(ghost, 3*avt)
+		done := p.waitStatus(x.ID, "aborted", 30*time.Second)
+		require.Contains(t, done.Reason, "rejected by the target registry")
+		units, held := balance(t, p.src, p.alice)
+		require.Equal(t, start-sent, units)
+		require.Zero(t, held)
+		var hold struct {
+			Status string `json:"status"`
+		}
+		var full struct {
+			HoldID uuid.UUID `json:"hold_id"`
+		}
+		require.Equal(t, 200, p.c.call("GET", "/api/v1/transfers/"+x.ID.String(), p.aliceTok, nil, &full))
+		require.Equal(t, 200, p.c.call("GET", "/api/v1/holds/"+full.HoldID.String(), p.aliceTok, nil, &hold))
+		require.Equal(t, "voided", hold.Status)
+	})
+
+	t.Run("target down before the decision: aborted, parked compensation, admin replay", func(t *testing.T) {
+		p.setFault("prepare", -1)
+		p.setFault("abort", -1)
+		x := p.send(p.bob, 2*avt)
+		done := p.waitStatus(x.ID, "aborted", 60*time.Second)
+		units, held := balance(t, p.src, p.alice)
+		require.Equal(t, start-sent, units, "the sender's available balance is restored")
+		require.Zero(t, held)
+		wf := done.SettlementID
+		require.Eventually(t, func() bool { return p.sagaState(wf) == workflows.SagaCompensationFailed }, 60*time.Second, 100*time.Millisecond)
+
+		// Listed by the admin API and by a visibility query.
+		require.Eventually(t, func() bool {
+			var page struct {
+				Sagas []struct {
+					WorkflowID string `json:"workflow_id"`
+				} `json:"sagas"`
+			}
+			require.Equal(t, 200, p.c.call("GET", "/api/v1/admin/sagas?state=CompensationFailed", p.admin, nil, &page))
+			for _, s := range page.Sagas {
+				if s.WorkflowID == wf {
+					return true
+				}
+			}
+			return false
+		}, 30*time.Second, 200*time.Millisecond, "parked saga listed by the admin API")
+		resp, err := p.src.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: testenv.TestNamespace,
+			Query:     fmt.Sprintf("SagaState = 'CompensationFailed' AND SourceRegistry = '%s' AND TransferIDs = '%s'", p.srcReg.ID, x.ID),
+		})
+		require.NoError(t, err)
+		require.Len(t, resp.GetExecutions(), 1)
+
+		// The target is back; an admin replays the compensation.
+		p.setFault("prepare", 0)
+		p.setFault("abort", 0)
+		require.Equal(t, 400, p.c.call("POST", "/api/v1/admin/sagas/not-a-saga/replay", p.admin, map[string]any{}, nil))
+		require.Equal(t, 200, p.c.call("POST", "/api/v1/admin/sagas/"+wf+"/replay", p.admin, map[string]any{}, nil))
+		var res workflows.SettlementResult
+		require.NoError(t, p.src.Temporal.GetWorkflow(ctx, wf, "").Get(ctx, &res))
+		require.Equal(t, workflows.SettlementResult{Aborted: 1}, res)
+		require.Equal(t, workflows.SagaAborted, p.sagaState(wf))
+	})
+
+	t.Run("commit keeps failing after the decision: CommitStalled, then committed", func(t *testing.T) {
+		p.setFault("commit", -1)
+		amount := 4 * avt
+		x := p.send(p.bob, amount)
+		committing := p.waitStatus(x.ID, "committing", 30*time.Second)
+		require.Eventually(t, func() bool { return p.sagaState(committing.SettlementID) == workflows.SagaCommitStalled }, 60*time.Second, 100*time.Millisecond)
+		p.setFault("commit", 0)
+		p.waitStatus(x.ID, "committed", 60*time.Second)
+		sent += amount
+	})
+
+	t.Run("lost replies: every participant call delivered twice applies once", func(t *testing.T) {
+		p.setFault("prepare/after", 1)
+		p.setFault("commit/after", 1)
+		before := p.calls("commit")
+		amount := 5 * avt
+		x := p.send(p.bob, amount)
+		p.waitStatus(x.ID, "committed", 30*time.Second)
+		require.GreaterOrEqual(t, p.calls("commit")-before, 2, "the commit was retried")
+		sent += amount
+		var credits int
+		require.NoError(t, p.dst.Pools[db.RoleTEG].QueryRow(ctx, `SELECT count(*) FROM transfers WHERE client_key = $1`, "#xfer:"+x.ID.String()).Scan(&credits))
+		require.Equal(t, 1, credits)
+	})
+
+	// Both TEGs agree: the transit legs match and the sender paid exactly
+	// the committed transfers.
+	units, held := balance(t, p.src, p.alice)
+	require.Equal(t, start-sent, units)
+	require.Zero(t, held)
+	out, _ := balance(t, p.src, ledgerstore.TransitAccount(p.dstReg.ID))
+	in, _ := balance(t, p.dst, ledgerstore.TransitAccount(p.srcReg.ID))
+	require.Equal(t, sent, out)
+	require.Equal(t, -sent, in)
+
+	p.checkEventStore()
+}
+
+// checkEventStore waits for every TEG event of both registries to reach
+// the frame's EventStore, then checks the audit and the projections.
+func (p *xferPair) checkEventStore() {
+	t, ctx := p.t, context.Background()
+	es := p.src.Pools[db.RoleEventStore]
+	for _, n := range []*node.Node{p.src, p.dst} {
+		reg := p.srcReg.ID
+		if n == p.dst {
+			reg = p.dstReg.ID
+		}
+		// TokensTransferred xfer-<id> comes from both TEGs and is stored
+		// once: count keys, not rows.
+		var keys []string
+		require.NoError(t, n.Pools[db.RoleTEG].QueryRow(ctx, `SELECT coalesce(array_agg(idempotency_key), '{}') FROM outbox`).Scan(&keys))
+		outboxRows := len(keys)
+		ok := assertEventually(func() bool {
+			var ingested int
+			require.NoError(t, es.QueryRow(ctx, `SELECT count(*) FROM events WHERE idempotency_key = ANY($1)`, keys).Scan(&ingested))
+			return ingested == outboxRows
+		}, 60*time.Second)
+		if !ok {
+			rows, _ := es.Query(ctx, `SELECT event_type, reason FROM quarantine`)
+			for rows.Next() {
+				var typ, reason string
+				_ = rows.Scan(&typ, &reason)
+				t.Logf("quarantined %s: %s", typ, reason)
+			}
+			rows.Close()
+			var published int
+			_ = n.Pools[db.RoleTEG].QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NOT NULL`).Scan(&published)
+			t.Fatalf("not all %d TEG events of %s reached the EventStore (published %d)", outboxRows, reg, published)
+		}
+	}
+	rep, err := ingest.Audit(ctx, es, p.frame.ID)
+	require.NoError(t, err)
+	require.Zero(t, rep.Delta, "%+v", rep)
+	require.Equal(t, p.frame.GenesisSupplyUnits, rep.TotalCirculating)
+	replay, err := ingest.Replay(ctx, es, p.frame.ID)
+	require.NoError(t, err)
+	require.True(t, replay.OK, "%+v", replay)
+	for _, n := range []*node.Node{p.src, p.dst} {
+		reg := p.srcReg.ID
+		if n == p.dst {
+			reg = p.dstReg.ID
+		}
+		rows, err := n.Pools[db.RoleTEG].Query(ctx, `SELECT account_id, bucket, units FROM balances WHERE units <> 0 ORDER BY 1, 2`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var acct, bucket string
+			var units int64
+			require.NoError(t, rows.Scan(&acct, &bucket, &units))
+			var projected int64
+			require.NoError(t, es.QueryRow(ctx, `SELECT balance FROM projection_balances WHERE account = $1 AND bucket = $2`, ingest.Qualify(reg, acct), bucket).Scan(&projected), acct)
+			require.Equal(t, units, projected, "%s %s/%s", reg, acct, bucket)
+		}
+		require.NoError(t, rows.Err())
+	}
+}
+
+var _ = xfer.PathPrepare
+
+func assertEventually(f func() bool, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if f() {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}

@@ -1,0 +1,264 @@
+package xfer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/workflows"
+)
+
+// BatcherOptions bound the batcher. Zero values take defaults.
+type BatcherOptions struct {
+	// MaxBatch is the most transfers one workflow carries (default 500).
+	// 1 turns batching off: every transfer gets its own workflow.
+	MaxBatch int
+	// MaxAge is how long an arrival waits for the in-flight workflow of
+	// its pair before a second one starts anyway (default 250 ms).
+	MaxAge time.Duration
+	// MaxInFlight bounds the workflows in flight per (source, target)
+	// pair (default 4; with MaxBatch 1: 256).
+	MaxInFlight int
+	// RecoverAfter: transfers still unsettled this long after acceptance
+	// whose workflow is not running are settled again (default 1 min).
+	RecoverAfter time.Duration
+}
+
+// Batcher groups accepted cross-registry transfers into settlement
+// workflows per (source, target) pair — group commit applied to sagas. A
+// pair with no workflow in flight starts one at once, so an idle system
+// settles each transfer in its own workflow at the lowest latency; while
+// one is in flight, arrivals accumulate and start the next workflow when
+// it finishes, when MaxBatch are waiting, or when the oldest waited MaxAge.
+// The batcher's memory is only an optimisation: every accepted transfer is
+// a pending xfers row, and Recover restarts the settlement of any row whose
+// workflow is gone (a crash between acceptance and start).
+type Batcher struct {
+	Source    string
+	TaskQueue string
+	Temporal  client.Client
+	Store     *ledgerstore.Store
+	Log       *slog.Logger
+	Opts      BatcherOptions
+
+	mu     sync.Mutex
+	pairs  map[string]*pairQueue
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+type pairQueue struct {
+	pending  []activities.XferItem
+	oldest   time.Time
+	inflight int
+	timer    *time.Timer
+}
+
+func (b *Batcher) init() {
+	b.once.Do(func() {
+		o := &b.Opts
+		if o.MaxBatch <= 0 {
+			o.MaxBatch = 500
+		}
+		o.MaxBatch = min(o.MaxBatch, workflows.MaxSettlementBatch)
+		if o.MaxAge <= 0 {
+			o.MaxAge = 250 * time.Millisecond
+		}
+		if o.MaxInFlight <= 0 {
+			o.MaxInFlight = 4
+			if o.MaxBatch == 1 {
+				o.MaxInFlight = 256
+			}
+		}
+		if o.RecoverAfter <= 0 {
+			o.RecoverAfter = time.Minute
+		}
+		if b.Log == nil {
+			b.Log = slog.New(slog.DiscardHandler)
+		}
+		b.pairs = map[string]*pairQueue{}
+		b.ctx, b.cancel = context.WithCancel(context.Background())
+	})
+}
+
+// Add queues an accepted (pending) transfer for settlement.
+func (b *Batcher) Add(x ledgerstore.Xfer) {
+	b.init()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.pairs[x.Target]
+	if q == nil {
+		q = &pairQueue{}
+		b.pairs[x.Target] = q
+	}
+	if len(q.pending) == 0 {
+		q.oldest = time.Now()
+	}
+	q.pending = append(q.pending, activities.XferItem{ID: x.ID, From: x.From, To: x.To, AmountUnits: x.AmountUnits, Memo: x.Memo})
+	b.maybeFlushLocked(x.Target, q)
+}
+
+// maybeFlushLocked starts workflows for q while its rules allow.
+func (b *Batcher) maybeFlushLocked(target string, q *pairQueue) {
+	for len(q.pending) > 0 && q.inflight < b.Opts.MaxInFlight {
+		full := len(q.pending) >= b.Opts.MaxBatch
+		old := time.Since(q.oldest) >= b.Opts.MaxAge
+		if q.inflight > 0 && !full && !old {
+			if q.timer == nil {
+				q.timer = time.AfterFunc(b.Opts.MaxAge-time.Since(q.oldest), func() {
+					b.mu.Lock()
+					defer b.mu.Unlock()
+					q.timer = nil
+					b.maybeFlushLocked(target, q)
+				})
+			}
+			return
+		}
+		n := min(len(q.pending), b.Opts.MaxBatch)
+		batch := append([]activities.XferItem(nil), q.pending[:n]...)
+		q.pending = append(q.pending[:0], q.pending[n:]...)
+		q.oldest = time.Now()
+		q.inflight++
+		b.wg.Add(1)
+		go b.settle(target, batch, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+	}
+}
+
+// settle starts one settlement workflow and waits for it, then lets the
+// pair's queue move on.
+func (b *Batcher) settle(target string, batch []activities.XferItem, reuse enumspb.WorkflowIdReusePolicy) {
+	defer b.wg.Done()
+	defer func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		q := b.pairs[target]
+		q.inflight--
+		b.maybeFlushLocked(target, q)
+	}()
+	run, err := b.start(b.ctx, target, batch, reuse)
+	if err != nil {
+		// The rows stay pending; Recover starts them again.
+		b.Log.Error("start settlement workflow", "target", target, "transfers", len(batch), "err", err)
+		return
+	}
+	var res workflows.SettlementResult
+	if err := run.Get(b.ctx, &res); err != nil && b.ctx.Err() == nil {
+		b.Log.Error("settlement workflow failed", "workflow_id", run.GetID(), "err", err)
+	}
+}
+
+func (b *Batcher) start(ctx context.Context, target string, batch []activities.XferItem, reuse enumspb.WorkflowIdReusePolicy) (client.WorkflowRun, error) {
+	id := workflows.SettlementWorkflowID(b.Source, target, batch[0].ID)
+	ids := make([]uuid.UUID, len(batch))
+	for i, it := range batch {
+		ids[i] = it.ID
+	}
+	if err := b.Store.SetXferWorkflow(ctx, id, ids); err != nil {
+		return nil, err
+	}
+	run, err := b.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             b.TaskQueue,
+		WorkflowIDReusePolicy: reuse,
+		TypedSearchAttributes: workflows.SettlementSearchAttributes(b.Source, target, batch),
+		// The worker runs in this process: the first workflow task is
+		// handed to it in the start response (no matching round trip).
+		EnableEagerStart: true,
+	}, workflows.SettlementWorkflowName, workflows.SettlementInput{Source: b.Source, Target: target, Transfers: batch})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		// Already settling (a recovery raced the original start): follow it.
+		return b.Temporal.GetWorkflow(ctx, id, ""), nil
+	}
+	return run, err
+}
+
+// Recover restarts the settlement of transfers accepted more than
+// RecoverAfter ago that are still unsettled and whose workflow is not
+// running (never started, or ended without settling them). It returns how
+// many transfers it resubmitted.
+func (b *Batcher) Recover(ctx context.Context) (int, error) {
+	b.init()
+	xs, err := b.Store.UnsettledXfers(ctx, time.Now().Add(-b.Opts.RecoverAfter), ledgerstore.MaxXferBatch)
+	if err != nil {
+		return 0, err
+	}
+	running := map[string]bool{}
+	byTarget := map[string][]activities.XferItem{}
+	var order []string
+	for _, x := range xs {
+		if x.WorkflowID != "" {
+			alive, ok := running[x.WorkflowID]
+			if !ok {
+				d, err := b.Temporal.DescribeWorkflowExecution(ctx, x.WorkflowID, "")
+				alive = err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+				running[x.WorkflowID] = alive
+			}
+			if alive {
+				continue
+			}
+		}
+		if _, ok := byTarget[x.Target]; !ok {
+			order = append(order, x.Target)
+		}
+		byTarget[x.Target] = append(byTarget[x.Target], activities.XferItem{ID: x.ID, From: x.From, To: x.To, AmountUnits: x.AmountUnits, Memo: x.Memo})
+	}
+	n := 0
+	for _, target := range order {
+		items := byTarget[target]
+		for len(items) > 0 {
+			k := min(len(items), b.Opts.MaxBatch)
+			b.mu.Lock()
+			q := b.pairs[target]
+			if q == nil {
+				q = &pairQueue{}
+				b.pairs[target] = q
+			}
+			q.inflight++
+			b.mu.Unlock()
+			b.wg.Add(1)
+			// A failed or terminated earlier run of the same batch ID may
+			// be restarted; a completed one cannot (it settled its rows).
+			go b.settle(target, items[:k], enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY)
+			n += k
+			items = items[k:]
+		}
+	}
+	return n, nil
+}
+
+// RunRecovery calls Recover every interval until ctx ends.
+func (b *Batcher) RunRecovery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := b.Recover(ctx); err != nil {
+				b.Log.Warn("cross-registry recovery", "err", err)
+			} else if n > 0 {
+				b.Log.Info("cross-registry recovery resubmitted transfers", "transfers", n)
+			}
+		}
+	}
+}
+
+// Close stops following workflows (they keep running in Temporal).
+func (b *Batcher) Close() {
+	b.init()
+	b.cancel()
+	b.wg.Wait()
+}

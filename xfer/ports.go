@@ -1,0 +1,152 @@
+package xfer
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+)
+
+// LedgerPort adapts the source TEG to activities.SettlementLedger.
+type LedgerPort struct{ Store *ledgerstore.Store }
+
+var (
+	_ activities.SettlementLedger = LedgerPort{}
+	_ activities.SettlementPeers  = PeersPort{}
+	_ activities.PrepareSweeper   = (*Sweeper)(nil)
+)
+
+// Decide implements activities.SettlementLedger.
+func (p LedgerPort) Decide(ctx context.Context, ds []activities.XferDecision) ([]activities.XferOutcome, error) {
+	in := make([]ledgerstore.XferDecision, len(ds))
+	for i, d := range ds {
+		in[i] = ledgerstore.XferDecision{ID: d.ID, Commit: d.Commit, Reason: d.Reason}
+	}
+	xs, err := p.Store.DecideXfers(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]activities.XferOutcome, 0, len(ds))
+	seen := map[uuid.UUID]bool{}
+	for _, d := range ds {
+		if seen[d.ID] {
+			continue
+		}
+		seen[d.ID] = true
+		x := xs[d.ID]
+		out = append(out, activities.XferOutcome{ID: d.ID, Status: string(x.Status), Reason: x.Reason})
+	}
+	return out, nil
+}
+
+// Finish implements activities.SettlementLedger.
+func (p LedgerPort) Finish(ctx context.Context, fees map[uuid.UUID]int64) error {
+	return p.Store.FinishXfers(ctx, fees)
+}
+
+// PeersPort adapts Client to activities.SettlementPeers.
+type PeersPort struct{ Client *Client }
+
+func votes(rs []Result) []activities.XferVote {
+	out := make([]activities.XferVote, len(rs))
+	for i, r := range rs {
+		out[i] = activities.XferVote{ID: r.ID, Status: r.Status, Reason: r.Reason, FeeUnits: r.FeeUnits}
+	}
+	return out
+}
+
+// Prepare implements activities.SettlementPeers.
+func (p PeersPort) Prepare(ctx context.Context, target string, items []activities.XferItem) ([]activities.XferVote, error) {
+	in := make([]Item, len(items))
+	for i, it := range items {
+		in[i] = Item{ID: it.ID, From: it.From, To: it.To, AmountUnits: it.AmountUnits, Memo: it.Memo}
+	}
+	rs, err := p.Client.Prepare(ctx, target, in)
+	return votes(rs), err
+}
+
+// Commit implements activities.SettlementPeers.
+func (p PeersPort) Commit(ctx context.Context, target string, ids []uuid.UUID) ([]activities.XferVote, error) {
+	rs, err := p.Client.Commit(ctx, target, ids)
+	return votes(rs), err
+}
+
+// Abort implements activities.SettlementPeers.
+func (p PeersPort) Abort(ctx context.Context, target string, ids []uuid.UUID) ([]activities.XferVote, error) {
+	rs, err := p.Client.Abort(ctx, target, ids)
+	return votes(rs), err
+}
+
+// Sweeper settles stale prepares on the participant side: it asks each
+// prepare's coordinator for its decision and commits (committing or
+// committed), aborts (aborted, or unknown: presumed abort) or leaves it
+// (pending: the coordinator's saga is still running).
+type Sweeper struct {
+	Store  *ledgerstore.Store
+	Client *Client
+	MinAge time.Duration // prepares younger than this are left alone (default 5 min)
+	Now    func() time.Time
+}
+
+// SweepStalePrepares implements activities.PrepareSweeper. It handles at
+// most one page (ledgerstore.MaxXferBatch) per call; the schedule calls it
+// again.
+func (s *Sweeper) SweepStalePrepares(ctx context.Context) (int, error) {
+	now, minAge := time.Now, s.MinAge
+	if s.Now != nil {
+		now = s.Now
+	}
+	if minAge <= 0 {
+		minAge = 5 * time.Minute
+	}
+	stale, err := s.Store.StalePrepares(ctx, now().Add(-minAge), ledgerstore.MaxXferBatch)
+	if err != nil {
+		return 0, err
+	}
+	bySource := map[string][]uuid.UUID{}
+	for _, p := range stale {
+		bySource[p.Source] = append(bySource[p.Source], p.ID)
+	}
+	sources := make([]string, 0, len(bySource))
+	for src := range bySource {
+		sources = append(sources, src)
+	}
+	sort.Strings(sources)
+	settled := 0
+	var firstErr error
+	for _, src := range sources {
+		ds, err := s.Client.Decisions(ctx, src, bySource[src])
+		if err != nil {
+			firstErr = err
+			continue
+		}
+		var commit, abort []uuid.UUID
+		for _, d := range ds {
+			switch d.Status {
+			case string(ledgerstore.XferCommitting), string(ledgerstore.XferCommitted):
+				commit = append(commit, d.ID)
+			case string(ledgerstore.XferAborted), ledgerstore.PrepUnknown:
+				abort = append(abort, d.ID)
+			}
+		}
+		if len(commit) > 0 {
+			if _, err := s.Store.CommitXfers(ctx, src, commit); err != nil {
+				firstErr = err
+				continue
+			}
+			settled += len(commit)
+		}
+		if len(abort) > 0 {
+			if _, err := s.Store.AbortXfers(ctx, src, abort); err != nil {
+				firstErr = err
+				continue
+			}
+			settled += len(abort)
+		}
+	}
+	return settled, firstErr
+}
