@@ -101,7 +101,7 @@ type Node struct {
 	Xfer         *Xfer
 	xferSettings XferSettings
 	bgCancel     context.CancelFunc
-	bg       sync.WaitGroup
+	bg           sync.WaitGroup
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
