@@ -2,19 +2,25 @@ package node_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/ingest"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/node"
@@ -239,6 +245,42 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.Contains(t, adm.UIURL, "/workflows/"+done.SettlementID)
 	})
 
+	t.Run("participant listener refuses callers that are not peer TEGs", func(t *testing.T) {
+		td := spiffeid.RequireTrustDomainFromString(p.frame.TrustDomain)
+		ca, err := identity.OpenCA(p.srcDir, td, identity.CAOptions{})
+		require.NoError(t, err)
+		call := func(cfg *tls.Config) (int, error) {
+			cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+			resp, err := cl.Post(p.dst.MTLSURL()+xfer.PathAbort, "application/json", strings.NewReader(`{"ids":["`+uuid.NewString()+`"]}`))
+			if err != nil {
+				return 0, err
+			}
+			defer resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		// A valid SVID of the frame with the wrong SPIFFE ID.
+		intruder, err := ca.Issue(spiffeid.RequireFromPath(td, "/teg/intruder"), time.Hour)
+		require.NoError(t, err)
+		status, err := call(tlsconfig.MTLSClientConfig(intruder, ca.X509Bundle(), tlsconfig.AuthorizeAny()))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusForbidden, status)
+		// The registry's (not the TEG's) identity is no peer TEG either.
+		regID, err := ca.Issue(spiffeid.RequireFromPath(td, "/registry/"+p.srcReg.ID), time.Hour)
+		require.NoError(t, err)
+		status, err = call(tlsconfig.MTLSClientConfig(regID, ca.X509Bundle(), tlsconfig.AuthorizeAny()))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusForbidden, status)
+		// No client certificate: the handshake fails.
+		_, err = call(tlsconfig.TLSClientConfig(ca.X509Bundle(), tlsconfig.AuthorizeAny()))
+		require.Error(t, err)
+		// The peer itself is admitted.
+		src, err := ca.Issue(spiffeid.RequireFromPath(td, "/teg/"+p.srcReg.ID), time.Hour)
+		require.NoError(t, err)
+		status, err = call(tlsconfig.MTLSClientConfig(src, ca.X509Bundle(), tlsconfig.AuthorizeAny()))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, status)
+	})
+
 	t.Run("receiver unknown to the target is aborted and the hold voided", func(t *testing.T) {
 		ghost := "did:theprotocol:" + uuid.NewString()
 		// A stale route: the target does not (any longer) have the agent.
@@ -400,8 +442,6 @@ func (p *xferPair) checkEventStore() {
 		require.NoError(t, rows.Err())
 	}
 }
-
-var _ = xfer.PathPrepare
 
 func assertEventually(f func() bool, within time.Duration) bool {
 	deadline := time.Now().Add(within)
