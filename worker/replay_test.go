@@ -3,12 +3,14 @@ package worker_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/workflows"
 )
@@ -30,6 +33,7 @@ func registerAll(r interface {
 }) {
 	r.RegisterWorkflowWithOptions(workflows.IdempotencySweep, workflow.RegisterOptions{Name: "IdempotencySweep"})
 	r.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.CrossRegistrySettlement, workflow.RegisterOptions{Name: workflows.SettlementWorkflowName})
 }
 
 // TestReplayCommittedHistories replays every recorded history against the
@@ -87,6 +91,8 @@ func TestRecordHistories(t *testing.T) {
 	registerAll(w)
 	w.RegisterActivity(&activities.Sweeper{Stores: []activities.IdempotencySweeper{}})
 	w.RegisterActivity(&activities.Bonds{Ledger: &memBondLedger{moves: map[string]int64{}}, Criteria: fixedCriteria{transfers: 20, trust: 9000}})
+	peers := &scriptedPeers{}
+	w.RegisterActivity(&activities.Settlement{Ledger: &memSettlementLedger{}, Peers: peers})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	require.NoError(t, os.MkdirAll(historyDir, 0o755))
@@ -119,4 +125,89 @@ func TestRecordHistories(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 			require.NoError(t, tc.Client.SignalWorkflow(ctx, id, "", workflows.SignalBondDeregistered, nil))
 		})
+
+	batch := func(n int) workflows.SettlementInput {
+		in := workflows.SettlementInput{Source: "alpha-main", Target: "alpha-op1", CompensationAttempts: 1, CommitAttempts: 1}
+		for i := range n {
+			in.Transfers = append(in.Transfers, activities.XferItem{ID: uuid.New(), From: "did:theprotocol:a", To: fmt.Sprintf("did:theprotocol:b%d", i), AmountUnits: 1_000_000})
+		}
+		return in
+	}
+	peers.set(false, false)
+	in := batch(3)
+	record("settlement-committed", workflows.SettlementWorkflowID("alpha-main", "alpha-op1", in.Transfers[0].ID), workflows.SettlementWorkflowName, in, nil)
+	peers.set(true, false) // every transfer rejected by the target
+	in = batch(2)
+	record("settlement-aborted", workflows.SettlementWorkflowID("alpha-main", "alpha-op1", in.Transfers[0].ID), workflows.SettlementWorkflowName, in, nil)
+	peers.set(true, true) // rejected, and the compensation fails until replayed
+	in = batch(1)
+	id = workflows.SettlementWorkflowID("alpha-main", "alpha-op1", in.Transfers[0].ID)
+	record("settlement-parked-replayed", id, workflows.SettlementWorkflowName, in, func() {
+		time.Sleep(time.Second)
+		peers.set(true, false)
+		require.NoError(t, tc.Client.SignalWorkflow(ctx, id, "", workflows.SignalSagaReplay, nil))
+	})
+}
+
+// memSettlementLedger decides as asked.
+type memSettlementLedger struct{}
+
+func (memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecision) ([]activities.XferOutcome, error) {
+	out := make([]activities.XferOutcome, len(ds))
+	for i, d := range ds {
+		out[i] = activities.XferOutcome{ID: d.ID, Status: activities.XferAborted, Reason: d.Reason}
+		if d.Commit {
+			out[i].Status = activities.XferCommitting
+		}
+	}
+	return out, nil
+}
+func (memSettlementLedger) Finish(context.Context, map[uuid.UUID]int64) error { return nil }
+
+// scriptedPeers answers like a target that prepares everything, or rejects
+// everything; failAbort makes the compensation fail (non-retryable, so the
+// saga parks at once).
+type scriptedPeers struct {
+	mu                sync.Mutex
+	reject, failAbort bool
+}
+
+func (p *scriptedPeers) set(reject, failAbort bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reject, p.failAbort = reject, failAbort
+}
+
+func (p *scriptedPeers) Prepare(_ context.Context, _ string, items []activities.XferItem) ([]activities.XferVote, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]activities.XferVote, len(items))
+	for i, it := range items {
+		out[i] = activities.XferVote{ID: it.ID, Status: activities.VotePrepared, FeeUnits: 5000}
+		if p.reject {
+			out[i] = activities.XferVote{ID: it.ID, Status: activities.VoteRejected, Reason: "unknown receiver"}
+		}
+	}
+	return out, nil
+}
+
+func (p *scriptedPeers) Commit(_ context.Context, _ string, ids []uuid.UUID) ([]activities.XferVote, error) {
+	out := make([]activities.XferVote, len(ids))
+	for i, id := range ids {
+		out[i] = activities.XferVote{ID: id, Status: activities.VoteCommitted, FeeUnits: 5000}
+	}
+	return out, nil
+}
+
+func (p *scriptedPeers) Abort(_ context.Context, _ string, ids []uuid.UUID) ([]activities.XferVote, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failAbort {
+		return nil, apperr.New(apperr.Forbidden, "target refuses")
+	}
+	out := make([]activities.XferVote, len(ids))
+	for i, id := range ids {
+		out[i] = activities.XferVote{ID: id, Status: activities.VoteAborted}
+	}
+	return out, nil
 }
