@@ -1,0 +1,182 @@
+package ledgerstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+)
+
+// xferInvariants are the money invariants that hold on a TEG taking part
+// in cross-registry transfers: every entry balances, balances equal the
+// journal and the outbox's postings (what the EventStore sees), held units
+// equal active holds, and only issuance and transit accounts may be
+// negative.
+func (e *env) xferInvariants() {
+	t := e.t
+	t.Helper()
+	require.Zero(t, e.count(`SELECT count(*) FROM balances WHERE account_id <> 'issuance' AND account_id NOT LIKE 'transit:%' AND (units < 0 OR units < held_units)`))
+	require.Zero(t, e.count(`SELECT count(*) FROM journal_entries j WHERE (SELECT sum(d::numeric) FROM unnest(j.deltas) d) <> 0`))
+	require.Zero(t, e.count(`
+		WITH legs AS (
+			SELECT u.account_id, u.bucket, sum(u.delta::numeric) AS total
+			FROM journal_entries j, unnest(j.accounts, j.buckets, j.deltas) AS u(account_id, bucket, delta)
+			GROUP BY 1, 2)
+		SELECT count(*) FROM balances b FULL JOIN legs l USING (account_id, bucket)
+		WHERE coalesce(b.units, 0) <> coalesce(l.total, 0)`), "balances == Σ journal postings")
+	require.Zero(t, e.count(`
+		WITH ev AS (
+			SELECT p->>'account' AS account_id, p->>'bucket' AS bucket, sum((p->>'delta')::numeric) AS total
+			FROM outbox o, jsonb_array_elements(coalesce(o.envelope->'postings', '[]'::jsonb)) AS p
+			GROUP BY 1, 2)
+		SELECT count(*) FROM balances b FULL JOIN ev USING (account_id, bucket)
+		WHERE coalesce(b.units, 0) <> coalesce(ev.total, 0)`), "balances == Σ event postings")
+	require.Zero(t, e.count(`
+		WITH active AS (SELECT account_id, sum(amount_units) AS held FROM holds WHERE status = 'active' GROUP BY 1)
+		SELECT count(*) FROM balances b LEFT JOIN active a USING (account_id)
+		WHERE b.bucket = 'liquid' AND b.held_units <> coalesce(a.held, 0)`), "held units == Σ active holds")
+}
+
+func TestCrossRegistryTransferLegsAreIdempotentAndBalanced(t *testing.T) {
+	t.Parallel()
+	src := newEnv(t, envOpts{})
+	dst := newEnv(t, envOpts{notMainframe: true})
+	alice := src.agent(100 * avt)
+	bob := agentID()
+	_, _, err := dst.store.OpenAccount(dst.ctx, bob, ledger.KindAgent)
+	require.NoError(t, err)
+
+	req := ledgerstore.XferRequest{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 10 * avt, Memo: "hi", IdempotencyKey: "k1"}
+	x, err := src.store.BeginXfer(src.ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.XferPending, x.Status)
+	units, held := src.balance(alice)
+	require.Equal(t, 100*avt, units)
+	require.Equal(t, 10*avt, held)
+
+	// Retries replay; a reused key for another transfer is refused.
+	again, err := src.store.BeginXfer(src.ctx, req)
+	require.NoError(t, err)
+	require.True(t, again.Replayed)
+	require.Equal(t, x.ID, again.ID)
+	other := req
+	other.AmountUnits = 11 * avt
+	_, err = src.store.BeginXfer(src.ctx, other)
+	require.Equal(t, apperr.IdempotencyReuse, apperr.CodeOf(err))
+
+	// Bad input and short funds write nothing.
+	snap := src.snapshot()
+	for name, bad := range map[string]ledgerstore.XferRequest{
+		"self":      {From: alice, To: alice, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "k2"},
+		"zero":      {From: alice, To: bob, Target: "alpha-op1", AmountUnits: 0, IdempotencyKey: "k2"},
+		"no target": {From: alice, To: bob, AmountUnits: avt, IdempotencyKey: "k2"},
+		"bad key":   {From: alice, To: bob, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "#x"},
+		"too small": {From: alice, To: bob, Target: "alpha-op1", AmountUnits: 1, IdempotencyKey: "k2"},
+	} {
+		_, err := src.store.BeginXfer(src.ctx, bad)
+		require.Equal(t, apperr.Invalid, apperr.CodeOf(err), name)
+	}
+	_, err = src.store.BeginXfer(src.ctx, ledgerstore.XferRequest{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 91 * avt, IdempotencyKey: "k3"})
+	require.Equal(t, apperr.InsufficientFunds, apperr.CodeOf(err))
+	require.Equal(t, snap, src.snapshot())
+
+	// The participant prepares the known receiver and rejects the other.
+	ghost := ledgerstore.XferPrepareItem{ID: uuid.New(), From: alice, To: agentID(), AmountUnits: avt}
+	item := ledgerstore.XferPrepareItem{ID: x.ID, From: alice, To: bob, AmountUnits: 10 * avt, Memo: "hi"}
+	for range 2 { // duplicate delivery answers the same
+		rs, err := dst.store.PrepareXfers(dst.ctx, "alpha-main", []ledgerstore.XferPrepareItem{item, ghost})
+		require.NoError(t, err)
+		require.Equal(t, ledgerstore.PrepPrepared, rs[0].Status)
+		require.Equal(t, 5_000_000, int(rs[0].FeeUnits), "0.5% of 10 AVT")
+		require.Equal(t, ledgerstore.PrepRejected, rs[1].Status)
+		require.Contains(t, rs[1].Reason, "has no account on this registry")
+	}
+	// The same ID from another source is not this prepare.
+	rs, err := dst.store.PrepareXfers(dst.ctx, "alpha-x", []ledgerstore.XferPrepareItem{item})
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.PrepRejected, rs[0].Status)
+
+	// Decision: commit, twice; the hold moves to transit once.
+	for range 2 {
+		out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: x.ID, Commit: true}})
+		require.NoError(t, err)
+		require.Equal(t, ledgerstore.XferCommitting, out[x.ID].Status)
+	}
+	units, held = src.balance(alice)
+	require.Equal(t, 90*avt, units)
+	require.Zero(t, held)
+	tr, _ := src.balance(ledgerstore.TransitAccount("alpha-op1"))
+	require.Equal(t, 10*avt, tr)
+	// A later abort cannot undo a commit decision.
+	out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: x.ID, Reason: "late"}})
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.XferCommitting, out[x.ID].Status)
+
+	// Commit on the participant, twice: credited once.
+	for range 2 {
+		rs, err := dst.store.CommitXfers(dst.ctx, "alpha-main", []uuid.UUID{x.ID, ghost.ID, uuid.New()})
+		require.NoError(t, err)
+		require.Equal(t, ledgerstore.PrepCommitted, rs[0].Status)
+		require.Equal(t, ledgerstore.PrepRejected, rs[1].Status)
+		require.Equal(t, ledgerstore.PrepUnknown, rs[2].Status)
+	}
+	b, _ := dst.balance(bob)
+	require.Equal(t, 10*avt-5_000_000, b)
+	fc, _ := dst.balance(ledger.AccountFeeCollector)
+	require.Equal(t, int64(5_000_000), fc)
+	in, _ := dst.balance(ledgerstore.TransitAccount("alpha-main"))
+	require.Equal(t, -10*avt, in)
+	rs, err = dst.store.AbortXfers(dst.ctx, "alpha-main", []uuid.UUID{x.ID})
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.PrepCommitted, rs[0].Status, "a committed prepare is never aborted")
+
+	require.NoError(t, src.store.FinishXfers(src.ctx, map[uuid.UUID]int64{x.ID: 5_000_000}))
+	got, err := src.store.GetXfer(src.ctx, x.ID)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.XferCommitted, got.Status)
+	require.Equal(t, int64(5_000_000), got.FeeUnits)
+
+	// Both sides emitted the informational TokensTransferred xfer-<id>
+	// (no postings) and their own leg.
+	require.Equal(t, 1, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1 AND envelope->'postings' IS NULL`, "xfer-"+x.ID.String()))
+	require.Equal(t, 1, dst.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1 AND envelope->'postings' IS NULL`, "xfer-"+x.ID.String()))
+	require.Equal(t, 1, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "xfer-"+x.ID.String()+"-debit"))
+	require.Equal(t, 1, dst.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "xfer-"+x.ID.String()+"-credit"))
+	src.xferInvariants()
+	dst.xferInvariants()
+}
+
+func TestCrossRegistryAbortVoidsTheHold(t *testing.T) {
+	t.Parallel()
+	src := newEnv(t, envOpts{})
+	alice := src.agent(20 * avt)
+	x, err := src.store.BeginXfer(src.ctx, ledgerstore.XferRequest{From: alice, To: agentID(), Target: "alpha-op1", AmountUnits: 5 * avt, IdempotencyKey: "a1"})
+	require.NoError(t, err)
+	y, err := src.store.BeginXfer(src.ctx, ledgerstore.XferRequest{From: alice, To: agentID(), Target: "alpha-op1", AmountUnits: 5 * avt, IdempotencyKey: "a2"})
+	require.NoError(t, err)
+
+	// One batch: x aborts, y's hold expired before the decision.
+	src.clock.Advance(ledgerstore.XferHoldTTL + time.Minute)
+	out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: x.ID, Reason: "rejected"}, {ID: y.ID, Commit: true}})
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.XferAborted, out[x.ID].Status)
+	require.Equal(t, "rejected", out[x.ID].Reason)
+	require.Equal(t, ledgerstore.XferAborted, out[y.ID].Status)
+	require.Contains(t, out[y.ID].Reason, "expired")
+	units, held := src.balance(alice)
+	require.Equal(t, 20*avt, units)
+	require.Zero(t, held)
+	h, err := src.store.GetHold(src.ctx, x.HoldID)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.HoldVoided, h.Status)
+
+	// Unknown transfers are refused as a whole.
+	_, err = src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: uuid.New(), Commit: true}})
+	require.Equal(t, apperr.NotFound, apperr.CodeOf(err))
+	src.xferInvariants()
+}
