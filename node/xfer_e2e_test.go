@@ -371,6 +371,41 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.Equal(t, 1, credits)
 	})
 
+	t.Run("concurrent transfers settle in batches; the target rejects single transfers", func(t *testing.T) {
+		const n = 40
+		ghosts := map[int]bool{3: true, 17: true, 29: true}
+		ids := make([]uuid.UUID, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			to := p.bob
+			if ghosts[i] {
+				to = "did:theprotocol:" + uuid.NewString()
+				p.src.Xfer.Router.Remember(to, p.dstReg.ID, time.Now())
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var x xferDTO
+				require.Equal(t, 202, p.c.call("POST", "/api/v1/transfers", p.aliceTok, map[string]any{"to": to, "amount_units": avt}, &x))
+				ids[i] = x.ID
+			}()
+		}
+		wg.Wait()
+		workflowsUsed := map[string]bool{}
+		for i, id := range ids {
+			want := "committed"
+			if ghosts[i] {
+				want = "aborted"
+			} else {
+				sent += avt
+			}
+			x := p.waitStatus(id, want, 60*time.Second)
+			workflowsUsed[x.SettlementID] = true
+		}
+		require.Less(t, len(workflowsUsed), n, "arrivals during an in-flight settlement share a workflow")
+		t.Logf("%d transfers settled by %d workflows", n, len(workflowsUsed))
+	})
+
 	// Both TEGs agree: the transit legs match and the sender paid exactly
 	// the committed transfers.
 	units, held := balance(t, p.src, p.alice)
