@@ -45,7 +45,7 @@ type xferPair struct {
 	faultsMu         sync.Mutex
 	faults           map[string]int // op[/after] → remaining failures (-1: until cleared)
 	faultCalls       map[string]int
-	srcOutboxMatched func() bool
+	srcOpts          node.Options
 }
 
 func startXferPair(t *testing.T) *xferPair {
@@ -58,11 +58,12 @@ func startXferPair(t *testing.T) *xferPair {
 	p := &xferPair{t: t, frame: frame, srcReg: srcReg, dstReg: dstReg, srcDir: t.TempDir(), faults: map[string]int{}, faultCalls: map[string]int{}}
 	dataDir := p.srcDir // one data dir: one dev CA for the frame
 	var err error
-	p.src, err = node.Start(ctx, node.Options{
+	p.srcOpts = node.Options{
 		Frame: frame, Registry: srcReg, PostgresAdminURL: testenv.PostgresURL(t),
 		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
 		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog,
-	})
+	}
+	p.src, err = node.Start(ctx, p.srcOpts)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.src.Stop(context.Background()) })
 	p.dst, err = node.Start(ctx, node.Options{
@@ -72,16 +73,12 @@ func startXferPair(t *testing.T) *xferPair {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.dst.Stop(context.Background()) })
-	for _, n := range []*node.Node{p.src, p.dst} {
-		reg := srcReg.ID
-		if n == p.dst {
-			reg = dstReg.ID
+	t.Cleanup(func() {
+		for _, reg := range []string{srcReg.ID, dstReg.ID} {
+			deleteSchedules(p.dst, reg)
+			_ = p.dst.Temporal.ScheduleClient().GetHandle(context.Background(), "xfer-prepare-sweep-"+reg).Delete(context.Background())
 		}
-		t.Cleanup(func() {
-			deleteSchedules(n, reg)
-			_ = n.Temporal.ScheduleClient().GetHandle(context.Background(), "xfer-prepare-sweep-"+reg).Delete(context.Background())
-		})
-	}
+	})
 	require.NoError(t, p.src.ConnectPeer(ctx, dstReg.ID, p.dst.MTLSURL()))
 	require.NoError(t, p.dst.ConnectPeer(ctx, srcReg.ID, p.src.MTLSURL()))
 	p.src.Xfer.Client.Fault = p.fault
@@ -487,4 +484,45 @@ func assertEventually(f func() bool, within time.Duration) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
+}
+
+// TestCrossRegistrySettlementSurvivesCoordinatorRestart kills the source
+// node (API, batcher and worker) while a saga is stalled after its commit
+// decision and while an accepted transfer has no workflow yet (a crash
+// between acceptance and start): after a restart the stalled saga finishes
+// on the new worker, recovery settles the orphan, and both registries end
+// consistent with the audit at delta 0.
+func TestCrossRegistrySettlementSurvivesCoordinatorRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := startXferPair(t)
+	start, _ := balance(t, p.src, p.alice)
+
+	p.setFault("commit", -1)
+	stalled := p.send(p.bob, 3*avt)
+	x := p.waitStatus(stalled.ID, "committing", 30*time.Second)
+	require.Eventually(t, func() bool { return p.sagaState(x.SettlementID) == workflows.SagaCommitStalled }, 60*time.Second, 100*time.Millisecond)
+	// Accepted, but the process dies before its workflow starts.
+	orphan, err := p.src.Ledger.BeginXfer(ctx, ledgerstore.XferRequest{From: p.alice, To: p.bob, Target: p.dstReg.ID, AmountUnits: 2 * avt, IdempotencyKey: "orphan-1"})
+	require.NoError(t, err)
+
+	p.src.Stop(ctx)
+	p.src, err = node.Start(ctx, p.srcOpts) // no injected faults any more
+	require.NoError(t, err)
+	t.Cleanup(func() { p.src.Stop(context.Background()) })
+	p.c = httpClient{t, p.src.URL()}
+	require.NoError(t, p.dst.ConnectPeer(ctx, p.srcReg.ID, p.src.MTLSURL()))
+
+	p.waitStatus(stalled.ID, "committed", 60*time.Second)
+	n, err := p.src.Xfer.Batcher.Recover(ctx, 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the orphan: the stalled saga's workflow is running or done")
+	p.waitStatus(orphan.ID, "committed", 60*time.Second)
+
+	units, held := balance(t, p.src, p.alice)
+	require.Equal(t, start-5*avt, units)
+	require.Zero(t, held)
+	bob, _ := balance(t, p.dst, p.bob)
+	require.Equal(t, 5*avt-(3*avt*50+9_999)/10_000-(2*avt*50+9_999)/10_000, bob)
+	p.checkEventStore()
 }

@@ -184,13 +184,13 @@ func (b *Batcher) start(ctx context.Context, target string, batch []activities.X
 	return run, err
 }
 
-// Recover restarts the settlement of transfers accepted more than
-// RecoverAfter ago that are still unsettled and whose workflow is not
-// running (never started, or ended without settling them). It returns how
-// many transfers it resubmitted.
-func (b *Batcher) Recover(ctx context.Context) (int, error) {
+// Recover restarts the settlement of transfers accepted more than minAge
+// ago that are still unsettled and whose workflow is not running (never
+// started, or ended without settling them). It returns how many transfers
+// it resubmitted.
+func (b *Batcher) Recover(ctx context.Context, minAge time.Duration) (int, error) {
 	b.init()
-	xs, err := b.Store.UnsettledXfers(ctx, time.Now().Add(-b.Opts.RecoverAfter), ledgerstore.MaxXferBatch)
+	xs, err := b.Store.UnsettledXfers(ctx, time.Now().Add(-minAge), ledgerstore.MaxXferBatch)
 	if err != nil {
 		return 0, err
 	}
@@ -240,6 +240,7 @@ func (b *Batcher) Recover(ctx context.Context) (int, error) {
 
 // RunRecovery calls Recover every interval until ctx ends.
 func (b *Batcher) RunRecovery(ctx context.Context, interval time.Duration) {
+	b.init()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -247,7 +248,7 @@ func (b *Batcher) RunRecovery(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := b.Recover(ctx); err != nil {
+			if n, err := b.Recover(ctx, b.Opts.RecoverAfter); err != nil {
 				b.Log.Warn("cross-registry recovery", "err", err)
 			} else if n > 0 {
 				b.Log.Info("cross-registry recovery resubmitted transfers", "transfers", n)
