@@ -92,6 +92,29 @@ func (b *Batcher) init() {
 	})
 }
 
+// Configure changes the batch limits (MaxBatch, MaxAge, MaxInFlight; zero
+// values take the defaults) for workflows started from now on.
+func (b *Batcher) Configure(o BatcherOptions) {
+	b.init()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Opts.MaxBatch = min(max(o.MaxBatch, 0), workflows.MaxSettlementBatch)
+	if b.Opts.MaxBatch == 0 {
+		b.Opts.MaxBatch = 500
+	}
+	b.Opts.MaxAge = o.MaxAge
+	if b.Opts.MaxAge <= 0 {
+		b.Opts.MaxAge = 250 * time.Millisecond
+	}
+	b.Opts.MaxInFlight = o.MaxInFlight
+	if b.Opts.MaxInFlight <= 0 {
+		b.Opts.MaxInFlight = 4
+		if b.Opts.MaxBatch == 1 {
+			b.Opts.MaxInFlight = 256
+		}
+	}
+}
+
 // Add queues an accepted (pending) transfer for settlement.
 func (b *Batcher) Add(x ledgerstore.Xfer) {
 	b.init()
