@@ -113,6 +113,7 @@ func BenchmarkCrossRegistryTransfers(b *testing.B) {
 				}()
 			}
 			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "accepts/s")
 			bp.waitCommitted(b, ids)
 			elapsed := time.Since(start)
 			report(b, b.N, elapsed, bp.acceptToCommit(b, ids))

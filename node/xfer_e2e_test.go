@@ -368,6 +368,48 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.Equal(t, 1, credits)
 	})
 
+	t.Run("participant sweeper asks the coordinator about stale prepares", func(t *testing.T) {
+		begin := func(key string, amount int64) ledgerstore.Xfer {
+			x, err := p.src.Ledger.BeginXfer(ctx, ledgerstore.XferRequest{From: p.alice, To: p.bob, Target: p.dstReg.ID, AmountUnits: amount, IdempotencyKey: key})
+			require.NoError(t, err)
+			return x
+		}
+		prepare := func(x ledgerstore.Xfer) {
+			rs, err := p.dst.Ledger.PrepareXfers(ctx, p.srcReg.ID, []ledgerstore.XferPrepareItem{{ID: x.ID, From: x.From, To: x.To, AmountUnits: x.AmountUnits}})
+			require.NoError(t, err)
+			require.Equal(t, ledgerstore.PrepPrepared, rs[0].Status)
+		}
+		unknown := ledgerstore.Xfer{ID: uuid.New(), From: p.alice, To: p.bob, AmountUnits: avt}
+		aborted, committing, pending := begin("sweep-a", avt), begin("sweep-c", 2*avt), begin("sweep-p", avt)
+		for _, x := range []ledgerstore.Xfer{unknown, aborted, committing, pending} {
+			prepare(x)
+		}
+		_, err := p.src.Ledger.DecideXfers(ctx, []ledgerstore.XferDecision{{ID: aborted.ID, Reason: "test"}, {ID: committing.ID, Commit: true}})
+		require.NoError(t, err)
+		sw := &xfer.Sweeper{Store: p.dst.Ledger, Client: p.dst.Xfer.Client, MinAge: time.Minute, Now: func() time.Time { return time.Now().Add(time.Hour) }}
+		n, err := sw.SweepStalePrepares(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 3, n, "presumed abort, abort and commit; the pending one waits")
+		status := func(x ledgerstore.Xfer) string {
+			var st string
+			require.NoError(t, p.dst.Pools[db.RoleTEG].QueryRow(ctx, `SELECT status FROM xfer_prepares WHERE transfer_id = $1`, x.ID).Scan(&st))
+			return st
+		}
+		require.Equal(t, ledgerstore.PrepAborted, status(unknown))
+		require.Equal(t, ledgerstore.PrepAborted, status(aborted))
+		require.Equal(t, ledgerstore.PrepCommitted, status(committing))
+		require.Equal(t, ledgerstore.PrepPrepared, status(pending))
+		// The coordinator's own saga would finish these; here the test does.
+		require.NoError(t, p.src.Ledger.FinishXfers(ctx, map[uuid.UUID]int64{committing.ID: (2*avt*50 + 9_999) / 10_000}))
+		_, err = p.src.Ledger.DecideXfers(ctx, []ledgerstore.XferDecision{{ID: pending.ID, Reason: "test"}})
+		require.NoError(t, err)
+		n, err = sw.SweepStalePrepares(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		require.Equal(t, ledgerstore.PrepAborted, status(pending))
+		sent += 2 * avt
+	})
+
 	t.Run("concurrent transfers settle in batches; the target rejects single transfers", func(t *testing.T) {
 		const n = 40
 		ghosts := map[int]bool{3: true, 17: true, 29: true}
