@@ -33,19 +33,19 @@ import (
 // (mainframe: registry, TEG, EventStore, worker) and dst (registry, TEG,
 // worker), peered over mTLS.
 type xferPair struct {
-	t                *testing.T
-	frame            config.Frame
-	src, dst         *node.Node
-	srcReg, dstReg   config.Registry
-	srcDir           string
-	c                httpClient
-	admin            string
-	alice, aliceTok  string
-	bob              string
-	faultsMu         sync.Mutex
-	faults           map[string]int // op[/after] → remaining failures (-1: until cleared)
-	faultCalls       map[string]int
-	srcOpts          node.Options
+	t               *testing.T
+	frame           config.Frame
+	src, dst        *node.Node
+	srcReg, dstReg  config.Registry
+	srcDir          string
+	c               httpClient
+	admin           string
+	alice, aliceTok string
+	bob             string
+	faultsMu        sync.Mutex
+	faults          map[string]int // op[/after] → remaining failures (-1: until cleared)
+	faultCalls      map[string]int
+	srcOpts         node.Options
 }
 
 func startXferPair(t *testing.T) *xferPair {

@@ -224,8 +224,8 @@ func (b *Batcher) Recover(ctx context.Context, minAge time.Duration) (int, error
 		if x.WorkflowID != "" {
 			alive, ok := running[x.WorkflowID]
 			if !ok {
-				d, err := b.Temporal.DescribeWorkflowExecution(ctx, x.WorkflowID, "")
-				alive = err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+				d, err := b.Temporal.DescribeWorkflow(ctx, x.WorkflowID, "")
+				alive = err == nil && d.RawResponse.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 				running[x.WorkflowID] = alive
 			}
 			if alive {
