@@ -33,7 +33,8 @@ type Xfer struct {
 	Router      *xfer.Router
 	Batcher     *xfer.Batcher
 	Participant *xfer.Participant
-	store       *ledgerstore.Store
+	// Accepter group-commits acceptances (holds + pending rows).
+	Accepter *xfer.Accepter
 }
 
 // Home implements ledgerapi.CrossRegistry.
@@ -47,7 +48,7 @@ func (x *Xfer) Home(ctx context.Context, account string) (string, error) {
 // Begin implements ledgerapi.CrossRegistry: the hold and the pending row
 // commit first; then the transfer joins its pair's settlement batch.
 func (x *Xfer) Begin(ctx context.Context, r ledgerstore.XferRequest) (ledgerstore.Xfer, error) {
-	t, err := x.store.BeginXfer(ctx, r)
+	t, err := x.Accepter.Begin(ctx, r)
 	if err != nil {
 		return t, err
 	}
@@ -95,7 +96,7 @@ func (n *Node) setupXfer() {
 			Opts: xfer.BatcherOptions{MaxBatch: s.MaxBatch, MaxAge: s.MaxAge, MaxInFlight: s.MaxInFlight},
 		},
 		Participant: &xfer.Participant{Store: n.Ledger},
-		store:       n.Ledger,
+		Accepter:    &xfer.Accepter{Store: n.Ledger},
 	}
 	n.xferSettings = s
 }
@@ -206,7 +207,7 @@ func (n *Node) startXferRecovery() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); n.Xfer.Batcher.RunRecovery(ctx, n.xferSettings.RecoverEvery) }()
-	n.closers = append(n.closers, func() { cancel(); <-done; n.Xfer.Batcher.Close() })
+	n.closers = append(n.closers, func() { cancel(); <-done; n.Xfer.Accepter.Close(); n.Xfer.Batcher.Close() })
 }
 
 // mountSagas mounts the admin saga routes (TEG nodes).

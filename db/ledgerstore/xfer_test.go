@@ -180,3 +180,42 @@ func TestCrossRegistryAbortVoidsTheHold(t *testing.T) {
 	require.Equal(t, apperr.NotFound, apperr.CodeOf(err))
 	src.xferInvariants()
 }
+
+func TestBeginXfersDecidesEachTransferOfABatchOnItsOwn(t *testing.T) {
+	t.Parallel()
+	src := newEnv(t, envOpts{})
+	alice := src.agent(10 * avt)
+	carol := src.agent(10 * avt)
+	bob := agentID()
+	earlier, err := src.store.BeginXfer(src.ctx, ledgerstore.XferRequest{From: carol, To: bob, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "c0"})
+	require.NoError(t, err)
+	reqs := []ledgerstore.XferRequest{
+		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 6 * avt, IdempotencyKey: "a1"},
+		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 6 * avt, IdempotencyKey: "a2"}, // short after a1
+		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 6 * avt, IdempotencyKey: "a1"}, // duplicate in the batch
+		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 0, IdempotencyKey: "a3"},      // invalid
+		{From: carol, To: bob, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "c0"},    // replay of an earlier one
+		{From: carol, To: bob, Target: "alpha-op1", AmountUnits: 2 * avt, IdempotencyKey: "c0"}, // key reused
+		{From: agentID(), To: bob, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "x1"}, // unknown sender
+		{From: carol, To: bob, Target: "alpha-op2", AmountUnits: 3 * avt, IdempotencyKey: "c1"},
+	}
+	res, err := src.store.BeginXfers(src.ctx, reqs)
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+	require.Equal(t, apperr.InsufficientFunds, apperr.CodeOf(res[1].Err))
+	require.NoError(t, res[2].Err)
+	require.True(t, res[2].Xfer.Replayed)
+	require.Equal(t, res[0].Xfer.ID, res[2].Xfer.ID)
+	require.Equal(t, apperr.Invalid, apperr.CodeOf(res[3].Err))
+	require.NoError(t, res[4].Err)
+	require.Equal(t, earlier.ID, res[4].Xfer.ID)
+	require.Equal(t, apperr.IdempotencyReuse, apperr.CodeOf(res[5].Err))
+	require.Equal(t, apperr.NotFound, apperr.CodeOf(res[6].Err))
+	require.NoError(t, res[7].Err)
+	_, held := src.balance(alice)
+	require.Equal(t, 6*avt, held)
+	_, held = src.balance(carol)
+	require.Equal(t, 4*avt, held)
+	require.Equal(t, 3, src.count(`SELECT count(*) FROM xfers`))
+	src.xferInvariants()
+}

@@ -132,6 +132,44 @@ func (q *Queries) XferHoldsFinish(ctx context.Context, db DBTX, arg XferHoldsFin
 	return err
 }
 
+const xferHoldsInsert = `-- name: XferHoldsInsert :exec
+INSERT INTO holds (id, account_id, receiver, amount_units, status, memo, client_key, expires_at, created_at, updated_at)
+SELECT u.id, u.account_id, u.receiver, u.amount, 'active', u.memo, u.client_key, $1, $2, $2
+FROM (
+    SELECT unnest($3::uuid[]) AS id,
+        unnest($4::text[]) AS account_id,
+        unnest($5::text[]) AS receiver,
+        unnest($6::bigint[]) AS amount,
+        unnest($7::text[]) AS memo,
+        unnest($8::text[]) AS client_key) AS u
+`
+
+type XferHoldsInsertParams struct {
+	ExpiresAt  time.Time
+	Now        time.Time
+	Ids        []uuid.UUID
+	AccountIds []string
+	Receivers  []string
+	Amounts    []int64
+	Memos      []string
+	ClientKeys []string
+}
+
+// Bulk insert of the holds of accepted cross-registry transfers.
+func (q *Queries) XferHoldsInsert(ctx context.Context, db DBTX, arg XferHoldsInsertParams) error {
+	_, err := db.Exec(ctx, xferHoldsInsert,
+		arg.ExpiresAt,
+		arg.Now,
+		arg.Ids,
+		arg.AccountIds,
+		arg.Receivers,
+		arg.Amounts,
+		arg.Memos,
+		arg.ClientKeys,
+	)
+	return err
+}
+
 const xferHoldsLock = `-- name: XferHoldsLock :many
 SELECT id, account_id, receiver, amount_units, posted_units, status, memo, client_key, transfer_id, expires_at, created_at, updated_at
 FROM holds WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
@@ -405,6 +443,61 @@ func (q *Queries) XferPreparesUpdate(ctx context.Context, db DBTX, arg XferPrepa
 	return err
 }
 
+const xfersByClientKeys = `-- name: XfersByClientKeys :many
+SELECT x.id, x.sender, x.receiver, x.target_registry, x.amount_units, x.fee_units, x.memo, x.client_key, x.hold_id, x.status, x.reason, x.workflow_id, x.created_at, x.updated_at
+FROM (
+    SELECT unnest($1::text[]) AS sender,
+        unnest($2::text[]) AS client_key
+) AS k
+CROSS JOIN LATERAL (
+    SELECT y.id, y.sender, y.receiver, y.target_registry, y.amount_units, y.fee_units, y.memo, y.client_key, y.hold_id, y.status, y.reason, y.workflow_id, y.created_at, y.updated_at
+    FROM xfers AS y WHERE y.sender = k.sender AND y.client_key = k.client_key
+    LIMIT 1
+) AS x
+`
+
+type XfersByClientKeysParams struct {
+	Senders    []string
+	ClientKeys []string
+}
+
+// The already-accepted transfers among (sender, client_key) pairs: replays
+// (one unique-index probe per pair).
+func (q *Queries) XfersByClientKeys(ctx context.Context, db DBTX, arg XfersByClientKeysParams) ([]Xfer, error) {
+	rows, err := db.Query(ctx, xfersByClientKeys, arg.Senders, arg.ClientKeys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Xfer{}
+	for rows.Next() {
+		var i Xfer
+		if err := rows.Scan(
+			&i.ID,
+			&i.Sender,
+			&i.Receiver,
+			&i.TargetRegistry,
+			&i.AmountUnits,
+			&i.FeeUnits,
+			&i.Memo,
+			&i.ClientKey,
+			&i.HoldID,
+			&i.Status,
+			&i.Reason,
+			&i.WorkflowID,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const xfersGet = `-- name: XfersGet :many
 SELECT id, sender, receiver, target_registry, amount_units, fee_units, memo, client_key, hold_id, status, reason, workflow_id, created_at, updated_at
 FROM xfers WHERE id = ANY($1::uuid[]) ORDER BY id
@@ -443,6 +536,48 @@ func (q *Queries) XfersGet(ctx context.Context, db DBTX, ids []uuid.UUID) ([]Xfe
 		return nil, err
 	}
 	return items, nil
+}
+
+const xfersInsert = `-- name: XfersInsert :exec
+INSERT INTO xfers (id, sender, receiver, target_registry, amount_units, memo, client_key, hold_id, status, created_at, updated_at)
+SELECT u.id, u.sender, u.receiver, u.target, u.amount, u.memo, u.client_key, u.hold_id, 'pending', $1, $1
+FROM (
+    SELECT unnest($2::uuid[]) AS id,
+        unnest($3::text[]) AS sender,
+        unnest($4::text[]) AS receiver,
+        unnest($5::text[]) AS target,
+        unnest($6::bigint[]) AS amount,
+        unnest($7::text[]) AS memo,
+        unnest($8::text[]) AS client_key,
+        unnest($9::uuid[]) AS hold_id) AS u
+`
+
+type XfersInsertParams struct {
+	Now        time.Time
+	Ids        []uuid.UUID
+	Senders    []string
+	Receivers  []string
+	Targets    []string
+	Amounts    []int64
+	Memos      []string
+	ClientKeys []string
+	HoldIds    []uuid.UUID
+}
+
+// Bulk insert of accepted (pending) cross-registry transfers.
+func (q *Queries) XfersInsert(ctx context.Context, db DBTX, arg XfersInsertParams) error {
+	_, err := db.Exec(ctx, xfersInsert,
+		arg.Now,
+		arg.Ids,
+		arg.Senders,
+		arg.Receivers,
+		arg.Targets,
+		arg.Amounts,
+		arg.Memos,
+		arg.ClientKeys,
+		arg.HoldIds,
+	)
+	return err
 }
 
 const xfersLock = `-- name: XfersLock :many

@@ -101,3 +101,43 @@ ORDER BY created_at LIMIT @max_rows::int;
 -- name: XferAccountsExisting :many
 -- Which of the named accounts exist here.
 SELECT id, kind FROM accounts WHERE id = ANY(@ids::text[]);
+
+-- name: XfersByClientKeys :many
+-- The already-accepted transfers among (sender, client_key) pairs: replays
+-- (one unique-index probe per pair).
+SELECT x.id, x.sender, x.receiver, x.target_registry, x.amount_units, x.fee_units, x.memo, x.client_key, x.hold_id, x.status, x.reason, x.workflow_id, x.created_at, x.updated_at
+FROM (
+    SELECT unnest(@senders::text[]) AS sender,
+        unnest(@client_keys::text[]) AS client_key
+) AS k
+CROSS JOIN LATERAL (
+    SELECT y.id, y.sender, y.receiver, y.target_registry, y.amount_units, y.fee_units, y.memo, y.client_key, y.hold_id, y.status, y.reason, y.workflow_id, y.created_at, y.updated_at
+    FROM xfers AS y WHERE y.sender = k.sender AND y.client_key = k.client_key
+    LIMIT 1
+) AS x;
+
+-- name: XferHoldsInsert :exec
+-- Bulk insert of the holds of accepted cross-registry transfers.
+INSERT INTO holds (id, account_id, receiver, amount_units, status, memo, client_key, expires_at, created_at, updated_at)
+SELECT u.id, u.account_id, u.receiver, u.amount, 'active', u.memo, u.client_key, @expires_at, @now, @now
+FROM (
+    SELECT unnest(@ids::uuid[]) AS id,
+        unnest(@account_ids::text[]) AS account_id,
+        unnest(@receivers::text[]) AS receiver,
+        unnest(@amounts::bigint[]) AS amount,
+        unnest(@memos::text[]) AS memo,
+        unnest(@client_keys::text[]) AS client_key) AS u;
+
+-- name: XfersInsert :exec
+-- Bulk insert of accepted (pending) cross-registry transfers.
+INSERT INTO xfers (id, sender, receiver, target_registry, amount_units, memo, client_key, hold_id, status, created_at, updated_at)
+SELECT u.id, u.sender, u.receiver, u.target, u.amount, u.memo, u.client_key, u.hold_id, 'pending', @now, @now
+FROM (
+    SELECT unnest(@ids::uuid[]) AS id,
+        unnest(@senders::text[]) AS sender,
+        unnest(@receivers::text[]) AS receiver,
+        unnest(@targets::text[]) AS target,
+        unnest(@amounts::bigint[]) AS amount,
+        unnest(@memos::text[]) AS memo,
+        unnest(@client_keys::text[]) AS client_key,
+        unnest(@hold_ids::uuid[]) AS hold_id) AS u;
