@@ -193,8 +193,8 @@ func TestBeginXfersDecidesEachTransferOfABatchOnItsOwn(t *testing.T) {
 		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 6 * avt, IdempotencyKey: "a1"},
 		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 6 * avt, IdempotencyKey: "a2"}, // short after a1
 		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 6 * avt, IdempotencyKey: "a1"}, // duplicate in the batch
-		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 0, IdempotencyKey: "a3"},      // invalid
-		{From: carol, To: bob, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "c0"},    // replay of an earlier one
+		{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 0, IdempotencyKey: "a3"},       // invalid
+		{From: carol, To: bob, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "c0"},     // replay of an earlier one
 		{From: carol, To: bob, Target: "alpha-op1", AmountUnits: 2 * avt, IdempotencyKey: "c0"}, // key reused
 		{From: agentID(), To: bob, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "x1"}, // unknown sender
 		{From: carol, To: bob, Target: "alpha-op2", AmountUnits: 3 * avt, IdempotencyKey: "c1"},
