@@ -528,43 +528,69 @@ func assertEventually(f func() bool, within time.Duration) bool {
 	return false
 }
 
+// restartSrc stops the source node (API, batcher, worker) and starts it
+// again on the same databases, with the fault injector reattached.
+func (p *xferPair) restartSrc() {
+	ctx := context.Background()
+	p.src.Stop(ctx)
+	var err error
+	p.src, err = node.Start(ctx, p.srcOpts)
+	require.NoError(p.t, err)
+	p.t.Cleanup(func() { p.src.Stop(context.Background()) })
+	p.src.Xfer.Client.Fault = p.fault
+	p.c = httpClient{p.t, p.src.URL()}
+	require.NoError(p.t, p.dst.ConnectPeer(ctx, p.srcReg.ID, p.src.MTLSURL()))
+}
+
 // TestCrossRegistrySettlementSurvivesCoordinatorRestart kills the source
-// node (API, batcher and worker) while a saga is stalled after its commit
-// decision and while an accepted transfer has no workflow yet (a crash
-// between acceptance and start): after a restart the stalled saga finishes
-// on the new worker, recovery settles the orphan, and both registries end
+// node (API, batcher and worker) between every pair of saga steps — before
+// the target prepared, after it prepared (reply lost), after the decision
+// (commit failing, saga stalled), after the target committed (reply lost) —
+// and while an accepted transfer has no workflow yet (a crash between
+// acceptance and start). After each restart the saga finishes on the new
+// worker exactly once, recovery settles the orphan, and both registries end
 // consistent with the audit at delta 0.
 func TestCrossRegistrySettlementSurvivesCoordinatorRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := startXferPair(t)
 	start, _ := balance(t, p.src, p.alice)
+	sent, fees := int64(0), int64(0)
+	fee := func(amount int64) int64 { return (amount*50 + 9_999) / 10_000 }
 
-	p.setFault("commit", -1)
-	stalled := p.send(p.bob, 3*avt)
-	x := p.waitStatus(stalled.ID, "committing", 30*time.Second)
-	require.Eventually(t, func() bool { return p.sagaState(x.SettlementID) == workflows.SagaCommitStalled }, 60*time.Second, 100*time.Millisecond)
+	for i, kill := range []string{"prepare", "prepare/after", "commit", "commit/after"} {
+		t.Run("killed at "+kill, func(t *testing.T) {
+			amount := int64(i+1) * avt
+			before := p.calls(kill)
+			p.setFault(kill, -1)
+			x := p.send(p.bob, amount)
+			require.Eventually(t, func() bool { return p.calls(kill) > before }, 30*time.Second, 5*time.Millisecond)
+			p.restartSrc()
+			p.setFault(kill, 0)
+			p.waitStatus(x.ID, "committed", 60*time.Second)
+			sent += amount
+			fees += fee(amount)
+			var credits int
+			require.NoError(t, p.dst.Pools[db.RoleTEG].QueryRow(ctx, `SELECT count(*) FROM transfers WHERE client_key = $1`, "#xfer:"+x.ID.String()).Scan(&credits))
+			require.Equal(t, 1, credits)
+		})
+	}
+
 	// Accepted, but the process dies before its workflow starts.
 	orphan, err := p.src.Ledger.BeginXfer(ctx, ledgerstore.XferRequest{From: p.alice, To: p.bob, Target: p.dstReg.ID, AmountUnits: 2 * avt, IdempotencyKey: "orphan-1"})
 	require.NoError(t, err)
-
-	p.src.Stop(ctx)
-	p.src, err = node.Start(ctx, p.srcOpts) // no injected faults any more
-	require.NoError(t, err)
-	t.Cleanup(func() { p.src.Stop(context.Background()) })
-	p.c = httpClient{t, p.src.URL()}
-	require.NoError(t, p.dst.ConnectPeer(ctx, p.srcReg.ID, p.src.MTLSURL()))
-
-	p.waitStatus(stalled.ID, "committed", 60*time.Second)
+	p.restartSrc()
 	n, err := p.src.Xfer.Batcher.Recover(ctx, 0)
 	require.NoError(t, err)
-	require.Equal(t, 1, n, "only the orphan: the stalled saga's workflow is running or done")
+	require.Equal(t, 1, n, "only the orphan is resubmitted")
 	p.waitStatus(orphan.ID, "committed", 60*time.Second)
+	sent += 2 * avt
+	fees += fee(2 * avt)
 
 	units, held := balance(t, p.src, p.alice)
-	require.Equal(t, start-5*avt, units)
+	require.Equal(t, start-sent, units)
 	require.Zero(t, held)
 	bob, _ := balance(t, p.dst, p.bob)
-	require.Equal(t, 5*avt-(3*avt*50+9_999)/10_000-(2*avt*50+9_999)/10_000, bob)
+	require.Equal(t, sent-fees, bob)
 	p.checkEventStore()
 }

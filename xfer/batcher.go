@@ -58,6 +58,9 @@ type Batcher struct {
 	once   sync.Once
 }
 
+// followTimeout bounds how long the batcher counts a workflow as in flight.
+const followTimeout = 30 * time.Second
+
 type pairQueue struct {
 	pending  []activities.XferItem
 	oldest   time.Time
@@ -175,8 +178,13 @@ func (b *Batcher) settle(target string, batch []activities.XferItem, reuse enums
 		b.Log.Error("start settlement workflow", "target", target, "transfers", len(batch), "err", err)
 		return
 	}
+	// A saga that parks (CompensationFailed) or stalls (CommitStalled)
+	// keeps running in Temporal for as long as it takes; it must not hold
+	// the pair's in-flight slot that long.
+	ctx, cancel := context.WithTimeout(b.ctx, followTimeout)
+	defer cancel()
 	var res workflows.SettlementResult
-	if err := run.Get(b.ctx, &res); err != nil && b.ctx.Err() == nil {
+	if err := run.Get(ctx, &res); err != nil && ctx.Err() == nil {
 		b.Log.Error("settlement workflow failed", "workflow_id", run.GetID(), "err", err)
 	}
 }
