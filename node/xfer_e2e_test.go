@@ -335,7 +335,14 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		// The target is back; an admin replays the compensation.
 		p.setFault("prepare", 0)
 		p.setFault("abort", 0)
+		// Bad input and the wrong caller are refused clearly.
 		require.Equal(t, 400, p.c.call("POST", "/api/v1/admin/sagas/not-a-saga/replay", p.admin, map[string]any{}, nil))
+		require.Equal(t, 404, p.c.call("POST", "/api/v1/admin/sagas/xsettle-nope/replay", p.admin, map[string]any{}, nil))
+		require.Equal(t, 403, p.c.call("POST", "/api/v1/admin/sagas/"+wf+"/replay", p.aliceTok, map[string]any{}, nil))
+		require.Equal(t, 400, p.c.call("GET", "/api/v1/admin/sagas?state=Bogus", p.admin, nil, nil))
+		require.Equal(t, 403, p.c.call("GET", "/api/v1/admin/sagas", p.aliceTok, nil, nil))
+		require.Equal(t, 400, p.c.call("GET", "/api/v1/admin/transfers/nope", p.admin, nil, nil))
+		require.Equal(t, 404, p.c.call("GET", "/api/v1/admin/transfers/"+uuid.NewString(), p.admin, nil, nil))
 		require.Equal(t, 200, p.c.call("POST", "/api/v1/admin/sagas/"+wf+"/replay", p.admin, map[string]any{}, nil))
 		var res workflows.SettlementResult
 		require.NoError(t, p.src.Temporal.GetWorkflow(ctx, wf, "").Get(ctx, &res))
