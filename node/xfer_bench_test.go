@@ -89,7 +89,7 @@ func BenchmarkCrossRegistryTransfers(b *testing.B) {
 		name string
 		opts xfer.BatcherOptions
 	}{
-		{"cross/batched", xfer.BatcherOptions{}},
+		{"cross/batched", xfer.BatcherOptions{MaxInFlight: envInt("XFER_BENCH_IN_FLIGHT", 4)}},
 		{"cross/unbatched", xfer.BatcherOptions{MaxBatch: 1}},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
