@@ -388,6 +388,9 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		}
 		unknown := ledgerstore.Xfer{ID: uuid.New(), From: p.alice, To: p.bob, AmountUnits: avt}
 		aborted, committing, pending := begin("sweep-a", avt), begin("sweep-c", 2*avt), begin("sweep-p", avt)
+		// Only the settlement decides a cross-registry hold.
+		require.Equal(t, 422, p.c.call("POST", "/api/v1/holds/"+pending.HoldID.String()+"/post", p.aliceTok, map[string]any{}, nil))
+		require.Equal(t, 422, p.c.call("POST", "/api/v1/holds/"+pending.HoldID.String()+"/void", p.aliceTok, map[string]any{}, nil))
 		for _, x := range []ledgerstore.Xfer{unknown, aborted, committing, pending} {
 			prepare(x)
 		}

@@ -420,7 +420,7 @@ func (h *Handler) postHold(c *gin.Context) {
 		return
 	}
 	hold, ok := h.holdFor(c, true)
-	if !ok {
+	if !ok || !notXferHold(c, hold) {
 		return
 	}
 	posted, t, err := h.o.Store.PostHold(c.Request.Context(), hold.ID, amount)
@@ -434,7 +434,7 @@ func (h *Handler) postHold(c *gin.Context) {
 // voidHold voids a hold (payer, receiver or admin).
 func (h *Handler) voidHold(c *gin.Context) {
 	hold, ok := h.holdFor(c, false)
-	if !ok {
+	if !ok || !notXferHold(c, hold) {
 		return
 	}
 	v, err := h.o.Store.VoidHold(c.Request.Context(), hold.ID)

@@ -114,3 +114,15 @@ func (h *Handler) getXfer(c *gin.Context, id uuid.UUID) (ok bool) {
 	c.JSON(http.StatusOK, XferDTO(x))
 	return true
 }
+
+// notXferHold refuses (422) to post or void by hand the hold of a
+// cross-registry transfer: only its settlement saga decides it (a hand-made
+// post would move the funds to transit without the target ever crediting
+// them).
+func notXferHold(c *gin.Context, h ledgerstore.Hold) bool {
+	if h.CrossRegistry() {
+		api.WriteError(c, apperr.New(apperr.FailedPrecondition, "hold %s belongs to a cross-registry transfer; its settlement decides it", h.ID))
+		return false
+	}
+	return true
+}

@@ -3,6 +3,7 @@ package ledgerstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,6 +132,10 @@ func (r XferRequest) validate() error {
 	}
 	return validateClientKey(r.IdempotencyKey)
 }
+
+// CrossRegistry reports whether h reserves a cross-registry transfer (only
+// its settlement may post or void it).
+func (h Hold) CrossRegistry() bool { return strings.HasPrefix(h.IdempotencyKey, xferClientPref) }
 
 // TransitAccount is the account that carries value to or from peer.
 func TransitAccount(peer string) string { return "transit:" + peer }
