@@ -33,19 +33,19 @@ import (
 // (mainframe: registry, TEG, EventStore, worker) and dst (registry, TEG,
 // worker), peered over mTLS.
 type xferPair struct {
-	t               *testing.T
-	frame           config.Frame
-	src, dst        *node.Node
-	srcReg, dstReg  config.Registry
-	srcDir          string
-	c               httpClient
-	admin           string
-	alice, aliceTok string
-	bob             string
-	faultsMu        sync.Mutex
-	faults          map[string]int // op[/after] → remaining failures (-1: until cleared)
-	faultCalls      map[string]int
-	srcOpts         node.Options
+	t                *testing.T
+	frame            config.Frame
+	src, dst         *node.Node
+	srcReg, dstReg   config.Registry
+	srcDir           string
+	c                httpClient
+	admin            string
+	alice, aliceTok  string
+	bob              string
+	faultsMu         sync.Mutex
+	faults           map[string]int // op[/after] → remaining failures (-1: until cleared)
+	faultCalls       map[string]int
+	srcOpts, dstOpts node.Options
 }
 
 func startXferPair(t *testing.T) *xferPair {
@@ -66,11 +66,12 @@ func startXferPair(t *testing.T) *xferPair {
 	p.src, err = node.Start(ctx, p.srcOpts)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.src.Stop(context.Background()) })
-	p.dst, err = node.Start(ctx, node.Options{
+	p.dstOpts = node.Options{
 		Frame: frame, Registry: dstReg, PostgresAdminURL: testenv.PostgresURL(t),
 		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
 		DataDir: dataDir, EventStoreURL: p.src.URL(), Log: quietLog,
-	})
+	}
+	p.dst, err = node.Start(ctx, p.dstOpts)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.dst.Stop(context.Background()) })
 	t.Cleanup(func() {
@@ -602,5 +603,47 @@ func TestCrossRegistrySettlementSurvivesCoordinatorRestart(t *testing.T) {
 	require.Zero(t, held)
 	bob, _ := balance(t, p.dst, p.bob)
 	require.Equal(t, sent-fees, bob)
+	p.checkEventStore()
+}
+
+// TestCrossRegistryTargetDownBeforeTheDecision stops the target node for
+// real: the transfer aborts (hold voided, the sender's available balance
+// restored), the compensation cannot reach the target and parks the saga
+// in CompensationFailed; once the target is back, an admin replay completes
+// it, and both registries end consistent.
+func TestCrossRegistryTargetDownBeforeTheDecision(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := startXferPair(t)
+	// A first transfer learns (caches) where bob lives.
+	first := p.send(p.bob, avt)
+	p.waitStatus(first.ID, "committed", 30*time.Second)
+	start, _ := balance(t, p.src, p.alice)
+
+	p.dst.Stop(ctx)
+	// Where an unknown agent lives cannot be asked now: 503, nothing held.
+	require.Equal(t, 503, p.c.call("POST", "/api/v1/transfers", p.aliceTok, map[string]any{"to": "did:theprotocol:" + uuid.NewString(), "amount_units": avt}, nil))
+	x := p.send(p.bob, 7*avt)
+	done := p.waitStatus(x.ID, "aborted", 60*time.Second)
+	units, held := balance(t, p.src, p.alice)
+	require.Equal(t, start, units)
+	require.Zero(t, held, "the sender's available balance is restored")
+	require.Eventually(t, func() bool { return p.sagaState(done.SettlementID) == workflows.SagaCompensationFailed }, 60*time.Second, 100*time.Millisecond)
+
+	var err error
+	p.dst, err = node.Start(ctx, p.dstOpts)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.dst.Stop(context.Background()) })
+	require.NoError(t, p.src.ConnectPeer(ctx, p.dstReg.ID, p.dst.MTLSURL()))
+	require.Equal(t, 200, p.c.call("POST", "/api/v1/admin/sagas/"+done.SettlementID+"/replay", p.admin, map[string]any{}, nil))
+	var res workflows.SettlementResult
+	require.NoError(t, p.src.Temporal.GetWorkflow(ctx, done.SettlementID, "").Get(ctx, &res))
+	require.Equal(t, workflows.SettlementResult{Aborted: 1}, res)
+
+	// The target works again.
+	ok := p.send(p.bob, avt)
+	p.waitStatus(ok.ID, "committed", 30*time.Second)
+	bob, _ := balance(t, p.dst, p.bob)
+	require.Equal(t, 2*(avt-(avt*50+9_999)/10_000), bob)
 	p.checkEventStore()
 }
