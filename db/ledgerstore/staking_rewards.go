@@ -26,22 +26,22 @@ const MaxRewardPage = 20_000
 // Reward-run metrics: the shortfall gauge is the alert (the treasury could
 // not cover a day's rewards; see deploy's alert rules).
 var (
-	stakingShortfall = prometheus.NewGauge(prometheus.GaugeOpts{
+	stakingShortfall = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "staking_reward_shortfall_units",
 		Help: "Rewards the last completed reward run owed beyond what the treasury could pay (0 = fully paid).",
-	})
-	stakingShortRuns = prometheus.NewCounter(prometheus.CounterOpts{
+	}, []string{"registry"})
+	stakingShortRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "staking_reward_runs_short_total",
 		Help: "Reward runs that paid pro rata because the treasury was short.",
-	})
-	stakingPaidUnits = prometheus.NewCounter(prometheus.CounterOpts{
+	}, []string{"registry"})
+	stakingPaidUnits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "staking_rewards_paid_units_total",
 		Help: "Staking rewards paid, in base units.",
-	})
-	stakingPaidPositions = prometheus.NewCounter(prometheus.CounterOpts{
+	}, []string{"registry"})
+	stakingPaidPositions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "staking_rewards_paid_positions_total",
 		Help: "Position-days paid by reward runs.",
-	})
+	}, []string{"registry"})
 )
 
 // StakingCollectors are the staking metrics, for the node's registry.
@@ -190,8 +190,8 @@ func (s *Store) PayRewardPage(ctx context.Context, date string, afterID int64, l
 		return s.payRewards(ctx, tx, d, run, rows, now, &out)
 	})
 	if err == nil {
-		stakingPaidUnits.Add(float64(out.PaidUnits))
-		stakingPaidPositions.Add(float64(out.Paid))
+		stakingPaidUnits.WithLabelValues(s.outbox.Registry).Add(float64(out.PaidUnits))
+		stakingPaidPositions.WithLabelValues(s.outbox.Registry).Add(float64(out.Paid))
 	}
 	return out, err
 }
@@ -403,9 +403,9 @@ func (s *Store) FinishRewardRun(ctx context.Context, date string) (staking.Rewar
 	}
 	out.ShortfallUnits = short
 	if first {
-		stakingShortfall.Set(float64(short))
+		stakingShortfall.WithLabelValues(s.outbox.Registry).Set(float64(short))
 		if out.Short() {
-			stakingShortRuns.Inc()
+			stakingShortRuns.WithLabelValues(s.outbox.Registry).Inc()
 			s.log.Warn("staking reward run paid pro rata: the treasury could not cover the day",
 				"date", date, "due_units", out.DueUnits, "paid_units", out.PaidUnits, "shortfall_units", short)
 		}
