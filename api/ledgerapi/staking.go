@@ -43,7 +43,9 @@ func NewStaking(o StakingOptions) *StakingHandler {
 		panic("ledgerapi: staking needs Store, Idempotency and Cooldowns")
 	}
 	if o.Owner == nil {
-		o.Owner = func(_ context.Context, p api.Principal, account string) (bool, error) { return p.Subject == account, nil }
+		o.Owner = func(_ context.Context, p api.Principal, account string) (bool, error) {
+			return p.Subject == account, nil
+		}
 	}
 	if o.Curve == (staking.Curve{}) {
 		o.Curve = staking.DefaultCurve
