@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -22,6 +24,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/staking"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/workflows"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 const avt = int64(100_000_000)
@@ -215,3 +218,56 @@ func envInt(key string, def int) int {
 	}
 	return def
 }
+
+func registerStakingWorkflows(r interface {
+	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
+}) {
+	r.RegisterWorkflowWithOptions(workflows.StakingRewardDay, workflow.RegisterOptions{Name: workflows.StakingRewardDayName})
+	r.RegisterWorkflowWithOptions(workflows.StakingRewardRun, workflow.RegisterOptions{Name: workflows.StakingRewardRunName})
+	r.RegisterWorkflowWithOptions(workflows.StakingUnstakeCooldown, workflow.RegisterOptions{Name: workflows.UnstakeCooldownName})
+}
+
+// TestRecordStakingHistories records the staking workflows' histories for
+// TestReplayCommittedHistories (only with -update): a reward run over 30
+// positions in pages of 10 that continues as new after 2 pages (its first
+// run), the scheduled-day trigger with its child, and a cooldown.
+func TestRecordStakingHistories(t *testing.T) {
+	if !*update {
+		t.Skip("records histories only with -update")
+	}
+	ctx := context.Background()
+	store, _ := newStakingLedger(t, ctx, 30)
+	tc := testenv.NewTemporal(t)
+	w := sdkworker.New(tc.Client, tc.TaskQueue, sdkworker.Options{})
+	registerStakingWorkflows(w)
+	w.RegisterActivity(&activities.Staking{Ledger: releaseOK{store}, Curve: staking.DefaultCurve})
+	require.NoError(t, w.Start())
+	defer w.Stop()
+	suffix := time.Now().Format("150405")
+	record := func(name, id, wf string, arg any) {
+		run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: tc.TaskQueue}, wf, arg)
+		require.NoError(t, err)
+		require.NoError(t, tc.Client.GetWorkflow(ctx, id, "").Get(ctx, nil))
+		hist := &historypb.History{}
+		it := tc.Client.GetWorkflowHistory(ctx, id, run.GetRunID(), false, 0)
+		for it.HasNext() {
+			e, err := it.Next()
+			require.NoError(t, err)
+			hist.Events = append(hist.Events, e)
+		}
+		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(historyDir, name+".json"), raw, 0o644))
+	}
+	record("staking-reward-run", "replay-staking-run-"+suffix, workflows.StakingRewardRunName,
+		workflows.RewardRunInput{Date: "2026-07-01", Cutoff: time.Now(), PageSize: 10, PagesPerRun: 2})
+	record("staking-reward-day", "replay-staking-day-"+suffix, workflows.StakingRewardDayName, workflows.RewardDayInput{Registry: "replay-" + suffix, PageSize: 10})
+	record("staking-unstake-cooldown", "replay-staking-cooldown-"+suffix, workflows.UnstakeCooldownName,
+		workflows.UnstakeCooldownInput{PositionID: 999_999_999, ReleaseAt: time.Now().Add(time.Second)})
+}
+
+// releaseOK answers every unstake release (the recorded cooldown names no
+// real position).
+type releaseOK struct{ activities.StakingLedger }
+
+func (releaseOK) ReleaseUnstake(context.Context, int64) error { return nil }
