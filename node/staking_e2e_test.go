@@ -181,9 +181,9 @@ func TestStakingEndToEnd(t *testing.T) {
 	require.Equal(t, "pending", un.Request.Status)
 	cooldownID := workflows.UnstakeCooldownWorkflowID(flex.ID)
 	t.Cleanup(func() { _ = n.Temporal.TerminateWorkflow(context.Background(), cooldownID, "", "test over") })
-	desc, err := n.Temporal.DescribeWorkflowExecution(ctx, cooldownID, "")
+	desc, err := n.Temporal.DescribeWorkflow(ctx, cooldownID, "")
 	require.NoError(t, err)
-	require.Equal(t, workflows.UnstakeCooldownName, desc.WorkflowExecutionInfo.Type.Name)
+	require.Equal(t, workflows.UnstakeCooldownName, desc.RawResponse.WorkflowExecutionInfo.Type.Name)
 	var reqs struct {
 		Requests []struct {
 			PositionID int64 `json:"position_id"`

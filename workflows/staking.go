@@ -102,8 +102,9 @@ var scheduledStartTime = temporal.NewSearchAttributeKeyTime("TemporalScheduledSt
 // from the schedule's nominal time (so a catch-up run for a missed day pays
 // that day, not today) — or the start time when started by hand — and runs
 // that date's StakingRewardRun as a child with ID
-// staking-rewards-<registry>-<date> and a reject-duplicate policy: a date
-// already run (or running) is reported as AlreadyRun and not paid again.
+// staking-rewards-<registry>-<date>: a date already paid (or running) is
+// reported as AlreadyRun and not started again; a failed run may be
+// restarted and pays only what the failed one did not.
 func StakingRewardDay(ctx workflow.Context, in RewardDayInput) (RewardRunResult, error) {
 	nominal := workflow.GetInfo(ctx).WorkflowStartTime
 	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(scheduledStartTime); ok && !t.IsZero() {
@@ -112,8 +113,10 @@ func StakingRewardDay(ctx workflow.Context, in RewardDayInput) (RewardRunResult,
 	nominal = nominal.UTC()
 	date := nominal.Format(staking.DateLayout)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            RewardRunWorkflowID(in.Registry, date),
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowID: RewardRunWorkflowID(in.Registry, date),
+		// A completed or running date is never started again; a failed or
+		// terminated one may be (its pages are idempotent per position).
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		// The run outlives a terminated trigger: it is the unit that pays.
 		ParentClosePolicy:        enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowExecutionTimeout: 24 * time.Hour,

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -189,4 +190,26 @@ func TestRewardDayUsesTheScheduledDate(t *testing.T) {
 // converterDecode decodes a continue-as-new error's single argument.
 func converterDecode(can *workflow.ContinueAsNewError, out *RewardRunInput) error {
 	return converter.GetDefaultDataConverter().FromPayloads(can.Input, out)
+}
+
+// A catch-up action (the schedule missed midnight of 4 March and starts it
+// at 03:00 on the 5th) pays the 4th: the date and cutoff come from the
+// schedule's nominal time, not from when the workflow started.
+func TestRewardDayCatchUpPaysTheMissedDate(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(quietLogger)
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(StakingRewardRun, workflow.RegisterOptions{Name: StakingRewardRunName})
+	env.SetStartTime(time.Date(2026, 3, 5, 3, 0, 0, 0, time.UTC))
+	nominal := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(scheduledStartTime.ValueSet(nominal))))
+	var got RewardRunInput
+	env.OnWorkflow(StakingRewardRunName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in RewardRunInput) (RewardRunResult, error) {
+		got = in
+		return RewardRunResult{Date: in.Date}, nil
+	})
+	env.ExecuteWorkflow(StakingRewardDay, RewardDayInput{Registry: "alpha-main"})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, "2026-03-04", got.Date)
+	require.True(t, got.Cutoff.Equal(nominal))
 }
