@@ -182,11 +182,22 @@ func (s *Store) PayRewardPage(ctx context.Context, date string, afterID int64, l
 		if err != nil {
 			return err
 		}
-		out.Examined, out.Done = len(rows), len(rows) < limit
+		out.Examined = len(rows)
+		if len(rows) > 0 {
+			out.LastID = rows[len(rows)-1].ID
+		}
+		if len(rows) < limit {
+			// FOR UPDATE drops rows that changed under the lock wait, so a
+			// short page does not prove the end: ask.
+			more, err := s.q.RewardPageMore(ctx, tx, tegdb.RewardPageMoreParams{AfterID: out.LastID, Cutoff: run.Cutoff, RunDate: d})
+			if err != nil {
+				return err
+			}
+			out.Done = !more
+		}
 		if len(rows) == 0 {
 			return nil
 		}
-		out.LastID = rows[len(rows)-1].ID
 		return s.payRewards(ctx, tx, d, run, rows, now, &out)
 	})
 	if err == nil {

@@ -361,3 +361,45 @@ func TestDelegation(t *testing.T) {
 }
 
 func itoaT(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Unstakes racing a reward run: every position still active at the end
+// was paid once, and the ledger stays balanced (a page may come back short
+// when positions change under its lock wait; it must not end the run).
+func TestRewardRunRacingUnstakes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	type pos struct {
+		owner string
+		id    int64
+	}
+	var ps []pos
+	for i := 0; i < 60; i++ {
+		a := e.agent(20 * avt)
+		ps = append(ps, pos{a, e.stake(a, "flexible", 20*avt, i%2 == 0, "s").ID})
+	}
+	e.clock.Advance(time.Minute)
+	_, err := e.store.StartRewardRun(e.ctx, "2026-11-02", e.clock.Now(), staking.DefaultCurve)
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(ps); i += 3 {
+			_, err := e.store.Unstake(e.ctx, ps[i].owner, ps[i].id)
+			require.NoError(t, err)
+		}
+	}()
+	after := int64(0)
+	for {
+		pg, err := e.store.PayRewardPage(e.ctx, "2026-11-02", after, 4)
+		require.NoError(t, err)
+		after = pg.LastID
+		if pg.Done {
+			break
+		}
+	}
+	<-done
+	require.Zero(t, e.count(`SELECT count(*) FROM stake_positions p WHERE p.status = 'active'
+		AND NOT EXISTS (SELECT 1 FROM staking_rewards r WHERE r.position_id = p.id)`), "every active position paid")
+	require.Equal(t, 20, e.count(`SELECT count(*) FROM stake_positions WHERE status = 'cooldown'`))
+	e.checkInvariants()
+}

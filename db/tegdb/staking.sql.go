@@ -13,6 +13,29 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const rewardPageMore = `-- name: RewardPageMore :one
+SELECT EXISTS (
+    SELECT 1 FROM stake_positions p
+    WHERE p.id > $1 AND p.status = 'active' AND p.created_at < $2
+      AND NOT EXISTS (SELECT 1 FROM staking_rewards r WHERE r.run_date = $3 AND r.position_id = p.id)
+)::boolean AS more
+`
+
+type RewardPageMoreParams struct {
+	AfterID int64
+	Cutoff  time.Time
+	RunDate pgtype.Date
+}
+
+// Whether positions remain to pay after after_id (a page can come back
+// short when rows it waited for changed status under it).
+func (q *Queries) RewardPageMore(ctx context.Context, db DBTX, arg RewardPageMoreParams) (bool, error) {
+	row := db.QueryRow(ctx, rewardPageMore, arg.AfterID, arg.Cutoff, arg.RunDate)
+	var more bool
+	err := row.Scan(&more)
+	return more, err
+}
+
 const rewardPageSelect = `-- name: RewardPageSelect :many
 SELECT p.id, p.owner, p.tier, p.principal_units, p.auto_compound, p.validator,
     coalesce(v.commission_bps, 0)::bigint AS commission_bps

@@ -142,3 +142,12 @@ VALUES (@case_id, @agent_did, @reason, @actor, @positions, @slashed_units, @pena
 
 -- name: StakeSlashGet :one
 SELECT * FROM stake_slashes WHERE case_id = @case_id;
+
+-- name: RewardPageMore :one
+-- Whether positions remain to pay after after_id (a page can come back
+-- short when rows it waited for changed status under it).
+SELECT EXISTS (
+    SELECT 1 FROM stake_positions p
+    WHERE p.id > @after_id AND p.status = 'active' AND p.created_at < @cutoff
+      AND NOT EXISTS (SELECT 1 FROM staking_rewards r WHERE r.run_date = @run_date AND r.position_id = p.id)
+)::boolean AS more;
