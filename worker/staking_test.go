@@ -15,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -271,3 +272,47 @@ func TestRecordStakingHistories(t *testing.T) {
 type releaseOK struct{ activities.StakingLedger }
 
 func (releaseOK) ReleaseUnstake(context.Context, int64) error { return nil }
+
+// The cooldown workflow on the real ledger, under Temporal's time-skipping
+// test clock (the ledger reads the same clock): a flexible unstake
+// requested at t0 returns the funds to liquid at exactly t0 + 7 days, and
+// not a moment before (the ledger itself refuses an early release).
+func TestCooldownReleasesFundsSevenDaysLaterOnTheLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	t0 := time.Date(2026, 8, 1, 10, 0, 0, 0, time.UTC)
+	env.SetStartTime(t0)
+	tdb := testenv.NewDB(t, db.RoleTEG)
+	store := ledgerstore.New(tdb.Pool, ledgerstore.Options{Frame: "alpha", Registry: "alpha-main", Mainframe: true, Now: env.Now})
+	_, err := store.Genesis(ctx, 1000*avt)
+	require.NoError(t, err)
+	agent := "did:theprotocol:00000000-0000-4000-8000-00000000c001"
+	_, _, err = store.OpenAccount(ctx, agent, "agent")
+	require.NoError(t, err)
+	_, err = store.Grant(ctx, ledgerstore.SupplyRequest{To: agent, AmountUnits: 50 * avt, Reason: "t", Actor: "admin:t", IdempotencyKey: "g"})
+	require.NoError(t, err)
+	p, err := store.Stake(ctx, ledgerstore.StakeRequest{Owner: agent, Tier: "flexible", AmountUnits: 50 * avt, IdempotencyKey: "s"})
+	require.NoError(t, err)
+	res, err := store.Unstake(ctx, agent, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, t0.Add(7*24*time.Hour), res.Request.ReleasesAt)
+
+	liquid := func() int64 {
+		b, err := store.Balances(ctx, agent)
+		require.NoError(t, err)
+		return b.AvailableUnits
+	}
+	env.RegisterActivity(&activities.Staking{Ledger: store, Curve: staking.DefaultCurve})
+	env.RegisterDelayedCallback(func() {
+		require.Zero(t, liquid(), "still cooling down one second before")
+	}, 7*24*time.Hour-time.Second)
+	env.ExecuteWorkflow(workflows.StakingUnstakeCooldown, workflows.UnstakeCooldownInput{PositionID: p.ID, ReleaseAt: res.Request.ReleasesAt})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 50*avt, liquid(), "released")
+	reqs, err := store.UnstakeRequests(ctx, agent, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, "completed", reqs[0].Status)
+	require.Equal(t, t0.Add(7*24*time.Hour), reqs[0].CompletedAt.UTC(), "exactly seven days later")
+}
