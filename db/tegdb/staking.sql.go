@@ -591,10 +591,16 @@ func (q *Queries) StakingRewardDue(ctx context.Context, db DBTX, arg StakingRewa
 }
 
 const stakingRewardsByOwner = `-- name: StakingRewardsByOwner :many
-SELECT run_date, position_id, owner, validator, reward_units, owner_units, validator_units, apy_bps, compounded, journal_id, created_at FROM staking_rewards
-WHERE (owner = $1 OR validator = $1)
-  AND (run_date, position_id) < ($2::date, $3::bigint)
-ORDER BY run_date DESC, position_id DESC
+SELECT r.run_date, r.position_id, r.owner, r.validator, r.reward_units, r.owner_units, r.validator_units, r.apy_bps, r.compounded, r.journal_id, r.created_at FROM (
+    (SELECT run_date, position_id, owner, validator, reward_units, owner_units, validator_units, apy_bps, compounded, journal_id, created_at FROM staking_rewards o
+     WHERE o.owner = $1 AND (o.run_date, o.position_id) < ($2::date, $3::bigint)
+     ORDER BY o.run_date DESC, o.position_id DESC LIMIT $4)
+    UNION ALL
+    (SELECT run_date, position_id, owner, validator, reward_units, owner_units, validator_units, apy_bps, compounded, journal_id, created_at FROM staking_rewards v
+     WHERE v.validator = $1 AND (v.run_date, v.position_id) < ($2::date, $3::bigint)
+     ORDER BY v.run_date DESC, v.position_id DESC LIMIT $4)
+) AS r
+ORDER BY r.run_date DESC, r.position_id DESC
 LIMIT $4
 `
 
@@ -606,6 +612,8 @@ type StakingRewardsByOwnerParams struct {
 }
 
 // An owner's reward history (as owner or as validator), newest first.
+// Two index scans (as owner, as validator) merged: an OR would scan the
+// whole table, which grows by one row per position per day.
 func (q *Queries) StakingRewardsByOwner(ctx context.Context, db DBTX, arg StakingRewardsByOwnerParams) ([]StakingReward, error) {
 	rows, err := db.Query(ctx, stakingRewardsByOwner,
 		arg.Agent,

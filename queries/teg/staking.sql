@@ -130,10 +130,18 @@ WHERE p.id = u.id;
 
 -- name: StakingRewardsByOwner :many
 -- An owner's reward history (as owner or as validator), newest first.
-SELECT * FROM staking_rewards
-WHERE (owner = @agent OR validator = @agent)
-  AND (run_date, position_id) < (@before_date::date, @before_position::bigint)
-ORDER BY run_date DESC, position_id DESC
+-- Two index scans (as owner, as validator) merged: an OR would scan the
+-- whole table, which grows by one row per position per day.
+SELECT r.* FROM (
+    (SELECT * FROM staking_rewards o
+     WHERE o.owner = @agent AND (o.run_date, o.position_id) < (@before_date::date, @before_position::bigint)
+     ORDER BY o.run_date DESC, o.position_id DESC LIMIT @max_rows)
+    UNION ALL
+    (SELECT * FROM staking_rewards v
+     WHERE v.validator = @agent AND (v.run_date, v.position_id) < (@before_date::date, @before_position::bigint)
+     ORDER BY v.run_date DESC, v.position_id DESC LIMIT @max_rows)
+) AS r
+ORDER BY r.run_date DESC, r.position_id DESC
 LIMIT @max_rows;
 
 -- name: StakeSlashInsert :exec

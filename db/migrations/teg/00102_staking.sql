@@ -99,6 +99,7 @@ CREATE TABLE staking_rewards (
     CONSTRAINT staking_rewards_split CHECK (owner_units + validator_units = reward_units)
 );
 CREATE INDEX staking_rewards_owner ON staking_rewards (owner, run_date, position_id);
+CREATE INDEX staking_rewards_validator ON staking_rewards (validator, run_date, position_id) WHERE validator IS NOT NULL;
 
 -- Enforcement slashing, idempotent per case.
 CREATE TABLE stake_slashes (
