@@ -28,6 +28,15 @@ const (
 	TypeReputationBondForfeited   = "ReputationBondForfeited"
 	TypeReputationBondVoided      = "ReputationBondVoided"
 	TypeEmissionPolicyChanged     = "EmissionPolicyChanged"
+
+	// Staking (issue 8).
+	TypeTokensStaked      = "TokensStaked"
+	TypeUnstakeRequested  = "UnstakeRequested"
+	TypeTokensUnstaked    = "TokensUnstaked"
+	TypeStakingRewardPaid = "StakingRewardPaid"
+	TypeStakeSlashed      = "StakeSlashed"
+	TypeDelegationChanged = "DelegationChanged"
+	TypeValidatorUpdated  = "ValidatorUpdated"
 )
 
 // Permission says which sources may author an event type.
@@ -90,4 +99,11 @@ var DefaultPolicy = map[string]Permission{
 	TypeOrganisationMemberJoined:  registry,
 	TypeOrganisationMemberRemoved: registry,
 	TypeEmissionPolicyChanged:     eventstore,
+	TypeTokensStaked:              teg,
+	TypeUnstakeRequested:          teg,
+	TypeTokensUnstaked:            teg,
+	TypeStakingRewardPaid:         teg,
+	TypeStakeSlashed:              teg,
+	TypeDelegationChanged:         teg,
+	TypeValidatorUpdated:          teg,
 }

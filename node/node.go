@@ -196,6 +196,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if n.bonds != nil {
 			deps.Bonds = &activities.Bonds{Ledger: n.bonds.Ledger(), Criteria: n.bonds}
 		}
+		deps.Staking = n.stakingActivities()
 		n.worker, err = worker.Start(ctx, n.Temporal, worker.Options{
 			Registry: o.Registry.ID, TaskQueue: o.Registry.TaskQueue(), Log: log,
 		}, deps)
@@ -280,6 +281,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 		return err
 	}
 	n.mountLedger(v1)
+	n.mountStaking(v1)
 	n.mountEventStore(v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,

@@ -30,6 +30,7 @@ func registerAll(r interface {
 }) {
 	r.RegisterWorkflowWithOptions(workflows.IdempotencySweep, workflow.RegisterOptions{Name: "IdempotencySweep"})
 	r.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
+	registerStakingWorkflows(r)
 }
 
 // TestReplayCommittedHistories replays every recorded history against the

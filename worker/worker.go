@@ -35,6 +35,7 @@ type Deps struct {
 	Sweeper *activities.Sweeper
 	Holds   *activities.HoldSweeper // nil on nodes without a TEG
 	Bonds   *activities.Bonds       // nil unless the node has the registry and TEG roles
+	Staking *activities.Staking     // nil on nodes without a TEG
 }
 
 // Options configure a registry worker.
@@ -66,12 +67,22 @@ func Start(ctx context.Context, c client.Client, o Options, d Deps) (sdkworker.W
 		w.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
 		w.RegisterActivity(d.Bonds)
 	}
+	if d.Staking != nil {
+		registerStaking(w)
+		w.RegisterActivity(d.Staking)
+	}
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on %s: %w", o.TaskQueue, err)
 	}
 	if err := EnsureSchedules(ctx, c, o, d.Holds != nil); err != nil {
 		w.Stop()
 		return nil, err
+	}
+	if d.Staking != nil {
+		if err := EnsureStakingSchedule(ctx, c, o); err != nil {
+			w.Stop()
+			return nil, err
+		}
 	}
 	return w, nil
 }
