@@ -126,6 +126,10 @@ bench-eventstore: tools build ## EventStore ingest (DB and Kafka paths), audit r
 	$(THEPROTOCOL) testenv -- $(GO) test ./ingest -run '^$$' -bench 'Apply|KafkaToEventStore|AuditRead|Replay' -benchtime 1x
 	$(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench OutboxToProjectionLag -benchtime 1x
 
+.PHONY: bench-staking
+bench-staking: tools build ## staking reward run over 1,000,000 positions seeded in the database (STAKING_BENCH_POSITIONS to change), wall time and Temporal history length
+	$(THEPROTOCOL) testenv -- $(GO) test ./worker -run '^$$' -bench StakingRewardRun -benchtime 1x -timeout 60m
+
 .PHONY: clean
 clean: ## remove built binaries and the dev stack's state (.data/)
 	rm -rf $(BIN) .data

@@ -96,6 +96,11 @@ func migrateSQL(ctx context.Context, sqlDB *sql.DB, fsys fs.FS, role Role, log *
 	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
+		// The common set (0000x) and each role's set (001xx) share one
+		// version sequence, so a new common migration is always numbered
+		// below role migrations a database already has. Apply such gaps
+		// instead of refusing to start.
+		goose.WithAllowOutofOrder(true),
 	)
 	if err != nil {
 		return 0, fmt.Errorf("migrations for %s: %w", role, err)

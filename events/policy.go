@@ -28,6 +28,16 @@ const (
 	TypeReputationBondForfeited   = "ReputationBondForfeited"
 	TypeReputationBondVoided      = "ReputationBondVoided"
 	TypeEmissionPolicyChanged     = "EmissionPolicyChanged"
+
+	// Staking (issue 8).
+	TypeTokensStaked      = "TokensStaked"
+	TypeUnstakeRequested  = "UnstakeRequested"
+	TypeTokensUnstaked    = "TokensUnstaked"
+	TypeStakingRewardPaid = "StakingRewardPaid"
+	TypeStakeSlashed      = "StakeSlashed"
+	TypeDelegationChanged = "DelegationChanged"
+	TypeValidatorUpdated  = "ValidatorUpdated"
+
 	// Cross-registry transfer legs (db/migrations/common/00006_emission_saga.sql).
 	TypeCrossRegistryDebited  = "CrossRegistryDebited"
 	TypeCrossRegistryCredited = "CrossRegistryCredited"
@@ -93,6 +103,13 @@ var DefaultPolicy = map[string]Permission{
 	TypeOrganisationMemberJoined:  registry,
 	TypeOrganisationMemberRemoved: registry,
 	TypeEmissionPolicyChanged:     eventstore,
+	TypeTokensStaked:              teg,
+	TypeUnstakeRequested:          teg,
+	TypeTokensUnstaked:            teg,
+	TypeStakingRewardPaid:         teg,
+	TypeStakeSlashed:              teg,
+	TypeDelegationChanged:         teg,
+	TypeValidatorUpdated:          teg,
 	TypeCrossRegistryDebited:      teg,
 	TypeCrossRegistryCredited:     teg,
 }

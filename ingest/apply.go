@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,14 +43,17 @@ type BatchResult struct {
 // Applier writes batches into the EventStore database. It is the single
 // writer of the projections: run exactly one per frame.
 type Applier struct {
-	Frame    string
-	pool     *pgxpool.Pool
-	q        *eventdb.Queries
-	policy   *db.Policy
-	progress map[sourceKey]*progress
-	now      func() time.Time
-	m        *Metrics
-	log      *slog.Logger
+	Frame  string
+	pool   *pgxpool.Pool
+	q      *eventdb.Queries
+	policy *db.Policy
+	// policyGen counts policy reloads; a batch prepared under an older
+	// generation is checked again before it is applied.
+	policyGen atomic.Uint64
+	progress  map[sourceKey]*progress
+	now       func() time.Time
+	m         *Metrics
+	log       *slog.Logger
 }
 
 // NewApplier loads the emission policy and per-source progress.
@@ -82,7 +86,25 @@ func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metric
 }
 
 // ReloadPolicy re-reads the emission policy table.
-func (a *Applier) ReloadPolicy(ctx context.Context) error { return a.policy.Reload(ctx, a.pool) }
+func (a *Applier) ReloadPolicy(ctx context.Context) error {
+	if err := a.policy.Reload(ctx, a.pool); err != nil {
+		return err
+	}
+	a.policyGen.Add(1)
+	return nil
+}
+
+// recheck re-evaluates decoded items against the current policy (decoding
+// errors and missing sequence numbers stand).
+func (a *Applier) recheck(items []decoded) {
+	for i := range items {
+		d := &items[i]
+		if strings.HasPrefix(d.reason, "malformed") || d.seq <= 0 {
+			continue
+		}
+		d.reason = a.check(d.env)
+	}
+}
 
 type decoded struct {
 	env    events.Envelope
@@ -184,12 +206,46 @@ func reasonLabel(reason string) string {
 // only after the commit; the caller then commits Kafka offsets. On error
 // nothing (in the database or in memory) has changed.
 func (a *Applier) Apply(ctx context.Context, recs []Record) (BatchResult, error) {
-	if len(recs) > MaxBatch {
-		return BatchResult{}, fmt.Errorf("batch of %d records exceeds %d", len(recs), MaxBatch)
+	p, err := a.Prepare(recs)
+	if err != nil {
+		return BatchResult{}, err
 	}
+	return a.ApplyPrepared(ctx, p)
+}
+
+// Prepared is a decoded and checked batch, ready for ApplyPrepared.
+// Preparing touches neither the database nor the Applier's progress, so the
+// consumer prepares batch N+1 while batch N is being written.
+type Prepared struct {
+	items     []decoded
+	policyGen uint64
+}
+
+// Len is the number of records in the batch.
+func (p *Prepared) Len() int { return len(p.items) }
+
+// Prepare decodes recs and checks each against the envelope rules and the
+// emission policy. It is safe to call concurrently with ApplyPrepared.
+func (a *Applier) Prepare(recs []Record) (*Prepared, error) {
+	if len(recs) > MaxBatch {
+		return nil, fmt.Errorf("batch of %d records exceeds %d", len(recs), MaxBatch)
+	}
+	gen := a.policyGen.Load()
+	return &Prepared{items: a.decodeAll(recs), policyGen: gen}, nil
+}
+
+// ApplyPrepared writes a prepared batch (see Apply). Batches must be
+// applied one at a time, in the order they were received.
+func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResult, error) {
 	start := a.now()
-	res := BatchResult{Received: len(recs)}
-	items := a.decodeAll(recs)
+	items := prep.items
+	res := BatchResult{Received: len(items)}
+	if prep.policyGen != a.policyGen.Load() {
+		// The policy changed after the batch was checked (an earlier batch
+		// carried EmissionPolicyChanged, or the periodic reload saw an
+		// edit): check again so the batch is judged by the policy in force.
+		a.recheck(items)
+	}
 
 	// Progress changes are computed on copies and swapped in after commit.
 	touched := map[sourceKey]*progress{}
@@ -285,7 +341,7 @@ func (a *Applier) Apply(ctx context.Context, recs []Record) (BatchResult, error)
 			a.m.Duplicates.Inc()
 		}
 	}
-	a.m.BatchSize.Observe(float64(len(recs)))
+	a.m.BatchSize.Observe(float64(len(items)))
 	a.m.BatchSeconds.Observe(a.now().Sub(start).Seconds())
 	if !res.NewestEvent.IsZero() {
 		a.m.IngestLag.Set(a.now().Sub(res.NewestEvent).Seconds())

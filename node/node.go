@@ -199,6 +199,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if n.bonds != nil {
 			deps.Bonds = &activities.Bonds{Ledger: n.bonds.Ledger(), Criteria: n.bonds}
 		}
+		deps.Staking = n.stakingActivities()
 		n.settlementDeps(&deps)
 		if n.Xfer != nil {
 			// A Temporal started by an older build may lack the newer
@@ -292,6 +293,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 		return err
 	}
 	n.mountLedger(v1)
+	n.mountStaking(v1)
 	n.mountEventStore(v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,

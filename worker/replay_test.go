@@ -33,6 +33,7 @@ func registerAll(r interface {
 }) {
 	r.RegisterWorkflowWithOptions(workflows.IdempotencySweep, workflow.RegisterOptions{Name: "IdempotencySweep"})
 	r.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
+	registerStakingWorkflows(r)
 	r.RegisterWorkflowWithOptions(workflows.CrossRegistrySettlement, workflow.RegisterOptions{Name: workflows.SettlementWorkflowName})
 }
 

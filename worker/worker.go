@@ -39,6 +39,7 @@ type Deps struct {
 	Sweeper *activities.Sweeper
 	Holds   *activities.HoldSweeper // nil on nodes without a TEG
 	Bonds   *activities.Bonds       // nil unless the node has the registry and TEG roles
+	Staking *activities.Staking     // nil on nodes without a TEG
 	// Settlement and PrepareSweep run cross-registry transfers (nil on
 	// nodes without a TEG).
 	Settlement   *activities.Settlement
@@ -74,6 +75,10 @@ func Start(ctx context.Context, c client.Client, o Options, d Deps) (sdkworker.W
 		w.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
 		w.RegisterActivity(d.Bonds)
 	}
+	if d.Staking != nil {
+		registerStaking(w)
+		w.RegisterActivity(d.Staking)
+	}
 	registerSettlement(w, d)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on %s: %w", o.TaskQueue, err)
@@ -81,6 +86,12 @@ func Start(ctx context.Context, c client.Client, o Options, d Deps) (sdkworker.W
 	if err := EnsureSchedules(ctx, c, o, d.Holds != nil); err != nil {
 		w.Stop()
 		return nil, err
+	}
+	if d.Staking != nil {
+		if err := EnsureStakingSchedule(ctx, c, o); err != nil {
+			w.Stop()
+			return nil, err
+		}
 	}
 	if d.PrepareSweep != nil {
 		if err := EnsurePrepareSweepSchedule(ctx, c, o); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Account struct {
@@ -97,6 +98,72 @@ type OutboxRelayState struct {
 	NextSeq int64
 }
 
+type StakePosition struct {
+	ID             int64
+	Owner          string
+	Tier           string
+	PrincipalUnits int64
+	StakedUnits    int64
+	AutoCompound   bool
+	Validator      *string
+	Status         string
+	UnlockAt       *time.Time
+	ClientKey      string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ClosedAt       *time.Time
+}
+
+type StakeSlash struct {
+	CaseID       string
+	AgentDid     string
+	Reason       string
+	Actor        string
+	Positions    int32
+	SlashedUnits int64
+	PenaltyUnits int64
+	CreatedAt    time.Time
+}
+
+type StakingReward struct {
+	RunDate        pgtype.Date
+	PositionID     int64
+	Owner          string
+	Validator      *string
+	RewardUnits    int64
+	OwnerUnits     int64
+	ValidatorUnits int64
+	ApyBps         int64
+	Compounded     bool
+	JournalID      uuid.UUID
+	CreatedAt      time.Time
+}
+
+type StakingRewardRun struct {
+	RunDate            pgtype.Date
+	Cutoff             time.Time
+	TvlRatioBps        int64
+	ApyBps             []int64
+	DueUnits           int64
+	TreasuryStartUnits int64
+	PayNum             int64
+	PayDen             int64
+	PaidUnits          int64
+	PaidPositions      int64
+	ShortfallUnits     int64
+	Status             string
+	StartedAt          time.Time
+	CompletedAt        *time.Time
+}
+
+type StakingValidator struct {
+	AgentDid      string
+	CommissionBps int32
+	Accepting     bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
 type SupplyOperation struct {
 	ID          uuid.UUID
 	Kind        string
@@ -119,6 +186,16 @@ type Transfer struct {
 	ClientKey   string
 	HoldID      *uuid.UUID
 	CreatedAt   time.Time
+}
+
+type UnstakeRequest struct {
+	PositionID  int64
+	Owner       string
+	AmountUnits int64
+	Status      string
+	RequestedAt time.Time
+	ReleasesAt  time.Time
+	CompletedAt *time.Time
 }
 
 type Xfer struct {

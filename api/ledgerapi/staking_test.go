@@ -1,0 +1,135 @@
+package ledgerapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/theprotocol-dev/theprotocol/api"
+	"github.com/theprotocol-dev/theprotocol/api/ledgerapi"
+	"github.com/theprotocol-dev/theprotocol/db"
+)
+
+// fakeCooldowns records started cooldowns; fail makes starting fail.
+type fakeCooldowns struct {
+	mu      sync.Mutex
+	started map[int64]time.Time
+	fail    bool
+}
+
+func (f *fakeCooldowns) StartCooldown(_ context.Context, id int64, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return errors.New("temporal down")
+	}
+	f.started[id] = at
+	return nil
+}
+
+func newStakingFixture(t *testing.T) (*fixture, *fakeCooldowns) {
+	f := newFixture(t, false)
+	cd := &fakeCooldowns{started: map[int64]time.Time{}}
+	e := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
+	ledgerapi.NewStaking(ledgerapi.StakingOptions{Store: f.store, Idempotency: db.NewIdempotencyStore(f.pool), Cooldowns: cd, Auth: testAuth}).Mount(e.Group("/api/v1"))
+	f.h = e
+	return f, cd
+}
+
+func (f *fixture) stakingSnapshot() string {
+	f.t.Helper()
+	var s string
+	require.NoError(f.t, f.pool.QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM stake_positions)::text || '/' || (SELECT count(*) FROM unstake_requests)::text || '/' ||
+		(SELECT count(*) FROM stake_slashes)::text || '/' || (SELECT count(*) FROM staking_validators)::text`).Scan(&s))
+	return f.snapshot() + "|" + s
+}
+
+// Bad requests get the right 4xx and write nothing.
+func TestStakingRejectsBadRequests(t *testing.T) {
+	t.Parallel()
+	f, _ := newStakingFixture(t)
+	alice, other := f.agent(100*avt), f.agent(0)
+	before := f.stakingSnapshot()
+	for i, c := range []struct {
+		r      req
+		status int
+		code   string
+	}{
+		{req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"flexible","amount":"10"}`}, 401, "unauthenticated"},
+		{req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"flexible","amount":"10"}`, subject: "dev:1", scopes: "developer"}, 403, "forbidden"},
+		{req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"flexible","amount":"10"}`, subject: alice}, 400, "invalid_argument"}, // no Idempotency-Key
+		{req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"flexible","amount":"9.99999999"}`, subject: alice, key: "a"}, 400, "invalid_argument"},
+		{req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"7d","amount":"10"}`, subject: alice, key: "b"}, 400, "invalid_argument"},
+		{req{method: "POST", path: "/api/v1/staking/stake", body: `{"amount":"10"}`, subject: alice, key: "c"}, 400, "invalid_argument"},
+		{req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"flexible","amount":"10","extra":1}`, subject: alice, key: "d"}, 400, "invalid_argument"},
+		{req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"flexible","amount":"100.00000001"}`, subject: alice, key: "e"}, 422, "insufficient_funds"},
+		{req{method: "POST", path: "/api/v1/staking/positions/abc/unstake", body: `{}`, subject: alice, key: "f"}, 400, "invalid_argument"},
+		{req{method: "POST", path: "/api/v1/staking/positions/99/unstake", body: `{}`, subject: alice, key: "g"}, 404, "not_found"},
+		{req{method: "POST", path: "/api/v1/staking/validator", body: `{"commission_bps":10001,"accepting":true}`, subject: alice, key: "h"}, 400, "invalid_argument"},
+		{req{method: "POST", path: "/api/v1/staking/validator", body: `{"accepting":true}`, subject: alice, key: "i"}, 400, "invalid_argument"},
+		{req{method: "POST", path: "/api/v1/admin/enforcement/agents/" + alice + "/slash-stake", body: `{"case_id":"c1","reason":"x"}`, subject: alice, key: "j"}, 403, "forbidden"},
+		{req{method: "POST", path: "/api/v1/admin/enforcement/agents/" + alice + "/slash-stake", body: `{"reason":"x"}`, subject: "admin:1", scopes: "admin", key: "k"}, 400, "invalid_argument"},
+		{req{method: "POST", path: "/api/v1/admin/enforcement/agents/treasury/slash-stake", body: `{"case_id":"c1","reason":"x"}`, subject: "admin:1", scopes: "admin", key: "l"}, 400, "invalid_argument"},
+		{req{method: "GET", path: "/api/v1/staking/positions?agent=" + other, subject: alice}, 403, "forbidden"},
+		{req{method: "GET", path: "/api/v1/staking/rewards?cursor=nope", subject: alice}, 400, "invalid_argument"},
+	} {
+		got := f.do(c.r)
+		require.Equal(t, c.status, got.status, "case %d: %s", i, got.body)
+		require.Equal(t, c.code, got.errCode(), "case %d", i)
+	}
+	require.Equal(t, before, f.stakingSnapshot(), "nothing written")
+}
+
+func TestStakeUnstakeOverHTTP(t *testing.T) {
+	t.Parallel()
+	f, cd := newStakingFixture(t)
+	alice := f.agent(100 * avt)
+
+	r := f.do(req{method: "GET", path: "/api/v1/staking/apy-tiers"})
+	require.Equal(t, 200, r.status, "public")
+	var tiers ledgerapi.APYTiersResponse
+	require.NoError(t, json.Unmarshal(r.body, &tiers))
+	require.Len(t, tiers.Tiers, 5)
+	require.Equal(t, "21.67", tiers.Tiers[0].APY, "nothing staked yet: the curve's top")
+	require.Equal(t, "26.87", tiers.Tiers[4].APY)
+
+	stake := req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"flexible","amount":"40"}`, subject: alice, key: "s1"}
+	r = f.do(stake)
+	require.Equal(t, 201, r.status, string(r.body))
+	var p ledgerapi.PositionResponse
+	require.NoError(t, json.Unmarshal(r.body, &p))
+	require.Equal(t, 40*avt, p.PrincipalUnits)
+	again := f.do(stake)
+	require.Equal(t, 201, again.status)
+	require.True(t, again.replayed)
+
+	// The cooldown cannot be scheduled: 503, and a retry schedules it.
+	cd.fail = true
+	unstake := req{method: "POST", path: fmt.Sprintf("/api/v1/staking/positions/%d/unstake", p.ID), body: `{}`, subject: alice, key: "u1"}
+	r = f.do(unstake)
+	require.Equal(t, 503, r.status, string(r.body))
+	cd.fail = false
+	r = f.do(unstake)
+	require.Equal(t, 202, r.status, string(r.body))
+	var un ledgerapi.UnstakeResponse
+	require.NoError(t, json.Unmarshal(r.body, &un))
+	require.Equal(t, "cooldown", un.Position.Status)
+	require.Equal(t, un.Request.ReleasesAt, cd.started[p.ID])
+
+	r = f.do(req{method: "GET", path: "/api/v1/staking/unstake-requests", subject: alice})
+	require.Equal(t, 200, r.status)
+	require.Contains(t, string(r.body), `"status":"pending"`)
+	r = f.do(req{method: "GET", path: fmt.Sprintf("/api/v1/staking/positions/%d", p.ID), subject: f.agent(0)})
+	require.Equal(t, 404, r.status, "other agents do not see it")
+	r = f.do(req{method: "GET", path: fmt.Sprintf("/api/v1/staking/positions/%d", p.ID), subject: "admin:1", scopes: "admin"})
+	require.Equal(t, 200, r.status)
+}

@@ -1,0 +1,5 @@
+package db
+
+// MigrateFS exposes migrateSQL to the external tests (which need testenv,
+// and testenv imports this package).
+var MigrateFS = migrateSQL
