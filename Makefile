@@ -130,6 +130,10 @@ bench-eventstore: tools build ## EventStore ingest (DB and Kafka paths), audit r
 bench-staking: tools build ## staking reward run over 1,000,000 positions seeded in the database (STAKING_BENCH_POSITIONS to change), wall time and Temporal history length
 	$(THEPROTOCOL) testenv -- $(GO) test ./worker -run '^$$' -bench StakingRewardRun -benchtime 1x -timeout 60m
 
+.PHONY: bench-xfer
+bench-xfer: tools build ## cross-registry transfers: intra figure, lone latency, batched and unbatched transfers/s with accept→committed p50/p99 (two nodes, mTLS, dev Temporal)
+	$(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench CrossRegistryTransfers -benchtime 4000x
+
 .PHONY: clean
 clean: ## remove built binaries and the dev stack's state (.data/)
 	rm -rf $(BIN) .data
