@@ -37,6 +37,7 @@ const (
 	TypeStakeSlashed      = "StakeSlashed"
 	TypeDelegationChanged = "DelegationChanged"
 	TypeValidatorUpdated  = "ValidatorUpdated"
+	TypeStakeMatured      = "StakeMatured" // a locked position's term ended: withdrawable
 )
 
 // Permission says which sources may author an event type.
@@ -106,4 +107,5 @@ var DefaultPolicy = map[string]Permission{
 	TypeStakeSlashed:              teg,
 	TypeDelegationChanged:         teg,
 	TypeValidatorUpdated:          teg,
+	TypeStakeMatured:              teg,
 }

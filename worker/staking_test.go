@@ -226,6 +226,7 @@ func registerStakingWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.StakingRewardDay, workflow.RegisterOptions{Name: workflows.StakingRewardDayName})
 	r.RegisterWorkflowWithOptions(workflows.StakingRewardRun, workflow.RegisterOptions{Name: workflows.StakingRewardRunName})
 	r.RegisterWorkflowWithOptions(workflows.StakingUnstakeCooldown, workflow.RegisterOptions{Name: workflows.UnstakeCooldownName})
+	r.RegisterWorkflowWithOptions(workflows.StakingLockExpiry, workflow.RegisterOptions{Name: workflows.LockExpiryName})
 }
 
 // TestRecordStakingHistories records the staking workflows' histories for
