@@ -233,7 +233,9 @@ func registerStakingWorkflows(r interface {
 // TestRecordStakingHistories records the staking workflows' histories for
 // TestReplayCommittedHistories (only with -update): a reward run over 30
 // positions in pages of 10 that continues as new after 2 pages (its first
-// run), the scheduled-day trigger with its child, and a cooldown.
+// run), a whole run to its end (with the unstake and lock-expiry safety
+// nets, the latter behind workflow.GetVersion "staking-lock-safety-net"),
+// the scheduled-day trigger with its child, a cooldown and a lock expiry.
 func TestRecordStakingHistories(t *testing.T) {
 	if !*update {
 		t.Skip("records histories only with -update")
@@ -264,16 +266,21 @@ func TestRecordStakingHistories(t *testing.T) {
 	}
 	record("staking-reward-run", "replay-staking-run-"+suffix, workflows.StakingRewardRunName,
 		workflows.RewardRunInput{Date: "2026-07-01", Cutoff: time.Now(), PageSize: 10, PagesPerRun: 2})
+	record("staking-reward-run-complete", "replay-staking-run-complete-"+suffix, workflows.StakingRewardRunName,
+		workflows.RewardRunInput{Date: "2026-07-02", Cutoff: time.Now(), PageSize: 10})
 	record("staking-reward-day", "replay-staking-day-"+suffix, workflows.StakingRewardDayName, workflows.RewardDayInput{Registry: "replay-" + suffix, PageSize: 10})
 	record("staking-unstake-cooldown", "replay-staking-cooldown-"+suffix, workflows.UnstakeCooldownName,
 		workflows.UnstakeCooldownInput{PositionID: 999_999_999, ReleaseAt: time.Now().Add(time.Second)})
+	record("staking-lock-expiry", "replay-staking-lock-"+suffix, workflows.LockExpiryName,
+		workflows.LockExpiryInput{PositionID: 999_999_998, UnlockAt: time.Now().Add(time.Second)})
 }
 
-// releaseOK answers every unstake release (the recorded cooldown names no
-// real position).
+// releaseOK answers every unstake release and lock expiry (the recorded
+// cooldown and lock expiry name no real position).
 type releaseOK struct{ activities.StakingLedger }
 
 func (releaseOK) ReleaseUnstake(context.Context, int64) error { return nil }
+func (releaseOK) MatureLock(context.Context, int64) error     { return nil }
 
 // The cooldown workflow on the real ledger, under Temporal's time-skipping
 // test clock (the ledger reads the same clock): a flexible unstake
