@@ -17,13 +17,15 @@ const ErrTypeStakingInvalid = "StakingInvalid"
 
 // StakingLedger is the TEG side of staking (ledgerstore.Store implements
 // it). Every method is idempotent: reward pages on (date, position), the
-// unstake release on the position.
+// unstake release and the lock expiry on the position.
 type StakingLedger interface {
 	StartRewardRun(ctx context.Context, date string, cutoff time.Time, curve staking.Curve) (staking.RewardRun, error)
 	PayRewardPage(ctx context.Context, date string, afterID int64, limit int) (staking.RewardPage, error)
 	FinishRewardRun(ctx context.Context, date string) (staking.RewardRun, error)
 	ReleaseUnstake(ctx context.Context, positionID int64) error
 	CompleteDueUnstakes(ctx context.Context, limit int) (int, error)
+	MatureLock(ctx context.Context, positionID int64) error
+	MatureDueLocks(ctx context.Context, limit int) (int, error)
 }
 
 // Staking are the staking workflows' activities.
@@ -82,6 +84,24 @@ func (s *Staking) ReleaseUnstake(ctx context.Context, positionID int64) error {
 // without their workflow doing it.
 func (s *Staking) CompleteDueUnstakes(ctx context.Context, limit int) (int, error) {
 	n, err := s.Ledger.CompleteDueUnstakes(ctx, limit)
+	return n, stakingErr(err)
+}
+
+// MatureLock records the end of a locked position's term (the owner may
+// unstake it at once). Like ReleaseUnstake, a refusal because the term has
+// not ended by the database's clock is retried.
+func (s *Staking) MatureLock(ctx context.Context, positionID int64) error {
+	err := s.Ledger.MatureLock(ctx, positionID)
+	if apperr.Is(err, apperr.FailedPrecondition) {
+		return err
+	}
+	return stakingErr(err)
+}
+
+// MatureDueLocks marks up to limit locked positions whose term ended
+// without their lock-expiry workflow marking them.
+func (s *Staking) MatureDueLocks(ctx context.Context, limit int) (int, error) {
+	n, err := s.Ledger.MatureDueLocks(ctx, limit)
 	return n, stakingErr(err)
 }
 

@@ -37,6 +37,7 @@ const (
 	TypeStakeSlashed      = "StakeSlashed"
 	TypeDelegationChanged = "DelegationChanged"
 	TypeValidatorUpdated  = "ValidatorUpdated"
+	TypeStakeMatured      = "StakeMatured" // a locked position's term ended: withdrawable
 
 	// Cross-registry transfer legs (db/migrations/common/00006_emission_saga.sql).
 	TypeCrossRegistryDebited  = "CrossRegistryDebited"
@@ -110,6 +111,7 @@ var DefaultPolicy = map[string]Permission{
 	TypeStakeSlashed:              teg,
 	TypeDelegationChanged:         teg,
 	TypeValidatorUpdated:          teg,
+	TypeStakeMatured:              teg,
 	TypeCrossRegistryDebited:      teg,
 	TypeCrossRegistryCredited:     teg,
 }

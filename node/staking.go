@@ -17,22 +17,35 @@ import (
 	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
-// stakingCooldowns starts unstake cooldown workflows on the registry's
-// task queue (ledgerapi.Cooldowns).
-type stakingCooldowns struct {
+// stakingWorkflows starts unstake cooldown and lock-expiry workflows on
+// the registry's task queue (ledgerapi.Cooldowns, ledgerapi.LockExpiries).
+type stakingWorkflows struct {
 	temporal  client.Client
 	taskQueue string
 }
 
 // StartCooldown starts staking-unstake-<position>; one per position, ever:
 // a running or finished one counts as started.
-func (s stakingCooldowns) StartCooldown(ctx context.Context, positionID int64, releaseAt time.Time) error {
+func (s stakingWorkflows) StartCooldown(ctx context.Context, positionID int64, releaseAt time.Time) error {
+	return s.startOnce(ctx, workflows.UnstakeCooldownWorkflowID(positionID), workflows.UnstakeCooldownName,
+		workflows.UnstakeCooldownInput{PositionID: positionID, ReleaseAt: releaseAt})
+}
+
+// StartLockExpiry starts staking-lock-<position>; one per position, ever.
+func (s stakingWorkflows) StartLockExpiry(ctx context.Context, positionID int64, unlockAt time.Time) error {
+	return s.startOnce(ctx, workflows.LockExpiryWorkflowID(positionID), workflows.LockExpiryName,
+		workflows.LockExpiryInput{PositionID: positionID, UnlockAt: unlockAt})
+}
+
+// startOnce starts workflow id unless it runs or ran: both count as
+// started (the ledger side of each is idempotent per position anyway).
+func (s stakingWorkflows) startOnce(ctx context.Context, id, name string, arg any) error {
 	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.UnstakeCooldownWorkflowID(positionID),
+		ID:                       id,
 		TaskQueue:                s.taskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.UnstakeCooldownName, workflows.UnstakeCooldownInput{PositionID: positionID, ReleaseAt: releaseAt})
+	}, name, arg)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil
@@ -47,9 +60,10 @@ func (n *Node) mountStaking(v1 *gin.RouterGroup) {
 		return
 	}
 	n.Metrics.MustRegister(ledgerstore.StakingCollectors()...)
+	wf := stakingWorkflows{temporal: n.Temporal, taskQueue: n.opts.Registry.TaskQueue()}
 	ledgerapi.NewStaking(ledgerapi.StakingOptions{
 		Store: n.Ledger, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now, Curve: staking.DefaultCurve,
-		Cooldowns: stakingCooldowns{temporal: n.Temporal, taskQueue: n.opts.Registry.TaskQueue()},
+		Cooldowns: wf, Locks: wf,
 	}).Mount(v1)
 }
 

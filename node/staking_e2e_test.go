@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/theprotocol-dev/theprotocol/db"
@@ -114,6 +115,17 @@ func TestStakingEndToEnd(t *testing.T) {
 	require.Equal(t, 200, c.call("GET", "/api/v1/staking/positions", aliceTok, nil, &list))
 	require.Len(t, list.Positions, 3)
 	require.Equal(t, 422, c.call("POST", fmt.Sprintf("/api/v1/staking/positions/%d/unstake", locked.ID), aliceTok, map[string]any{}, nil), "locked until term end")
+	// Each locked position got its lock-expiry workflow, waiting on its term.
+	for _, id := range []int64{locked.ID, delegated.ID} {
+		lockID := workflows.LockExpiryWorkflowID(id)
+		t.Cleanup(func() { _ = n.Temporal.TerminateWorkflow(context.Background(), lockID, "", "test over") })
+		desc, err := n.Temporal.DescribeWorkflow(ctx, lockID, "")
+		require.NoError(t, err, lockID)
+		require.Equal(t, workflows.LockExpiryName, desc.RawResponse.WorkflowExecutionInfo.Type.Name)
+		require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.RawResponse.WorkflowExecutionInfo.Status)
+	}
+	_, err = n.Temporal.DescribeWorkflow(ctx, workflows.LockExpiryWorkflowID(flex.ID), "")
+	require.Error(t, err, "no lock expiry for the flexible tier")
 
 	// Trigger the daily schedule now through the SDK; the date's run pays.
 	require.Equal(t, 200, c.call("GET", "/api/v1/staking/apy-tiers", "", nil, &tiers))

@@ -27,6 +27,7 @@ func registerStaking(w sdkworker.Worker) {
 	w.RegisterWorkflowWithOptions(workflows.StakingRewardDay, workflow.RegisterOptions{Name: workflows.StakingRewardDayName})
 	w.RegisterWorkflowWithOptions(workflows.StakingRewardRun, workflow.RegisterOptions{Name: workflows.StakingRewardRunName})
 	w.RegisterWorkflowWithOptions(workflows.StakingUnstakeCooldown, workflow.RegisterOptions{Name: workflows.UnstakeCooldownName})
+	w.RegisterWorkflowWithOptions(workflows.StakingLockExpiry, workflow.RegisterOptions{Name: workflows.LockExpiryName})
 }
 
 // EnsureStakingSchedule creates the registry's daily reward schedule

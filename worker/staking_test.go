@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/staking"
@@ -226,12 +227,15 @@ func registerStakingWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.StakingRewardDay, workflow.RegisterOptions{Name: workflows.StakingRewardDayName})
 	r.RegisterWorkflowWithOptions(workflows.StakingRewardRun, workflow.RegisterOptions{Name: workflows.StakingRewardRunName})
 	r.RegisterWorkflowWithOptions(workflows.StakingUnstakeCooldown, workflow.RegisterOptions{Name: workflows.UnstakeCooldownName})
+	r.RegisterWorkflowWithOptions(workflows.StakingLockExpiry, workflow.RegisterOptions{Name: workflows.LockExpiryName})
 }
 
 // TestRecordStakingHistories records the staking workflows' histories for
 // TestReplayCommittedHistories (only with -update): a reward run over 30
 // positions in pages of 10 that continues as new after 2 pages (its first
-// run), the scheduled-day trigger with its child, and a cooldown.
+// run), a whole run to its end (with the unstake and lock-expiry safety
+// nets, the latter behind workflow.GetVersion "staking-lock-safety-net"),
+// the scheduled-day trigger with its child, a cooldown and a lock expiry.
 func TestRecordStakingHistories(t *testing.T) {
 	if !*update {
 		t.Skip("records histories only with -update")
@@ -262,16 +266,21 @@ func TestRecordStakingHistories(t *testing.T) {
 	}
 	record("staking-reward-run", "replay-staking-run-"+suffix, workflows.StakingRewardRunName,
 		workflows.RewardRunInput{Date: "2026-07-01", Cutoff: time.Now(), PageSize: 10, PagesPerRun: 2})
+	record("staking-reward-run-complete", "replay-staking-run-complete-"+suffix, workflows.StakingRewardRunName,
+		workflows.RewardRunInput{Date: "2026-07-02", Cutoff: time.Now(), PageSize: 10})
 	record("staking-reward-day", "replay-staking-day-"+suffix, workflows.StakingRewardDayName, workflows.RewardDayInput{Registry: "replay-" + suffix, PageSize: 10})
 	record("staking-unstake-cooldown", "replay-staking-cooldown-"+suffix, workflows.UnstakeCooldownName,
 		workflows.UnstakeCooldownInput{PositionID: 999_999_999, ReleaseAt: time.Now().Add(time.Second)})
+	record("staking-lock-expiry", "replay-staking-lock-"+suffix, workflows.LockExpiryName,
+		workflows.LockExpiryInput{PositionID: 999_999_998, UnlockAt: time.Now().Add(time.Second)})
 }
 
-// releaseOK answers every unstake release (the recorded cooldown names no
-// real position).
+// releaseOK answers every unstake release and lock expiry (the recorded
+// cooldown and lock expiry name no real position).
 type releaseOK struct{ activities.StakingLedger }
 
 func (releaseOK) ReleaseUnstake(context.Context, int64) error { return nil }
+func (releaseOK) MatureLock(context.Context, int64) error     { return nil }
 
 // The cooldown workflow on the real ledger, under Temporal's time-skipping
 // test clock (the ledger reads the same clock): a flexible unstake
@@ -315,4 +324,75 @@ func TestCooldownReleasesFundsSevenDaysLaterOnTheLedger(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "completed", reqs[0].Status)
 	require.Equal(t, t0.Add(7*24*time.Hour), reqs[0].CompletedAt.UTC(), "exactly seven days later")
+}
+
+// A 30-day stake on the real ledger under Temporal's time-skipping test
+// clock (the ledger reads the same clock), with its lock-expiry workflow:
+// an unstake on day 29 and one second before the term end are refused with
+// the locked-tier error and write nothing; at day 30 the workflow records
+// the maturity (matured_at, one StakeMatured event) and the unstake then
+// succeeds at once, returning the principal to liquid.
+func TestLockedStakeWithdrawableFromDay30OnTheLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	t0 := time.Date(2026, 9, 1, 15, 45, 0, 0, time.UTC)
+	env.SetStartTime(t0)
+	tdb := testenv.NewDB(t, db.RoleTEG)
+	store := ledgerstore.New(tdb.Pool, ledgerstore.Options{Frame: "alpha", Registry: "alpha-main", Mainframe: true, Now: env.Now})
+	_, err := store.Genesis(ctx, 1000*avt)
+	require.NoError(t, err)
+	agent := "did:theprotocol:00000000-0000-4000-8000-00000000c030"
+	_, _, err = store.OpenAccount(ctx, agent, "agent")
+	require.NoError(t, err)
+	_, err = store.Grant(ctx, ledgerstore.SupplyRequest{To: agent, AmountUnits: 40 * avt, Reason: "t", Actor: "admin:t", IdempotencyKey: "g"})
+	require.NoError(t, err)
+	p, err := store.Stake(ctx, ledgerstore.StakeRequest{Owner: agent, Tier: "30d", AmountUnits: 40 * avt, IdempotencyKey: "s"})
+	require.NoError(t, err)
+	day30 := t0.AddDate(0, 0, 30)
+	require.Equal(t, day30, *p.UnlockAt)
+
+	liquid := func() int64 {
+		b, err := store.Balances(ctx, agent)
+		require.NoError(t, err)
+		return b.AvailableUnits
+	}
+	outbox := func() int64 { return count(t, tdb.Pool, `SELECT count(*) FROM outbox`) }
+	refused := func(when string) {
+		before := outbox()
+		_, err := store.Unstake(ctx, agent, p.ID)
+		require.Equal(t, apperr.FailedPrecondition, apperr.CodeOf(err), "%s: %v", when, err)
+		require.ErrorContains(t, err, "is locked in the 30d tier until "+day30.Format(time.RFC3339)+"; locked tiers are committed until term end", when)
+		require.Equal(t, before, outbox(), "%s: a refused unstake writes nothing", when)
+		got, err := store.Position(ctx, p.ID)
+		require.NoError(t, err)
+		require.Equal(t, ledgerstore.PositionActive, got.Status, when)
+		require.Nil(t, got.MaturedAt, "%s: not matured yet", when)
+		require.Zero(t, liquid(), when)
+	}
+	checked := 0
+	env.RegisterActivity(&activities.Staking{Ledger: store, Curve: staking.DefaultCurve})
+	env.RegisterDelayedCallback(func() { refused("day 29"); checked++ }, 29*24*time.Hour)
+	env.RegisterDelayedCallback(func() { refused("one second before day 30"); checked++ }, 30*24*time.Hour-time.Second)
+	env.ExecuteWorkflow(workflows.StakingLockExpiry, workflows.LockExpiryInput{PositionID: p.ID, UnlockAt: *p.UnlockAt})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 2, checked, "both early attempts ran inside the timer")
+
+	got, err := store.Position(ctx, p.ID)
+	require.NoError(t, err)
+	require.NotNil(t, got.MaturedAt)
+	require.Equal(t, day30, *got.MaturedAt, "matured exactly at the term end")
+	require.Equal(t, ledgerstore.PositionActive, got.Status, "maturity lifts the lock; the money stays staked until the owner unstakes")
+	require.EqualValues(t, 1, count(t, tdb.Pool, `SELECT count(*) FROM outbox WHERE event_type = 'StakeMatured' AND idempotency_key = $1`, "matured-"+strconv.FormatInt(p.ID, 10)))
+	require.NoError(t, store.MatureLock(ctx, p.ID), "a duplicate expiry is a no-op")
+	require.EqualValues(t, 1, count(t, tdb.Pool, `SELECT count(*) FROM outbox WHERE event_type = 'StakeMatured'`))
+
+	require.Equal(t, day30, env.Now().UTC(), "the test clock stands at the term end")
+	res, err := store.Unstake(ctx, agent, p.ID)
+	require.NoError(t, err, "withdrawable at day 30")
+	require.Nil(t, res.Request, "no cooldown after a locked term")
+	require.Equal(t, ledgerstore.PositionClosed, res.Position.Status)
+	require.Equal(t, 40*avt, liquid(), "the principal is back in liquid")
+	require.EqualValues(t, 1, count(t, tdb.Pool, `SELECT count(*) FROM outbox WHERE event_type = 'TokensUnstaked'`))
 }

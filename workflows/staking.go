@@ -22,6 +22,9 @@ const (
 	StakingRewardRunName = "StakingRewardRun"
 	// UnstakeCooldownName waits out a flexible unstake's cooldown.
 	UnstakeCooldownName = "StakingUnstakeCooldown"
+	// LockExpiryName waits out a locked position's term and records its
+	// maturity.
+	LockExpiryName = "StakingLockExpiry"
 	// QueryRewardRunProgress returns a run's RewardRunProgress.
 	QueryRewardRunProgress = "reward-run-progress"
 
@@ -35,6 +38,11 @@ const (
 	MaxRewardPagesPerRun     = 1000
 	// unstakeSafetyNetBatch bounds the due-unstake sweep each run does.
 	unstakeSafetyNetBatch = 1000
+	// lockSafetyNetBatch bounds the overdue lock-expiry sweep each run does.
+	lockSafetyNetBatch = 1000
+	// lockSafetyNetChange versions the reward run's lock-expiry sweep:
+	// runs recorded before it replay without the extra activity.
+	lockSafetyNetChange = "staking-lock-safety-net"
 )
 
 // RewardRunWorkflowID is the ID of registry's run for date (YYYY-MM-DD):
@@ -48,6 +56,12 @@ func RewardRunWorkflowID(registry, date string) string {
 // unstake request (one request per position).
 func UnstakeCooldownWorkflowID(positionID int64) string {
 	return "staking-unstake-" + strconv.FormatInt(positionID, 10)
+}
+
+// LockExpiryWorkflowID is the ID of the lock-expiry workflow of locked
+// position id (one per position).
+func LockExpiryWorkflowID(positionID int64) string {
+	return "staking-lock-" + strconv.FormatInt(positionID, 10)
 }
 
 // RewardDayInput configures the scheduled trigger.
@@ -138,7 +152,8 @@ func StakingRewardDay(ctx workflow.Context, in RewardDayInput) (RewardRunResult,
 // mid-page and a resumed run all pay each position exactly once. Every
 // PagesPerRun pages it continues as new with its cursor, keeping each
 // run's history small. At the end it releases overdue unstakes (a safety
-// net for cooldown workflows that never started) and completes the run.
+// net for cooldown workflows that never started), marks overdue lock
+// expiries (the same for lock-expiry workflows) and completes the run.
 func StakingRewardRun(ctx workflow.Context, in RewardRunInput) (RewardRunResult, error) {
 	if in.PageSize <= 0 || in.PageSize > MaxRewardPageSize {
 		in.PageSize = DefaultRewardPageSize
@@ -193,6 +208,12 @@ func StakingRewardRun(ctx workflow.Context, in RewardRunInput) (RewardRunResult,
 	if err := workflow.ExecuteActivity(ctx, a.CompleteDueUnstakes, unstakeSafetyNetBatch).Get(ctx, nil); err != nil {
 		return RewardRunResult{}, err
 	}
+	if workflow.GetVersion(ctx, lockSafetyNetChange, workflow.DefaultVersion, 1) == 1 {
+		// The same safety net for lock-expiry workflows that never started.
+		if err := workflow.ExecuteActivity(ctx, a.MatureDueLocks, lockSafetyNetBatch).Get(ctx, nil); err != nil {
+			return RewardRunResult{}, err
+		}
+	}
 	var run staking.RewardRun
 	if err := workflow.ExecuteActivity(ctx, a.FinishRewardRun, in.Date).Get(ctx, &run); err != nil {
 		return RewardRunResult{}, err
@@ -232,4 +253,37 @@ func StakingUnstakeCooldown(ctx workflow.Context, in UnstakeCooldownInput) error
 	})
 	var a *activities.Staking
 	return workflow.ExecuteActivity(ctx, a.ReleaseUnstake, in.PositionID).Get(ctx, nil)
+}
+
+// LockExpiryInput names a locked position and its term end.
+type LockExpiryInput struct {
+	PositionID int64
+	UnlockAt   time.Time
+}
+
+// StakingLockExpiry waits (a durable timer) until a locked position's term
+// ends, then records its maturity on the ledger (the lock lifts; the owner
+// may unstake at once; event StakeMatured). The ledger decides early
+// unstakes by the term end itself, so this workflow never gates a
+// withdrawal; the mark is idempotent per position, so a duplicate or reset
+// workflow writes it once, and a position unstaked or slashed meanwhile is
+// left alone.
+func StakingLockExpiry(ctx workflow.Context, in LockExpiryInput) error {
+	if in.PositionID <= 0 || in.UnlockAt.IsZero() {
+		return temporal.NewNonRetryableApplicationError("lock expiry needs a position and a term end", activities.ErrTypeStakingInvalid, nil)
+	}
+	if d := in.UnlockAt.Sub(workflow.Now(ctx)); d > 0 {
+		if err := workflow.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeStakingInvalid},
+		},
+	})
+	var a *activities.Staking
+	return workflow.ExecuteActivity(ctx, a.MatureLock, in.PositionID).Get(ctx, nil)
 }

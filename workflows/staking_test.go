@@ -26,6 +26,9 @@ type memStaking struct {
 	paid      map[string]map[int64]int
 	runs      map[string]bool
 	released  map[int64]int
+	matured   map[int64]int
+	// lockSweeps counts MatureDueLocks calls (the run's safety net).
+	lockSweeps int
 	// crashAfterCommit makes the nth PayRewardPage call commit and then
 	// fail, as if the worker died before reporting the result.
 	crashAfterCommit int
@@ -33,7 +36,7 @@ type memStaking struct {
 }
 
 func newMemStaking(positions int64) *memStaking {
-	return &memStaking{positions: positions, paid: map[string]map[int64]int{}, runs: map[string]bool{}, released: map[int64]int{}}
+	return &memStaking{positions: positions, paid: map[string]map[int64]int{}, runs: map[string]bool{}, released: map[int64]int{}, matured: map[int64]int{}}
 }
 
 func (m *memStaking) StartRewardRun(_ context.Context, date string, cutoff time.Time, _ staking.Curve) (staking.RewardRun, error) {
@@ -89,6 +92,20 @@ func (m *memStaking) ReleaseUnstake(_ context.Context, id int64) error {
 
 func (m *memStaking) CompleteDueUnstakes(context.Context, int) (int, error) { return 0, nil }
 
+func (m *memStaking) MatureLock(_ context.Context, id int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.matured[id]++
+	return nil
+}
+
+func (m *memStaking) MatureDueLocks(context.Context, int) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lockSweeps++
+	return 0, nil
+}
+
 func stakingEnv(ledger *memStaking) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(quietLogger)
@@ -117,6 +134,40 @@ func TestUnstakeCooldownReleasesExactlySevenDaysLater(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, start.Add(7*24*time.Hour), releasedAt.UTC())
 	env.AssertExpectations(t)
+}
+
+// A 30-day position's lock expiry is recorded exactly at its term end, by
+// a durable timer; started after the term (a late start), it records it at
+// once.
+func TestLockExpiryMaturesAtTermEnd(t *testing.T) {
+	start := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	unlock := start.AddDate(0, 0, 30)
+	for _, c := range []struct {
+		name  string
+		start time.Time
+		want  time.Time
+	}{
+		{"on time", start, unlock},
+		{"started late", unlock.Add(time.Hour), unlock.Add(time.Hour)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			s.SetLogger(quietLogger)
+			env := s.NewTestWorkflowEnvironment()
+			var a *activities.Staking
+			env.RegisterActivity(a)
+			env.SetStartTime(c.start)
+			var maturedAt time.Time
+			env.OnActivity(a.MatureLock, mock.Anything, int64(7)).Return(func(context.Context, int64) error {
+				maturedAt = env.Now()
+				return nil
+			}).Once()
+			env.ExecuteWorkflow(StakingLockExpiry, LockExpiryInput{PositionID: 7, UnlockAt: unlock})
+			require.NoError(t, env.GetWorkflowError())
+			require.Equal(t, c.want, maturedAt.UTC())
+			env.AssertExpectations(t)
+		})
+	}
 }
 
 // A run over 25 positions in pages of 4 with 3 pages per run continues as
@@ -167,6 +218,7 @@ func TestRewardRunTwiceAndAfterCrashPaysOnce(t *testing.T) {
 	for id := int64(1); id <= 10; id++ {
 		require.Equal(t, 1, ledger.paid["2026-03-03"][id], "position %d", id)
 	}
+	require.Equal(t, 2, ledger.lockSweeps, "each run sweeps overdue lock expiries")
 }
 
 func TestRewardDayUsesTheScheduledDate(t *testing.T) {

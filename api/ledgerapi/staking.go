@@ -22,11 +22,18 @@ type Cooldowns interface {
 	StartCooldown(ctx context.Context, positionID int64, releaseAt time.Time) error
 }
 
+// LockExpiries starts the lock-expiry workflow of a locked position
+// (idempotent per position: a started one counts as started).
+type LockExpiries interface {
+	StartLockExpiry(ctx context.Context, positionID int64, unlockAt time.Time) error
+}
+
 // StakingOptions configure a StakingHandler.
 type StakingOptions struct {
 	Store       *ledgerstore.Store // required
 	Idempotency api.IdempotencyStore
-	Cooldowns   Cooldowns // required
+	Cooldowns   Cooldowns    // required
+	Locks       LockExpiries // required
 	Auth        gin.HandlerFunc
 	Owner       OwnerFunc
 	Curve       staking.Curve // zero: staking.DefaultCurve
@@ -39,8 +46,8 @@ type StakingHandler struct{ o StakingOptions }
 // NewStaking returns a StakingHandler; it panics on missing required
 // options (a wiring bug).
 func NewStaking(o StakingOptions) *StakingHandler {
-	if o.Store == nil || o.Idempotency == nil || o.Cooldowns == nil {
-		panic("ledgerapi: staking needs Store, Idempotency and Cooldowns")
+	if o.Store == nil || o.Idempotency == nil || o.Cooldowns == nil || o.Locks == nil {
+		panic("ledgerapi: staking needs Store, Idempotency, Cooldowns and Locks")
 	}
 	if o.Owner == nil {
 		o.Owner = func(_ context.Context, p api.Principal, account string) (bool, error) {
@@ -109,6 +116,7 @@ type PositionResponse struct {
 	Validator      string     `json:"validator,omitempty"`
 	Status         string     `json:"status"`
 	UnlockAt       *time.Time `json:"unlock_at,omitempty"`
+	MaturedAt      *time.Time `json:"matured_at,omitempty"` // the lock expired: unstaking is immediate
 	CreatedAt      time.Time  `json:"created_at"`
 	ClosedAt       *time.Time `json:"closed_at,omitempty"`
 }
@@ -117,7 +125,7 @@ func positionDTO(p ledgerstore.Position) PositionResponse {
 	return PositionResponse{
 		ID: p.ID, Owner: p.Owner, Tier: string(p.Tier), PrincipalUnits: p.PrincipalUnits, Principal: money.Format(p.PrincipalUnits),
 		StakedUnits: p.StakedUnits, AutoCompound: p.AutoCompound, Validator: p.Validator, Status: p.Status,
-		UnlockAt: p.UnlockAt, CreatedAt: p.CreatedAt, ClosedAt: p.ClosedAt,
+		UnlockAt: p.UnlockAt, MaturedAt: p.MaturedAt, CreatedAt: p.CreatedAt, ClosedAt: p.ClosedAt,
 	}
 }
 
@@ -264,6 +272,16 @@ func (h *StakingHandler) stake(c *gin.Context) {
 	if err != nil {
 		api.WriteError(c, err)
 		return
+	}
+	// A locked position gets its lock-expiry workflow. If it cannot be
+	// started the answer is 503 (not stored by the idempotency layer): a
+	// retry with the same key replays the stake and starts it again; the
+	// daily reward run marks any expiry still unrecorded.
+	if p.UnlockAt != nil && p.Status == ledgerstore.PositionActive && p.MaturedAt == nil {
+		if err := h.o.Locks.StartLockExpiry(c.Request.Context(), p.ID, *p.UnlockAt); err != nil {
+			api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "the stake is recorded as position %d but its lock expiry could not be scheduled; retry with the same Idempotency-Key", p.ID))
+			return
+		}
 	}
 	c.JSON(http.StatusCreated, positionDTO(p))
 }

@@ -18,11 +18,23 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 )
 
-// fakeCooldowns records started cooldowns; fail makes starting fail.
+// fakeCooldowns records started cooldowns and lock expiries; fail makes
+// starting fail.
 type fakeCooldowns struct {
 	mu      sync.Mutex
 	started map[int64]time.Time
+	locks   map[int64]time.Time
 	fail    bool
+}
+
+func (f *fakeCooldowns) StartLockExpiry(_ context.Context, id int64, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return errors.New("temporal down")
+	}
+	f.locks[id] = at
+	return nil
 }
 
 func (f *fakeCooldowns) StartCooldown(_ context.Context, id int64, at time.Time) error {
@@ -37,9 +49,9 @@ func (f *fakeCooldowns) StartCooldown(_ context.Context, id int64, at time.Time)
 
 func newStakingFixture(t *testing.T) (*fixture, *fakeCooldowns) {
 	f := newFixture(t, false)
-	cd := &fakeCooldowns{started: map[int64]time.Time{}}
+	cd := &fakeCooldowns{started: map[int64]time.Time{}, locks: map[int64]time.Time{}}
 	e := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
-	ledgerapi.NewStaking(ledgerapi.StakingOptions{Store: f.store, Idempotency: db.NewIdempotencyStore(f.pool), Cooldowns: cd, Auth: testAuth}).Mount(e.Group("/api/v1"))
+	ledgerapi.NewStaking(ledgerapi.StakingOptions{Store: f.store, Idempotency: db.NewIdempotencyStore(f.pool), Cooldowns: cd, Locks: cd, Auth: testAuth}).Mount(e.Group("/api/v1"))
 	f.h = e
 	return f, cd
 }
@@ -132,4 +144,36 @@ func TestStakeUnstakeOverHTTP(t *testing.T) {
 	require.Equal(t, 404, r.status, "other agents do not see it")
 	r = f.do(req{method: "GET", path: fmt.Sprintf("/api/v1/staking/positions/%d", p.ID), subject: "admin:1", scopes: "admin"})
 	require.Equal(t, 200, r.status)
+}
+
+// A locked stake starts its lock-expiry workflow with the term end; when
+// it cannot be started the stake (already recorded) answers 503 and a
+// retry with the same key replays it and starts the workflow. A flexible
+// stake starts none.
+func TestLockedStakeStartsItsLockExpiry(t *testing.T) {
+	t.Parallel()
+	f, cd := newStakingFixture(t)
+	alice := f.agent(100 * avt)
+
+	cd.fail = true
+	stake := req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"90d","amount":"40"}`, subject: alice, key: "l1"}
+	r := f.do(stake)
+	require.Equal(t, 503, r.status, string(r.body))
+	require.Contains(t, string(r.body), "lock expiry could not be scheduled")
+	cd.fail = false
+	r = f.do(stake)
+	require.Equal(t, 201, r.status, string(r.body))
+	var p ledgerapi.PositionResponse
+	require.NoError(t, json.Unmarshal(r.body, &p))
+	require.NotNil(t, p.UnlockAt)
+	require.Nil(t, p.MaturedAt)
+	require.Equal(t, *p.UnlockAt, cd.locks[p.ID])
+	require.Equal(t, p.CreatedAt.AddDate(0, 0, 90), *p.UnlockAt)
+	var positions int
+	require.NoError(t, f.pool.QueryRow(context.Background(), `SELECT count(*) FROM stake_positions WHERE owner = $1`, alice).Scan(&positions))
+	require.Equal(t, 1, positions, "the retry replayed the recorded stake")
+
+	r = f.do(req{method: "POST", path: "/api/v1/staking/stake", body: `{"tier":"flexible","amount":"10"}`, subject: alice, key: "l2"})
+	require.Equal(t, 201, r.status, string(r.body))
+	require.Len(t, cd.locks, 1, "no lock expiry for the flexible tier")
 }

@@ -25,6 +25,7 @@ const (
 	EventStakeSlashed      = events.TypeStakeSlashed      // slash-<case>-<position>
 	EventDelegationChanged = events.TypeDelegationChanged // delegation-<position>-<n>
 	EventValidatorUpdated  = events.TypeValidatorUpdated  // validator-<did>-<unix µs>
+	EventStakeMatured      = events.TypeStakeMatured      // matured-<position>
 )
 
 // Position statuses.
@@ -49,6 +50,7 @@ type Position struct {
 	Validator      string // "" when not delegated
 	Status         string
 	UnlockAt       *time.Time // term end of a locked tier
+	MaturedAt      *time.Time // when the lock's expiry was recorded (StakeMatured); nil before
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	ClosedAt       *time.Time
@@ -70,6 +72,10 @@ func positionFromRow(r tegdb.StakePosition) Position {
 	if r.ClosedAt != nil {
 		t := r.ClosedAt.UTC()
 		p.ClosedAt = &t
+	}
+	if r.MaturedAt != nil {
+		t := r.MaturedAt.UTC()
+		p.MaturedAt = &t
 	}
 	return p
 }

@@ -132,6 +132,90 @@ func TestLockedTierIsCommittedUntilTermEnd(t *testing.T) {
 	e.checkInvariants()
 }
 
+// The lock expiry is recorded once per position at or after its term end
+// (matured_at, one StakeMatured event), never before, never for a flexible,
+// unstaked or slashed position; the safety net marks overdue positions in
+// batches; a matured position stays staked and keeps earning.
+func TestLockExpiryMarksMaturityOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	bob, carol, dave := e.agent(200*avt), e.agent(50*avt), e.agent(50*avt)
+	a1 := e.stake(bob, "30d", 50*avt, false, "a1")
+	a2 := e.stake(bob, "30d", 50*avt, false, "a2")
+	long := e.stake(bob, "90d", 50*avt, false, "b")
+	flex := e.stake(bob, "flexible", 50*avt, false, "f")
+	closed := e.stake(carol, "30d", 50*avt, false, "c")
+	slashed := e.stake(dave, "30d", 50*avt, false, "d")
+	matured := func() int { return e.count(`SELECT count(*) FROM stake_positions WHERE matured_at IS NOT NULL`) }
+	events := func() int { return e.count(`SELECT count(*) FROM outbox WHERE event_type = 'StakeMatured'`) }
+
+	_, err := e.store.MaturePosition(e.ctx, flex.ID)
+	require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "a flexible position has no lock")
+	_, err = e.store.MaturePosition(e.ctx, 999_999)
+	require.Equal(t, apperr.NotFound, apperr.CodeOf(err))
+	e.clock.Advance(30*24*time.Hour - time.Second)
+	before := e.stakingSnapshot()
+	_, err = e.store.MaturePosition(e.ctx, a1.ID)
+	require.Equal(t, apperr.FailedPrecondition, apperr.CodeOf(err), "one second before the term end")
+	n, err := e.store.MatureDueLocks(e.ctx, 10)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, before, e.stakingSnapshot())
+	require.Zero(t, matured())
+
+	e.clock.Advance(time.Second)
+	_, err = e.store.Unstake(e.ctx, carol, closed.ID) // unstaked at term end before any mark
+	require.NoError(t, err)
+	_, err = e.store.SlashStake(e.ctx, ledgerstore.SlashRequest{AgentDID: dave, CaseID: "case-m", Reason: "x", Actor: "admin:t"})
+	require.NoError(t, err)
+	p, err := e.store.MaturePosition(e.ctx, a1.ID)
+	require.NoError(t, err)
+	require.False(t, p.Replayed)
+	require.Equal(t, e.clock.Now(), *p.MaturedAt)
+	require.Equal(t, ledgerstore.PositionActive, p.Status, "the money stays staked until the owner unstakes")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'StakeMatured' AND idempotency_key = $1`, "matured-"+strconv.FormatInt(a1.ID, 10)))
+	for _, id := range []int64{a1.ID, closed.ID, slashed.ID} {
+		p, err := e.store.MaturePosition(e.ctx, id)
+		require.NoError(t, err)
+		require.True(t, p.Replayed, "position %d", id)
+	}
+	require.Equal(t, 1, events())
+
+	// The safety net: a2 is overdue (its workflow never ran); the 90-day
+	// position is not due; closed and slashed ones are skipped.
+	e.clock.Advance(time.Hour)
+	n, err = e.store.MatureDueLocks(e.ctx, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	got, err := e.store.Position(e.ctx, a2.ID)
+	require.NoError(t, err)
+	require.Equal(t, e.clock.Now(), *got.MaturedAt)
+	n, err = e.store.MatureDueLocks(e.ctx, 10)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, 2, matured())
+	require.Equal(t, 2, events())
+
+	// Matured positions keep earning until unstaked; unstaking is immediate.
+	e.clock.Advance(12 * time.Hour)
+	e.runDay("2026-12-02", 100)
+	require.Equal(t, 2, e.count(`SELECT count(*) FROM staking_rewards WHERE position_id = ANY($1)`, []int64{a1.ID, a2.ID}))
+	res, err := e.store.Unstake(e.ctx, bob, a1.ID)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.PositionClosed, res.Position.Status)
+	require.Nil(t, res.Request)
+
+	// The batch limit holds: 60 more days bring the 90-day position due.
+	e.clock.Advance(60 * 24 * time.Hour)
+	n, err = e.store.MatureDueLocks(e.ctx, 1)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	got, err = e.store.Position(e.ctx, long.ID)
+	require.NoError(t, err)
+	require.NotNil(t, got.MaturedAt)
+	e.checkInvariants()
+}
+
 func (e *env) runDay(date string, page int) staking.RewardRun {
 	e.t.Helper()
 	_, err := e.store.StartRewardRun(e.ctx, date, e.clock.Now(), staking.DefaultCurve)

@@ -112,6 +112,7 @@ type StakePosition struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	ClosedAt       *time.Time
+	MaturedAt      *time.Time
 }
 
 type StakeSlash struct {

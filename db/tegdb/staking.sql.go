@@ -228,7 +228,7 @@ func (q *Queries) RewardRunLock(ctx context.Context, db DBTX, runDate pgtype.Dat
 }
 
 const stakePositionByKey = `-- name: StakePositionByKey :one
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at FROM stake_positions WHERE owner = $1 AND client_key = $2
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE owner = $1 AND client_key = $2
 `
 
 type StakePositionByKeyParams struct {
@@ -253,6 +253,7 @@ func (q *Queries) StakePositionByKey(ctx context.Context, db DBTX, arg StakePosi
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ClosedAt,
+		&i.MaturedAt,
 	)
 	return i, err
 }
@@ -273,7 +274,7 @@ func (q *Queries) StakePositionClose(ctx context.Context, db DBTX, arg StakePosi
 }
 
 const stakePositionGet = `-- name: StakePositionGet :one
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at FROM stake_positions WHERE id = $1
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE id = $1
 `
 
 func (q *Queries) StakePositionGet(ctx context.Context, db DBTX, id int64) (StakePosition, error) {
@@ -293,6 +294,7 @@ func (q *Queries) StakePositionGet(ctx context.Context, db DBTX, id int64) (Stak
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ClosedAt,
+		&i.MaturedAt,
 	)
 	return i, err
 }
@@ -301,7 +303,7 @@ const stakePositionInsert = `-- name: StakePositionInsert :one
 
 INSERT INTO stake_positions (owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at)
 VALUES ($1, $2, $3, $3, $4, $5, 'active', $6, $7, $8, $8)
-RETURNING id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at
+RETURNING id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at
 `
 
 type StakePositionInsertParams struct {
@@ -343,12 +345,13 @@ func (q *Queries) StakePositionInsert(ctx context.Context, db DBTX, arg StakePos
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ClosedAt,
+		&i.MaturedAt,
 	)
 	return i, err
 }
 
 const stakePositionLock = `-- name: StakePositionLock :one
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at FROM stake_positions WHERE id = $1 FOR UPDATE
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) StakePositionLock(ctx context.Context, db DBTX, id int64) (StakePosition, error) {
@@ -368,6 +371,7 @@ func (q *Queries) StakePositionLock(ctx context.Context, db DBTX, id int64) (Sta
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ClosedAt,
+		&i.MaturedAt,
 	)
 	return i, err
 }
@@ -383,6 +387,20 @@ type StakePositionSetCooldownParams struct {
 
 func (q *Queries) StakePositionSetCooldown(ctx context.Context, db DBTX, arg StakePositionSetCooldownParams) error {
 	_, err := db.Exec(ctx, stakePositionSetCooldown, arg.Now, arg.ID)
+	return err
+}
+
+const stakePositionSetMatured = `-- name: StakePositionSetMatured :exec
+UPDATE stake_positions SET matured_at = $1::timestamptz, updated_at = $1::timestamptz WHERE id = $2 AND matured_at IS NULL
+`
+
+type StakePositionSetMaturedParams struct {
+	Now time.Time
+	ID  int64
+}
+
+func (q *Queries) StakePositionSetMatured(ctx context.Context, db DBTX, arg StakePositionSetMaturedParams) error {
+	_, err := db.Exec(ctx, stakePositionSetMatured, arg.Now, arg.ID)
 	return err
 }
 
@@ -402,7 +420,7 @@ func (q *Queries) StakePositionSetValidator(ctx context.Context, db DBTX, arg St
 }
 
 const stakePositionsByOwner = `-- name: StakePositionsByOwner :many
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at FROM stake_positions WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3
 `
 
 type StakePositionsByOwnerParams struct {
@@ -435,6 +453,7 @@ func (q *Queries) StakePositionsByOwner(ctx context.Context, db DBTX, arg StakeP
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ClosedAt,
+			&i.MaturedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -463,8 +482,42 @@ func (q *Queries) StakePositionsCompound(ctx context.Context, db DBTX, arg Stake
 	return err
 }
 
+const stakePositionsMaturityDue = `-- name: StakePositionsMaturityDue :many
+SELECT id FROM stake_positions
+WHERE status = 'active' AND unlock_at IS NOT NULL AND matured_at IS NULL AND unlock_at <= $1::timestamptz
+ORDER BY unlock_at, id LIMIT $2
+`
+
+type StakePositionsMaturityDueParams struct {
+	Now     time.Time
+	MaxRows int32
+}
+
+// Open locked positions whose term has ended but that no lock-expiry
+// workflow has marked yet (the safety net behind the per-position
+// workflows).
+func (q *Queries) StakePositionsMaturityDue(ctx context.Context, db DBTX, arg StakePositionsMaturityDueParams) ([]int64, error) {
+	rows, err := db.Query(ctx, stakePositionsMaturityDue, arg.Now, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const stakePositionsOpenByOwnerLock = `-- name: StakePositionsOpenByOwnerLock :many
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at FROM stake_positions WHERE owner = $1 AND status IN ('active', 'cooldown') ORDER BY id FOR UPDATE
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE owner = $1 AND status IN ('active', 'cooldown') ORDER BY id FOR UPDATE
 `
 
 // The owner's open positions (active or cooling down), locked in id order
@@ -492,6 +545,7 @@ func (q *Queries) StakePositionsOpenByOwnerLock(ctx context.Context, db DBTX, ow
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ClosedAt,
+			&i.MaturedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -159,3 +159,14 @@ SELECT EXISTS (
     WHERE p.id > @after_id AND p.status = 'active' AND p.created_at < @cutoff
       AND NOT EXISTS (SELECT 1 FROM staking_rewards r WHERE r.run_date = @run_date AND r.position_id = p.id)
 )::boolean AS more;
+
+-- name: StakePositionSetMatured :exec
+UPDATE stake_positions SET matured_at = @now::timestamptz, updated_at = @now::timestamptz WHERE id = @id AND matured_at IS NULL;
+
+-- name: StakePositionsMaturityDue :many
+-- Open locked positions whose term has ended but that no lock-expiry
+-- workflow has marked yet (the safety net behind the per-position
+-- workflows).
+SELECT id FROM stake_positions
+WHERE status = 'active' AND unlock_at IS NOT NULL AND matured_at IS NULL AND unlock_at <= @now::timestamptz
+ORDER BY unlock_at, id LIMIT @max_rows;
