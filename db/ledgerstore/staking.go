@@ -551,7 +551,7 @@ func (s *Store) SetValidator(ctx context.Context, agentDID string, commissionBps
 			return err
 		}
 		out = Validator{AgentDID: r.AgentDid, CommissionBps: int64(r.CommissionBps), Accepting: r.Accepting, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
-		env, err := newEvent(EventValidatorUpdated, "validator-"+agentDID+"-"+itoa(now.UnixMicro()), agentDID, now, nil, positionPayload{
+		env, err := newEvent(EventValidatorUpdated, "validator-"+agentDID+"-v"+itoa(r.Version), agentDID, now, nil, positionPayload{
 			Owner: agentDID, CommissionBps: &out.CommissionBps, AcceptingStake: &out.Accepting,
 		})
 		if err != nil {
@@ -629,13 +629,14 @@ func (s *Store) Delegate(ctx context.Context, owner string, id int64, validator 
 		if validator != "" {
 			v = &validator
 		}
-		if err := s.q.StakePositionSetValidator(ctx, tx, tegdb.StakePositionSetValidatorParams{ID: id, Validator: v, Now: now}); err != nil {
+		version, err := s.q.StakePositionSetValidator(ctx, tx, tegdb.StakePositionSetValidatorParams{ID: id, Validator: v, Now: now})
+		if err != nil {
 			return err
 		}
 		prev := p.Validator
 		p.Validator, p.UpdatedAt = validator, now
 		out = p
-		env, err := newEvent(EventDelegationChanged, "delegation-"+itoa(id)+"-"+itoa(now.UnixMicro()), owner, now, nil, positionPayload{
+		env, err := newEvent(EventDelegationChanged, "delegation-"+itoa(id)+"-v"+itoa(version), owner, now, nil, positionPayload{
 			PositionID: id, Owner: owner, Tier: string(p.Tier), AmountUnits: p.PrincipalUnits, Validator: validator, PrevValidator: prev,
 		})
 		if err != nil {

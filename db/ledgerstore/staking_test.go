@@ -487,3 +487,25 @@ func TestRewardRunRacingUnstakes(t *testing.T) {
 	require.Equal(t, 20, e.count(`SELECT count(*) FROM stake_positions WHERE status = 'cooldown'`))
 	e.checkInvariants()
 }
+
+// Validator updates and delegation changes at the same clock instant are
+// distinct changes: each gets its own event (keys from per-row versions,
+// not from the time).
+func TestStakingChangeEventsAtTheSameInstant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	alice, val := e.agent(100*avt), e.agent(0)
+	p := e.stake(alice, "flexible", 100*avt, false, "s")
+	for _, c := range []int64{500, 700, 500} {
+		_, err := e.store.SetValidator(e.ctx, val, c, true)
+		require.NoError(t, err)
+	}
+	for _, v := range []string{val, "", val} {
+		_, err := e.store.Delegate(e.ctx, alice, p.ID, v)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 3, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'ValidatorUpdated'`))
+	require.Equal(t, 3, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'DelegationChanged'`))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM outbox WHERE idempotency_key = 'delegation-`+itoaT(p.ID)+`-v3'`))
+	e.checkInvariants()
+}

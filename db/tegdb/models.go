@@ -99,20 +99,21 @@ type OutboxRelayState struct {
 }
 
 type StakePosition struct {
-	ID             int64
-	Owner          string
-	Tier           string
-	PrincipalUnits int64
-	StakedUnits    int64
-	AutoCompound   bool
-	Validator      *string
-	Status         string
-	UnlockAt       *time.Time
-	ClientKey      string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	ClosedAt       *time.Time
-	MaturedAt      *time.Time
+	ID                int64
+	Owner             string
+	Tier              string
+	PrincipalUnits    int64
+	StakedUnits       int64
+	AutoCompound      bool
+	Validator         *string
+	Status            string
+	UnlockAt          *time.Time
+	ClientKey         string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	ClosedAt          *time.Time
+	MaturedAt         *time.Time
+	DelegationVersion int64
 }
 
 type StakeSlash struct {
@@ -163,6 +164,7 @@ type StakingValidator struct {
 	Accepting     bool
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	Version       int64
 }
 
 type SupplyOperation struct {

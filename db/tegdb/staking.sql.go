@@ -228,7 +228,7 @@ func (q *Queries) RewardRunLock(ctx context.Context, db DBTX, runDate pgtype.Dat
 }
 
 const stakePositionByKey = `-- name: StakePositionByKey :one
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE owner = $1 AND client_key = $2
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at, delegation_version FROM stake_positions WHERE owner = $1 AND client_key = $2
 `
 
 type StakePositionByKeyParams struct {
@@ -254,6 +254,7 @@ func (q *Queries) StakePositionByKey(ctx context.Context, db DBTX, arg StakePosi
 		&i.UpdatedAt,
 		&i.ClosedAt,
 		&i.MaturedAt,
+		&i.DelegationVersion,
 	)
 	return i, err
 }
@@ -274,7 +275,7 @@ func (q *Queries) StakePositionClose(ctx context.Context, db DBTX, arg StakePosi
 }
 
 const stakePositionGet = `-- name: StakePositionGet :one
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE id = $1
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at, delegation_version FROM stake_positions WHERE id = $1
 `
 
 func (q *Queries) StakePositionGet(ctx context.Context, db DBTX, id int64) (StakePosition, error) {
@@ -295,6 +296,7 @@ func (q *Queries) StakePositionGet(ctx context.Context, db DBTX, id int64) (Stak
 		&i.UpdatedAt,
 		&i.ClosedAt,
 		&i.MaturedAt,
+		&i.DelegationVersion,
 	)
 	return i, err
 }
@@ -303,7 +305,7 @@ const stakePositionInsert = `-- name: StakePositionInsert :one
 
 INSERT INTO stake_positions (owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at)
 VALUES ($1, $2, $3, $3, $4, $5, 'active', $6, $7, $8, $8)
-RETURNING id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at
+RETURNING id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at, delegation_version
 `
 
 type StakePositionInsertParams struct {
@@ -346,12 +348,13 @@ func (q *Queries) StakePositionInsert(ctx context.Context, db DBTX, arg StakePos
 		&i.UpdatedAt,
 		&i.ClosedAt,
 		&i.MaturedAt,
+		&i.DelegationVersion,
 	)
 	return i, err
 }
 
 const stakePositionLock = `-- name: StakePositionLock :one
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE id = $1 FOR UPDATE
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at, delegation_version FROM stake_positions WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) StakePositionLock(ctx context.Context, db DBTX, id int64) (StakePosition, error) {
@@ -372,6 +375,7 @@ func (q *Queries) StakePositionLock(ctx context.Context, db DBTX, id int64) (Sta
 		&i.UpdatedAt,
 		&i.ClosedAt,
 		&i.MaturedAt,
+		&i.DelegationVersion,
 	)
 	return i, err
 }
@@ -404,8 +408,10 @@ func (q *Queries) StakePositionSetMatured(ctx context.Context, db DBTX, arg Stak
 	return err
 }
 
-const stakePositionSetValidator = `-- name: StakePositionSetValidator :exec
-UPDATE stake_positions SET validator = $1, updated_at = $2 WHERE id = $3
+const stakePositionSetValidator = `-- name: StakePositionSetValidator :one
+UPDATE stake_positions SET validator = $1, updated_at = $2, delegation_version = delegation_version + 1
+WHERE id = $3
+RETURNING delegation_version
 `
 
 type StakePositionSetValidatorParams struct {
@@ -414,13 +420,15 @@ type StakePositionSetValidatorParams struct {
 	ID        int64
 }
 
-func (q *Queries) StakePositionSetValidator(ctx context.Context, db DBTX, arg StakePositionSetValidatorParams) error {
-	_, err := db.Exec(ctx, stakePositionSetValidator, arg.Validator, arg.Now, arg.ID)
-	return err
+func (q *Queries) StakePositionSetValidator(ctx context.Context, db DBTX, arg StakePositionSetValidatorParams) (int64, error) {
+	row := db.QueryRow(ctx, stakePositionSetValidator, arg.Validator, arg.Now, arg.ID)
+	var delegation_version int64
+	err := row.Scan(&delegation_version)
+	return delegation_version, err
 }
 
 const stakePositionsByOwner = `-- name: StakePositionsByOwner :many
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at, delegation_version FROM stake_positions WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3
 `
 
 type StakePositionsByOwnerParams struct {
@@ -454,6 +462,7 @@ func (q *Queries) StakePositionsByOwner(ctx context.Context, db DBTX, arg StakeP
 			&i.UpdatedAt,
 			&i.ClosedAt,
 			&i.MaturedAt,
+			&i.DelegationVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -517,7 +526,7 @@ func (q *Queries) StakePositionsMaturityDue(ctx context.Context, db DBTX, arg St
 }
 
 const stakePositionsOpenByOwnerLock = `-- name: StakePositionsOpenByOwnerLock :many
-SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at FROM stake_positions WHERE owner = $1 AND status IN ('active', 'cooldown') ORDER BY id FOR UPDATE
+SELECT id, owner, tier, principal_units, staked_units, auto_compound, validator, status, unlock_at, client_key, created_at, updated_at, closed_at, matured_at, delegation_version FROM stake_positions WHERE owner = $1 AND status IN ('active', 'cooldown') ORDER BY id FOR UPDATE
 `
 
 // The owner's open positions (active or cooling down), locked in id order
@@ -546,6 +555,7 @@ func (q *Queries) StakePositionsOpenByOwnerLock(ctx context.Context, db DBTX, ow
 			&i.UpdatedAt,
 			&i.ClosedAt,
 			&i.MaturedAt,
+			&i.DelegationVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -740,7 +750,7 @@ func (q *Queries) StakingTotals(ctx context.Context, db DBTX) (StakingTotalsRow,
 }
 
 const stakingValidatorGet = `-- name: StakingValidatorGet :one
-SELECT agent_did, commission_bps, accepting, created_at, updated_at FROM staking_validators WHERE agent_did = $1
+SELECT agent_did, commission_bps, accepting, created_at, updated_at, version FROM staking_validators WHERE agent_did = $1
 `
 
 func (q *Queries) StakingValidatorGet(ctx context.Context, db DBTX, agentDid string) (StakingValidator, error) {
@@ -752,6 +762,7 @@ func (q *Queries) StakingValidatorGet(ctx context.Context, db DBTX, agentDid str
 		&i.Accepting,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Version,
 	)
 	return i, err
 }
@@ -759,8 +770,9 @@ func (q *Queries) StakingValidatorGet(ctx context.Context, db DBTX, agentDid str
 const stakingValidatorUpsert = `-- name: StakingValidatorUpsert :one
 INSERT INTO staking_validators (agent_did, commission_bps, accepting, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $4)
-ON CONFLICT (agent_did) DO UPDATE SET commission_bps = EXCLUDED.commission_bps, accepting = EXCLUDED.accepting, updated_at = EXCLUDED.updated_at
-RETURNING agent_did, commission_bps, accepting, created_at, updated_at
+ON CONFLICT (agent_did) DO UPDATE SET commission_bps = EXCLUDED.commission_bps, accepting = EXCLUDED.accepting, updated_at = EXCLUDED.updated_at,
+    version = staking_validators.version + 1
+RETURNING agent_did, commission_bps, accepting, created_at, updated_at, version
 `
 
 type StakingValidatorUpsertParams struct {
@@ -784,12 +796,13 @@ func (q *Queries) StakingValidatorUpsert(ctx context.Context, db DBTX, arg Staki
 		&i.Accepting,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Version,
 	)
 	return i, err
 }
 
 const stakingValidators = `-- name: StakingValidators :many
-SELECT v.agent_did, v.commission_bps, v.accepting, v.created_at, v.updated_at, coalesce((SELECT sum(p.principal_units) FROM stake_positions p WHERE p.validator = v.agent_did AND p.status = 'active'), 0)::bigint AS delegated_units
+SELECT v.agent_did, v.commission_bps, v.accepting, v.created_at, v.updated_at, v.version, coalesce((SELECT sum(p.principal_units) FROM stake_positions p WHERE p.validator = v.agent_did AND p.status = 'active'), 0)::bigint AS delegated_units
 FROM staking_validators v WHERE v.agent_did > $1 ORDER BY v.agent_did LIMIT $2
 `
 
@@ -804,6 +817,7 @@ type StakingValidatorsRow struct {
 	Accepting      bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Version        int64
 	DelegatedUnits int64
 }
 
@@ -822,6 +836,7 @@ func (q *Queries) StakingValidators(ctx context.Context, db DBTX, arg StakingVal
 			&i.Accepting,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Version,
 			&i.DelegatedUnits,
 		); err != nil {
 			return nil, err

@@ -30,8 +30,10 @@ UPDATE stake_positions SET status = @status, principal_units = 0, closed_at = @n
 -- name: StakePositionSetCooldown :exec
 UPDATE stake_positions SET status = 'cooldown', updated_at = @now WHERE id = @id AND status = 'active';
 
--- name: StakePositionSetValidator :exec
-UPDATE stake_positions SET validator = sqlc.narg('validator'), updated_at = @now WHERE id = @id;
+-- name: StakePositionSetValidator :one
+UPDATE stake_positions SET validator = sqlc.narg('validator'), updated_at = @now, delegation_version = delegation_version + 1
+WHERE id = @id
+RETURNING delegation_version;
 
 -- name: UnstakeRequestInsert :one
 INSERT INTO unstake_requests (position_id, owner, amount_units, status, requested_at, releases_at)
@@ -55,7 +57,8 @@ SELECT position_id FROM unstake_requests WHERE status = 'pending' AND releases_a
 -- name: StakingValidatorUpsert :one
 INSERT INTO staking_validators (agent_did, commission_bps, accepting, created_at, updated_at)
 VALUES (@agent_did, @commission_bps, @accepting, @now, @now)
-ON CONFLICT (agent_did) DO UPDATE SET commission_bps = EXCLUDED.commission_bps, accepting = EXCLUDED.accepting, updated_at = EXCLUDED.updated_at
+ON CONFLICT (agent_did) DO UPDATE SET commission_bps = EXCLUDED.commission_bps, accepting = EXCLUDED.accepting, updated_at = EXCLUDED.updated_at,
+    version = staking_validators.version + 1
 RETURNING *;
 
 -- name: StakingValidatorGet :one
