@@ -157,11 +157,14 @@ func TestStakingEndToEnd(t *testing.T) {
 	// A triggered action's nominal time (the run's cutoff: positions
 	// created before it earn the day) is whole seconds.
 	time.Sleep(1100 * time.Millisecond)
+	triggeredFrom := time.Now().UTC().Format(staking.DateLayout)
 	first := runDay(1)
 	require.False(t, first.AlreadyRun)
 	require.EqualValues(t, 3, first.PaidPositions)
 	date := first.Date
-	require.Equal(t, time.Now().UTC().Format(staking.DateLayout), date)
+	// The run pays the trigger's UTC date (either side of a midnight the
+	// trigger may have straddled).
+	require.Contains(t, []string{triggeredFrom, time.Now().UTC().Format(staking.DateLayout)}, date)
 	rFlex, rLocked, rDel := reward(100*avt, "flexible"), reward(200*avt, "365d"), reward(300*avt, "90d")
 	valCut := rDel / 10
 	require.Equal(t, liquidBefore+rFlex+rDel-valCut, bucket(alice, "liquid"), "rewards on the balance")
@@ -170,6 +173,9 @@ func TestStakingEndToEnd(t *testing.T) {
 	require.Equal(t, treasuryBefore-rFlex-rLocked-rDel, bucket("treasury", "liquid"))
 
 	second := runDay(2)
+	if second.Date != date {
+		t.Skipf("midnight UTC passed between the two triggers (%s, %s): the same-date check needs one date", date, second.Date)
+	}
 	require.True(t, second.AlreadyRun, "the same date is paid once")
 	require.Equal(t, 600*avt+rLocked, bucket(alice, "staked"))
 	var hist struct {
