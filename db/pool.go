@@ -41,6 +41,10 @@ func Open(ctx context.Context, dsn string, o PoolOptions) (*pgxpool.Pool, error)
 	// Fail fast instead of hanging forever when Postgres is unreachable;
 	// health checks rely on it.
 	cfg.HealthCheckPeriod = 5 * time.Second
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerUUID(c.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
