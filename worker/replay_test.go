@@ -157,6 +157,9 @@ func (memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecisio
 	out := make([]activities.XferOutcome, len(ds))
 	for i, d := range ds {
 		out[i] = activities.XferOutcome{ID: d.ID, Status: activities.XferAborted, Reason: d.Reason}
+		if d.KeepHoldOnAbort {
+			out[i].Status = activities.XferAborting
+		}
 		if d.Commit {
 			out[i].Status = activities.XferCommitting
 		}
@@ -164,6 +167,7 @@ func (memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecisio
 	return out, nil
 }
 func (memSettlementLedger) Finish(context.Context, map[uuid.UUID]int64) error { return nil }
+func (memSettlementLedger) VoidAborted(context.Context, []uuid.UUID) error    { return nil }
 
 // scriptedPeers answers like a target that prepares everything, or rejects
 // everything; failAbort makes the compensation fail (non-retryable, so the
