@@ -435,8 +435,13 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		for _, x := range []ledgerstore.Xfer{unknown, aborted, committing, pending} {
 			prepare(x)
 		}
-		_, err := p.src.Ledger.DecideXfers(ctx, []ledgerstore.XferDecision{{ID: aborted.ID, Reason: "test"}, {ID: committing.ID, Commit: true}})
+		// The abort is decided as today's sagas do (the hold kept until
+		// the target acknowledged): the decision log already answers abort.
+		_, err := p.src.Ledger.DecideXfers(ctx, []ledgerstore.XferDecision{{ID: aborted.ID, Reason: "test", KeepHoldOnAbort: true}, {ID: committing.ID, Commit: true}})
 		require.NoError(t, err)
+		got, err := p.src.Ledger.GetXfer(ctx, aborted.ID)
+		require.NoError(t, err)
+		require.Equal(t, ledgerstore.XferAborting, got.Status)
 		sw := &xfer.Sweeper{Store: p.dst.Ledger, Client: p.dst.Xfer.Client, MinAge: time.Minute, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 		n, err := sw.SweepStalePrepares(ctx)
 		require.NoError(t, err)
@@ -452,6 +457,9 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.Equal(t, ledgerstore.PrepPrepared, status(pending))
 		// The coordinator's own saga would finish these; here the test does.
 		require.NoError(t, p.src.Ledger.FinishXfers(ctx, map[uuid.UUID]int64{committing.ID: (2*avt*50 + 9_999) / 10_000}))
+		_, err = p.src.Ledger.VoidAbortedXfers(ctx, []uuid.UUID{aborted.ID})
+		require.NoError(t, err)
+		// A saga started before that change voids at the decision.
 		_, err = p.src.Ledger.DecideXfers(ctx, []ledgerstore.XferDecision{{ID: pending.ID, Reason: "test"}})
 		require.NoError(t, err)
 		n, err = sw.SweepStalePrepares(ctx)
