@@ -134,6 +134,10 @@ func TestRecordHistories(t *testing.T) {
 		}
 		return in
 	}
+	// settlement-v0-*.json were recorded before the change
+	// "abort-voids-hold-after-target-ack" (DefaultVersion: the decision
+	// voids the holds); they are kept, not re-recorded, so that path stays
+	// replayable for sagas started before it.
 	peers.set(false, false)
 	in := batch(3)
 	record("settlement-committed", workflows.SettlementWorkflowID("alpha-main", "alpha-op1", in.Transfers[0].ID), workflows.SettlementWorkflowName, in, nil)
