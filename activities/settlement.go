@@ -48,12 +48,17 @@ type XferDecision struct {
 	ID     uuid.UUID
 	Commit bool
 	Reason string
+	// KeepHoldOnAbort: an abort leaves the sender's hold active (status
+	// XferAborting) until SettlementVoidAborted; false voids it at once
+	// (the behaviour of sagas started before that change).
+	KeepHoldOnAbort bool
 }
 
 // Coordinator statuses after a decision.
 const (
 	XferCommitting = "committing"
 	XferCommitted  = "committed"
+	XferAborting   = "aborting" // decided abort, hold kept until the target acknowledged it
 	XferAborted    = "aborted"
 	XferPending    = "pending"
 )
@@ -61,7 +66,7 @@ const (
 // XferOutcome is a transfer's coordinator status after the decision.
 type XferOutcome struct {
 	ID     uuid.UUID
-	Status string // XferCommitting, XferCommitted or XferAborted
+	Status string // XferCommitting, XferCommitted, XferAborting or XferAborted
 	Reason string
 }
 
@@ -72,6 +77,9 @@ type SettlementLedger interface {
 	Decide(ctx context.Context, ds []XferDecision) ([]XferOutcome, error)
 	// Finish marks committing transfers committed with their fees.
 	Finish(ctx context.Context, fees map[uuid.UUID]int64) error
+	// VoidAborted voids the holds of aborting transfers and marks them
+	// aborted (idempotent: other transfers are left alone).
+	VoidAborted(ctx context.Context, ids []uuid.UUID) error
 }
 
 // SettlementPeers calls the target's participant API.
@@ -125,6 +133,16 @@ func (a *Settlement) SettlementDecide(ctx context.Context, ds []XferDecision) ([
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeXferNotFound, err)
 	}
 	return out, err
+}
+
+// SettlementVoidAborted releases the senders' holds of transfers whose
+// abort the target acknowledged.
+func (a *Settlement) SettlementVoidAborted(ctx context.Context, ids []uuid.UUID) error {
+	err := a.Ledger.VoidAborted(ctx, ids)
+	if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Invalid) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeXferNotFound, err)
+	}
+	return err
 }
 
 // SettlementFinish marks committed transfers done on the source TEG.

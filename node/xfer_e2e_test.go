@@ -153,6 +153,7 @@ type xferDTO struct {
 	Reason       string    `json:"reason"`
 	Target       string    `json:"target_registry"`
 	SettlementID string    `json:"settlement_workflow_id"`
+	HoldID       uuid.UUID `json:"hold_id"`
 }
 
 func (p *xferPair) send(to string, amountUnits int64) xferDTO {
@@ -182,6 +183,21 @@ func balance(t *testing.T, n *node.Node, account string) (units, held int64) {
 	return units, held
 }
 
+// senderView is what alice sees through the API: her available balance
+// and the state of transfer x's hold.
+func (p *xferPair) senderView(x xferDTO) (available int64, hold string) {
+	p.t.Helper()
+	var bal struct {
+		AvailableUnits int64 `json:"available_units"`
+	}
+	require.Equal(p.t, 200, p.c.call("GET", "/api/v1/agents/"+p.alice+"/balance", p.aliceTok, nil, &bal))
+	var h struct {
+		Status string `json:"status"`
+	}
+	require.Equal(p.t, 200, p.c.call("GET", "/api/v1/holds/"+x.HoldID.String(), p.aliceTok, nil, &h))
+	return bal.AvailableUnits, h.Status
+}
+
 func (p *xferPair) sagaState(workflowID string) string {
 	p.t.Helper()
 	var st workflows.SettlementStatus
@@ -196,9 +212,10 @@ func (p *xferPair) sagaState(workflowID string) string {
 // Postgres and Kafka: the happy path (202 pending → committed, receiver
 // credited amount − 0.5%, fee on the receiving registry), a receiver the
 // target does not know (aborted, hold voided), the target unreachable
-// before the decision (aborted, hold voided; the compensation parks in
-// CompensationFailed, shows in the admin list and a visibility query,
-// and completes after an admin replay), a commit that keeps failing after
+// before the decision (aborting: the compensation parks in
+// CompensationFailed, shows in the admin list and a visibility query, the
+// sender's hold stays active; an admin replay completes the abort and
+// only then voids the hold), a commit that keeps failing after
 // the decision (CommitStalled, never aborted, completes when the target
 // recovers), and lost replies (duplicate participant calls apply once).
 // It ends with both TEGs consistent: every transit leg matched, the
@@ -300,16 +317,31 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.Equal(t, "voided", hold.Status)
 	})
 
-	t.Run("target down before the decision: aborted, parked compensation, admin replay", func(t *testing.T) {
+	t.Run("target down before the decision: aborting, parked compensation keeps the hold, admin replay", func(t *testing.T) {
 		p.setFault("prepare", -1)
 		p.setFault("abort", -1)
 		x := p.send(p.bob, 2*avt)
-		done := p.waitStatus(x.ID, "aborted", 60*time.Second)
-		units, held := balance(t, p.src, p.alice)
-		require.Equal(t, start-sent, units, "the sender's available balance is restored")
-		require.Zero(t, held)
+		done := p.waitStatus(x.ID, "aborting", 60*time.Second)
 		wf := done.SettlementID
 		require.Eventually(t, func() bool { return p.sagaState(wf) == workflows.SagaCompensationFailed }, 60*time.Second, 100*time.Millisecond)
+		// Parked: the sender's hold stays visible, her funds reserved
+		// until the target acknowledged the abort.
+		done = p.waitStatus(x.ID, "aborting", time.Second)
+		require.Contains(t, done.Reason, "could not prepare")
+		units, held := balance(t, p.src, p.alice)
+		require.Equal(t, start-sent, units)
+		require.Equal(t, 2*avt, held, "the parked saga's hold is not lost")
+		avail, hold := p.senderView(done)
+		require.Equal(t, start-sent-2*avt, avail)
+		require.Equal(t, "active", hold)
+		// The hold-expiry sweep leaves it alone even past its expiry.
+		_, err := p.src.Pools[db.RoleTEG].Exec(ctx, `UPDATE holds SET expires_at = now() - interval '1 minute' WHERE id = $1`, done.HoldID)
+		require.NoError(t, err)
+		n, err := p.src.Ledger.ExpireHolds(ctx, 1000)
+		require.NoError(t, err)
+		require.Zero(t, n)
+		_, hold = p.senderView(done)
+		require.Equal(t, "active", hold)
 
 		// Listed by the admin API and by a visibility query.
 		require.Eventually(t, func() bool {
@@ -349,6 +381,14 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.NoError(t, p.src.Temporal.GetWorkflow(ctx, wf, "").Get(ctx, &res))
 		require.Equal(t, workflows.SettlementResult{Aborted: 1}, res)
 		require.Equal(t, workflows.SagaAborted, p.sagaState(wf))
+		// Acknowledged by the target: the hold is voided, the funds back.
+		done = p.waitStatus(x.ID, "aborted", time.Second)
+		units, held = balance(t, p.src, p.alice)
+		require.Equal(t, start-sent, units)
+		require.Zero(t, held)
+		avail, hold = p.senderView(done)
+		require.Equal(t, start-sent, avail)
+		require.Equal(t, "voided", hold)
 	})
 
 	t.Run("commit keeps failing after the decision: CommitStalled, then committed", func(t *testing.T) {
@@ -395,8 +435,13 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		for _, x := range []ledgerstore.Xfer{unknown, aborted, committing, pending} {
 			prepare(x)
 		}
-		_, err := p.src.Ledger.DecideXfers(ctx, []ledgerstore.XferDecision{{ID: aborted.ID, Reason: "test"}, {ID: committing.ID, Commit: true}})
+		// The abort is decided as today's sagas do (the hold kept until
+		// the target acknowledged): the decision log already answers abort.
+		_, err := p.src.Ledger.DecideXfers(ctx, []ledgerstore.XferDecision{{ID: aborted.ID, Reason: "test", KeepHoldOnAbort: true}, {ID: committing.ID, Commit: true}})
 		require.NoError(t, err)
+		got, err := p.src.Ledger.GetXfer(ctx, aborted.ID)
+		require.NoError(t, err)
+		require.Equal(t, ledgerstore.XferAborting, got.Status)
 		sw := &xfer.Sweeper{Store: p.dst.Ledger, Client: p.dst.Xfer.Client, MinAge: time.Minute, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 		n, err := sw.SweepStalePrepares(ctx)
 		require.NoError(t, err)
@@ -412,6 +457,9 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.Equal(t, ledgerstore.PrepPrepared, status(pending))
 		// The coordinator's own saga would finish these; here the test does.
 		require.NoError(t, p.src.Ledger.FinishXfers(ctx, map[uuid.UUID]int64{committing.ID: (2*avt*50 + 9_999) / 10_000}))
+		_, err = p.src.Ledger.VoidAbortedXfers(ctx, []uuid.UUID{aborted.ID})
+		require.NoError(t, err)
+		// A saga started before that change voids at the decision.
 		_, err = p.src.Ledger.DecideXfers(ctx, []ledgerstore.XferDecision{{ID: pending.ID, Reason: "test"}})
 		require.NoError(t, err)
 		n, err = sw.SweepStalePrepares(ctx)
@@ -607,10 +655,11 @@ func TestCrossRegistrySettlementSurvivesCoordinatorRestart(t *testing.T) {
 }
 
 // TestCrossRegistryTargetDownBeforeTheDecision stops the target node for
-// real: the transfer aborts (hold voided, the sender's available balance
-// restored), the compensation cannot reach the target and parks the saga
-// in CompensationFailed; once the target is back, an admin replay completes
-// it, and both registries end consistent.
+// real: the transfer is decided abort, the compensation cannot reach the
+// target and parks the saga in CompensationFailed with the sender's hold
+// still reserving her funds; once the target is back, an admin replay
+// completes the abort, voids the hold (available balance restored), and
+// both registries end consistent (audit delta 0).
 func TestCrossRegistryTargetDownBeforeTheDecision(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -624,11 +673,15 @@ func TestCrossRegistryTargetDownBeforeTheDecision(t *testing.T) {
 	// Where an unknown agent lives cannot be asked now: 503, nothing held.
 	require.Equal(t, 503, p.c.call("POST", "/api/v1/transfers", p.aliceTok, map[string]any{"to": "did:theprotocol:" + uuid.NewString(), "amount_units": avt}, nil))
 	x := p.send(p.bob, 7*avt)
-	done := p.waitStatus(x.ID, "aborted", 60*time.Second)
+	done := p.waitStatus(x.ID, "aborting", 60*time.Second)
+	require.Eventually(t, func() bool { return p.sagaState(done.SettlementID) == workflows.SagaCompensationFailed }, 60*time.Second, 100*time.Millisecond)
+	// Parked: the hold still reserves the sender's funds.
 	units, held := balance(t, p.src, p.alice)
 	require.Equal(t, start, units)
-	require.Zero(t, held, "the sender's available balance is restored")
-	require.Eventually(t, func() bool { return p.sagaState(done.SettlementID) == workflows.SagaCompensationFailed }, 60*time.Second, 100*time.Millisecond)
+	require.Equal(t, 7*avt, held, "the parked saga's hold is not lost")
+	avail, hold := p.senderView(done)
+	require.Equal(t, start-7*avt, avail)
+	require.Equal(t, "active", hold)
 
 	var err error
 	p.dst, err = node.Start(ctx, p.dstOpts)
@@ -639,6 +692,14 @@ func TestCrossRegistryTargetDownBeforeTheDecision(t *testing.T) {
 	var res workflows.SettlementResult
 	require.NoError(t, p.src.Temporal.GetWorkflow(ctx, done.SettlementID, "").Get(ctx, &res))
 	require.Equal(t, workflows.SettlementResult{Aborted: 1}, res)
+	// The target acknowledged the abort: the hold is voided.
+	done = p.waitStatus(x.ID, "aborted", time.Second)
+	units, held = balance(t, p.src, p.alice)
+	require.Equal(t, start, units)
+	require.Zero(t, held, "the sender's available balance is restored")
+	avail, hold = p.senderView(done)
+	require.Equal(t, start, avail)
+	require.Equal(t, "voided", hold)
 
 	// The target works again.
 	ok := p.send(p.bob, avt)

@@ -134,6 +134,10 @@ func TestRecordHistories(t *testing.T) {
 		}
 		return in
 	}
+	// settlement-v0-*.json were recorded before the change
+	// "abort-voids-hold-after-target-ack" (DefaultVersion: the decision
+	// voids the holds); they are kept, not re-recorded, so that path stays
+	// replayable for sagas started before it.
 	peers.set(false, false)
 	in := batch(3)
 	record("settlement-committed", workflows.SettlementWorkflowID("alpha-main", "alpha-op1", in.Transfers[0].ID), workflows.SettlementWorkflowName, in, nil)
@@ -157,6 +161,9 @@ func (memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecisio
 	out := make([]activities.XferOutcome, len(ds))
 	for i, d := range ds {
 		out[i] = activities.XferOutcome{ID: d.ID, Status: activities.XferAborted, Reason: d.Reason}
+		if d.KeepHoldOnAbort {
+			out[i].Status = activities.XferAborting
+		}
 		if d.Commit {
 			out[i].Status = activities.XferCommitting
 		}
@@ -164,6 +171,7 @@ func (memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecisio
 	return out, nil
 }
 func (memSettlementLedger) Finish(context.Context, map[uuid.UUID]int64) error { return nil }
+func (memSettlementLedger) VoidAborted(context.Context, []uuid.UUID) error    { return nil }
 
 // scriptedPeers answers like a target that prepares everything, or rejects
 // everything; failAbort makes the compensation fail (non-retryable, so the

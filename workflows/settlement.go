@@ -43,8 +43,16 @@ const (
 	XferStatePrepared   = "prepared"
 	XferStateCommitting = "committing"
 	XferStateCommitted  = "committed"
-	XferStateAborted    = "aborted"
+	// XferStateAborting: decided abort; the sender's hold stays until the
+	// target acknowledged the abort.
+	XferStateAborting = "aborting"
+	XferStateAborted  = "aborted"
 )
+
+// settlementVoidAfterAck is the GetVersion change ID of "an abort keeps
+// the sender's hold until the target acknowledged it" (version 1). Sagas
+// started before it (DefaultVersion) void at the decision, as they did.
+const settlementVoidAfterAck = "abort-voids-hold-after-target-ack"
 
 // Search attribute keys the settlement sets (registered by the worker).
 var (
@@ -106,12 +114,15 @@ type SettlementResult struct {
 // transfers (SPEC §6.1), run on the source registry: the senders' holds
 // were placed when the API accepted the transfers. It prepares the batch
 // on the target (which may reject single transfers), records the decision
-// on the source (commit: holds posted to transit; abort: holds voided),
-// then commits on the target. Before the decision any failure aborts; after
-// a commit decision it only retries forward (SagaState=CommitStalled while
-// the target refuses). Compensations (aborting the target's prepares) run
-// on a disconnected context and, when they keep failing, park the saga in
-// SagaState=CompensationFailed until SignalSagaReplay.
+// on the source (commit: holds posted to transit; abort: the transfer is
+// aborting, its hold still reserving the funds), then commits on the
+// target. Before the decision any failure aborts; after a commit decision
+// it only retries forward (SagaState=CommitStalled while the target
+// refuses). Compensations (aborting the target's prepares) run on a
+// disconnected context and, when they keep failing, park the saga in
+// SagaState=CompensationFailed until SignalSagaReplay; only once the target
+// acknowledged the abort are the senders' holds voided, so a parked saga's
+// money stays visibly reserved, never lost.
 func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (SettlementResult, error) {
 	if len(in.Transfers) == 0 || len(in.Transfers) > MaxSettlementBatch || in.Source == "" || in.Target == "" {
 		return SettlementResult{}, temporal.NewNonRetryableApplicationError("a settlement needs a source, a target and 1..1000 transfers", "InvalidSettlement", nil)
@@ -141,13 +152,14 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 
 	// Source-side steps are local Postgres transactions: retried until
 	// they succeed (they are idempotent), with a bounded interval.
-	localCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+	localOpts := workflow.LocalActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
 			NonRetryableErrorTypes: []string{activities.ErrTypeXferNotFound},
 		},
-	})
+	}
+	localCtx := workflow.WithLocalActivityOptions(ctx, localOpts)
 	// Before the decision the prepare is bounded: a target that stays
 	// unreachable for ~30 s aborts the batch.
 	prepareCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
@@ -199,7 +211,12 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 		workflow.GetLogger(ctx).Warn("prepare failed; aborting the batch", "error", prepErr)
 	}
 
-	// 2. Decision on the source (holds posted to transit, or voided).
+	// 2. Decision on the source (holds posted to transit; an abort keeps
+	// the hold until step 3a's acknowledgement).
+	voidAfterAck := workflow.GetVersion(ctx, settlementVoidAfterAck, workflow.DefaultVersion, 1) == 1
+	for i := range decisions {
+		decisions[i].KeepHoldOnAbort = voidAfterAck
+	}
 	var outcomes []activities.XferOutcome
 	if err := workflow.ExecuteLocalActivity(localCtx, a.SettlementDecide, decisions).Get(ctx, &outcomes); err != nil {
 		return SettlementResult{}, err
@@ -212,6 +229,9 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 			st.Transfers[o.ID.String()] = XferStateCommitting
 		default:
 			st.Transfers[o.ID.String()] = XferStateAborted
+			if o.Status == activities.XferAborting {
+				st.Transfers[o.ID.String()] = XferStateAborting
+			}
 			st.Reasons[o.ID.String()] = o.Reason
 			// Abort on the target whatever it answered (an unreachable
 			// target may have recorded the prepare).
@@ -219,7 +239,9 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 		}
 	}
 
-	// 3a. Compensate the aborted ones on the target.
+	// 3a. Compensate the aborted ones on the target, then release the
+	// senders' holds. Transfers the target rejected one by one take the
+	// same path: the abort call acknowledges them too.
 	if len(abortIDs) > 0 {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		for {
@@ -227,13 +249,22 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 			if err == nil {
 				break
 			}
-			// Park: an operator replays once the target is back
-			// (the sender's funds are already released by the void).
+			// Park: an operator replays once the target is back. The
+			// senders' holds stay active meanwhile (funds reserved and
+			// visible, the transfers aborting).
 			workflow.GetLogger(ctx).Error("compensation failed; parking until replay", "error", err)
 			prev := st.SagaState
 			setState(SagaCompensationFailed)
 			replay.Receive(dctx, nil)
 			setState(prev)
+		}
+		if voidAfterAck {
+			if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(dctx, localOpts), a.SettlementVoidAborted, abortIDs).Get(dctx, nil); err != nil {
+				return SettlementResult{}, err
+			}
+			for _, id := range abortIDs {
+				st.Transfers[id.String()] = XferStateAborted
+			}
 		}
 	}
 

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/apperr"
@@ -27,6 +28,19 @@ type fakeTarget struct {
 	commits     int
 	aborts      int
 	finishedFee map[uuid.UUID]int64
+	// released: transfers whose sender's hold was posted or voided;
+	// voided counts the holds released by VoidAborted.
+	released map[uuid.UUID]bool
+	voided   []uuid.UUID
+	status   map[uuid.UUID]string
+}
+
+// holdActive reports whether the sender's hold of id still reserves the
+// funds.
+func (f *fakeTarget) holdActive(id uuid.UUID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.released[id]
 }
 
 func (f *fakeTarget) Prepare(_ context.Context, _ string, items []activities.XferItem) ([]activities.XferVote, error) {
@@ -77,14 +91,34 @@ func (f *fakeTarget) Decide(_ context.Context, ds []activities.XferDecision) ([]
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.decisions = append(f.decisions, ds...)
+	if f.released == nil {
+		f.released, f.status = map[uuid.UUID]bool{}, map[uuid.UUID]string{}
+	}
 	out := make([]activities.XferOutcome, len(ds))
 	for i, d := range ds {
-		out[i] = activities.XferOutcome{ID: d.ID, Status: activities.XferAborted, Reason: d.Reason}
-		if d.Commit {
-			out[i].Status = activities.XferCommitting
+		switch {
+		case d.Commit:
+			f.status[d.ID], f.released[d.ID] = activities.XferCommitting, true
+		case d.KeepHoldOnAbort:
+			f.status[d.ID] = activities.XferAborting
+		default:
+			f.status[d.ID], f.released[d.ID] = activities.XferAborted, true
 		}
+		out[i] = activities.XferOutcome{ID: d.ID, Status: f.status[d.ID], Reason: d.Reason}
 	}
 	return out, nil
+}
+
+func (f *fakeTarget) VoidAborted(_ context.Context, ids []uuid.UUID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if f.status[id] == activities.XferAborting {
+			f.status[id], f.released[id] = activities.XferAborted, true
+			f.voided = append(f.voided, id)
+		}
+	}
+	return nil
 }
 
 func (f *fakeTarget) Finish(_ context.Context, fees map[uuid.UUID]int64) error {
@@ -125,6 +159,7 @@ func TestSettlementCommitsTheBatchAndAbortsRejectedTransfersOneByOne(t *testing.
 	require.False(t, f.decisions[1].Commit)
 	require.Contains(t, f.decisions[1].Reason, "unknown receiver")
 	require.Equal(t, 1, f.aborts, "the rejected transfer is aborted on the target")
+	require.Equal(t, []uuid.UUID{in.Transfers[1].ID}, f.voided, "its hold is voided after the target's acknowledgement")
 	require.Len(t, f.finishedFee, 2)
 
 	v, err := env.QueryWorkflow(QuerySettlement)
@@ -162,7 +197,10 @@ func TestSettlementNeverAbortsAfterTheCommitDecision(t *testing.T) {
 	require.Greater(t, f.commits, 5)
 }
 
-func TestSettlementParksAFailingCompensationUntilReplayed(t *testing.T) {
+// TestSettlementParksAFailingCompensationKeepingTheHoldsUntilReplayed:
+// the abort decision keeps the senders' holds while the target does not
+// acknowledge the abort; the replay's acknowledged abort voids them.
+func TestSettlementParksAFailingCompensationKeepingTheHoldsUntilReplayed(t *testing.T) {
 	in := batchOf(2)
 	f := &fakeTarget{
 		prepareErr: apperr.New(apperr.Unavailable, "target down"),
@@ -176,7 +214,13 @@ func TestSettlementParksAFailingCompensationUntilReplayed(t *testing.T) {
 		var st SettlementStatus
 		require.NoError(t, v.Get(&st))
 		parked = st.SagaState
+		// While parked the senders' holds still reserve the funds.
+		for _, x := range in.Transfers {
+			require.True(t, f.holdActive(x.ID), "hold of %s active while parked", x.ID)
+			require.Equal(t, XferStateAborting, st.Transfers[x.ID.String()])
+		}
 		f.mu.Lock()
+		require.Empty(t, f.voided)
 		f.abortErr = nil
 		f.mu.Unlock()
 		env.SignalWorkflow(SignalSagaReplay, nil)
@@ -191,6 +235,35 @@ func TestSettlementParksAFailingCompensationUntilReplayed(t *testing.T) {
 		require.False(t, d.Commit)
 	}
 	require.Zero(t, f.commits)
+	// After the replay's acknowledged abort the holds are voided.
+	require.ElementsMatch(t, []uuid.UUID{in.Transfers[0].ID, in.Transfers[1].ID}, f.voided)
+	for _, x := range in.Transfers {
+		require.False(t, f.holdActive(x.ID))
+	}
+	v, err := env.QueryWorkflow(QuerySettlement)
+	require.NoError(t, err)
+	var st SettlementStatus
+	require.NoError(t, v.Get(&st))
+	require.Equal(t, SagaAborted, st.SagaState)
+	for _, x := range in.Transfers {
+		require.Equal(t, XferStateAborted, st.Transfers[x.ID.String()])
+	}
+}
+
+// A saga started before the change (DefaultVersion) keeps voiding at the
+// decision and never calls SettlementVoidAborted.
+func TestSettlementStartedBeforeVoidAfterAckVoidsAtTheDecision(t *testing.T) {
+	in := batchOf(1)
+	f := &fakeTarget{reject: map[uuid.UUID]bool{in.Transfers[0].ID: true}}
+	env := settlementEnv(t, f)
+	env.OnGetVersion(settlementVoidAfterAck, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	env.ExecuteWorkflow(CrossRegistrySettlement, in)
+	require.NoError(t, env.GetWorkflowError())
+	require.Len(t, f.decisions, 1)
+	require.False(t, f.decisions[0].KeepHoldOnAbort)
+	require.False(t, f.holdActive(in.Transfers[0].ID))
+	require.Empty(t, f.voided)
+	require.Equal(t, 1, f.aborts)
 }
 
 func TestSettlementRejectsAnEmptyBatch(t *testing.T) {

@@ -76,8 +76,9 @@ type Results struct {
 }
 
 // Decision is the coordinator's answer about one transfer: pending,
-// committing/committed (commit decided), aborted, or unknown (no record:
-// presumed abort).
+// committing/committed (commit decided), aborted (abort decided, whether
+// or not the coordinator has released the sender's hold yet), or unknown
+// (no record: presumed abort).
 type Decision struct {
 	ID     uuid.UUID `json:"id"`
 	Status string    `json:"status"`
@@ -278,6 +279,12 @@ func (p *Participant) decisions(r *http.Request, caller string) (any, error) {
 		st := ledgerstore.PrepUnknown
 		if ok && x.Target == caller {
 			st = string(x.Status)
+			// The decision is abort; that the sender's hold waits for
+			// this participant's acknowledgement is the coordinator's
+			// business (and peers only know "aborted").
+			if x.Status == ledgerstore.XferAborting {
+				st = string(ledgerstore.XferAborted)
+			}
 		}
 		out.Decisions[i] = Decision{ID: id, Status: st}
 	}

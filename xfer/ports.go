@@ -24,7 +24,7 @@ var (
 func (p LedgerPort) Decide(ctx context.Context, ds []activities.XferDecision) ([]activities.XferOutcome, error) {
 	in := make([]ledgerstore.XferDecision, len(ds))
 	for i, d := range ds {
-		in[i] = ledgerstore.XferDecision{ID: d.ID, Commit: d.Commit, Reason: d.Reason}
+		in[i] = ledgerstore.XferDecision{ID: d.ID, Commit: d.Commit, Reason: d.Reason, KeepHoldOnAbort: d.KeepHoldOnAbort}
 	}
 	xs, err := p.Store.DecideXfers(ctx, in)
 	if err != nil {
@@ -46,6 +46,12 @@ func (p LedgerPort) Decide(ctx context.Context, ds []activities.XferDecision) ([
 // Finish implements activities.SettlementLedger.
 func (p LedgerPort) Finish(ctx context.Context, fees map[uuid.UUID]int64) error {
 	return p.Store.FinishXfers(ctx, fees)
+}
+
+// VoidAborted implements activities.SettlementLedger.
+func (p LedgerPort) VoidAborted(ctx context.Context, ids []uuid.UUID) error {
+	_, err := p.Store.VoidAbortedXfers(ctx, ids)
+	return err
 }
 
 // PeersPort adapts Client to activities.SettlementPeers.
@@ -83,8 +89,9 @@ func (p PeersPort) Abort(ctx context.Context, target string, ids []uuid.UUID) ([
 
 // Sweeper settles stale prepares on the participant side: it asks each
 // prepare's coordinator for its decision and commits (committing or
-// committed), aborts (aborted, or unknown: presumed abort) or leaves it
-// (pending: the coordinator's saga is still running).
+// committed), aborts (aborted, or unknown: presumed abort; a coordinator
+// also reports its aborting transfers as aborted) or leaves it (pending:
+// the coordinator's saga is still running).
 type Sweeper struct {
 	Store  *ledgerstore.Store
 	Client *Client
@@ -129,7 +136,7 @@ func (s *Sweeper) SweepStalePrepares(ctx context.Context) (int, error) {
 			switch d.Status {
 			case string(ledgerstore.XferCommitting), string(ledgerstore.XferCommitted):
 				commit = append(commit, d.ID)
-			case string(ledgerstore.XferAborted), ledgerstore.PrepUnknown:
+			case string(ledgerstore.XferAborting), string(ledgerstore.XferAborted), ledgerstore.PrepUnknown:
 				abort = append(abort, d.ID)
 			}
 		}

@@ -30,7 +30,7 @@ type CrossRegistry interface {
 // GET /transfers/{id} until status is committed or aborted).
 type XferResponse struct {
 	ID             uuid.UUID `json:"id"`
-	Status         string    `json:"status"` // pending, committing, committed, aborted
+	Status         string    `json:"status"` // pending, committing, committed, aborting (hold kept until the target acknowledged the abort), aborted
 	From           string    `json:"from"`
 	To             string    `json:"to"`
 	TargetRegistry string    `json:"target_registry"`
@@ -39,7 +39,7 @@ type XferResponse struct {
 	FeeUnits       int64     `json:"fee_units"`
 	NetUnits       int64     `json:"net_units,omitempty"` // once committed
 	Memo           string    `json:"memo,omitempty"`
-	Reason         string    `json:"reason,omitempty"` // why it aborted
+	Reason         string    `json:"reason,omitempty"` // why it aborts or aborted
 	HoldID         uuid.UUID `json:"hold_id"`
 	SettlementID   string    `json:"settlement_workflow_id,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`

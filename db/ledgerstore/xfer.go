@@ -23,8 +23,10 @@ import (
 //   - coordinator, for transfers its senders make to agents of a peer
 //     registry: BeginXfer reserves the amount with a hold and records the
 //     transfer (pending); DecideXfers records the decision, posting the
-//     hold to transit:<target> (commit) or voiding it (abort); FinishXfers
-//     marks committed transfers done once the target credited them.
+//     hold to transit:<target> (commit) or marking the transfer aborting
+//     with its hold still active (abort); VoidAbortedXfers voids the hold
+//     once the target acknowledged the abort; FinishXfers marks committed
+//     transfers done once the target credited them.
 //   - participant, for transfers peers send to its agents: PrepareXfers
 //     validates receivers and records prepares, CommitXfers credits the
 //     receiver from transit:<source> (fee to this registry's
@@ -55,7 +57,11 @@ const (
 	XferPending    XferStatus = "pending"    // hold placed, no decision yet
 	XferCommitting XferStatus = "committing" // decided commit: funds in transit, target not yet credited
 	XferCommitted  XferStatus = "committed"  // the target credited the receiver
-	XferAborted    XferStatus = "aborted"    // hold voided
+	// XferAborting: decided abort (the decision log answers abort), the
+	// hold still reserves the funds until the target acknowledged the
+	// abort and the saga voids it.
+	XferAborting XferStatus = "aborting"
+	XferAborted  XferStatus = "aborted" // hold voided
 )
 
 // Participant statuses of a prepare.
@@ -268,8 +274,8 @@ func (s *Store) SetXferWorkflow(ctx context.Context, workflowID string, ids []uu
 	return s.q.XfersSetWorkflow(ctx, s.pool, tegdb.XfersSetWorkflowParams{WorkflowID: &workflowID, Ids: ids})
 }
 
-// UnsettledXfers returns up to limit transfers still pending or committing
-// that were accepted before before, oldest first.
+// UnsettledXfers returns up to limit transfers still pending, committing
+// or aborting that were accepted before before, oldest first.
 func (s *Store) UnsettledXfers(ctx context.Context, before time.Time, limit int) ([]Xfer, error) {
 	if limit <= 0 || limit > MaxXferBatch {
 		limit = MaxXferBatch
@@ -307,6 +313,12 @@ type XferDecision struct {
 	ID     uuid.UUID
 	Commit bool
 	Reason string // why it aborts (≤ 500 bytes)
+	// KeepHoldOnAbort: if the transfer aborts, record it as aborting and
+	// leave the hold active until VoidAbortedXfers (the saga calls it once
+	// the target acknowledged the abort), so a saga parked on a failing
+	// compensation still shows the reservation. False voids the hold in
+	// this transaction (sagas started before that change).
+	KeepHoldOnAbort bool
 }
 
 // xferInfo is the payload both TEGs put on TokensTransferred xfer-<id>:
@@ -337,9 +349,10 @@ type xferLegPayload struct {
 // DecideXfers records the decision for each transfer in one transaction.
 // Commit posts the hold to transit:<target> (HoldPosted,
 // CrossRegistryDebited xfer-<id>-debit, TokensTransferred xfer-<id>) and
-// moves the transfer to committing; abort voids the hold (HoldVoided) and
-// moves it to aborted. A commit whose hold can no longer be posted (it
-// expired) aborts instead. A transfer already decided keeps its decision
+// moves the transfer to committing; abort moves it to aborting and keeps
+// the hold (KeepHoldOnAbort; VoidAbortedXfers finishes it), or voids the
+// hold (HoldVoided) and moves it to aborted. A commit whose hold can no
+// longer be posted (it expired) aborts instead. A transfer already decided keeps its decision
 // (idempotent): the result reports every transfer's status after the call.
 // Unknown IDs are NotFound for the whole call.
 func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UUID]Xfer, error) {
@@ -428,19 +441,21 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 			if commit && (h.Status != HoldActive || !now.Before(h.ExpiresAt)) {
 				commit, reason = false, "the sender's hold expired before the decision"
 			}
-			if !commit {
+			switch {
+			case !commit && d.KeepHoldOnAbort:
+				x.Status, x.Reason = XferAborting, reason
+			case !commit:
 				if h.Status == HoldActive {
 					from.newHeld -= h.AmountUnits
 					finishHold(h, HoldVoided, 0, uuid.Nil)
-					h.Status, h.UpdatedAt = HoldVoided, now
-					ev, err := holdEvent(EventHoldVoided, "hold-voided-", h, now)
+					ev, err := voidedHoldEvent(h, now)
 					if err != nil {
 						return err
 					}
 					envs = append(envs, ev)
 				}
 				x.Status, x.Reason = XferAborted, reason
-			} else {
+			default:
 				from.newHeld -= h.AmountUnits
 				from.newUnits -= h.AmountUnits // reserved: units ≥ held ≥ amount
 				if transit.newUnits, err = money.Add(transit.newUnits, h.AmountUnits); err != nil {
@@ -481,6 +496,119 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 			return err
 		}
 		if err := s.insertXferRows(ctx, tx, posted, "hold_post", now); err != nil {
+			return err
+		}
+		return s.writeEvents(ctx, tx, envs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func voidedHoldEvent(h Hold, now time.Time) (events.Envelope, error) {
+	h.Status, h.UpdatedAt = HoldVoided, now
+	return holdEvent(EventHoldVoided, "hold-voided-", h, now)
+}
+
+// VoidAbortedXfers finishes aborting transfers once the target
+// acknowledged their abort: in one transaction it voids each one's hold
+// if still active (HoldVoided hold-voided-<hold id>: the sender's funds
+// are released) and moves it to aborted. Idempotent: transfers in any
+// other state are left alone; the result reports every transfer's status
+// after the call. Unknown IDs are NotFound for the whole call.
+func (s *Store) VoidAbortedXfers(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Xfer, error) {
+	if len(ids) == 0 || len(ids) > MaxXferBatch {
+		return nil, apperr.New(apperr.Invalid, "void 1..%d transfers per call", MaxXferBatch)
+	}
+	var out map[uuid.UUID]Xfer
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		now := s.clock()
+		rows, err := s.q.XfersLock(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		out = make(map[uuid.UUID]Xfer, len(rows))
+		for _, r := range rows {
+			out[r.ID] = xferFromRow(r)
+		}
+		var open []Xfer
+		var holdIDs []uuid.UUID
+		seen := map[uuid.UUID]bool{}
+		for _, id := range ids {
+			x, ok := out[id]
+			if !ok {
+				return apperr.New(apperr.NotFound, "transfer %s not found", id)
+			}
+			if x.Status != XferAborting || seen[id] {
+				continue
+			}
+			seen[id] = true
+			open = append(open, x)
+			holdIDs = append(holdIDs, x.HoldID)
+		}
+		if len(open) == 0 {
+			return nil
+		}
+		hrows, err := s.q.XferHoldsLock(ctx, tx, holdIDs)
+		if err != nil {
+			return err
+		}
+		holds := make(map[uuid.UUID]Hold, len(hrows))
+		keys := map[balKey]struct{}{}
+		for _, r := range hrows {
+			h := holdFromRow(r)
+			holds[h.ID] = h
+			if h.Status == HoldActive {
+				keys[balKey{h.From, ledger.BucketLiquid}] = struct{}{}
+			}
+		}
+		locked, err := s.lockBalances(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		var (
+			envs []events.Envelope
+			upd  = tegdb.XfersUpdateParams{Now: now}
+			hf   = tegdb.XferHoldsFinishParams{Now: now}
+		)
+		for _, x := range open {
+			h, ok := holds[x.HoldID]
+			if !ok {
+				return apperr.New(apperr.Internal, "transfer %s: hold %s missing", x.ID, x.HoldID)
+			}
+			// A hold no longer active expired before the decision (the
+			// expiry sweep leaves aborting ones alone): nothing to release.
+			if h.Status == HoldActive {
+				from := locked[balKey{h.From, ledger.BucketLiquid}]
+				if from == nil {
+					return apperr.New(apperr.Internal, "transfer %s refers to a missing balance", x.ID)
+				}
+				from.newHeld -= h.AmountUnits
+				hf.Ids = append(hf.Ids, h.ID)
+				hf.Statuses = append(hf.Statuses, string(HoldVoided))
+				hf.PostedUnits = append(hf.PostedUnits, 0)
+				hf.TransferIds = append(hf.TransferIds, uuid.Nil)
+				ev, err := voidedHoldEvent(h, now)
+				if err != nil {
+					return err
+				}
+				envs = append(envs, ev)
+			}
+			x.Status, x.UpdatedAt = XferAborted, now
+			out[x.ID] = x
+			upd.Ids = append(upd.Ids, x.ID)
+			upd.Statuses = append(upd.Statuses, string(XferAborted))
+			upd.Reasons = append(upd.Reasons, x.Reason)
+			upd.Fees = append(upd.Fees, 0)
+		}
+		if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
+			return err
+		}
+		if err := s.q.XferHoldsFinish(ctx, tx, hf); err != nil {
+			return err
+		}
+		if err := s.q.XfersUpdate(ctx, tx, upd); err != nil {
 			return err
 		}
 		return s.writeEvents(ctx, tx, envs)

@@ -181,6 +181,98 @@ func TestCrossRegistryAbortVoidsTheHold(t *testing.T) {
 	src.xferInvariants()
 }
 
+// TestCrossRegistryAbortKeepsTheHoldUntilTheTargetAcknowledged: an abort
+// decision with KeepHoldOnAbort records aborting (the decision log answers
+// abort) but leaves the sender's hold reserving the funds, untouched by the
+// hold-expiry sweep, until VoidAbortedXfers voids it (once, with its
+// HoldVoided event in the same transaction).
+func TestCrossRegistryAbortKeepsTheHoldUntilTheTargetAcknowledged(t *testing.T) {
+	t.Parallel()
+	src := newEnv(t, envOpts{})
+	alice := src.agent(20 * avt)
+	begin := func(key string, amount int64) ledgerstore.Xfer {
+		x, err := src.store.BeginXfer(src.ctx, ledgerstore.XferRequest{From: alice, To: agentID(), Target: "alpha-op1", AmountUnits: amount, IdempotencyKey: key})
+		require.NoError(t, err)
+		return x
+	}
+	x, y := begin("a1", 5*avt), begin("a2", 3*avt)
+
+	// Decided abort (twice: idempotent; a later commit cannot flip it).
+	for _, d := range []ledgerstore.XferDecision{
+		{ID: x.ID, Reason: "rejected", KeepHoldOnAbort: true},
+		{ID: x.ID, Reason: "again", KeepHoldOnAbort: true},
+		{ID: x.ID, Commit: true, KeepHoldOnAbort: true},
+	} {
+		out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{d})
+		require.NoError(t, err)
+		require.Equal(t, ledgerstore.XferAborting, out[x.ID].Status)
+		require.Equal(t, "rejected", out[x.ID].Reason)
+	}
+	units, held := src.balance(alice)
+	require.Equal(t, 20*avt, units)
+	require.Equal(t, 8*avt, held, "the aborting transfer's funds stay reserved")
+	h, err := src.store.GetHold(src.ctx, x.HoldID)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.HoldActive, h.Status)
+	st, err := src.store.XferStatuses(src.ctx, []uuid.UUID{x.ID})
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.XferAborting, st[x.ID].Status)
+	require.Zero(t, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "hold-voided-"+x.HoldID.String()))
+
+	// Past the holds' expiry the sweep expires the pending transfer's
+	// hold, never the aborting one's; crash recovery still sees both.
+	src.clock.Advance(ledgerstore.XferHoldTTL + time.Minute)
+	n, err := src.store.ExpireHolds(src.ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	h, err = src.store.GetHold(src.ctx, x.HoldID)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.HoldActive, h.Status)
+	hy, err := src.store.GetHold(src.ctx, y.HoldID)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.HoldExpired, hy.Status)
+	_, held = src.balance(alice)
+	require.Equal(t, 5*avt, held)
+	unsettled, err := src.store.UnsettledXfers(src.ctx, src.clock.Now(), 10)
+	require.NoError(t, err)
+	require.Len(t, unsettled, 2)
+	// y's commit finds its hold expired: aborting too, nothing to void.
+	out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: y.ID, Commit: true, KeepHoldOnAbort: true}})
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.XferAborting, out[y.ID].Status)
+	require.Contains(t, out[y.ID].Reason, "expired")
+
+	// Unknown IDs are refused as a whole, nothing written.
+	snap := src.snapshot()
+	_, err = src.store.VoidAbortedXfers(src.ctx, []uuid.UUID{x.ID, uuid.New()})
+	require.Equal(t, apperr.NotFound, apperr.CodeOf(err))
+	require.Equal(t, snap, src.snapshot())
+
+	// The target acknowledged: void, twice; released once.
+	for range 2 {
+		out, err := src.store.VoidAbortedXfers(src.ctx, []uuid.UUID{x.ID, y.ID, x.ID})
+		require.NoError(t, err)
+		require.Equal(t, ledgerstore.XferAborted, out[x.ID].Status)
+		require.Equal(t, "rejected", out[x.ID].Reason)
+		require.Equal(t, ledgerstore.XferAborted, out[y.ID].Status)
+	}
+	units, held = src.balance(alice)
+	require.Equal(t, 20*avt, units)
+	require.Zero(t, held)
+	h, err = src.store.GetHold(src.ctx, x.HoldID)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.HoldVoided, h.Status)
+	require.Equal(t, 1, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "hold-voided-"+x.HoldID.String()))
+	require.Zero(t, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "hold-voided-"+y.HoldID.String()))
+	got, err := src.store.GetXfer(src.ctx, x.ID)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.XferAborted, got.Status)
+	unsettled, err = src.store.UnsettledXfers(src.ctx, src.clock.Now(), 10)
+	require.NoError(t, err)
+	require.Empty(t, unsettled)
+	src.xferInvariants()
+}
+
 func TestBeginXfersDecidesEachTransferOfABatchOnItsOwn(t *testing.T) {
 	t.Parallel()
 	src := newEnv(t, envOpts{})

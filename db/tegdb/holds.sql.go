@@ -152,6 +152,10 @@ const holdsExpiredLock = `-- name: HoldsExpiredLock :many
 SELECT id, account_id, receiver, amount_units, posted_units, status, memo, client_key, transfer_id, expires_at, created_at, updated_at
 FROM holds
 WHERE status = 'active' AND expires_at <= $1
+    AND NOT EXISTS (
+        SELECT 1 FROM xfers AS x
+        WHERE x.id = CASE WHEN holds.client_key LIKE '#xfer:%' THEN substr(holds.client_key, 7)::uuid END
+            AND x.status = 'aborting')
 ORDER BY expires_at, id
 LIMIT $2::int
 FOR UPDATE SKIP LOCKED
@@ -163,7 +167,10 @@ type HoldsExpiredLockParams struct {
 }
 
 // Active holds past their expiry, oldest first, locked; rows another
-// transaction holds are skipped (the next sweep gets them).
+// transaction holds are skipped (the next sweep gets them). The hold of a
+// cross-registry transfer decided abort ('aborting') is left to its saga,
+// which voids it once the target acknowledged the abort (its client_key
+// is '#xfer:<transfer id>'; CASE keeps the cast off caller keys).
 func (q *Queries) HoldsExpiredLock(ctx context.Context, db DBTX, arg HoldsExpiredLockParams) ([]Hold, error) {
 	rows, err := db.Query(ctx, holdsExpiredLock, arg.Now, arg.MaxRows)
 	if err != nil {

@@ -637,7 +637,7 @@ func (q *Queries) XfersSetWorkflow(ctx context.Context, db DBTX, arg XfersSetWor
 
 const xfersUnsettled = `-- name: XfersUnsettled :many
 SELECT id, sender, receiver, target_registry, amount_units, fee_units, memo, client_key, hold_id, status, reason, workflow_id, created_at, updated_at
-FROM xfers WHERE status IN ('pending', 'committing') AND created_at < $1
+FROM xfers WHERE status IN ('pending', 'committing', 'aborting') AND created_at < $1
 ORDER BY created_at LIMIT $2::int
 `
 
@@ -647,7 +647,8 @@ type XfersUnsettledParams struct {
 }
 
 // Transfers without a final outcome created before @before, oldest first:
-// crash recovery restarts their settlement.
+// crash recovery restarts their settlement (an aborting one still needs
+// the target's acknowledgement and its hold's void).
 func (q *Queries) XfersUnsettled(ctx context.Context, db DBTX, arg XfersUnsettledParams) ([]Xfer, error) {
 	rows, err := db.Query(ctx, xfersUnsettled, arg.Before, arg.MaxRows)
 	if err != nil {

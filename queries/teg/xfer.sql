@@ -37,9 +37,10 @@ UPDATE xfers SET workflow_id = @workflow_id WHERE id = ANY(@ids::uuid[]);
 
 -- name: XfersUnsettled :many
 -- Transfers without a final outcome created before @before, oldest first:
--- crash recovery restarts their settlement.
+-- crash recovery restarts their settlement (an aborting one still needs
+-- the target's acknowledgement and its hold's void).
 SELECT id, sender, receiver, target_registry, amount_units, fee_units, memo, client_key, hold_id, status, reason, workflow_id, created_at, updated_at
-FROM xfers WHERE status IN ('pending', 'committing') AND created_at < @before
+FROM xfers WHERE status IN ('pending', 'committing', 'aborting') AND created_at < @before
 ORDER BY created_at LIMIT @max_rows::int;
 
 -- name: XferHoldsLock :many
