@@ -409,9 +409,14 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 			keys[balKey{x.From, ledger.BucketLiquid}] = struct{}{}
 			keys[balKey{TransitAccount(x.Target), ledger.BucketLiquid}] = struct{}{}
 		}
-		locked, err := s.lockBalances(ctx, tx, keys)
-		if err != nil {
-			return err
+		// The decisions need no balance values (an active hold already
+		// reserves its funds), so the balance rows are only locked at the
+		// end, just before their netted update: the sender rows are shared
+		// with concurrent accepts, which would otherwise wait behind this
+		// whole batch's inserts. Deltas accumulate from zero here.
+		locked := make(map[balKey]*lockedBalance, len(keys))
+		for k := range keys {
+			locked[k] = &lockedBalance{}
 		}
 		var (
 			posted     []Transfer
@@ -484,9 +489,6 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 			upd.Reasons = append(upd.Reasons, x.Reason)
 			upd.Fees = append(upd.Fees, 0)
 		}
-		if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
-			return err
-		}
 		hf.Now = now
 		if err := s.q.XferHoldsFinish(ctx, tx, hf); err != nil {
 			return err
@@ -498,7 +500,19 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 		if err := s.insertXferRows(ctx, tx, posted, "hold_post", now); err != nil {
 			return err
 		}
-		return s.writeEvents(ctx, tx, envs)
+		if err := s.writeEvents(ctx, tx, envs); err != nil {
+			return err
+		}
+		// Now take the balance locks, in the global order (xfers → holds →
+		// balances, as before), and apply the netted deltas.
+		got, err := s.lockBalances(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		if len(got) != len(keys) {
+			return apperr.New(apperr.Internal, "a cross-registry decision refers to a missing balance")
+		}
+		return s.applyBalances(ctx, tx, locked, 0, now)
 	})
 	if err != nil {
 		return nil, err
