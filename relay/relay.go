@@ -276,15 +276,30 @@ func (r *Relay) publishPending(ctx context.Context) (int, error) {
 		out[i] = outRow{row.SourceSeq, row.Subject, row.Envelope}
 	}
 	acked, err := r.produce(ctx, out)
-	if len(acked) > 0 {
-		if merr := r.q.OutboxMarkPublished(ctx, r.pool, commondb.OutboxMarkPublishedParams{Now: r.o.Now(), Seqs: acked}); merr != nil {
-			// Not marked: they will be published again; the EventStore
-			// deduplicates by idempotency key.
+	// The mark moves over the acknowledged prefix of the batch (rows come
+	// in sequence order, gap-free); anything after a failed record is
+	// published again, and the EventStore deduplicates by idempotency key.
+	n := ackedPrefix(out, acked)
+	if n > 0 {
+		if merr := r.q.OutboxMarkPublished(ctx, r.pool, out[n-1].seq); merr != nil {
 			return 0, merr
 		}
-		r.m.published.Add(float64(len(acked)))
+		r.m.published.Add(float64(n))
 	}
-	return len(acked), err
+	return n, err
+}
+
+// ackedPrefix is how many leading rows (in order) the broker acknowledged.
+func ackedPrefix(rows []outRow, acked []int64) int {
+	ok := make(map[int64]bool, len(acked))
+	for _, s := range acked {
+		ok[s] = true
+	}
+	n := 0
+	for n < len(rows) && ok[rows[n].seq] {
+		n++
+	}
+	return n
 }
 
 // produce sends rows and returns the sequence numbers the broker

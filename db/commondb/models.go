@@ -45,6 +45,7 @@ type Outbox struct {
 }
 
 type OutboxRelayState struct {
-	ID      bool
-	NextSeq int64
+	ID           bool
+	NextSeq      int64
+	PublishedSeq int64
 }

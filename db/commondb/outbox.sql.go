@@ -29,8 +29,12 @@ func (q *Queries) OutboxAssignSeqs(ctx context.Context, db DBTX, arg OutboxAssig
 }
 
 const outboxCountUnpublished = `-- name: OutboxCountUnpublished :one
-SELECT count(*)::bigint AS rows, coalesce(min(occurred_at), $1::timestamptz)::timestamptz AS oldest
-FROM outbox WHERE published_at IS NULL
+SELECT count(*)::bigint AS rows, coalesce(min(u.occurred_at), $1::timestamptz)::timestamptz AS oldest
+FROM (
+    SELECT occurred_at FROM outbox WHERE source_seq IS NULL
+    UNION ALL
+    SELECT occurred_at FROM outbox WHERE source_seq > (SELECT published_seq FROM outbox_relay_state)
+) AS u
 `
 
 type OutboxCountUnpublishedRow struct {
@@ -38,6 +42,7 @@ type OutboxCountUnpublishedRow struct {
 	Oldest time.Time
 }
 
+// Rows not yet sequenced plus sequenced rows above the published mark.
 func (q *Queries) OutboxCountUnpublished(ctx context.Context, db DBTX, now time.Time) (OutboxCountUnpublishedRow, error) {
 	row := db.QueryRow(ctx, outboxCountUnpublished, now)
 	var i OutboxCountUnpublishedRow
@@ -48,21 +53,22 @@ func (q *Queries) OutboxCountUnpublished(ctx context.Context, db DBTX, now time.
 const outboxDeletePublishedBefore = `-- name: OutboxDeletePublishedBefore :execrows
 DELETE FROM outbox WHERE id IN (
     SELECT o.id FROM outbox AS o
-    WHERE o.published_at < $1::timestamptz AND o.source_seq <= $2::bigint
-    ORDER BY o.id LIMIT $3::int
+    WHERE o.source_seq <= $1::bigint AND o.occurred_at < $2::timestamptz
+    ORDER BY o.source_seq LIMIT $3::int
 )
 `
 
 type OutboxDeletePublishedBeforeParams struct {
-	Cutoff   time.Time
 	AckedSeq int64
+	Cutoff   time.Time
 	MaxRows  int32
 }
 
-// Retention: published rows older than the cutoff AND already acknowledged by
-// the EventStore (seq <= its high-water mark) are deleted, bounded per call.
+// Retention: rows older than the cutoff AND already acknowledged by the
+// EventStore (seq <= its high-water mark, so published) are deleted,
+// bounded per call.
 func (q *Queries) OutboxDeletePublishedBefore(ctx context.Context, db DBTX, arg OutboxDeletePublishedBeforeParams) (int64, error) {
-	result, err := db.Exec(ctx, outboxDeletePublishedBefore, arg.Cutoff, arg.AckedSeq, arg.MaxRows)
+	result, err := db.Exec(ctx, outboxDeletePublishedBefore, arg.AckedSeq, arg.Cutoff, arg.MaxRows)
 	if err != nil {
 		return 0, err
 	}
@@ -158,35 +164,31 @@ func (q *Queries) OutboxInsertBatch(ctx context.Context, db DBTX, arg OutboxInse
 }
 
 const outboxMarkPublished = `-- name: OutboxMarkPublished :exec
-UPDATE outbox SET published_at = $1::timestamptz
-WHERE source_seq = ANY($2::bigint[]) AND published_at IS NULL
+UPDATE outbox_relay_state SET published_seq = greatest(published_seq, $1::bigint)
 `
 
-type OutboxMarkPublishedParams struct {
-	Now  time.Time
-	Seqs []int64
-}
-
-func (q *Queries) OutboxMarkPublished(ctx context.Context, db DBTX, arg OutboxMarkPublishedParams) error {
-	_, err := db.Exec(ctx, outboxMarkPublished, arg.Now, arg.Seqs)
+// Every row up to seq is acknowledged by the broker (never moves back).
+func (q *Queries) OutboxMarkPublished(ctx context.Context, db DBTX, seq int64) error {
+	_, err := db.Exec(ctx, outboxMarkPublished, seq)
 	return err
 }
 
 const outboxMaxPublishedSeq = `-- name: OutboxMaxPublishedSeq :one
-SELECT coalesce(max(source_seq), 0)::bigint FROM outbox WHERE published_at IS NOT NULL
+SELECT published_seq FROM outbox_relay_state
 `
 
 func (q *Queries) OutboxMaxPublishedSeq(ctx context.Context, db DBTX) (int64, error) {
 	row := db.QueryRow(ctx, outboxMaxPublishedSeq)
-	var column_1 int64
-	err := row.Scan(&column_1)
-	return column_1, err
+	var published_seq int64
+	err := row.Scan(&published_seq)
+	return published_seq, err
 }
 
 const outboxRange = `-- name: OutboxRange :many
 SELECT source_seq::bigint AS source_seq, subject, envelope
 FROM outbox
-WHERE source_seq >= $1::bigint AND source_seq <= $2::bigint AND published_at IS NOT NULL
+WHERE source_seq >= $1::bigint AND source_seq <= $2::bigint
+  AND source_seq <= (SELECT published_seq FROM outbox_relay_state)
 ORDER BY source_seq LIMIT $3
 `
 
@@ -247,7 +249,7 @@ func (q *Queries) OutboxRelaySetNextSeq(ctx context.Context, db DBTX, nextSeq in
 const outboxUnpublished = `-- name: OutboxUnpublished :many
 SELECT source_seq::bigint AS source_seq, subject, envelope
 FROM outbox
-WHERE published_at IS NULL AND source_seq IS NOT NULL
+WHERE source_seq > (SELECT published_seq FROM outbox_relay_state)
 ORDER BY source_seq LIMIT $1
 `
 
@@ -257,6 +259,7 @@ type OutboxUnpublishedRow struct {
 	Envelope  []byte
 }
 
+// The next sequenced rows above the published mark, in sequence order.
 func (q *Queries) OutboxUnpublished(ctx context.Context, db DBTX, maxRows int32) ([]OutboxUnpublishedRow, error) {
 	rows, err := db.Query(ctx, outboxUnpublished, maxRows)
 	if err != nil {

@@ -119,8 +119,9 @@ type Outbox struct {
 }
 
 type OutboxRelayState struct {
-	ID      bool
-	NextSeq int64
+	ID           bool
+	NextSeq      int64
+	PublishedSeq int64
 }
 
 type PeerRegistry struct {

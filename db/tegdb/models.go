@@ -94,8 +94,9 @@ type Outbox struct {
 }
 
 type OutboxRelayState struct {
-	ID      bool
-	NextSeq int64
+	ID           bool
+	NextSeq      int64
+	PublishedSeq int64
 }
 
 type StakePosition struct {

@@ -6,8 +6,13 @@ INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at,
 VALUES (@event_id, @idempotency_key, @event_type, @subject, @occurred_at, @envelope);
 
 -- name: OutboxCountUnpublished :one
-SELECT count(*)::bigint AS rows, coalesce(min(occurred_at), @now::timestamptz)::timestamptz AS oldest
-FROM outbox WHERE published_at IS NULL;
+-- Rows not yet sequenced plus sequenced rows above the published mark.
+SELECT count(*)::bigint AS rows, coalesce(min(u.occurred_at), @now::timestamptz)::timestamptz AS oldest
+FROM (
+    SELECT occurred_at FROM outbox WHERE source_seq IS NULL
+    UNION ALL
+    SELECT occurred_at FROM outbox WHERE source_seq > (SELECT published_seq FROM outbox_relay_state)
+) AS u;
 
 -- name: OutboxGetByKey :one
 SELECT id, event_id, idempotency_key, event_type, subject, occurred_at, envelope, source_seq, published_at
@@ -30,33 +35,36 @@ FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@seqs::bigint[]) AS seq) AS v
 WHERE o.id = v.id;
 
 -- name: OutboxUnpublished :many
+-- The next sequenced rows above the published mark, in sequence order.
 SELECT source_seq::bigint AS source_seq, subject, envelope
 FROM outbox
-WHERE published_at IS NULL AND source_seq IS NOT NULL
+WHERE source_seq > (SELECT published_seq FROM outbox_relay_state)
 ORDER BY source_seq LIMIT @max_rows;
 
 -- name: OutboxMarkPublished :exec
-UPDATE outbox SET published_at = sqlc.arg(now)::timestamptz
-WHERE source_seq = ANY(@seqs::bigint[]) AND published_at IS NULL;
+-- Every row up to seq is acknowledged by the broker (never moves back).
+UPDATE outbox_relay_state SET published_seq = greatest(published_seq, sqlc.arg(seq)::bigint);
 
 -- name: OutboxRange :many
 -- Already-published rows for a re-publish after the EventStore reported a
 -- gap (Kafka lost them).
 SELECT source_seq::bigint AS source_seq, subject, envelope
 FROM outbox
-WHERE source_seq >= sqlc.arg(from_seq)::bigint AND source_seq <= sqlc.arg(to_seq)::bigint AND published_at IS NOT NULL
+WHERE source_seq >= sqlc.arg(from_seq)::bigint AND source_seq <= sqlc.arg(to_seq)::bigint
+  AND source_seq <= (SELECT published_seq FROM outbox_relay_state)
 ORDER BY source_seq LIMIT @max_rows;
 
 -- name: OutboxMaxPublishedSeq :one
-SELECT coalesce(max(source_seq), 0)::bigint FROM outbox WHERE published_at IS NOT NULL;
+SELECT published_seq FROM outbox_relay_state;
 
 -- name: OutboxDeletePublishedBefore :execrows
--- Retention: published rows older than the cutoff AND already acknowledged by
--- the EventStore (seq <= its high-water mark) are deleted, bounded per call.
+-- Retention: rows older than the cutoff AND already acknowledged by the
+-- EventStore (seq <= its high-water mark, so published) are deleted,
+-- bounded per call.
 DELETE FROM outbox WHERE id IN (
     SELECT o.id FROM outbox AS o
-    WHERE o.published_at < sqlc.arg(cutoff)::timestamptz AND o.source_seq <= sqlc.arg(acked_seq)::bigint
-    ORDER BY o.id LIMIT sqlc.arg(max_rows)::int
+    WHERE o.source_seq <= sqlc.arg(acked_seq)::bigint AND o.occurred_at < sqlc.arg(cutoff)::timestamptz
+    ORDER BY o.source_seq LIMIT sqlc.arg(max_rows)::int
 );
 
 -- name: OutboxInsertBatch :exec
