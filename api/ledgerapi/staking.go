@@ -321,17 +321,26 @@ func queryInt(c *gin.Context, name string) (int64, bool) {
 	return n, true
 }
 
+// pageOfCaller reads the caller's account and the after/limit page
+// parameters; on false the error response has been written.
+func (h *StakingHandler) pageOfCaller(c *gin.Context) (account string, after int64, limit int, ok bool) {
+	if account, ok = h.subjectAccount(c); !ok {
+		return "", 0, 0, false
+	}
+	after, ok1 := queryInt(c, "after")
+	lim, ok2 := queryInt(c, "limit")
+	if !ok1 || !ok2 {
+		return "", 0, 0, false
+	}
+	return account, after, int(lim), true
+}
+
 func (h *StakingHandler) positions(c *gin.Context) {
-	account, ok := h.subjectAccount(c)
+	account, after, limit, ok := h.pageOfCaller(c)
 	if !ok {
 		return
 	}
-	after, ok1 := queryInt(c, "after")
-	limit, ok2 := queryInt(c, "limit")
-	if !ok1 || !ok2 {
-		return
-	}
-	ps, err := h.o.Store.Positions(c.Request.Context(), account, after, int(limit))
+	ps, err := h.o.Store.Positions(c.Request.Context(), account, after, limit)
 	if err != nil {
 		api.WriteError(c, err)
 		return
@@ -405,16 +414,11 @@ func (h *StakingHandler) unstake(c *gin.Context) {
 }
 
 func (h *StakingHandler) unstakeRequests(c *gin.Context) {
-	account, ok := h.subjectAccount(c)
+	account, after, limit, ok := h.pageOfCaller(c)
 	if !ok {
 		return
 	}
-	after, ok1 := queryInt(c, "after")
-	limit, ok2 := queryInt(c, "limit")
-	if !ok1 || !ok2 {
-		return
-	}
-	rs, err := h.o.Store.UnstakeRequests(c.Request.Context(), account, after, int(limit))
+	rs, err := h.o.Store.UnstakeRequests(c.Request.Context(), account, after, limit)
 	if err != nil {
 		api.WriteError(c, err)
 		return
