@@ -132,7 +132,7 @@ bench-staking: tools build ## staking reward run over 1,000,000 positions seeded
 
 .PHONY: bench-xfer
 bench-xfer: tools build ## cross-registry transfers: intra figure, lone latency, batched and unbatched transfers/s with accept→committed p50/p99 (two nodes, mTLS, dev Temporal)
-	$(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench CrossRegistryTransfers -benchtime 4000x
+	XFER_BENCH_CLIENTS=$${XFER_BENCH_CLIENTS:-128} $(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench CrossRegistryTransfers -benchtime 8000x
 
 .PHONY: clean
 clean: ## remove built binaries and the dev stack's state (.data/)

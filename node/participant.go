@@ -48,6 +48,12 @@ func (x *Xfer) Home(ctx context.Context, account string) (string, error) {
 // Begin implements ledgerapi.CrossRegistry: the hold and the pending row
 // commit first; then the transfer joins its pair's settlement batch.
 func (x *Xfer) Begin(ctx context.Context, r ledgerstore.XferRequest) (ledgerstore.Xfer, error) {
+	// Admission control: while the pair's settlement backlog is full the
+	// request waits here, before anything is written.
+	if err := x.Batcher.Admit(ctx, r.Target); err != nil {
+		return ledgerstore.Xfer{}, apperr.Wrap(err, apperr.Unavailable,
+			"the settlement backlog to %s is full; retry with the same Idempotency-Key", r.Target)
+	}
 	t, err := x.Accepter.Begin(ctx, r)
 	if err != nil {
 		return t, err
@@ -63,6 +69,7 @@ type XferSettings struct {
 	MaxBatch       int           // THEPROTOCOL_XFER_MAX_BATCH (500; 1 = batching off)
 	MaxAge         time.Duration // THEPROTOCOL_XFER_MAX_AGE (250ms)
 	MaxInFlight    int           // THEPROTOCOL_XFER_MAX_IN_FLIGHT (4 per pair)
+	MaxBacklog     int           // THEPROTOCOL_XFER_MAX_BACKLOG (3 × MaxBatch, ≥ 64): accepts wait while a pair has this many accepted, unsettled
 	PrepareMaxAge  time.Duration // THEPROTOCOL_XFER_PREPARE_SWEEP_AGE (5m): the participant sweeper's threshold
 	RecoverEvery   time.Duration // THEPROTOCOL_XFER_RECOVER_EVERY (30s)
 	TemporalUIBase string        // THEPROTOCOL_TEMPORAL_UI (http://127.0.0.1:8233)
@@ -74,6 +81,7 @@ func XferSettingsFromEnv() XferSettings {
 		MaxBatch:       config.EnvInt("THEPROTOCOL_XFER_MAX_BATCH", 500),
 		MaxAge:         config.EnvDuration("THEPROTOCOL_XFER_MAX_AGE", 250*time.Millisecond),
 		MaxInFlight:    config.EnvInt("THEPROTOCOL_XFER_MAX_IN_FLIGHT", 4),
+		MaxBacklog:     config.EnvInt("THEPROTOCOL_XFER_MAX_BACKLOG", 0),
 		PrepareMaxAge:  config.EnvDuration("THEPROTOCOL_XFER_PREPARE_SWEEP_AGE", 5*time.Minute),
 		RecoverEvery:   config.EnvDuration("THEPROTOCOL_XFER_RECOVER_EVERY", 30*time.Second),
 		TemporalUIBase: strings.TrimRight(config.Env("THEPROTOCOL_TEMPORAL_UI", "http://127.0.0.1:8233"), "/"),
@@ -93,7 +101,7 @@ func (n *Node) setupXfer() {
 		Peers: dir, Client: cl, Router: &xfer.Router{Client: cl},
 		Batcher: &xfer.Batcher{
 			Source: n.opts.Registry.ID, TaskQueue: n.opts.Registry.TaskQueue(), Temporal: n.Temporal, Store: n.Ledger, Log: n.log,
-			Opts: xfer.BatcherOptions{MaxBatch: s.MaxBatch, MaxAge: s.MaxAge, MaxInFlight: s.MaxInFlight},
+			Opts: xfer.BatcherOptions{MaxBatch: s.MaxBatch, MaxAge: s.MaxAge, MaxInFlight: s.MaxInFlight, MaxBacklog: s.MaxBacklog},
 		},
 		Participant: &xfer.Participant{Store: n.Ledger},
 		Accepter:    &xfer.Accepter{Store: n.Ledger},

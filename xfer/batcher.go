@@ -31,7 +31,15 @@ type BatcherOptions struct {
 	// RecoverAfter: transfers still unsettled this long after acceptance
 	// whose workflow is not running are settled again (default 1 min).
 	RecoverAfter time.Duration
+	// MaxBacklog bounds the accepted, not yet settled transfers per pair
+	// (waiting for a workflow or in one; default 3 × MaxBatch, at least
+	// 64). Admit makes new transfers wait while it is reached: when
+	// callers accept faster than settlement, the queue stays bounded (and
+	// with it accept→committed latency) instead of growing without limit.
+	MaxBacklog int
 }
+
+func defaultBacklog(maxBatch int) int { return max(3*maxBatch, 64) }
 
 // Batcher groups accepted cross-registry transfers into settlement
 // workflows per (source, target) pair — group commit applied to sagas. A
@@ -62,6 +70,8 @@ type Batcher struct {
 const followTimeout = 30 * time.Second
 
 type pairQueue struct {
+	room     chan struct{} // closed (and dropped) when the backlog shrinks
+	settling int           // transfers in workflows in flight
 	pending  []activities.XferItem
 	oldest   time.Time
 	inflight int
@@ -86,6 +96,9 @@ func (b *Batcher) init() {
 		}
 		if o.RecoverAfter <= 0 {
 			o.RecoverAfter = time.Minute
+		}
+		if o.MaxBacklog <= 0 {
+			o.MaxBacklog = defaultBacklog(o.MaxBatch)
 		}
 		if b.Log == nil {
 			b.Log = slog.New(slog.DiscardHandler)
@@ -115,6 +128,45 @@ func (b *Batcher) Configure(o BatcherOptions) {
 		if b.Opts.MaxBatch == 1 {
 			b.Opts.MaxInFlight = 256
 		}
+	}
+	b.Opts.MaxBacklog = o.MaxBacklog
+	if b.Opts.MaxBacklog <= 0 {
+		b.Opts.MaxBacklog = defaultBacklog(b.Opts.MaxBatch)
+	}
+	for _, q := range b.pairs {
+		q.wake()
+	}
+}
+
+// Admit waits until the pair's backlog has room for one more transfer
+// (see MaxBacklog), or ctx ends.
+func (b *Batcher) Admit(ctx context.Context, target string) error {
+	b.init()
+	for {
+		b.mu.Lock()
+		q := b.pairs[target]
+		if q == nil || len(q.pending)+q.settling < b.Opts.MaxBacklog {
+			b.mu.Unlock()
+			return nil
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		b.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// wake releases the callers waiting in Admit (they re-check).
+func (q *pairQueue) wake() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
 	}
 }
 
@@ -154,6 +206,7 @@ func (b *Batcher) maybeFlushLocked(target string, q *pairQueue) {
 		n := min(len(q.pending), b.Opts.MaxBatch)
 		batch := append([]activities.XferItem(nil), q.pending[:n]...)
 		q.pending = append(q.pending[:0], q.pending[n:]...)
+		q.settling += n
 		q.oldest = time.Now()
 		q.inflight++
 		b.wg.Add(1)
@@ -170,6 +223,8 @@ func (b *Batcher) settle(target string, batch []activities.XferItem, reuse enums
 		defer b.mu.Unlock()
 		q := b.pairs[target]
 		q.inflight--
+		q.settling -= len(batch)
+		q.wake()
 		b.maybeFlushLocked(target, q)
 	}()
 	run, err := b.start(b.ctx, target, batch, reuse)
@@ -257,6 +312,7 @@ func (b *Batcher) Recover(ctx context.Context, minAge time.Duration) (int, error
 				b.pairs[target] = q
 			}
 			q.inflight++
+			q.settling += k
 			b.mu.Unlock()
 			b.wg.Add(1)
 			// A failed or terminated earlier run of the same batch ID may
