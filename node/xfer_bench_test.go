@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/config"
@@ -73,6 +75,7 @@ func BenchmarkCrossRegistryTransfers(b *testing.B) {
 	})
 
 	b.Run("cross/idle", func(b *testing.B) {
+		bp.quiesce(b)
 		n := min(b.N, 200)
 		lat := make([]time.Duration, n)
 		start := time.Now()
@@ -93,6 +96,7 @@ func BenchmarkCrossRegistryTransfers(b *testing.B) {
 		{"cross/unbatched", xfer.BatcherOptions{MaxBatch: 1}},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
+			bp.quiesce(b)
 			bp.src.Xfer.Batcher.Configure(mode.opts)
 			defer bp.src.Xfer.Batcher.Configure(xfer.BatcherOptions{})
 			n := b.N
@@ -127,6 +131,7 @@ func BenchmarkCrossRegistryTransfers(b *testing.B) {
 
 type benchPair struct {
 	src, dst  *node.Node
+	srcID     string
 	dstID     string
 	senders   []string
 	receivers []string
@@ -140,7 +145,7 @@ func startBenchPair(b *testing.B) *benchPair {
 	frame := config.Frame{ID: "fb" + suffix, TrustDomain: "fb" + suffix + ".theprotocol.test", Currency: "AVT", Genesis: true,
 		GenesisSupplyUnits: 1_000_000_000 * avt, Registries: []config.Registry{srcReg, dstReg}}
 	dir := b.TempDir()
-	bp := &benchPair{dstID: dstReg.ID}
+	bp := &benchPair{srcID: srcReg.ID, dstID: dstReg.ID}
 	var err error
 	bp.src, err = node.Start(ctx, node.Options{Frame: frame, Registry: srcReg, PostgresAdminURL: testenv.PostgresURL(b),
 		TemporalAddr: testenv.TemporalAddr(b), KafkaBrokers: testenv.KafkaBrokers(b), DataDir: dir, Log: quietLog})
@@ -183,6 +188,34 @@ func (bp *benchPair) begin(b *testing.B, i int, key string) ledgerstore.Xfer {
 	})
 	require.NoError(b, err)
 	return x
+}
+
+// quiesce waits until the previous sub-benchmark's events are published by
+// both TEGs' relays and applied by the EventStore, so each sub-benchmark
+// measures its own load rather than the tail of the one before.
+func (bp *benchPair) quiesce(b *testing.B) {
+	ctx := context.Background()
+	es := bp.src.Pools[db.RoleEventStore]
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		done := true
+		for reg, n := range map[string]*node.Node{bp.srcID: bp.src, bp.dstID: bp.dst} {
+			var last int64
+			require.NoError(b, n.Pools[db.RoleTEG].QueryRow(ctx, `SELECT CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE source_seq IS NULL) THEN -1 ELSE next_seq - 1 END FROM outbox_relay_state`).Scan(&last))
+			var hwm int64
+			if err := es.QueryRow(ctx, `SELECT hwm FROM source_progress WHERE registry = $1 AND source = 'teg'`, reg).Scan(&hwm); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				require.NoError(b, err)
+			}
+			if last < 0 || hwm < last {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Fatalf("the relays and the EventStore did not catch up within 5 minutes")
 }
 
 // waitCommitted polls the coordinator's rows until every id is committed.
