@@ -201,6 +201,8 @@ func (s *Store) PayRewardPage(ctx context.Context, date string, afterID int64, l
 		return s.payRewards(ctx, tx, d, run, rows, now, &out)
 	})
 	if err == nil {
+		// Prometheus counters are float64: an approximate observability
+		// figure only; the money itself stays int64 in the ledger.
 		stakingPaidUnits.WithLabelValues(s.outbox.Registry).Add(float64(out.PaidUnits))
 		stakingPaidPositions.WithLabelValues(s.outbox.Registry).Add(float64(out.Paid))
 	}
