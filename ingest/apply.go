@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -21,8 +22,14 @@ import (
 	"github.com/theprotocol-dev/theprotocol/money"
 )
 
-// MaxBatch bounds one ingest transaction.
-const MaxBatch = 10_000
+// Batch sizes of one ingest transaction. Bigger batches net more postings
+// into each projection row update (the balance updates are the largest
+// cost per batch), so a consumer with a backlog catches up faster; a
+// consumer keeping up polls small batches, so latency does not suffer.
+const (
+	DefaultBatch = 20_000
+	MaxBatch     = 50_000
+)
 
 // Record is one received event: the envelope as published and the source
 // sequence number the relay assigned (Kafka header).
@@ -147,6 +154,19 @@ func (a *Applier) check(env events.Envelope) string {
 	return ""
 }
 
+// decodeEnvelope decodes one envelope with goccy/go-json (about 3× faster
+// than encoding/json on envelopes, measured: 4.5 µs vs 15 µs; decoding was
+// two thirds of the consumer's Go CPU). A record goccy refuses is decoded
+// again by encoding/json, so whether a record is malformed, and the reason
+// quarantine records, is encoding/json's verdict.
+func decodeEnvelope(raw []byte, env *events.Envelope) error {
+	if err := gojson.Unmarshal(raw, env); err == nil {
+		return nil
+	}
+	*env = events.Envelope{}
+	return json.Unmarshal(raw, env)
+}
+
 // decodeAll decodes and checks records, spreading large batches over the
 // available cores (JSON decoding is the Go side's main cost).
 func (a *Applier) decodeAll(recs []Record) []decoded {
@@ -155,7 +175,7 @@ func (a *Applier) decodeAll(recs []Record) []decoded {
 		for i := lo; i < hi; i++ {
 			r := recs[i]
 			d := decoded{raw: r.Value, seq: r.SourceSeq}
-			if err := json.Unmarshal(r.Value, &d.env); err != nil {
+			if err := decodeEnvelope(r.Value, &d.env); err != nil {
 				d.reason = "malformed: " + err.Error()
 			} else {
 				if d.seq == 0 {
@@ -218,6 +238,7 @@ func (a *Applier) Apply(ctx context.Context, recs []Record) (BatchResult, error)
 // consumer prepares batch N+1 while batch N is being written.
 type Prepared struct {
 	items     []decoded
+	plan      segmentPlan
 	policyGen uint64
 }
 
@@ -231,7 +252,16 @@ func (a *Applier) Prepare(recs []Record) (*Prepared, error) {
 		return nil, fmt.Errorf("batch of %d records exceeds %d", len(recs), MaxBatch)
 	}
 	gen := a.policyGen.Load()
-	return &Prepared{items: a.decodeAll(recs), policyGen: gen}, nil
+	p := &Prepared{items: a.decodeAll(recs), policyGen: gen}
+	// Compressing the segment here keeps it off the transaction's critical
+	// path (the consumer prepares batch N+1 while batch N is written).
+	p.plan = planSegment(p.items)
+	if len(p.plan.order) > 0 {
+		if err := p.plan.encode(p.items); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // ApplyPrepared writes a prepared batch (see Apply). Batches must be
@@ -245,6 +275,7 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		// carried EmissionPolicyChanged, or the periodic reload saw an
 		// edit): check again so the batch is judged by the policy in force.
 		a.recheck(items)
+		prep.plan = planSegment(items)
 	}
 
 	// Progress changes are computed on copies and swapped in after commit.
@@ -274,7 +305,7 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	var terms auditTerms
 	err := a.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		inserted, err = insertEvents(ctx, tx, items, start)
+		inserted, err = insertEvents(ctx, tx, items, prep.plan, start)
 		if err != nil {
 			return err
 		}
@@ -361,50 +392,121 @@ func (a *Applier) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return db.NewStore(a.pool, "eventstore").Tx(ctx, fn)
 }
 
-const stagingDDL = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
-	event_id uuid, idempotency_key text, event_type text, frame text, registry text, source text,
-	source_seq bigint, subject text, occurred_at timestamptz, ingested_at timestamptz, envelope json
-) ON COMMIT DELETE ROWS`
+// ingestLockKey is the advisory lock every event-log writer holds for its
+// transaction. There is one Applier per frame, but a consumer-group
+// rebalance can briefly run two: holding the lock, a writer's probe for
+// existing keys cannot be raced by another writer's insert.
+const ingestLockKey int64 = 0x74705f6576656e74 // "tp_event"
 
-var stagingCols = []string{"event_id", "idempotency_key", "event_type", "frame", "registry", "source", "source_seq", "subject", "occurred_at", "ingested_at", "envelope"}
+var eventCols = []string{"idempotency_key", "event_id", "event_type", "frame", "registry", "source", "source_seq", "subject", "occurred_at", "ingested_at", "segment_id", "segment_pos"}
 
-// insertEvents COPYs the batch into a temp table and inserts it into the log
-// in idempotency-key order (concurrent deduplicating inserts in unsorted
-// order deadlock: shared/notes/postgres-kafka.md). It returns the keys that
-// were new.
-func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, now time.Time) (map[string]bool, error) {
-	rows := make([][]any, 0, len(items))
-	for _, d := range items {
+// segmentPlan is the batch's new events in key order and, when computed
+// ahead of the transaction, their encoded segment.
+type segmentPlan struct {
+	order   []int // indexes into items: valid, first of their key, sorted by key
+	segment []byte
+}
+
+// planSegment picks the events a batch would insert if none of its keys
+// were in the log yet: valid ones, the first record of each key, sorted by
+// key (the index is filled in key order).
+func planSegment(items []decoded) segmentPlan {
+	order := make([]int, 0, len(items))
+	seen := make(map[string]struct{}, len(items))
+	for i := range items {
+		d := &items[i]
 		if d.reason != "" {
 			continue
 		}
-		e := d.env
-		rows = append(rows, []any{e.EventID, e.IdempotencyKey, e.Type, e.Frame, e.Registry, e.Source, d.seq, e.Subject, e.OccurredAt, now, d.raw})
+		if _, dup := seen[d.env.IdempotencyKey]; dup {
+			continue
+		}
+		seen[d.env.IdempotencyKey] = struct{}{}
+		order = append(order, i)
 	}
+	slices.SortFunc(order, func(x, y int) int { return strings.Compare(items[x].env.IdempotencyKey, items[y].env.IdempotencyKey) })
+	return segmentPlan{order: order}
+}
+
+func (p *segmentPlan) encode(items []decoded) error {
+	bodies := make([][]byte, len(p.order))
+	for i, j := range p.order {
+		bodies[i] = items[j].raw
+	}
+	var err error
+	p.segment, err = encodeSegment(bodies)
+	return err
+}
+
+// insertEvents writes the batch's new events: it probes the log for keys
+// already there (redeliveries), stores the new envelopes as one segment
+// and COPYs their rows into the log. plan is planSegment(items), encoded
+// or not; it is re-encoded when the probe finds keys already in the log.
+// It returns the keys that were new.
+func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentPlan, now time.Time) (map[string]bool, error) {
 	inserted := map[string]bool{}
-	if len(rows) == 0 {
+	if len(plan.order) == 0 {
 		return inserted, nil
 	}
-	if _, err := tx.Exec(ctx, stagingDDL); err != nil {
-		return nil, fmt.Errorf("staging table: %w", err)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey); err != nil {
+		return nil, fmt.Errorf("ingest lock: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_staging"}, stagingCols, pgx.CopyFromRows(rows)); err != nil {
+	keys := make([]string, len(plan.order))
+	for i, j := range plan.order {
+		keys[i] = items[j].env.IdempotencyKey
+	}
+	rows, err := tx.Query(ctx, `SELECT idempotency_key FROM events WHERE idempotency_key = ANY($1::text[])`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("probe event keys: %w", err)
+	}
+	existing, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("probe event keys: %w", err)
+	}
+	if len(existing) > 0 {
+		known := make(map[string]struct{}, len(existing))
+		for _, k := range existing {
+			known[k] = struct{}{}
+		}
+		order := plan.order[:0:0]
+		for _, j := range plan.order {
+			if _, ok := known[items[j].env.IdempotencyKey]; !ok {
+				order = append(order, j)
+			}
+		}
+		plan = segmentPlan{order: order}
+		if len(order) == 0 {
+			return inserted, nil
+		}
+	}
+	if plan.segment == nil {
+		if err := plan.encode(items); err != nil {
+			return nil, err
+		}
+	}
+	var segID int64
+	if err := tx.QueryRow(ctx, `INSERT INTO event_segments (codec, events, data, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		SegmentCodec, len(plan.order), plan.segment, now).Scan(&segID); err != nil {
+		return nil, fmt.Errorf("insert segment: %w", err)
+	}
+	pos := 0
+	row := make([]any, len(eventCols))
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCols, pgx.CopyFromFunc(func() ([]any, error) {
+		if pos == len(plan.order) {
+			return nil, nil
+		}
+		d := &items[plan.order[pos]]
+		e := &d.env
+		row[0], row[1], row[2], row[3], row[4], row[5] = e.IdempotencyKey, e.EventID, e.Type, e.Frame, e.Registry, e.Source
+		row[6], row[7], row[8], row[9], row[10], row[11] = d.seq, e.Subject, e.OccurredAt, now, segID, int32(pos)
+		pos++
+		return row, nil
+	}))
+	if err != nil {
 		return nil, fmt.Errorf("copy events: %w", err)
 	}
-	res, err := tx.Query(ctx, `INSERT INTO events (event_id, idempotency_key, event_type, frame, registry, source, source_seq, subject, occurred_at, ingested_at, envelope)
-		SELECT DISTINCT ON (idempotency_key) event_id, idempotency_key, event_type, frame, registry, source, source_seq, subject, occurred_at, ingested_at, envelope
-		FROM ingest_staging ORDER BY idempotency_key
-		ON CONFLICT DO NOTHING
-		RETURNING idempotency_key`)
-	if err != nil {
-		return nil, fmt.Errorf("insert events: %w", err)
-	}
-	keys, err := pgx.CollectRows(res, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("insert events: %w", err)
-	}
-	for _, k := range keys {
-		inserted[k] = true
+	for _, j := range plan.order {
+		inserted[items[j].env.IdempotencyKey] = true
 	}
 	return inserted, nil
 }
@@ -423,18 +525,8 @@ func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries)
 	if len(b) == 0 {
 		return nil
 	}
-	keys := make([]balanceKey, 0, len(b))
-	for k, d := range b {
-		if d != 0 {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(x, y balanceKey) int {
-		if c := strings.Compare(x.account, y.account); c != 0 {
-			return c
-		}
-		return strings.Compare(x.bucket, y.bucket)
-	})
+	keys := sortedKeys(b)
+	keys = slices.DeleteFunc(keys, func(k balanceKey) bool { return b[k] == 0 })
 	p := eventdb.BalancesApplyParams{Accounts: make([]string, len(keys)), Buckets: make([]string, len(keys)), Deltas: make([]int64, len(keys))}
 	for i, k := range keys {
 		p.Accounts[i], p.Buckets[i], p.Deltas[i] = k.account, k.bucket, b[k]
@@ -450,6 +542,23 @@ func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (b
 	deltas := balanceDeltas{}
 	var t auditTerms
 	seen := map[string]bool{}
+	for _, d := range items {
+		k := d.env.IdempotencyKey
+		if d.reason != "" || !inserted[k] || seen[k] {
+			continue
+		}
+		seen[k] = true
+		if err := accumulate(&d.env, deltas, &t); err != nil {
+			return nil, t, err
+		}
+	}
+	return deltas, t, nil
+}
+
+// accumulate adds env's postings to the balances and audit terms. Ingest
+// and replay both project through it, so they cannot disagree on how an
+// event moves the projections.
+func accumulate(env *events.Envelope, deltas balanceDeltas, t *auditTerms) error {
 	add := func(dst *int64, v int64) error {
 		s, err := money.Add(*dst, v)
 		if err != nil {
@@ -458,41 +567,34 @@ func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (b
 		*dst = s
 		return nil
 	}
-	for _, d := range items {
-		k := d.env.IdempotencyKey
-		if d.reason != "" || !inserted[k] || seen[k] {
+	for _, p := range env.Postings {
+		bk := balanceKey{Qualify(env.Registry, p.Account), p.Bucket}
+		v := deltas[bk]
+		if err := add(&v, p.Delta); err != nil {
+			return err
+		}
+		deltas[bk] = v
+		if !isNative(p.Bucket) {
 			continue
 		}
-		seen[k] = true
-		for _, p := range d.env.Postings {
-			bk := balanceKey{Qualify(d.env.Registry, p.Account), p.Bucket}
-			v := deltas[bk]
-			if err := add(&v, p.Delta); err != nil {
-				return nil, t, err
+		var err error
+		switch classify(p.Account) {
+		case classIssuance:
+			if p.Delta < 0 {
+				err = add(&t.issued, -p.Delta)
+			} else {
+				err = add(&t.destroyed, p.Delta)
 			}
-			deltas[bk] = v
-			if !isNative(p.Bucket) {
-				continue
-			}
-			var err error
-			switch classify(p.Account) {
-			case classIssuance:
-				if p.Delta < 0 {
-					err = add(&t.issued, -p.Delta)
-				} else {
-					err = add(&t.destroyed, p.Delta)
-				}
-			case classCrossFrame:
-				err = add(&t.transitNet, -p.Delta)
-			default:
-				err = add(&t.circulating, p.Delta)
-			}
-			if err != nil {
-				return nil, t, err
-			}
+		case classCrossFrame:
+			err = add(&t.transitNet, -p.Delta)
+		default:
+			err = add(&t.circulating, p.Delta)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return deltas, t, nil
+	return nil
 }
 
 // --- reads -----------------------------------------------------------------

@@ -75,30 +75,35 @@ func benchN(def int) int {
 	return def
 }
 
-// BenchmarkApply measures the database side alone: batches of 5,000 records
-// (5% duplicates) through Applier.Apply into a fresh EventStore database.
+// BenchmarkApply measures the database side alone: batches of records (5%
+// duplicates) through Applier.Apply into a fresh EventStore database, at
+// the consumer's default batch size and at a quarter of it.
 func BenchmarkApply(b *testing.B) {
 	n := benchN(200_000)
 	recs := synthRecords(b, n, 10_000, 5, 1)
 	ctx := context.Background()
-	for b.Loop() {
-		b.StopTimer()
-		es := testenv.NewDB(b, db.RoleEventStore)
-		a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
-		require.NoError(b, err)
-		b.StartTimer()
-		start := time.Now()
-		for i := 0; i < len(recs); i += 5000 {
-			_, err := a.Apply(ctx, recs[i:min(i+5000, len(recs))])
-			require.NoError(b, err)
-		}
-		b.ReportMetric(float64(len(recs))/time.Since(start).Seconds(), "records/s")
-		b.StopTimer()
-		rep, err := ingest.Audit(ctx, es.Pool, frame)
-		require.NoError(b, err)
-		require.EqualValues(b, n, rep.EventsApplied)
-		require.Zero(b, rep.Delta)
-		b.StartTimer()
+	for _, size := range []int{ingest.DefaultBatch, ingest.DefaultBatch / 4} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				es := testenv.NewDB(b, db.RoleEventStore)
+				a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+				require.NoError(b, err)
+				b.StartTimer()
+				start := time.Now()
+				for i := 0; i < len(recs); i += size {
+					_, err := a.Apply(ctx, recs[i:min(i+size, len(recs))])
+					require.NoError(b, err)
+				}
+				b.ReportMetric(float64(len(recs))/time.Since(start).Seconds(), "records/s")
+				b.StopTimer()
+				rep, err := ingest.Audit(ctx, es.Pool, frame)
+				require.NoError(b, err)
+				require.EqualValues(b, n, rep.EventsApplied)
+				require.Zero(b, rep.Delta)
+				b.StartTimer()
+			}
+		})
 	}
 }
 
@@ -141,7 +146,7 @@ func BenchmarkKafkaToEventStore(b *testing.B) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		done := make(chan struct{})
 		var total int
-		c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: []string{k.Addr()}, Topic: topic, MaxBatch: 5000,
+		c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: []string{k.Addr()}, Topic: topic,
 			AfterApply: func(r ingest.BatchResult) error {
 				mu.Lock()
 				defer mu.Unlock()

@@ -32,6 +32,16 @@ type Event struct {
 	OccurredAt     time.Time
 	IngestedAt     time.Time
 	Envelope       []byte
+	SegmentID      *int64
+	SegmentPos     *int32
+}
+
+type EventSegment struct {
+	ID        int64
+	Codec     string
+	Events    int32
+	Data      []byte
+	CreatedAt time.Time
 }
 
 type IdempotencyKey struct {

@@ -27,9 +27,16 @@ func (q *Queries) BalanceGet(ctx context.Context, db DBTX, arg BalanceGetParams)
 }
 
 const balancesApply = `-- name: BalancesApply :exec
+WITH v AS (
+    SELECT unnest($1::text[]) AS a, unnest($2::text[]) AS b, unnest($3::bigint[]) AS d
+), upd AS (
+    UPDATE projection_balances AS p SET balance = p.balance + v.d
+    FROM v WHERE p.account = v.a AND p.bucket = v.b
+    RETURNING p.account, p.bucket
+)
 INSERT INTO projection_balances (account, bucket, balance)
-SELECT a, b, d FROM (SELECT unnest($1::text[]) AS a, unnest($2::text[]) AS b, unnest($3::bigint[]) AS d) AS v
-ON CONFLICT (account, bucket) DO UPDATE SET balance = projection_balances.balance + excluded.balance
+SELECT v.a, v.b, v.d FROM v
+WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.account = v.a AND upd.bucket = v.b)
 `
 
 type BalancesApplyParams struct {
@@ -38,7 +45,11 @@ type BalancesApplyParams struct {
 	Deltas   []int64
 }
 
-// Netted deltas of one batch, keys sorted by the caller.
+// Netted deltas of one batch, keys sorted by the caller. Existing rows are
+// updated in place (HOT: the key never changes, the table keeps free space
+// per page) and only new keys inserted: an upsert per key cost a
+// speculative insertion each, 2-3x the update. Safe without ON CONFLICT
+// because the consumer is the only writer and holds the ingest lock.
 func (q *Queries) BalancesApply(ctx context.Context, db DBTX, arg BalancesApplyParams) error {
 	_, err := db.Exec(ctx, balancesApply, arg.Accounts, arg.Buckets, arg.Deltas)
 	return err
