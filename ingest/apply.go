@@ -84,7 +84,7 @@ func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metric
 		return nil, fmt.Errorf("load source progress: %w", err)
 	}
 	for _, r := range rows {
-		a.progress[sourceKey{r.Registry, r.Source}] = newProgress(r.Hwm, r.MaxSeen, r.Pending, r.HwmMovedAt)
+		a.progress[sourceKey{r.Registry, r.Source}] = loadProgress(r.Hwm, r.MaxSeen, r.PendingBase, r.PendingBits, r.Pending, r.HwmMovedAt)
 	}
 	if err := a.refreshAuditGauge(ctx); err != nil {
 		return nil, err
@@ -260,6 +260,7 @@ func (a *Applier) Prepare(recs []Record) (*Prepared, error) {
 		if err := p.plan.encode(p.items); err != nil {
 			return nil, err
 		}
+		p.plan.project(p.items)
 	}
 	return p, nil
 }
@@ -288,15 +289,19 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		p, ok := touched[k]
 		if !ok {
 			if cur := a.progress[k]; cur != nil {
-				p = newProgress(cur.hwm, cur.maxSeen, cur.pendingSorted(), cur.hwmMovedAt)
+				p = cur.clone()
 			} else {
-				p = newProgress(0, 0, nil, start)
+				p = newProgress(0, 0, start)
 			}
 			touched[k] = p
 		}
 		p.observe(d.seq, start)
-		if len(p.pending) > MaxPending {
-			return res, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, len(p.pending))
+		if p.count > MaxPending {
+			return res, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, p.count)
+		}
+		if p.overflow != 0 {
+			return res, fmt.Errorf("source %s/%s sent sequence number %d, more than %d above its high-water mark %d: refusing to track it",
+				k.registry, k.source, p.overflow, MaxPendingSpan, p.hwm)
 		}
 	}
 
@@ -305,13 +310,20 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	var terms auditTerms
 	err := a.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		inserted, err = insertEvents(ctx, tx, items, prep.plan, start)
+		plan, err := insertEvents(ctx, tx, items, prep.plan, start)
 		if err != nil {
 			return err
 		}
-		deltas, terms, err = a.projectionDeltas(items, inserted)
-		if err != nil {
-			return err
+		inserted = make(map[string]bool, len(plan.order))
+		for _, j := range plan.order {
+			inserted[items[j].env.IdempotencyKey] = true
+		}
+		if plan.deltas == nil {
+			if deltas, terms, err = a.projectionDeltas(items, inserted); err != nil {
+				return err
+			}
+		} else {
+			deltas, terms = plan.deltas, plan.terms
 		}
 		if err := deltas.apply(ctx, tx, a.q); err != nil {
 			return err
@@ -336,7 +348,7 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		for k, p := range touched {
 			if err := a.q.SourceProgressUpsert(ctx, tx, eventdb.SourceProgressUpsertParams{
 				Registry: k.registry, Source: k.source, Hwm: p.hwm, MaxSeen: p.maxSeen,
-				Pending: p.pendingSorted(), HwmMovedAt: p.hwmMovedAt, Now: start,
+				PendingBase: p.base, PendingBits: p.bitmap(), HwmMovedAt: p.hwmMovedAt, Now: start,
 			}); err != nil {
 				return fmt.Errorf("source progress: %w", err)
 			}
@@ -348,7 +360,7 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	}
 	for k, p := range touched {
 		a.progress[k] = p
-		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(len(p.pending)))
+		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(p.count))
 	}
 	policyChanged := false
 	for _, d := range items {
@@ -405,6 +417,21 @@ var eventCols = []string{"idempotency_key", "event_id", "event_type", "frame", "
 type segmentPlan struct {
 	order   []int // indexes into items: valid, first of their key, sorted by key
 	segment []byte
+	// deltas and terms project the events of order (nil: not computed).
+	deltas balanceDeltas
+	terms  auditTerms
+}
+
+// project nets the postings of the plan's events. On overflow it leaves
+// deltas nil; the transaction computes them again and fails the batch.
+func (p *segmentPlan) project(items []decoded) {
+	p.deltas, p.terms = balanceDeltas{}, auditTerms{}
+	for _, j := range p.order {
+		if err := accumulate(&items[j].env, p.deltas, &p.terms); err != nil {
+			p.deltas, p.terms = nil, auditTerms{}
+			return
+		}
+	}
 }
 
 // planSegment picks the events a batch would insert if none of its keys
@@ -441,15 +468,14 @@ func (p *segmentPlan) encode(items []decoded) error {
 // insertEvents writes the batch's new events: it probes the log for keys
 // already there (redeliveries), stores the new envelopes as one segment
 // and COPYs their rows into the log. plan is planSegment(items), encoded
-// or not; it is re-encoded when the probe finds keys already in the log.
-// It returns the keys that were new.
-func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentPlan, now time.Time) (map[string]bool, error) {
-	inserted := map[string]bool{}
+// and projected or not; when the probe finds keys already in the log it is
+// redone without them. It returns the plan of the events inserted.
+func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentPlan, now time.Time) (segmentPlan, error) {
 	if len(plan.order) == 0 {
-		return inserted, nil
+		return plan, nil
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey); err != nil {
-		return nil, fmt.Errorf("ingest lock: %w", err)
+		return plan, fmt.Errorf("ingest lock: %w", err)
 	}
 	keys := make([]string, len(plan.order))
 	for i, j := range plan.order {
@@ -457,11 +483,11 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 	}
 	rows, err := tx.Query(ctx, `SELECT idempotency_key FROM events WHERE idempotency_key = ANY($1::text[])`, keys)
 	if err != nil {
-		return nil, fmt.Errorf("probe event keys: %w", err)
+		return plan, fmt.Errorf("probe event keys: %w", err)
 	}
 	existing, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("probe event keys: %w", err)
+		return plan, fmt.Errorf("probe event keys: %w", err)
 	}
 	if len(existing) > 0 {
 		known := make(map[string]struct{}, len(existing))
@@ -476,18 +502,18 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 		}
 		plan = segmentPlan{order: order}
 		if len(order) == 0 {
-			return inserted, nil
+			return plan, nil
 		}
 	}
 	if plan.segment == nil {
 		if err := plan.encode(items); err != nil {
-			return nil, err
+			return plan, err
 		}
 	}
 	var segID int64
 	if err := tx.QueryRow(ctx, `INSERT INTO event_segments (codec, events, data, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
 		SegmentCodec, len(plan.order), plan.segment, now).Scan(&segID); err != nil {
-		return nil, fmt.Errorf("insert segment: %w", err)
+		return plan, fmt.Errorf("insert segment: %w", err)
 	}
 	pos := 0
 	row := make([]any, len(eventCols))
@@ -503,12 +529,9 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 		return row, nil
 	}))
 	if err != nil {
-		return nil, fmt.Errorf("copy events: %w", err)
+		return plan, fmt.Errorf("copy events: %w", err)
 	}
-	for _, j := range plan.order {
-		inserted[items[j].env.IdempotencyKey] = true
-	}
-	return inserted, nil
+	return plan, nil
 }
 
 type auditTerms struct {
@@ -657,7 +680,7 @@ func Progress(ctx context.Context, q eventdb.DBTX) ([]SourceProgress, error) {
 	}
 	out := make([]SourceProgress, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, SourceProgress{Registry: r.Registry, Source: r.Source, HWM: r.Hwm, MaxSeen: r.MaxSeen, Pending: len(r.Pending), HWMMovedAt: r.HwmMovedAt})
+		out = append(out, SourceProgress{Registry: r.Registry, Source: r.Source, HWM: r.Hwm, MaxSeen: r.MaxSeen, Pending: pendingCount(r.PendingBits) + len(r.Pending), HWMMovedAt: r.HwmMovedAt})
 	}
 	return out, nil
 }

@@ -99,13 +99,15 @@ type ReactorProcessed struct {
 }
 
 type SourceProgress struct {
-	Registry   string
-	Source     string
-	Hwm        int64
-	MaxSeen    int64
-	Pending    []int64
-	HwmMovedAt time.Time
-	UpdatedAt  time.Time
+	Registry    string
+	Source      string
+	Hwm         int64
+	MaxSeen     int64
+	Pending     []int64
+	HwmMovedAt  time.Time
+	UpdatedAt   time.Time
+	PendingBase int64
+	PendingBits []byte
 }
 
 type SupplyAudit struct {

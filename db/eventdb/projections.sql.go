@@ -154,7 +154,7 @@ func (q *Queries) ReactorMarkProcessed(ctx context.Context, db DBTX, arg Reactor
 }
 
 const sourceProgressGet = `-- name: SourceProgressGet :one
-SELECT registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at
+SELECT registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at
 FROM source_progress WHERE registry = $1 AND source = $2
 `
 
@@ -163,15 +163,29 @@ type SourceProgressGetParams struct {
 	Source   string
 }
 
-func (q *Queries) SourceProgressGet(ctx context.Context, db DBTX, arg SourceProgressGetParams) (SourceProgress, error) {
+type SourceProgressGetRow struct {
+	Registry    string
+	Source      string
+	Hwm         int64
+	MaxSeen     int64
+	Pending     []int64
+	PendingBase int64
+	PendingBits []byte
+	HwmMovedAt  time.Time
+	UpdatedAt   time.Time
+}
+
+func (q *Queries) SourceProgressGet(ctx context.Context, db DBTX, arg SourceProgressGetParams) (SourceProgressGetRow, error) {
 	row := db.QueryRow(ctx, sourceProgressGet, arg.Registry, arg.Source)
-	var i SourceProgress
+	var i SourceProgressGetRow
 	err := row.Scan(
 		&i.Registry,
 		&i.Source,
 		&i.Hwm,
 		&i.MaxSeen,
 		&i.Pending,
+		&i.PendingBase,
+		&i.PendingBits,
 		&i.HwmMovedAt,
 		&i.UpdatedAt,
 	)
@@ -179,24 +193,38 @@ func (q *Queries) SourceProgressGet(ctx context.Context, db DBTX, arg SourceProg
 }
 
 const sourceProgressList = `-- name: SourceProgressList :many
-SELECT registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at FROM source_progress ORDER BY registry, source
+SELECT registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at FROM source_progress ORDER BY registry, source
 `
 
-func (q *Queries) SourceProgressList(ctx context.Context, db DBTX) ([]SourceProgress, error) {
+type SourceProgressListRow struct {
+	Registry    string
+	Source      string
+	Hwm         int64
+	MaxSeen     int64
+	Pending     []int64
+	PendingBase int64
+	PendingBits []byte
+	HwmMovedAt  time.Time
+	UpdatedAt   time.Time
+}
+
+func (q *Queries) SourceProgressList(ctx context.Context, db DBTX) ([]SourceProgressListRow, error) {
 	rows, err := db.Query(ctx, sourceProgressList)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SourceProgress{}
+	items := []SourceProgressListRow{}
 	for rows.Next() {
-		var i SourceProgress
+		var i SourceProgressListRow
 		if err := rows.Scan(
 			&i.Registry,
 			&i.Source,
 			&i.Hwm,
 			&i.MaxSeen,
 			&i.Pending,
+			&i.PendingBase,
+			&i.PendingBits,
 			&i.HwmMovedAt,
 			&i.UpdatedAt,
 		); err != nil {
@@ -211,21 +239,23 @@ func (q *Queries) SourceProgressList(ctx context.Context, db DBTX) ([]SourceProg
 }
 
 const sourceProgressUpsert = `-- name: SourceProgressUpsert :exec
-INSERT INTO source_progress (registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO source_progress (registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at)
+VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8)
 ON CONFLICT (registry, source) DO UPDATE SET
-    hwm = excluded.hwm, max_seen = excluded.max_seen, pending = excluded.pending,
+    hwm = excluded.hwm, max_seen = excluded.max_seen, pending = '{}',
+    pending_base = excluded.pending_base, pending_bits = excluded.pending_bits,
     hwm_moved_at = excluded.hwm_moved_at, updated_at = excluded.updated_at
 `
 
 type SourceProgressUpsertParams struct {
-	Registry   string
-	Source     string
-	Hwm        int64
-	MaxSeen    int64
-	Pending    []int64
-	HwmMovedAt time.Time
-	Now        time.Time
+	Registry    string
+	Source      string
+	Hwm         int64
+	MaxSeen     int64
+	PendingBase int64
+	PendingBits []byte
+	HwmMovedAt  time.Time
+	Now         time.Time
 }
 
 func (q *Queries) SourceProgressUpsert(ctx context.Context, db DBTX, arg SourceProgressUpsertParams) error {
@@ -234,7 +264,8 @@ func (q *Queries) SourceProgressUpsert(ctx context.Context, db DBTX, arg SourceP
 		arg.Source,
 		arg.Hwm,
 		arg.MaxSeen,
-		arg.Pending,
+		arg.PendingBase,
+		arg.PendingBits,
 		arg.HwmMovedAt,
 		arg.Now,
 	)

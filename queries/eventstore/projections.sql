@@ -38,17 +38,18 @@ SELECT balance FROM projection_balances WHERE account = @account AND bucket = @b
 SELECT account, bucket, balance FROM projection_balances ORDER BY account, bucket;
 
 -- name: SourceProgressList :many
-SELECT registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at FROM source_progress ORDER BY registry, source;
+SELECT registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at FROM source_progress ORDER BY registry, source;
 
 -- name: SourceProgressGet :one
-SELECT registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at
+SELECT registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at
 FROM source_progress WHERE registry = @registry AND source = @source;
 
 -- name: SourceProgressUpsert :exec
-INSERT INTO source_progress (registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at)
-VALUES (@registry, @source, @hwm, @max_seen, @pending, @hwm_moved_at, @now)
+INSERT INTO source_progress (registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at)
+VALUES (@registry, @source, @hwm, @max_seen, '{}', @pending_base, @pending_bits, @hwm_moved_at, @now)
 ON CONFLICT (registry, source) DO UPDATE SET
-    hwm = excluded.hwm, max_seen = excluded.max_seen, pending = excluded.pending,
+    hwm = excluded.hwm, max_seen = excluded.max_seen, pending = '{}',
+    pending_base = excluded.pending_base, pending_bits = excluded.pending_bits,
     hwm_moved_at = excluded.hwm_moved_at, updated_at = excluded.updated_at;
 
 -- name: QuarantineInsert :exec
