@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
@@ -131,10 +133,21 @@ func (a *Applier) check(env events.Envelope) string {
 	if err := a.policy.Check(env.Source, env.Type); err != nil {
 		return err.Error()
 	}
+	// The log's text columns are written by binary COPY: text Postgres
+	// would refuse must be quarantined here, or the batch could never
+	// commit.
+	for _, f := range [...]string{env.IdempotencyKey, env.Type, env.Frame, env.Registry, env.Source, env.Subject} {
+		if !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
+			return "malformed: text field is not valid UTF-8 or contains NUL"
+		}
+	}
 	sums := map[string]int64{}
 	for _, p := range env.Postings {
 		if p.Account == "" || p.Bucket == "" {
 			return "posting without account or bucket"
+		}
+		if p.Delta == math.MinInt64 {
+			return "posting delta out of range"
 		}
 		cur := "native"
 		if !isNative(p.Bucket) {
@@ -253,14 +266,9 @@ func (a *Applier) Prepare(recs []Record) (*Prepared, error) {
 	}
 	gen := a.policyGen.Load()
 	p := &Prepared{items: a.decodeAll(recs), policyGen: gen}
-	// Compressing the segment here keeps it off the transaction's critical
-	// path (the consumer prepares batch N+1 while batch N is written).
-	p.plan = planSegment(p.items)
-	if len(p.plan.order) > 0 {
-		if err := p.plan.encode(p.items); err != nil {
-			return nil, err
-		}
-		p.plan.project(p.items)
+	var err error
+	if p.plan, err = prepareSegment(p.items); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -276,7 +284,10 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		// carried EmissionPolicyChanged, or the periodic reload saw an
 		// edit): check again so the batch is judged by the policy in force.
 		a.recheck(items)
-		prep.plan = planSegment(items)
+		var err error
+		if prep.plan, err = prepareSegment(items); err != nil {
+			return res, err
+		}
 	}
 
 	// Progress changes are computed on copies and swapped in after commit.
@@ -314,10 +325,7 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		if err != nil {
 			return err
 		}
-		inserted = make(map[string]bool, len(plan.order))
-		for _, j := range plan.order {
-			inserted[items[j].env.IdempotencyKey] = true
-		}
+		inserted = plan.inserted(items)
 		if plan.deltas == nil {
 			if deltas, terms, err = a.projectionDeltas(items, inserted); err != nil {
 				return err
@@ -404,136 +412,6 @@ func (a *Applier) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return db.NewStore(a.pool, "eventstore").Tx(ctx, fn)
 }
 
-// ingestLockKey is the advisory lock every event-log writer holds for its
-// transaction. There is one Applier per frame, but a consumer-group
-// rebalance can briefly run two: holding the lock, a writer's probe for
-// existing keys cannot be raced by another writer's insert.
-const ingestLockKey int64 = 0x74705f6576656e74 // "tp_event"
-
-var eventCols = []string{"idempotency_key", "event_id", "event_type", "frame", "registry", "source", "source_seq", "subject", "occurred_at", "ingested_at", "segment_id", "segment_pos"}
-
-// segmentPlan is the batch's new events in key order and, when computed
-// ahead of the transaction, their encoded segment.
-type segmentPlan struct {
-	order   []int // indexes into items: valid, first of their key, sorted by key
-	segment []byte
-	// deltas and terms project the events of order (nil: not computed).
-	deltas balanceDeltas
-	terms  auditTerms
-}
-
-// project nets the postings of the plan's events. On overflow it leaves
-// deltas nil; the transaction computes them again and fails the batch.
-func (p *segmentPlan) project(items []decoded) {
-	p.deltas, p.terms = balanceDeltas{}, auditTerms{}
-	for _, j := range p.order {
-		if err := accumulate(&items[j].env, p.deltas, &p.terms); err != nil {
-			p.deltas, p.terms = nil, auditTerms{}
-			return
-		}
-	}
-}
-
-// planSegment picks the events a batch would insert if none of its keys
-// were in the log yet: valid ones, the first record of each key, sorted by
-// key (the index is filled in key order).
-func planSegment(items []decoded) segmentPlan {
-	order := make([]int, 0, len(items))
-	seen := make(map[string]struct{}, len(items))
-	for i := range items {
-		d := &items[i]
-		if d.reason != "" {
-			continue
-		}
-		if _, dup := seen[d.env.IdempotencyKey]; dup {
-			continue
-		}
-		seen[d.env.IdempotencyKey] = struct{}{}
-		order = append(order, i)
-	}
-	slices.SortFunc(order, func(x, y int) int { return strings.Compare(items[x].env.IdempotencyKey, items[y].env.IdempotencyKey) })
-	return segmentPlan{order: order}
-}
-
-func (p *segmentPlan) encode(items []decoded) error {
-	bodies := make([][]byte, len(p.order))
-	for i, j := range p.order {
-		bodies[i] = items[j].raw
-	}
-	var err error
-	p.segment, err = encodeSegment(bodies)
-	return err
-}
-
-// insertEvents writes the batch's new events: it probes the log for keys
-// already there (redeliveries), stores the new envelopes as one segment
-// and COPYs their rows into the log. plan is planSegment(items), encoded
-// and projected or not; when the probe finds keys already in the log it is
-// redone without them. It returns the plan of the events inserted.
-func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentPlan, now time.Time) (segmentPlan, error) {
-	if len(plan.order) == 0 {
-		return plan, nil
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey); err != nil {
-		return plan, fmt.Errorf("ingest lock: %w", err)
-	}
-	keys := make([]string, len(plan.order))
-	for i, j := range plan.order {
-		keys[i] = items[j].env.IdempotencyKey
-	}
-	rows, err := tx.Query(ctx, `SELECT idempotency_key FROM events WHERE idempotency_key = ANY($1::text[])`, keys)
-	if err != nil {
-		return plan, fmt.Errorf("probe event keys: %w", err)
-	}
-	existing, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return plan, fmt.Errorf("probe event keys: %w", err)
-	}
-	if len(existing) > 0 {
-		known := make(map[string]struct{}, len(existing))
-		for _, k := range existing {
-			known[k] = struct{}{}
-		}
-		order := plan.order[:0:0]
-		for _, j := range plan.order {
-			if _, ok := known[items[j].env.IdempotencyKey]; !ok {
-				order = append(order, j)
-			}
-		}
-		plan = segmentPlan{order: order}
-		if len(order) == 0 {
-			return plan, nil
-		}
-	}
-	if plan.segment == nil {
-		if err := plan.encode(items); err != nil {
-			return plan, err
-		}
-	}
-	var segID int64
-	if err := tx.QueryRow(ctx, `INSERT INTO event_segments (codec, events, data, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-		SegmentCodec, len(plan.order), plan.segment, now).Scan(&segID); err != nil {
-		return plan, fmt.Errorf("insert segment: %w", err)
-	}
-	pos := 0
-	row := make([]any, len(eventCols))
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventCols, pgx.CopyFromFunc(func() ([]any, error) {
-		if pos == len(plan.order) {
-			return nil, nil
-		}
-		d := &items[plan.order[pos]]
-		e := &d.env
-		row[0], row[1], row[2], row[3], row[4], row[5] = e.IdempotencyKey, e.EventID, e.Type, e.Frame, e.Registry, e.Source
-		row[6], row[7], row[8], row[9], row[10], row[11] = d.seq, e.Subject, e.OccurredAt, now, segID, int32(pos)
-		pos++
-		return row, nil
-	}))
-	if err != nil {
-		return plan, fmt.Errorf("copy events: %w", err)
-	}
-	return plan, nil
-}
-
 type auditTerms struct {
 	issued, destroyed, transitNet, circulating int64
 }
@@ -571,19 +449,22 @@ func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (b
 			continue
 		}
 		seen[k] = true
-		if err := accumulate(&d.env, deltas, &t); err != nil {
+		if err := accumulate(&d.env, deltas, &t, 1); err != nil {
 			return nil, t, err
 		}
 	}
 	return deltas, t, nil
 }
 
-// accumulate adds env's postings to the balances and audit terms. Ingest
-// and replay both project through it, so they cannot disagree on how an
-// event moves the projections.
-func accumulate(env *events.Envelope, deltas balanceDeltas, t *auditTerms) error {
+// accumulate adds (sign 1) or takes back (sign -1) env's postings to the
+// balances and audit terms. Ingest and replay both project through it, so
+// they cannot disagree on how an event moves the projections.
+func accumulate(env *events.Envelope, deltas balanceDeltas, t *auditTerms, sign int64) error {
 	add := func(dst *int64, v int64) error {
-		s, err := money.Add(*dst, v)
+		if v == math.MinInt64 {
+			return fmt.Errorf("projection overflow: posting of %d", v)
+		}
+		s, err := money.Add(*dst, sign*v)
 		if err != nil {
 			return fmt.Errorf("projection overflow: %w", err)
 		}

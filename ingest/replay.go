@@ -161,6 +161,7 @@ func (r *recomputation) merge(o *recomputation) error {
 type replayChunk struct {
 	segment []byte
 	count   int
+	skipped []int32
 	bodies  [][]byte
 }
 
@@ -185,12 +186,22 @@ func recompute(ctx context.Context, tx pgx.Tx) (*recomputation, error) {
 						return err
 					}
 				}
-				for _, b := range bodies {
+				skip := make([]bool, len(bodies))
+				for _, pos := range c.skipped {
+					if pos < 0 || int(pos) >= len(skip) {
+						return fmt.Errorf("corrupt segment: skipped position %d of %d", pos, len(skip))
+					}
+					skip[pos] = true
+				}
+				for pos, b := range bodies {
+					if skip[pos] {
+						continue
+					}
 					var env events.Envelope
 					if err := decodeEnvelope(b, &env); err != nil {
 						return fmt.Errorf("replay: undecodable event body: %w", err)
 					}
-					if err := accumulate(&env, part.balances, &part.terms); err != nil {
+					if err := accumulate(&env, part.balances, &part.terms, 1); err != nil {
 						return err
 					}
 					part.events++
@@ -210,18 +221,19 @@ func recompute(ctx context.Context, tx pgx.Tx) (*recomputation, error) {
 				return gctx.Err()
 			}
 		}
-		segs, err := tx.Query(gctx, `SELECT events, data FROM event_segments ORDER BY id`)
+		segs, err := tx.Query(gctx, `SELECT events, skipped, data FROM event_segments ORDER BY id`)
 		if err != nil {
 			return fmt.Errorf("read segments: %w", err)
 		}
 		for segs.Next() {
 			var n int32
+			var skipped []int32
 			var data []byte
-			if err := segs.Scan(&n, &data); err != nil {
+			if err := segs.Scan(&n, &skipped, &data); err != nil {
 				segs.Close()
 				return fmt.Errorf("read segments: %w", err)
 			}
-			if err := send(replayChunk{segment: data, count: int(n)}); err != nil {
+			if err := send(replayChunk{segment: data, count: int(n), skipped: skipped}); err != nil {
 				segs.Close()
 				return err
 			}

@@ -12,6 +12,10 @@ CREATE TABLE event_segments (
     id         bigserial   PRIMARY KEY,
     codec      text        NOT NULL CHECK (codec = 'zstd-uvarint-v1'),
     events     integer     NOT NULL CHECK (events > 0),
+    -- Positions already in the log when the batch was written
+    -- (redeliveries): kept in the body, given no event row, skipped by
+    -- replays. Marking them is cheaper than compressing the batch again.
+    skipped    integer[]   NOT NULL DEFAULT '{}' CHECK (cardinality(skipped) < events),
     data       bytea       NOT NULL,
     created_at timestamptz NOT NULL
 );
