@@ -19,10 +19,11 @@ import (
 const ingestLockKey int64 = 0x74705f6576656e74 // "tp_event"
 
 // copyEventsSQL lists the columns in the order segmentPlan encodes them.
-const copyEventsSQL = `COPY events (idempotency_key, event_id, event_type, frame, registry, source, source_seq, subject, occurred_at,
+// (event_id, frame and subject stay NULL: they are in the body.)
+const copyEventsSQL = `COPY events (idempotency_key, event_type, registry, source, source_seq, occurred_at,
 	ingested_at, segment_id, segment_pos) FROM STDIN (FORMAT binary)`
 
-const copyEventsFields = 12
+const copyEventsFields = 9
 
 // segmentPlan is what a batch writes to the event log, prepared before its
 // transaction (the consumer prepares batch N+1 while batch N is written):
@@ -32,7 +33,7 @@ const copyEventsFields = 12
 type segmentPlan struct {
 	order   []int // indexes into items; segment position = index in order
 	segment []byte
-	rows    []byte // COPY binary fields of each row, without the last three
+	rows    []byte // COPY binary fields of each row, without the last three (known in the transaction)
 	rowEnd  []int  // rows[rowEnd[i-1]:rowEnd[i]] is position i
 	// deltas and terms project the events of order (nil: not computed).
 	deltas balanceDeltas
@@ -81,7 +82,7 @@ func prepareSegment(items []decoded) (segmentPlan, error) {
 	return p, nil
 }
 
-// encodeRows writes the COPY binary form of each row's first nine fields
+// encodeRows writes the COPY binary form of each row's first six fields
 // (by hand: pgx's generic CopyFrom encoding was a fifth of the consumer's
 // Go CPU, on the transaction's critical path).
 func (p *segmentPlan) encodeRows(items []decoded) {
@@ -93,14 +94,10 @@ func (p *segmentPlan) encodeRows(items []decoded) {
 		b := p.rows
 		b = binary.BigEndian.AppendUint16(b, copyEventsFields)
 		b = appendText(b, e.IdempotencyKey)
-		b = binary.BigEndian.AppendUint32(b, 16)
-		b = append(b, e.EventID[:]...)
 		b = appendText(b, e.Type)
-		b = appendText(b, e.Frame)
 		b = appendText(b, e.Registry)
 		b = appendText(b, e.Source)
 		b = appendInt8(b, d.seq)
-		b = appendText(b, e.Subject)
 		b = appendTime(b, e.OccurredAt)
 		p.rows = b
 		p.rowEnd[i] = len(b)
