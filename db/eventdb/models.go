@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type EmissionPolicy struct {
@@ -22,13 +23,13 @@ type EmissionPolicy struct {
 
 type Event struct {
 	IdempotencyKey string
-	EventID        uuid.UUID
+	EventID        pgtype.UUID
 	EventType      string
-	Frame          string
+	Frame          *string
 	Registry       string
 	Source         string
 	SourceSeq      int64
-	Subject        string
+	Subject        *string
 	OccurredAt     time.Time
 	IngestedAt     time.Time
 	Envelope       []byte
@@ -40,6 +41,7 @@ type EventSegment struct {
 	ID        int64
 	Codec     string
 	Events    int32
+	Skipped   []int32
 	Data      []byte
 	CreatedAt time.Time
 }
