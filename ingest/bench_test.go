@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -175,6 +176,12 @@ func BenchmarkKafkaToEventStore(b *testing.B) {
 		b.StopTimer()
 		cancel()
 		b.ReportMetric(float64(len(recs))/elapsed.Seconds(), "records/s")
+		// The share of the time a batch transaction was running: near 100 %
+		// means the database writer is the bottleneck, lower means the
+		// consumer waited for polling and decoding.
+		var hm dto.Metric
+		require.NoError(b, m.BatchSeconds.Write(&hm))
+		b.ReportMetric(100*hm.GetHistogram().GetSampleSum()/elapsed.Seconds(), "apply_busy_%")
 		sort.Ints(sizes)
 		b.ReportMetric(float64(len(sizes)), "batches")
 		b.ReportMetric(float64(sizes[len(sizes)/2]), "batch_p50")
