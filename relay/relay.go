@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -237,26 +238,28 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// sequence assigns the next sequence numbers to rows committed since the
-// last pass, in id order, in one short transaction.
+// sequence numbers the rows committed since the last pass, in id order, in
+// one short transaction: it takes them off outbox_queue and records the
+// assignment as one outbox_seq_batches row (the outbox rows themselves are
+// never rewritten). An idle pass writes nothing.
 func (r *Relay) sequence(ctx context.Context) error {
 	return db.NewStore(r.pool, "outbox").Tx(ctx, func(tx pgx.Tx) error {
-		ids, err := r.q.OutboxUnsequencedIDs(ctx, tx, int32(r.o.BatchSize))
+		ids, err := r.q.OutboxClaimQueued(ctx, tx, int32(r.o.BatchSize))
 		if err != nil || len(ids) == 0 {
 			return err
 		}
+		slices.Sort(ids)
 		next, err := r.q.OutboxRelayNextSeq(ctx, tx)
 		if err != nil {
 			return err
 		}
-		seqs := make([]int64, len(ids))
-		for i := range ids {
-			seqs[i] = next + int64(i)
-		}
-		if err := r.q.OutboxAssignSeqs(ctx, tx, commondb.OutboxAssignSeqsParams{Ids: ids, Seqs: seqs}); err != nil {
+		last := next + int64(len(ids)) - 1
+		if err := r.q.OutboxSeqBatchInsert(ctx, tx, commondb.OutboxSeqBatchInsertParams{
+			FirstSeq: next, LastSeq: last, Ids: ids, Now: r.o.Now(),
+		}); err != nil {
 			return err
 		}
-		return r.q.OutboxRelaySetNextSeq(ctx, tx, next+int64(len(ids)))
+		return r.q.OutboxRelaySetNextSeq(ctx, tx, last+1)
 	})
 }
 
