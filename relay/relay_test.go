@@ -87,12 +87,21 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	commit("a", "b")
 	commit("c", "d")
 	before := tuples()
-	require.NoError(t, r.sequence(ctx)) // BatchSize 3: a, b, c
-	require.NoError(t, r.sequence(ctx)) // d
+	fresh, err := r.sequence(ctx) // BatchSize 3: a, b, c
+	require.NoError(t, err)
+	require.Len(t, fresh, 3)
+	require.EqualValues(t, []int64{1, 2, 3}, []int64{fresh[0].seq, fresh[1].seq, fresh[2].seq})
+	seq := func() {
+		_, err := r.sequence(ctx)
+		require.NoError(t, err)
+	}
+	seq() // d
 	require.NoError(t, late.Commit(ctx))
 	before["late"] = tuples()["late"]
-	require.NoError(t, r.sequence(ctx)) // late
-	require.NoError(t, r.sequence(ctx)) // idle: writes nothing
+	seq() // late
+	fresh, err = r.sequence(ctx) // idle: writes nothing
+	require.NoError(t, err)
+	require.Empty(t, fresh)
 	require.Equal(t, []string{"1:a", "2:b", "3:c", "4:d", "5:late"}, unpublished())
 
 	require.Len(t, before, 5)
@@ -108,7 +117,7 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	lag, err = q.OutboxCountUnpublished(ctx, tdb.Pool, now.Add(time.Hour))
 	require.NoError(t, err)
 	require.EqualValues(t, 4, lag.Rows, "3 sequenced and 1 queued")
-	require.NoError(t, r.sequence(ctx))
+	seq()
 	require.Equal(t, []string{"3:c", "4:d", "5:late", "6:e"}, unpublished())
 
 	// Re-publishing reads only published rows of the range.

@@ -13,28 +13,37 @@ import (
 )
 
 const outboxClaimQueued = `-- name: OutboxClaimQueued :many
-DELETE FROM outbox_queue
-WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT $1 FOR UPDATE)
-RETURNING id
+WITH claimed AS (
+    DELETE FROM outbox_queue
+    WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT $1 FOR UPDATE)
+    RETURNING id
+)
+SELECT o.id, o.subject, o.envelope FROM claimed JOIN outbox AS o ON o.id = claimed.id
 `
 
+type OutboxClaimQueuedRow struct {
+	ID       int64
+	Subject  string
+	Envelope []byte
+}
+
 // Takes up to max_rows queued (committed, unsequenced) rows off the queue,
-// lowest ids first (RETURNING order is unspecified: the caller sorts). FOR
-// UPDATE keeps a second relay honest: it waits, then skips what this one
-// claimed.
-func (q *Queries) OutboxClaimQueued(ctx context.Context, db DBTX, maxRows int32) ([]int64, error) {
+// lowest ids first, with what the relay publishes of them (RETURNING order
+// is unspecified: the caller sorts by id). FOR UPDATE keeps a second relay
+// honest: it waits, then skips what this one claimed.
+func (q *Queries) OutboxClaimQueued(ctx context.Context, db DBTX, maxRows int32) ([]OutboxClaimQueuedRow, error) {
 	rows, err := db.Query(ctx, outboxClaimQueued, maxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []int64{}
+	items := []OutboxClaimQueuedRow{}
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var i OutboxClaimQueuedRow
+		if err := rows.Scan(&i.ID, &i.Subject, &i.Envelope); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -46,9 +55,9 @@ const outboxCountUnpublished = `-- name: OutboxCountUnpublished :one
 SELECT ((SELECT count(*) FROM outbox_queue) + (SELECT s.next_seq - 1 - s.published_seq FROM outbox_relay_state AS s))::bigint AS rows,
     least(
         coalesce((SELECT o.occurred_at FROM outbox_queue AS q JOIN outbox AS o ON o.id = q.id ORDER BY q.id LIMIT 1), $1::timestamptz),
-        coalesce((SELECT o.occurred_at FROM outbox_relay_state AS s
-                  JOIN outbox_seq_batches AS b ON b.first_seq <= s.published_seq + 1 AND b.last_seq > s.published_seq
-                  JOIN outbox AS o ON o.id = b.ids[s.published_seq + 1 - b.first_seq + 1]), $1::timestamptz)
+        coalesce((SELECT o.occurred_at FROM outbox_seq_batches AS b JOIN outbox AS o ON o.id = b.ids[(SELECT published_seq + 1 FROM outbox_relay_state) - b.first_seq + 1]
+                  WHERE b.first_seq <= (SELECT published_seq + 1 FROM outbox_relay_state)
+                  ORDER BY b.first_seq DESC LIMIT 1), $1::timestamptz)
     )::timestamptz AS oldest
 `
 
@@ -222,19 +231,20 @@ func (q *Queries) OutboxMaxPublishedSeq(ctx context.Context, db DBTX) (int64, er
 
 const outboxRange = `-- name: OutboxRange :many
 SELECT (b.first_seq + u.ord - 1)::bigint AS source_seq, o.subject, o.envelope
-FROM outbox_relay_state AS s
-JOIN outbox_seq_batches AS b ON b.last_seq >= $1::bigint
-    AND b.first_seq <= least($2::bigint, s.published_seq, $1::bigint + $3::int - 1)
+FROM outbox_seq_batches AS b
 CROSS JOIN LATERAL unnest(b.ids) WITH ORDINALITY AS u(id, ord)
 JOIN outbox AS o ON o.id = u.id
-WHERE b.first_seq + u.ord - 1 BETWEEN $1::bigint AND least($2::bigint, s.published_seq)
-ORDER BY 1 LIMIT $3::int
+WHERE b.first_seq >= (SELECT coalesce(max(x.first_seq), 0) FROM outbox_seq_batches AS x WHERE x.first_seq <= $1::bigint)
+  AND b.first_seq <= $1::bigint + $2::int - 1
+  AND b.first_seq + u.ord - 1 >= $1::bigint
+  AND b.first_seq + u.ord - 1 <= least($3::bigint, (SELECT published_seq FROM outbox_relay_state))
+ORDER BY 1 LIMIT $2::int
 `
 
 type OutboxRangeParams struct {
 	FromSeq int64
-	ToSeq   int64
 	MaxRows int32
+	ToSeq   int64
 }
 
 type OutboxRangeRow struct {
@@ -244,9 +254,9 @@ type OutboxRangeRow struct {
 }
 
 // Already-published rows for a re-publish after the EventStore reported a
-// gap (Kafka lost them).
+// gap (Kafka lost them), bounded like OutboxUnpublished.
 func (q *Queries) OutboxRange(ctx context.Context, db DBTX, arg OutboxRangeParams) ([]OutboxRangeRow, error) {
-	rows, err := db.Query(ctx, outboxRange, arg.FromSeq, arg.ToSeq, arg.MaxRows)
+	rows, err := db.Query(ctx, outboxRange, arg.FromSeq, arg.MaxRows, arg.ToSeq)
 	if err != nil {
 		return nil, err
 	}
@@ -310,11 +320,13 @@ func (q *Queries) OutboxSeqBatchInsert(ctx context.Context, db DBTX, arg OutboxS
 
 const outboxUnpublished = `-- name: OutboxUnpublished :many
 SELECT (b.first_seq + u.ord - 1)::bigint AS source_seq, o.subject, o.envelope
-FROM outbox_relay_state AS s
-JOIN outbox_seq_batches AS b ON b.last_seq > s.published_seq AND b.first_seq <= s.published_seq + $1::int
+FROM outbox_seq_batches AS b
 CROSS JOIN LATERAL unnest(b.ids) WITH ORDINALITY AS u(id, ord)
 JOIN outbox AS o ON o.id = u.id
-WHERE b.first_seq + u.ord - 1 > s.published_seq
+WHERE b.first_seq >= (SELECT coalesce(max(x.first_seq), 0) FROM outbox_seq_batches AS x
+                      WHERE x.first_seq <= (SELECT published_seq + 1 FROM outbox_relay_state))
+  AND b.first_seq <= (SELECT published_seq FROM outbox_relay_state) + $1::int
+  AND b.first_seq + u.ord - 1 > (SELECT published_seq FROM outbox_relay_state)
 ORDER BY 1 LIMIT $1::int
 `
 
@@ -324,8 +336,10 @@ type OutboxUnpublishedRow struct {
 	Envelope  []byte
 }
 
-// The next sequenced rows above the published mark, in sequence order. Only
-// batches that can hold one of the next max_rows numbers are unnested.
+// The next sequenced rows above the published mark, in sequence order.
+// Only batches that can hold one of the next max_rows numbers are read:
+// from the one holding published_seq + 1 (an index probe) on. The bounds
+// are scalar subqueries so that they are index range bounds.
 func (q *Queries) OutboxUnpublished(ctx context.Context, db DBTX, maxRows int32) ([]OutboxUnpublishedRow, error) {
 	rows, err := db.Query(ctx, outboxUnpublished, maxRows)
 	if err != nil {

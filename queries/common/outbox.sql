@@ -20,9 +20,9 @@ INSERT INTO outbox_queue (id) SELECT id FROM o;
 SELECT ((SELECT count(*) FROM outbox_queue) + (SELECT s.next_seq - 1 - s.published_seq FROM outbox_relay_state AS s))::bigint AS rows,
     least(
         coalesce((SELECT o.occurred_at FROM outbox_queue AS q JOIN outbox AS o ON o.id = q.id ORDER BY q.id LIMIT 1), @now::timestamptz),
-        coalesce((SELECT o.occurred_at FROM outbox_relay_state AS s
-                  JOIN outbox_seq_batches AS b ON b.first_seq <= s.published_seq + 1 AND b.last_seq > s.published_seq
-                  JOIN outbox AS o ON o.id = b.ids[s.published_seq + 1 - b.first_seq + 1]), @now::timestamptz)
+        coalesce((SELECT o.occurred_at FROM outbox_seq_batches AS b JOIN outbox AS o ON o.id = b.ids[(SELECT published_seq + 1 FROM outbox_relay_state) - b.first_seq + 1]
+                  WHERE b.first_seq <= (SELECT published_seq + 1 FROM outbox_relay_state)
+                  ORDER BY b.first_seq DESC LIMIT 1), @now::timestamptz)
     )::timestamptz AS oldest;
 
 -- name: OutboxGetByKey :one
@@ -37,12 +37,15 @@ UPDATE outbox_relay_state SET next_seq = @next_seq;
 
 -- name: OutboxClaimQueued :many
 -- Takes up to max_rows queued (committed, unsequenced) rows off the queue,
--- lowest ids first (RETURNING order is unspecified: the caller sorts). FOR
--- UPDATE keeps a second relay honest: it waits, then skips what this one
--- claimed.
-DELETE FROM outbox_queue
-WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT @max_rows FOR UPDATE)
-RETURNING id;
+-- lowest ids first, with what the relay publishes of them (RETURNING order
+-- is unspecified: the caller sorts by id). FOR UPDATE keeps a second relay
+-- honest: it waits, then skips what this one claimed.
+WITH claimed AS (
+    DELETE FROM outbox_queue
+    WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT @max_rows FOR UPDATE)
+    RETURNING id
+)
+SELECT o.id, o.subject, o.envelope FROM claimed JOIN outbox AS o ON o.id = claimed.id;
 
 -- name: OutboxSeqBatchInsert :exec
 -- Records one sequencing pass: ids[k] gets first_seq + k − 1.
@@ -50,14 +53,18 @@ INSERT INTO outbox_seq_batches (first_seq, last_seq, ids, sequenced_at)
 VALUES (@first_seq, @last_seq, @ids::bigint[], @now);
 
 -- name: OutboxUnpublished :many
--- The next sequenced rows above the published mark, in sequence order. Only
--- batches that can hold one of the next max_rows numbers are unnested.
+-- The next sequenced rows above the published mark, in sequence order.
+-- Only batches that can hold one of the next max_rows numbers are read:
+-- from the one holding published_seq + 1 (an index probe) on. The bounds
+-- are scalar subqueries so that they are index range bounds.
 SELECT (b.first_seq + u.ord - 1)::bigint AS source_seq, o.subject, o.envelope
-FROM outbox_relay_state AS s
-JOIN outbox_seq_batches AS b ON b.last_seq > s.published_seq AND b.first_seq <= s.published_seq + sqlc.arg(max_rows)::int
+FROM outbox_seq_batches AS b
 CROSS JOIN LATERAL unnest(b.ids) WITH ORDINALITY AS u(id, ord)
 JOIN outbox AS o ON o.id = u.id
-WHERE b.first_seq + u.ord - 1 > s.published_seq
+WHERE b.first_seq >= (SELECT coalesce(max(x.first_seq), 0) FROM outbox_seq_batches AS x
+                      WHERE x.first_seq <= (SELECT published_seq + 1 FROM outbox_relay_state))
+  AND b.first_seq <= (SELECT published_seq FROM outbox_relay_state) + sqlc.arg(max_rows)::int
+  AND b.first_seq + u.ord - 1 > (SELECT published_seq FROM outbox_relay_state)
 ORDER BY 1 LIMIT sqlc.arg(max_rows)::int;
 
 -- name: OutboxMarkPublished :exec
@@ -66,14 +73,15 @@ UPDATE outbox_relay_state SET published_seq = greatest(published_seq, sqlc.arg(s
 
 -- name: OutboxRange :many
 -- Already-published rows for a re-publish after the EventStore reported a
--- gap (Kafka lost them).
+-- gap (Kafka lost them), bounded like OutboxUnpublished.
 SELECT (b.first_seq + u.ord - 1)::bigint AS source_seq, o.subject, o.envelope
-FROM outbox_relay_state AS s
-JOIN outbox_seq_batches AS b ON b.last_seq >= sqlc.arg(from_seq)::bigint
-    AND b.first_seq <= least(sqlc.arg(to_seq)::bigint, s.published_seq, sqlc.arg(from_seq)::bigint + sqlc.arg(max_rows)::int - 1)
+FROM outbox_seq_batches AS b
 CROSS JOIN LATERAL unnest(b.ids) WITH ORDINALITY AS u(id, ord)
 JOIN outbox AS o ON o.id = u.id
-WHERE b.first_seq + u.ord - 1 BETWEEN sqlc.arg(from_seq)::bigint AND least(sqlc.arg(to_seq)::bigint, s.published_seq)
+WHERE b.first_seq >= (SELECT coalesce(max(x.first_seq), 0) FROM outbox_seq_batches AS x WHERE x.first_seq <= sqlc.arg(from_seq)::bigint)
+  AND b.first_seq <= sqlc.arg(from_seq)::bigint + sqlc.arg(max_rows)::int - 1
+  AND b.first_seq + u.ord - 1 >= sqlc.arg(from_seq)::bigint
+  AND b.first_seq + u.ord - 1 <= least(sqlc.arg(to_seq)::bigint, (SELECT published_seq FROM outbox_relay_state))
 ORDER BY 1 LIMIT sqlc.arg(max_rows)::int;
 
 -- name: OutboxMaxPublishedSeq :one
