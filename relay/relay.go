@@ -255,19 +255,25 @@ func (r *Relay) sequence(ctx context.Context) ([]outRow, error) {
 	var out []outRow
 	err := db.NewStore(r.pool, "outbox").Tx(ctx, func(tx pgx.Tx) error {
 		out = nil
-		rows, err := r.q.OutboxClaimQueued(ctx, tx, int32(r.o.BatchSize))
-		if err != nil || len(rows) == 0 {
+		ids, err := r.q.OutboxClaimQueued(ctx, tx, int32(r.o.BatchSize))
+		if err != nil || len(ids) == 0 {
 			return err
 		}
-		slices.SortFunc(rows, func(a, b commondb.OutboxClaimQueuedRow) int { return cmp.Compare(a.ID, b.ID) })
+		slices.Sort(ids)
 		next, err := r.q.OutboxRelayNextSeq(ctx, tx)
 		if err != nil {
 			return err
 		}
-		ids := make([]int64, len(rows))
+		rows, err := r.q.OutboxByIDs(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		if len(rows) != len(ids) {
+			return fmt.Errorf("outbox: %d of %d queued rows missing", len(ids)-len(rows), len(ids))
+		}
+		slices.SortFunc(rows, func(a, b commondb.OutboxByIDsRow) int { return cmp.Compare(a.ID, b.ID) })
 		out = make([]outRow, len(rows))
 		for i, row := range rows {
-			ids[i] = row.ID
 			out[i] = outRow{next + int64(i), row.Subject, row.Envelope}
 		}
 		last := next + int64(len(ids)) - 1

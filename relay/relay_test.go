@@ -98,7 +98,7 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	seq() // d
 	require.NoError(t, late.Commit(ctx))
 	before["late"] = tuples()["late"]
-	seq() // late
+	seq()                        // late
 	fresh, err = r.sequence(ctx) // idle: writes nothing
 	require.NoError(t, err)
 	require.Empty(t, fresh)

@@ -12,38 +12,65 @@ import (
 	"github.com/google/uuid"
 )
 
-const outboxClaimQueued = `-- name: OutboxClaimQueued :many
-WITH claimed AS (
-    DELETE FROM outbox_queue
-    WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT $1 FOR UPDATE)
-    RETURNING id
-)
-SELECT o.id, o.subject, o.envelope FROM claimed JOIN outbox AS o ON o.id = claimed.id
+const outboxByIDs = `-- name: OutboxByIDs :many
+SELECT o.id, o.subject, o.envelope
+FROM unnest($1::bigint[]) AS u(id)
+CROSS JOIN LATERAL (SELECT x.id, x.subject, x.envelope FROM outbox AS x WHERE x.id = u.id) AS o
 `
 
-type OutboxClaimQueuedRow struct {
+type OutboxByIDsRow struct {
 	ID       int64
 	Subject  string
 	Envelope []byte
 }
 
+// What the relay publishes of the rows it just numbered: a separate
+// statement, one primary-key probe per id (joined to the DELETE …
+// RETURNING above, or as id = ANY(…) under a generic plan, the planner
+// scanned the whole outbox on every pass).
+func (q *Queries) OutboxByIDs(ctx context.Context, db DBTX, ids []int64) ([]OutboxByIDsRow, error) {
+	rows, err := db.Query(ctx, outboxByIDs, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OutboxByIDsRow{}
+	for rows.Next() {
+		var i OutboxByIDsRow
+		if err := rows.Scan(&i.ID, &i.Subject, &i.Envelope); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const outboxClaimQueued = `-- name: OutboxClaimQueued :many
+DELETE FROM outbox_queue
+WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT $1 FOR UPDATE)
+RETURNING id
+`
+
 // Takes up to max_rows queued (committed, unsequenced) rows off the queue,
-// lowest ids first, with what the relay publishes of them (RETURNING order
-// is unspecified: the caller sorts by id). FOR UPDATE keeps a second relay
-// honest: it waits, then skips what this one claimed.
-func (q *Queries) OutboxClaimQueued(ctx context.Context, db DBTX, maxRows int32) ([]OutboxClaimQueuedRow, error) {
+// lowest ids first (RETURNING order is unspecified: the caller sorts). FOR
+// UPDATE keeps a second relay honest: it waits, then skips what this one
+// claimed.
+func (q *Queries) OutboxClaimQueued(ctx context.Context, db DBTX, maxRows int32) ([]int64, error) {
 	rows, err := db.Query(ctx, outboxClaimQueued, maxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []OutboxClaimQueuedRow{}
+	items := []int64{}
 	for rows.Next() {
-		var i OutboxClaimQueuedRow
-		if err := rows.Scan(&i.ID, &i.Subject, &i.Envelope); err != nil {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -37,15 +37,21 @@ UPDATE outbox_relay_state SET next_seq = @next_seq;
 
 -- name: OutboxClaimQueued :many
 -- Takes up to max_rows queued (committed, unsequenced) rows off the queue,
--- lowest ids first, with what the relay publishes of them (RETURNING order
--- is unspecified: the caller sorts by id). FOR UPDATE keeps a second relay
--- honest: it waits, then skips what this one claimed.
-WITH claimed AS (
-    DELETE FROM outbox_queue
-    WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT @max_rows FOR UPDATE)
-    RETURNING id
-)
-SELECT o.id, o.subject, o.envelope FROM claimed JOIN outbox AS o ON o.id = claimed.id;
+-- lowest ids first (RETURNING order is unspecified: the caller sorts). FOR
+-- UPDATE keeps a second relay honest: it waits, then skips what this one
+-- claimed.
+DELETE FROM outbox_queue
+WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT @max_rows FOR UPDATE)
+RETURNING id;
+
+-- name: OutboxByIDs :many
+-- What the relay publishes of the rows it just numbered: a separate
+-- statement, one primary-key probe per id (joined to the DELETE …
+-- RETURNING above, or as id = ANY(…) under a generic plan, the planner
+-- scanned the whole outbox on every pass).
+SELECT o.id, o.subject, o.envelope
+FROM unnest(@ids::bigint[]) AS u(id)
+CROSS JOIN LATERAL (SELECT x.id, x.subject, x.envelope FROM outbox AS x WHERE x.id = u.id) AS o;
 
 -- name: OutboxSeqBatchInsert :exec
 -- Records one sequencing pass: ids[k] gets first_seq + k − 1.
