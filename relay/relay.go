@@ -264,14 +264,19 @@ func (r *Relay) sequence(ctx context.Context) ([]outRow, error) {
 		if err != nil {
 			return err
 		}
-		rows, err := r.q.OutboxByIDs(ctx, tx, ids)
+		rows, err := r.q.OutboxByIDRanges(ctx, tx, idRuns(ids))
 		if err != nil {
 			return err
 		}
+		claimed := make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			claimed[id] = true
+		}
+		rows = slices.DeleteFunc(rows, func(row commondb.OutboxByIDRangesRow) bool { return !claimed[row.ID] })
 		if len(rows) != len(ids) {
 			return fmt.Errorf("outbox: %d of %d queued rows missing", len(ids)-len(rows), len(ids))
 		}
-		slices.SortFunc(rows, func(a, b commondb.OutboxByIDsRow) int { return cmp.Compare(a.ID, b.ID) })
+		slices.SortFunc(rows, func(a, b commondb.OutboxByIDRangesRow) int { return cmp.Compare(a.ID, b.ID) })
 		out = make([]outRow, len(rows))
 		for i, row := range rows {
 			out[i] = outRow{next + int64(i), row.Subject, row.Envelope}
@@ -288,6 +293,23 @@ func (r *Relay) sequence(ctx context.Context) ([]outRow, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// idRuns covers sorted ids with ranges, starting a new one where the next
+// id is more than runGap past the last (ids in between are read and
+// dropped: rows numbered earlier or not yet visible).
+func idRuns(ids []int64) commondb.OutboxByIDRangesParams {
+	const runGap = 64
+	var p commondb.OutboxByIDRangesParams
+	for i, id := range ids {
+		if i == 0 || id-ids[i-1] > runGap {
+			p.Los = append(p.Los, id)
+			p.His = append(p.His, id)
+			continue
+		}
+		p.His[len(p.His)-1] = id
+	}
+	return p
 }
 
 type outRow struct {

@@ -12,31 +12,37 @@ import (
 	"github.com/google/uuid"
 )
 
-const outboxByIDs = `-- name: OutboxByIDs :many
+const outboxByIDRanges = `-- name: OutboxByIDRanges :many
 SELECT o.id, o.subject, o.envelope
-FROM unnest($1::bigint[]) AS u(id)
-CROSS JOIN LATERAL (SELECT x.id, x.subject, x.envelope FROM outbox AS x WHERE x.id = u.id) AS o
+FROM (SELECT unnest($1::bigint[]) AS lo, unnest($2::bigint[]) AS hi) AS r
+CROSS JOIN LATERAL (SELECT x.id, x.subject, x.envelope FROM outbox AS x WHERE x.id BETWEEN r.lo AND r.hi) AS o
 `
 
-type OutboxByIDsRow struct {
+type OutboxByIDRangesParams struct {
+	Los []int64
+	His []int64
+}
+
+type OutboxByIDRangesRow struct {
 	ID       int64
 	Subject  string
 	Envelope []byte
 }
 
-// What the relay publishes of the rows it just numbered: a separate
-// statement, one primary-key probe per id (joined to the DELETE …
-// RETURNING above, or as id = ANY(…) under a generic plan, the planner
-// scanned the whole outbox on every pass).
-func (q *Queries) OutboxByIDs(ctx context.Context, db DBTX, ids []int64) ([]OutboxByIDsRow, error) {
-	rows, err := db.Query(ctx, outboxByIDs, ids)
+// What the relay publishes of the rows it just numbered, read as id ranges
+// (runs of the claimed ids; the caller drops rows it did not claim): one
+// primary-key range scan per run instead of a probe per id (joined to the
+// DELETE … RETURNING above, or as id = ANY(…) under a generic plan, the
+// planner scanned the whole outbox on every pass).
+func (q *Queries) OutboxByIDRanges(ctx context.Context, db DBTX, arg OutboxByIDRangesParams) ([]OutboxByIDRangesRow, error) {
+	rows, err := db.Query(ctx, outboxByIDRanges, arg.Los, arg.His)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []OutboxByIDsRow{}
+	items := []OutboxByIDRangesRow{}
 	for rows.Next() {
-		var i OutboxByIDsRow
+		var i OutboxByIDRangesRow
 		if err := rows.Scan(&i.ID, &i.Subject, &i.Envelope); err != nil {
 			return nil, err
 		}

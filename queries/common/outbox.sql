@@ -44,14 +44,15 @@ DELETE FROM outbox_queue
 WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT @max_rows FOR UPDATE)
 RETURNING id;
 
--- name: OutboxByIDs :many
--- What the relay publishes of the rows it just numbered: a separate
--- statement, one primary-key probe per id (joined to the DELETE …
--- RETURNING above, or as id = ANY(…) under a generic plan, the planner
--- scanned the whole outbox on every pass).
+-- name: OutboxByIDRanges :many
+-- What the relay publishes of the rows it just numbered, read as id ranges
+-- (runs of the claimed ids; the caller drops rows it did not claim): one
+-- primary-key range scan per run instead of a probe per id (joined to the
+-- DELETE … RETURNING above, or as id = ANY(…) under a generic plan, the
+-- planner scanned the whole outbox on every pass).
 SELECT o.id, o.subject, o.envelope
-FROM unnest(@ids::bigint[]) AS u(id)
-CROSS JOIN LATERAL (SELECT x.id, x.subject, x.envelope FROM outbox AS x WHERE x.id = u.id) AS o;
+FROM (SELECT unnest(@los::bigint[]) AS lo, unnest(@his::bigint[]) AS hi) AS r
+CROSS JOIN LATERAL (SELECT x.id, x.subject, x.envelope FROM outbox AS x WHERE x.id BETWEEN r.lo AND r.hi) AS o;
 
 -- name: OutboxSeqBatchInsert :exec
 -- Records one sequencing pass: ids[k] gets first_seq + k − 1.
