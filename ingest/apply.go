@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,7 +315,7 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		}
 	}
 
-	var inserted map[string]bool
+	var applied segmentPlan
 	var deltas balanceDeltas
 	var terms auditTerms
 	err := a.tx(ctx, func(tx pgx.Tx) error {
@@ -325,20 +324,22 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		if err != nil {
 			return err
 		}
-		inserted = plan.inserted(items)
+		applied = plan
+		keys := plan.keys
 		if plan.deltas == nil {
-			if deltas, terms, err = a.projectionDeltas(items, inserted); err != nil {
+			if deltas, terms, err = a.projectionDeltas(items, plan.inserted(items)); err != nil {
 				return err
 			}
+			keys = sortedKeys(deltas)
 		} else {
 			deltas, terms = plan.deltas, plan.terms
 		}
-		if err := deltas.apply(ctx, tx, a.q); err != nil {
+		if err := deltas.apply(ctx, tx, a.q, keys); err != nil {
 			return err
 		}
 		if err := a.q.SupplyAuditApply(ctx, tx, eventdb.SupplyAuditApplyParams{
 			Frame: a.Frame, Issued: terms.issued, Destroyed: terms.destroyed, TransitNet: terms.transitNet,
-			Circulating: terms.circulating, Events: int64(len(inserted)), Now: start,
+			Circulating: terms.circulating, Events: int64(len(plan.order) - len(plan.skipped)), Now: start,
 		}); err != nil {
 			return fmt.Errorf("supply audit: %w", err)
 		}
@@ -371,27 +372,37 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(p.count))
 	}
 	policyChanged := false
+	type sourceType struct{ source, typ string }
+	ingested := map[sourceType]int{}
 	for _, d := range items {
-		switch {
-		case d.reason != "":
+		if d.reason != "" {
 			res.Quarantined++
 			a.m.Quarantined.WithLabelValues(reasonLabel(d.reason)).Inc()
 			a.log.Warn("event quarantined", "registry", d.env.Registry, "source", d.env.Source, "type", d.env.Type, "key", d.env.IdempotencyKey, "reason", d.reason)
-		case inserted[d.env.IdempotencyKey]:
-			res.Inserted++
-			delete(inserted, d.env.IdempotencyKey) // a key repeated within the batch counts once
-			a.m.Ingested.WithLabelValues(d.env.Source, d.env.Type).Inc()
-			if d.env.OccurredAt.After(res.NewestEvent) {
-				res.NewestEvent = d.env.OccurredAt
-			}
-			if d.env.Type == events.TypeEmissionPolicyChanged {
-				policyChanged = true
-			}
-		default:
-			res.Duplicates++
-			a.m.Duplicates.Inc()
 		}
 	}
+	k := 0
+	for pos, j := range applied.order {
+		if k < len(applied.skipped) && applied.skipped[k] == int32(pos) {
+			k++
+			continue
+		}
+		e := &items[j].env
+		res.Inserted++
+		ingested[sourceType{e.Source, e.Type}]++
+		if e.OccurredAt.After(res.NewestEvent) {
+			res.NewestEvent = e.OccurredAt
+		}
+		if e.Type == events.TypeEmissionPolicyChanged {
+			policyChanged = true
+		}
+	}
+	for st, n := range ingested {
+		a.m.Ingested.WithLabelValues(st.source, st.typ).Add(float64(n))
+	}
+	// Every other record repeated an event of the log or of the batch.
+	res.Duplicates = res.Received - res.Quarantined - res.Inserted
+	a.m.Duplicates.Add(float64(res.Duplicates))
 	a.m.BatchSize.Observe(float64(len(items)))
 	a.m.BatchSeconds.Observe(a.now().Sub(start).Seconds())
 	if !res.NewestEvent.IsZero() {
@@ -422,15 +433,17 @@ type balanceKey struct{ account, bucket string }
 
 type balanceDeltas map[balanceKey]int64
 
-func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries) error {
-	if len(b) == 0 {
-		return nil
+// apply adds the non-zero deltas to the balance projection; keys are b's
+// keys in sorted order (prepared off the transaction's critical path).
+func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries, sorted []balanceKey) error {
+	p := eventdb.BalancesApplyParams{Accounts: make([]string, 0, len(sorted)), Buckets: make([]string, 0, len(sorted)), Deltas: make([]int64, 0, len(sorted))}
+	for _, k := range sorted {
+		if d := b[k]; d != 0 {
+			p.Accounts, p.Buckets, p.Deltas = append(p.Accounts, k.account), append(p.Buckets, k.bucket), append(p.Deltas, d)
+		}
 	}
-	keys := sortedKeys(b)
-	keys = slices.DeleteFunc(keys, func(k balanceKey) bool { return b[k] == 0 })
-	p := eventdb.BalancesApplyParams{Accounts: make([]string, len(keys)), Buckets: make([]string, len(keys)), Deltas: make([]int64, len(keys))}
-	for i, k := range keys {
-		p.Accounts[i], p.Buckets[i], p.Deltas[i] = k.account, k.bucket, b[k]
+	if len(p.Deltas) == 0 {
+		return nil
 	}
 	if err := q.BalancesApply(ctx, tx, p); err != nil {
 		return fmt.Errorf("balances: %w", err)

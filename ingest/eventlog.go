@@ -35,9 +35,11 @@ type segmentPlan struct {
 	segment []byte
 	rows    []byte // COPY binary fields of each row, without the last three (known in the transaction)
 	rowEnd  []int  // rows[rowEnd[i-1]:rowEnd[i]] is position i
-	// deltas and terms project the events of order (nil: not computed).
+	// deltas and terms project the events of order (nil: not computed);
+	// keys are the deltas' keys, sorted.
 	deltas balanceDeltas
 	terms  auditTerms
+	keys   []balanceKey
 	// skipped are the positions found in the log already (redeliveries):
 	// they stay in the segment, marked, and get no log row.
 	skipped []int32
@@ -76,9 +78,10 @@ func prepareSegment(items []decoded) (segmentPlan, error) {
 		if err := accumulate(&items[j].env, p.deltas, &p.terms, 1); err != nil {
 			// Overflow: left to the transaction, which fails the batch.
 			p.deltas, p.terms = nil, auditTerms{}
-			break
+			return p, nil
 		}
 	}
+	p.keys = sortedKeys(p.deltas)
 	return p, nil
 }
 
