@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -404,9 +403,6 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	// Every other record repeated an event of the log or of the batch.
 	res.Duplicates = res.Received - res.Quarantined - res.Inserted
 	a.m.Duplicates.Add(float64(res.Duplicates))
-	if os.Getenv("INGEST_DEBUG") != "" {
-		fmt.Fprintf(os.Stderr, "DEBUG batch n=%d ins=%d dup=%d took=%v\n", len(items), res.Inserted, res.Duplicates, a.now().Sub(start))
-	}
 	a.m.BatchSize.Observe(float64(len(items)))
 	a.m.BatchSeconds.Observe(a.now().Sub(start).Seconds())
 	if !res.NewestEvent.IsZero() {
