@@ -312,42 +312,35 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 var testHookBeforeRevalidate func()
 
 // insertTransfers writes the journal entries, transfer rows and events of
-// committed-to-be transfers (balances already applied). extra events (e.g.
-// HoldPosted) are written in the same statement.
+// committed-to-be transfers (balances already applied) in one statement
+// (TransfersWrite). extra events (e.g. HoldPosted) are written after it.
 func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, kind string, extra []events.Envelope, now time.Time) error {
 	n := len(ts)
 	idBuf := make([]byte, 32*n) // ids, then hold ids
-	jp := tegdb.JournalEntriesInsertTransfersParams{
-		Now: now, Ids: make([][]byte, n), Kinds: make([]string, n), Senders: make([]string, n),
-		Receivers: make([]string, n), Amounts: make([]int64, n), Fees: make([]int64, n),
+	evs, err := s.encodeTransferEvents(ctx, tx, ts, now)
+	if err != nil {
+		return err
 	}
-	tp := tegdb.TransfersInsertParams{
-		Now: now, Ids: jp.Ids, Senders: jp.Senders, Receivers: jp.Receivers, Amounts: jp.Amounts, Fees: jp.Fees,
-		FeeBps: make([]int32, n), Memos: make([]string, n), ClientKeys: make([]string, n), HoldIds: make([][]byte, n),
+	p := tegdb.TransfersWriteParams{
+		Now: now, Kind: kind, Ids: make([][]byte, n), Senders: make([]string, n), Receivers: make([]string, n),
+		Amounts: make([]int64, n), Fees: make([]int64, n), FeeBps: make([]int32, n), Memos: make([]string, n),
+		ClientKeys: make([]string, n), HoldIds: make([][]byte, n),
+		EventIds: evs.ids, EventKeys: evs.keys, EventTypes: evs.types, EventSubjects: evs.subjects, Envelopes: evs.bodies,
 	}
-	envs := make([]events.Envelope, 0, 2*n+len(extra))
 	for i, t := range ts {
-		jp.Ids[i] = uuidBytes(idBuf, i, t.ID)
-		jp.Kinds[i], jp.Senders[i], jp.Receivers[i], jp.Amounts[i], jp.Fees[i] = kind, t.From, t.To, t.AmountUnits, t.FeeUnits
-		tp.FeeBps[i], tp.Memos[i], tp.ClientKeys[i] = int32(t.FeeBps), t.Memo, t.IdempotencyKey
+		p.Ids[i] = uuidBytes(idBuf, i, t.ID)
+		p.Senders[i], p.Receivers[i], p.Amounts[i], p.Fees[i] = t.From, t.To, t.AmountUnits, t.FeeUnits
+		p.FeeBps[i], p.Memos[i], p.ClientKeys[i] = int32(t.FeeBps), t.Memo, t.IdempotencyKey
 		hold := uuid.Nil // all zero: no hold
 		if t.HoldID != nil {
 			hold = *t.HoldID
 		}
-		tp.HoldIds[i] = uuidBytes(idBuf, n+i, hold)
-		evs, err := transferEvents(t)
-		if err != nil {
-			return err
-		}
-		envs = append(envs, evs...)
+		p.HoldIds[i] = uuidBytes(idBuf, n+i, hold)
 	}
-	if err := s.q.JournalEntriesInsertTransfers(ctx, tx, jp); err != nil {
+	if err := s.q.TransfersWrite(ctx, tx, p); err != nil {
 		return mapConstraint(err)
 	}
-	if err := s.q.TransfersInsert(ctx, tx, tp); err != nil {
-		return mapConstraint(err)
-	}
-	return s.writeEvents(ctx, tx, append(envs, extra...))
+	return s.writeEvents(ctx, tx, extra)
 }
 
 func resolveDups(items []*xfer, dupOf map[*xfer]*xfer) {

@@ -239,3 +239,85 @@ func (q *Queries) TransfersInsert(ctx context.Context, db DBTX, arg TransfersIns
 	)
 	return err
 }
+
+const transfersWrite = `-- name: TransfersWrite :exec
+WITH u AS (
+    SELECT unnest($7::bytea[]) AS id,
+        unnest($8::text[]) AS sender,
+        unnest($9::text[]) AS receiver,
+        unnest($10::bigint[]) AS amount,
+        unnest($11::bigint[]) AS fee,
+        unnest($12::int[]) AS fee_bps,
+        unnest($13::text[]) AS memo,
+        unnest($14::text[]) AS client_key,
+        unnest($15::bytea[]) AS hold_id
+), j AS (
+    INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
+    SELECT encode(u.id, 'hex')::uuid, $16::text,
+        CASE WHEN u.fee = 0 THEN ARRAY[u.sender, u.receiver] ELSE ARRAY[u.sender, u.receiver, 'fee_collector'] END,
+        CASE WHEN u.fee = 0 THEN ARRAY['liquid', 'liquid'] ELSE ARRAY['liquid', 'liquid', 'liquid'] END,
+        CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
+        $1
+    FROM u
+), t AS (
+    INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at)
+    SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $1
+    FROM u
+)
+INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
+SELECT encode(e.event_id, 'hex')::uuid, e.idempotency_key, e.event_type, e.subject, $1, e.envelope::jsonb
+FROM (
+    SELECT unnest($2::bytea[]) AS event_id,
+        unnest($3::text[]) AS idempotency_key,
+        unnest($4::text[]) AS event_type,
+        unnest($5::text[]) AS subject,
+        unnest($6::text[]) AS envelope) AS e
+`
+
+type TransfersWriteParams struct {
+	Now           time.Time
+	EventIds      [][]byte
+	EventKeys     []string
+	EventTypes    []string
+	EventSubjects []string
+	Envelopes     []string
+	Ids           [][]byte
+	Senders       []string
+	Receivers     []string
+	Amounts       []int64
+	Fees          []int64
+	FeeBps        []int32
+	Memos         []string
+	ClientKeys    []string
+	HoldIds       [][]byte
+	Kind          string
+}
+
+// The group-commit write of a batch of transfers in one statement (one
+// round trip, each array encoded once): their journal entries (as in
+// JournalEntriesInsertTransfers), transfer rows (as in TransfersInsert) and
+// outbox events (as in commondb.OutboxInsertBatch: same table, columns and
+// constraints; the relay sequences them later). Envelopes arrive as JSON text
+// built by db/ledgerstore.
+func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWriteParams) error {
+	_, err := db.Exec(ctx, transfersWrite,
+		arg.Now,
+		arg.EventIds,
+		arg.EventKeys,
+		arg.EventTypes,
+		arg.EventSubjects,
+		arg.Envelopes,
+		arg.Ids,
+		arg.Senders,
+		arg.Receivers,
+		arg.Amounts,
+		arg.Fees,
+		arg.FeeBps,
+		arg.Memos,
+		arg.ClientKeys,
+		arg.HoldIds,
+		arg.Kind,
+	)
+	return err
+}

@@ -62,3 +62,43 @@ FROM (
 ) AS h
 ORDER BY h.id DESC
 LIMIT @max_rows::int;
+
+-- name: TransfersWrite :exec
+-- The group-commit write of a batch of transfers in one statement (one
+-- round trip, each array encoded once): their journal entries (as in
+-- JournalEntriesInsertTransfers), transfer rows (as in TransfersInsert) and
+-- outbox events (as in commondb.OutboxInsertBatch: same table, columns and
+-- constraints; the relay sequences them later). Envelopes arrive as JSON text
+-- built by db/ledgerstore.
+WITH u AS (
+    SELECT unnest(@ids::bytea[]) AS id,
+        unnest(@senders::text[]) AS sender,
+        unnest(@receivers::text[]) AS receiver,
+        unnest(@amounts::bigint[]) AS amount,
+        unnest(@fees::bigint[]) AS fee,
+        unnest(@fee_bps::int[]) AS fee_bps,
+        unnest(@memos::text[]) AS memo,
+        unnest(@client_keys::text[]) AS client_key,
+        unnest(@hold_ids::bytea[]) AS hold_id
+), j AS (
+    INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
+    SELECT encode(u.id, 'hex')::uuid, @kind::text,
+        CASE WHEN u.fee = 0 THEN ARRAY[u.sender, u.receiver] ELSE ARRAY[u.sender, u.receiver, 'fee_collector'] END,
+        CASE WHEN u.fee = 0 THEN ARRAY['liquid', 'liquid'] ELSE ARRAY['liquid', 'liquid', 'liquid'] END,
+        CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
+        @now
+    FROM u
+), t AS (
+    INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at)
+    SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, @now
+    FROM u
+)
+INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
+SELECT encode(e.event_id, 'hex')::uuid, e.idempotency_key, e.event_type, e.subject, @now, e.envelope::jsonb
+FROM (
+    SELECT unnest(@event_ids::bytea[]) AS event_id,
+        unnest(@event_keys::text[]) AS idempotency_key,
+        unnest(@event_types::text[]) AS event_type,
+        unnest(@event_subjects::text[]) AS subject,
+        unnest(@envelopes::text[]) AS envelope) AS e;
