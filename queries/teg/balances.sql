@@ -42,3 +42,32 @@ SELECT
     coalesce(sum(units) FILTER (WHERE account_id <> 'issuance'), 0)::bigint AS circulating_units,
     coalesce(sum(units) FILTER (WHERE account_id = 'issuance'), 0)::bigint AS issuance_units
 FROM balances;
+
+-- name: BalancesLockInOrder :many
+-- BalancesLock for keys the caller passes already sorted in the global lock
+-- order ((account_id, bucket) byte order): each row is probed by primary key
+-- and locked in array order, so the lock order is the same. Unlike the = ANY
+-- form, a row that a concurrent batch updated while we waited for its lock
+-- is rechecked alone (a one-row EvalPlanQual), not by re-running the whole
+-- array scan; that recheck cost O(batch²) under contention.
+SELECT l.account_id, l.bucket, l.units, l.held_units
+FROM (
+    SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket
+) AS k
+CROSS JOIN LATERAL (
+    SELECT b.account_id, b.bucket, b.units, b.held_units
+    FROM balances AS b WHERE b.account_id = k.account_id AND b.bucket = k.bucket
+    FOR UPDATE
+) AS l;
+
+-- name: BalancesReadByKeys :many
+-- BalancesRead as one primary-key probe per key (no lock).
+SELECT l.account_id, l.bucket, l.units, l.held_units
+FROM (
+    SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket
+) AS k
+CROSS JOIN LATERAL (
+    SELECT b.account_id, b.bucket, b.units, b.held_units
+    FROM balances AS b WHERE b.account_id = k.account_id AND b.bucket = k.bucket
+    LIMIT 1
+) AS l;
