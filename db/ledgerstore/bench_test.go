@@ -89,7 +89,7 @@ func runTransfers(b *testing.B, l *benchLedger, submitters int, fn func(context.
 	var failed atomic.Int64
 	run := uuid.NewString()[:8]
 	b.ResetTimer()
-	cpu := startCPUMeter(b, l.pool)
+	cpu := startCPUMeter(l.pool)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range submitters {
@@ -175,7 +175,7 @@ type cpuMeter struct {
 	goCPU, pgCPU time.Duration
 }
 
-func startCPUMeter(b *testing.B, pool *pgxpool.Pool) *cpuMeter {
+func startCPUMeter(pool *pgxpool.Pool) *cpuMeter {
 	m := &cpuMeter{}
 	var backend int
 	if err := pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&backend); err == nil {

@@ -190,6 +190,7 @@ type Transfer struct {
 	ClientKey   string
 	HoldID      *uuid.UUID
 	CreatedAt   time.Time
+	RequestHash []byte
 }
 
 type UnstakeRequest struct {
