@@ -136,18 +136,15 @@ func openPool(b *testing.B, dsn string) *pgxpool.Pool {
 	return pool
 }
 
-// server starts the engine on loopback. idemAsync writes the idempotency
-// records with synchronous_commit=off (see BenchmarkHTTPTransfers).
-func (hb *httpBench) server(b *testing.B, tr ledgerapi.Transferer, idemMode string) *httptest.Server {
-	return hb.serverWith(b, tr, serverOpts{idem: idemMode})
-}
-
 // serverOpts vary the wiring of one sub-benchmark.
 type serverOpts struct {
 	idem    string // sync, async, batched or memory
 	noCache bool   // verify every token's signature (no token cache)
+	records bool   // ledgerapi.Options.RecordTransferResponses
 }
 
+// serverWith starts the engine on loopback. idem "async" writes the
+// idempotency records with synchronous_commit=off.
 func (hb *httpBench) serverWith(b *testing.B, tr ledgerapi.Transferer, so serverOpts) *httptest.Server {
 	var idem api.IdempotencyStore
 	switch so.idem {
@@ -171,7 +168,8 @@ func (hb *httpBench) serverWith(b *testing.B, tr ledgerapi.Transferer, so server
 	if so.noCache {
 		cacheSize = -1
 	}
-	ledgerapi.New(ledgerapi.Options{Store: hb.store, Transfers: tr, Idempotency: idem, Auth: hb.auth.middleware(cacheSize)}).Mount(e.Group("/api/v1"))
+	ledgerapi.New(ledgerapi.Options{Store: hb.store, Transfers: tr, Idempotency: idem, Auth: hb.auth.middleware(cacheSize),
+		RecordTransferResponses: so.records}).Mount(e.Group("/api/v1"))
 	srv := httptest.NewServer(e)
 	b.Cleanup(srv.Close)
 	return srv
@@ -245,47 +243,37 @@ func (hb *httpBench) run(b *testing.B, srv *httptest.Server) {
 
 // BenchmarkHTTPTransfers measures durable transfers end to end:
 //
-//   - groupcommit: the production wiring (GroupCommitter, 2 workers);
-//   - groupcommit_idem_batched: the same with ledgerstore.IdempotencyBatcher
-//     (claims and stored responses group-committed; fully durable) — the
-//     recommended production wiring;
-//   - groupcommit_idem_async: the same, with the idempotency records written
-//     with synchronous_commit=off. Safe for the ledger routes: every one of
-//     them also carries a business idempotency key committed durably with
-//     the money, so a claim or stored response lost in a crash only means a
-//     retry re-runs the handler, which replays the committed result;
-//   - groupcommit_idem_memory: idempotency records in memory (NOT durable;
-//     a diagnostic showing what the records cost, not a deployable mode);
+//   - groupcommit: the production wiring: GroupCommitter (2 workers), the
+//     transfer row as the request's idempotency record (postTransfer),
+//     ledgerstore.IdempotencyBatcher for the records of other responses,
+//     and the token cache;
+//   - groupcommit_records: the same with POST /transfers behind the
+//     generic api.Idempotency records (claim + stored response,
+//     group-committed by the IdempotencyBatcher): the previous wiring;
+//   - groupcommit_records_nocache: that, verifying every token's signature
+//     too (the wiring before this branch);
+//   - groupcommit_records_memory: generic records kept in memory (NOT
+//     durable; a diagnostic showing what the records cost);
 //   - direct: one transaction per transfer (no group commit).
 func BenchmarkHTTPTransfers(b *testing.B) {
 	hb := setupHTTPBench(b)
-	b.Run("groupcommit", func(b *testing.B) {
-		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
-		defer gc.Close()
-		hb.run(b, hb.server(b, gc, "sync"))
-	})
-	b.Run("groupcommit_idem_batched", func(b *testing.B) {
-		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
-		defer gc.Close()
-		hb.run(b, hb.server(b, gc, "batched"))
-	})
-	b.Run("groupcommit_idem_batched_nocache", func(b *testing.B) {
-		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
-		defer gc.Close()
-		hb.run(b, hb.serverWith(b, gc, serverOpts{idem: "batched", noCache: true}))
-	})
-	b.Run("groupcommit_idem_async", func(b *testing.B) {
-		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
-		defer gc.Close()
-		hb.run(b, hb.server(b, gc, "async"))
-	})
-	b.Run("groupcommit_idem_memory", func(b *testing.B) {
-		gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
-		defer gc.Close()
-		hb.run(b, hb.server(b, gc, "memory"))
-	})
+	for _, tc := range []struct {
+		name string
+		so   serverOpts
+	}{
+		{"groupcommit", serverOpts{idem: "batched"}},
+		{"groupcommit_records", serverOpts{idem: "batched", records: true}},
+		{"groupcommit_records_nocache", serverOpts{idem: "batched", records: true, noCache: true}},
+		{"groupcommit_records_memory", serverOpts{idem: "memory", records: true}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
+			defer gc.Close()
+			hb.run(b, hb.serverWith(b, gc, tc.so))
+		})
+	}
 	b.Run("direct", func(b *testing.B) {
-		hb.run(b, hb.server(b, hb.store, "sync"))
+		hb.run(b, hb.serverWith(b, hb.store, serverOpts{idem: "sync"}))
 	})
 }
 
