@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/db"
@@ -88,6 +90,7 @@ func runTransfers(b *testing.B, l *benchLedger, submitters int, fn func(context.
 	lat := make([][]time.Duration, submitters)
 	var failed atomic.Int64
 	run := uuid.NewString()[:8]
+	stale0, fallbacks0 := counter("ledger_transfer_batches_stale_total"), counter("ledger_group_commit_fallbacks_total")
 	b.ResetTimer()
 	cpu := startCPUMeter(l.pool)
 	start := time.Now()
@@ -121,9 +124,27 @@ func runTransfers(b *testing.B, l *benchLedger, submitters int, fn func(context.
 	b.StopTimer()
 	reportLatency(b, elapsed, slices.Concat(lat...))
 	cpu.report(b, b.N)
+	b.ReportMetric(counter("ledger_transfer_batches_stale_total")-stale0, "stale_batches")
+	b.ReportMetric(counter("ledger_group_commit_fallbacks_total")-fallbacks0, "fallback_batches")
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d transfers failed", f)
 	}
+}
+
+// counter reads one of the package's Prometheus counters by name.
+func counter(name string) float64 {
+	for _, c := range ledgerstore.Collectors() {
+		m, ok := c.(prometheus.Metric)
+		if !ok || !strings.Contains(m.Desc().String(), `"`+name+`"`) {
+			continue
+		}
+		var out dto.Metric
+		if m.Write(&out) != nil || out.Counter == nil {
+			return -1
+		}
+		return out.Counter.GetValue()
+	}
+	return -1
 }
 
 func envInt(name string) int {
