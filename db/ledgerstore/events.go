@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
@@ -130,10 +131,10 @@ func uuidBytes(buf []byte, i int, id uuid.UUID) []byte {
 }
 
 // transferEventRows is the outbox side of a batch of transfers, encoded
-// without reflection for TransfersWrite: the same envelopes (fields, order
-// and values) that transferEvents + db.OutboxWriter would produce.
+// without reflection: the same envelopes (fields, order and values) that
+// transferEvents + db.OutboxWriter would produce.
 type transferEventRows struct {
-	ids      [][]byte
+	ids      []uuid.UUID
 	keys     []string
 	types    []string
 	subjects []string
@@ -162,9 +163,8 @@ func (s *Store) encodeTransferEvents(ctx context.Context, tx pgx.Tx, ts []Transf
 			n++
 		}
 	}
-	r := transferEventRows{ids: make([][]byte, 0, n), keys: make([]string, 0, n), types: make([]string, 0, n),
+	r := transferEventRows{ids: make([]uuid.UUID, 0, n), keys: make([]string, 0, n), types: make([]string, 0, n),
 		subjects: make([]string, 0, n), bodies: make([]string, 0, n)}
-	idBuf := make([]byte, 16*n)
 	// Everything between "type" and "subject" is the same for the batch.
 	common := []byte(`,"frame":`)
 	common = appendJSONString(common, w.Frame)
@@ -187,8 +187,7 @@ func (s *Store) encodeTransferEvents(ctx context.Context, tx pgx.Tx, ts []Transf
 		if len(key) > events.MaxKeyLen || len(subject) > events.MaxSubjectLen {
 			return fmt.Errorf("outbox: event %s (%s): key or subject too long", typ, key)
 		}
-		i := len(r.ids)
-		r.ids = append(r.ids, uuidBytes(idBuf, i, id))
+		r.ids = append(r.ids, id)
 		r.keys = append(r.keys, key)
 		r.types = append(r.types, typ)
 		r.subjects = append(r.subjects, subject)
@@ -281,6 +280,26 @@ func (s *Store) encodeTransferEvents(ctx context.Context, tx pgx.Tx, ts []Transf
 		prev = e
 	}
 	return r, nil
+}
+
+// outboxColumns are the columns copyEvents fills (the same as
+// commondb.OutboxInsertBatch); the relay sequences the rows later.
+var outboxColumns = []string{"event_id", "idempotency_key", "event_type", "subject", "occurred_at", "envelope"}
+
+// copyEvents appends the encoded events to the outbox with COPY: Postgres
+// writes a page's worth of rows per WAL record (instead of one per row),
+// and no statement parameter holds every envelope at once.
+func (s *Store) copyEvents(ctx context.Context, tx pgx.Tx, r transferEventRows, now time.Time) error {
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"}, outboxColumns, pgx.CopyFromSlice(len(r.ids), func(i int) ([]any, error) {
+		return []any{pgtype.UUID{Bytes: r.ids[i], Valid: true}, r.keys[i], r.types[i], r.subjects[i], now, r.bodies[i]}, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("outbox: copy %d transfer events: %w", len(r.ids), err)
+	}
+	if n != int64(len(r.ids)) {
+		return fmt.Errorf("outbox: copied %d of %d transfer events", n, len(r.ids))
+	}
+	return nil
 }
 
 // uuidText writes id in its canonical 36-character form.

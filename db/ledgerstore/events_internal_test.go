@@ -39,7 +39,7 @@ func TestEncodeTransferEventsMatchesEnvelopes(t *testing.T) {
 		env.Frame, env.Registry, env.Source = "alpha", "alpha-main", events.SourceTEG
 		var back events.Envelope
 		require.NoError(t, json.Unmarshal([]byte(got.bodies[i]), &back))
-		require.Equal(t, got.ids[i], back.EventID[:], "event id column matches the envelope")
+		require.Equal(t, got.ids[i], back.EventID, "event id column matches the envelope")
 		require.NoError(t, back.Validate())
 		env.EventID = back.EventID
 		wantRaw, err := json.Marshal(env)

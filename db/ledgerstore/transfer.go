@@ -342,9 +342,9 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 // writes and the revalidation.
 var testHookBeforeRevalidate func()
 
-// insertTransfers writes the journal entries, transfer rows and events of
-// committed-to-be transfers (balances already applied) in one statement
-// (TransfersWrite). extra events (e.g. HoldPosted) are written after it.
+// insertTransfers writes the journal entries and transfer rows of
+// committed-to-be transfers in one statement (TransfersWrite), then their
+// events by COPY; extra events (e.g. HoldPosted) are written after them.
 func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, kind string, extra []events.Envelope, now time.Time) error {
 	n := len(ts)
 	idBuf := make([]byte, 32*n) // ids, then hold ids
@@ -356,7 +356,6 @@ func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, k
 		Now: now, Kind: kind, Ids: make([][]byte, n), Senders: make([]string, n), Receivers: make([]string, n),
 		Amounts: make([]int64, n), Fees: make([]int64, n), FeeBps: make([]int32, n), Memos: make([]string, n),
 		ClientKeys: make([]string, n), HoldIds: make([][]byte, n), RequestHashes: make([][]byte, n),
-		EventIds: evs.ids, EventKeys: evs.keys, EventTypes: evs.types, EventSubjects: evs.subjects, Envelopes: evs.bodies,
 	}
 	for i, t := range ts {
 		p.Ids[i] = uuidBytes(idBuf, i, t.ID)
@@ -374,6 +373,9 @@ func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, k
 	}
 	if err := s.q.TransfersWrite(ctx, tx, p); err != nil {
 		return mapConstraint(err)
+	}
+	if err := s.copyEvents(ctx, tx, evs, now); err != nil {
+		return err
 	}
 	return s.writeEvents(ctx, tx, extra)
 }

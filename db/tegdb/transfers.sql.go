@@ -245,47 +245,33 @@ func (q *Queries) TransfersInsert(ctx context.Context, db DBTX, arg TransfersIns
 
 const transfersWrite = `-- name: TransfersWrite :exec
 WITH u AS (
-    SELECT unnest($7::bytea[]) AS id,
-        unnest($8::text[]) AS sender,
-        unnest($9::text[]) AS receiver,
-        unnest($10::bigint[]) AS amount,
-        unnest($11::bigint[]) AS fee,
-        unnest($12::int[]) AS fee_bps,
-        unnest($13::text[]) AS memo,
-        unnest($14::text[]) AS client_key,
-        unnest($15::bytea[]) AS hold_id,
-        unnest($16::bytea[]) AS request_hash
+    SELECT unnest($2::bytea[]) AS id,
+        unnest($3::text[]) AS sender,
+        unnest($4::text[]) AS receiver,
+        unnest($5::bigint[]) AS amount,
+        unnest($6::bigint[]) AS fee,
+        unnest($7::int[]) AS fee_bps,
+        unnest($8::text[]) AS memo,
+        unnest($9::text[]) AS client_key,
+        unnest($10::bytea[]) AS hold_id,
+        unnest($11::bytea[]) AS request_hash
 ), j AS (
     INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
-    SELECT encode(u.id, 'hex')::uuid, $17::text,
+    SELECT encode(u.id, 'hex')::uuid, $12::text,
         CASE WHEN u.fee = 0 THEN ARRAY[u.sender, u.receiver] ELSE ARRAY[u.sender, u.receiver, 'fee_collector'] END,
         CASE WHEN u.fee = 0 THEN ARRAY['liquid', 'liquid'] ELSE ARRAY['liquid', 'liquid', 'liquid'] END,
         CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
         $1
     FROM u
-), t AS (
-    INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
-    SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
-        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $1, nullif(u.request_hash, '')
-    FROM u
 )
-INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-SELECT encode(e.event_id, 'hex')::uuid, e.idempotency_key, e.event_type, e.subject, $1, e.envelope::jsonb
-FROM (
-    SELECT unnest($2::bytea[]) AS event_id,
-        unnest($3::text[]) AS idempotency_key,
-        unnest($4::text[]) AS event_type,
-        unnest($5::text[]) AS subject,
-        unnest($6::text[]) AS envelope) AS e
+INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
+SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+    nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $1, nullif(u.request_hash, '')
+FROM u
 `
 
 type TransfersWriteParams struct {
 	Now           time.Time
-	EventIds      [][]byte
-	EventKeys     []string
-	EventTypes    []string
-	EventSubjects []string
-	Envelopes     []string
 	Ids           [][]byte
 	Senders       []string
 	Receivers     []string
@@ -301,18 +287,12 @@ type TransfersWriteParams struct {
 
 // The group-commit write of a batch of transfers in one statement (one
 // round trip, each array encoded once): their journal entries (as in
-// JournalEntriesInsertTransfers), transfer rows (as in TransfersInsert) and
-// outbox events (as in commondb.OutboxInsertBatch: same table, columns and
-// constraints; the relay sequences them later). Envelopes arrive as JSON text
-// built by db/ledgerstore. An empty request hash means none (NULL).
+// JournalEntriesInsertTransfers) and transfer rows (as in TransfersInsert).
+// Their outbox events follow by COPY (db/ledgerstore). An empty request
+// hash means none (NULL).
 func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWriteParams) error {
 	_, err := db.Exec(ctx, transfersWrite,
 		arg.Now,
-		arg.EventIds,
-		arg.EventKeys,
-		arg.EventTypes,
-		arg.EventSubjects,
-		arg.Envelopes,
 		arg.Ids,
 		arg.Senders,
 		arg.Receivers,

@@ -66,10 +66,9 @@ LIMIT @max_rows::int;
 -- name: TransfersWrite :exec
 -- The group-commit write of a batch of transfers in one statement (one
 -- round trip, each array encoded once): their journal entries (as in
--- JournalEntriesInsertTransfers), transfer rows (as in TransfersInsert) and
--- outbox events (as in commondb.OutboxInsertBatch: same table, columns and
--- constraints; the relay sequences them later). Envelopes arrive as JSON text
--- built by db/ledgerstore. An empty request hash means none (NULL).
+-- JournalEntriesInsertTransfers) and transfer rows (as in TransfersInsert).
+-- Their outbox events follow by COPY (db/ledgerstore). An empty request
+-- hash means none (NULL).
 WITH u AS (
     SELECT unnest(@ids::bytea[]) AS id,
         unnest(@senders::text[]) AS sender,
@@ -89,17 +88,8 @@ WITH u AS (
         CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
         @now
     FROM u
-), t AS (
-    INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
-    SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
-        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, @now, nullif(u.request_hash, '')
-    FROM u
 )
-INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-SELECT encode(e.event_id, 'hex')::uuid, e.idempotency_key, e.event_type, e.subject, @now, e.envelope::jsonb
-FROM (
-    SELECT unnest(@event_ids::bytea[]) AS event_id,
-        unnest(@event_keys::text[]) AS idempotency_key,
-        unnest(@event_types::text[]) AS event_type,
-        unnest(@event_subjects::text[]) AS subject,
-        unnest(@envelopes::text[]) AS envelope) AS e;
+INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
+SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+    nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, @now, nullif(u.request_hash, '')
+FROM u;
