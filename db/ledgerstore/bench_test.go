@@ -18,7 +18,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/db"
@@ -133,16 +132,20 @@ func runTransfers(b *testing.B, l *benchLedger, submitters int, fn func(context.
 
 // counter reads one of the package's Prometheus counters by name.
 func counter(name string) float64 {
+	reg := prometheus.NewRegistry()
 	for _, c := range ledgerstore.Collectors() {
-		m, ok := c.(prometheus.Metric)
-		if !ok || !strings.Contains(m.Desc().String(), `"`+name+`"`) {
-			continue
-		}
-		var out dto.Metric
-		if m.Write(&out) != nil || out.Counter == nil {
+		if reg.Register(c) != nil {
 			return -1
 		}
-		return out.Counter.GetValue()
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
 	}
 	return -1
 }
