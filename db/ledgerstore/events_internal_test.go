@@ -3,6 +3,7 @@ package ledgerstore
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +49,13 @@ func TestEncodeTransferEventsMatchesEnvelopes(t *testing.T) {
 		require.Equal(t, env.IdempotencyKey, got.keys[i])
 		require.Equal(t, env.Type, got.types[i])
 		require.Equal(t, env.Subject, got.subjects[i])
+	}
+}
+
+func TestIsClientKeyMatchesPattern(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 200)
+	for _, k := range []string{"", "a", "A-z_0.9:x", long, long + "a", "has space", "ünï", "a/b", "a\x00", "key\n", "#internal", "-.:_"} {
+		require.Equal(t, clientKeyPattern.MatchString(k), isClientKey(k), "%q", k)
 	}
 }

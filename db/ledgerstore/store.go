@@ -413,10 +413,26 @@ func mapConstraint(err error) error {
 // --- validation helpers ------------------------------------------------------
 
 func validateClientKey(key string) error {
-	if !clientKeyPattern.MatchString(key) {
+	if !isClientKey(key) {
 		return apperr.New(apperr.Invalid, "idempotency key must be 1-200 characters of [A-Za-z0-9._:-]")
 	}
 	return nil
+}
+
+// isClientKey reports whether key matches clientKeyPattern, without the
+// regexp engine (it runs for every transfer).
+func isClientKey(key string) bool {
+	if len(key) < 1 || len(key) > 200 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func validateText(field, s string, max int) error {
