@@ -3,11 +3,15 @@ package ledgerapi_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theprotocol-dev/theprotocol/api"
+	"github.com/theprotocol-dev/theprotocol/api/ledgerapi"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 )
 
@@ -94,4 +98,36 @@ func TestFailedTransferResponseIsStored(t *testing.T) {
 
 func grantReq(to string, units int64, key string) ledgerstore.SupplyRequest {
 	return ledgerstore.SupplyRequest{To: to, AmountUnits: units, Reason: "top up", Actor: "admin:t", IdempotencyKey: key}
+}
+
+// Transfers recorded by the generic middleware (before transfers were
+// their own records: no request hash on the row) keep their stored
+// responses: the record, which compares request bytes, wins over the row.
+func TestLegacyRecordedTransferReplays(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	legacy := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
+	batcher := ledgerstore.NewIdempotencyBatcher(f.pool)
+	t.Cleanup(batcher.Close)
+	ledgerapi.New(ledgerapi.Options{Store: f.store, Transfers: f.gc, Idempotency: batcher, Auth: testAuth, RecordTransferResponses: true}).Mount(legacy.Group("/api/v1"))
+	folded := f.h
+
+	a, b := f.agent(10*avt), f.agent(0)
+	body := fmt.Sprintf(`{"to":%q,"amount_units":%d}`, b, avt)
+	f.h = legacy
+	first := f.do(req{method: "POST", path: "/api/v1/transfers", body: body, subject: a, key: "old"})
+	require.Equal(t, http.StatusCreated, first.status, "%s", first.body)
+	snap := f.snapshot()
+
+	f.h = folded
+	again := f.do(req{method: "POST", path: "/api/v1/transfers", body: body, subject: a, key: "old"})
+	require.Equal(t, http.StatusCreated, again.status)
+	require.True(t, again.replayed)
+	require.Equal(t, string(first.body), string(again.body))
+	// Same parameters, other bytes: 409, as the record says.
+	other := fmt.Sprintf(`{"amount_units":%d,"to":%q}`, avt, b)
+	r := f.do(req{method: "POST", path: "/api/v1/transfers", body: other, subject: a, key: "old"})
+	require.Equal(t, http.StatusConflict, r.status)
+	require.Equal(t, "idempotency_key_reused", r.errCode())
+	require.Equal(t, snap, f.snapshot())
 }

@@ -207,9 +207,11 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		return err
 	}
 	settled := make(map[*xfer]bool, len(items))
+	hashless := make(map[*xfer]bool) // settled by a row that stores no request hash
 	for _, row := range existing {
 		it := first[bizKey{row.Sender, row.ClientKey}]
 		t := transferFromRow(row)
+		hashless[it] = t.RequestHash == nil
 		if t.sameRequest(it.req) {
 			t.Replayed = true
 			it.res = t
@@ -218,7 +220,7 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		}
 		settled[it] = true
 	}
-	if err := s.findRecords(ctx, tx, items, settled, dupOf); err != nil {
+	if err := s.findRecords(ctx, tx, items, settled, hashless, dupOf); err != nil {
 		return err
 	}
 
@@ -385,10 +387,16 @@ func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, k
 // From: a response stored by an earlier request with the same key (a
 // failure, or any response from before transfers were their own records),
 // or a claim still in flight. One index probe per transfer, no extra commit.
-func (s *Store) findRecords(ctx context.Context, tx pgx.Tx, items []*xfer, settled map[*xfer]bool, dupOf map[*xfer]*xfer) error {
+// A record also takes precedence over a row without a request hash (a
+// transfer made before rows stored one, whose response was recorded then):
+// the record compares request bytes, the row only parameters.
+func (s *Store) findRecords(ctx context.Context, tx pgx.Tx, items []*xfer, settled, hashless map[*xfer]bool, dupOf map[*xfer]*xfer) error {
+	candidate := func(it *xfer) bool {
+		return it.req.RequestHash != nil && dupOf[it] == nil && (!settled[it] || hashless[it])
+	}
 	var p tegdb.IdempotencyKeysGetParams
 	for _, it := range items {
-		if it.req.RequestHash != nil && !settled[it] && dupOf[it] == nil {
+		if candidate(it) {
 			p.Scopes = append(p.Scopes, it.req.From)
 			p.Keys = append(p.Keys, it.req.IdempotencyKey)
 		}
@@ -410,11 +418,11 @@ func (s *Store) findRecords(ctx context.Context, tx pgx.Tx, items []*xfer, settl
 		recs[sk{row.Scope, row.Key}] = rec
 	}
 	for _, it := range items {
-		if it.req.RequestHash == nil || settled[it] || dupOf[it] != nil {
+		if !candidate(it) {
 			continue
 		}
 		if rec := recs[sk{it.req.From, it.req.IdempotencyKey}]; rec != nil {
-			it.res = Transfer{Recorded: rec}
+			it.res, it.err = Transfer{Recorded: rec}, nil
 			settled[it] = true
 		}
 	}
