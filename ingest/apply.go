@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -21,8 +23,14 @@ import (
 	"github.com/theprotocol-dev/theprotocol/money"
 )
 
-// MaxBatch bounds one ingest transaction.
-const MaxBatch = 10_000
+// Batch sizes of one ingest transaction. Bigger batches net more postings
+// into each projection row update (the balance updates are the largest
+// cost per batch), so a consumer with a backlog catches up faster; a
+// consumer keeping up polls small batches, so latency does not suffer.
+const (
+	DefaultBatch = 20_000
+	MaxBatch     = 50_000
+)
 
 // Record is one received event: the envelope as published and the source
 // sequence number the relay assigned (Kafka header).
@@ -77,7 +85,7 @@ func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metric
 		return nil, fmt.Errorf("load source progress: %w", err)
 	}
 	for _, r := range rows {
-		a.progress[sourceKey{r.Registry, r.Source}] = newProgress(r.Hwm, r.MaxSeen, r.Pending, r.HwmMovedAt)
+		a.progress[sourceKey{r.Registry, r.Source}] = loadProgress(r.Hwm, r.MaxSeen, r.PendingBase, r.PendingBits, r.Pending, r.HwmMovedAt)
 	}
 	if err := a.refreshAuditGauge(ctx); err != nil {
 		return nil, err
@@ -124,10 +132,21 @@ func (a *Applier) check(env events.Envelope) string {
 	if err := a.policy.Check(env.Source, env.Type); err != nil {
 		return err.Error()
 	}
+	// The log's text columns are written by binary COPY: text Postgres
+	// would refuse must be quarantined here, or the batch could never
+	// commit.
+	for _, f := range [...]string{env.IdempotencyKey, env.Type, env.Frame, env.Registry, env.Source, env.Subject} {
+		if !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
+			return "malformed: text field is not valid UTF-8 or contains NUL"
+		}
+	}
 	sums := map[string]int64{}
 	for _, p := range env.Postings {
 		if p.Account == "" || p.Bucket == "" {
 			return "posting without account or bucket"
+		}
+		if p.Delta == math.MinInt64 {
+			return "posting delta out of range"
 		}
 		cur := "native"
 		if !isNative(p.Bucket) {
@@ -147,6 +166,19 @@ func (a *Applier) check(env events.Envelope) string {
 	return ""
 }
 
+// decodeEnvelope decodes one envelope with goccy/go-json (about 3× faster
+// than encoding/json on envelopes, measured: 4.5 µs vs 15 µs; decoding was
+// two thirds of the consumer's Go CPU). A record goccy refuses is decoded
+// again by encoding/json, so whether a record is malformed, and the reason
+// quarantine records, is encoding/json's verdict.
+func decodeEnvelope(raw []byte, env *events.Envelope) error {
+	if err := gojson.Unmarshal(raw, env); err == nil {
+		return nil
+	}
+	*env = events.Envelope{}
+	return json.Unmarshal(raw, env)
+}
+
 // decodeAll decodes and checks records, spreading large batches over the
 // available cores (JSON decoding is the Go side's main cost).
 func (a *Applier) decodeAll(recs []Record) []decoded {
@@ -155,7 +187,7 @@ func (a *Applier) decodeAll(recs []Record) []decoded {
 		for i := lo; i < hi; i++ {
 			r := recs[i]
 			d := decoded{raw: r.Value, seq: r.SourceSeq}
-			if err := json.Unmarshal(r.Value, &d.env); err != nil {
+			if err := decodeEnvelope(r.Value, &d.env); err != nil {
 				d.reason = "malformed: " + err.Error()
 			} else {
 				if d.seq == 0 {
@@ -218,6 +250,7 @@ func (a *Applier) Apply(ctx context.Context, recs []Record) (BatchResult, error)
 // consumer prepares batch N+1 while batch N is being written.
 type Prepared struct {
 	items     []decoded
+	plan      segmentPlan
 	policyGen uint64
 }
 
@@ -231,7 +264,12 @@ func (a *Applier) Prepare(recs []Record) (*Prepared, error) {
 		return nil, fmt.Errorf("batch of %d records exceeds %d", len(recs), MaxBatch)
 	}
 	gen := a.policyGen.Load()
-	return &Prepared{items: a.decodeAll(recs), policyGen: gen}, nil
+	p := &Prepared{items: a.decodeAll(recs), policyGen: gen}
+	var err error
+	if p.plan, err = prepareSegment(p.items); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // ApplyPrepared writes a prepared batch (see Apply). Batches must be
@@ -245,6 +283,10 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		// carried EmissionPolicyChanged, or the periodic reload saw an
 		// edit): check again so the batch is judged by the policy in force.
 		a.recheck(items)
+		var err error
+		if prep.plan, err = prepareSegment(items); err != nil {
+			return res, err
+		}
 	}
 
 	// Progress changes are computed on copies and swapped in after commit.
@@ -257,37 +299,47 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		p, ok := touched[k]
 		if !ok {
 			if cur := a.progress[k]; cur != nil {
-				p = newProgress(cur.hwm, cur.maxSeen, cur.pendingSorted(), cur.hwmMovedAt)
+				p = cur.clone()
 			} else {
-				p = newProgress(0, 0, nil, start)
+				p = newProgress(0, 0, start)
 			}
 			touched[k] = p
 		}
 		p.observe(d.seq, start)
-		if len(p.pending) > MaxPending {
-			return res, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, len(p.pending))
+		if p.count > MaxPending {
+			return res, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, p.count)
+		}
+		if p.overflow != 0 {
+			return res, fmt.Errorf("source %s/%s sent sequence number %d, more than %d above its high-water mark %d: refusing to track it",
+				k.registry, k.source, p.overflow, MaxPendingSpan, p.hwm)
 		}
 	}
 
-	var inserted map[string]bool
+	var applied segmentPlan
 	var deltas balanceDeltas
 	var terms auditTerms
 	err := a.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		inserted, err = insertEvents(ctx, tx, items, start)
+		plan, err := insertEvents(ctx, tx, items, prep.plan, start)
 		if err != nil {
 			return err
 		}
-		deltas, terms, err = a.projectionDeltas(items, inserted)
-		if err != nil {
-			return err
+		applied = plan
+		keys := plan.keys
+		if plan.deltas == nil {
+			if deltas, terms, err = a.projectionDeltas(items, plan.inserted(items)); err != nil {
+				return err
+			}
+			keys = sortedKeys(deltas)
+		} else {
+			deltas, terms = plan.deltas, plan.terms
 		}
-		if err := deltas.apply(ctx, tx, a.q); err != nil {
+		if err := deltas.apply(ctx, tx, a.q, keys); err != nil {
 			return err
 		}
 		if err := a.q.SupplyAuditApply(ctx, tx, eventdb.SupplyAuditApplyParams{
 			Frame: a.Frame, Issued: terms.issued, Destroyed: terms.destroyed, TransitNet: terms.transitNet,
-			Circulating: terms.circulating, Events: int64(len(inserted)), Now: start,
+			Circulating: terms.circulating, Events: int64(len(plan.order) - len(plan.skipped)), Now: start,
 		}); err != nil {
 			return fmt.Errorf("supply audit: %w", err)
 		}
@@ -305,7 +357,7 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		for k, p := range touched {
 			if err := a.q.SourceProgressUpsert(ctx, tx, eventdb.SourceProgressUpsertParams{
 				Registry: k.registry, Source: k.source, Hwm: p.hwm, MaxSeen: p.maxSeen,
-				Pending: p.pendingSorted(), HwmMovedAt: p.hwmMovedAt, Now: start,
+				PendingBase: p.base, PendingBits: p.bitmap(), HwmMovedAt: p.hwmMovedAt, Now: start,
 			}); err != nil {
 				return fmt.Errorf("source progress: %w", err)
 			}
@@ -317,30 +369,40 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	}
 	for k, p := range touched {
 		a.progress[k] = p
-		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(len(p.pending)))
+		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(p.count))
 	}
 	policyChanged := false
+	type sourceType struct{ source, typ string }
+	ingested := map[sourceType]int{}
 	for _, d := range items {
-		switch {
-		case d.reason != "":
+		if d.reason != "" {
 			res.Quarantined++
 			a.m.Quarantined.WithLabelValues(reasonLabel(d.reason)).Inc()
 			a.log.Warn("event quarantined", "registry", d.env.Registry, "source", d.env.Source, "type", d.env.Type, "key", d.env.IdempotencyKey, "reason", d.reason)
-		case inserted[d.env.IdempotencyKey]:
-			res.Inserted++
-			delete(inserted, d.env.IdempotencyKey) // a key repeated within the batch counts once
-			a.m.Ingested.WithLabelValues(d.env.Source, d.env.Type).Inc()
-			if d.env.OccurredAt.After(res.NewestEvent) {
-				res.NewestEvent = d.env.OccurredAt
-			}
-			if d.env.Type == events.TypeEmissionPolicyChanged {
-				policyChanged = true
-			}
-		default:
-			res.Duplicates++
-			a.m.Duplicates.Inc()
 		}
 	}
+	k := 0
+	for pos, j := range applied.order {
+		if k < len(applied.skipped) && applied.skipped[k] == int32(pos) {
+			k++
+			continue
+		}
+		e := &items[j].env
+		res.Inserted++
+		ingested[sourceType{e.Source, e.Type}]++
+		if e.OccurredAt.After(res.NewestEvent) {
+			res.NewestEvent = e.OccurredAt
+		}
+		if e.Type == events.TypeEmissionPolicyChanged {
+			policyChanged = true
+		}
+	}
+	for st, n := range ingested {
+		a.m.Ingested.WithLabelValues(st.source, st.typ).Add(float64(n))
+	}
+	// Every other record repeated an event of the log or of the batch.
+	res.Duplicates = res.Received - res.Quarantined - res.Inserted
+	a.m.Duplicates.Add(float64(res.Duplicates))
 	a.m.BatchSize.Observe(float64(len(items)))
 	a.m.BatchSeconds.Observe(a.now().Sub(start).Seconds())
 	if !res.NewestEvent.IsZero() {
@@ -361,54 +423,6 @@ func (a *Applier) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return db.NewStore(a.pool, "eventstore").Tx(ctx, fn)
 }
 
-const stagingDDL = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
-	event_id uuid, idempotency_key text, event_type text, frame text, registry text, source text,
-	source_seq bigint, subject text, occurred_at timestamptz, ingested_at timestamptz, envelope json
-) ON COMMIT DELETE ROWS`
-
-var stagingCols = []string{"event_id", "idempotency_key", "event_type", "frame", "registry", "source", "source_seq", "subject", "occurred_at", "ingested_at", "envelope"}
-
-// insertEvents COPYs the batch into a temp table and inserts it into the log
-// in idempotency-key order (concurrent deduplicating inserts in unsorted
-// order deadlock: shared/notes/postgres-kafka.md). It returns the keys that
-// were new.
-func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, now time.Time) (map[string]bool, error) {
-	rows := make([][]any, 0, len(items))
-	for _, d := range items {
-		if d.reason != "" {
-			continue
-		}
-		e := d.env
-		rows = append(rows, []any{e.EventID, e.IdempotencyKey, e.Type, e.Frame, e.Registry, e.Source, d.seq, e.Subject, e.OccurredAt, now, d.raw})
-	}
-	inserted := map[string]bool{}
-	if len(rows) == 0 {
-		return inserted, nil
-	}
-	if _, err := tx.Exec(ctx, stagingDDL); err != nil {
-		return nil, fmt.Errorf("staging table: %w", err)
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_staging"}, stagingCols, pgx.CopyFromRows(rows)); err != nil {
-		return nil, fmt.Errorf("copy events: %w", err)
-	}
-	res, err := tx.Query(ctx, `INSERT INTO events (event_id, idempotency_key, event_type, frame, registry, source, source_seq, subject, occurred_at, ingested_at, envelope)
-		SELECT DISTINCT ON (idempotency_key) event_id, idempotency_key, event_type, frame, registry, source, source_seq, subject, occurred_at, ingested_at, envelope
-		FROM ingest_staging ORDER BY idempotency_key
-		ON CONFLICT DO NOTHING
-		RETURNING idempotency_key`)
-	if err != nil {
-		return nil, fmt.Errorf("insert events: %w", err)
-	}
-	keys, err := pgx.CollectRows(res, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("insert events: %w", err)
-	}
-	for _, k := range keys {
-		inserted[k] = true
-	}
-	return inserted, nil
-}
-
 type auditTerms struct {
 	issued, destroyed, transitNet, circulating int64
 }
@@ -419,25 +433,17 @@ type balanceKey struct{ account, bucket string }
 
 type balanceDeltas map[balanceKey]int64
 
-func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries) error {
-	if len(b) == 0 {
+// apply adds the non-zero deltas to the balance projection; keys are b's
+// keys in sorted order (prepared off the transaction's critical path).
+func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries, sorted []balanceKey) error {
+	p := eventdb.BalancesApplyParams{Accounts: make([]string, 0, len(sorted)), Buckets: make([]string, 0, len(sorted)), Deltas: make([]int64, 0, len(sorted))}
+	for _, k := range sorted {
+		if d := b[k]; d != 0 {
+			p.Accounts, p.Buckets, p.Deltas = append(p.Accounts, k.account), append(p.Buckets, k.bucket), append(p.Deltas, d)
+		}
+	}
+	if len(p.Deltas) == 0 {
 		return nil
-	}
-	keys := make([]balanceKey, 0, len(b))
-	for k, d := range b {
-		if d != 0 {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(x, y balanceKey) int {
-		if c := strings.Compare(x.account, y.account); c != 0 {
-			return c
-		}
-		return strings.Compare(x.bucket, y.bucket)
-	})
-	p := eventdb.BalancesApplyParams{Accounts: make([]string, len(keys)), Buckets: make([]string, len(keys)), Deltas: make([]int64, len(keys))}
-	for i, k := range keys {
-		p.Accounts[i], p.Buckets[i], p.Deltas[i] = k.account, k.bucket, b[k]
 	}
 	if err := q.BalancesApply(ctx, tx, p); err != nil {
 		return fmt.Errorf("balances: %w", err)
@@ -450,49 +456,62 @@ func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (b
 	deltas := balanceDeltas{}
 	var t auditTerms
 	seen := map[string]bool{}
-	add := func(dst *int64, v int64) error {
-		s, err := money.Add(*dst, v)
-		if err != nil {
-			return fmt.Errorf("projection overflow: %w", err)
-		}
-		*dst = s
-		return nil
-	}
 	for _, d := range items {
 		k := d.env.IdempotencyKey
 		if d.reason != "" || !inserted[k] || seen[k] {
 			continue
 		}
 		seen[k] = true
-		for _, p := range d.env.Postings {
-			bk := balanceKey{Qualify(d.env.Registry, p.Account), p.Bucket}
-			v := deltas[bk]
-			if err := add(&v, p.Delta); err != nil {
-				return nil, t, err
-			}
-			deltas[bk] = v
-			if !isNative(p.Bucket) {
-				continue
-			}
-			var err error
-			switch classify(p.Account) {
-			case classIssuance:
-				if p.Delta < 0 {
-					err = add(&t.issued, -p.Delta)
-				} else {
-					err = add(&t.destroyed, p.Delta)
-				}
-			case classCrossFrame:
-				err = add(&t.transitNet, -p.Delta)
-			default:
-				err = add(&t.circulating, p.Delta)
-			}
-			if err != nil {
-				return nil, t, err
-			}
+		if err := accumulate(&d.env, deltas, &t, 1); err != nil {
+			return nil, t, err
 		}
 	}
 	return deltas, t, nil
+}
+
+// accumulate adds (sign 1) or takes back (sign -1) env's postings to the
+// balances and audit terms. Ingest and replay both project through it, so
+// they cannot disagree on how an event moves the projections.
+func accumulate(env *events.Envelope, deltas balanceDeltas, t *auditTerms, sign int64) error {
+	add := func(dst *int64, v int64) error {
+		if v == math.MinInt64 {
+			return fmt.Errorf("projection overflow: posting of %d", v)
+		}
+		s, err := money.Add(*dst, sign*v)
+		if err != nil {
+			return fmt.Errorf("projection overflow: %w", err)
+		}
+		*dst = s
+		return nil
+	}
+	for _, p := range env.Postings {
+		bk := balanceKey{Qualify(env.Registry, p.Account), p.Bucket}
+		v := deltas[bk]
+		if err := add(&v, p.Delta); err != nil {
+			return err
+		}
+		deltas[bk] = v
+		if !isNative(p.Bucket) {
+			continue
+		}
+		var err error
+		switch classify(p.Account) {
+		case classIssuance:
+			if p.Delta < 0 {
+				err = add(&t.issued, -p.Delta)
+			} else {
+				err = add(&t.destroyed, p.Delta)
+			}
+		case classCrossFrame:
+			err = add(&t.transitNet, -p.Delta)
+		default:
+			err = add(&t.circulating, p.Delta)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // --- reads -----------------------------------------------------------------
@@ -555,7 +574,7 @@ func Progress(ctx context.Context, q eventdb.DBTX) ([]SourceProgress, error) {
 	}
 	out := make([]SourceProgress, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, SourceProgress{Registry: r.Registry, Source: r.Source, HWM: r.Hwm, MaxSeen: r.MaxSeen, Pending: len(r.Pending), HWMMovedAt: r.HwmMovedAt})
+		out = append(out, SourceProgress{Registry: r.Registry, Source: r.Source, HWM: r.Hwm, MaxSeen: r.MaxSeen, Pending: pendingCount(r.PendingBits) + len(r.Pending), HWMMovedAt: r.HwmMovedAt})
 	}
 	return out, nil
 }

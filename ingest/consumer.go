@@ -19,7 +19,7 @@ type ConsumerOptions struct {
 	Brokers  []string
 	Topic    string
 	Group    string // default eventstore-<frame>
-	MaxBatch int    // records per transaction, default 5000, at most MaxBatch
+	MaxBatch int    // records per transaction, default DefaultBatch, at most MaxBatch
 	Log      *slog.Logger
 	// AfterApply, if set, runs after the database commit and before the
 	// Kafka offset commit; tests use it to crash the consumer there.
@@ -43,7 +43,7 @@ func NewConsumer(a *Applier, o ConsumerOptions) *Consumer {
 		o.Group = "eventstore-" + a.Frame
 	}
 	if o.MaxBatch <= 0 || o.MaxBatch > MaxBatch {
-		o.MaxBatch = 5000
+		o.MaxBatch = DefaultBatch
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

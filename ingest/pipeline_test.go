@@ -279,7 +279,7 @@ func TestPipelineRepublishesWhatAnEmptyBrokerLost(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		var unpublished int
-		require.NoError(t, src.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE source_seq IS NULL OR source_seq > (SELECT published_seq FROM outbox_relay_state)`).Scan(&unpublished))
+		require.NoError(t, src.db.Pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM outbox_queue) + next_seq - 1 - published_seq FROM outbox_relay_state`).Scan(&unpublished))
 		return unpublished == 0
 	}, 30*time.Second, 50*time.Millisecond, "the relay published everything to the old broker")
 	k.Stop()

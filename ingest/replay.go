@@ -3,37 +3,20 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/money"
 )
-
-// recomputeBalancesSQL derives every (account, bucket) balance from the raw
-// events alone, qualifying accounts exactly like Qualify.
-const recomputeBalancesSQL = `
-SELECT CASE WHEN p->>'account' LIKE 'did:%' OR strpos(p->>'account', '/') > 0 THEN p->>'account' ELSE e.registry || '/' || (p->>'account') END AS account,
-       p->>'bucket' AS bucket,
-       sum((p->>'delta')::bigint)::bigint AS balance
-FROM events AS e, json_array_elements(coalesce(e.envelope->'postings', '[]'::json)) AS p
-GROUP BY 1, 2`
-
-// recomputeAuditSQL derives the supply audit's terms from the raw events.
-const recomputeAuditSQL = `
-WITH p AS (
-  SELECT regexp_replace(p->>'account', '^.*/', '') AS account, (p->>'delta')::bigint AS delta
-  FROM events AS e, json_array_elements(coalesce(e.envelope->'postings', '[]'::json)) AS p
-  WHERE p->>'bucket' NOT LIKE 'wrapped:%'
-)
-SELECT
-  coalesce(sum(-delta) FILTER (WHERE account = 'issuance' AND delta < 0), 0)::bigint,
-  coalesce(sum(delta)  FILTER (WHERE account = 'issuance' AND delta > 0), 0)::bigint,
-  coalesce(sum(-delta) FILTER (WHERE account LIKE 'xframe:%'), 0)::bigint,
-  coalesce(sum(delta)  FILTER (WHERE account <> 'issuance' AND account NOT LIKE 'xframe:%'), 0)::bigint,
-  (SELECT count(*) FROM events)::bigint
-FROM p`
 
 // Mismatch is one projection row that differs from the replay.
 type Mismatch struct {
@@ -47,6 +30,7 @@ type Mismatch struct {
 // recomputation from the event log.
 type ReplayReport struct {
 	Frame             string        `json:"frame"`
+	EventRows         int64         `json:"event_rows"` // rows in the event log; OK needs it to equal the bodies replayed
 	Live              AuditReport   `json:"live"`
 	Replayed          AuditReport   `json:"replayed"`
 	BalanceMismatches []Mismatch    `json:"balance_mismatches"`
@@ -67,27 +51,18 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, frame string) (ReplayReport
 		if rep.Live, err = Audit(ctx, tx, frame); err != nil {
 			return err
 		}
-		r := &rep.Replayed
-		r.Frame = frame
-		if err := tx.QueryRow(ctx, recomputeAuditSQL).Scan(&r.TokensIssued, &r.TokensDestroyed, &r.TransitNet, &r.TotalCirculating, &r.EventsApplied); err != nil {
-			return fmt.Errorf("recompute audit: %w", err)
-		}
-		r.NetSupply = r.TokensIssued - r.TokensDestroyed + r.TransitNet
-		r.Delta = r.NetSupply - r.TotalCirculating
-		rows, err := tx.Query(ctx, `WITH replay AS (`+recomputeBalancesSQL+`)
-			SELECT coalesce(b.account, r.account), coalesce(b.bucket, r.bucket), coalesce(b.balance, 0), coalesce(r.balance, 0)
-			FROM projection_balances AS b FULL OUTER JOIN replay AS r ON b.account = r.account AND b.bucket = r.bucket
-			WHERE coalesce(b.balance, 0) <> coalesce(r.balance, 0)
-			ORDER BY 1, 2 LIMIT $1`, MaxReportedMismatches)
+		re, err := recompute(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("compare balances: %w", err)
+			return err
 		}
-		rep.BalanceMismatches, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Mismatch, error) {
-			var m Mismatch
-			err := row.Scan(&m.Account, &m.Bucket, &m.Projection, &m.Replayed)
-			return m, err
-		})
-		return err
+		rep.Replayed = re.report(frame)
+		rep.EventRows = re.rows
+		live, err := loadBalances(ctx, tx)
+		if err != nil {
+			return err
+		}
+		rep.BalanceMismatches = compareBalances(live, re.balances, MaxReportedMismatches)
+		return nil
 	})
 	if err != nil {
 		return rep, err
@@ -96,35 +71,273 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, frame string) (ReplayReport
 	rep.OK = len(rep.BalanceMismatches) == 0 && re.Delta == 0 &&
 		live.TokensIssued == re.TokensIssued && live.TokensDestroyed == re.TokensDestroyed &&
 		live.TransitNet == re.TransitNet && live.TotalCirculating == re.TotalCirculating &&
-		live.EventsApplied == re.EventsApplied
+		live.EventsApplied == re.EventsApplied && rep.EventRows == re.EventsApplied
 	rep.Duration = time.Since(start)
 	return rep, nil
 }
 
 // Rebuild drops the balance and audit projections and recomputes them from
 // the event log in one transaction (readers see the old or the new state,
-// never a half-built one).
+// never a half-built one). The lock makes a concurrent ingest batch wait, so
+// every event is either in the recomputation or applied on top of it.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, frame string) error {
 	return db.NewStore(pool, "eventstore").Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE projection_balances, supply_audit IN EXCLUSIVE MODE`); err != nil {
 			return err
 		}
+		re, err := recompute(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM projection_balances`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO projection_balances (account, bucket, balance) `+recomputeBalancesSQL+` ORDER BY 1, 2`); err != nil {
+		keys := sortedKeys(re.balances)
+		i := 0
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"projection_balances"}, []string{"account", "bucket", "balance"},
+			pgx.CopyFromFunc(func() ([]any, error) {
+				if i == len(keys) {
+					return nil, nil
+				}
+				k := keys[i]
+				i++
+				return []any{k.account, k.bucket, re.balances[k]}, nil
+			})); err != nil {
 			return fmt.Errorf("rebuild balances: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM supply_audit WHERE frame = $1`, frame); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO supply_audit (frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at)
-			SELECT $1, a.*, now() FROM (`+recomputeAuditSQL+`) AS a`, frame)
-		if err != nil {
+		t := re.terms
+		if _, err := tx.Exec(ctx, `INSERT INTO supply_audit (frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, now())`, frame, t.issued, t.destroyed, t.transitNet, t.circulating, re.events); err != nil {
 			return fmt.Errorf("rebuild audit: %w", err)
 		}
 		return nil
 	})
+}
+
+// recomputation is the projections derived from the raw events alone.
+type recomputation struct {
+	balances balanceDeltas
+	terms    auditTerms
+	events   int64 // event bodies replayed
+	rows     int64 // rows in the event log (must equal events)
+}
+
+func (r *recomputation) report(frame string) AuditReport {
+	a := AuditReport{
+		Frame: frame, TokensIssued: r.terms.issued, TokensDestroyed: r.terms.destroyed,
+		TransitNet: r.terms.transitNet, TotalCirculating: r.terms.circulating, EventsApplied: r.events,
+	}
+	a.NetSupply = a.TokensIssued - a.TokensDestroyed + a.TransitNet
+	a.Delta = a.NetSupply - a.TotalCirculating
+	return a
+}
+
+func (r *recomputation) merge(o *recomputation) error {
+	for k, v := range o.balances {
+		s, err := money.Add(r.balances[k], v)
+		if err != nil {
+			return fmt.Errorf("projection overflow: %w", err)
+		}
+		r.balances[k] = s
+	}
+	for _, p := range [][2]*int64{
+		{&r.terms.issued, &o.terms.issued}, {&r.terms.destroyed, &o.terms.destroyed},
+		{&r.terms.transitNet, &o.terms.transitNet}, {&r.terms.circulating, &o.terms.circulating},
+	} {
+		s, err := money.Add(*p[0], *p[1])
+		if err != nil {
+			return fmt.Errorf("projection overflow: %w", err)
+		}
+		*p[0] = s
+	}
+	r.events += o.events
+	return nil
+}
+
+// replayChunk is a unit of replay work: a segment, or legacy json bodies.
+type replayChunk struct {
+	segment []byte
+	count   int
+	skipped []int32
+	bodies  [][]byte
+}
+
+// recompute reads every event body in q's snapshot (segments, and the json
+// envelopes of rows ingested before segments existed) and projects them
+// with accumulate. Decoding is spread over the cores; sums are exact
+// integers, so the order does not matter.
+func recompute(ctx context.Context, tx pgx.Tx) (*recomputation, error) {
+	workers := max(1, runtime.GOMAXPROCS(0))
+	chunks := make(chan replayChunk, workers)
+	parts := make([]*recomputation, workers)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range workers {
+		part := &recomputation{balances: balanceDeltas{}}
+		parts[w] = part
+		g.Go(func() error {
+			for c := range chunks {
+				bodies := c.bodies
+				if c.segment != nil {
+					var err error
+					if bodies, err = decodeSegment(c.segment, c.count); err != nil {
+						return err
+					}
+				}
+				skip := make([]bool, len(bodies))
+				for _, pos := range c.skipped {
+					if pos < 0 || int(pos) >= len(skip) {
+						return fmt.Errorf("corrupt segment: skipped position %d of %d", pos, len(skip))
+					}
+					skip[pos] = true
+				}
+				for pos, b := range bodies {
+					if skip[pos] {
+						continue
+					}
+					var env events.Envelope
+					if err := decodeEnvelope(b, &env); err != nil {
+						return fmt.Errorf("replay: undecodable event body: %w", err)
+					}
+					if err := accumulate(&env, part.balances, &part.terms, 1); err != nil {
+						return err
+					}
+					part.events++
+				}
+			}
+			return nil
+		})
+	}
+	var rows int64
+	g.Go(func() error {
+		defer close(chunks)
+		send := func(c replayChunk) error {
+			select {
+			case chunks <- c:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		segs, err := tx.Query(gctx, `SELECT events, skipped, data FROM event_segments ORDER BY id`)
+		if err != nil {
+			return fmt.Errorf("read segments: %w", err)
+		}
+		for segs.Next() {
+			var n int32
+			var skipped []int32
+			var data []byte
+			if err := segs.Scan(&n, &skipped, &data); err != nil {
+				segs.Close()
+				return fmt.Errorf("read segments: %w", err)
+			}
+			if err := send(replayChunk{segment: data, count: int(n), skipped: skipped}); err != nil {
+				segs.Close()
+				return err
+			}
+		}
+		if err := segs.Err(); err != nil {
+			return fmt.Errorf("read segments: %w", err)
+		}
+		legacy, err := tx.Query(gctx, `SELECT envelope::text FROM events WHERE envelope IS NOT NULL`)
+		if err != nil {
+			return fmt.Errorf("read legacy events: %w", err)
+		}
+		var batch [][]byte
+		for legacy.Next() {
+			var body string
+			if err := legacy.Scan(&body); err != nil {
+				legacy.Close()
+				return fmt.Errorf("read legacy events: %w", err)
+			}
+			batch = append(batch, []byte(body))
+			if len(batch) == 1000 {
+				if err := send(replayChunk{bodies: batch}); err != nil {
+					legacy.Close()
+					return err
+				}
+				batch = nil
+			}
+		}
+		if err := legacy.Err(); err != nil {
+			return fmt.Errorf("read legacy events: %w", err)
+		}
+		if len(batch) > 0 {
+			if err := send(replayChunk{bodies: batch}); err != nil {
+				return err
+			}
+		}
+		return tx.QueryRow(gctx, `SELECT count(*) FROM events`).Scan(&rows)
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	total := parts[0]
+	for _, p := range parts[1:] {
+		if err := total.merge(p); err != nil {
+			return nil, err
+		}
+	}
+	total.rows = rows
+	return total, nil
+}
+
+func loadBalances(ctx context.Context, tx pgx.Tx) (balanceDeltas, error) {
+	rows, err := tx.Query(ctx, `SELECT account, bucket, balance FROM projection_balances`)
+	if err != nil {
+		return nil, fmt.Errorf("read projection: %w", err)
+	}
+	out := balanceDeltas{}
+	var k balanceKey
+	var v int64
+	_, err = pgx.ForEachRow(rows, []any{&k.account, &k.bucket, &v}, func() error {
+		out[k] = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read projection: %w", err)
+	}
+	return out, nil
+}
+
+// compareBalances lists the (account, bucket) pairs whose projected and
+// replayed balances differ (a missing row counts as 0), in key order, at
+// most limit of them.
+func compareBalances(live, replayed balanceDeltas, limit int) []Mismatch {
+	union := balanceDeltas{}
+	for k := range live {
+		union[k] = 0
+	}
+	for k := range replayed {
+		union[k] = 0
+	}
+	out := []Mismatch{}
+	for _, k := range sortedKeys(union) {
+		if live[k] == replayed[k] {
+			continue
+		}
+		out = append(out, Mismatch{Account: k.account, Bucket: k.bucket, Projection: live[k], Replayed: replayed[k]})
+		if len(out) == limit {
+			break
+		}
+	}
+	return out
+}
+
+func sortedKeys(b balanceDeltas) []balanceKey {
+	keys := make([]balanceKey, 0, len(b))
+	for k := range b {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y balanceKey) int {
+		if c := strings.Compare(x.account, y.account); c != 0 {
+			return c
+		}
+		return strings.Compare(x.bucket, y.bucket)
+	})
+	return keys
 }
 
 // ProgressReader reads a source's high-water mark from the EventStore

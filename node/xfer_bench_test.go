@@ -201,7 +201,7 @@ func (bp *benchPair) quiesce(b *testing.B) {
 		done := true
 		for reg, n := range map[string]*node.Node{bp.srcID: bp.src, bp.dstID: bp.dst} {
 			var last int64
-			require.NoError(b, n.Pools[db.RoleTEG].QueryRow(ctx, `SELECT CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE source_seq IS NULL) THEN -1 ELSE next_seq - 1 END FROM outbox_relay_state`).Scan(&last))
+			require.NoError(b, n.Pools[db.RoleTEG].QueryRow(ctx, `SELECT CASE WHEN EXISTS (SELECT 1 FROM outbox_queue) THEN -1 ELSE next_seq - 1 END FROM outbox_relay_state`).Scan(&last))
 			var hwm int64
 			if err := es.QueryRow(ctx, `SELECT hwm FROM source_progress WHERE registry = $1 AND source = 'teg'`, reg).Scan(&hwm); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				require.NoError(b, err)

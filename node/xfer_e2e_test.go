@@ -546,7 +546,7 @@ func (p *xferPair) checkEventStore() {
 			}
 			rows.Close()
 			var published int
-			_ = n.Pools[db.RoleTEG].QueryRow(ctx, `SELECT count(*) FROM outbox WHERE source_seq <= (SELECT published_seq FROM outbox_relay_state)`).Scan(&published)
+			_ = n.Pools[db.RoleTEG].QueryRow(ctx, `SELECT published_seq FROM outbox_relay_state`).Scan(&published)
 			t.Fatalf("not all %d TEG events of %s reached the EventStore (published %d)", outboxRows, reg, published)
 		}
 	}

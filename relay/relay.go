@@ -10,6 +10,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -70,6 +72,11 @@ type Relay struct {
 	q       *commondb.Queries
 	o       Options
 	m       relayMetrics
+
+	// caughtUp: every row numbered so far is published, the last being
+	// publishedSeq (so the next pass publishes exactly what it numbers).
+	caughtUp     bool
+	publishedSeq int64
 
 	ackedSeq     int64 // EventStore high-water mark last seen
 	ackedMovedAt time.Time
@@ -182,6 +189,7 @@ func (r *Relay) runLocked(ctx context.Context) error {
 		return errors.New("another relay holds this database's lock")
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(relayLockKey)) //nolint:errcheck
+	r.caughtUp = false                                                                                // another relay may have published meanwhile
 	for ctx.Err() == nil {
 		n, err := r.Step(ctx)
 		if err != nil {
@@ -201,11 +209,12 @@ func (r *Relay) runLocked(ctx context.Context) error {
 // occasionally check the EventStore's progress (re-publishing a stalled
 // gap) and apply retention. It returns how many rows it published.
 func (r *Relay) Step(ctx context.Context) (int, error) {
-	if err := r.sequence(ctx); err != nil {
+	fresh, err := r.sequence(ctx)
+	if err != nil {
 		r.m.errors.WithLabelValues("sequence").Inc()
 		return 0, err
 	}
-	n, err := r.publishPending(ctx)
+	n, err := r.publishPending(ctx, fresh)
 	if err != nil {
 		r.m.errors.WithLabelValues("publish").Inc()
 		return 0, err
@@ -237,27 +246,70 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// sequence assigns the next sequence numbers to rows committed since the
-// last pass, in id order, in one short transaction.
-func (r *Relay) sequence(ctx context.Context) error {
-	return db.NewStore(r.pool, "outbox").Tx(ctx, func(tx pgx.Tx) error {
-		ids, err := r.q.OutboxUnsequencedIDs(ctx, tx, int32(r.o.BatchSize))
+// sequence numbers the rows committed since the last pass, in id order, in
+// one short transaction: it takes them off outbox_queue and records the
+// assignment as one outbox_seq_batches row (the outbox rows themselves are
+// never rewritten). It returns the rows it numbered, in sequence order,
+// for publishPending. An idle pass writes nothing.
+func (r *Relay) sequence(ctx context.Context) ([]outRow, error) {
+	var out []outRow
+	err := db.NewStore(r.pool, "outbox").Tx(ctx, func(tx pgx.Tx) error {
+		out = nil
+		ids, err := r.q.OutboxClaimQueued(ctx, tx, int32(r.o.BatchSize))
 		if err != nil || len(ids) == 0 {
 			return err
 		}
+		slices.Sort(ids)
 		next, err := r.q.OutboxRelayNextSeq(ctx, tx)
 		if err != nil {
 			return err
 		}
-		seqs := make([]int64, len(ids))
-		for i := range ids {
-			seqs[i] = next + int64(i)
-		}
-		if err := r.q.OutboxAssignSeqs(ctx, tx, commondb.OutboxAssignSeqsParams{Ids: ids, Seqs: seqs}); err != nil {
+		rows, err := r.q.OutboxByIDRanges(ctx, tx, idRuns(ids))
+		if err != nil {
 			return err
 		}
-		return r.q.OutboxRelaySetNextSeq(ctx, tx, next+int64(len(ids)))
+		claimed := make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			claimed[id] = true
+		}
+		rows = slices.DeleteFunc(rows, func(row commondb.OutboxByIDRangesRow) bool { return !claimed[row.ID] })
+		if len(rows) != len(ids) {
+			return fmt.Errorf("outbox: %d of %d queued rows missing", len(ids)-len(rows), len(ids))
+		}
+		slices.SortFunc(rows, func(a, b commondb.OutboxByIDRangesRow) int { return cmp.Compare(a.ID, b.ID) })
+		out = make([]outRow, len(rows))
+		for i, row := range rows {
+			out[i] = outRow{next + int64(i), row.Subject, row.Envelope}
+		}
+		last := next + int64(len(ids)) - 1
+		if err := r.q.OutboxSeqBatchInsert(ctx, tx, commondb.OutboxSeqBatchInsertParams{
+			FirstSeq: next, LastSeq: last, Ids: ids, Now: r.o.Now(),
+		}); err != nil {
+			return err
+		}
+		return r.q.OutboxRelaySetNextSeq(ctx, tx, last+1)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// idRuns covers sorted ids with ranges, starting a new one where the next
+// id is more than runGap past the last (ids in between are read and
+// dropped: rows numbered earlier or not yet visible).
+func idRuns(ids []int64) commondb.OutboxByIDRangesParams {
+	const runGap = 64
+	var p commondb.OutboxByIDRangesParams
+	for i, id := range ids {
+		if i == 0 || id-ids[i-1] > runGap {
+			p.Los = append(p.Los, id)
+			p.His = append(p.His, id)
+			continue
+		}
+		p.His[len(p.His)-1] = id
+	}
+	return p
 }
 
 type outRow struct {
@@ -266,14 +318,37 @@ type outRow struct {
 	envelope []byte
 }
 
-func (r *Relay) publishPending(ctx context.Context) (int, error) {
-	rows, err := r.q.OutboxUnpublished(ctx, r.pool, int32(r.o.BatchSize))
-	if err != nil || len(rows) == 0 {
-		return 0, err
-	}
-	out := make([]outRow, len(rows))
-	for i, row := range rows {
-		out[i] = outRow{row.SourceSeq, row.Subject, row.Envelope}
+// publishPending publishes the next batch in sequence order. While the
+// relay is caught up (everything it numbered before this pass is
+// published) that batch is exactly the rows sequence just numbered, and
+// they are published as they are; otherwise (at start, after a failure)
+// the rows above the published mark are read back from the outbox.
+func (r *Relay) publishPending(ctx context.Context, fresh []outRow) (int, error) {
+	var out []outRow
+	if r.caughtUp && (len(fresh) == 0 || fresh[0].seq == r.publishedSeq+1) {
+		if len(fresh) == 0 {
+			return 0, nil
+		}
+		out = fresh
+	} else {
+		r.caughtUp = false
+		rows, err := r.q.OutboxUnpublished(ctx, r.pool, int32(r.o.BatchSize))
+		if err != nil {
+			return 0, err
+		}
+		if len(rows) == 0 {
+			// Everything numbered is published: from here on each pass
+			// publishes what it numbers.
+			if r.publishedSeq, err = r.q.OutboxMaxPublishedSeq(ctx, r.pool); err != nil {
+				return 0, err
+			}
+			r.caughtUp = true
+			return 0, nil
+		}
+		out = make([]outRow, len(rows))
+		for i, row := range rows {
+			out[i] = outRow{row.SourceSeq, row.Subject, row.Envelope}
+		}
 	}
 	acked, err := r.produce(ctx, out)
 	// The mark moves over the acknowledged prefix of the batch (rows come
@@ -282,9 +357,18 @@ func (r *Relay) publishPending(ctx context.Context) (int, error) {
 	n := ackedPrefix(out, acked)
 	if n > 0 {
 		if merr := r.q.OutboxMarkPublished(ctx, r.pool, out[n-1].seq); merr != nil {
+			r.caughtUp = false
 			return 0, merr
 		}
 		r.m.published.Add(float64(n))
+	}
+	switch {
+	case err != nil || n < len(out):
+		r.caughtUp = false
+	case r.caughtUp || len(out) < r.o.BatchSize:
+		// Either the fresh rows were all that was unpublished, or the
+		// read-back returned less than a full batch: all of it is out.
+		r.publishedSeq, r.caughtUp = out[n-1].seq, true
 	}
 	return n, err
 }

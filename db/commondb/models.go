@@ -40,12 +40,22 @@ type Outbox struct {
 	Subject        string
 	OccurredAt     time.Time
 	Envelope       []byte
-	SourceSeq      *int64
 	PublishedAt    *time.Time
+}
+
+type OutboxQueue struct {
+	ID int64
 }
 
 type OutboxRelayState struct {
 	ID           bool
 	NextSeq      int64
 	PublishedSeq int64
+}
+
+type OutboxSeqBatch struct {
+	FirstSeq    int64
+	LastSeq     int64
+	Ids         []int64
+	SequencedAt time.Time
 }

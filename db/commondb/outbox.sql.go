@@ -12,29 +12,86 @@ import (
 	"github.com/google/uuid"
 )
 
-const outboxAssignSeqs = `-- name: OutboxAssignSeqs :exec
-UPDATE outbox AS o SET source_seq = v.seq
-FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS seq) AS v
-WHERE o.id = v.id
+const outboxByIDRanges = `-- name: OutboxByIDRanges :many
+SELECT o.id, o.subject, o.envelope
+FROM (SELECT unnest($1::bigint[]) AS lo, unnest($2::bigint[]) AS hi) AS r
+CROSS JOIN LATERAL (SELECT x.id, x.subject, x.envelope FROM outbox AS x WHERE x.id BETWEEN r.lo AND r.hi) AS o
 `
 
-type OutboxAssignSeqsParams struct {
-	Ids  []int64
-	Seqs []int64
+type OutboxByIDRangesParams struct {
+	Los []int64
+	His []int64
 }
 
-func (q *Queries) OutboxAssignSeqs(ctx context.Context, db DBTX, arg OutboxAssignSeqsParams) error {
-	_, err := db.Exec(ctx, outboxAssignSeqs, arg.Ids, arg.Seqs)
-	return err
+type OutboxByIDRangesRow struct {
+	ID       int64
+	Subject  string
+	Envelope []byte
+}
+
+// What the relay publishes of the rows it just numbered, read as id ranges
+// (runs of the claimed ids; the caller drops rows it did not claim): one
+// primary-key range scan per run instead of a probe per id (joined to the
+// DELETE … RETURNING above, or as id = ANY(…) under a generic plan, the
+// planner scanned the whole outbox on every pass).
+func (q *Queries) OutboxByIDRanges(ctx context.Context, db DBTX, arg OutboxByIDRangesParams) ([]OutboxByIDRangesRow, error) {
+	rows, err := db.Query(ctx, outboxByIDRanges, arg.Los, arg.His)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OutboxByIDRangesRow{}
+	for rows.Next() {
+		var i OutboxByIDRangesRow
+		if err := rows.Scan(&i.ID, &i.Subject, &i.Envelope); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const outboxClaimQueued = `-- name: OutboxClaimQueued :many
+DELETE FROM outbox_queue
+WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT $1 FOR UPDATE)
+RETURNING id
+`
+
+// Takes up to max_rows queued (committed, unsequenced) rows off the queue,
+// lowest ids first (RETURNING order is unspecified: the caller sorts). FOR
+// UPDATE keeps a second relay honest: it waits, then skips what this one
+// claimed.
+func (q *Queries) OutboxClaimQueued(ctx context.Context, db DBTX, maxRows int32) ([]int64, error) {
+	rows, err := db.Query(ctx, outboxClaimQueued, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const outboxCountUnpublished = `-- name: OutboxCountUnpublished :one
-SELECT count(*)::bigint AS rows, coalesce(min(u.occurred_at), $1::timestamptz)::timestamptz AS oldest
-FROM (
-    SELECT occurred_at FROM outbox WHERE source_seq IS NULL
-    UNION ALL
-    SELECT occurred_at FROM outbox WHERE source_seq > (SELECT published_seq FROM outbox_relay_state)
-) AS u
+SELECT ((SELECT count(*) FROM outbox_queue) + (SELECT s.next_seq - 1 - s.published_seq FROM outbox_relay_state AS s))::bigint AS rows,
+    least(
+        coalesce((SELECT o.occurred_at FROM outbox_queue AS q JOIN outbox AS o ON o.id = q.id ORDER BY q.id LIMIT 1), $1::timestamptz),
+        coalesce((SELECT o.occurred_at FROM outbox_seq_batches AS b JOIN outbox AS o ON o.id = b.ids[(SELECT published_seq + 1 FROM outbox_relay_state) - b.first_seq + 1]
+                  WHERE b.first_seq <= (SELECT published_seq + 1 FROM outbox_relay_state)
+                  ORDER BY b.first_seq DESC LIMIT 1), $1::timestamptz)
+    )::timestamptz AS oldest
 `
 
 type OutboxCountUnpublishedRow struct {
@@ -42,7 +99,8 @@ type OutboxCountUnpublishedRow struct {
 	Oldest time.Time
 }
 
-// Rows not yet sequenced plus sequenced rows above the published mark.
+// Rows not yet sequenced plus sequenced rows above the published mark; the
+// oldest is the older of the first queued row and the next row to publish.
 func (q *Queries) OutboxCountUnpublished(ctx context.Context, db DBTX, now time.Time) (OutboxCountUnpublishedRow, error) {
 	row := db.QueryRow(ctx, outboxCountUnpublished, now)
 	var i OutboxCountUnpublishedRow
@@ -51,24 +109,32 @@ func (q *Queries) OutboxCountUnpublished(ctx context.Context, db DBTX, now time.
 }
 
 const outboxDeletePublishedBefore = `-- name: OutboxDeletePublishedBefore :execrows
-DELETE FROM outbox WHERE id IN (
-    SELECT o.id FROM outbox AS o
-    WHERE o.source_seq <= $1::bigint AND o.occurred_at < $2::timestamptz
-    ORDER BY o.source_seq LIMIT $3::int
+WITH oldest AS (
+    SELECT first_seq, sum(last_seq - first_seq + 1) OVER (ORDER BY first_seq) AS upto
+    FROM (SELECT first_seq, last_seq FROM outbox_seq_batches ORDER BY first_seq LIMIT 1000) AS f
+), doomed AS (
+    DELETE FROM outbox_seq_batches AS b USING oldest
+    WHERE b.first_seq = oldest.first_seq
+      AND (oldest.upto <= $1::bigint OR oldest.first_seq = (SELECT min(first_seq) FROM oldest))
+      AND b.last_seq <= $2::bigint AND b.sequenced_at < $3::timestamptz
+    RETURNING b.ids
 )
+DELETE FROM outbox WHERE id IN (SELECT unnest(doomed.ids) FROM doomed)
 `
 
 type OutboxDeletePublishedBeforeParams struct {
+	MaxRows  int64
 	AckedSeq int64
 	Cutoff   time.Time
-	MaxRows  int32
 }
 
-// Retention: rows older than the cutoff AND already acknowledged by the
-// EventStore (seq <= its high-water mark, so published) are deleted,
-// bounded per call.
+// Retention: whole sequencing batches numbered before the cutoff AND
+// acknowledged by the EventStore (last_seq <= its high-water mark, so
+// published) are deleted with their rows, oldest first: the first batch,
+// and further ones while the rows stay within max_rows. Batches are
+// numbered in time order, so only the oldest need looking at.
 func (q *Queries) OutboxDeletePublishedBefore(ctx context.Context, db DBTX, arg OutboxDeletePublishedBeforeParams) (int64, error) {
-	result, err := db.Exec(ctx, outboxDeletePublishedBefore, arg.AckedSeq, arg.Cutoff, arg.MaxRows)
+	result, err := db.Exec(ctx, outboxDeletePublishedBefore, arg.MaxRows, arg.AckedSeq, arg.Cutoff)
 	if err != nil {
 		return 0, err
 	}
@@ -76,7 +142,7 @@ func (q *Queries) OutboxDeletePublishedBefore(ctx context.Context, db DBTX, arg 
 }
 
 const outboxGetByKey = `-- name: OutboxGetByKey :one
-SELECT id, event_id, idempotency_key, event_type, subject, occurred_at, envelope, source_seq, published_at
+SELECT id, event_id, idempotency_key, event_type, subject, occurred_at, envelope, published_at
 FROM outbox WHERE idempotency_key = $1
 `
 
@@ -91,15 +157,19 @@ func (q *Queries) OutboxGetByKey(ctx context.Context, db DBTX, idempotencyKey st
 		&i.Subject,
 		&i.OccurredAt,
 		&i.Envelope,
-		&i.SourceSeq,
 		&i.PublishedAt,
 	)
 	return i, err
 }
 
 const outboxInsert = `-- name: OutboxInsert :exec
-INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-VALUES ($1, $2, $3, $4, $5, $6)
+
+WITH o AS (
+    INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING id
+)
+INSERT INTO outbox_queue (id) SELECT id FROM o
 `
 
 type OutboxInsertParams struct {
@@ -111,6 +181,10 @@ type OutboxInsertParams struct {
 	Envelope       []byte
 }
 
+// Outbox (db/migrations/common 00001, 00003, 00008, 00010). Writers insert
+// the row and queue its id; the single relay numbers queued rows in
+// batches (outbox_seq_batches: ids[k] has seq first_seq + k − 1) and
+// publishes them in sequence order. An outbox row is never updated.
 // Written in the same transaction as the state change it describes. A
 // duplicate idempotency key is a bug in the caller (keys derive from business
 // identity) and surfaces as a unique violation.
@@ -127,15 +201,19 @@ func (q *Queries) OutboxInsert(ctx context.Context, db DBTX, arg OutboxInsertPar
 }
 
 const outboxInsertBatch = `-- name: OutboxInsertBatch :exec
-INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-SELECT encode(u.event_id, 'hex')::uuid, u.idempotency_key, u.event_type, u.subject, u.occurred_at, u.envelope::jsonb
-FROM (
-    SELECT unnest($1::bytea[]) AS event_id,
-        unnest($2::text[]) AS idempotency_key,
-        unnest($3::text[]) AS event_type,
-        unnest($4::text[]) AS subject,
-        unnest($5::timestamptz[]) AS occurred_at,
-        unnest($6::text[]) AS envelope) AS u
+WITH o AS (
+    INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
+    SELECT encode(u.event_id, 'hex')::uuid, u.idempotency_key, u.event_type, u.subject, u.occurred_at, u.envelope::jsonb
+    FROM (
+        SELECT unnest($1::bytea[]) AS event_id,
+            unnest($2::text[]) AS idempotency_key,
+            unnest($3::text[]) AS event_type,
+            unnest($4::text[]) AS subject,
+            unnest($5::timestamptz[]) AS occurred_at,
+            unnest($6::text[]) AS envelope) AS u
+    RETURNING id
+)
+INSERT INTO outbox_queue (id) SELECT id FROM o
 `
 
 type OutboxInsertBatchParams struct {
@@ -185,17 +263,21 @@ func (q *Queries) OutboxMaxPublishedSeq(ctx context.Context, db DBTX) (int64, er
 }
 
 const outboxRange = `-- name: OutboxRange :many
-SELECT source_seq::bigint AS source_seq, subject, envelope
-FROM outbox
-WHERE source_seq >= $1::bigint AND source_seq <= $2::bigint
-  AND source_seq <= (SELECT published_seq FROM outbox_relay_state)
-ORDER BY source_seq LIMIT $3
+SELECT (b.first_seq + u.ord - 1)::bigint AS source_seq, o.subject, o.envelope
+FROM outbox_seq_batches AS b
+CROSS JOIN LATERAL unnest(b.ids) WITH ORDINALITY AS u(id, ord)
+JOIN outbox AS o ON o.id = u.id
+WHERE b.first_seq >= (SELECT coalesce(max(x.first_seq), 0) FROM outbox_seq_batches AS x WHERE x.first_seq <= $1::bigint)
+  AND b.first_seq <= $1::bigint + $2::int - 1
+  AND b.first_seq + u.ord - 1 >= $1::bigint
+  AND b.first_seq + u.ord - 1 <= least($3::bigint, (SELECT published_seq FROM outbox_relay_state))
+ORDER BY 1 LIMIT $2::int
 `
 
 type OutboxRangeParams struct {
 	FromSeq int64
-	ToSeq   int64
 	MaxRows int32
+	ToSeq   int64
 }
 
 type OutboxRangeRow struct {
@@ -205,9 +287,9 @@ type OutboxRangeRow struct {
 }
 
 // Already-published rows for a re-publish after the EventStore reported a
-// gap (Kafka lost them).
+// gap (Kafka lost them), bounded like OutboxUnpublished.
 func (q *Queries) OutboxRange(ctx context.Context, db DBTX, arg OutboxRangeParams) ([]OutboxRangeRow, error) {
-	rows, err := db.Query(ctx, outboxRange, arg.FromSeq, arg.ToSeq, arg.MaxRows)
+	rows, err := db.Query(ctx, outboxRange, arg.FromSeq, arg.MaxRows, arg.ToSeq)
 	if err != nil {
 		return nil, err
 	}
@@ -246,11 +328,39 @@ func (q *Queries) OutboxRelaySetNextSeq(ctx context.Context, db DBTX, nextSeq in
 	return err
 }
 
+const outboxSeqBatchInsert = `-- name: OutboxSeqBatchInsert :exec
+INSERT INTO outbox_seq_batches (first_seq, last_seq, ids, sequenced_at)
+VALUES ($1, $2, $3::bigint[], $4)
+`
+
+type OutboxSeqBatchInsertParams struct {
+	FirstSeq int64
+	LastSeq  int64
+	Ids      []int64
+	Now      time.Time
+}
+
+// Records one sequencing pass: ids[k] gets first_seq + k − 1.
+func (q *Queries) OutboxSeqBatchInsert(ctx context.Context, db DBTX, arg OutboxSeqBatchInsertParams) error {
+	_, err := db.Exec(ctx, outboxSeqBatchInsert,
+		arg.FirstSeq,
+		arg.LastSeq,
+		arg.Ids,
+		arg.Now,
+	)
+	return err
+}
+
 const outboxUnpublished = `-- name: OutboxUnpublished :many
-SELECT source_seq::bigint AS source_seq, subject, envelope
-FROM outbox
-WHERE source_seq > (SELECT published_seq FROM outbox_relay_state)
-ORDER BY source_seq LIMIT $1
+SELECT (b.first_seq + u.ord - 1)::bigint AS source_seq, o.subject, o.envelope
+FROM outbox_seq_batches AS b
+CROSS JOIN LATERAL unnest(b.ids) WITH ORDINALITY AS u(id, ord)
+JOIN outbox AS o ON o.id = u.id
+WHERE b.first_seq >= (SELECT coalesce(max(x.first_seq), 0) FROM outbox_seq_batches AS x
+                      WHERE x.first_seq <= (SELECT published_seq + 1 FROM outbox_relay_state))
+  AND b.first_seq <= (SELECT published_seq FROM outbox_relay_state) + $1::int
+  AND b.first_seq + u.ord - 1 > (SELECT published_seq FROM outbox_relay_state)
+ORDER BY 1 LIMIT $1::int
 `
 
 type OutboxUnpublishedRow struct {
@@ -260,6 +370,9 @@ type OutboxUnpublishedRow struct {
 }
 
 // The next sequenced rows above the published mark, in sequence order.
+// Only batches that can hold one of the next max_rows numbers are read:
+// from the one holding published_seq + 1 (an index probe) on. The bounds
+// are scalar subqueries so that they are index range bounds.
 func (q *Queries) OutboxUnpublished(ctx context.Context, db DBTX, maxRows int32) ([]OutboxUnpublishedRow, error) {
 	rows, err := db.Query(ctx, outboxUnpublished, maxRows)
 	if err != nil {
@@ -273,32 +386,6 @@ func (q *Queries) OutboxUnpublished(ctx context.Context, db DBTX, maxRows int32)
 			return nil, err
 		}
 		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const outboxUnsequencedIDs = `-- name: OutboxUnsequencedIDs :many
-SELECT id FROM outbox WHERE source_seq IS NULL ORDER BY id LIMIT $1 FOR UPDATE
-`
-
-// Rows committed since the last sequencing pass, in id order; SKIP LOCKED is
-// unnecessary (single relay) but FOR UPDATE keeps a second relay honest.
-func (q *Queries) OutboxUnsequencedIDs(ctx context.Context, db DBTX, maxRows int32) ([]int64, error) {
-	rows, err := db.Query(ctx, outboxUnsequencedIDs, maxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

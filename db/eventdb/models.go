@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type EmissionPolicy struct {
@@ -22,16 +23,27 @@ type EmissionPolicy struct {
 
 type Event struct {
 	IdempotencyKey string
-	EventID        uuid.UUID
+	EventID        pgtype.UUID
 	EventType      string
-	Frame          string
+	Frame          *string
 	Registry       string
 	Source         string
 	SourceSeq      int64
-	Subject        string
+	Subject        *string
 	OccurredAt     time.Time
 	IngestedAt     time.Time
 	Envelope       []byte
+	SegmentID      *int64
+	SegmentPos     *int32
+}
+
+type EventSegment struct {
+	ID        int64
+	Codec     string
+	Events    int32
+	Skipped   []int32
+	Data      []byte
+	CreatedAt time.Time
 }
 
 type IdempotencyKey struct {
@@ -54,14 +66,24 @@ type Outbox struct {
 	Subject        string
 	OccurredAt     time.Time
 	Envelope       []byte
-	SourceSeq      *int64
 	PublishedAt    *time.Time
+}
+
+type OutboxQueue struct {
+	ID int64
 }
 
 type OutboxRelayState struct {
 	ID           bool
 	NextSeq      int64
 	PublishedSeq int64
+}
+
+type OutboxSeqBatch struct {
+	FirstSeq    int64
+	LastSeq     int64
+	Ids         []int64
+	SequencedAt time.Time
 }
 
 type ProjectionBalance struct {
@@ -89,13 +111,15 @@ type ReactorProcessed struct {
 }
 
 type SourceProgress struct {
-	Registry   string
-	Source     string
-	Hwm        int64
-	MaxSeen    int64
-	Pending    []int64
-	HwmMovedAt time.Time
-	UpdatedAt  time.Time
+	Registry    string
+	Source      string
+	Hwm         int64
+	MaxSeen     int64
+	Pending     []int64
+	HwmMovedAt  time.Time
+	UpdatedAt   time.Time
+	PendingBase int64
+	PendingBits []byte
 }
 
 type SupplyAudit struct {

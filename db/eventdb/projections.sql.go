@@ -27,9 +27,16 @@ func (q *Queries) BalanceGet(ctx context.Context, db DBTX, arg BalanceGetParams)
 }
 
 const balancesApply = `-- name: BalancesApply :exec
+WITH v AS (
+    SELECT unnest($1::text[]) AS a, unnest($2::text[]) AS b, unnest($3::bigint[]) AS d
+), upd AS (
+    UPDATE projection_balances AS p SET balance = p.balance + v.d
+    FROM v WHERE p.account = v.a AND p.bucket = v.b
+    RETURNING p.account, p.bucket
+)
 INSERT INTO projection_balances (account, bucket, balance)
-SELECT a, b, d FROM (SELECT unnest($1::text[]) AS a, unnest($2::text[]) AS b, unnest($3::bigint[]) AS d) AS v
-ON CONFLICT (account, bucket) DO UPDATE SET balance = projection_balances.balance + excluded.balance
+SELECT v.a, v.b, v.d FROM v
+WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.account = v.a AND upd.bucket = v.b)
 `
 
 type BalancesApplyParams struct {
@@ -38,7 +45,11 @@ type BalancesApplyParams struct {
 	Deltas   []int64
 }
 
-// Netted deltas of one batch, keys sorted by the caller.
+// Netted deltas of one batch, keys sorted by the caller. Existing rows are
+// updated in place (HOT: the key never changes, the table keeps free space
+// per page) and only new keys inserted: an upsert per key cost a
+// speculative insertion each, 2-3x the update. Safe without ON CONFLICT
+// because the consumer is the only writer and holds the ingest lock.
 func (q *Queries) BalancesApply(ctx context.Context, db DBTX, arg BalancesApplyParams) error {
 	_, err := db.Exec(ctx, balancesApply, arg.Accounts, arg.Buckets, arg.Deltas)
 	return err
@@ -143,7 +154,7 @@ func (q *Queries) ReactorMarkProcessed(ctx context.Context, db DBTX, arg Reactor
 }
 
 const sourceProgressGet = `-- name: SourceProgressGet :one
-SELECT registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at
+SELECT registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at
 FROM source_progress WHERE registry = $1 AND source = $2
 `
 
@@ -152,15 +163,29 @@ type SourceProgressGetParams struct {
 	Source   string
 }
 
-func (q *Queries) SourceProgressGet(ctx context.Context, db DBTX, arg SourceProgressGetParams) (SourceProgress, error) {
+type SourceProgressGetRow struct {
+	Registry    string
+	Source      string
+	Hwm         int64
+	MaxSeen     int64
+	Pending     []int64
+	PendingBase int64
+	PendingBits []byte
+	HwmMovedAt  time.Time
+	UpdatedAt   time.Time
+}
+
+func (q *Queries) SourceProgressGet(ctx context.Context, db DBTX, arg SourceProgressGetParams) (SourceProgressGetRow, error) {
 	row := db.QueryRow(ctx, sourceProgressGet, arg.Registry, arg.Source)
-	var i SourceProgress
+	var i SourceProgressGetRow
 	err := row.Scan(
 		&i.Registry,
 		&i.Source,
 		&i.Hwm,
 		&i.MaxSeen,
 		&i.Pending,
+		&i.PendingBase,
+		&i.PendingBits,
 		&i.HwmMovedAt,
 		&i.UpdatedAt,
 	)
@@ -168,24 +193,38 @@ func (q *Queries) SourceProgressGet(ctx context.Context, db DBTX, arg SourceProg
 }
 
 const sourceProgressList = `-- name: SourceProgressList :many
-SELECT registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at FROM source_progress ORDER BY registry, source
+SELECT registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at FROM source_progress ORDER BY registry, source
 `
 
-func (q *Queries) SourceProgressList(ctx context.Context, db DBTX) ([]SourceProgress, error) {
+type SourceProgressListRow struct {
+	Registry    string
+	Source      string
+	Hwm         int64
+	MaxSeen     int64
+	Pending     []int64
+	PendingBase int64
+	PendingBits []byte
+	HwmMovedAt  time.Time
+	UpdatedAt   time.Time
+}
+
+func (q *Queries) SourceProgressList(ctx context.Context, db DBTX) ([]SourceProgressListRow, error) {
 	rows, err := db.Query(ctx, sourceProgressList)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SourceProgress{}
+	items := []SourceProgressListRow{}
 	for rows.Next() {
-		var i SourceProgress
+		var i SourceProgressListRow
 		if err := rows.Scan(
 			&i.Registry,
 			&i.Source,
 			&i.Hwm,
 			&i.MaxSeen,
 			&i.Pending,
+			&i.PendingBase,
+			&i.PendingBits,
 			&i.HwmMovedAt,
 			&i.UpdatedAt,
 		); err != nil {
@@ -200,21 +239,23 @@ func (q *Queries) SourceProgressList(ctx context.Context, db DBTX) ([]SourceProg
 }
 
 const sourceProgressUpsert = `-- name: SourceProgressUpsert :exec
-INSERT INTO source_progress (registry, source, hwm, max_seen, pending, hwm_moved_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO source_progress (registry, source, hwm, max_seen, pending, pending_base, pending_bits, hwm_moved_at, updated_at)
+VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8)
 ON CONFLICT (registry, source) DO UPDATE SET
-    hwm = excluded.hwm, max_seen = excluded.max_seen, pending = excluded.pending,
+    hwm = excluded.hwm, max_seen = excluded.max_seen, pending = '{}',
+    pending_base = excluded.pending_base, pending_bits = excluded.pending_bits,
     hwm_moved_at = excluded.hwm_moved_at, updated_at = excluded.updated_at
 `
 
 type SourceProgressUpsertParams struct {
-	Registry   string
-	Source     string
-	Hwm        int64
-	MaxSeen    int64
-	Pending    []int64
-	HwmMovedAt time.Time
-	Now        time.Time
+	Registry    string
+	Source      string
+	Hwm         int64
+	MaxSeen     int64
+	PendingBase int64
+	PendingBits []byte
+	HwmMovedAt  time.Time
+	Now         time.Time
 }
 
 func (q *Queries) SourceProgressUpsert(ctx context.Context, db DBTX, arg SourceProgressUpsertParams) error {
@@ -223,7 +264,8 @@ func (q *Queries) SourceProgressUpsert(ctx context.Context, db DBTX, arg SourceP
 		arg.Source,
 		arg.Hwm,
 		arg.MaxSeen,
-		arg.Pending,
+		arg.PendingBase,
+		arg.PendingBits,
 		arg.HwmMovedAt,
 		arg.Now,
 	)

@@ -336,19 +336,27 @@ type xferInfo struct {
 }
 
 type xferLegPayload struct {
-	TransferID     uuid.UUID `json:"transfer_id"`
-	From           string    `json:"from"`
-	To             string    `json:"to"`
-	AmountUnits    int64     `json:"amount_units"`
-	FeeUnits       int64     `json:"fee_units"`
-	NetUnits       int64     `json:"net_units"`
-	SourceRegistry string    `json:"source_registry"`
-	TargetRegistry string    `json:"target_registry"`
+	TransferID uuid.UUID `json:"transfer_id"`
+	// HoldID and PostedTransferID (debit only): the sender's hold this
+	// debit posts and the ledger transfer recording it. The debit is the
+	// hold's post: a cross-registry hold has no HoldPosted event of its
+	// own (HoldPlaced, then CrossRegistryDebited or HoldVoided).
+	HoldID           *uuid.UUID `json:"hold_id,omitempty"`
+	PostedTransferID *uuid.UUID `json:"posted_transfer_id,omitempty"`
+
+	From           string `json:"from"`
+	To             string `json:"to"`
+	AmountUnits    int64  `json:"amount_units"`
+	FeeUnits       int64  `json:"fee_units"`
+	NetUnits       int64  `json:"net_units"`
+	SourceRegistry string `json:"source_registry"`
+	TargetRegistry string `json:"target_registry"`
 }
 
 // DecideXfers records the decision for each transfer in one transaction.
-// Commit posts the hold to transit:<target> (HoldPosted,
-// CrossRegistryDebited xfer-<id>-debit, TokensTransferred xfer-<id>) and
+// Commit posts the hold to transit:<target> (CrossRegistryDebited
+// xfer-<id>-debit, which names the hold it posts, and TokensTransferred
+// xfer-<id>; no separate HoldPosted: it repeated the debit) and
 // moves the transfer to committing; abort moves it to aborting and keeps
 // the hold (KeepHoldOnAbort; VoidAbortedXfers finishes it), or voids the
 // hold (HoldVoided) and moves it to aborted. A commit whose hold can no
@@ -634,14 +642,11 @@ func (s *Store) VoidAbortedXfers(ctx context.Context, ids []uuid.UUID) (map[uuid
 }
 
 func xferDebitEvents(x Xfer, h Hold, self string, now time.Time) ([]events.Envelope, error) {
-	hp, err := holdEvent(EventHoldPosted, "hold-posted-", h, now)
-	if err != nil {
-		return nil, err
-	}
 	debit, err := newEvent(EventCrossRegistryDebited, "xfer-"+x.ID.String()+"-debit", x.From, now, []ledger.Posting{
 		{Account: x.From, Bucket: ledger.BucketLiquid, Delta: -x.AmountUnits},
 		{Account: TransitAccount(x.Target), Bucket: ledger.BucketLiquid, Delta: x.AmountUnits},
-	}, xferLegPayload{TransferID: x.ID, From: x.From, To: x.To, AmountUnits: x.AmountUnits, NetUnits: x.AmountUnits, SourceRegistry: self, TargetRegistry: x.Target})
+	}, xferLegPayload{TransferID: x.ID, HoldID: &h.ID, PostedTransferID: h.TransferID, From: x.From, To: x.To,
+		AmountUnits: x.AmountUnits, NetUnits: x.AmountUnits, SourceRegistry: self, TargetRegistry: x.Target})
 	if err != nil {
 		return nil, err
 	}
@@ -649,7 +654,7 @@ func xferDebitEvents(x Xfer, h Hold, self string, now time.Time) ([]events.Envel
 	if err != nil {
 		return nil, err
 	}
-	return []events.Envelope{hp, debit, info}, nil
+	return []events.Envelope{debit, info}, nil
 }
 
 func xferInfoEvent(id uuid.UUID, from, to string, amount int64, memo, source, target string, now time.Time) (events.Envelope, error) {

@@ -145,7 +145,8 @@ func TestCrossRegistryTransferLegsAreIdempotentAndBalanced(t *testing.T) {
 	// (no postings) and their own leg.
 	require.Equal(t, 1, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1 AND envelope->'postings' IS NULL`, "xfer-"+x.ID.String()))
 	require.Equal(t, 1, dst.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1 AND envelope->'postings' IS NULL`, "xfer-"+x.ID.String()))
-	require.Equal(t, 1, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "xfer-"+x.ID.String()+"-debit"))
+	require.Equal(t, 1, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1 AND envelope->'payload'->>'hold_id' = $2`, "xfer-"+x.ID.String()+"-debit", x.HoldID.String()))
+	require.Zero(t, src.count(`SELECT count(*) FROM outbox WHERE event_type = 'HoldPosted'`), "the debit is the cross-registry hold's post")
 	require.Equal(t, 1, dst.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "xfer-"+x.ID.String()+"-credit"))
 	src.xferInvariants()
 	dst.xferInvariants()
