@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -282,16 +283,22 @@ func (s *Store) encodeTransferEvents(ctx context.Context, tx pgx.Tx, ts []Transf
 	return r, nil
 }
 
-// outboxColumns are the columns copyEvents fills (the same as
-// commondb.OutboxInsertBatch); the relay sequences the rows later.
-var outboxColumns = []string{"event_id", "idempotency_key", "event_type", "subject", "occurred_at", "envelope"}
+// outboxColumns are the columns copyEvents fills: those of
+// commondb.OutboxInsertBatch plus the id, drawn from the outbox's sequence
+// and already queued for the relay by TransfersWrite.
+var outboxColumns = []string{"id", "event_id", "idempotency_key", "event_type", "subject", "occurred_at", "envelope"}
 
-// copyEvents appends the encoded events to the outbox with COPY: Postgres
-// writes a page's worth of rows per WAL record (instead of one per row),
-// and no statement parameter holds every envelope at once.
-func (s *Store) copyEvents(ctx context.Context, tx pgx.Tx, r transferEventRows, now time.Time) error {
+// copyEvents appends the encoded events to the outbox with COPY under the
+// given ids (ascending, so the events keep their order): Postgres writes a
+// page's worth of rows per WAL record (instead of one per row), and no
+// statement parameter holds every envelope at once.
+func (s *Store) copyEvents(ctx context.Context, tx pgx.Tx, r transferEventRows, ids []int64, now time.Time) error {
+	if len(ids) != len(r.ids) {
+		return fmt.Errorf("outbox: %d ids for %d transfer events", len(ids), len(r.ids))
+	}
+	slices.Sort(ids)
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"}, outboxColumns, pgx.CopyFromSlice(len(r.ids), func(i int) ([]any, error) {
-		return []any{pgtype.UUID{Bytes: r.ids[i], Valid: true}, r.keys[i], r.types[i], r.subjects[i], now, r.bodies[i]}, nil
+		return []any{ids[i], pgtype.UUID{Bytes: r.ids[i], Valid: true}, r.keys[i], r.types[i], r.subjects[i], now, r.bodies[i]}, nil
 	}))
 	if err != nil {
 		return fmt.Errorf("outbox: copy %d transfer events: %w", len(r.ids), err)

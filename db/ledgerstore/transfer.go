@@ -345,8 +345,9 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 var testHookBeforeRevalidate func()
 
 // insertTransfers writes the journal entries and transfer rows of
-// committed-to-be transfers in one statement (TransfersWrite), then their
-// events by COPY; extra events (e.g. HoldPosted) are written after them.
+// committed-to-be transfers in one statement (TransfersWrite, which also
+// allocates and queues the outbox ids), then their events by COPY; extra
+// events (e.g. HoldPosted) are written after them.
 func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, kind string, extra []events.Envelope, now time.Time) error {
 	n := len(ts)
 	idBuf := make([]byte, 32*n) // ids, then hold ids
@@ -373,10 +374,12 @@ func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, k
 			p.RequestHashes[i] = []byte{} // stored as NULL
 		}
 	}
-	if err := s.q.TransfersWrite(ctx, tx, p); err != nil {
+	p.EventCount = int32(len(evs.keys))
+	outboxIDs, err := s.q.TransfersWrite(ctx, tx, p)
+	if err != nil {
 		return mapConstraint(err)
 	}
-	if err := s.copyEvents(ctx, tx, evs, now); err != nil {
+	if err := s.copyEvents(ctx, tx, evs, outboxIDs, now); err != nil {
 		return err
 	}
 	return s.writeEvents(ctx, tx, extra)

@@ -243,7 +243,7 @@ func (q *Queries) TransfersInsert(ctx context.Context, db DBTX, arg TransfersIns
 	return err
 }
 
-const transfersWrite = `-- name: TransfersWrite :exec
+const transfersWrite = `-- name: TransfersWrite :many
 WITH u AS (
     SELECT unnest($2::bytea[]) AS id,
         unnest($3::text[]) AS sender,
@@ -261,17 +261,21 @@ WITH u AS (
         CASE WHEN u.fee = 0 THEN ARRAY[u.sender, u.receiver] ELSE ARRAY[u.sender, u.receiver, 'fee_collector'] END,
         CASE WHEN u.fee = 0 THEN ARRAY['liquid', 'liquid'] ELSE ARRAY['liquid', 'liquid', 'liquid'] END,
         CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
-        $1
+        $13
+    FROM u
+), t AS (
+    INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
+    SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $13, nullif(u.request_hash, '')
     FROM u
 )
-INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
-SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
-    nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $1, nullif(u.request_hash, '')
-FROM u
+INSERT INTO outbox_queue (id)
+SELECT nextval('outbox_id_seq') FROM generate_series(1, $1::int)
+RETURNING id
 `
 
 type TransfersWriteParams struct {
-	Now           time.Time
+	EventCount    int32
 	Ids           [][]byte
 	Senders       []string
 	Receivers     []string
@@ -283,16 +287,20 @@ type TransfersWriteParams struct {
 	HoldIds       [][]byte
 	RequestHashes [][]byte
 	Kind          string
+	Now           time.Time
 }
 
 // The group-commit write of a batch of transfers in one statement (one
 // round trip, each array encoded once): their journal entries (as in
 // JournalEntriesInsertTransfers) and transfer rows (as in TransfersInsert).
-// Their outbox events follow by COPY (db/ledgerstore). An empty request
-// hash means none (NULL).
-func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWriteParams) error {
-	_, err := db.Exec(ctx, transfersWrite,
-		arg.Now,
+// Their outbox events follow by COPY (db/ledgerstore), with ids drawn here
+// from the outbox's own sequence and queued for the relay in outbox_queue —
+// what commondb.OutboxInsertBatch does in one statement; both commit in
+// this transaction. Returns the ids. An empty request hash means none
+// (NULL).
+func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWriteParams) ([]int64, error) {
+	rows, err := db.Query(ctx, transfersWrite,
+		arg.EventCount,
 		arg.Ids,
 		arg.Senders,
 		arg.Receivers,
@@ -304,6 +312,22 @@ func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWrit
 		arg.HoldIds,
 		arg.RequestHashes,
 		arg.Kind,
+		arg.Now,
 	)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -63,12 +63,15 @@ FROM (
 ORDER BY h.id DESC
 LIMIT @max_rows::int;
 
--- name: TransfersWrite :exec
+-- name: TransfersWrite :many
 -- The group-commit write of a batch of transfers in one statement (one
 -- round trip, each array encoded once): their journal entries (as in
 -- JournalEntriesInsertTransfers) and transfer rows (as in TransfersInsert).
--- Their outbox events follow by COPY (db/ledgerstore). An empty request
--- hash means none (NULL).
+-- Their outbox events follow by COPY (db/ledgerstore), with ids drawn here
+-- from the outbox's own sequence and queued for the relay in outbox_queue —
+-- what commondb.OutboxInsertBatch does in one statement; both commit in
+-- this transaction. Returns the ids. An empty request hash means none
+-- (NULL).
 WITH u AS (
     SELECT unnest(@ids::bytea[]) AS id,
         unnest(@senders::text[]) AS sender,
@@ -88,8 +91,12 @@ WITH u AS (
         CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
         @now
     FROM u
+), t AS (
+    INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
+    SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, @now, nullif(u.request_hash, '')
+    FROM u
 )
-INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
-SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
-    nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, @now, nullif(u.request_hash, '')
-FROM u;
+INSERT INTO outbox_queue (id)
+SELECT nextval('outbox_id_seq') FROM generate_series(1, @event_count::int)
+RETURNING id;
