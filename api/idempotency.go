@@ -54,76 +54,108 @@ func IdempotencyKeyFrom(c *gin.Context) string { return c.GetString(idempotencyK
 // required is true, a missing key is a 400.
 func Idempotency(store IdempotencyStore, required bool, now func() time.Time) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		key := c.GetHeader(HeaderIdempotencyKey)
-		if key == "" {
-			if required {
-				WriteError(c, apperr.New(apperr.Invalid, "header %s is required on this route", HeaderIdempotencyKey))
-				return
-			}
+		if c.GetHeader(HeaderIdempotencyKey) == "" && !required {
 			c.Next()
 			return
 		}
-		if !idempotencyKeyPattern.MatchString(key) {
-			WriteError(c, apperr.New(apperr.Invalid, "%s must be 1-200 characters of [A-Za-z0-9._:-]", HeaderIdempotencyKey))
+		key, hash, ok := ReadIdempotentRequest(c)
+		if !ok {
 			return
 		}
-		body, err := io.ReadAll(c.Request.Body)
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				WriteError(c, apperr.New(apperr.TooLarge, "request body larger than %d bytes", tooLarge.Limit))
-				return
-			}
-			WriteError(c, apperr.Wrap(err, apperr.Invalid, "could not read request body"))
-			return
-		}
-		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+		RecordResponse(c, store, key, hash, now, c.Next)
+	}
+}
 
-		scope := "anonymous"
-		if p, ok := PrincipalFrom(c); ok {
-			scope = p.Subject
+// ReadIdempotentRequest is the first half of Idempotency for handlers that
+// keep their own records (e.g. a business row that doubles as the record):
+// it requires a well-formed Idempotency-Key, reads the body (leaving it
+// readable again), hashes method, path and body, and makes the key
+// available to IdempotencyKeyFrom. On failure it has written the error
+// response and ok is false.
+func ReadIdempotentRequest(c *gin.Context) (key string, hash []byte, ok bool) {
+	key = c.GetHeader(HeaderIdempotencyKey)
+	if key == "" {
+		WriteError(c, apperr.New(apperr.Invalid, "header %s is required on this route", HeaderIdempotencyKey))
+		return "", nil, false
+	}
+	if !idempotencyKeyPattern.MatchString(key) {
+		WriteError(c, apperr.New(apperr.Invalid, "%s must be 1-200 characters of [A-Za-z0-9._:-]", HeaderIdempotencyKey))
+		return "", nil, false
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			WriteError(c, apperr.New(apperr.TooLarge, "request body larger than %d bytes", tooLarge.Limit))
+			return "", nil, false
 		}
-		h := sha256.New()
-		h.Write([]byte(c.Request.Method + " " + c.Request.URL.Path + "\n"))
-		h.Write(body)
-		hash := h.Sum(nil)
+		WriteError(c, apperr.Wrap(err, apperr.Invalid, "could not read request body"))
+		return "", nil, false
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	h := sha256.New()
+	h.Write([]byte(c.Request.Method + " " + c.Request.URL.Path + "\n"))
+	h.Write(body)
+	c.Set(idempotencyKeyCtx, key)
+	return key, h.Sum(nil), true
+}
 
-		claimed, rec, err := store.Claim(c.Request.Context(), scope, key, hash, c.Request.Method, c.Request.URL.Path, now())
-		if err != nil {
-			WriteError(c, apperr.Wrap(err, apperr.Unavailable, "idempotency store unavailable"))
-			return
-		}
-		if !claimed {
-			switch {
-			case !bytes.Equal(rec.RequestHash, hash):
-				WriteError(c, apperr.New(apperr.IdempotencyReuse, "%s %q was already used with a different request", HeaderIdempotencyKey, key))
-			case rec.StatusCode == 0:
-				WriteError(c, apperr.New(apperr.Conflict, "a request with %s %q is still in progress; retry later", HeaderIdempotencyKey, key))
-			default:
-				c.Header(HeaderIdempotentReplay, "true")
-				c.Data(rec.StatusCode, "application/json; charset=utf-8", rec.Body)
-				c.Abort()
-			}
-			return
-		}
+// IdempotencyScope is the scope of the caller's keys: the authenticated
+// principal, or "anonymous".
+func IdempotencyScope(c *gin.Context) string {
+	if p, ok := PrincipalFrom(c); ok {
+		return p.Subject
+	}
+	return "anonymous"
+}
 
-		c.Set(idempotencyKeyCtx, key)
-		rw := &capturingWriter{ResponseWriter: c.Writer}
-		c.Writer = rw
-		c.Next()
+// AnswerFromRecord answers a request whose key already has record rec, as
+// Idempotency does: 409 idempotency_key_reused for another request, 409
+// conflict while the first is in flight, else the stored response with
+// Idempotent-Replayed: true.
+func AnswerFromRecord(c *gin.Context, key string, hash []byte, rec db.IdempotencyRecord) {
+	switch {
+	case !bytes.Equal(rec.RequestHash, hash):
+		WriteError(c, apperr.New(apperr.IdempotencyReuse, "%s %q was already used with a different request", HeaderIdempotencyKey, key))
+	case rec.StatusCode == 0:
+		WriteError(c, apperr.New(apperr.Conflict, "a request with %s %q is still in progress; retry later", HeaderIdempotencyKey, key))
+	default:
+		c.Header(HeaderIdempotentReplay, "true")
+		c.Data(rec.StatusCode, "application/json; charset=utf-8", rec.Body)
+		c.Abort()
+	}
+}
 
-		// Store on a context that survives the client hanging up: the work
-		// is done, the record must be too.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
-		defer cancel()
-		status := rw.Status()
-		if status >= 500 {
-			_ = store.Release(ctx, scope, key)
-			return
-		}
-		if err := store.Complete(ctx, scope, key, status, rw.buf.Bytes(), now()); err != nil {
-			_ = c.Error(apperr.Wrap(err, apperr.Internal, "store idempotent response"))
-		}
+// RecordResponse is the second half of Idempotency: it claims the key in
+// store (answering from the existing record if there is one), runs handle,
+// and stores its response (5xx: releases the claim instead).
+func RecordResponse(c *gin.Context, store IdempotencyStore, key string, hash []byte, now func() time.Time, handle func()) {
+	scope := IdempotencyScope(c)
+	claimed, rec, err := store.Claim(c.Request.Context(), scope, key, hash, c.Request.Method, c.Request.URL.Path, now())
+	if err != nil {
+		WriteError(c, apperr.Wrap(err, apperr.Unavailable, "idempotency store unavailable"))
+		return
+	}
+	if !claimed {
+		AnswerFromRecord(c, key, hash, rec)
+		return
+	}
+
+	rw := &capturingWriter{ResponseWriter: c.Writer}
+	c.Writer = rw
+	handle()
+
+	// Store on a context that survives the client hanging up: the work
+	// is done, the record must be too.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
+	defer cancel()
+	status := rw.Status()
+	if status >= 500 {
+		_ = store.Release(ctx, scope, key)
+		return
+	}
+	if err := store.Complete(ctx, scope, key, status, rw.buf.Bytes(), now()); err != nil {
+		_ = c.Error(apperr.Wrap(err, apperr.Internal, "store idempotent response"))
 	}
 }
 

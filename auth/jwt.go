@@ -140,6 +140,7 @@ type Verifier struct {
 	aud    string
 	leeway time.Duration
 	now    func() time.Time
+	cache  *tokenCache // nil: every call verifies the signature
 }
 
 // VerifierOptions configure NewVerifier.
@@ -149,6 +150,10 @@ type VerifierOptions struct {
 	Audience string
 	Leeway   time.Duration // clock skew allowed on exp/nbf; 0 = none, capped at 1 minute
 	Now      func() time.Time
+	// CacheSize bounds the verified tokens remembered so a repeated token
+	// skips the signature check (see tokenCache): 0 means
+	// DefaultTokenCacheSize, negative disables the cache.
+	CacheSize int
 }
 
 // NewVerifier returns a Verifier for the given keys.
@@ -169,7 +174,14 @@ func NewVerifier(o VerifierOptions) (*Verifier, error) {
 		}
 		keys[KeyID(k)] = k
 	}
-	return &Verifier{keys: keys, issuer: o.Issuer, aud: o.Audience, leeway: o.Leeway, now: o.Now}, nil
+	v := &Verifier{keys: keys, issuer: o.Issuer, aud: o.Audience, leeway: o.Leeway, now: o.Now}
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultTokenCacheSize
+	}
+	if o.CacheSize > 0 {
+		v.cache = newTokenCache(o.CacheSize)
+	}
+	return v, nil
 }
 
 // Errors returned by Verify, all apperr.Unauthenticated. The messages tell
@@ -186,10 +198,45 @@ var (
 // Verify checks the token's shape, algorithm, key, signature (before
 // parsing any claim), issuer, audience and validity window, and returns its
 // claims. Every failure is an apperr.Unauthenticated from the list above.
+// A token that verified before (byte for byte) is answered from the cache:
+// only its validity window is checked again.
 func (v *Verifier) Verify(token string) (registry.Claims, error) {
 	if len(token) == 0 || len(token) > MaxTokenLen {
 		return registry.Claims{}, ErrMalformed
 	}
+	if v.cache != nil {
+		if c, ok := v.cache.get(token); ok {
+			if err := v.checkWindow(c); err != nil {
+				return registry.Claims{}, err
+			}
+			return c, nil
+		}
+	}
+	c, err := v.verify(token)
+	if err != nil {
+		return registry.Claims{}, err
+	}
+	if v.cache != nil {
+		v.cache.put(token, c)
+	}
+	return c, nil
+}
+
+// checkWindow checks the claims' validity window against the clock.
+func (v *Verifier) checkWindow(c registry.Claims) error {
+	now := v.now().Unix()
+	lee := int64(v.leeway / time.Second)
+	if now >= c.ExpiresAt+lee {
+		return ErrExpired
+	}
+	if now+lee < c.NotBefore {
+		return ErrNotYetValid
+	}
+	return nil
+}
+
+// verify is Verify without the cache.
+func (v *Verifier) verify(token string) (registry.Claims, error) {
 	h64, rest, ok := strings.Cut(token, ".")
 	if !ok {
 		return registry.Claims{}, ErrMalformed
@@ -232,13 +279,8 @@ func (v *Verifier) Verify(token string) (registry.Claims, error) {
 	if c.Issuer != v.issuer || c.Audience != v.aud {
 		return registry.Claims{}, ErrWrongIssuer
 	}
-	now := v.now().Unix()
-	lee := int64(v.leeway / time.Second)
-	if now >= c.ExpiresAt+lee {
-		return registry.Claims{}, ErrExpired
-	}
-	if now+lee < c.NotBefore {
-		return registry.Claims{}, ErrNotYetValid
+	if err := v.checkWindow(c); err != nil {
+		return registry.Claims{}, err
 	}
 	if err := c.Validate(); err != nil {
 		return registry.Claims{}, err

@@ -8,10 +8,13 @@
 // same key + same body replays the stored response with
 // Idempotent-Replayed: true, a different body is 409). The key is also
 // passed to the store as the business idempotency key, so a crash between
-// the commit and the stored response cannot apply a request twice.
+// the commit and the stored response cannot apply a request twice. POST
+// /transfers goes one step further: a committed transfer is its own record
+// (see postTransfer), so it costs one group commit instead of three.
 package ledgerapi
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -24,6 +27,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
@@ -64,6 +68,12 @@ type Options struct {
 	Now   func() time.Time
 	// Cross pays receivers on peer registries (nil: intra-registry only).
 	Cross CrossRegistry
+	// RecordTransferResponses puts POST /transfers behind the generic
+	// api.Idempotency middleware (a claim and a stored response per
+	// request), as every other mutating route. By default a successful
+	// transfer is its own idempotency record instead (see postTransfer);
+	// this switch exists for comparison benchmarks.
+	RecordTransferResponses bool
 }
 
 // Handler serves the ledger routes.
@@ -109,7 +119,11 @@ func (h *Handler) Mount(v1 *gin.RouterGroup) {
 	anyScope := api.RequireScope(api.ScopeAgent, api.ScopeDeveloper, api.ScopeAdmin)
 	admin := api.RequireScope(api.ScopeAdmin)
 
-	p.POST("/transfers", user, idem, h.createTransfer)
+	if h.o.RecordTransferResponses {
+		p.POST("/transfers", user, idem, h.createTransfer)
+	} else {
+		p.POST("/transfers", user, h.postTransfer)
+	}
 	p.GET("/transfers", anyScope, h.listTransfers)
 	p.GET("/transfers/:id", anyScope, h.getTransfer)
 	p.GET("/agents/:did/balance", anyScope, h.balance)
@@ -154,6 +168,11 @@ func (h *Handler) createTransfer(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
+	h.createTransferFor(c, req)
+}
+
+// createTransferFor is POST /transfers behind api.Idempotency.
+func (h *Handler) createTransferFor(c *gin.Context, req TransferRequest) {
 	from, err := callerAccount(c)
 	if err != nil {
 		api.WriteError(c, err)
@@ -191,6 +210,103 @@ func (h *Handler) createTransfer(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, transferDTO(t))
+}
+
+// postTransfer is POST /transfers with the transfer as its own idempotency
+// record, so a successful transfer costs one commit (the group commit)
+// instead of three (claim, transfer, stored response):
+//
+//   - the request hash (method, path, body: as api.Idempotency) is stored
+//     on the transfer row, whose business key (sender, client_key) is the
+//     caller's (scope, Idempotency-Key);
+//   - a retry finds the row in the same batch transaction: same hash → the
+//     transfer again, rendered by the same code from the same stored
+//     values, byte for byte, with Idempotent-Replayed: true; another hash →
+//     409 idempotency_key_reused, as the middleware answers;
+//   - the same transaction also looks the key up in idempotency_keys, so
+//     responses stored there (below, or before this path existed) are
+//     answered as the middleware would;
+//   - responses that commit no transfer (4xx: validation, insufficient
+//     funds, unknown receiver, and cross-registry acceptances) are stored
+//     through api.RecordResponse exactly as before; 5xx store nothing.
+//
+// Sending from another account the caller manages (a "from" other than the
+// caller) keeps the generic records: their scope (the caller) is not the
+// business key's sender.
+func (h *Handler) postTransfer(c *gin.Context) {
+	key, hash, ok := api.ReadIdempotentRequest(c)
+	if !ok {
+		return
+	}
+	var req TransferRequest
+	if err := api.DecodeJSON(c, &req); err != nil {
+		h.recordFailure(c, key, hash, func() { api.WriteError(c, err) })
+		return
+	}
+	caller := principal(c).Subject
+	if req.From != "" && req.From != caller {
+		api.RecordResponse(c, h.o.Idempotency, key, hash, h.o.Now, func() { h.createTransferFor(c, req) })
+		return
+	}
+	from, err := callerAccount(c)
+	if err == nil {
+		err = api.RequireFields(api.Field("to", req.To))
+	}
+	var amount int64
+	if err == nil {
+		amount, err = amountOf(req.AmountUnits, req.Amount, true)
+	}
+	if err != nil {
+		h.recordFailure(c, key, hash, func() { api.WriteError(c, err) })
+		return
+	}
+	t, err := h.o.Transfers.Transfer(c.Request.Context(), ledgerstore.TransferRequest{
+		From: from, To: req.To, AmountUnits: amount, Memo: req.Memo, IdempotencyKey: key, RequestHash: hash,
+	})
+	switch {
+	case err == nil && t.Recorded != nil:
+		api.AnswerFromRecord(c, key, hash, *t.Recorded)
+	case err == nil:
+		writeTransfer(c, t)
+	case apperr.Is(err, apperr.IdempotencyReuse):
+		api.AnswerFromRecord(c, key, hash, db.IdempotencyRecord{}) // the middleware's 409
+	case api.StatusOf(apperr.CodeOf(err)) >= 500:
+		api.WriteError(c, err) // not stored: the client retries with the key
+	default:
+		h.recordFailure(c, key, hash, func() {
+			if apperr.Is(err, apperr.NotFound) && h.crossTransfer(c, from, req.To, amount, req.Memo) {
+				return
+			}
+			api.WriteError(c, err)
+		})
+	}
+}
+
+// writeTransfer answers a committed (or replayed) transfer.
+func writeTransfer(c *gin.Context, t ledgerstore.Transfer) {
+	if t.Replayed {
+		c.Header(api.HeaderIdempotentReplay, "true")
+	}
+	c.JSON(http.StatusCreated, transferDTO(t))
+}
+
+// recordFailure answers a POST /transfers that committed no transfer by
+// running handle under api.RecordResponse (the response is stored and
+// replayed as before) — unless the caller's key already names a transfer
+// (committed by a concurrent duplicate), which then answers.
+func (h *Handler) recordFailure(c *gin.Context, key string, hash []byte, handle func()) {
+	t, found, err := h.o.Store.TransferByClientKey(c.Request.Context(), principal(c).Subject, key)
+	switch {
+	case err != nil:
+		api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "idempotency lookup failed"))
+	case found && bytes.Equal(t.RequestHash, hash):
+		t.Replayed = true
+		writeTransfer(c, t)
+	case found:
+		api.AnswerFromRecord(c, key, hash, db.IdempotencyRecord{})
+	default:
+		api.RecordResponse(c, h.o.Idempotency, key, hash, h.o.Now, handle)
+	}
 }
 
 func parseID(c *gin.Context, what string) (uuid.UUID, bool) {

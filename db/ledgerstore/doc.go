@@ -27,8 +27,9 @@
 // # Lock order (no deadlocks)
 //
 // A transaction locks, in this order: hold rows (when it works on holds),
-// then balance rows in (account_id, bucket) byte order — always through the
-// BalancesLock query, which sorts — and finally, last of all, the
+// then balance rows in (account_id, bucket) byte order — always through
+// lockBalances, which sorts the keys in Go and locks them one primary-key
+// probe at a time in that order (BalancesLockInOrder) — and finally, last of all, the
 // fee_collector balance, which is never locked up front: it is only touched
 // by the final netted UPDATE of a transaction. Every transaction follows the
 // same total order, so lock waits can never form a cycle.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
@@ -126,4 +129,212 @@ func uuidBytes(buf []byte, i int, id uuid.UUID) []byte {
 	b := buf[16*i : 16*i+16 : 16*i+16]
 	copy(b, id[:])
 	return b
+}
+
+// transferEventRows is the outbox side of a batch of transfers, encoded
+// without reflection: the same envelopes (fields, order and values) that
+// transferEvents + db.OutboxWriter would produce.
+type transferEventRows struct {
+	ids      []uuid.UUID
+	keys     []string
+	types    []string
+	subjects []string
+	bodies   []string
+}
+
+// encodeTransferEvents stamps, validates, checks the emission guard (once
+// per type) and encodes the TokensTransferred / TransactionFeeCollected
+// events of ts, all occurring at now.
+func (s *Store) encodeTransferEvents(ctx context.Context, tx pgx.Tx, ts []Transfer, now time.Time) (transferEventRows, error) {
+	w := s.outbox
+	if w.Frame == "" || w.Registry == "" || w.Source == "" {
+		return transferEventRows{}, fmt.Errorf("outbox: event %s: frame, registry and source are required", EventTokensTransferred)
+	}
+	if w.Guard != nil {
+		for _, typ := range []string{EventTokensTransferred, EventTransactionFeeCollected} {
+			if err := w.Guard(ctx, tx, w.Source, typ); err != nil {
+				return transferEventRows{}, err
+			}
+		}
+	}
+	n := 0
+	for _, t := range ts {
+		n++
+		if t.FeeUnits != 0 {
+			n++
+		}
+	}
+	r := transferEventRows{ids: make([]uuid.UUID, 0, n), keys: make([]string, 0, n), types: make([]string, 0, n),
+		subjects: make([]string, 0, n), bodies: make([]string, 0, n)}
+	// Everything between "type" and "subject" is the same for the batch.
+	common := []byte(`,"frame":`)
+	common = appendJSONString(common, w.Frame)
+	common = append(common, `,"registry":`...)
+	common = appendJSONString(common, w.Registry)
+	common = append(common, `,"source":`...)
+	common = appendJSONString(common, w.Source)
+	common = append(common, `,"occurred_at":"`...)
+	common = now.UTC().AppendFormat(common, time.RFC3339Nano)
+	common = append(common, `","subject":`...)
+
+	buf := make([]byte, 0, n*720)
+	ends := make([]int, 0, n)
+	var idText [36]byte
+	add := func(typ, key, subject string) error {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("event id: %w", err)
+		}
+		if len(key) > events.MaxKeyLen || len(subject) > events.MaxSubjectLen {
+			return fmt.Errorf("outbox: event %s (%s): key or subject too long", typ, key)
+		}
+		r.ids = append(r.ids, id)
+		r.keys = append(r.keys, key)
+		r.types = append(r.types, typ)
+		r.subjects = append(r.subjects, subject)
+		buf = append(buf, `{"event_id":"`...)
+		uuidText(&idText, id)
+		buf = append(buf, idText[:]...)
+		buf = append(buf, `","idempotency_key":`...)
+		buf = appendJSONString(buf, key)
+		buf = append(buf, `,"type":`...)
+		buf = appendJSONString(buf, typ)
+		buf = append(buf, common...)
+		buf = appendJSONString(buf, subject)
+		return nil
+	}
+	posting := func(b []byte, account string, delta int64) []byte {
+		b = append(b, `{"account":`...)
+		b = appendJSONString(b, account)
+		b = append(b, `,"bucket":"liquid","delta":`...)
+		return strconv.AppendInt(b, delta, 10)
+	}
+	for _, t := range ts {
+		uuidText(&idText, t.ID)
+		tid := string(idText[:])
+		if err := add(EventTokensTransferred, "xfer-"+tid, t.From); err != nil {
+			return transferEventRows{}, err
+		}
+		start := len(buf)
+		buf = append(buf, `,"postings":[`...)
+		buf = posting(buf, t.From, -t.NetUnits)
+		buf = append(buf, "},"...)
+		buf = posting(buf, t.To, t.NetUnits)
+		buf = append(buf, `}],"payload":{"transfer_id":"`...)
+		buf = append(buf, tid...)
+		buf = append(buf, `","from":`...)
+		buf = appendJSONString(buf, t.From)
+		buf = append(buf, `,"to":`...)
+		buf = appendJSONString(buf, t.To)
+		buf = append(buf, `,"amount_units":`...)
+		buf = strconv.AppendInt(buf, t.AmountUnits, 10)
+		buf = append(buf, `,"fee_units":`...)
+		buf = strconv.AppendInt(buf, t.FeeUnits, 10)
+		buf = append(buf, `,"net_units":`...)
+		buf = strconv.AppendInt(buf, t.NetUnits, 10)
+		buf = append(buf, `,"fee_bps":`...)
+		buf = strconv.AppendInt(buf, t.FeeBps, 10)
+		if t.Memo != "" {
+			buf = append(buf, `,"memo":`...)
+			buf = appendJSONString(buf, t.Memo)
+		}
+		if t.HoldID != nil {
+			buf = append(buf, `,"hold_id":"`...)
+			uuidText(&idText, *t.HoldID)
+			buf = append(buf, idText[:]...)
+			buf = append(buf, '"')
+		}
+		if len(buf)-start > events.MaxPayloadSize {
+			return transferEventRows{}, fmt.Errorf("outbox: event %s: payload larger than %d bytes", EventTokensTransferred, events.MaxPayloadSize)
+		}
+		buf = append(buf, `},"schema_version":`...)
+		buf = strconv.AppendInt(buf, events.SchemaVersion, 10)
+		buf = append(buf, '}')
+		ends = append(ends, len(buf))
+		if t.FeeUnits == 0 {
+			continue
+		}
+		if err := add(EventTransactionFeeCollected, "fee-"+tid, t.From); err != nil {
+			return transferEventRows{}, err
+		}
+		buf = append(buf, `,"postings":[`...)
+		buf = posting(buf, t.From, -t.FeeUnits)
+		buf = append(buf, "},"...)
+		buf = posting(buf, ledger.AccountFeeCollector, t.FeeUnits)
+		buf = append(buf, `}],"payload":{"transfer_id":"`...)
+		buf = append(buf, tid...)
+		buf = append(buf, `","payer":`...)
+		buf = appendJSONString(buf, t.From)
+		buf = append(buf, `,"fee_units":`...)
+		buf = strconv.AppendInt(buf, t.FeeUnits, 10)
+		buf = append(buf, `,"fee_bps":`...)
+		buf = strconv.AppendInt(buf, t.FeeBps, 10)
+		buf = append(buf, `},"schema_version":`...)
+		buf = strconv.AppendInt(buf, events.SchemaVersion, 10)
+		buf = append(buf, '}')
+		ends = append(ends, len(buf))
+	}
+	all := string(buf) // one copy for every envelope
+	prev := 0
+	for _, e := range ends {
+		r.bodies = append(r.bodies, all[prev:e])
+		prev = e
+	}
+	return r, nil
+}
+
+// outboxColumns are the columns copyEvents fills: those of
+// commondb.OutboxInsertBatch plus the id, drawn from the outbox's sequence
+// and already queued for the relay by TransfersWrite.
+var outboxColumns = []string{"id", "event_id", "idempotency_key", "event_type", "subject", "occurred_at", "envelope"}
+
+// copyEvents appends the encoded events to the outbox with COPY under the
+// given ids (ascending, so the events keep their order): Postgres writes a
+// page's worth of rows per WAL record (instead of one per row), and no
+// statement parameter holds every envelope at once.
+func (s *Store) copyEvents(ctx context.Context, tx pgx.Tx, r transferEventRows, ids []int64, now time.Time) error {
+	if len(ids) != len(r.ids) {
+		return fmt.Errorf("outbox: %d ids for %d transfer events", len(ids), len(r.ids))
+	}
+	slices.Sort(ids)
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"}, outboxColumns, pgx.CopyFromSlice(len(r.ids), func(i int) ([]any, error) {
+		return []any{ids[i], pgtype.UUID{Bytes: r.ids[i], Valid: true}, r.keys[i], r.types[i], r.subjects[i], now, r.bodies[i]}, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("outbox: copy %d transfer events: %w", len(r.ids), err)
+	}
+	if n != int64(len(r.ids)) {
+		return fmt.Errorf("outbox: copied %d of %d transfer events", n, len(r.ids))
+	}
+	return nil
+}
+
+// uuidText writes id in its canonical 36-character form.
+func uuidText(dst *[36]byte, id uuid.UUID) {
+	const hexDigits = "0123456789abcdef"
+	j := 0
+	for i, b := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst[j] = '-'
+			j++
+		}
+		dst[j], dst[j+1] = hexDigits[b>>4], hexDigits[b&0x0f]
+		j += 2
+	}
+}
+
+// appendJSONString appends s as a JSON string exactly as encoding/json
+// writes it (HTML-safe escaping included): plain printable ASCII is copied
+// directly, anything else goes through encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			raw, _ := json.Marshal(s) // a string always encodes
+			return append(dst, raw...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }

@@ -205,7 +205,7 @@ func (g *GroupCommitter) run(batch []*xfer) {
 		switch {
 		case it.err != nil:
 			transfersTotal.WithLabelValues(string(apperr.CodeOf(it.err))).Inc()
-		case it.res.Replayed:
+		case it.res.Replayed || it.res.Recorded != nil:
 			transfersTotal.WithLabelValues("replayed").Inc()
 		default:
 			transfersTotal.WithLabelValues("ok").Inc()

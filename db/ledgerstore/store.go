@@ -261,23 +261,29 @@ func (s *Store) lockBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 	return s.readBalances(ctx, tx, keys, true)
 }
 
-// readBalances reads the given rows, locking them when lock is set.
+// readBalances reads the given rows, locking them when lock is set. Keys
+// are sorted here into the global lock order and each row is probed (and
+// locked) in that order.
 func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]struct{}, lock bool) (map[balKey]*lockedBalance, error) {
-	ids := make([]string, 0, len(keys))
-	buckets := make([]string, 0, len(keys))
+	sorted := make([]balKey, 0, len(keys))
 	for k := range keys {
 		if k.account == ledger.AccountFeeCollector {
 			return nil, fmt.Errorf("ledgerstore: fee_collector must not be locked up front (lock order)")
 		}
-		ids = append(ids, k.account)
-		buckets = append(buckets, k.bucket)
+		sorted = append(sorted, k)
+	}
+	sortBalKeys(sorted)
+	ids := make([]string, len(sorted))
+	buckets := make([]string, len(sorted))
+	for i, k := range sorted {
+		ids[i], buckets[i] = k.account, k.bucket
 	}
 	out := make(map[balKey]*lockedBalance, len(keys))
 	add := func(account, bucket string, units, held int64) {
 		out[balKey{account, bucket}] = &lockedBalance{units: units, held: held, newUnits: units, newHeld: held, minAvail: units - held}
 	}
 	if lock {
-		rows, err := s.q.BalancesLock(ctx, tx, tegdb.BalancesLockParams{AccountIds: ids, Buckets: buckets})
+		rows, err := s.q.BalancesLockInOrder(ctx, tx, tegdb.BalancesLockInOrderParams{AccountIds: ids, Buckets: buckets})
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +292,7 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 		}
 		return out, nil
 	}
-	rows, err := s.q.BalancesRead(ctx, tx, tegdb.BalancesReadParams{AccountIds: ids, Buckets: buckets})
+	rows, err := s.q.BalancesReadByKeys(ctx, tx, tegdb.BalancesReadByKeysParams{AccountIds: ids, Buckets: buckets})
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +300,17 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 		add(r.AccountID, r.Bucket, r.Units, r.HeldUnits)
 	}
 	return out, nil
+}
+
+// sortBalKeys sorts keys into the global lock order: (account_id, bucket)
+// in byte order, the order of COLLATE "C".
+func sortBalKeys(keys []balKey) {
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].account != keys[j].account {
+			return keys[i].account < keys[j].account
+		}
+		return keys[i].bucket < keys[j].bucket
+	})
 }
 
 // errStale means an optimistic batch's decisions no longer hold against
@@ -347,12 +364,7 @@ func (s *Store) applyBalances(ctx context.Context, tx pgx.Tx, locked map[balKey]
 			keys = append(keys, k)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].account != keys[j].account {
-			return keys[i].account < keys[j].account
-		}
-		return keys[i].bucket < keys[j].bucket
-	})
+	sortBalKeys(keys)
 	p := tegdb.BalancesApplyParams{Now: now}
 	for _, k := range keys {
 		b := locked[k]
@@ -401,10 +413,26 @@ func mapConstraint(err error) error {
 // --- validation helpers ------------------------------------------------------
 
 func validateClientKey(key string) error {
-	if !clientKeyPattern.MatchString(key) {
+	if !isClientKey(key) {
 		return apperr.New(apperr.Invalid, "idempotency key must be 1-200 characters of [A-Za-z0-9._:-]")
 	}
 	return nil
+}
+
+// isClientKey reports whether key matches clientKeyPattern, without the
+// regexp engine (it runs for every transfer).
+func isClientKey(key string) bool {
+	if len(key) < 1 || len(key) > 200 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func validateText(field, s string, max int) error {

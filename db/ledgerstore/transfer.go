@@ -1,7 +1,9 @@
 package ledgerstore
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 
 	"time"
@@ -28,6 +30,13 @@ type TransferRequest struct {
 	// parameters match, and IdempotencyReuse otherwise. Activities derive
 	// it from workflow ID + step; the API uses the Idempotency-Key header.
 	IdempotencyKey string
+	// RequestHash, when set, is the hash of the HTTP request this transfer
+	// answers (method, path and body; see api.Idempotency). It is stored
+	// with the transfer, which then serves as that request's idempotency
+	// record: a replay must carry the same hash. The key's earlier
+	// idempotency_keys record under scope From, if any, is found in the
+	// same transaction and returned as Transfer.Recorded.
+	RequestHash []byte
 }
 
 // Transfer is a committed intra-registry transfer.
@@ -45,13 +54,21 @@ type Transfer struct {
 	// Replayed is true when this call found the transfer already committed
 	// under the same idempotency key (nothing was applied again).
 	Replayed bool
+	// RequestHash is the hash of the HTTP request the transfer answered
+	// (nil for transfers not made through the API).
+	RequestHash []byte
+	// Recorded, when set, is the only field: the request carried a
+	// RequestHash and its key already has a stored response (or an
+	// in-flight claim) in idempotency_keys under scope From; nothing was
+	// applied, and the caller answers from the record.
+	Recorded *db.IdempotencyRecord
 }
 
 func transferFromRow(r tegdb.Transfer) Transfer {
 	return Transfer{
 		ID: r.ID, From: r.Sender, To: r.Receiver, AmountUnits: r.AmountUnits, FeeUnits: r.FeeUnits,
 		NetUnits: r.AmountUnits - r.FeeUnits, FeeBps: int64(r.FeeBps), Memo: r.Memo,
-		IdempotencyKey: r.ClientKey, HoldID: r.HoldID, CreatedAt: r.CreatedAt.UTC(),
+		IdempotencyKey: r.ClientKey, HoldID: r.HoldID, CreatedAt: r.CreatedAt.UTC(), RequestHash: r.RequestHash,
 	}
 }
 
@@ -73,11 +90,21 @@ func (r TransferRequest) Validate() error {
 	if err := validateText("memo", r.Memo, MaxMemoBytes); err != nil {
 		return err
 	}
+	if r.RequestHash != nil && len(r.RequestHash) != sha256.Size {
+		return apperr.New(apperr.Invalid, "request hash must be %d bytes", sha256.Size)
+	}
 	return validateClientKey(r.IdempotencyKey)
 }
 
-// sameRequest reports whether a committed transfer answers r (a replay).
+// sameRequest reports whether a committed transfer answers r (a replay):
+// the same parameters and, when both carry one, the same request hash.
 func (t Transfer) sameRequest(r TransferRequest) bool {
+	if t.Recorded != nil {
+		return false
+	}
+	if t.RequestHash != nil && r.RequestHash != nil && !bytes.Equal(t.RequestHash, r.RequestHash) {
+		return false
+	}
 	return t.From == r.From && t.To == r.To && t.AmountUnits == r.AmountUnits && t.Memo == r.Memo && t.HoldID == nil
 }
 
@@ -180,9 +207,11 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		return err
 	}
 	settled := make(map[*xfer]bool, len(items))
+	hashless := make(map[*xfer]bool) // settled by a row that stores no request hash
 	for _, row := range existing {
 		it := first[bizKey{row.Sender, row.ClientKey}]
 		t := transferFromRow(row)
+		hashless[it] = t.RequestHash == nil
 		if t.sameRequest(it.req) {
 			t.Replayed = true
 			it.res = t
@@ -190,6 +219,9 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 			it.err = reuseError(it.req.IdempotencyKey)
 		}
 		settled[it] = true
+	}
+	if err := s.findRecords(ctx, tx, items, settled, hashless, dupOf); err != nil {
+		return err
 	}
 
 	// 2. Read every involved liquid balance (lockFirst: locked, in the
@@ -278,6 +310,7 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		t := Transfer{
 			ID: id, From: r.From, To: r.To, AmountUnits: r.AmountUnits, FeeUnits: fee.FeeUnits,
 			NetUnits: fee.NetUnits, FeeBps: fee.Bps, Memo: r.Memo, IdempotencyKey: r.IdempotencyKey, CreatedAt: now,
+			RequestHash: r.RequestHash,
 		}
 		it.res = t
 		accepted = append(accepted, t)
@@ -311,43 +344,102 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 // writes and the revalidation.
 var testHookBeforeRevalidate func()
 
-// insertTransfers writes the journal entries, transfer rows and events of
-// committed-to-be transfers (balances already applied). extra events (e.g.
-// HoldPosted) are written in the same statement.
+// insertTransfers writes the journal entries and transfer rows of
+// committed-to-be transfers in one statement (TransfersWrite, which also
+// allocates and queues the outbox ids), then their events by COPY; extra
+// events (e.g. HoldPosted) are written after them.
 func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, kind string, extra []events.Envelope, now time.Time) error {
 	n := len(ts)
 	idBuf := make([]byte, 32*n) // ids, then hold ids
-	jp := tegdb.JournalEntriesInsertTransfersParams{
-		Now: now, Ids: make([][]byte, n), Kinds: make([]string, n), Senders: make([]string, n),
-		Receivers: make([]string, n), Amounts: make([]int64, n), Fees: make([]int64, n),
+	evs, err := s.encodeTransferEvents(ctx, tx, ts, now)
+	if err != nil {
+		return err
 	}
-	tp := tegdb.TransfersInsertParams{
-		Now: now, Ids: jp.Ids, Senders: jp.Senders, Receivers: jp.Receivers, Amounts: jp.Amounts, Fees: jp.Fees,
-		FeeBps: make([]int32, n), Memos: make([]string, n), ClientKeys: make([]string, n), HoldIds: make([][]byte, n),
+	p := tegdb.TransfersWriteParams{
+		Now: now, Kind: kind, Ids: make([][]byte, n), Senders: make([]string, n), Receivers: make([]string, n),
+		Amounts: make([]int64, n), Fees: make([]int64, n), FeeBps: make([]int32, n), Memos: make([]string, n),
+		ClientKeys: make([]string, n), HoldIds: make([][]byte, n), RequestHashes: make([][]byte, n),
 	}
-	envs := make([]events.Envelope, 0, 2*n+len(extra))
 	for i, t := range ts {
-		jp.Ids[i] = uuidBytes(idBuf, i, t.ID)
-		jp.Kinds[i], jp.Senders[i], jp.Receivers[i], jp.Amounts[i], jp.Fees[i] = kind, t.From, t.To, t.AmountUnits, t.FeeUnits
-		tp.FeeBps[i], tp.Memos[i], tp.ClientKeys[i] = int32(t.FeeBps), t.Memo, t.IdempotencyKey
+		p.Ids[i] = uuidBytes(idBuf, i, t.ID)
+		p.Senders[i], p.Receivers[i], p.Amounts[i], p.Fees[i] = t.From, t.To, t.AmountUnits, t.FeeUnits
+		p.FeeBps[i], p.Memos[i], p.ClientKeys[i] = int32(t.FeeBps), t.Memo, t.IdempotencyKey
 		hold := uuid.Nil // all zero: no hold
 		if t.HoldID != nil {
 			hold = *t.HoldID
 		}
-		tp.HoldIds[i] = uuidBytes(idBuf, n+i, hold)
-		evs, err := transferEvents(t)
-		if err != nil {
-			return err
+		p.HoldIds[i] = uuidBytes(idBuf, n+i, hold)
+		p.RequestHashes[i] = t.RequestHash
+		if p.RequestHashes[i] == nil {
+			p.RequestHashes[i] = []byte{} // stored as NULL
 		}
-		envs = append(envs, evs...)
 	}
-	if err := s.q.JournalEntriesInsertTransfers(ctx, tx, jp); err != nil {
+	p.EventCount = int32(len(evs.keys))
+	outboxIDs, err := s.q.TransfersWrite(ctx, tx, p)
+	if err != nil {
 		return mapConstraint(err)
 	}
-	if err := s.q.TransfersInsert(ctx, tx, tp); err != nil {
-		return mapConstraint(err)
+	if err := s.copyEvents(ctx, tx, evs, outboxIDs, now); err != nil {
+		return err
 	}
-	return s.writeEvents(ctx, tx, append(envs, extra...))
+	return s.writeEvents(ctx, tx, extra)
+}
+
+// findRecords settles the unsettled API transfers (those with a
+// RequestHash) whose key already has an idempotency_keys record under scope
+// From: a response stored by an earlier request with the same key (a
+// failure, or any response from before transfers were their own records),
+// or a claim still in flight. One index probe per transfer, no extra commit.
+// A record also takes precedence over a row without a request hash (a
+// transfer made before rows stored one, whose response was recorded then):
+// the record compares request bytes, the row only parameters.
+func (s *Store) findRecords(ctx context.Context, tx pgx.Tx, items []*xfer, settled, hashless map[*xfer]bool, dupOf map[*xfer]*xfer) error {
+	candidate := func(it *xfer) bool {
+		return it.req.RequestHash != nil && dupOf[it] == nil && (!settled[it] || hashless[it])
+	}
+	var p tegdb.IdempotencyKeysGetParams
+	for _, it := range items {
+		if candidate(it) {
+			p.Scopes = append(p.Scopes, it.req.From)
+			p.Keys = append(p.Keys, it.req.IdempotencyKey)
+		}
+	}
+	if len(p.Keys) == 0 {
+		return nil
+	}
+	rows, err := s.q.IdempotencyKeysGet(ctx, tx, p)
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	type sk struct{ scope, key string }
+	recs := make(map[sk]*db.IdempotencyRecord, len(rows))
+	for _, row := range rows {
+		rec := &db.IdempotencyRecord{RequestHash: row.RequestHash, Method: row.Method, Path: row.Path, Body: row.ResponseBody, CreatedAt: row.CreatedAt}
+		if row.StatusCode != nil {
+			rec.StatusCode = int(*row.StatusCode)
+		}
+		recs[sk{row.Scope, row.Key}] = rec
+	}
+	for _, it := range items {
+		if !candidate(it) {
+			continue
+		}
+		if rec := recs[sk{it.req.From, it.req.IdempotencyKey}]; rec != nil {
+			it.res, it.err = Transfer{Recorded: rec}, nil
+			settled[it] = true
+		}
+	}
+	return nil
+}
+
+// TransferByClientKey returns the transfer sender made with idempotency key
+// key, if any.
+func (s *Store) TransferByClientKey(ctx context.Context, sender, key string) (Transfer, bool, error) {
+	rows, err := s.q.TransfersByClientKeys(ctx, s.pool, tegdb.TransfersByClientKeysParams{Senders: []string{sender}, ClientKeys: []string{key}})
+	if err != nil || len(rows) == 0 {
+		return Transfer{}, false, err
+	}
+	return transferFromRow(rows[0]), true, nil
 }
 
 func resolveDups(items []*xfer, dupOf map[*xfer]*xfer) {
@@ -359,6 +451,8 @@ func resolveDups(items []*xfer, dupOf map[*xfer]*xfer) {
 		switch {
 		case f.err != nil:
 			it.err = f.err
+		case f.res.Recorded != nil:
+			it.res = f.res
 		case f.res.sameRequest(it.req):
 			it.res = f.res
 			it.res.Replayed = true

@@ -67,43 +67,48 @@ func (q *Queries) BalancesApply(ctx context.Context, db DBTX, arg BalancesApplyP
 	return result.RowsAffected(), nil
 }
 
-const balancesLock = `-- name: BalancesLock :many
-SELECT b.account_id, b.bucket, b.units, b.held_units
-FROM balances AS b
-WHERE b.account_id = ANY($1::text[])
-  AND (b.account_id, b.bucket) IN (
-    SELECT unnest($1::text[]) AS account_id, unnest($2::text[]) AS bucket)
-ORDER BY b.account_id, b.bucket
-FOR UPDATE
+const balancesLockInOrder = `-- name: BalancesLockInOrder :many
+SELECT l.account_id, l.bucket, l.units, l.held_units
+FROM (
+    SELECT unnest($1::text[]) AS account_id, unnest($2::text[]) AS bucket
+) AS k
+CROSS JOIN LATERAL (
+    SELECT b.account_id, b.bucket, b.units, b.held_units
+    FROM balances AS b WHERE b.account_id = k.account_id AND b.bucket = k.bucket
+    FOR UPDATE
+) AS l
 `
 
-type BalancesLockParams struct {
+type BalancesLockInOrderParams struct {
 	AccountIds []string
 	Buckets    []string
 }
 
-type BalancesLockRow struct {
+type BalancesLockInOrderRow struct {
 	AccountID string
 	Bucket    string
 	Units     int64
 	HeldUnits int64
 }
 
-// Locks the named (account, bucket) rows FOR UPDATE in (account_id, bucket)
-// order — the ledger's one global lock order (fee_collector is never locked
-// here; it is updated last, see db/ledgerstore) — and returns them. Missing
-// rows are simply absent from the result. account_id = ANY(...) makes this
-// one primary-key probe per account (never a scan of the table); the IN
-// filter keeps exactly the requested buckets.
-func (q *Queries) BalancesLock(ctx context.Context, db DBTX, arg BalancesLockParams) ([]BalancesLockRow, error) {
-	rows, err := db.Query(ctx, balancesLock, arg.AccountIds, arg.Buckets)
+// Locks the named (account, bucket) rows FOR UPDATE and returns them;
+// missing rows are simply absent. The caller passes the keys sorted in the
+// ledger's one global lock order, (account_id, bucket) in byte order
+// (fee_collector is never locked here; see db/ledgerstore): each row is
+// probed by primary key and locked in array order. (The earlier form,
+// account_id = ANY(…) … ORDER BY … FOR UPDATE, rechecked a row that a
+// concurrent batch updated while we waited by re-running the whole array
+// scan, re-sorting the array each time: O(batch²) under contention. Here
+// the recheck is one row.)
+func (q *Queries) BalancesLockInOrder(ctx context.Context, db DBTX, arg BalancesLockInOrderParams) ([]BalancesLockInOrderRow, error) {
+	rows, err := db.Query(ctx, balancesLockInOrder, arg.AccountIds, arg.Buckets)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []BalancesLockRow{}
+	items := []BalancesLockInOrderRow{}
 	for rows.Next() {
-		var i BalancesLockRow
+		var i BalancesLockInOrderRow
 		if err := rows.Scan(
 			&i.AccountID,
 			&i.Bucket,
@@ -120,37 +125,41 @@ func (q *Queries) BalancesLock(ctx context.Context, db DBTX, arg BalancesLockPar
 	return items, nil
 }
 
-const balancesRead = `-- name: BalancesRead :many
-SELECT b.account_id, b.bucket, b.units, b.held_units
-FROM balances AS b
-WHERE b.account_id = ANY($1::text[])
-  AND (b.account_id, b.bucket) IN (
-    SELECT unnest($1::text[]) AS account_id, unnest($2::text[]) AS bucket)
+const balancesReadByKeys = `-- name: BalancesReadByKeys :many
+SELECT l.account_id, l.bucket, l.units, l.held_units
+FROM (
+    SELECT unnest($1::text[]) AS account_id, unnest($2::text[]) AS bucket
+) AS k
+CROSS JOIN LATERAL (
+    SELECT b.account_id, b.bucket, b.units, b.held_units
+    FROM balances AS b WHERE b.account_id = k.account_id AND b.bucket = k.bucket
+    LIMIT 1
+) AS l
 `
 
-type BalancesReadParams struct {
+type BalancesReadByKeysParams struct {
 	AccountIds []string
 	Buckets    []string
 }
 
-type BalancesReadRow struct {
+type BalancesReadByKeysRow struct {
 	AccountID string
 	Bucket    string
 	Units     int64
 	HeldUnits int64
 }
 
-// BalancesLock without the lock: the optimistic first read of a
+// BalancesLockInOrder without the lock: the optimistic first read of a
 // group-commit batch (see db/ledgerstore).
-func (q *Queries) BalancesRead(ctx context.Context, db DBTX, arg BalancesReadParams) ([]BalancesReadRow, error) {
-	rows, err := db.Query(ctx, balancesRead, arg.AccountIds, arg.Buckets)
+func (q *Queries) BalancesReadByKeys(ctx context.Context, db DBTX, arg BalancesReadByKeysParams) ([]BalancesReadByKeysRow, error) {
+	rows, err := db.Query(ctx, balancesReadByKeys, arg.AccountIds, arg.Buckets)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []BalancesReadRow{}
+	items := []BalancesReadByKeysRow{}
 	for rows.Next() {
-		var i BalancesReadRow
+		var i BalancesReadByKeysRow
 		if err := rows.Scan(
 			&i.AccountID,
 			&i.Bucket,

@@ -200,6 +200,7 @@ type Transfer struct {
 	ClientKey   string
 	HoldID      *uuid.UUID
 	CreatedAt   time.Time
+	RequestHash []byte
 }
 
 type UnstakeRequest struct {

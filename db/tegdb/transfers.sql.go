@@ -13,7 +13,7 @@ import (
 )
 
 const transferGet = `-- name: TransferGet :one
-SELECT id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at
+SELECT id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash
 FROM transfers WHERE id = $1
 `
 
@@ -31,6 +31,7 @@ func (q *Queries) TransferGet(ctx context.Context, db DBTX, id uuid.UUID) (Trans
 		&i.ClientKey,
 		&i.HoldID,
 		&i.CreatedAt,
+		&i.RequestHash,
 	)
 	return i, err
 }
@@ -89,13 +90,13 @@ func (q *Queries) TransferPairCounts(ctx context.Context, db DBTX, arg TransferP
 }
 
 const transfersByClientKeys = `-- name: TransfersByClientKeys :many
-SELECT t.id, t.sender, t.receiver, t.amount_units, t.fee_units, t.fee_bps, t.memo, t.client_key, t.hold_id, t.created_at
+SELECT t.id, t.sender, t.receiver, t.amount_units, t.fee_units, t.fee_bps, t.memo, t.client_key, t.hold_id, t.created_at, t.request_hash
 FROM (
     SELECT unnest($1::text[]) AS sender,
         unnest($2::text[]) AS client_key
 ) AS k
 CROSS JOIN LATERAL (
-    SELECT x.id, x.sender, x.receiver, x.amount_units, x.fee_units, x.fee_bps, x.memo, x.client_key, x.hold_id, x.created_at
+    SELECT x.id, x.sender, x.receiver, x.amount_units, x.fee_units, x.fee_bps, x.memo, x.client_key, x.hold_id, x.created_at, x.request_hash
     FROM transfers AS x WHERE x.sender = k.sender AND x.client_key = k.client_key
     LIMIT 1
 ) AS t
@@ -130,6 +131,7 @@ func (q *Queries) TransfersByClientKeys(ctx context.Context, db DBTX, arg Transf
 			&i.ClientKey,
 			&i.HoldID,
 			&i.CreatedAt,
+			&i.RequestHash,
 		); err != nil {
 			return nil, err
 		}
@@ -142,12 +144,12 @@ func (q *Queries) TransfersByClientKeys(ctx context.Context, db DBTX, arg Transf
 }
 
 const transfersHistory = `-- name: TransfersHistory :many
-SELECT h.id, h.sender, h.receiver, h.amount_units, h.fee_units, h.fee_bps, h.memo, h.client_key, h.hold_id, h.created_at
+SELECT h.id, h.sender, h.receiver, h.amount_units, h.fee_units, h.fee_bps, h.memo, h.client_key, h.hold_id, h.created_at, h.request_hash
 FROM (
-    (SELECT s.id, s.sender, s.receiver, s.amount_units, s.fee_units, s.fee_bps, s.memo, s.client_key, s.hold_id, s.created_at
+    (SELECT s.id, s.sender, s.receiver, s.amount_units, s.fee_units, s.fee_bps, s.memo, s.client_key, s.hold_id, s.created_at, s.request_hash
      FROM transfers AS s WHERE s.sender = $1 AND s.id < $2 ORDER BY s.id DESC LIMIT $3::int)
     UNION ALL
-    (SELECT r.id, r.sender, r.receiver, r.amount_units, r.fee_units, r.fee_bps, r.memo, r.client_key, r.hold_id, r.created_at
+    (SELECT r.id, r.sender, r.receiver, r.amount_units, r.fee_units, r.fee_bps, r.memo, r.client_key, r.hold_id, r.created_at, r.request_hash
      FROM transfers AS r WHERE r.receiver = $1 AND r.id < $2 ORDER BY r.id DESC LIMIT $3::int)
 ) AS h
 ORDER BY h.id DESC
@@ -182,6 +184,7 @@ func (q *Queries) TransfersHistory(ctx context.Context, db DBTX, arg TransfersHi
 			&i.ClientKey,
 			&i.HoldID,
 			&i.CreatedAt,
+			&i.RequestHash,
 		); err != nil {
 			return nil, err
 		}
@@ -238,4 +241,93 @@ func (q *Queries) TransfersInsert(ctx context.Context, db DBTX, arg TransfersIns
 		arg.HoldIds,
 	)
 	return err
+}
+
+const transfersWrite = `-- name: TransfersWrite :many
+WITH u AS (
+    SELECT unnest($2::bytea[]) AS id,
+        unnest($3::text[]) AS sender,
+        unnest($4::text[]) AS receiver,
+        unnest($5::bigint[]) AS amount,
+        unnest($6::bigint[]) AS fee,
+        unnest($7::int[]) AS fee_bps,
+        unnest($8::text[]) AS memo,
+        unnest($9::text[]) AS client_key,
+        unnest($10::bytea[]) AS hold_id,
+        unnest($11::bytea[]) AS request_hash
+), j AS (
+    INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
+    SELECT encode(u.id, 'hex')::uuid, $12::text,
+        CASE WHEN u.fee = 0 THEN ARRAY[u.sender, u.receiver] ELSE ARRAY[u.sender, u.receiver, 'fee_collector'] END,
+        CASE WHEN u.fee = 0 THEN ARRAY['liquid', 'liquid'] ELSE ARRAY['liquid', 'liquid', 'liquid'] END,
+        CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
+        $13
+    FROM u
+), t AS (
+    INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
+    SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
+        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $13, nullif(u.request_hash, '')
+    FROM u
+)
+INSERT INTO outbox_queue (id)
+SELECT nextval('outbox_id_seq') FROM generate_series(1, $1::int)
+RETURNING id
+`
+
+type TransfersWriteParams struct {
+	EventCount    int32
+	Ids           [][]byte
+	Senders       []string
+	Receivers     []string
+	Amounts       []int64
+	Fees          []int64
+	FeeBps        []int32
+	Memos         []string
+	ClientKeys    []string
+	HoldIds       [][]byte
+	RequestHashes [][]byte
+	Kind          string
+	Now           time.Time
+}
+
+// The group-commit write of a batch of transfers in one statement (one
+// round trip, each array encoded once): their journal entries (as in
+// JournalEntriesInsertTransfers) and transfer rows (as in TransfersInsert).
+// Their outbox events follow by COPY (db/ledgerstore), with ids drawn here
+// from the outbox's own sequence and queued for the relay in outbox_queue —
+// what commondb.OutboxInsertBatch does in one statement; both commit in
+// this transaction. Returns the ids. An empty request hash means none
+// (NULL).
+func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWriteParams) ([]int64, error) {
+	rows, err := db.Query(ctx, transfersWrite,
+		arg.EventCount,
+		arg.Ids,
+		arg.Senders,
+		arg.Receivers,
+		arg.Amounts,
+		arg.Fees,
+		arg.FeeBps,
+		arg.Memos,
+		arg.ClientKeys,
+		arg.HoldIds,
+		arg.RequestHashes,
+		arg.Kind,
+		arg.Now,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

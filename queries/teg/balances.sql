@@ -1,27 +1,3 @@
--- name: BalancesLock :many
--- Locks the named (account, bucket) rows FOR UPDATE in (account_id, bucket)
--- order — the ledger's one global lock order (fee_collector is never locked
--- here; it is updated last, see db/ledgerstore) — and returns them. Missing
--- rows are simply absent from the result. account_id = ANY(...) makes this
--- one primary-key probe per account (never a scan of the table); the IN
--- filter keeps exactly the requested buckets.
-SELECT b.account_id, b.bucket, b.units, b.held_units
-FROM balances AS b
-WHERE b.account_id = ANY(@account_ids::text[])
-  AND (b.account_id, b.bucket) IN (
-    SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket)
-ORDER BY b.account_id, b.bucket
-FOR UPDATE;
-
--- name: BalancesRead :many
--- BalancesLock without the lock: the optimistic first read of a
--- group-commit batch (see db/ledgerstore).
-SELECT b.account_id, b.bucket, b.units, b.held_units
-FROM balances AS b
-WHERE b.account_id = ANY(@account_ids::text[])
-  AND (b.account_id, b.bucket) IN (
-    SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket);
-
 -- name: BalancesApply :execrows
 -- Adds netted deltas to balance rows in one statement. Each (account, bucket)
 -- must appear at most once. The CHECK constraints on balances reject any
@@ -42,3 +18,36 @@ SELECT
     coalesce(sum(units) FILTER (WHERE account_id <> 'issuance'), 0)::bigint AS circulating_units,
     coalesce(sum(units) FILTER (WHERE account_id = 'issuance'), 0)::bigint AS issuance_units
 FROM balances;
+
+-- name: BalancesLockInOrder :many
+-- Locks the named (account, bucket) rows FOR UPDATE and returns them;
+-- missing rows are simply absent. The caller passes the keys sorted in the
+-- ledger's one global lock order, (account_id, bucket) in byte order
+-- (fee_collector is never locked here; see db/ledgerstore): each row is
+-- probed by primary key and locked in array order. (The earlier form,
+-- account_id = ANY(…) … ORDER BY … FOR UPDATE, rechecked a row that a
+-- concurrent batch updated while we waited by re-running the whole array
+-- scan, re-sorting the array each time: O(batch²) under contention. Here
+-- the recheck is one row.)
+SELECT l.account_id, l.bucket, l.units, l.held_units
+FROM (
+    SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket
+) AS k
+CROSS JOIN LATERAL (
+    SELECT b.account_id, b.bucket, b.units, b.held_units
+    FROM balances AS b WHERE b.account_id = k.account_id AND b.bucket = k.bucket
+    FOR UPDATE
+) AS l;
+
+-- name: BalancesReadByKeys :many
+-- BalancesLockInOrder without the lock: the optimistic first read of a
+-- group-commit batch (see db/ledgerstore).
+SELECT l.account_id, l.bucket, l.units, l.held_units
+FROM (
+    SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket
+) AS k
+CROSS JOIN LATERAL (
+    SELECT b.account_id, b.bucket, b.units, b.held_units
+    FROM balances AS b WHERE b.account_id = k.account_id AND b.bucket = k.bucket
+    LIMIT 1
+) AS l;
