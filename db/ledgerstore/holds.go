@@ -116,23 +116,9 @@ func (s *Store) PlaceHold(ctx context.Context, r HoldRequest) (Hold, error) {
 			if _, err := s.q.AccountGet(ctx, tx, r.To); err != nil {
 				return db.NotFound(err, "receiving account %q not found on this registry", r.To)
 			}
-			locked, err := s.lockBalances(ctx, tx, map[balKey]struct{}{{r.From, ledger.BucketLiquid}: {}})
-			if err != nil {
-				return err
-			}
-			from, ok := locked[balKey{r.From, ledger.BucketLiquid}]
-			if !ok {
-				return apperr.New(apperr.NotFound, "account %q not found", r.From)
-			}
-			if found, err := s.holdReplay(ctx, tx, r, &out); found || err != nil {
-				return err
-			}
-			if from.available() < r.AmountUnits {
-				return apperr.New(apperr.InsufficientFunds, "available balance of %s is %s, hold needs %s",
-					r.From, money.Format(from.available()), money.Format(r.AmountUnits))
-			}
-			from.newHeld += r.AmountUnits // ≤ units: no overflow
-			if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
+			if found, err := s.reserveLiquid(ctx, tx, r.From, r.AmountUnits, "hold", now, func() (bool, error) {
+				return s.holdReplay(ctx, tx, r, &out)
+			}); found || err != nil {
 				return err
 			}
 			id, err := newID()

@@ -353,6 +353,32 @@ func (s *Store) revalidate(ctx context.Context, tx pgx.Tx, snap map[balKey]*lock
 	return locked, nil
 }
 
+// reserveLiquid locks account's liquid balance and adds amount to its
+// held units (a hold or a cross-registry acceptance). replayed runs again
+// once the lock is held — under read committed a duplicate may have
+// committed while this transaction waited — and a true result ends the
+// reservation with nothing changed. what names the reservation in errors.
+func (s *Store) reserveLiquid(ctx context.Context, tx pgx.Tx, account string, amount int64, what string, now time.Time, replayed func() (bool, error)) (bool, error) {
+	key := balKey{account, ledger.BucketLiquid}
+	locked, err := s.lockBalances(ctx, tx, map[balKey]struct{}{key: {}})
+	if err != nil {
+		return false, err
+	}
+	from, ok := locked[key]
+	if !ok {
+		return false, apperr.New(apperr.NotFound, "account %q not found", account)
+	}
+	if found, err := replayed(); found || err != nil {
+		return found, err
+	}
+	if from.available() < amount {
+		return false, apperr.New(apperr.InsufficientFunds, "available balance of %s is %s, %s needs %s",
+			account, money.Format(from.available()), what, money.Format(amount))
+	}
+	from.newHeld += amount // available ≥ amount, so held ≤ units: no overflow
+	return false, s.applyBalances(ctx, tx, locked, 0, now)
+}
+
 // applyBalances writes the changed rows of locked, plus feeUnits credited to
 // fee_collector's liquid bucket, in one UPDATE. Rows are passed sorted so the
 // statement's own order is deterministic (the rows are already locked; only

@@ -189,25 +189,9 @@ func (s *Store) BeginXfer(ctx context.Context, r XferRequest) (Xfer, error) {
 				return err
 			}
 			now := s.clock()
-			locked, err := s.lockBalances(ctx, tx, map[balKey]struct{}{{r.From, ledger.BucketLiquid}: {}})
-			if err != nil {
-				return err
-			}
-			from, ok := locked[balKey{r.From, ledger.BucketLiquid}]
-			if !ok {
-				return apperr.New(apperr.NotFound, "account %q not found", r.From)
-			}
-			// Under read committed a duplicate may have committed while
-			// this transaction waited for the sender's lock.
-			if found, err := s.xferReplay(ctx, tx, r, &out); found || err != nil {
-				return err
-			}
-			if from.available() < r.AmountUnits {
-				return apperr.New(apperr.InsufficientFunds, "available balance of %s is %s, transfer needs %s",
-					r.From, money.Format(from.available()), money.Format(r.AmountUnits))
-			}
-			from.newHeld += r.AmountUnits
-			if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
+			if found, err := s.reserveLiquid(ctx, tx, r.From, r.AmountUnits, "transfer", now, func() (bool, error) {
+				return s.xferReplay(ctx, tx, r, &out)
+			}); found || err != nil {
 				return err
 			}
 			id, err := newID()
