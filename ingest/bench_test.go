@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,28 +24,44 @@ import (
 	"github.com/theprotocol-dev/theprotocol/testenv"
 )
 
-// synthRecords makes n transfer events of one source (sequence 1..n) among
-// accounts agents, with dupPct percent of them repeated (same key and
+// synthRecords makes n events of one source (sequence 1..n) as the ledger
+// writes them for transfers among accounts agents: for each transfer a
+// TokensTransferred (sender → receiver, net of the fee) and a
+// TransactionFeeCollected (sender → fee_collector), keyed "xfer-<id>" and
+// "fee-<id>" with time-ordered transfer ids, postings and payloads shaped
+// like db/ledgerstore's. dupPct percent of them are repeated (same key and
 // sequence, as a re-published or redelivered record would be).
 func synthRecords(tb testing.TB, n, agents int, dupPct float64, seed uint64) []ingest.Record {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	out := make([]ingest.Record, 0, n+int(float64(n)*dupPct/100)+1)
-	now := time.Now()
+	now := time.Now().UTC()
+	var from, to, tid string
+	var amount, fee int64
 	for i := 1; i <= n; i++ {
-		from := fmt.Sprintf("did:theprotocol:%08d", rng.IntN(agents))
-		to := fmt.Sprintf("did:theprotocol:%08d", rng.IntN(agents))
-		amount := int64(rng.IntN(1_000_000) + 1000)
-		fee := (amount*50 + 9_999) / 10_000
-		env := events.Envelope{
-			IdempotencyKey: "xfer-bench-" + strconv.Itoa(i), Type: events.TypeTokensTransferred,
-			Frame: frame, Registry: "alpha-main", Source: events.SourceTEG, OccurredAt: now, Subject: from,
-			SchemaVersion: events.SchemaVersion,
-			Postings: []events.Posting{
-				{Account: from, Bucket: "liquid", Delta: -amount},
-				{Account: to, Bucket: "liquid", Delta: amount - fee},
-				{Account: "fee_collector", Bucket: "liquid", Delta: fee},
-			},
+		var env events.Envelope
+		if i%2 == 1 {
+			from = fmt.Sprintf("did:theprotocol:%08d", rng.IntN(agents))
+			to = fmt.Sprintf("did:theprotocol:%08d", rng.IntN(agents))
+			amount = int64(rng.IntN(1_000_000) + 1000)
+			fee = (amount*50 + 9_999) / 10_000
+			id, err := uuid.NewV7()
+			require.NoError(tb, err)
+			tid = id.String()
+			env = events.Envelope{
+				IdempotencyKey: "xfer-" + tid, Type: events.TypeTokensTransferred,
+				Postings: []events.Posting{{Account: from, Bucket: "liquid", Delta: fee - amount}, {Account: to, Bucket: "liquid", Delta: amount - fee}},
+				Payload: fmt.Appendf(nil, `{"transfer_id":"%s","from":"%s","to":"%s","amount_units":%d,"fee_units":%d,"net_units":%d,"fee_bps":50}`,
+					tid, from, to, amount, fee, amount-fee),
+			}
+		} else {
+			env = events.Envelope{
+				IdempotencyKey: "fee-" + tid, Type: events.TypeTransactionFeeCollected,
+				Postings: []events.Posting{{Account: from, Bucket: "liquid", Delta: -fee}, {Account: "fee_collector", Bucket: "liquid", Delta: fee}},
+				Payload:  fmt.Appendf(nil, `{"transfer_id":"%s","payer":"%s","fee_units":%d,"fee_bps":50}`, tid, from, fee),
+			}
 		}
+		env.Frame, env.Registry, env.Source, env.OccurredAt, env.Subject = frame, "alpha-main", events.SourceTEG, now, from
+		env.SchemaVersion = events.SchemaVersion
 		var err error
 		env.EventID, err = newUUID(rng)
 		require.NoError(tb, err)
@@ -90,6 +107,7 @@ func BenchmarkApply(b *testing.B) {
 				es := testenv.NewDB(b, db.RoleEventStore)
 				a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
 				require.NoError(b, err)
+				meter := testenv.StartCPUMeter(es.Pool)
 				b.StartTimer()
 				start := time.Now()
 				for i := 0; i < len(recs); i += size {
@@ -98,6 +116,7 @@ func BenchmarkApply(b *testing.B) {
 				}
 				b.ReportMetric(float64(len(recs))/time.Since(start).Seconds(), "records/s")
 				b.StopTimer()
+				meter.Report(b, len(recs))
 				rep, err := ingest.Audit(ctx, es.Pool, frame)
 				require.NoError(b, err)
 				require.EqualValues(b, n, rep.EventsApplied)
@@ -164,6 +183,7 @@ func BenchmarkKafkaToEventStore(b *testing.B) {
 				}
 				return nil
 			}})
+		meter := testenv.StartCPUMeter(es.Pool)
 		b.StartTimer()
 		start := time.Now()
 		go func() { _ = c.Run(cctx) }()
@@ -174,6 +194,8 @@ func BenchmarkKafkaToEventStore(b *testing.B) {
 		}
 		elapsed := time.Since(start)
 		b.StopTimer()
+		// CPU per record, broker included (kfake runs in this process).
+		meter.Report(b, len(recs))
 		cancel()
 		b.ReportMetric(float64(len(recs))/elapsed.Seconds(), "records/s")
 		// The share of the time a batch transaction was running: near 100 %

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/db"
@@ -124,4 +125,52 @@ func TestReplayReadsLegacyJSONRowsAndSegments(t *testing.T) {
 	require.True(t, rep.OK, "%+v", rep)
 	require.EqualValues(t, 600, rep.Replayed.EventsApplied)
 	require.EqualValues(t, 600, rep.EventRows)
+}
+
+// Only events whose sequence number was seen before are probed for their
+// key. A source that sends a logged key again under a new sequence number
+// (a bug upstream) makes the COPY collide: the batch is written again with
+// every key probed, and each event still lands once.
+func TestKeyReusedUnderANewSequenceNumberAppliesOnce(t *testing.T) {
+	ctx := context.Background()
+	es := testenv.NewDB(t, db.RoleEventStore)
+	m := ingest.NewMetrics(nil)
+	a, err := ingest.NewApplier(ctx, es.Pool, frame, m, nil, nil)
+	require.NoError(t, err)
+	recs := synthRecords(t, 1500, 40, 0, 13)
+	_, err = a.Apply(ctx, recs[:1000])
+	require.NoError(t, err)
+
+	// 500 new events, and 10 logged ones again under sequence numbers
+	// above everything the source sent.
+	batch := append([]ingest.Record{}, recs[1000:]...)
+	for i := range 10 {
+		r := recs[i*7]
+		r.SourceSeq = int64(1501 + i)
+		batch = append(batch, r)
+	}
+	res, err := a.Apply(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, 500, res.Inserted)
+	require.Equal(t, 10, res.Duplicates)
+	require.EqualValues(t, 1500, eventCount(t, es))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.KeyCollisions))
+
+	ref := testenv.NewDB(t, db.RoleEventStore)
+	b, err := ingest.NewApplier(ctx, ref.Pool, frame, nil, nil, nil)
+	require.NoError(t, err)
+	_, err = b.Apply(ctx, recs)
+	require.NoError(t, err)
+	require.Equal(t, balances(t, ref), balances(t, es))
+	rep, err := ingest.Replay(ctx, es.Pool, frame)
+	require.NoError(t, err)
+	require.True(t, rep.OK, "%+v", rep)
+
+	// A plain redelivery (sequence numbers already seen) is probed, not
+	// collided: the counter stays.
+	res, err = a.Apply(ctx, recs[200:400])
+	require.NoError(t, err)
+	require.Equal(t, 0, res.Inserted)
+	require.Equal(t, 200, res.Duplicates)
+	require.Equal(t, 1.0, testutil.ToFloat64(m.KeyCollisions))
 }

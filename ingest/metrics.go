@@ -13,6 +13,10 @@ type Metrics struct {
 	IngestLag    prometheus.Gauge
 	AuditDelta   *prometheus.GaugeVec
 	SourceGap    *prometheus.GaugeVec
+	// KeyCollisions counts batches written twice because an event arrived
+	// with a new sequence number but a key already in the log (see
+	// insertEvents): a source reusing keys, which is a bug upstream.
+	KeyCollisions prometheus.Counter
 }
 
 // NewMetrics registers the collectors in reg (nil: not registered).
@@ -29,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "eventstore_kafka_batch_size", Help: "Records per ingest batch.",
-			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000},
+			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000, 50000},
 		}),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "eventstore_batch_duration_seconds", Help: "Time to apply one batch (DB transaction).",
@@ -44,9 +48,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SourceGap: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventstore_source_pending", Help: "Sequence numbers received beyond a source's high-water mark (a gap while > 0).",
 		}, []string{"registry", "source"}),
+		KeyCollisions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventstore_key_collisions_total", Help: "Batches rewritten because an event key arrived again under a new source sequence number.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Ingested, m.Duplicates, m.Quarantined, m.BatchSize, m.BatchSeconds, m.IngestLag, m.AuditDelta, m.SourceGap)
+		reg.MustRegister(m.Ingested, m.Duplicates, m.Quarantined, m.BatchSize, m.BatchSeconds, m.IngestLag, m.AuditDelta, m.SourceGap, m.KeyCollisions)
 	}
 	return m
 }

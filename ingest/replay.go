@@ -193,12 +193,13 @@ func recompute(ctx context.Context, tx pgx.Tx) (*recomputation, error) {
 					}
 					skip[pos] = true
 				}
+				dec := events.NewDecoder()
 				for pos, b := range bodies {
 					if skip[pos] {
 						continue
 					}
 					var env events.Envelope
-					if err := decodeEnvelope(b, &env); err != nil {
+					if err := decodeEnvelope(dec, b, &env); err != nil {
 						return fmt.Errorf("replay: undecodable event body: %w", err)
 					}
 					if err := accumulate(&env, part.balances, &part.terms, 1); err != nil {
