@@ -1,6 +1,8 @@
 package events
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -333,31 +335,77 @@ func (s *scanner) end() bool {
 }
 
 // plainString consumes a string with no escapes, no control characters
-// and valid UTF-8, and returns its contents (aliasing the input).
+// and valid UTF-8, and returns its contents (aliasing the input). The
+// closing quote and any backslash are found with bytes.IndexByte, and the
+// rest is checked eight bytes at a time: a byte loop was the decoder's
+// largest cost.
 func (s *scanner) plainString() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
-	start := s.i
-	ascii := true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
-			if !ascii && !utf8.Valid(v) {
-				return nil, false // encoding/json would substitute U+FFFD
-			}
-			return v, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= 0x80:
-			ascii = false
-		}
-		s.i++
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return nil, false
 	}
-	return nil, false
+	v := s.b[s.i : s.i+n]
+	if bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	if !printableASCII(v) {
+		for _, c := range v {
+			if c < 0x20 {
+				return nil, false
+			}
+		}
+		if !utf8.Valid(v) {
+			return nil, false // encoding/json would substitute U+FFFD
+		}
+	}
+	s.i += n + 1
+	return v, true
+}
+
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// printableASCII reports whether every byte of b is in 0x20..0x7f. False
+// may be a false alarm (the caller then checks byte by byte); true is
+// exact.
+func printableASCII(b []byte) bool {
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		// A byte below 0x20 sets its high bit in w − 0x20…20 (borrows
+		// only add false alarms); a byte from 0x80 has it set in w.
+		if ((w-0x20*swarOnes)|w)&swarHigh != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// noControl reports whether b has no byte below 0x20, exactly.
+func noControl(b []byte) bool {
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		if (w-0x20*swarOnes)&^w&swarHigh != 0 {
+			break // possibly a control byte (or a false alarm): look closer
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // integer consumes a JSON integer (no fraction or exponent) that fits in
@@ -471,33 +519,40 @@ func (s *scanner) skipString() bool {
 	if !s.byte('"') {
 		return false
 	}
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		s.i++
-		switch {
-		case c == '"':
-			return true
-		case c < 0x20:
+	for {
+		rest := s.b[s.i:]
+		q := bytes.IndexByte(rest, '"')
+		if q < 0 {
 			return false
-		case c == '\\':
-			switch s.next() {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(s.b)-s.i < 4 {
-					return false
-				}
-				for _, h := range s.b[s.i : s.i+4] {
-					if !isHex(h) {
-						return false
-					}
-				}
-				s.i += 4
-			default:
+		}
+		e := bytes.IndexByte(rest[:q], '\\')
+		if e < 0 {
+			if !noControl(rest[:q]) {
 				return false
 			}
+			s.i += q + 1
+			return true
+		}
+		if !noControl(rest[:e]) {
+			return false
+		}
+		s.i += e + 1
+		switch s.next() {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if len(s.b)-s.i < 4 {
+				return false
+			}
+			for _, h := range s.b[s.i : s.i+4] {
+				if !isHex(h) {
+					return false
+				}
+			}
+			s.i += 4
+		default:
+			return false
 		}
 	}
-	return false
 }
 
 func isHex(c byte) bool {

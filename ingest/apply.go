@@ -59,8 +59,16 @@ type Applier struct {
 	// policyGen counts policy reloads; a batch prepared under an older
 	// generation is checked again before it is applied.
 	policyGen atomic.Uint64
-	progress  map[sourceKey]*progress
-	now       func() time.Time
+	// projMu makes the projection phase of a batch's transaction, through
+	// its commit, one batch at a time; progMu guards progress, which that
+	// phase replaces after the commit and other batches read.
+	projMu   sync.Mutex
+	progMu   sync.RWMutex
+	progress map[sourceKey]*progress
+	// flight holds the keys of batches being written (see claimKeys).
+	flightMu sync.Mutex
+	flight   map[string]struct{}
+	now      func() time.Time
 	m         *Metrics
 	log       *slog.Logger
 }
@@ -76,7 +84,7 @@ func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metric
 	if now == nil {
 		now = time.Now
 	}
-	a := &Applier{Frame: frame, pool: pool, q: eventdb.New(), progress: map[sourceKey]*progress{}, now: now, m: m, log: log}
+	a := &Applier{Frame: frame, pool: pool, q: eventdb.New(), progress: map[sourceKey]*progress{}, flight: map[string]struct{}{}, now: now, m: m, log: log}
 	var err error
 	if a.policy, err = db.LoadPolicy(ctx, pool); err != nil {
 		return nil, err
@@ -293,8 +301,15 @@ func (a *Applier) Prepare(recs []Record) (*Prepared, error) {
 	return p, nil
 }
 
-// ApplyPrepared writes a prepared batch (see Apply). Batches must be
-// applied one at a time, in the order they were received.
+// ApplyPrepared writes a prepared batch (see Apply). Two batches may be
+// applied at once (the consumer keeps two in flight): each transaction
+// first writes its events — the larger half of its work — concurrently
+// with the other, then takes the Applier's projection lock and applies its
+// postings, supply terms and source progress, and commits, holding the
+// lock through the commit. The projections thus have one writer at a time,
+// and each batch's events and projections still commit together.
+// Postings and supply terms are sums, so the order in which two batches
+// commit does not matter; source progress is merged under the lock.
 func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResult, error) {
 	start := a.now()
 	items := prep.items
@@ -310,101 +325,29 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		}
 	}
 
-	// Progress changes are computed on copies and swapped in after commit.
-	touched := map[sourceKey]*progress{}
-	for _, d := range items {
-		if d.seq <= 0 || d.env.Registry == "" || d.env.Source == "" {
-			continue
-		}
-		k := sourceKey{d.env.Registry, d.env.Source}
-		p, ok := touched[k]
-		if !ok {
-			if cur := a.progress[k]; cur != nil {
-				p = cur.clone()
-			} else {
-				p = newProgress(0, 0, start)
-			}
-			touched[k] = p
-		}
-		p.observe(d.seq, start)
-		if p.count > MaxPending {
-			return res, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, p.count)
-		}
-		if p.overflow != 0 {
-			return res, fmt.Errorf("source %s/%s sent sequence number %d, more than %d above its high-water mark %d: refusing to track it",
-				k.registry, k.source, p.overflow, MaxPendingSpan, p.hwm)
-		}
-	}
-
 	// An event whose sequence number its source's progress already holds
 	// may be in the log (a redelivery): only those keys are probed.
-	seen := func(d *decoded) bool {
+	seenPos := make([]bool, len(items))
+	a.progMu.RLock()
+	for i := range items {
+		d := &items[i]
 		p := a.progress[sourceKey{d.env.Registry, d.env.Source}]
-		return p != nil && (d.seq <= p.hwm || p.has(d.seq))
+		seenPos[i] = p != nil && (d.seq <= p.hwm || p.has(d.seq))
 	}
-	var applied segmentPlan
-	var deltas balanceDeltas
-	var terms auditTerms
-	probeAll := false
-	write := func(tx pgx.Tx) error {
-		var err error
-		plan, err := insertEvents(ctx, tx, items, prep.plan, start, seen, probeAll)
-		if err != nil {
-			return err
-		}
-		applied = plan
-		keys := plan.keys
-		if plan.deltas == nil {
-			if deltas, terms, err = a.projectionDeltas(items, plan.inserted(items)); err != nil {
-				return err
-			}
-			keys = sortedKeys(deltas)
-		} else {
-			deltas, terms = plan.deltas, plan.terms
-		}
-		if err := deltas.apply(ctx, tx, a.q, keys); err != nil {
-			return err
-		}
-		if err := a.q.SupplyAuditApply(ctx, tx, eventdb.SupplyAuditApplyParams{
-			Frame: a.Frame, Issued: terms.issued, Destroyed: terms.destroyed, TransitNet: terms.transitNet,
-			Circulating: terms.circulating, Events: int64(len(plan.order) - len(plan.skipped)), Now: start,
-		}); err != nil {
-			return fmt.Errorf("supply audit: %w", err)
-		}
-		for _, d := range items {
-			if d.reason == "" {
-				continue
-			}
-			if err := a.q.QuarantineInsert(ctx, tx, eventdb.QuarantineInsertParams{
-				IdempotencyKey: d.env.IdempotencyKey, EventType: d.env.Type, Registry: d.env.Registry,
-				Source: d.env.Source, SourceSeq: d.seq, Reason: d.reason, Raw: d.raw, Now: start,
-			}); err != nil {
-				return fmt.Errorf("quarantine: %w", err)
-			}
-		}
-		for k, p := range touched {
-			if err := a.q.SourceProgressUpsert(ctx, tx, eventdb.SourceProgressUpsertParams{
-				Registry: k.registry, Source: k.source, Hwm: p.hwm, MaxSeen: p.maxSeen,
-				PendingBase: p.base, PendingBits: p.bitmap(), HwmMovedAt: p.hwmMovedAt, Now: start,
-			}); err != nil {
-				return fmt.Errorf("source progress: %w", err)
-			}
-		}
-		return nil
-	}
-	err := a.tx(ctx, write)
+	a.progMu.RUnlock()
+	seen := func(i int) bool { return seenPos[i] }
+	flying, release := a.claimKeys(items, prep.plan)
+	defer release()
+	inFlight := func(i int) bool { return flying[i] }
+
+	applied, terms, err := a.applyOnce(ctx, items, prep.plan, start, seen, inFlight, false)
 	if errors.Is(err, errKeyCollision) {
 		a.log.Warn("an event key arrived again under a new sequence number; writing the batch again with every key probed", "events", len(items))
 		a.m.KeyCollisions.Inc()
-		probeAll = true
-		err = a.tx(ctx, write)
+		applied, terms, err = a.applyOnce(ctx, items, prep.plan, start, seen, inFlight, true)
 	}
 	if err != nil {
 		return res, err
-	}
-	for k, p := range touched {
-		a.progress[k] = p
-		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(p.count))
 	}
 	policyChanged := false
 	type sourceType struct{ source, typ string }
@@ -454,8 +397,140 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	return res, nil
 }
 
-func (a *Applier) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return db.NewStore(a.pool, "eventstore").Tx(ctx, fn)
+// claimKeys registers the keys of the batch's plan as being written, except
+// those an earlier batch still in flight is writing, which it reports (by
+// index in items): the batch skips them (see insertEvents). Without this,
+// a record and its duplicate in two batches in flight collided in the
+// primary key, and the later batch was written twice. release ends the
+// claim; call it when the batch's transaction has ended.
+func (a *Applier) claimKeys(items []decoded, plan segmentPlan) (flying []bool, release func()) {
+	flying = make([]bool, len(items))
+	mine := make([]string, 0, len(plan.order))
+	a.flightMu.Lock()
+	for _, j := range plan.order {
+		k := items[j].env.IdempotencyKey
+		if _, ok := a.flight[k]; ok {
+			flying[j] = true
+			continue
+		}
+		a.flight[k] = struct{}{}
+		mine = append(mine, k)
+	}
+	a.flightMu.Unlock()
+	return flying, func() {
+		a.flightMu.Lock()
+		for _, k := range mine {
+			delete(a.flight, k)
+		}
+		a.flightMu.Unlock()
+	}
+}
+
+// applyOnce runs the batch's transaction (see ApplyPrepared). On error
+// nothing, in the database or in memory, has changed.
+func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPlan, start time.Time, seen, inFlight func(int) bool, probeAll bool) (applied segmentPlan, terms auditTerms, err error) {
+	tx, err := a.pool.Begin(ctx)
+	if err != nil {
+		return applied, terms, fmt.Errorf("begin: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tx.Rollback(rbCtx)
+		}
+	}()
+
+	// Phase 1, concurrent with the other batch in flight: the event log.
+	if applied, err = insertEvents(ctx, tx, items, plan, start, seen, inFlight, probeAll); err != nil {
+		return applied, terms, err
+	}
+	var deltas balanceDeltas
+	keys := applied.keys
+	if applied.deltas == nil {
+		if deltas, terms, err = a.projectionDeltas(items, applied.inserted(items)); err != nil {
+			return applied, terms, err
+		}
+		keys = sortedKeys(deltas)
+	} else {
+		deltas, terms = applied.deltas, applied.terms
+	}
+
+	// Phase 2, one batch at a time until its commit: the projections.
+	a.projMu.Lock()
+	defer a.projMu.Unlock()
+	// Another process's Applier (a consumer-group rebalance can briefly
+	// run two) is kept out of the projections by the advisory lock.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey); err != nil {
+		return applied, terms, fmt.Errorf("ingest lock: %w", err)
+	}
+	// Progress changes are computed on copies and swapped in after commit.
+	touched := map[sourceKey]*progress{}
+	for _, d := range items {
+		if d.seq <= 0 || d.env.Registry == "" || d.env.Source == "" {
+			continue
+		}
+		k := sourceKey{d.env.Registry, d.env.Source}
+		p, ok := touched[k]
+		if !ok {
+			if cur := a.progress[k]; cur != nil {
+				p = cur.clone()
+			} else {
+				p = newProgress(0, 0, start)
+			}
+			touched[k] = p
+		}
+		p.observe(d.seq, start)
+		if p.count > MaxPending {
+			return applied, terms, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, p.count)
+		}
+		if p.overflow != 0 {
+			return applied, terms, fmt.Errorf("source %s/%s sent sequence number %d, more than %d above its high-water mark %d: refusing to track it",
+				k.registry, k.source, p.overflow, MaxPendingSpan, p.hwm)
+		}
+	}
+	if err := deltas.apply(ctx, tx, a.q, keys); err != nil {
+		return applied, terms, err
+	}
+	if err := a.q.SupplyAuditApply(ctx, tx, eventdb.SupplyAuditApplyParams{
+		Frame: a.Frame, Issued: terms.issued, Destroyed: terms.destroyed, TransitNet: terms.transitNet,
+		Circulating: terms.circulating, Events: int64(len(applied.order) - len(applied.skipped)), Now: start,
+	}); err != nil {
+		return applied, terms, fmt.Errorf("supply audit: %w", err)
+	}
+	for _, d := range items {
+		if d.reason == "" {
+			continue
+		}
+		if err := a.q.QuarantineInsert(ctx, tx, eventdb.QuarantineInsertParams{
+			IdempotencyKey: d.env.IdempotencyKey, EventType: d.env.Type, Registry: d.env.Registry,
+			Source: d.env.Source, SourceSeq: d.seq, Reason: d.reason, Raw: d.raw, Now: start,
+		}); err != nil {
+			return applied, terms, fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	for k, p := range touched {
+		if err := a.q.SourceProgressUpsert(ctx, tx, eventdb.SourceProgressUpsertParams{
+			Registry: k.registry, Source: k.source, Hwm: p.hwm, MaxSeen: p.maxSeen,
+			PendingBase: p.base, PendingBits: p.bitmap(), HwmMovedAt: p.hwmMovedAt, Now: start,
+		}); err != nil {
+			return applied, terms, fmt.Errorf("source progress: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return applied, terms, fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	a.progMu.Lock()
+	for k, p := range touched {
+		a.progress[k] = p
+	}
+	a.progMu.Unlock()
+	for k, p := range touched {
+		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(p.count))
+	}
+	return applied, terms, nil
 }
 
 type auditTerms struct {

@@ -135,6 +135,12 @@ func BenchmarkApply(b *testing.B) {
 func BenchmarkKafkaToEventStore(b *testing.B) {
 	n := benchN(1_000_000)
 	recs := synthRecords(b, n, 10_000, 5, 2)
+	for _, inFlight := range []int{1, ingest.DefaultInFlight} {
+		b.Run(fmt.Sprintf("inflight=%d", inFlight), func(b *testing.B) { benchKafkaToEventStore(b, recs, n, inFlight) })
+	}
+}
+
+func benchKafkaToEventStore(b *testing.B, recs []ingest.Record, n, inFlight int) {
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
@@ -168,7 +174,7 @@ func BenchmarkKafkaToEventStore(b *testing.B) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		done := make(chan struct{})
 		var total int
-		c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: []string{k.Addr()}, Topic: topic,
+		c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: []string{k.Addr()}, Topic: topic, MaxInFlight: inFlight,
 			AfterApply: func(r ingest.BatchResult) error {
 				mu.Lock()
 				defer mu.Unlock()
@@ -204,6 +210,9 @@ func BenchmarkKafkaToEventStore(b *testing.B) {
 		var hm dto.Metric
 		require.NoError(b, m.BatchSeconds.Write(&hm))
 		b.ReportMetric(100*hm.GetHistogram().GetSampleSum()/elapsed.Seconds(), "apply_busy_%")
+		var cm dto.Metric
+		require.NoError(b, m.KeyCollisions.Write(&cm))
+		b.ReportMetric(cm.GetCounter().GetValue(), "key_collisions")
 		sort.Ints(sizes)
 		b.ReportMetric(float64(len(sizes)), "batches")
 		b.ReportMetric(float64(sizes[len(sizes)/2]), "batch_p50")

@@ -14,12 +14,23 @@ import (
 // HeaderSourceSeq carries the relay-assigned per-source sequence number.
 const HeaderSourceSeq = "source_seq"
 
+// Batches written at once by a consumer. Two let one batch's event inserts
+// overlap the other's projection phase and commit; a third would only
+// queue behind the projection lock.
+const (
+	DefaultInFlight = 2
+	MaxInFlight     = 4
+)
+
 // ConsumerOptions configure the frame's EventStore consumer.
 type ConsumerOptions struct {
 	Brokers  []string
 	Topic    string
 	Group    string // default eventstore-<frame>
 	MaxBatch int    // records per transaction, default DefaultBatch, at most MaxBatch
+	// MaxInFlight is how many batches are written at once (default
+	// DefaultInFlight, at most MaxInFlight).
+	MaxInFlight int
 	Log      *slog.Logger
 	// AfterApply, if set, runs after the database commit and before the
 	// Kafka offset commit; tests use it to crash the consumer there.
@@ -29,9 +40,11 @@ type ConsumerOptions struct {
 // Consumer feeds the frame's topic into an Applier: poll a batch, apply it
 // in one transaction, then commit offsets. A crash between the two
 // redelivers the batch, which the idempotency keys absorb. The next batch is
-// polled and decoded while the current one is written (one batch in flight,
-// applied in order), which measured ~1.26× the records/s of the strictly
-// sequential loop (BenchmarkKafkaToEventStore, same run).
+// polled and decoded while earlier ones are written, and two batches are
+// written at once (their event inserts overlap; see ApplyPrepared).
+// Measured with BenchmarkKafkaToEventStore: one batch in flight was ~1.26×
+// the strictly sequential loop; two are a further 1.23× (72,646 vs
+// 59,181 records/s in one run).
 type Consumer struct {
 	a    *Applier
 	opts ConsumerOptions
@@ -44,6 +57,9 @@ func NewConsumer(a *Applier, o ConsumerOptions) *Consumer {
 	}
 	if o.MaxBatch <= 0 || o.MaxBatch > MaxBatch {
 		o.MaxBatch = DefaultBatch
+	}
+	if o.MaxInFlight <= 0 || o.MaxInFlight > MaxInFlight {
+		o.MaxInFlight = DefaultInFlight
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -90,23 +106,27 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 	// then unblock rebalancing (Close leaves the group, which a blocked
 	// rebalance would hang), then close.
 	defer cl.AllowRebalance()
-	// One batch is written while the next is polled and decoded (Prepare
-	// needs no database), so Go-side decoding overlaps Postgres work.
-	// Offsets of a batch are committed only after its transaction, and
-	// batches are applied strictly in order.
-	var cur *inflight
+	// Up to MaxInFlight batches are written at once (their event inserts
+	// overlap, their projection phases take turns; see ApplyPrepared)
+	// while the next is polled and decoded (Prepare needs no database).
+	// Offsets are committed in poll order, each batch's only after its
+	// transaction and every earlier batch's: a failure leaves the failed
+	// batch and everything after it to be redelivered, which the
+	// idempotency keys absorb even where a later batch already committed.
+	var queue []*inflight
 	defer func() {
-		if cur != nil {
-			<-cur.done // never leave a write running past return
+		for _, f := range queue {
+			<-f.done // never leave a write running past return
 		}
 	}()
+	// finish waits for the oldest batch in flight and commits its offsets.
 	finish := func() error {
-		if cur == nil {
+		if len(queue) == 0 {
 			return nil
 		}
-		f := cur
+		f := queue[0]
 		<-f.done
-		cur = nil
+		queue = queue[1:]
 		if f.err != nil {
 			return fmt.Errorf("apply batch: %w", f.err)
 		}
@@ -117,6 +137,14 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 		}
 		if err := cl.CommitRecords(ctx, f.recs...); err != nil {
 			return fmt.Errorf("commit offsets: %w", err)
+		}
+		return nil
+	}
+	finishAll := func() error {
+		for len(queue) > 0 {
+			if err := finish(); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -131,18 +159,18 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 			}
 		default:
 		}
-		// While a batch is in flight, the poll also ends when that batch
+		// While batches are in flight, the poll also ends when the oldest
 		// does, so its offsets are committed promptly even if no more
 		// records arrive (PollRecords otherwise waits for data).
 		pollCtx, stopPoll := context.WithCancel(ctx)
-		if cur != nil {
+		if len(queue) > 0 {
 			go func(done <-chan struct{}) {
 				select {
 				case <-done:
 					stopPoll()
 				case <-pollCtx.Done():
 				}
-			}(cur.done)
+			}(queue[0].done)
 		}
 		fetches := cl.PollRecords(pollCtx, c.opts.MaxBatch)
 		stopPoll()
@@ -157,7 +185,9 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 		})
 		recs := fetches.Records()
 		if len(recs) == 0 {
-			if err := finish(); err != nil {
+			// Commit what completed; with nothing new to write, wait for
+			// the rest before letting a rebalance through.
+			if err := finishAll(); err != nil {
 				return err
 			}
 			cl.AllowRebalance()
@@ -175,11 +205,13 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := finish(); err != nil {
-			return err
+		for len(queue) >= c.opts.MaxInFlight {
+			if err := finish(); err != nil {
+				return err
+			}
 		}
 		f := &inflight{recs: recs, done: make(chan struct{})}
-		cur = f
+		queue = append(queue, f)
 		go func() {
 			defer close(f.done)
 			f.res, f.err = c.a.ApplyPrepared(ctx, prep)
@@ -188,7 +220,7 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 		// through at least every second, with nothing in flight, so a
 		// joining or leaving member is not starved under steady traffic.
 		if time.Since(lastAllow) >= time.Second {
-			if err := finish(); err != nil {
+			if err := finishAll(); err != nil {
 				return err
 			}
 			cl.AllowRebalance()

@@ -16,10 +16,12 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 )
 
-// ingestLockKey is the advisory lock every event-log writer holds for its
-// transaction. There is one Applier per frame, but a consumer-group
-// rebalance can briefly run two: holding the lock, a writer's probe for
-// existing keys cannot be raced by another writer's insert.
+// ingestLockKey is the advisory lock every Applier holds for the
+// projection phase of its transactions, through the commit. There is one
+// Applier per frame, but a consumer-group rebalance can briefly run two:
+// the lock keeps their projection updates (updates in place, inserts of
+// new rows without ON CONFLICT) one at a time. Event-log inserts need no
+// lock: the primary key arbitrates, and a collision is retried.
 const ingestLockKey int64 = 0x74705f6576656e74 // "tp_event"
 
 // copyEventsSQL lists the columns in the order segmentPlan encodes them.
@@ -177,23 +179,26 @@ var errKeyCollision = errors.New("event key already in the log under another seq
 // the rows of the rest. It returns the plan as applied.
 //
 // Only events whose source sequence number was seen before (seen reports
-// it) are probed, unless probeAll. Every event in the log had its sequence
+// it, by index in items) are probed, unless probeAll. Every event in the log had its sequence
 // number recorded in its source's progress in the same transaction, so an
 // event with a new sequence number is new unless its source reused a key
 // (a bug upstream): then the primary key refuses the COPY, and the caller
 // gets errKeyCollision and writes the batch again with probeAll. Probing
 // every key cost a fifth of the writer's time per batch.
-func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentPlan, now time.Time, seen func(*decoded) bool, probeAll bool) (segmentPlan, error) {
+//
+// Events inFlight reports (by index in items) are being written by an
+// earlier batch still in flight: they are skipped like logged ones. If
+// that batch commits, they are in the log; if it fails, the consumer
+// commits no offset from it onwards, so this batch's records are
+// delivered again and then find the log without them.
+func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentPlan, now time.Time, seen, inFlight func(int) bool, probeAll bool) (segmentPlan, error) {
 	plan.skipped = nil
 	if len(plan.order) == 0 {
 		return plan, nil
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey); err != nil {
-		return plan, fmt.Errorf("ingest lock: %w", err)
-	}
 	var keys []string
 	for _, j := range plan.order {
-		if probeAll || seen(&items[j]) {
+		if probeAll || seen(j) {
 			keys = append(keys, items[j].env.IdempotencyKey)
 		}
 	}
@@ -204,7 +209,14 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 			return plan, fmt.Errorf("probe event keys: %w", err)
 		}
 	}
-	if len(existing) > 0 {
+	flying := false
+	for _, j := range plan.order {
+		if inFlight(j) {
+			flying = true
+			break
+		}
+	}
+	if len(existing) > 0 || flying {
 		known := make(map[string]struct{}, len(existing))
 		for _, k := range existing {
 			known[k] = struct{}{}
@@ -218,7 +230,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 			}
 		}
 		for pos, j := range plan.order {
-			if _, ok := known[items[j].env.IdempotencyKey]; !ok {
+			if _, ok := known[items[j].env.IdempotencyKey]; !ok && !inFlight(j) {
 				continue
 			}
 			plan.skipped = append(plan.skipped, int32(pos))
