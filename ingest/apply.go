@@ -69,8 +69,8 @@ type Applier struct {
 	flightMu sync.Mutex
 	flight   map[string]struct{}
 	now      func() time.Time
-	m         *Metrics
-	log       *slog.Logger
+	m        *Metrics
+	log      *slog.Logger
 }
 
 // NewApplier loads the emission policy and per-source progress.

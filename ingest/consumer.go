@@ -31,7 +31,7 @@ type ConsumerOptions struct {
 	// MaxInFlight is how many batches are written at once (default
 	// DefaultInFlight, at most MaxInFlight).
 	MaxInFlight int
-	Log      *slog.Logger
+	Log         *slog.Logger
 	// AfterApply, if set, runs after the database commit and before the
 	// Kafka offset commit; tests use it to crash the consumer there.
 	AfterApply func(BatchResult) error

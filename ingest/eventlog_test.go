@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -173,4 +174,83 @@ func TestKeyReusedUnderANewSequenceNumberAppliesOnce(t *testing.T) {
 	require.Equal(t, 0, res.Inserted)
 	require.Equal(t, 200, res.Duplicates)
 	require.Equal(t, 1.0, testutil.ToFloat64(m.KeyCollisions))
+}
+
+// Two batches written at once that share records land each event once,
+// whichever commits first.
+func TestConcurrentBatchesSharingRecordsApplyOnce(t *testing.T) {
+	ctx := context.Background()
+	es := testenv.NewDB(t, db.RoleEventStore)
+	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+	require.NoError(t, err)
+	recs := synthRecords(t, 4000, 60, 0, 17)
+	first := append(append([]ingest.Record{}, recs[:2000]...), recs[2500:3000]...)
+	second := append([]ingest.Record{}, recs[1500:]...) // shares 1,000 records with first
+	p1, err := a.Prepare(first)
+	require.NoError(t, err)
+	p2, err := a.Prepare(second)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var r1, r2 ingest.BatchResult
+	var e1, e2 error
+	wg.Add(2)
+	go func() { defer wg.Done(); r1, e1 = a.ApplyPrepared(ctx, p1) }()
+	go func() { defer wg.Done(); r2, e2 = a.ApplyPrepared(ctx, p2) }()
+	wg.Wait()
+	require.NoError(t, e1)
+	require.NoError(t, e2)
+	require.Equal(t, 4000, r1.Inserted+r2.Inserted)
+	require.Equal(t, 1000, r1.Duplicates+r2.Duplicates)
+	require.EqualValues(t, 4000, eventCount(t, es))
+	requireSameAsCleanApply(t, es, recs)
+}
+
+// A batch skips the records an earlier batch in flight is writing. If that
+// batch then fails, its records are delivered again (the consumer commits
+// no offset from the failed batch on) and land then: nothing is lost.
+func TestRecordsSkippedForAFailedEarlierBatchLandOnRedelivery(t *testing.T) {
+	ctx := context.Background()
+	es := testenv.NewDB(t, db.RoleEventStore)
+	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+	require.NoError(t, err)
+	recs := synthRecords(t, 3000, 60, 0, 19)
+	earlier, err := a.Prepare(recs[:2000])
+	require.NoError(t, err)
+	release := a.ClaimForTest(earlier) // in flight…
+
+	res, err := a.Apply(ctx, recs[1000:]) // …while this batch is written
+	require.NoError(t, err)
+	require.Equal(t, 1000, res.Inserted)
+	require.Equal(t, 1000, res.Duplicates, "the shared records are left to the earlier batch")
+	release() // …which fails: it wrote nothing
+	require.EqualValues(t, 1000, eventCount(t, es))
+
+	// Redelivery from the failed batch's offsets.
+	res, err = a.Apply(ctx, recs)
+	require.NoError(t, err)
+	require.Equal(t, 2000, res.Inserted, "the failed batch's records, shared ones included")
+	require.EqualValues(t, 3000, eventCount(t, es))
+	requireSameAsCleanApply(t, es, recs)
+}
+
+// requireSameAsCleanApply checks es's projections and audit against a
+// fresh EventStore that applied recs once, and replays es's log.
+func requireSameAsCleanApply(t *testing.T, es testenv.DB, recs []ingest.Record) {
+	t.Helper()
+	ctx := context.Background()
+	ref := testenv.NewDB(t, db.RoleEventStore)
+	b, err := ingest.NewApplier(ctx, ref.Pool, frame, nil, nil, nil)
+	require.NoError(t, err)
+	_, err = b.Apply(ctx, recs)
+	require.NoError(t, err)
+	require.Equal(t, balances(t, ref), balances(t, es))
+	got, err := ingest.Audit(ctx, es.Pool, frame)
+	require.NoError(t, err)
+	want, err := ingest.Audit(ctx, ref.Pool, frame)
+	require.NoError(t, err)
+	got.UpdatedAt = want.UpdatedAt
+	require.Equal(t, want, got)
+	rep, err := ingest.Replay(ctx, es.Pool, frame)
+	require.NoError(t, err)
+	require.True(t, rep.OK, "%+v", rep)
 }
