@@ -172,18 +172,27 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 				}
 			}(queue[0].done)
 		}
-		fetches := cl.PollRecords(pollCtx, c.opts.MaxBatch)
+		var fetchErr error
+		poll := func(max int) []*kgo.Record {
+			fetches := cl.PollRecords(pollCtx, max)
+			fetches.EachError(func(topic string, p int32, err error) {
+				if !errors.Is(err, context.Canceled) {
+					fetchErr = fmt.Errorf("fetch %s/%d: %w", topic, p, err)
+				}
+			})
+			return fetches.Records()
+		}
+		recs := poll(c.opts.MaxBatch)
+		// While every write slot is busy, keep filling the batch until the
+		// oldest write ends: a larger batch nets more postings into each
+		// projection row, and it could not start any sooner.
+		for len(recs) > 0 && len(recs) < c.opts.MaxBatch && len(queue) >= c.opts.MaxInFlight && pollCtx.Err() == nil && fetchErr == nil {
+			recs = append(recs, poll(c.opts.MaxBatch-len(recs))...)
+		}
 		stopPoll()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var fetchErr error
-		fetches.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				fetchErr = fmt.Errorf("fetch %s/%d: %w", topic, p, err)
-			}
-		})
-		recs := fetches.Records()
 		if len(recs) == 0 {
 			// Commit what completed; with nothing new to write, wait for
 			// the rest before letting a rebalance through.

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -253,4 +255,49 @@ func requireSameAsCleanApply(t *testing.T, es testenv.DB, recs []ingest.Record) 
 	rep, err := ingest.Replay(ctx, es.Pool, frame)
 	require.NoError(t, err)
 	require.True(t, rep.OK, "%+v", rep)
+}
+
+// Segments written with zstd (before s2) are still read by replays and
+// rebuilds, next to s2 ones.
+func TestReplayReadsZstdAndS2Segments(t *testing.T) {
+	ctx := context.Background()
+	es := testenv.NewDB(t, db.RoleEventStore)
+	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+	require.NoError(t, err)
+	recs := synthRecords(t, 1200, 30, 0, 23)
+	_, err = a.Apply(ctx, recs[:600])
+	require.NoError(t, err)
+	// Rewrite those segments as the previous build stored them.
+	rows, err := es.Pool.Query(ctx, `SELECT id, data FROM event_segments`)
+	require.NoError(t, err)
+	type seg struct {
+		id   int64
+		data []byte
+	}
+	var segs []seg
+	for rows.Next() {
+		var s seg
+		require.NoError(t, rows.Scan(&s.id, &s.data))
+		segs = append(segs, s)
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, segs)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	require.NoError(t, err)
+	for _, s := range segs {
+		plain, err := s2.Decode(nil, s.data)
+		require.NoError(t, err)
+		_, err = es.Pool.Exec(ctx, `UPDATE event_segments SET codec = $1, data = $2 WHERE id = $3`, ingest.CodecZstd, enc.EncodeAll(plain, nil), s.id)
+		require.NoError(t, err)
+	}
+	_, err = a.Apply(ctx, recs[600:])
+	require.NoError(t, err)
+	var codecs []string
+	require.NoError(t, es.Pool.QueryRow(ctx, `SELECT array_agg(DISTINCT codec ORDER BY codec) FROM event_segments`).Scan(&codecs))
+	require.Equal(t, []string{ingest.CodecS2, ingest.CodecZstd}, codecs)
+
+	before := balances(t, es)
+	require.NoError(t, ingest.Rebuild(ctx, es.Pool, frame))
+	require.Equal(t, before, balances(t, es))
+	requireSameAsCleanApply(t, es, recs)
 }

@@ -159,6 +159,7 @@ func (r *recomputation) merge(o *recomputation) error {
 
 // replayChunk is a unit of replay work: a segment, or legacy json bodies.
 type replayChunk struct {
+	codec   string
 	segment []byte
 	count   int
 	skipped []int32
@@ -182,7 +183,7 @@ func recompute(ctx context.Context, tx pgx.Tx) (*recomputation, error) {
 				bodies := c.bodies
 				if c.segment != nil {
 					var err error
-					if bodies, err = decodeSegment(c.segment, c.count); err != nil {
+					if bodies, err = decodeSegment(c.codec, c.segment, c.count); err != nil {
 						return err
 					}
 				}
@@ -222,19 +223,20 @@ func recompute(ctx context.Context, tx pgx.Tx) (*recomputation, error) {
 				return gctx.Err()
 			}
 		}
-		segs, err := tx.Query(gctx, `SELECT events, skipped, data FROM event_segments ORDER BY id`)
+		segs, err := tx.Query(gctx, `SELECT codec, events, skipped, data FROM event_segments ORDER BY id`)
 		if err != nil {
 			return fmt.Errorf("read segments: %w", err)
 		}
 		for segs.Next() {
+			var codec string
 			var n int32
 			var skipped []int32
 			var data []byte
-			if err := segs.Scan(&n, &skipped, &data); err != nil {
+			if err := segs.Scan(&codec, &n, &skipped, &data); err != nil {
 				segs.Close()
 				return fmt.Errorf("read segments: %w", err)
 			}
-			if err := send(replayChunk{segment: data, count: int(n), skipped: skipped}); err != nil {
+			if err := send(replayChunk{codec: codec, segment: data, count: int(n), skipped: skipped}); err != nil {
 				segs.Close()
 				return err
 			}
