@@ -210,6 +210,16 @@ func benchKafkaToEventStore(b *testing.B, recs []ingest.Record, n, inFlight int)
 		var hm dto.Metric
 		require.NoError(b, m.BatchSeconds.Write(&hm))
 		b.ReportMetric(100*hm.GetHistogram().GetSampleSum()/elapsed.Seconds(), "apply_busy_%")
+		if os.Getenv("INGEST_BENCH_TABLESTATS") != "" {
+			rows, err := es.Pool.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, autovacuum_count, autoanalyze_count FROM pg_stat_user_tables ORDER BY n_tup_ins DESC LIMIT 4`)
+			require.NoError(b, err)
+			for rows.Next() {
+				var name string
+				var ins, upd, hot, av, aa int64
+				require.NoError(b, rows.Scan(&name, &ins, &upd, &hot, &av, &aa))
+				b.Logf("%s: ins %d upd %d hot %d autovacuum %d autoanalyze %d", name, ins, upd, hot, av, aa)
+			}
+		}
 		var cm dto.Metric
 		require.NoError(b, m.KeyCollisions.Write(&cm))
 		b.ReportMetric(cm.GetCounter().GetValue(), "key_collisions")
