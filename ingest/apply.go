@@ -65,9 +65,9 @@ type Applier struct {
 	projMu   sync.Mutex
 	progMu   sync.RWMutex
 	progress map[sourceKey]*progress
-	// flight holds the keys of batches being written (see claimKeys).
+	// flight lists the batches being written, oldest first (see claimKeys).
 	flightMu sync.Mutex
-	flight   map[string]struct{}
+	flight   []*flightBatch
 	now      func() time.Time
 	m        *Metrics
 	log      *slog.Logger
@@ -84,7 +84,7 @@ func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metric
 	if now == nil {
 		now = time.Now
 	}
-	a := &Applier{Frame: frame, pool: pool, q: eventdb.New(), progress: map[sourceKey]*progress{}, flight: map[string]struct{}{}, now: now, m: m, log: log}
+	a := &Applier{Frame: frame, pool: pool, q: eventdb.New(), progress: map[sourceKey]*progress{}, now: now, m: m, log: log}
 	var err error
 	if a.policy, err = db.LoadPolicy(ctx, pool); err != nil {
 		return nil, err
@@ -329,9 +329,14 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	// may be in the log (a redelivery): only those keys are probed.
 	seenPos := make([]bool, len(items))
 	a.progMu.RLock()
+	var last sourceKey
+	var p *progress
 	for i := range items {
 		d := &items[i]
-		p := a.progress[sourceKey{d.env.Registry, d.env.Source}]
+		// Consecutive records mostly share a source: look it up on change.
+		if k := (sourceKey{d.env.Registry, d.env.Source}); i == 0 || k != last {
+			last, p = k, a.progress[k]
+		}
 		seenPos[i] = p != nil && (d.seq <= p.hwm || p.has(d.seq))
 	}
 	a.progMu.RUnlock()
@@ -397,33 +402,55 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	return res, nil
 }
 
-// claimKeys registers the keys of the batch's plan as being written, except
-// those an earlier batch still in flight is writing, which it reports (by
-// index in items): the batch skips them (see insertEvents). Without this,
-// a record and its duplicate in two batches in flight collided in the
-// primary key, and the later batch was written twice. release ends the
-// claim; call it when the batch's transaction has ended.
+// claimKeys registers the keys of the batch's plan as being written, and
+// reports (by index in items) those an earlier batch still in flight is
+// writing: the batch skips them (see insertEvents). Without this, a record
+// and its duplicate in two batches in flight collided in the primary key,
+// and the later batch was written twice. release ends the claim; call it
+// when the batch's transaction has ended.
+//
+// Plans list their keys sorted and unique, so each earlier batch is
+// compared by one merge walk (a map of every key in flight cost 0.7 µs per
+// event).
 func (a *Applier) claimKeys(items []decoded, plan segmentPlan) (flying []bool, release func()) {
-	flying = make([]bool, len(items))
-	mine := make([]string, 0, len(plan.order))
+	mine := &flightBatch{items: items, order: plan.order}
 	a.flightMu.Lock()
-	for _, j := range plan.order {
-		k := items[j].env.IdempotencyKey
-		if _, ok := a.flight[k]; ok {
-			flying[j] = true
-			continue
-		}
-		a.flight[k] = struct{}{}
-		mine = append(mine, k)
-	}
+	earlier := append([]*flightBatch(nil), a.flight...)
+	a.flight = append(a.flight, mine)
 	a.flightMu.Unlock()
+	flying = make([]bool, len(items))
+	for _, e := range earlier {
+		i, k := 0, 0
+		for i < len(plan.order) && k < len(e.order) {
+			switch c := strings.Compare(items[plan.order[i]].env.IdempotencyKey, e.items[e.order[k]].env.IdempotencyKey); {
+			case c < 0:
+				i++
+			case c > 0:
+				k++
+			default:
+				flying[plan.order[i]] = true
+				i++
+				k++
+			}
+		}
+	}
 	return flying, func() {
 		a.flightMu.Lock()
-		for _, k := range mine {
-			delete(a.flight, k)
+		defer a.flightMu.Unlock()
+		for i, f := range a.flight {
+			if f == mine {
+				a.flight = append(a.flight[:i], a.flight[i+1:]...)
+				return
+			}
 		}
-		a.flightMu.Unlock()
 	}
+}
+
+// flightBatch is a batch being written: its items and its plan's order
+// (indexes into items, sorted by key).
+type flightBatch struct {
+	items []decoded
+	order []int
 }
 
 // applyOnce runs the batch's transaction (see ApplyPrepared). On error
