@@ -199,3 +199,28 @@ func randomEnvelopeJSON(rng *rand.Rand) []byte {
 	b.WriteString(ws() + "}" + ws())
 	return []byte(b.String())
 }
+
+func TestParseUTCMatchesUnmarshalJSON(t *testing.T) {
+	cases := []string{
+		"2026-11-27T03:04:05Z", "2026-11-27T03:04:05.1Z", "2026-11-27T03:04:05.123456789Z", "2024-02-29T00:00:00Z",
+		"2025-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z",
+		"2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z", "2026-01-01T23:59:60Z", "2026-01-01T23:59:59.Z", "2026-01-01T23:59:59,5Z",
+		"2026-01-01T23:59:59.1234567890Z", "2026-01-01T23:59:59+00:00", "2026-01-01 23:59:59Z", "0000-01-01T00:00:00Z",
+		"1900-02-29T00:00:00Z", "2000-02-29T00:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00:0aZ", "2026-12-31T23:59:59.000000001Z",
+	}
+	rng := rand.New(rand.NewPCG(3, 5))
+	for range 2000 {
+		cases = append(cases, time.Unix(rng.Int64N(8e9)-1e9, rng.Int64N(1e9)).UTC().Format(time.RFC3339Nano))
+	}
+	for _, c := range cases {
+		got, ok := parseUTC([]byte(c))
+		var want time.Time
+		err := want.UnmarshalJSON([]byte(`"` + c + `"`))
+		if ok && (err != nil || !reflect.DeepEqual(got, want)) {
+			t.Fatalf("%q: fast parse %v, UnmarshalJSON %v (%v)", c, got, want, err)
+		}
+		if !ok && err == nil && strings.HasSuffix(c, "Z") && len(c) <= 30 && !strings.Contains(c, ",") {
+			t.Fatalf("%q: fast parse refused a plain UTC time", c)
+		}
+	}
+}

@@ -54,22 +54,23 @@ type segmentPlan struct {
 // prepareSegment plans, encodes and projects the batch's new events.
 func prepareSegment(items []decoded) (segmentPlan, error) {
 	p := segmentPlan{order: make([]int, 0, len(items))}
-	seen := make(map[string]struct{}, len(items))
 	for i := range items {
-		d := &items[i]
-		if d.reason != "" {
-			continue
+		if items[i].reason == "" {
+			p.order = append(p.order, i)
 		}
-		if _, dup := seen[d.env.IdempotencyKey]; dup {
-			continue
-		}
-		seen[d.env.IdempotencyKey] = struct{}{}
-		p.order = append(p.order, i)
 	}
 	if len(p.order) == 0 {
 		return p, nil
 	}
-	slices.SortFunc(p.order, func(x, y int) int { return strings.Compare(items[x].env.IdempotencyKey, items[y].env.IdempotencyKey) })
+	// Sorted by key, then arrival: the first arrival of each key leads its
+	// run of repeats, which are dropped (no map of the batch's keys).
+	slices.SortFunc(p.order, func(x, y int) int {
+		if c := strings.Compare(items[x].env.IdempotencyKey, items[y].env.IdempotencyKey); c != 0 {
+			return c
+		}
+		return x - y
+	})
+	p.order = slices.CompactFunc(p.order, func(x, y int) bool { return items[x].env.IdempotencyKey == items[y].env.IdempotencyKey })
 	bodies := make([][]byte, len(p.order))
 	for i, j := range p.order {
 		bodies[i] = items[j].raw
