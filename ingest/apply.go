@@ -573,7 +573,7 @@ type balanceDeltas map[balanceKey]int64
 // apply adds the non-zero deltas to the balance projection; keys are b's
 // keys in sorted order (prepared off the transaction's critical path).
 func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries, sorted []balanceKey) error {
-	p := eventdb.BalancesApplyParams{Accounts: make([]string, 0, len(sorted)), Buckets: make([]string, 0, len(sorted)), Deltas: make([]int64, 0, len(sorted))}
+	p := eventdb.BalancesUpdateParams{Accounts: make([]string, 0, len(sorted)), Buckets: make([]string, 0, len(sorted)), Deltas: make([]int64, 0, len(sorted))}
 	for _, k := range sorted {
 		if d := b[k]; d != 0 {
 			p.Accounts, p.Buckets, p.Deltas = append(p.Accounts, k.account), append(p.Buckets, k.bucket), append(p.Deltas, d)
@@ -582,8 +582,15 @@ func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries,
 	if len(p.Deltas) == 0 {
 		return nil
 	}
-	if err := q.BalancesApply(ctx, tx, p); err != nil {
+	n, err := q.BalancesUpdate(ctx, tx, p)
+	if err != nil {
 		return fmt.Errorf("balances: %w", err)
+	}
+	if n == int64(len(p.Deltas)) {
+		return nil
+	}
+	if err := q.BalancesInsertMissing(ctx, tx, eventdb.BalancesInsertMissingParams(p)); err != nil {
+		return fmt.Errorf("balances of new accounts: %w", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,7 +136,16 @@ func BenchmarkApply(b *testing.B) {
 func BenchmarkKafkaToEventStore(b *testing.B) {
 	n := benchN(1_000_000)
 	recs := synthRecords(b, n, 10_000, 5, 2)
-	for _, inFlight := range []int{1, ingest.DefaultInFlight} {
+	inFlights := []int{1, ingest.DefaultInFlight}
+	if v := os.Getenv("INGEST_BENCH_INFLIGHT"); v != "" { // e.g. "2,3"
+		inFlights = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			require.NoError(b, err)
+			inFlights = append(inFlights, n)
+		}
+	}
+	for _, inFlight := range inFlights {
 		b.Run(fmt.Sprintf("inflight=%d", inFlight), func(b *testing.B) { benchKafkaToEventStore(b, recs, n, inFlight) })
 	}
 }

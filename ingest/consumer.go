@@ -18,7 +18,7 @@ const HeaderSourceSeq = "source_seq"
 // overlap the other's projection phase and commit; a third would only
 // queue behind the projection lock.
 const (
-	DefaultInFlight = 2
+	DefaultInFlight = 3
 	MaxInFlight     = 4
 )
 

@@ -301,3 +301,20 @@ func TestReplayReadsZstdAndS2Segments(t *testing.T) {
 	require.Equal(t, before, balances(t, es))
 	requireSameAsCleanApply(t, es, recs)
 }
+
+// A batch that moves existing and new accounts updates the first in place
+// and inserts the second.
+func TestBatchWithExistingAndNewAccounts(t *testing.T) {
+	ctx := context.Background()
+	es := testenv.NewDB(t, db.RoleEventStore)
+	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
+	require.NoError(t, err)
+	recs := synthRecords(t, 400, 500, 0, 29) // 500 agents: the first batch meets some
+	_, err = a.Apply(ctx, recs[:100])
+	require.NoError(t, err)
+	before := len(balances(t, es))
+	_, err = a.Apply(ctx, recs[100:])
+	require.NoError(t, err)
+	require.Greater(t, len(balances(t, es)), before, "new accounts got rows")
+	requireSameAsCleanApply(t, es, recs)
+}

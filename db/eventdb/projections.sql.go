@@ -26,32 +26,23 @@ func (q *Queries) BalanceGet(ctx context.Context, db DBTX, arg BalanceGetParams)
 	return balance, err
 }
 
-const balancesApply = `-- name: BalancesApply :exec
-WITH v AS (
-    SELECT unnest($1::text[]) AS a, unnest($2::text[]) AS b, unnest($3::bigint[]) AS d
-), upd AS (
-    UPDATE projection_balances AS p SET balance = p.balance + v.d
-    FROM v WHERE p.account = v.a AND p.bucket = v.b
-    RETURNING p.account, p.bucket
-)
+const balancesInsertMissing = `-- name: BalancesInsertMissing :exec
 INSERT INTO projection_balances (account, bucket, balance)
-SELECT v.a, v.b, v.d FROM v
-WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.account = v.a AND upd.bucket = v.b)
+SELECT v.a, v.b, v.d
+FROM (SELECT unnest($1::text[]) AS a, unnest($2::text[]) AS b, unnest($3::bigint[]) AS d) AS v
+WHERE NOT EXISTS (SELECT 1 FROM projection_balances AS p WHERE p.account = v.a AND p.bucket = v.b)
 `
 
-type BalancesApplyParams struct {
+type BalancesInsertMissingParams struct {
 	Accounts []string
 	Buckets  []string
 	Deltas   []int64
 }
 
-// Netted deltas of one batch, keys sorted by the caller. Existing rows are
-// updated in place (HOT: the key never changes, the table keeps free space
-// per page) and only new keys inserted: an upsert per key cost a
-// speculative insertion each, 2-3x the update. Safe without ON CONFLICT
-// because the consumer is the only writer and holds the ingest lock.
-func (q *Queries) BalancesApply(ctx context.Context, db DBTX, arg BalancesApplyParams) error {
-	_, err := db.Exec(ctx, balancesApply, arg.Accounts, arg.Buckets, arg.Deltas)
+// The keys of the batch that had no row (run after BalancesUpdate in the
+// same transaction, so every other key has one).
+func (q *Queries) BalancesInsertMissing(ctx context.Context, db DBTX, arg BalancesInsertMissingParams) error {
+	_, err := db.Exec(ctx, balancesInsertMissing, arg.Accounts, arg.Buckets, arg.Deltas)
 	return err
 }
 
@@ -77,6 +68,36 @@ func (q *Queries) BalancesList(ctx context.Context, db DBTX) ([]ProjectionBalanc
 		return nil, err
 	}
 	return items, nil
+}
+
+const balancesUpdate = `-- name: BalancesUpdate :execrows
+UPDATE projection_balances AS p SET balance = p.balance + v.d
+FROM (SELECT unnest($1::text[]) AS a, unnest($2::text[]) AS b, unnest($3::bigint[]) AS d) AS v
+WHERE p.account = v.a AND p.bucket = v.b
+`
+
+type BalancesUpdateParams struct {
+	Accounts []string
+	Buckets  []string
+	Deltas   []int64
+}
+
+// Netted deltas of one batch added to the existing rows, keys sorted by
+// the caller; in place, HOT (the key never changes, and at fillfactor 40
+// every row of a page has room for its new version). When fewer rows than
+// keys were updated, BalancesInsertMissing adds the new keys. Two plain
+// statements instead of one UPDATE … RETURNING feeding an anti-join
+// INSERT: about 40% less time for 10,000 keys, and the INSERT only runs
+// when an account is new. An upsert per key cost a speculative insertion
+// each, 2-3x the update. Safe without ON CONFLICT because the projection
+// phase has one writer at a time (the Applier's lock and the ingest
+// advisory lock).
+func (q *Queries) BalancesUpdate(ctx context.Context, db DBTX, arg BalancesUpdateParams) (int64, error) {
+	result, err := db.Exec(ctx, balancesUpdate, arg.Accounts, arg.Buckets, arg.Deltas)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const eventCount = `-- name: EventCount :one

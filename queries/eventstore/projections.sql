@@ -14,22 +14,28 @@ ON CONFLICT (frame) DO UPDATE SET
     events_applied = supply_audit.events_applied + excluded.events_applied,
     updated_at = excluded.updated_at;
 
--- name: BalancesApply :exec
--- Netted deltas of one batch, keys sorted by the caller. Existing rows are
--- updated in place (HOT: the key never changes, the table keeps free space
--- per page) and only new keys inserted: an upsert per key cost a
--- speculative insertion each, 2-3x the update. Safe without ON CONFLICT
--- because the consumer is the only writer and holds the ingest lock.
-WITH v AS (
-    SELECT unnest(@accounts::text[]) AS a, unnest(@buckets::text[]) AS b, unnest(@deltas::bigint[]) AS d
-), upd AS (
-    UPDATE projection_balances AS p SET balance = p.balance + v.d
-    FROM v WHERE p.account = v.a AND p.bucket = v.b
-    RETURNING p.account, p.bucket
-)
+-- name: BalancesUpdate :execrows
+-- Netted deltas of one batch added to the existing rows, keys sorted by
+-- the caller; in place, HOT (the key never changes, and at fillfactor 40
+-- every row of a page has room for its new version). When fewer rows than
+-- keys were updated, BalancesInsertMissing adds the new keys. Two plain
+-- statements instead of one UPDATE … RETURNING feeding an anti-join
+-- INSERT: about 40% less time for 10,000 keys, and the INSERT only runs
+-- when an account is new. An upsert per key cost a speculative insertion
+-- each, 2-3x the update. Safe without ON CONFLICT because the projection
+-- phase has one writer at a time (the Applier's lock and the ingest
+-- advisory lock).
+UPDATE projection_balances AS p SET balance = p.balance + v.d
+FROM (SELECT unnest(@accounts::text[]) AS a, unnest(@buckets::text[]) AS b, unnest(@deltas::bigint[]) AS d) AS v
+WHERE p.account = v.a AND p.bucket = v.b;
+
+-- name: BalancesInsertMissing :exec
+-- The keys of the batch that had no row (run after BalancesUpdate in the
+-- same transaction, so every other key has one).
 INSERT INTO projection_balances (account, bucket, balance)
-SELECT v.a, v.b, v.d FROM v
-WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.account = v.a AND upd.bucket = v.b);
+SELECT v.a, v.b, v.d
+FROM (SELECT unnest(@accounts::text[]) AS a, unnest(@buckets::text[]) AS b, unnest(@deltas::bigint[]) AS d) AS v
+WHERE NOT EXISTS (SELECT 1 FROM projection_balances AS p WHERE p.account = v.a AND p.bucket = v.b);
 
 -- name: BalanceGet :one
 SELECT balance FROM projection_balances WHERE account = @account AND bucket = @bucket;
