@@ -341,60 +341,56 @@ func (s *scanner) end() bool {
 
 // plainString consumes a string with no escapes, no control characters
 // and valid UTF-8, and returns its contents (aliasing the input). The
-// closing quote and any backslash are found with bytes.IndexByte, and the
-// rest is checked eight bytes at a time: a byte loop was the decoder's
-// largest cost.
+// envelope's strings are short: one table-driven loop over their bytes
+// beat bytes.IndexByte, whose per-call cost dominated at these lengths.
 func (s *scanner) plainString() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
-	n := bytes.IndexByte(s.b[s.i:], '"')
+	b := s.b[s.i:]
+	for n, c := range b {
+		if !stringSpecial[c] {
+			continue
+		}
+		if c != '"' {
+			return s.plainStringSlow()
+		}
+		s.i += n + 1
+		return b[:n], true
+	}
+	return nil, false
+}
+
+// plainStringSlow finishes a string whose bytes are not all printable
+// ASCII: non-ASCII is fine if valid UTF-8; escapes and control characters
+// are left to encoding/json.
+func (s *scanner) plainStringSlow() ([]byte, bool) {
+	b := s.b[s.i:]
+	n := bytes.IndexByte(b, '"')
 	if n < 0 {
 		return nil, false
 	}
-	v := s.b[s.i : s.i+n]
-	if bytes.IndexByte(v, '\\') >= 0 {
-		return nil, false
-	}
-	if !printableASCII(v) {
-		for _, c := range v {
-			if c < 0x20 {
-				return nil, false
-			}
-		}
-		if !utf8.Valid(v) {
-			return nil, false // encoding/json would substitute U+FFFD
-		}
+	v := b[:n]
+	if bytes.IndexByte(v, '\\') >= 0 || !noControl(v) || !utf8.Valid(v) {
+		return nil, false // encoding/json would unescape, refuse or substitute U+FFFD
 	}
 	s.i += n + 1
 	return v, true
 }
 
+// stringSpecial marks the bytes that end plainString's fast loop: the
+// closing quote, a backslash, control characters and non-ASCII.
+var stringSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+	}
+	return t
+}()
+
 const (
 	swarOnes = 0x0101010101010101
 	swarHigh = 0x8080808080808080
 )
-
-// printableASCII reports whether every byte of b is in 0x20..0x7f. False
-// may be a false alarm (the caller then checks byte by byte); true is
-// exact.
-func printableASCII(b []byte) bool {
-	for len(b) >= 8 {
-		w := binary.LittleEndian.Uint64(b)
-		// A byte below 0x20 sets its high bit in w − 0x20…20 (borrows
-		// only add false alarms); a byte from 0x80 has it set in w.
-		if ((w-0x20*swarOnes)|w)&swarHigh != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c < 0x20 || c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
 
 // noControl reports whether b has no byte below 0x20, exactly.
 func noControl(b []byte) bool {
