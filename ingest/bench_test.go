@@ -237,6 +237,9 @@ func benchKafkaToEventStore(b *testing.B, brokers []string, topic string, n, rec
 				}
 				return nil
 			}})
+		var walStart string
+		var ckptStart int64
+		require.NoError(b, es.Pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text, checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&walStart, &ckptStart))
 		meter := testenv.StartCPUMeter(es.Pool)
 		b.StartTimer()
 		start := time.Now()
@@ -259,6 +262,9 @@ func benchKafkaToEventStore(b *testing.B, brokers []string, topic string, n, rec
 		require.NoError(b, m.BatchSeconds.Write(&hm))
 		b.ReportMetric(100*hm.GetHistogram().GetSampleSum()/elapsed.Seconds(), "apply_busy_%")
 		if os.Getenv("INGEST_BENCH_TABLESTATS") != "" {
+			var walBytes, ckpts int64
+			require.NoError(b, es.Pool.QueryRow(ctx, `SELECT pg_current_wal_lsn() - $1::pg_lsn, checkpoints_timed + checkpoints_req - $2 FROM pg_stat_bgwriter`, walStart, ckptStart).Scan(&walBytes, &ckpts))
+			b.Logf("WAL %d bytes (%d per record), %d checkpoints", walBytes, walBytes/int64(records), ckpts)
 			rows, err := es.Pool.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, autovacuum_count, autoanalyze_count FROM pg_stat_user_tables ORDER BY n_tup_ins DESC LIMIT 4`)
 			require.NoError(b, err)
 			for rows.Next() {
