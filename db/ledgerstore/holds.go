@@ -284,7 +284,7 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 		if err != nil {
 			return err
 		}
-		return s.insertTransfers(ctx, tx, []Transfer{t}, "hold_post", []events.Envelope{posted}, now)
+		return s.insertTransfers(ctx, tx, []Transfer{t}, []events.Envelope{posted}, now)
 	})
 	if err != nil {
 		return Hold{}, Transfer{}, err

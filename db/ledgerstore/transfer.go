@@ -326,9 +326,9 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		if err := s.applyBalances(ctx, tx, locked, feeTotal, now); err != nil {
 			return err
 		}
-		return s.insertTransfers(ctx, tx, accepted, "transfer", nil, now)
+		return s.insertTransfers(ctx, tx, accepted, nil, now)
 	}
-	if err := s.insertTransfers(ctx, tx, accepted, "transfer", nil, now); err != nil {
+	if err := s.insertTransfers(ctx, tx, accepted, nil, now); err != nil {
 		return err
 	}
 	if testHookBeforeRevalidate != nil {
@@ -344,11 +344,12 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 // writes and the revalidation.
 var testHookBeforeRevalidate func()
 
-// insertTransfers writes the journal entries and transfer rows of
-// committed-to-be transfers in one statement (TransfersWrite, which also
-// allocates and queues the outbox ids), then their events by COPY; extra
-// events (e.g. HoldPosted) are written after them.
-func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, kind string, extra []events.Envelope, now time.Time) error {
+// insertTransfers writes the transfer rows of committed-to-be transfers in
+// one statement (TransfersWrite, which also allocates and queues the outbox
+// ids), then their events by COPY; extra events (e.g. HoldPosted) are
+// written after them. Each row is its own journal entry (kind 'transfer',
+// or 'hold_post' when it has a HoldID; see ledger_journal, migration 00111).
+func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, extra []events.Envelope, now time.Time) error {
 	n := len(ts)
 	idBuf := make([]byte, 32*n) // ids, then hold ids
 	evs, err := s.encodeTransferEvents(ctx, tx, ts, now)
@@ -356,7 +357,7 @@ func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, k
 		return err
 	}
 	p := tegdb.TransfersWriteParams{
-		Now: now, Kind: kind, Ids: make([][]byte, n), Senders: make([]string, n), Receivers: make([]string, n),
+		Now: now, Ids: make([][]byte, n), Senders: make([]string, n), Receivers: make([]string, n),
 		Amounts: make([]int64, n), Fees: make([]int64, n), FeeBps: make([]int32, n), Memos: make([]string, n),
 		ClientKeys: make([]string, n), HoldIds: make([][]byte, n), RequestHashes: make([][]byte, n),
 	}

@@ -255,18 +255,10 @@ WITH u AS (
         unnest($9::text[]) AS client_key,
         unnest($10::bytea[]) AS hold_id,
         unnest($11::bytea[]) AS request_hash
-), j AS (
-    INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
-    SELECT encode(u.id, 'hex')::uuid, $12::text,
-        CASE WHEN u.fee = 0 THEN ARRAY[u.sender, u.receiver] ELSE ARRAY[u.sender, u.receiver, 'fee_collector'] END,
-        CASE WHEN u.fee = 0 THEN ARRAY['liquid', 'liquid'] ELSE ARRAY['liquid', 'liquid', 'liquid'] END,
-        CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
-        $13
-    FROM u
 ), t AS (
     INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
     SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
-        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $13, nullif(u.request_hash, '')
+        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $12, nullif(u.request_hash, '')
     FROM u
 )
 INSERT INTO outbox_queue (id)
@@ -286,18 +278,16 @@ type TransfersWriteParams struct {
 	ClientKeys    []string
 	HoldIds       [][]byte
 	RequestHashes [][]byte
-	Kind          string
 	Now           time.Time
 }
 
 // The group-commit write of a batch of transfers in one statement (one
-// round trip, each array encoded once): their journal entries (as in
-// JournalEntriesInsertTransfers) and transfer rows (as in TransfersInsert).
-// Their outbox events follow by COPY (db/ledgerstore), with ids drawn here
-// from the outbox's own sequence and queued for the relay in outbox_queue —
-// what commondb.OutboxInsertBatch does in one statement; both commit in
-// this transaction. Returns the ids. An empty request hash means none
-// (NULL).
+// round trip, each array encoded once): their transfer rows, each its own
+// journal entry (see ledger_journal, migration 00111). Their outbox events
+// follow by COPY (db/ledgerstore), with ids drawn here from the outbox's own
+// sequence and queued for the relay in outbox_queue — what
+// commondb.OutboxInsertBatch does in one statement; both commit in this
+// transaction. Returns the ids. An empty request hash means none (NULL).
 func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWriteParams) ([]int64, error) {
 	rows, err := db.Query(ctx, transfersWrite,
 		arg.EventCount,
@@ -311,7 +301,6 @@ func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWrit
 		arg.ClientKeys,
 		arg.HoldIds,
 		arg.RequestHashes,
-		arg.Kind,
 		arg.Now,
 	)
 	if err != nil {
