@@ -279,8 +279,13 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 		ids[i], buckets[i] = k.account, k.bucket
 	}
 	out := make(map[balKey]*lockedBalance, len(keys))
-	add := func(account, bucket string, units, held int64) {
-		out[balKey{account, bucket}] = &lockedBalance{units: units, held: held, newUnits: units, newHeld: held, minAvail: units - held}
+	// Rows come back with their key's 1-based position in the arrays.
+	add := func(ord int32, units, held int64) error {
+		if ord < 1 || int(ord) > len(sorted) {
+			return fmt.Errorf("ledgerstore: balance row for key #%d of %d", ord, len(sorted))
+		}
+		out[sorted[ord-1]] = &lockedBalance{units: units, held: held, newUnits: units, newHeld: held, minAvail: units - held}
+		return nil
 	}
 	if lock {
 		rows, err := s.q.BalancesLockInOrder(ctx, tx, tegdb.BalancesLockInOrderParams{AccountIds: ids, Buckets: buckets})
@@ -288,7 +293,9 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 			return nil, err
 		}
 		for _, r := range rows {
-			add(r.AccountID, r.Bucket, r.Units, r.HeldUnits)
+			if err := add(r.Ord, r.Units, r.HeldUnits); err != nil {
+				return nil, err
+			}
 		}
 		return out, nil
 	}
@@ -297,7 +304,9 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 		return nil, err
 	}
 	for _, r := range rows {
-		add(r.AccountID, r.Bucket, r.Units, r.HeldUnits)
+		if err := add(r.Ord, r.Units, r.HeldUnits); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -134,6 +134,13 @@ type xfer struct {
 	res  Transfer
 	err  error
 	done chan struct{} // closed by the group committer when res/err are final
+
+	// Per-attempt state of applyTransfers (reset at its start; fields
+	// rather than per-batch maps keyed by *xfer, which cost an allocation
+	// and a hash per transfer per batch).
+	settled  bool  // answered by a committed row or a stored record
+	hashless bool  // settled by a transfer row that stores no request hash
+	dupOf    *xfer // an earlier transfer of the batch with the same business key
 }
 
 // runSingle applies one transfer in its own transaction. A unique violation
@@ -184,18 +191,18 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 	now := s.clock()
 	for _, it := range items {
 		it.res, it.err = Transfer{}, nil
+		it.settled, it.hashless, it.dupOf = false, false, nil
 	}
 
 	// 1. Replays: keys this sender already used, committed earlier, and
 	//    duplicates within the batch (the later ones answer like the first).
 	type bizKey struct{ from, key string }
 	first := make(map[bizKey]*xfer, len(items))
-	dupOf := make(map[*xfer]*xfer)
-	kp := tegdb.TransfersByClientKeysParams{}
+	kp := tegdb.TransfersByClientKeysParams{Senders: make([]string, 0, len(items)), ClientKeys: make([]string, 0, len(items))}
 	for _, it := range items {
 		k := bizKey{it.req.From, it.req.IdempotencyKey}
 		if f, ok := first[k]; ok {
-			dupOf[it] = f
+			it.dupOf = f
 			continue
 		}
 		first[k] = it
@@ -206,21 +213,19 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 	if err != nil {
 		return err
 	}
-	settled := make(map[*xfer]bool, len(items))
-	hashless := make(map[*xfer]bool) // settled by a row that stores no request hash
 	for _, row := range existing {
 		it := first[bizKey{row.Sender, row.ClientKey}]
 		t := transferFromRow(row)
-		hashless[it] = t.RequestHash == nil
+		it.hashless = t.RequestHash == nil
 		if t.sameRequest(it.req) {
 			t.Replayed = true
 			it.res = t
 		} else {
 			it.err = reuseError(it.req.IdempotencyKey)
 		}
-		settled[it] = true
+		it.settled = true
 	}
-	if err := s.findRecords(ctx, tx, items, settled, hashless, dupOf); err != nil {
+	if err := s.findRecords(ctx, tx, items); err != nil {
 		return err
 	}
 
@@ -229,7 +234,7 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 	keys := make(map[balKey]struct{}, 2*len(items))
 	pairs := make(map[[2]string]int)
 	for _, it := range items {
-		if settled[it] || dupOf[it] != nil {
+		if it.settled || it.dupOf != nil {
 			continue
 		}
 		keys[balKey{it.req.From, ledger.BucketLiquid}] = struct{}{}
@@ -237,7 +242,7 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		pairs[[2]string{it.req.From, it.req.To}] = 0
 	}
 	if len(keys) == 0 {
-		resolveDups(items, dupOf)
+		resolveDups(items)
 		return nil
 	}
 	locked, err := s.readBalances(ctx, tx, keys, lockFirst)
@@ -246,7 +251,8 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 	}
 
 	// 3. Fee velocity: recent transfers per ordered pair.
-	pc := tegdb.TransferPairCountsParams{Since: now.Add(-ledger.VelocityWindow), MaxCount: int32(ledger.VelocityCountCap)}
+	pc := tegdb.TransferPairCountsParams{Since: now.Add(-ledger.VelocityWindow), MaxCount: int32(ledger.VelocityCountCap),
+		Senders: make([]string, 0, len(pairs)), Receivers: make([]string, 0, len(pairs))}
 	for p := range pairs {
 		pc.Senders = append(pc.Senders, p[0])
 		pc.Receivers = append(pc.Receivers, p[1])
@@ -255,15 +261,18 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 	if err != nil {
 		return err
 	}
-	for _, c := range counts {
-		pairs[[2]string{c.Sender, c.Receiver}] = int(c.Recent)
+	if len(counts) != len(pc.Senders) {
+		return fmt.Errorf("ledgerstore: %d velocity counts for %d pairs", len(counts), len(pc.Senders))
+	}
+	for i, c := range counts { // one count per pair, in array order
+		pairs[[2]string{pc.Senders[i], pc.Receivers[i]}] = int(c)
 	}
 
 	// 4. Decide each transfer in arrival order against the running balances.
-	var accepted []Transfer
+	accepted := make([]Transfer, 0, len(items))
 	var feeTotal int64
 	for _, it := range items {
-		if settled[it] || dupOf[it] != nil {
+		if it.settled || it.dupOf != nil {
 			continue
 		}
 		r := it.req
@@ -315,7 +324,7 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		it.res = t
 		accepted = append(accepted, t)
 	}
-	resolveDups(items, dupOf)
+	resolveDups(items)
 	if len(accepted) == 0 {
 		return nil
 	}
@@ -356,6 +365,7 @@ func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, e
 	if err != nil {
 		return err
 	}
+	defer evs.release()
 	p := tegdb.TransfersWriteParams{
 		Now: now, Ids: make([][]byte, n), Senders: make([]string, n), Receivers: make([]string, n),
 		Amounts: make([]int64, n), Fees: make([]int64, n), FeeBps: make([]int32, n), Memos: make([]string, n),
@@ -394,9 +404,9 @@ func (s *Store) insertTransfers(ctx context.Context, tx pgx.Tx, ts []Transfer, e
 // A record also takes precedence over a row without a request hash (a
 // transfer made before rows stored one, whose response was recorded then):
 // the record compares request bytes, the row only parameters.
-func (s *Store) findRecords(ctx context.Context, tx pgx.Tx, items []*xfer, settled, hashless map[*xfer]bool, dupOf map[*xfer]*xfer) error {
+func (s *Store) findRecords(ctx context.Context, tx pgx.Tx, items []*xfer) error {
 	candidate := func(it *xfer) bool {
-		return it.req.RequestHash != nil && dupOf[it] == nil && (!settled[it] || hashless[it])
+		return it.req.RequestHash != nil && it.dupOf == nil && (!it.settled || it.hashless)
 	}
 	var p tegdb.IdempotencyKeysGetParams
 	for _, it := range items {
@@ -427,7 +437,7 @@ func (s *Store) findRecords(ctx context.Context, tx pgx.Tx, items []*xfer, settl
 		}
 		if rec := recs[sk{it.req.From, it.req.IdempotencyKey}]; rec != nil {
 			it.res, it.err = Transfer{Recorded: rec}, nil
-			settled[it] = true
+			it.settled = true
 		}
 	}
 	return nil
@@ -443,9 +453,9 @@ func (s *Store) TransferByClientKey(ctx context.Context, sender, key string) (Tr
 	return transferFromRow(rows[0]), true, nil
 }
 
-func resolveDups(items []*xfer, dupOf map[*xfer]*xfer) {
+func resolveDups(items []*xfer) {
 	for _, it := range items {
-		f := dupOf[it]
+		f := it.dupOf
 		if f == nil {
 			continue
 		}

@@ -37,7 +37,7 @@ func (q *Queries) TransferGet(ctx context.Context, db DBTX, id uuid.UUID) (Trans
 }
 
 const transferPairCounts = `-- name: TransferPairCounts :many
-SELECT p.sender::text AS sender, p.receiver::text AS receiver, (
+SELECT (
     SELECT count(*) FROM (
         SELECT 1 FROM transfers AS t
         WHERE t.sender = p.sender AND t.receiver = p.receiver AND t.created_at > $1
@@ -45,8 +45,10 @@ SELECT p.sender::text AS sender, p.receiver::text AS receiver, (
     ) AS recent
 )::int AS recent
 FROM (
-    SELECT unnest($3::text[]) AS sender,
-        unnest($4::text[]) AS receiver) AS p
+    SELECT unnest($3::text[]) AS sender, unnest($4::text[]) AS receiver,
+        generate_series(1, cardinality($3::text[])) AS ord
+) AS p
+ORDER BY p.ord
 `
 
 type TransferPairCountsParams struct {
@@ -56,15 +58,10 @@ type TransferPairCountsParams struct {
 	Receivers []string
 }
 
-type TransferPairCountsRow struct {
-	Sender   string
-	Receiver string
-	Recent   int32
-}
-
-// For each (sender, receiver) pair, how many transfers it made after since,
-// counting at most max_count (the fee curve is flat beyond that).
-func (q *Queries) TransferPairCounts(ctx context.Context, db DBTX, arg TransferPairCountsParams) ([]TransferPairCountsRow, error) {
+// For each (sender, receiver) pair, in array order (one row per pair), how
+// many transfers it made after since, counting at most max_count (the fee
+// curve is flat beyond that).
+func (q *Queries) TransferPairCounts(ctx context.Context, db DBTX, arg TransferPairCountsParams) ([]int32, error) {
 	rows, err := db.Query(ctx, transferPairCounts,
 		arg.Since,
 		arg.MaxCount,
@@ -75,13 +72,13 @@ func (q *Queries) TransferPairCounts(ctx context.Context, db DBTX, arg TransferP
 		return nil, err
 	}
 	defer rows.Close()
-	items := []TransferPairCountsRow{}
+	items := []int32{}
 	for rows.Next() {
-		var i TransferPairCountsRow
-		if err := rows.Scan(&i.Sender, &i.Receiver, &i.Recent); err != nil {
+		var recent int32
+		if err := rows.Scan(&recent); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, recent)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -36,9 +36,10 @@ CROSS JOIN LATERAL (
 ) AS t;
 
 -- name: TransferPairCounts :many
--- For each (sender, receiver) pair, how many transfers it made after since,
--- counting at most max_count (the fee curve is flat beyond that).
-SELECT p.sender::text AS sender, p.receiver::text AS receiver, (
+-- For each (sender, receiver) pair, in array order (one row per pair), how
+-- many transfers it made after since, counting at most max_count (the fee
+-- curve is flat beyond that).
+SELECT (
     SELECT count(*) FROM (
         SELECT 1 FROM transfers AS t
         WHERE t.sender = p.sender AND t.receiver = p.receiver AND t.created_at > @since
@@ -46,8 +47,10 @@ SELECT p.sender::text AS sender, p.receiver::text AS receiver, (
     ) AS recent
 )::int AS recent
 FROM (
-    SELECT unnest(@senders::text[]) AS sender,
-        unnest(@receivers::text[]) AS receiver) AS p;
+    SELECT unnest(@senders::text[]) AS sender, unnest(@receivers::text[]) AS receiver,
+        generate_series(1, cardinality(@senders::text[])) AS ord
+) AS p
+ORDER BY p.ord;
 
 -- name: TransfersHistory :many
 -- Transfers sent or received by account, newest first, with ids below
