@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -279,12 +280,15 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 		ids[i], buckets[i] = k.account, k.bucket
 	}
 	out := make(map[balKey]*lockedBalance, len(keys))
+	slots := make([]lockedBalance, len(sorted)) // one allocation for every row
 	// Rows come back with their key's 1-based position in the arrays.
 	add := func(ord int32, units, held int64) error {
 		if ord < 1 || int(ord) > len(sorted) {
 			return fmt.Errorf("ledgerstore: balance row for key #%d of %d", ord, len(sorted))
 		}
-		out[sorted[ord-1]] = &lockedBalance{units: units, held: held, newUnits: units, newHeld: held, minAvail: units - held}
+		b := &slots[ord-1]
+		*b = lockedBalance{units: units, held: held, newUnits: units, newHeld: held, minAvail: units - held}
+		out[sorted[ord-1]] = b
 		return nil
 	}
 	if lock {
@@ -314,11 +318,11 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 // sortBalKeys sorts keys into the global lock order: (account_id, bucket)
 // in byte order, the order of COLLATE "C".
 func sortBalKeys(keys []balKey) {
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].account != keys[j].account {
-			return keys[i].account < keys[j].account
+	slices.SortFunc(keys, func(a, b balKey) int {
+		if c := strings.Compare(a.account, b.account); c != 0 {
+			return c
 		}
-		return keys[i].bucket < keys[j].bucket
+		return strings.Compare(a.bucket, b.bucket)
 	})
 }
 
