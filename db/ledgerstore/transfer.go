@@ -165,13 +165,24 @@ func (s *Store) runSingle(ctx context.Context, it *xfer) {
 // their inserts), and if the balances moved underneath, once more with the
 // locks taken first.
 func (s *Store) runBatch(ctx context.Context, items []*xfer) error {
-	err := s.db.Tx(ctx, func(tx pgx.Tx) error { return s.applyTransfers(ctx, tx, items, false) })
+	err := s.db.TxOpts(ctx, batchTxOptions, func(tx pgx.Tx) error { return s.applyTransfers(ctx, tx, items, false) })
 	if errors.Is(err, errStale) {
 		staleBatches.Inc()
-		err = s.db.Tx(ctx, func(tx pgx.Tx) error { return s.applyTransfers(ctx, tx, items, true) })
+		err = s.db.TxOpts(ctx, batchTxOptions, func(tx pgx.Tx) error { return s.applyTransfers(ctx, tx, items, true) })
 	}
 	return err
 }
+
+// batchTxOptions begin a transfer batch's transaction with generic plans
+// for its prepared statements (in the same round trip as BEGIN). Left to
+// itself Postgres re-planned the balance reads, locks and updates and the
+// velocity counts on every execution (custom plans: ~0.2 ms of database
+// CPU each, ~0.7 ms per batch — about 3 µs per transfer in a batch of 256,
+// 10 µs in the smaller batches of the HTTP path). Their plans do not
+// depend on the parameter values: one primary-key or pair-index probe per
+// array element, in array order (the lateral FOR UPDATE keeps the nested
+// loop, hence the lock order, in either mode).
+var batchTxOptions = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"}
 
 // applyTransfers decides and writes items in tx. Business failures
 // (NotFound, InsufficientFunds, Invalid, IdempotencyReuse) are recorded on
