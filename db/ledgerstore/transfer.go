@@ -181,7 +181,11 @@ func (s *Store) runBatch(ctx context.Context, items []*xfer) error {
 // 10 µs in the smaller batches of the HTTP path). Their plans do not
 // depend on the parameter values: one primary-key or pair-index probe per
 // array element, in array order (the lateral FOR UPDATE keeps the nested
-// loop, hence the lock order, in either mode).
+// loop, hence the lock order, in either mode). They do depend on table
+// statistics, like any plan: a cached generic plan is re-made when
+// (auto)ANALYZE updates them (checked: a velocity plan made on an empty
+// transfers table scans it, and switches to transfers_pair_time after
+// ANALYZE in the same session).
 var batchTxOptions = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"}
 
 // applyTransfers decides and writes items in tx. Business failures
