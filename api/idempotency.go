@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -23,7 +22,22 @@ const (
 	HeaderIdempotentReplay = "Idempotent-Replayed"
 )
 
-var idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
+// validIdempotencyKey reports whether key is 1-200 characters of
+// [A-Za-z0-9._:-]: a byte loop rather than a regexp, checked on every
+// mutating request (the regexp engine cost ~1 µs per request).
+func validIdempotencyKey(key string) bool {
+	if len(key) < 1 || len(key) > 200 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // IdempotencyStore is what the middleware needs from storage
 // (db.IdempotencyStore implements it).
@@ -78,7 +92,7 @@ func ReadIdempotentRequest(c *gin.Context) (key string, hash []byte, ok bool) {
 		WriteError(c, apperr.New(apperr.Invalid, "header %s is required on this route", HeaderIdempotencyKey))
 		return "", nil, false
 	}
-	if !idempotencyKeyPattern.MatchString(key) {
+	if !validIdempotencyKey(key) {
 		WriteError(c, apperr.New(apperr.Invalid, "%s must be 1-200 characters of [A-Za-z0-9._:-]", HeaderIdempotencyKey))
 		return "", nil, false
 	}

@@ -139,10 +139,10 @@ func TestRewardRunSurvivesWorkerKill(t *testing.T) {
 	paid := count(t, pool, `SELECT sum(reward_units) FROM staking_rewards`)
 	require.Equal(t, res.PaidUnits, paid)
 	require.Equal(t, treasury-paid, count(t, pool, `SELECT units FROM balances WHERE account_id = 'treasury' AND bucket = 'liquid'`))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM journal_entries j WHERE (SELECT sum(d::numeric) FROM unnest(j.deltas) d) <> 0`))
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM ledger_journal j WHERE (SELECT sum(d::numeric) FROM unnest(j.deltas) d) <> 0`))
 	// Seeded staked buckets have no journal; every liquid bucket does.
 	require.Zero(t, count(t, pool, `
-		WITH legs AS (SELECT u.a, u.b, sum(u.d::numeric) AS total FROM journal_entries j, unnest(j.accounts, j.buckets, j.deltas) AS u(a, b, d) GROUP BY 1, 2)
+		WITH legs AS (SELECT u.a, u.b, sum(u.d::numeric) AS total FROM ledger_journal j, unnest(j.accounts, j.buckets, j.deltas) AS u(a, b, d) GROUP BY 1, 2)
 		SELECT count(*) FROM balances bl LEFT JOIN legs ON legs.a = bl.account_id AND legs.b = bl.bucket
 		WHERE bl.bucket = 'liquid' AND bl.account_id <> 'issuance' AND bl.units <> coalesce(legs.total, 0)`), "liquid balances == Σ journal legs")
 }

@@ -49,6 +49,11 @@ import (
 
 const benchAccounts = 1024
 
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
+}
+
 // benchClients is the number of concurrent HTTP clients: 256, or
 // LEDGER_BENCH_CLIENTS (fewer clients trade throughput for latency).
 func benchClients() int {
@@ -266,7 +271,9 @@ func BenchmarkHTTPTransfers(b *testing.B) {
 		{"groupcommit_records_memory", serverOpts{idem: "memory", records: true}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
+			// LEDGER_BENCH_WORKERS / LEDGER_BENCH_BATCH override the
+			// group-commit defaults for tuning runs.
+			gc := hb.store.NewGroupCommitter(ledgerstore.GroupCommitOptions{Workers: envInt("LEDGER_BENCH_WORKERS"), MaxBatch: envInt("LEDGER_BENCH_BATCH")})
 			defer gc.Close()
 			hb.run(b, hb.serverWith(b, gc, tc.so))
 		})

@@ -136,7 +136,7 @@ func (f *fixture) snapshot() string {
 	f.t.Helper()
 	var s string
 	require.NoError(f.t, f.pool.QueryRow(context.Background(), `SELECT
-		(SELECT count(*) FROM journal_entries)::text || '/' || (SELECT count(*) FROM transfers)::text || '/' ||
+		(SELECT count(*) FROM ledger_journal)::text || '/' || (SELECT count(*) FROM transfers)::text || '/' ||
 		(SELECT count(*) FROM holds)::text || '/' || (SELECT count(*) FROM supply_operations)::text || '/' ||
 		(SELECT count(*) FROM outbox)::text || '/' ||
 		(SELECT string_agg(account_id || '=' || units || '-' || held_units, ',' ORDER BY account_id, bucket) FROM balances)`).Scan(&s))

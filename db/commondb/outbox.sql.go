@@ -181,7 +181,7 @@ type OutboxInsertParams struct {
 	Envelope       []byte
 }
 
-// Outbox (db/migrations/common 00001, 00003, 00008, 00010). Writers insert
+// Outbox (db/migrations/common 00001, 00003, 00008, 00010, 00011). Writers insert
 // the row and queue its id; the single relay numbers queued rows in
 // batches (outbox_seq_batches: ids[k] has seq first_seq + k − 1) and
 // publishes them in sequence order. An outbox row is never updated.
@@ -203,7 +203,7 @@ func (q *Queries) OutboxInsert(ctx context.Context, db DBTX, arg OutboxInsertPar
 const outboxInsertBatch = `-- name: OutboxInsertBatch :exec
 WITH o AS (
     INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-    SELECT encode(u.event_id, 'hex')::uuid, u.idempotency_key, u.event_type, u.subject, u.occurred_at, u.envelope::jsonb
+    SELECT encode(u.event_id, 'hex')::uuid, u.idempotency_key, u.event_type, u.subject, u.occurred_at, u.envelope::json
     FROM (
         SELECT unnest($1::bytea[]) AS event_id,
             unnest($2::text[]) AS idempotency_key,

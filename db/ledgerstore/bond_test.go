@@ -114,7 +114,7 @@ func TestBondForfeitAndVoid(t *testing.T) {
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'ReputationBondVoided'`))
 	// Event postings name the ledger's accounts and balance.
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'ReputationBondForfeited'
-		AND envelope->'postings' @> jsonb_build_array(
+		AND envelope::jsonb->'postings' @> jsonb_build_array(
 			jsonb_build_object('account', $1::text, 'bucket', 'locked_bond', 'delta', $2::bigint),
 			jsonb_build_object('account', 'treasury', 'bucket', 'liquid', 'delta', $3::bigint))`, a1, -bondUnits, bondUnits))
 	e.checkInvariants()

@@ -12,14 +12,20 @@
 // db.Store, which retries whole transactions on serialization failures and
 // deadlocks) containing the balance updates, the journal entry whose postings
 // sum to zero, the business record (transfer, hold, supply operation) and the
-// outbox events. Either all of it commits or none of it.
+// outbox events. Either all of it commits or none of it. An intra-registry
+// transfer (or hold post) written by the group-commit path is its own journal
+// entry: its row determines the postings exactly, and ledger_journal (the
+// complete journal: stored entries plus one derived entry per such transfer)
+// is what audits read (migration teg/00111).
 //
 // # Invariants the database enforces
 //
 //   - balances_nonnegative: no bucket of any account except issuance goes
 //     below zero, and active holds never exceed the liquid balance;
-//   - journal_entries_balanced: every journal entry's deltas are non-zero and
-//     sum to exactly zero;
+//   - journal_entries_balanced: every stored journal entry's deltas are
+//     non-zero and sum to exactly zero; a transfer row's derived entry
+//     (sender −amount, receiver +(amount − fee), fee_collector +fee) is by
+//     the transfers CHECKs (amount > 0, 0 ≤ fee < amount, sender ≠ receiver);
 //   - unique business keys: (sender, client_key) for transfers, (account,
 //     client_key) for holds, (kind, actor, client_key) for supply operations,
 //     and the outbox's unique idempotency_key per event.
@@ -55,9 +61,10 @@
 //  3. decide every transfer in Go in arrival order against the running
 //     balances — an insufficient-funds transfer is rejected alone, the others
 //     go on;
-//  4. write the accepted transfers' journal entries, transfer rows and
-//     outbox events with one unnest statement each (the expensive part,
-//     done while holding no balance lock, so concurrent batches overlap);
+//  4. write the accepted transfers' rows (each its own journal entry) with
+//     one unnest statement and their outbox events by COPY (the expensive
+//     part, done while holding no balance lock, so concurrent batches
+//     overlap);
 //  5. lock the touched balances FOR UPDATE in the global order and
 //     revalidate: the same sequence of decisions must still be valid from
 //     the locked values (each account's lowest running available balance,

@@ -45,7 +45,7 @@ func TestEncodeTransferEventsMatchesEnvelopes(t *testing.T) {
 		env.EventID = back.EventID
 		wantRaw, err := json.Marshal(env)
 		require.NoError(t, err)
-		require.Equal(t, string(wantRaw), got.bodies[i], "byte-identical to encoding/json")
+		require.Equal(t, string(wantRaw), string(got.bodies[i]), "byte-identical to encoding/json")
 		require.Equal(t, env.IdempotencyKey, got.keys[i])
 		require.Equal(t, env.Type, got.types[i])
 		require.Equal(t, env.Subject, got.subjects[i])

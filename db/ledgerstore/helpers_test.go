@@ -109,7 +109,7 @@ func (e *env) snapshot() string {
 	e.t.Helper()
 	var s string
 	require.NoError(e.t, e.pool.QueryRow(e.ctx, `SELECT
-		(SELECT count(*) FROM journal_entries)::text || '/' ||
+		(SELECT count(*) FROM ledger_journal)::text || '/' ||
 		(SELECT count(*) FROM transfers)::text || '/' ||
 		(SELECT count(*) FROM holds)::text || '/' ||
 		(SELECT count(*) FROM supply_operations)::text || '/' ||
@@ -131,12 +131,26 @@ func (e *env) checkInvariants() {
 
 	require.Zero(t, e.count(`SELECT count(*) FROM balances WHERE account_id <> 'issuance' AND (units < 0 OR held_units < 0 OR units < held_units)`),
 		"no non-system bucket negative")
-	require.Zero(t, e.count(`SELECT count(*) FROM journal_entries j
+	require.Zero(t, e.count(`SELECT count(*) FROM ledger_journal j
 		WHERE (SELECT sum(d::numeric) FROM unnest(j.deltas) d) <> 0`), "every journal entry sums to zero")
+	require.Zero(t, e.count(`SELECT count(*) FROM ledger_journal j WHERE 0 = ANY(j.deltas) OR cardinality(j.deltas) < 2`),
+		"every journal entry has two or more non-zero postings")
+	// A transfer row is its own journal entry (migration 00111): exactly
+	// one entry per transfer, of the transfer's kind and legs.
+	require.Zero(t, e.count(`SELECT count(*) FROM transfers t WHERE (SELECT count(*) FROM ledger_journal j WHERE j.id = t.id) <> 1`),
+		"every transfer is exactly one journal entry")
+	require.Zero(t, e.count(`SELECT count(*) FROM transfers t JOIN ledger_journal j USING (id)
+		WHERE j.kind <> CASE WHEN t.hold_id IS NULL THEN 'transfer' ELSE 'hold_post' END
+		   OR j.accounts[1] <> t.sender OR j.deltas[1] <> -t.amount_units
+		   OR j.accounts[2] <> t.receiver OR j.deltas[2] <> t.amount_units - t.fee_units
+		   OR cardinality(j.deltas) <> CASE WHEN t.fee_units = 0 THEN 2 ELSE 3 END
+		   OR (t.fee_units > 0 AND (j.accounts[3] <> 'fee_collector' OR j.deltas[3] <> t.fee_units))
+		   OR j.buckets <> array_fill('liquid'::text, ARRAY[cardinality(j.deltas)])`),
+		"each transfer's journal entry: sender −amount, receiver +net, fee_collector +fee")
 	require.Zero(t, e.count(`
 		WITH legs AS (
 			SELECT u.account_id, u.bucket, sum(u.delta::numeric) AS total
-			FROM journal_entries j, unnest(j.accounts, j.buckets, j.deltas) AS u(account_id, bucket, delta)
+			FROM ledger_journal j, unnest(j.accounts, j.buckets, j.deltas) AS u(account_id, bucket, delta)
 			GROUP BY 1, 2)
 		SELECT count(*) FROM balances b FULL JOIN legs l USING (account_id, bucket)
 		WHERE coalesce(b.units, 0) <> coalesce(l.total, 0)`), "balances == Σ journal postings")
@@ -147,7 +161,7 @@ func (e *env) checkInvariants() {
 	require.Zero(t, e.count(`
 		WITH ev AS (
 			SELECT p->>'account' AS account_id, p->>'bucket' AS bucket, sum((p->>'delta')::numeric) AS total
-			FROM outbox o, jsonb_array_elements(coalesce(o.envelope->'postings', '[]'::jsonb)) AS p
+			FROM outbox o, json_array_elements(coalesce(o.envelope->'postings', '[]'::json)) AS p
 			GROUP BY 1, 2)
 		SELECT count(*) FROM balances b FULL JOIN ev USING (account_id, bucket)
 		WHERE coalesce(b.units, 0) <> coalesce(ev.total, 0)`), "balances == Σ event postings (what the EventStore will see)")
@@ -173,7 +187,7 @@ func (e *env) checkInvariants() {
 	}
 	require.Zero(t, e.count(`SELECT count(*) FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.idempotency_key = 'xfer-' || t.id)`))
 	require.Zero(t, e.count(`SELECT count(*) FROM transfers t WHERE t.fee_units > 0 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.idempotency_key = 'fee-' || t.id)`))
-	require.Zero(t, e.count(`SELECT count(*) FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM journal_entries j WHERE j.id = t.id)`))
+	require.Zero(t, e.count(`SELECT count(*) FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM ledger_journal j WHERE j.id = t.id)`))
 }
 
 func key(prefix string, i int) string { return fmt.Sprintf("%s-%d", prefix, i) }

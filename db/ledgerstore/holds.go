@@ -2,6 +2,7 @@ package ledgerstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -244,7 +245,10 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 			if err != nil {
 				return err
 			}
-			bps = ledger.FeeBpsForVelocity(int(counts[0].Recent))
+			if len(counts) != 1 {
+				return fmt.Errorf("ledgerstore: %d velocity counts for 1 pair", len(counts))
+			}
+			bps = ledger.FeeBpsForVelocity(int(counts[0]))
 		}
 		fee, err := ledger.TransferFee(amount, bps)
 		if err != nil {
@@ -284,7 +288,7 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 		if err != nil {
 			return err
 		}
-		return s.insertTransfers(ctx, tx, []Transfer{t}, "hold_post", []events.Envelope{posted}, now)
+		return s.insertTransfers(ctx, tx, []Transfer{t}, []events.Envelope{posted}, now)
 	})
 	if err != nil {
 		return Hold{}, Transfer{}, err

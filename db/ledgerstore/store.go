@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -279,8 +280,16 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 		ids[i], buckets[i] = k.account, k.bucket
 	}
 	out := make(map[balKey]*lockedBalance, len(keys))
-	add := func(account, bucket string, units, held int64) {
-		out[balKey{account, bucket}] = &lockedBalance{units: units, held: held, newUnits: units, newHeld: held, minAvail: units - held}
+	slots := make([]lockedBalance, len(sorted)) // one allocation for every row
+	// Rows come back with their key's 1-based position in the arrays.
+	add := func(ord int32, units, held int64) error {
+		if ord < 1 || int(ord) > len(sorted) {
+			return fmt.Errorf("ledgerstore: balance row for key #%d of %d", ord, len(sorted))
+		}
+		b := &slots[ord-1]
+		*b = lockedBalance{units: units, held: held, newUnits: units, newHeld: held, minAvail: units - held}
+		out[sorted[ord-1]] = b
+		return nil
 	}
 	if lock {
 		rows, err := s.q.BalancesLockInOrder(ctx, tx, tegdb.BalancesLockInOrderParams{AccountIds: ids, Buckets: buckets})
@@ -288,7 +297,9 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 			return nil, err
 		}
 		for _, r := range rows {
-			add(r.AccountID, r.Bucket, r.Units, r.HeldUnits)
+			if err := add(r.Ord, r.Units, r.HeldUnits); err != nil {
+				return nil, err
+			}
 		}
 		return out, nil
 	}
@@ -297,7 +308,9 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 		return nil, err
 	}
 	for _, r := range rows {
-		add(r.AccountID, r.Bucket, r.Units, r.HeldUnits)
+		if err := add(r.Ord, r.Units, r.HeldUnits); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -305,11 +318,11 @@ func (s *Store) readBalances(ctx context.Context, tx pgx.Tx, keys map[balKey]str
 // sortBalKeys sorts keys into the global lock order: (account_id, bucket)
 // in byte order, the order of COLLATE "C".
 func sortBalKeys(keys []balKey) {
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].account != keys[j].account {
-			return keys[i].account < keys[j].account
+	slices.SortFunc(keys, func(a, b balKey) int {
+		if c := strings.Compare(a.account, b.account); c != 0 {
+			return c
 		}
-		return keys[i].bucket < keys[j].bucket
+		return strings.Compare(a.bucket, b.bucket)
 	})
 }
 

@@ -1,7 +1,9 @@
 package ledgerstore_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"sync"
@@ -220,6 +222,55 @@ func TestTransferFeeSplitAndReplay(t *testing.T) {
 	require.Equal(t, "lunch", got.Memo)
 	_, err = e.store.GetTransfer(e.ctx, uuid.New())
 	require.Equal(t, apperr.NotFound, apperr.CodeOf(err))
+	e.checkInvariants()
+}
+
+// TestTransferIsItsOwnJournalEntry: a transfer writes no journal_entries
+// row; ledger_journal derives its entry from the row (kind, legs), and a
+// transfer that has a stored entry (written before migration 00111, or by
+// the cross-registry path) is counted once, from the stored entry.
+func TestTransferIsItsOwnJournalEntry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	a, b := e.agent(100*avt), e.agent(0)
+	tr, err := e.store.Transfer(e.ctx, ledgerstore.TransferRequest{From: a, To: b, AmountUnits: 10 * avt, IdempotencyKey: "j1"})
+	require.NoError(t, err)
+	require.Zero(t, e.count(`SELECT count(*) FROM journal_entries WHERE id = $1`, tr.ID), "no stored entry")
+	var kind string
+	var accounts, buckets []string
+	var deltas []int64
+	require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT kind, accounts, buckets, deltas FROM ledger_journal WHERE id = $1`, tr.ID).
+		Scan(&kind, &accounts, &buckets, &deltas))
+	require.Equal(t, "transfer", kind)
+	require.Equal(t, []string{a, b, ledger.AccountFeeCollector}, accounts)
+	require.Equal(t, []string{"liquid", "liquid", "liquid"}, buckets)
+	require.Equal(t, []int64{-10 * avt, tr.NetUnits, tr.FeeUnits}, deltas)
+
+	// As an older transfer would be: the same entry stored. Counted once.
+	_, err = e.pool.Exec(e.ctx, `INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
+		SELECT id, kind, accounts, buckets, deltas, created_at FROM ledger_journal WHERE id = $1`, tr.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM ledger_journal WHERE id = $1`, tr.ID))
+
+	// The database refuses a transfer row whose derived entry would not
+	// balance or would have a zero leg (fee ≥ amount, non-positive amount).
+	for _, bad := range []struct{ amount, fee int64 }{{100, 100}, {100, 101}, {0, 0}, {-5, 0}, {100, -1}} {
+		_, err := e.pool.Exec(e.ctx, `INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, client_key, created_at)
+			VALUES (gen_random_uuid(), $1, $2, $3, $4, 50, 'bad', now())`, a, b, bad.amount, bad.fee)
+		require.Error(t, err, "amount %d fee %d", bad.amount, bad.fee)
+	}
+
+	// The envelope is stored verbatim (json, common/00011): the bytes the
+	// writer encoded, compact, not jsonb's normalised text; and the column
+	// still refuses anything that is not JSON.
+	var env []byte
+	require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT envelope FROM outbox WHERE idempotency_key = $1`, "xfer-"+tr.ID.String()).Scan(&env))
+	require.True(t, bytes.HasPrefix(env, []byte(`{"event_id":"`)), "%s", env)
+	require.NotContains(t, string(env), `", "`)
+	require.True(t, json.Valid(env))
+	_, err = e.pool.Exec(e.ctx, `INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
+		VALUES (gen_random_uuid(), 'not-json', 'TokensTransferred', '', now(), '{"truncated":')`)
+	require.Error(t, err)
 	e.checkInvariants()
 }
 

@@ -21,18 +21,18 @@ func (e *env) xferInvariants() {
 	t := e.t
 	t.Helper()
 	require.Zero(t, e.count(`SELECT count(*) FROM balances WHERE account_id <> 'issuance' AND account_id NOT LIKE 'transit:%' AND (units < 0 OR units < held_units)`))
-	require.Zero(t, e.count(`SELECT count(*) FROM journal_entries j WHERE (SELECT sum(d::numeric) FROM unnest(j.deltas) d) <> 0`))
+	require.Zero(t, e.count(`SELECT count(*) FROM ledger_journal j WHERE (SELECT sum(d::numeric) FROM unnest(j.deltas) d) <> 0`))
 	require.Zero(t, e.count(`
 		WITH legs AS (
 			SELECT u.account_id, u.bucket, sum(u.delta::numeric) AS total
-			FROM journal_entries j, unnest(j.accounts, j.buckets, j.deltas) AS u(account_id, bucket, delta)
+			FROM ledger_journal j, unnest(j.accounts, j.buckets, j.deltas) AS u(account_id, bucket, delta)
 			GROUP BY 1, 2)
 		SELECT count(*) FROM balances b FULL JOIN legs l USING (account_id, bucket)
 		WHERE coalesce(b.units, 0) <> coalesce(l.total, 0)`), "balances == Σ journal postings")
 	require.Zero(t, e.count(`
 		WITH ev AS (
 			SELECT p->>'account' AS account_id, p->>'bucket' AS bucket, sum((p->>'delta')::numeric) AS total
-			FROM outbox o, jsonb_array_elements(coalesce(o.envelope->'postings', '[]'::jsonb)) AS p
+			FROM outbox o, json_array_elements(coalesce(o.envelope->'postings', '[]'::json)) AS p
 			GROUP BY 1, 2)
 		SELECT count(*) FROM balances b FULL JOIN ev USING (account_id, bucket)
 		WHERE coalesce(b.units, 0) <> coalesce(ev.total, 0)`), "balances == Σ event postings")

@@ -81,6 +81,15 @@ type JournalEntry struct {
 	CreatedAt time.Time
 }
 
+type LedgerJournal struct {
+	ID        uuid.UUID
+	Kind      string
+	Accounts  []string
+	Buckets   []string
+	Deltas    []int64
+	CreatedAt time.Time
+}
+
 type Outbox struct {
 	ID             int64
 	EventID        uuid.UUID

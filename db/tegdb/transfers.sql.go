@@ -37,7 +37,7 @@ func (q *Queries) TransferGet(ctx context.Context, db DBTX, id uuid.UUID) (Trans
 }
 
 const transferPairCounts = `-- name: TransferPairCounts :many
-SELECT p.sender::text AS sender, p.receiver::text AS receiver, (
+SELECT (
     SELECT count(*) FROM (
         SELECT 1 FROM transfers AS t
         WHERE t.sender = p.sender AND t.receiver = p.receiver AND t.created_at > $1
@@ -45,8 +45,10 @@ SELECT p.sender::text AS sender, p.receiver::text AS receiver, (
     ) AS recent
 )::int AS recent
 FROM (
-    SELECT unnest($3::text[]) AS sender,
-        unnest($4::text[]) AS receiver) AS p
+    SELECT unnest($3::text[]) AS sender, unnest($4::text[]) AS receiver,
+        generate_series(1, cardinality($3::text[])) AS ord
+) AS p
+ORDER BY p.ord
 `
 
 type TransferPairCountsParams struct {
@@ -56,15 +58,10 @@ type TransferPairCountsParams struct {
 	Receivers []string
 }
 
-type TransferPairCountsRow struct {
-	Sender   string
-	Receiver string
-	Recent   int32
-}
-
-// For each (sender, receiver) pair, how many transfers it made after since,
-// counting at most max_count (the fee curve is flat beyond that).
-func (q *Queries) TransferPairCounts(ctx context.Context, db DBTX, arg TransferPairCountsParams) ([]TransferPairCountsRow, error) {
+// For each (sender, receiver) pair, in array order (one row per pair), how
+// many transfers it made after since, counting at most max_count (the fee
+// curve is flat beyond that).
+func (q *Queries) TransferPairCounts(ctx context.Context, db DBTX, arg TransferPairCountsParams) ([]int32, error) {
 	rows, err := db.Query(ctx, transferPairCounts,
 		arg.Since,
 		arg.MaxCount,
@@ -75,13 +72,13 @@ func (q *Queries) TransferPairCounts(ctx context.Context, db DBTX, arg TransferP
 		return nil, err
 	}
 	defer rows.Close()
-	items := []TransferPairCountsRow{}
+	items := []int32{}
 	for rows.Next() {
-		var i TransferPairCountsRow
-		if err := rows.Scan(&i.Sender, &i.Receiver, &i.Recent); err != nil {
+		var recent int32
+		if err := rows.Scan(&recent); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, recent)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -255,18 +252,10 @@ WITH u AS (
         unnest($9::text[]) AS client_key,
         unnest($10::bytea[]) AS hold_id,
         unnest($11::bytea[]) AS request_hash
-), j AS (
-    INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
-    SELECT encode(u.id, 'hex')::uuid, $12::text,
-        CASE WHEN u.fee = 0 THEN ARRAY[u.sender, u.receiver] ELSE ARRAY[u.sender, u.receiver, 'fee_collector'] END,
-        CASE WHEN u.fee = 0 THEN ARRAY['liquid', 'liquid'] ELSE ARRAY['liquid', 'liquid', 'liquid'] END,
-        CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
-        $13
-    FROM u
 ), t AS (
     INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
     SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
-        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $13, nullif(u.request_hash, '')
+        nullif(encode(u.hold_id, 'hex'), repeat('0', 32))::uuid, $12, nullif(u.request_hash, '')
     FROM u
 )
 INSERT INTO outbox_queue (id)
@@ -286,18 +275,16 @@ type TransfersWriteParams struct {
 	ClientKeys    []string
 	HoldIds       [][]byte
 	RequestHashes [][]byte
-	Kind          string
 	Now           time.Time
 }
 
 // The group-commit write of a batch of transfers in one statement (one
-// round trip, each array encoded once): their journal entries (as in
-// JournalEntriesInsertTransfers) and transfer rows (as in TransfersInsert).
-// Their outbox events follow by COPY (db/ledgerstore), with ids drawn here
-// from the outbox's own sequence and queued for the relay in outbox_queue —
-// what commondb.OutboxInsertBatch does in one statement; both commit in
-// this transaction. Returns the ids. An empty request hash means none
-// (NULL).
+// round trip, each array encoded once): their transfer rows, each its own
+// journal entry (see ledger_journal, migration 00111). Their outbox events
+// follow by COPY (db/ledgerstore), with ids drawn here from the outbox's own
+// sequence and queued for the relay in outbox_queue — what
+// commondb.OutboxInsertBatch does in one statement; both commit in this
+// transaction. Returns the ids. An empty request hash means none (NULL).
 func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWriteParams) ([]int64, error) {
 	rows, err := db.Query(ctx, transfersWrite,
 		arg.EventCount,
@@ -311,7 +298,6 @@ func (q *Queries) TransfersWrite(ctx context.Context, db DBTX, arg TransfersWrit
 		arg.ClientKeys,
 		arg.HoldIds,
 		arg.RequestHashes,
-		arg.Kind,
 		arg.Now,
 	)
 	if err != nil {

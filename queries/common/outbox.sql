@@ -1,4 +1,4 @@
--- Outbox (db/migrations/common 00001, 00003, 00008, 00010). Writers insert
+-- Outbox (db/migrations/common 00001, 00003, 00008, 00010, 00011). Writers insert
 -- the row and queue its id; the single relay numbers queued rows in
 -- batches (outbox_seq_batches: ids[k] has seq first_seq + k − 1) and
 -- publishes them in sequence order. An outbox row is never updated.
@@ -119,7 +119,7 @@ DELETE FROM outbox WHERE id IN (SELECT unnest(doomed.ids) FROM doomed);
 -- ledger's group-commit path.
 WITH o AS (
     INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-    SELECT encode(u.event_id, 'hex')::uuid, u.idempotency_key, u.event_type, u.subject, u.occurred_at, u.envelope::jsonb
+    SELECT encode(u.event_id, 'hex')::uuid, u.idempotency_key, u.event_type, u.subject, u.occurred_at, u.envelope::json
     FROM (
         SELECT unnest(@event_ids::bytea[]) AS event_id,
             unnest(@idempotency_keys::text[]) AS idempotency_key,

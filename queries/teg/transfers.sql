@@ -36,9 +36,10 @@ CROSS JOIN LATERAL (
 ) AS t;
 
 -- name: TransferPairCounts :many
--- For each (sender, receiver) pair, how many transfers it made after since,
--- counting at most max_count (the fee curve is flat beyond that).
-SELECT p.sender::text AS sender, p.receiver::text AS receiver, (
+-- For each (sender, receiver) pair, in array order (one row per pair), how
+-- many transfers it made after since, counting at most max_count (the fee
+-- curve is flat beyond that).
+SELECT (
     SELECT count(*) FROM (
         SELECT 1 FROM transfers AS t
         WHERE t.sender = p.sender AND t.receiver = p.receiver AND t.created_at > @since
@@ -46,8 +47,10 @@ SELECT p.sender::text AS sender, p.receiver::text AS receiver, (
     ) AS recent
 )::int AS recent
 FROM (
-    SELECT unnest(@senders::text[]) AS sender,
-        unnest(@receivers::text[]) AS receiver) AS p;
+    SELECT unnest(@senders::text[]) AS sender, unnest(@receivers::text[]) AS receiver,
+        generate_series(1, cardinality(@senders::text[])) AS ord
+) AS p
+ORDER BY p.ord;
 
 -- name: TransfersHistory :many
 -- Transfers sent or received by account, newest first, with ids below
@@ -65,13 +68,12 @@ LIMIT @max_rows::int;
 
 -- name: TransfersWrite :many
 -- The group-commit write of a batch of transfers in one statement (one
--- round trip, each array encoded once): their journal entries (as in
--- JournalEntriesInsertTransfers) and transfer rows (as in TransfersInsert).
--- Their outbox events follow by COPY (db/ledgerstore), with ids drawn here
--- from the outbox's own sequence and queued for the relay in outbox_queue —
--- what commondb.OutboxInsertBatch does in one statement; both commit in
--- this transaction. Returns the ids. An empty request hash means none
--- (NULL).
+-- round trip, each array encoded once): their transfer rows, each its own
+-- journal entry (see ledger_journal, migration 00111). Their outbox events
+-- follow by COPY (db/ledgerstore), with ids drawn here from the outbox's own
+-- sequence and queued for the relay in outbox_queue — what
+-- commondb.OutboxInsertBatch does in one statement; both commit in this
+-- transaction. Returns the ids. An empty request hash means none (NULL).
 WITH u AS (
     SELECT unnest(@ids::bytea[]) AS id,
         unnest(@senders::text[]) AS sender,
@@ -83,14 +85,6 @@ WITH u AS (
         unnest(@client_keys::text[]) AS client_key,
         unnest(@hold_ids::bytea[]) AS hold_id,
         unnest(@request_hashes::bytea[]) AS request_hash
-), j AS (
-    INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
-    SELECT encode(u.id, 'hex')::uuid, @kind::text,
-        CASE WHEN u.fee = 0 THEN ARRAY[u.sender, u.receiver] ELSE ARRAY[u.sender, u.receiver, 'fee_collector'] END,
-        CASE WHEN u.fee = 0 THEN ARRAY['liquid', 'liquid'] ELSE ARRAY['liquid', 'liquid', 'liquid'] END,
-        CASE WHEN u.fee = 0 THEN ARRAY[-u.amount, u.amount] ELSE ARRAY[-u.amount, u.amount - u.fee, u.fee] END,
-        @now
-    FROM u
 ), t AS (
     INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, hold_id, created_at, request_hash)
     SELECT encode(u.id, 'hex')::uuid, u.sender, u.receiver, u.amount, u.fee, u.fee_bps, u.memo, u.client_key,
