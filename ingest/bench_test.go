@@ -221,7 +221,8 @@ func benchKafkaToEventStore(b *testing.B, brokers []string, topic string, n, rec
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		done := make(chan struct{})
 		var total int
-		c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: brokers, Topic: topic, MaxInFlight: inFlight,
+		batch, _ := strconv.Atoi(os.Getenv("INGEST_BENCH_BATCH")) // 0: the default
+		c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: brokers, Topic: topic, MaxInFlight: inFlight, MaxBatch: batch,
 			Group: fmt.Sprintf("bench-%d", time.Now().UnixNano()),
 			AfterApply: func(r ingest.BatchResult) error {
 				mu.Lock()
