@@ -182,7 +182,7 @@ func produceBench(b *testing.B, brokers []string, topic string, recs []ingest.Re
 	require.NoError(b, err)
 	defer prod.Close()
 	adm := kadm.NewClient(prod)
-	_, err = adm.CreateTopic(ctx, 4, -1, nil, topic)
+	_, err = adm.CreateTopic(ctx, int32(benchPartitions()), -1, nil, topic)
 	require.NoError(b, err)
 	b.Cleanup(func() {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -329,4 +329,13 @@ func BenchmarkReplay(b *testing.B) {
 		require.True(b, rep.OK)
 		b.ReportMetric(float64(rep.Replayed.EventsApplied), "events")
 	}
+}
+
+// benchPartitions is the benchmark topic's partition count: 4 like the
+// node's, or INGEST_BENCH_PARTITIONS.
+func benchPartitions() int {
+	if v, err := strconv.Atoi(os.Getenv("INGEST_BENCH_PARTITIONS")); err == nil && v > 0 {
+		return v
+	}
+	return 4
 }
