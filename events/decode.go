@@ -49,14 +49,27 @@ func (d *Decoder) Decode(raw []byte, env *Envelope) bool {
 	*env = Envelope{}
 	s := scanner{b: raw}
 	s.ws()
+	var seen uint16
+	ok := s.members(func(key []byte) bool {
+		f := envelopeField(key)
+		if f < 0 || seen&(1<<f) != 0 {
+			return false // unknown, differently spelt or repeated key
+		}
+		seen |= 1 << f
+		return d.field(&s, f, env)
+	})
+	return ok && s.end()
+}
+
+// members consumes an object, calling member for each key with the scanner
+// at the key's value; member must consume the value or report false.
+func (s *scanner) members(member func(key []byte) bool) bool {
 	if !s.byte('{') {
 		return false
 	}
-	var seen uint16
 	s.ws()
-	if s.peek() == '}' {
-		s.i++
-		return s.end()
+	if s.byte('}') {
+		return true
 	}
 	for {
 		s.ws()
@@ -69,12 +82,7 @@ func (d *Decoder) Decode(raw []byte, env *Envelope) bool {
 			return false
 		}
 		s.ws()
-		f := envelopeField(key)
-		if f < 0 || seen&(1<<f) != 0 {
-			return false // unknown, differently spelt or repeated key
-		}
-		seen |= 1 << f
-		if !d.field(&s, f, env) {
+		if !member(key) {
 			return false
 		}
 		s.ws()
@@ -82,7 +90,7 @@ func (d *Decoder) Decode(raw []byte, env *Envelope) bool {
 		case ',':
 			continue
 		case '}':
-			return s.end()
+			return true
 		default:
 			return false
 		}
@@ -220,54 +228,25 @@ func (d *Decoder) postings(s *scanner, env *Envelope) bool {
 }
 
 func (d *Decoder) posting(s *scanner, p *Posting) bool {
-	if !s.byte('{') {
-		return false
-	}
 	var seen uint8
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-		return true
-	}
-	for {
-		s.ws()
-		key, ok := s.plainString()
-		if !ok {
-			return false
-		}
-		s.ws()
-		if !s.byte(':') {
-			return false
-		}
-		s.ws()
+	return s.members(func(key []byte) bool {
 		var f uint8
+		ok := false
 		switch string(key) {
 		case "account":
-			f = 1
-			ok = d.str(s, &p.Account, false)
+			f, ok = 1, d.str(s, &p.Account, false)
 		case "bucket":
-			f = 2
-			ok = d.str(s, &p.Bucket, true)
+			f, ok = 2, d.str(s, &p.Bucket, true)
 		case "delta":
 			f = 4
 			p.Delta, ok = s.integer(64)
-		default:
-			return false
 		}
 		if !ok || seen&f != 0 {
-			return false
+			return false // unknown or repeated key, or a bad value
 		}
 		seen |= f
-		s.ws()
-		switch s.next() {
-		case ',':
-			continue
-		case '}':
-			return true
-		default:
-			return false
-		}
-	}
+		return true
+	})
 }
 
 // str decodes a string without escapes into dst; intern reuses an earlier

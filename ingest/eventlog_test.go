@@ -21,9 +21,7 @@ import (
 // skipped — agrees with the projections; a rebuild reproduces them.
 func TestRedeliveredEventsInAMixedBatchApplyOnce(t *testing.T) {
 	ctx := context.Background()
-	es := testenv.NewDB(t, db.RoleEventStore)
-	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
-	require.NoError(t, err)
+	es, a := newTestApplier(t, nil)
 	recs := synthRecords(t, 3000, 50, 0, 7)
 
 	res, err := a.Apply(ctx, recs[:2000])
@@ -136,12 +134,10 @@ func TestReplayReadsLegacyJSONRowsAndSegments(t *testing.T) {
 // every key probed, and each event still lands once.
 func TestKeyReusedUnderANewSequenceNumberAppliesOnce(t *testing.T) {
 	ctx := context.Background()
-	es := testenv.NewDB(t, db.RoleEventStore)
 	m := ingest.NewMetrics(nil)
-	a, err := ingest.NewApplier(ctx, es.Pool, frame, m, nil, nil)
-	require.NoError(t, err)
+	es, a := newTestApplier(t, m)
 	recs := synthRecords(t, 1500, 40, 0, 13)
-	_, err = a.Apply(ctx, recs[:1000])
+	_, err := a.Apply(ctx, recs[:1000])
 	require.NoError(t, err)
 
 	// 500 new events, and 10 logged ones again under sequence numbers
@@ -182,9 +178,7 @@ func TestKeyReusedUnderANewSequenceNumberAppliesOnce(t *testing.T) {
 // whichever commits first.
 func TestConcurrentBatchesSharingRecordsApplyOnce(t *testing.T) {
 	ctx := context.Background()
-	es := testenv.NewDB(t, db.RoleEventStore)
-	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
-	require.NoError(t, err)
+	es, a := newTestApplier(t, nil)
 	recs := synthRecords(t, 4000, 60, 0, 17)
 	first := append(append([]ingest.Record{}, recs[:2000]...), recs[2500:3000]...)
 	second := append([]ingest.Record{}, recs[1500:]...) // shares 1,000 records with first
@@ -212,9 +206,7 @@ func TestConcurrentBatchesSharingRecordsApplyOnce(t *testing.T) {
 // no offset from the failed batch on) and land then: nothing is lost.
 func TestRecordsSkippedForAFailedEarlierBatchLandOnRedelivery(t *testing.T) {
 	ctx := context.Background()
-	es := testenv.NewDB(t, db.RoleEventStore)
-	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
-	require.NoError(t, err)
+	es, a := newTestApplier(t, nil)
 	recs := synthRecords(t, 3000, 60, 0, 19)
 	earlier, err := a.Prepare(recs[:2000])
 	require.NoError(t, err)
@@ -261,11 +253,9 @@ func requireSameAsCleanApply(t *testing.T, es testenv.DB, recs []ingest.Record) 
 // rebuilds, next to s2 ones.
 func TestReplayReadsZstdAndS2Segments(t *testing.T) {
 	ctx := context.Background()
-	es := testenv.NewDB(t, db.RoleEventStore)
-	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
-	require.NoError(t, err)
+	es, a := newTestApplier(t, nil)
 	recs := synthRecords(t, 1200, 30, 0, 23)
-	_, err = a.Apply(ctx, recs[:600])
+	_, err := a.Apply(ctx, recs[:600])
 	require.NoError(t, err)
 	// Rewrite those segments as the previous build stored them.
 	rows, err := es.Pool.Query(ctx, `SELECT id, data FROM event_segments`)
@@ -306,15 +296,23 @@ func TestReplayReadsZstdAndS2Segments(t *testing.T) {
 // and inserts the second.
 func TestBatchWithExistingAndNewAccounts(t *testing.T) {
 	ctx := context.Background()
-	es := testenv.NewDB(t, db.RoleEventStore)
-	a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
-	require.NoError(t, err)
+	es, a := newTestApplier(t, nil)
 	recs := synthRecords(t, 400, 500, 0, 29) // 500 agents: the first batch meets some
-	_, err = a.Apply(ctx, recs[:100])
+	_, err := a.Apply(ctx, recs[:100])
 	require.NoError(t, err)
 	before := len(balances(t, es))
 	_, err = a.Apply(ctx, recs[100:])
 	require.NoError(t, err)
 	require.Greater(t, len(balances(t, es)), before, "new accounts got rows")
 	requireSameAsCleanApply(t, es, recs)
+}
+
+// newTestApplier returns a fresh EventStore database and its Applier (m
+// nil: metrics of its own).
+func newTestApplier(t *testing.T, m *ingest.Metrics) (testenv.DB, *ingest.Applier) {
+	t.Helper()
+	es := testenv.NewDB(t, db.RoleEventStore)
+	a, err := ingest.NewApplier(context.Background(), es.Pool, frame, m, nil, nil)
+	require.NoError(t, err)
+	return es, a
 }
