@@ -50,7 +50,7 @@ func (d *Decoder) Decode(raw []byte, env *Envelope) bool {
 	s := scanner{b: raw}
 	s.ws()
 	var seen uint16
-	ok := s.members(func(key []byte) bool {
+	ok := s.members(false, func(key []byte) bool {
 		f := envelopeField(key)
 		if f < 0 || seen&(1<<f) != 0 {
 			return false // unknown, differently spelt or repeated key
@@ -62,34 +62,51 @@ func (d *Decoder) Decode(raw []byte, env *Envelope) bool {
 }
 
 // members consumes an object, calling member for each key with the scanner
-// at the key's value; member must consume the value or report false.
-func (s *scanner) members(member func(key []byte) bool) bool {
-	if !s.byte('{') {
-		return false
-	}
-	s.ws()
-	if s.byte('}') {
-		return true
-	}
-	for {
-		s.ws()
-		key, ok := s.plainString()
-		if !ok {
-			return false
+// at the key's value; member must consume the value or report false. With
+// anyKeys, keys may hold escapes and member gets nil (payloads are only
+// validated); otherwise keys must be plain strings.
+func (s *scanner) members(anyKeys bool, member func(key []byte) bool) bool {
+	return s.sequence('{', '}', func() bool {
+		var key []byte
+		if anyKeys {
+			if !s.skipString() {
+				return false
+			}
+		} else {
+			var ok bool
+			if key, ok = s.plainString(); !ok {
+				return false
+			}
 		}
 		s.ws()
 		if !s.byte(':') {
 			return false
 		}
 		s.ws()
-		if !member(key) {
+		return member(key)
+	})
+}
+
+// sequence consumes open, items separated by commas, and close (an object
+// or an array), calling item at each item's start; item must consume it.
+func (s *scanner) sequence(open, close byte, item func() bool) bool {
+	if !s.byte(open) {
+		return false
+	}
+	s.ws()
+	if s.byte(close) {
+		return true
+	}
+	for {
+		s.ws()
+		if !item() {
 			return false
 		}
 		s.ws()
 		switch s.next() {
 		case ',':
 			continue
-		case '}':
+		case close:
 			return true
 		default:
 			return false
@@ -198,38 +215,22 @@ func (d *Decoder) field(s *scanner, f int, env *Envelope) bool {
 }
 
 func (d *Decoder) postings(s *scanner, env *Envelope) bool {
-	if !s.byte('[') {
-		return false // including null
-	}
-	// encoding/json makes an empty array an empty, non-nil slice.
+	// encoding/json makes an empty array an empty, non-nil slice (and a
+	// null, refused here, a nil one).
 	env.Postings = make([]Posting, 0, 4)
-	s.ws()
-	if s.peek() == ']' {
-		s.i++
-		return true
-	}
-	for {
-		s.ws()
+	return s.sequence('[', ']', func() bool {
 		var p Posting
 		if !d.posting(s, &p) {
 			return false
 		}
 		env.Postings = append(env.Postings, p)
-		s.ws()
-		switch s.next() {
-		case ',':
-			continue
-		case ']':
-			return true
-		default:
-			return false
-		}
-	}
+		return true
+	})
 }
 
 func (d *Decoder) posting(s *scanner, p *Posting) bool {
 	var seen uint8
-	return s.members(func(key []byte) bool {
+	return s.members(false, func(key []byte) bool {
 		var f uint8
 		ok := false
 		switch string(key) {
@@ -423,55 +424,9 @@ func (s *scanner) skipValue(depth int) bool {
 	}
 	switch c := s.peek(); {
 	case c == '{':
-		s.i++
-		s.ws()
-		if s.byte('}') {
-			return true
-		}
-		for {
-			s.ws()
-			if !s.skipString() {
-				return false
-			}
-			s.ws()
-			if !s.byte(':') {
-				return false
-			}
-			s.ws()
-			if !s.skipValue(depth + 1) {
-				return false
-			}
-			s.ws()
-			switch s.next() {
-			case ',':
-				continue
-			case '}':
-				return true
-			default:
-				return false
-			}
-		}
+		return s.members(true, func([]byte) bool { return s.skipValue(depth + 1) })
 	case c == '[':
-		s.i++
-		s.ws()
-		if s.byte(']') {
-			return true
-		}
-		for {
-			s.ws()
-			if !s.skipValue(depth + 1) {
-				return false
-			}
-			s.ws()
-			switch s.next() {
-			case ',':
-				continue
-			case ']':
-				return true
-			default:
-				return false
-			}
-		}
+		return s.sequence('[', ']', func() bool { return s.skipValue(depth + 1) })
 	case c == '"':
 		return s.skipString()
 	case c == '-' || (c >= '0' && c <= '9'):
