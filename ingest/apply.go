@@ -286,6 +286,18 @@ type Prepared struct {
 // Len is the number of records in the batch.
 func (p *Prepared) Len() int { return len(p.items) }
 
+// ChangesPolicy reports whether the batch carries an EmissionPolicyChanged
+// event: the Applier reloads the policy when it has applied it, and
+// batches after it should be prepared only then (the consumer waits).
+func (p *Prepared) ChangesPolicy() bool {
+	for i := range p.items {
+		if p.items[i].reason == "" && p.items[i].env.Type == events.TypeEmissionPolicyChanged {
+			return true
+		}
+	}
+	return false
+}
+
 // Prepare decodes recs and checks each against the envelope rules and the
 // emission policy. It is safe to call concurrently with ApplyPrepared.
 func (a *Applier) Prepare(recs []Record) (*Prepared, error) {

@@ -226,6 +226,14 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 			defer close(f.done)
 			f.res, f.err = c.a.ApplyPrepared(ctx, prep)
 		}()
+		// A batch that changes the emission policy is written alone: the
+		// batches after it are checked against the policy it leads to
+		// (ApplyPrepared reloads it), as when one batch was in flight.
+		if prep.ChangesPolicy() {
+			if err := finishAll(); err != nil {
+				return err
+			}
+		}
 		// Polling blocks group rebalances until AllowRebalance; let one
 		// through at least every second, with nothing in flight, so a
 		// joining or leaving member is not starved under steady traffic.

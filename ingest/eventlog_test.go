@@ -2,8 +2,10 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 )
@@ -315,4 +318,32 @@ func newTestApplier(t *testing.T, m *ingest.Metrics) (testenv.DB, *ingest.Applie
 	a, err := ingest.NewApplier(context.Background(), es.Pool, frame, m, nil, nil)
 	require.NoError(t, err)
 	return es, a
+}
+
+// A batch carrying EmissionPolicyChanged says so, and the consumer writes
+// it alone (the batches after it are checked against the new policy).
+func TestPreparedReportsAPolicyChange(t *testing.T) {
+	_, a := newTestApplier(t, nil)
+	recs := synthRecords(t, 10, 5, 0, 31)
+	p, err := a.Prepare(recs)
+	require.NoError(t, err)
+	require.False(t, p.ChangesPolicy())
+
+	env, err := events.New(events.TypeEmissionPolicyChanged, "policy-test-1", "TokensTransferred", time.Now())
+	require.NoError(t, err)
+	env.Frame, env.Registry, env.Source = frame, "alpha-main", events.SourceEventStore
+	raw, err := json.Marshal(env)
+	require.NoError(t, err)
+	p, err = a.Prepare(append(recs, ingest.Record{Value: raw, SourceSeq: 1}))
+	require.NoError(t, err)
+	require.True(t, p.ChangesPolicy())
+
+	// Quarantined (here: a source the policy does not allow), it changes
+	// nothing.
+	env.Source = events.SourceTEG
+	raw, err = json.Marshal(env)
+	require.NoError(t, err)
+	p, err = a.Prepare(append(recs, ingest.Record{Value: raw, SourceSeq: 1}))
+	require.NoError(t, err)
+	require.False(t, p.ChangesPolicy())
 }
