@@ -157,16 +157,7 @@ func TestKeyReusedUnderANewSequenceNumberAppliesOnce(t *testing.T) {
 	require.Equal(t, 10, res.Duplicates)
 	require.EqualValues(t, 1500, eventCount(t, es))
 	require.Equal(t, 1.0, testutil.ToFloat64(m.KeyCollisions))
-
-	ref := testenv.NewDB(t, db.RoleEventStore)
-	b, err := ingest.NewApplier(ctx, ref.Pool, frame, nil, nil, nil)
-	require.NoError(t, err)
-	_, err = b.Apply(ctx, recs)
-	require.NoError(t, err)
-	require.Equal(t, balances(t, ref), balances(t, es))
-	rep, err := ingest.Replay(ctx, es.Pool, frame)
-	require.NoError(t, err)
-	require.True(t, rep.OK, "%+v", rep)
+	requireSameAsCleanApply(t, es, recs)
 
 	// A plain redelivery (sequence numbers already seen) is probed, not
 	// collided: the counter stays.
