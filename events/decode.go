@@ -303,6 +303,15 @@ func (s *scanner) byte(c byte) bool {
 }
 
 func (s *scanner) ws() {
+	// The envelopes every component writes are compact: one comparison,
+	// inlined, is the common case.
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
+	s.wsSlow()
+}
+
+func (s *scanner) wsSlow() {
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -320,15 +329,20 @@ func (s *scanner) end() bool {
 }
 
 // plainString consumes a string with no escapes, no control characters
-// and valid UTF-8, and returns its contents (aliasing the input). The
-// envelope's strings are short: one table-driven loop over their bytes
-// beat bytes.IndexByte, whose per-call cost dominated at these lengths.
+// and valid UTF-8, and returns its contents (aliasing the input). It looks
+// at eight bytes per step (stringSpecial8), then finishes byte by byte from
+// the first word holding a quote, backslash, control or non-ASCII byte.
 func (s *scanner) plainString() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
 	b := s.b[s.i:]
-	for n, c := range b {
+	n := 0
+	for n+8 <= len(b) && stringSpecial8(binary.LittleEndian.Uint64(b[n:])) == 0 {
+		n += 8
+	}
+	for ; n < len(b); n++ {
+		c := b[n]
 		if !stringSpecial[c] {
 			continue
 		}
@@ -372,6 +386,26 @@ const (
 	swarHigh = 0x8080808080808080
 )
 
+// stringSpecial8 is non-zero if the eight bytes of w (little-endian) may
+// hold a byte stringSpecial marks. The usual SWAR tests: a byte equal to c
+// makes (x^c·ones) − ones borrow into its high bit, a byte below 0x20 makes
+// w − 0x20·ones do so, and non-ASCII has its high bit set. A borrow can
+// also flag a byte above a flagged one (never a word with none), which the
+// byte loop after it sorts out.
+func stringSpecial8(w uint64) uint64 {
+	q := w ^ ('"' * swarOnes)
+	e := w ^ ('\\' * swarOnes)
+	return ((q-swarOnes)&^q | (e-swarOnes)&^e | (w - 0x20*swarOnes) | w) & swarHigh
+}
+
+// escapeOrControl8 is stringSpecial8 without the non-ASCII test: payload
+// strings are kept verbatim, UTF-8 unchecked.
+func escapeOrControl8(w uint64) uint64 {
+	q := w ^ ('"' * swarOnes)
+	e := w ^ ('\\' * swarOnes)
+	return ((q-swarOnes)&^q | (e-swarOnes)&^e | (w-0x20*swarOnes)&^w) & swarHigh
+}
+
 // noControl reports whether b has no byte below 0x20, exactly.
 func noControl(b []byte) bool {
 	for len(b) >= 8 {
@@ -393,23 +427,33 @@ func noControl(b []byte) bool {
 // bits bits.
 func (s *scanner) integer(bits int) (int64, bool) {
 	start := s.i
-	if s.peek() == '-' {
+	neg := s.peek() == '-'
+	if neg {
 		s.i++
 	}
 	digits := s.i
+	var u uint64
 	if s.peek() == '0' {
 		s.i++
 	} else {
 		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			u = u*10 + uint64(s.b[s.i]-'0') // wraps past 19 digits: ParseInt decides those
 			s.i++
 		}
 	}
-	if s.i == digits {
+	n := s.i - digits
+	if n == 0 {
 		return 0, false
 	}
 	switch s.peek() {
 	case '.', 'e', 'E', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		return 0, false // fraction, exponent, or a leading zero followed by digits
+	}
+	if n <= 18 && bits == 64 { // below 10^18: fits, no overflow possible
+		if neg {
+			return -int64(u), true
+		}
+		return int64(u), true
 	}
 	v, err := strconv.ParseInt(unsafe.String(&s.b[start], s.i-start), 10, bits)
 	return v, err == nil
@@ -455,23 +499,23 @@ func (s *scanner) skipString() bool {
 		return false
 	}
 	for {
-		rest := s.b[s.i:]
-		q := bytes.IndexByte(rest, '"')
-		if q < 0 {
+		for s.i+8 <= len(s.b) && escapeOrControl8(binary.LittleEndian.Uint64(s.b[s.i:])) == 0 {
+			s.i += 8
+		}
+		if s.i >= len(s.b) {
 			return false
 		}
-		e := bytes.IndexByte(rest[:q], '\\')
-		if e < 0 {
-			if !noControl(rest[:q]) {
-				return false
-			}
-			s.i += q + 1
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
 			return true
-		}
-		if !noControl(rest[:e]) {
+		case c < 0x20:
 			return false
+		case c != '\\':
+			s.i++
+			continue
 		}
-		s.i += e + 1
+		s.i++
 		switch s.next() {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 		case 'u':

@@ -425,7 +425,7 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 // compared by one merge walk (a map of every key in flight cost 0.7 µs per
 // event).
 func (a *Applier) claimKeys(items []decoded, plan segmentPlan) (flying []bool, release func()) {
-	mine := &flightBatch{items: items, order: plan.order}
+	mine := &flightBatch{keys: plan.keys}
 	a.flightMu.Lock()
 	earlier := append([]*flightBatch(nil), a.flight...)
 	a.flight = append(a.flight, mine)
@@ -433,8 +433,8 @@ func (a *Applier) claimKeys(items []decoded, plan segmentPlan) (flying []bool, r
 	flying = make([]bool, len(items))
 	for _, e := range earlier {
 		i, k := 0, 0
-		for i < len(plan.order) && k < len(e.order) {
-			switch c := strings.Compare(items[plan.order[i]].env.IdempotencyKey, e.items[e.order[k]].env.IdempotencyKey); {
+		for i < len(plan.keys) && k < len(e.keys) {
+			switch c := strings.Compare(plan.keys[i], e.keys[k]); {
 			case c < 0:
 				i++
 			case c > 0:
@@ -458,12 +458,8 @@ func (a *Applier) claimKeys(items []decoded, plan segmentPlan) (flying []bool, r
 	}
 }
 
-// flightBatch is a batch being written: its items and its plan's order
-// (indexes into items, sorted by key).
-type flightBatch struct {
-	items []decoded
-	order []int
-}
+// flightBatch is a batch being written: its plan's keys (sorted).
+type flightBatch struct{ keys []string }
 
 // applyOnce runs the batch's transaction (see ApplyPrepared). On error
 // nothing, in the database or in memory, has changed.
@@ -485,13 +481,13 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 	if applied, err = insertEvents(ctx, tx, items, plan, start, seen, inFlight, probeAll); err != nil {
 		return applied, terms, err
 	}
-	var deltas balanceDeltas
-	keys := applied.keys
+	var deltas *balanceDeltas
+	order := applied.balanceOrder
 	if applied.deltas == nil {
 		if deltas, terms, err = a.projectionDeltas(items, applied.inserted(items)); err != nil {
 			return applied, terms, err
 		}
-		keys = sortedKeys(deltas)
+		order = deltas.sorted()
 	} else {
 		deltas, terms = applied.deltas, applied.terms
 	}
@@ -529,7 +525,7 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 				k.registry, k.source, p.overflow, MaxPendingSpan, p.hwm)
 		}
 	}
-	if err := deltas.apply(ctx, tx, a.q, keys); err != nil {
+	if err := deltas.apply(ctx, tx, a.q, order); err != nil {
 		return applied, terms, err
 	}
 	if err := a.q.SupplyAuditApply(ctx, tx, eventdb.SupplyAuditApplyParams{
@@ -578,16 +574,14 @@ type auditTerms struct {
 
 func (t auditTerms) delta() int64 { return t.issued - t.destroyed + t.transitNet - t.circulating }
 
-type balanceKey struct{ account, bucket string }
-
-type balanceDeltas map[balanceKey]int64
-
-// apply adds the non-zero deltas to the balance projection; keys are b's
-// keys in sorted order (prepared off the transaction's critical path).
-func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries, sorted []balanceKey) error {
-	p := eventdb.BalancesUpdateParams{Accounts: make([]string, 0, len(sorted)), Buckets: make([]string, 0, len(sorted)), Deltas: make([]int64, 0, len(sorted))}
-	for _, k := range sorted {
-		if d := b[k]; d != 0 {
+// apply adds the non-zero deltas to the balance projection, in the order
+// given (positions in key order, prepared off the transaction's critical
+// path).
+func (b *balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries, order []int32) error {
+	p := eventdb.BalancesUpdateParams{Accounts: make([]string, 0, len(order)), Buckets: make([]string, 0, len(order)), Deltas: make([]int64, 0, len(order))}
+	for _, i := range order {
+		if d := b.deltas[i]; d != 0 {
+			k := b.keys[i]
 			p.Accounts, p.Buckets, p.Deltas = append(p.Accounts, k.account), append(p.Buckets, k.bucket), append(p.Deltas, d)
 		}
 	}
@@ -608,8 +602,8 @@ func (b balanceDeltas) apply(ctx context.Context, tx pgx.Tx, q *eventdb.Queries,
 }
 
 // projectionDeltas nets the postings of the newly inserted events.
-func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (balanceDeltas, auditTerms, error) {
-	deltas := balanceDeltas{}
+func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (*balanceDeltas, auditTerms, error) {
+	deltas := newBalanceDeltas(0)
 	var t auditTerms
 	seen := map[string]bool{}
 	for _, d := range items {
@@ -628,11 +622,8 @@ func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (b
 // accumulate adds (sign 1) or takes back (sign -1) env's postings to the
 // balances and audit terms. Ingest and replay both project through it, so
 // they cannot disagree on how an event moves the projections.
-func accumulate(env *events.Envelope, deltas balanceDeltas, t *auditTerms, sign int64) error {
+func accumulate(env *events.Envelope, deltas *balanceDeltas, t *auditTerms, sign int64) error {
 	add := func(dst *int64, v int64) error {
-		if v == math.MinInt64 {
-			return fmt.Errorf("projection overflow: posting of %d", v)
-		}
 		s, err := money.Add(*dst, sign*v)
 		if err != nil {
 			return fmt.Errorf("projection overflow: %w", err)
@@ -641,12 +632,12 @@ func accumulate(env *events.Envelope, deltas balanceDeltas, t *auditTerms, sign 
 		return nil
 	}
 	for _, p := range env.Postings {
-		bk := balanceKey{Qualify(env.Registry, p.Account), p.Bucket}
-		v := deltas[bk]
-		if err := add(&v, p.Delta); err != nil {
+		if p.Delta == math.MinInt64 {
+			return fmt.Errorf("projection overflow: posting of %d", p.Delta)
+		}
+		if err := deltas.add(balanceKey{deltas.qualify(env.Registry, p.Account), p.Bucket}, sign*p.Delta); err != nil {
 			return err
 		}
-		deltas[bk] = v
 		if !isNative(p.Bucket) {
 			continue
 		}

@@ -31,21 +31,26 @@ const copyEventsSQL = `COPY events (idempotency_key, event_type, registry, sourc
 
 const copyEventsFields = 9
 
+type keyAt struct {
+	key string
+	i   int
+}
+
 // segmentPlan is what a batch writes to the event log, prepared before its
 // transaction (the consumer prepares batch N+1 while batch N is written):
 // the batch's events that are valid and first of their key, in key order
 // (the index is filled in key order), compressed into one segment, their
 // log rows pre-encoded for COPY, and their postings netted.
 type segmentPlan struct {
-	order   []int // indexes into items; segment position = index in order
+	order   []int    // indexes into items; segment position = index in order
+	keys    []string // their idempotency keys (sorted, unique)
 	segment []byte
 	rows    []byte // COPY binary fields of each row, without the last three (known in the transaction)
 	rowEnd  []int  // rows[rowEnd[i-1]:rowEnd[i]] is position i
-	// deltas and terms project the events of order (nil: not computed);
-	// keys are the deltas' keys, sorted.
-	deltas balanceDeltas
-	terms  auditTerms
-	keys   []balanceKey
+	// deltas and terms project the events of order (nil: not computed).
+	deltas       *balanceDeltas
+	terms        auditTerms
+	balanceOrder []int32 // positions of deltas' keys, in key order
 	// skipped are the positions found in the log already (redeliveries):
 	// they stay in the segment, marked, and get no log row.
 	skipped []int32
@@ -53,24 +58,31 @@ type segmentPlan struct {
 
 // prepareSegment plans, encodes and projects the batch's new events.
 func prepareSegment(items []decoded) (segmentPlan, error) {
-	p := segmentPlan{order: make([]int, 0, len(items))}
+	// Sorted by key, then arrival: the first arrival of each key leads its
+	// run of repeats, which are dropped (no map of the batch's keys). The
+	// keys are sorted next to their index rather than through it: the
+	// comparisons then read one array instead of ~20,000 envelopes.
+	sorted := make([]keyAt, 0, len(items))
 	for i := range items {
 		if items[i].reason == "" {
-			p.order = append(p.order, i)
+			sorted = append(sorted, keyAt{items[i].env.IdempotencyKey, i})
 		}
 	}
-	if len(p.order) == 0 {
+	p := segmentPlan{}
+	if len(sorted) == 0 {
 		return p, nil
 	}
-	// Sorted by key, then arrival: the first arrival of each key leads its
-	// run of repeats, which are dropped (no map of the batch's keys).
-	slices.SortFunc(p.order, func(x, y int) int {
-		if c := strings.Compare(items[x].env.IdempotencyKey, items[y].env.IdempotencyKey); c != 0 {
+	slices.SortFunc(sorted, func(x, y keyAt) int {
+		if c := strings.Compare(x.key, y.key); c != 0 {
 			return c
 		}
-		return x - y
+		return x.i - y.i
 	})
-	p.order = slices.CompactFunc(p.order, func(x, y int) bool { return items[x].env.IdempotencyKey == items[y].env.IdempotencyKey })
+	sorted = slices.CompactFunc(sorted, func(x, y keyAt) bool { return x.key == y.key })
+	p.order, p.keys = make([]int, len(sorted)), make([]string, len(sorted))
+	for n, k := range sorted {
+		p.order[n], p.keys[n] = k.i, k.key
+	}
 	bodies := make([][]byte, len(p.order))
 	for i, j := range p.order {
 		bodies[i] = items[j].raw
@@ -80,7 +92,7 @@ func prepareSegment(items []decoded) (segmentPlan, error) {
 		return p, err
 	}
 	p.encodeRows(items)
-	p.deltas, p.terms = balanceDeltas{}, auditTerms{}
+	p.deltas, p.terms = newBalanceDeltas(len(p.order)), auditTerms{}
 	for _, j := range p.order {
 		if err := accumulate(&items[j].env, p.deltas, &p.terms, 1); err != nil {
 			// Overflow: left to the transaction, which fails the batch.
@@ -88,7 +100,7 @@ func prepareSegment(items []decoded) (segmentPlan, error) {
 			return p, nil
 		}
 	}
-	p.keys = sortedKeys(p.deltas)
+	p.balanceOrder = p.deltas.sorted()
 	return p, nil
 }
 
@@ -222,13 +234,10 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 		for _, k := range existing {
 			known[k] = struct{}{}
 		}
-		var deltas balanceDeltas
+		var deltas *balanceDeltas
 		terms := plan.terms
 		if plan.deltas != nil {
-			deltas = make(balanceDeltas, len(plan.deltas))
-			for k, v := range plan.deltas {
-				deltas[k] = v
-			}
+			deltas = plan.deltas.clone() // the plan is reused if the batch is written again
 		}
 		for pos, j := range plan.order {
 			if _, ok := known[items[j].env.IdempotencyKey]; !ok && !inFlight(j) {
@@ -240,8 +249,13 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 			}
 		}
 		plan.deltas, plan.terms = deltas, terms
-		if plan.deltas == nil {
+		switch {
+		case deltas == nil:
 			plan.terms = auditTerms{}
+		case !deltas.shared:
+			// Taking events back out added a key (it cannot, they were
+			// netted in): order the keys again rather than trust that.
+			plan.balanceOrder = deltas.sorted()
 		}
 		if len(plan.skipped) == len(plan.order) {
 			return plan, nil

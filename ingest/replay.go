@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -92,16 +90,17 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, frame string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM projection_balances`); err != nil {
 			return err
 		}
-		keys := sortedKeys(re.balances)
+		b := re.balances
+		order := b.sorted()
 		i := 0
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"projection_balances"}, []string{"account", "bucket", "balance"},
 			pgx.CopyFromFunc(func() ([]any, error) {
-				if i == len(keys) {
+				if i == len(order) {
 					return nil, nil
 				}
-				k := keys[i]
+				k, v := b.keys[order[i]], b.deltas[order[i]]
 				i++
-				return []any{k.account, k.bucket, re.balances[k]}, nil
+				return []any{k.account, k.bucket, v}, nil
 			})); err != nil {
 			return fmt.Errorf("rebuild balances: %w", err)
 		}
@@ -119,7 +118,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, frame string) error {
 
 // recomputation is the projections derived from the raw events alone.
 type recomputation struct {
-	balances balanceDeltas
+	balances *balanceDeltas
 	terms    auditTerms
 	events   int64 // event bodies replayed
 	rows     int64 // rows in the event log (must equal events)
@@ -136,12 +135,10 @@ func (r *recomputation) report(frame string) AuditReport {
 }
 
 func (r *recomputation) merge(o *recomputation) error {
-	for k, v := range o.balances {
-		s, err := money.Add(r.balances[k], v)
-		if err != nil {
-			return fmt.Errorf("projection overflow: %w", err)
+	for i, k := range o.balances.keys {
+		if err := r.balances.add(k, o.balances.deltas[i]); err != nil {
+			return err
 		}
-		r.balances[k] = s
 	}
 	for _, p := range [][2]*int64{
 		{&r.terms.issued, &o.terms.issued}, {&r.terms.destroyed, &o.terms.destroyed},
@@ -176,7 +173,7 @@ func recompute(ctx context.Context, tx pgx.Tx) (*recomputation, error) {
 	parts := make([]*recomputation, workers)
 	g, gctx := errgroup.WithContext(ctx)
 	for w := range workers {
-		part := &recomputation{balances: balanceDeltas{}}
+		part := &recomputation{balances: newBalanceDeltas(0)}
 		parts[w] = part
 		g.Go(func() error {
 			for c := range chunks {
@@ -287,17 +284,16 @@ func recompute(ctx context.Context, tx pgx.Tx) (*recomputation, error) {
 	return total, nil
 }
 
-func loadBalances(ctx context.Context, tx pgx.Tx) (balanceDeltas, error) {
+func loadBalances(ctx context.Context, tx pgx.Tx) (*balanceDeltas, error) {
 	rows, err := tx.Query(ctx, `SELECT account, bucket, balance FROM projection_balances`)
 	if err != nil {
 		return nil, fmt.Errorf("read projection: %w", err)
 	}
-	out := balanceDeltas{}
+	out := newBalanceDeltas(0)
 	var k balanceKey
 	var v int64
 	_, err = pgx.ForEachRow(rows, []any{&k.account, &k.bucket, &v}, func() error {
-		out[k] = v
-		return nil
+		return out.add(k, v)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read projection: %w", err)
@@ -308,39 +304,24 @@ func loadBalances(ctx context.Context, tx pgx.Tx) (balanceDeltas, error) {
 // compareBalances lists the (account, bucket) pairs whose projected and
 // replayed balances differ (a missing row counts as 0), in key order, at
 // most limit of them.
-func compareBalances(live, replayed balanceDeltas, limit int) []Mismatch {
-	union := balanceDeltas{}
-	for k := range live {
-		union[k] = 0
-	}
-	for k := range replayed {
-		union[k] = 0
+func compareBalances(live, replayed *balanceDeltas, limit int) []Mismatch {
+	union := newBalanceDeltas(live.len())
+	for _, b := range []*balanceDeltas{live, replayed} {
+		for _, k := range b.keys {
+			_ = union.add(k, 0)
+		}
 	}
 	out := []Mismatch{}
-	for _, k := range sortedKeys(union) {
-		if live[k] == replayed[k] {
-			continue
-		}
-		out = append(out, Mismatch{Account: k.account, Bucket: k.bucket, Projection: live[k], Replayed: replayed[k]})
-		if len(out) == limit {
-			break
+	for _, i := range union.sorted() {
+		k := union.keys[i]
+		if l, r := live.get(k), replayed.get(k); l != r {
+			out = append(out, Mismatch{Account: k.account, Bucket: k.bucket, Projection: l, Replayed: r})
+			if len(out) == limit {
+				break
+			}
 		}
 	}
 	return out
-}
-
-func sortedKeys(b balanceDeltas) []balanceKey {
-	keys := make([]balanceKey, 0, len(b))
-	for k := range b {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(x, y balanceKey) int {
-		if c := strings.Compare(x.account, y.account); c != 0 {
-			return c
-		}
-		return strings.Compare(x.bucket, y.bucket)
-	})
-	return keys
 }
 
 // ProgressReader reads a source's high-water mark from the EventStore
