@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +29,11 @@ func checkAgainstStdlib(t testing.TB, d *Decoder, raw []byte) bool {
 	if !reflect.DeepEqual(fast, want) {
 		t.Fatalf("fast path differs from encoding/json:\n%s\nfast: %#v\nwant: %#v", raw, fast, want)
 	}
+	// The layout path on its own, when it decides, decides the same.
+	var layout Envelope
+	if d.decodeLayout(raw, &layout) && !reflect.DeepEqual(layout, want) {
+		t.Fatalf("layout path differs from encoding/json:\n%s\nlayout: %#v\nwant: %#v", raw, layout, want)
+	}
 	return true
 }
 
@@ -48,7 +54,9 @@ func TestDecoderCanonicalEnvelope(t *testing.T) {
 		t.Fatalf("fast path refused a canonical envelope:\n%s", raw)
 	}
 	var got Envelope
-	d.Decode(raw, &got)
+	if !d.decodeLayout(raw, &got) {
+		t.Fatalf("layout path refused encoding/json's own output:\n%s", raw)
+	}
 	if got.Type != env.Type || got.SourceSeq != 42 || got.Postings[1].Delta != 100 || got.EventID != env.EventID {
 		t.Fatalf("decoded %#v", got)
 	}
@@ -169,7 +177,12 @@ func randomEnvelopeJSON(rng *rand.Rand) []byte {
 		`"source_seq":` + num(),
 		`"occurred_at":` + quote(time.Unix(rng.Int64N(2e9), rng.Int64N(1e9)).UTC().Format(time.RFC3339Nano)),
 		`"subject":` + quote(str()),
-		`"schema_version":` + num(),
+	}
+	// Half the envelopes keep encoding/json's layout (field order, no
+	// whitespace: Decoder.decodeLayout), the others are shuffled and spaced.
+	layout := rng.IntN(2) == 0
+	if layout && rng.IntN(4) == 0 {
+		fields = slices.Delete(fields, 6, 7) // source_seq is omitempty
 	}
 	if rng.IntN(4) > 0 {
 		var ps []string
@@ -182,11 +195,15 @@ func randomEnvelopeJSON(rng *rand.Rand) []byte {
 		payloads := []string{`{}`, `[]`, `{"a":[1,{"b":"c\n"}],"d":-2.5E+3,"e":true,"f":false,"g":null}`, `"s"`, `12`, `{"memo":` + quote(str()) + `}`}
 		fields = append(fields, `"payload":`+payloads[rng.IntN(len(payloads))])
 	}
+	fields = append(fields, `"schema_version":`+num())
 	if rng.IntN(10) == 0 { // rare: a key the fast path does not know
 		fields = append(fields, `"Type":"x"`)
 	}
-	rng.Shuffle(len(fields), func(i, j int) { fields[i], fields[j] = fields[j], fields[i] })
-	ws := func() string { return []string{"", "", "", " ", "\n\t"}[rng.IntN(5)] }
+	ws := func() string { return "" }
+	if !layout {
+		rng.Shuffle(len(fields), func(i, j int) { fields[i], fields[j] = fields[j], fields[i] })
+		ws = func() string { return []string{"", "", "", " ", "\n\t"}[rng.IntN(5)] }
+	}
 	var b strings.Builder
 	b.WriteString(ws() + "{")
 	for i, f := range fields {
