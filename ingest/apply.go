@@ -500,7 +500,26 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey); err != nil {
 		return applied, terms, fmt.Errorf("ingest lock: %w", err)
 	}
-	// Progress changes are computed on copies and swapped in after commit.
+	// Progress changes are computed on copies and swapped in after commit,
+	// starting from the stored progress where another Applier (a second
+	// member of the consumer group, holding other partitions) wrote it
+	// since: see progress.merged. One small read per batch; with a single
+	// Applier the stored rows are what it wrote, and nothing is merged.
+	stored, err := a.q.SourceProgressList(ctx, tx)
+	if err != nil {
+		return applied, terms, fmt.Errorf("read source progress: %w", err)
+	}
+	current := make(map[sourceKey]*progress, len(stored))
+	for _, r := range stored {
+		k := sourceKey{r.Registry, r.Source}
+		cur, theirs := a.progress[k], loadProgress(r.Hwm, r.MaxSeen, r.PendingBase, r.PendingBits, r.Pending, r.HwmMovedAt)
+		if cur == nil {
+			current[k] = theirs
+		} else if !cur.sameAs(theirs) {
+			current[k] = cur.merged(theirs)
+			a.m.ProgressMerges.Inc()
+		}
+	}
 	touched := map[sourceKey]*progress{}
 	for _, d := range items {
 		if d.seq <= 0 || d.env.Registry == "" || d.env.Source == "" {
@@ -509,7 +528,9 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 		k := sourceKey{d.env.Registry, d.env.Source}
 		p, ok := touched[k]
 		if !ok {
-			if cur := a.progress[k]; cur != nil {
+			if cur := current[k]; cur != nil {
+				p = cur // already a copy
+			} else if cur := a.progress[k]; cur != nil {
 				p = cur.clone()
 			} else {
 				p = newProgress(0, 0, start)
@@ -558,6 +579,9 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 	}
 	committed = true
 	a.progMu.Lock()
+	for k, p := range current {
+		a.progress[k] = p // read in this transaction: at least as new
+	}
 	for k, p := range touched {
 		a.progress[k] = p
 	}

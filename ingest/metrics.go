@@ -17,6 +17,9 @@ type Metrics struct {
 	// with a new sequence number but a key already in the log (see
 	// insertEvents): a source reusing keys, which is a bug upstream.
 	KeyCollisions prometheus.Counter
+	// ProgressMerges counts source progress rows found written by another
+	// Applier (a second member of the consumer group) and merged in.
+	ProgressMerges prometheus.Counter
 }
 
 // NewMetrics registers the collectors in reg (nil: not registered).
@@ -51,9 +54,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		KeyCollisions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventstore_key_collisions_total", Help: "Batches rewritten because an event key arrived again under a new source sequence number.",
 		}),
+		ProgressMerges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventstore_progress_merges_total", Help: "Source progress rows another EventStore consumer had written since this one, merged before writing.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Ingested, m.Duplicates, m.Quarantined, m.BatchSize, m.BatchSeconds, m.IngestLag, m.AuditDelta, m.SourceGap, m.KeyCollisions)
+		reg.MustRegister(m.Ingested, m.Duplicates, m.Quarantined, m.BatchSize, m.BatchSeconds, m.IngestLag, m.AuditDelta, m.SourceGap, m.KeyCollisions, m.ProgressMerges)
 	}
 	return m
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/devstack"
@@ -348,3 +350,90 @@ func TestQuarantineAndReplayDetectsCorruption(t *testing.T) {
 }
 
 var testLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// Two EventStore consumers in one group under steady traffic (a rolling
+// restart, a second node): the one joining gets partitions promptly — the
+// first lets the rebalance through when told one waits, with its writes
+// committed — and every event still lands exactly once.
+func TestPipelineConsumerJoinsUnderTraffic(t *testing.T) {
+	t.Parallel()
+	topic := "alpha.events"
+	k := testenv.NewKafka(t, topic)
+	brokers := []string{k.Addr()}
+	es := testenv.NewDB(t, db.RoleEventStore)
+	src := newSource(t, "alpha-main", events.SourceTEG)
+	mint(src, "mint-1", 1_000_000)
+	startRelay(t, src, es, brokers, topic, 2*time.Second)
+	first := &pipeline{es: es}
+	startConsumer(t, first, brokers, topic)
+
+	// Steady traffic until told to stop; subjects spread over partitions.
+	stop := make(chan struct{})
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			transfer(src, fmt.Sprintf("x-%d", i), "treasury", fmt.Sprintf("did:theprotocol:%d", i%16), 10, 1)
+			sent.Add(1)
+		}
+	}()
+	require.Eventually(t, func() bool { return eventCount(t, es) > 50 }, 30*time.Second, 20*time.Millisecond, "the first consumer is ingesting")
+
+	second := &pipeline{es: es}
+	startConsumer(t, second, brokers, topic)
+	adm := kadm.NewClient(newKafkaClient(t, brokers))
+	joined := time.Now()
+	require.Eventually(t, func() bool {
+		groups, err := adm.DescribeGroups(context.Background(), "eventstore-"+frame)
+		if err != nil {
+			return false
+		}
+		g := groups["eventstore-"+frame]
+		if len(g.Members) != 2 {
+			return false
+		}
+		for _, m := range g.Members {
+			a, ok := m.Assigned.AsConsumer()
+			if !ok || len(a.Topics) != 1 || len(a.Topics[0].Partitions) == 0 {
+				return false
+			}
+		}
+		return true
+	}, ingest.AllowRebalanceEvery-2*time.Second, 50*time.Millisecond, "both members hold partitions")
+	t.Logf("second member assigned %v after joining", time.Since(joined).Round(time.Millisecond))
+	// Both ingest for a while, then the traffic stops.
+	before := sent.Load()
+	require.Eventually(t, func() bool { return sent.Load() > before+200 }, 30*time.Second, 20*time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	n := sent.Load()
+	waitEvents(t, es, n+1, 90*time.Second)
+	var received int64
+	for i := range 16 {
+		received += balance(t, es, fmt.Sprintf("did:theprotocol:%d", i), "liquid")
+	}
+	require.Equal(t, 9*n, received)
+	requireAuditClean(t, es, 1_000_000, 1_000_000)
+	// Each member saw only its partitions' sequence numbers; the stored
+	// progress holds them all (neither erased the other's).
+	progress, err := ingest.Progress(context.Background(), es.Pool)
+	require.NoError(t, err)
+	require.Len(t, progress, 1)
+	require.Equal(t, n+1, progress[0].HWM, "%+v", progress[0])
+	require.Zero(t, progress[0].Pending)
+}
+
+func newKafkaClient(t *testing.T, brokers []string) *kgo.Client {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	return cl
+}

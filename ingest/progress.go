@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -186,4 +187,47 @@ func pendingCount(bitmap []byte) int {
 		n += bits.OnesCount8(b)
 	}
 	return n
+}
+
+// merged returns a tracker holding the arrivals of both p and o (neither
+// is changed). Two Appliers of one frame (members of one consumer group)
+// each see only their partitions' arrivals; merging the stored progress
+// into their own before writing keeps either from erasing the other's.
+func (p *progress) merged(o *progress) *progress {
+	hi, lo := p, o
+	if o.hwm > p.hwm {
+		hi, lo = o, p
+	}
+	latest := p.hwmMovedAt
+	if o.hwmMovedAt.After(latest) {
+		latest = o.hwmMovedAt
+	}
+	m := hi.clone()
+	m.maxSeen = max(p.maxSeen, o.maxSeen)
+	if p.hwm == o.hwm {
+		m.hwmMovedAt = latest
+	}
+	for _, s := range lo.pendingSorted() {
+		m.observe(s, latest)
+	}
+	return m
+}
+
+// sameAs reports whether p and o record the same arrivals.
+func (p *progress) sameAs(o *progress) bool {
+	if p.hwm != o.hwm || p.count != o.count {
+		return false
+	}
+	if p.count == 0 {
+		return true
+	}
+	return p.base == o.base && slices.Equal(trimmedWords(p.words), trimmedWords(o.words))
+}
+
+func trimmedWords(w []uint64) []uint64 {
+	n := len(w)
+	for n > 0 && w[n-1] == 0 {
+		n--
+	}
+	return w[:n]
 }

@@ -91,3 +91,53 @@ func TestQualifyAndClassify(t *testing.T) {
 	require.True(t, isNative("liquid"))
 	require.False(t, isNative("wrapped:beta"))
 }
+
+// Two trackers that each saw some of a source's sequence numbers (two
+// consumers holding different partitions) merge into one holding all.
+func TestProgressMergedHoldsBothArrivals(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	for _, tc := range []struct {
+		name      string
+		a, b      []int64
+		hwm       int64
+		remaining []int64
+	}{
+		{"interleaved", []int64{1, 3, 5, 7}, []int64{2, 4, 6, 9}, 7, []int64{9}},
+		{"one ahead", []int64{1, 2, 3, 4, 5, 6}, []int64{1, 2, 8}, 6, []int64{8}},
+		{"disjoint above a gap", []int64{2, 3}, []int64{5}, 0, []int64{2, 3, 5}},
+		{"identical", []int64{1, 2, 4}, []int64{1, 2, 4}, 2, []int64{4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newProgress(0, 0, t0), newProgress(0, 0, t0)
+			for _, s := range tc.a {
+				a.observe(s, t0)
+			}
+			for _, s := range tc.b {
+				b.observe(s, t0)
+			}
+			aBefore, bBefore := a.clone(), b.clone()
+			for _, m := range []*progress{a.merged(b), b.merged(a)} {
+				require.Equal(t, tc.hwm, m.hwm)
+				require.Equal(t, tc.remaining, m.pendingSorted())
+				require.Equal(t, slices.Max(append(slices.Clone(tc.a), tc.b...)), m.maxSeen)
+				require.Equal(t, len(tc.remaining), m.count)
+			}
+			require.True(t, a.sameAs(aBefore) && b.sameAs(bBefore), "merging changes neither input")
+			require.Equal(t, slices.Equal(tc.a, tc.b), a.sameAs(b))
+		})
+	}
+}
+
+// A tracker read back from its stored form is the same as the one written:
+// with one consumer, nothing is merged.
+func TestProgressSameAsItsStoredForm(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	p := newProgress(0, 0, t0)
+	for _, s := range []int64{1, 2, 3, 70, 71, 200, 5000} {
+		p.observe(s, t0)
+	}
+	back := loadProgress(p.hwm, p.maxSeen, p.base, p.bitmap(), nil, p.hwmMovedAt)
+	require.True(t, p.sameAs(back))
+	back.observe(4, t0)
+	require.False(t, p.sameAs(back))
+}
