@@ -23,6 +23,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/gctune"
 	"github.com/theprotocol-dev/theprotocol/ingest"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 )
@@ -100,7 +101,7 @@ func benchN(def int) int {
 // duplicates) through Applier.Apply into a fresh EventStore database, at
 // the consumer's default batch size and at a quarter of it.
 func BenchmarkApply(b *testing.B) {
-	defer ingest.TuneGC(nil)() // as the node runs it
+	defer gctune.Tune(nil)() // as a node runs
 	n := benchN(200_000)
 	recs := synthRecords(b, n, 10_000, 5, 1)
 	ctx := context.Background()
@@ -145,7 +146,7 @@ func BenchmarkApply(b *testing.B) {
 // live heap that made every allocation of the consumer fault in fresh
 // pages (9 % of the machine's CPU in clear_page, measured with perf).
 func BenchmarkKafkaToEventStore(b *testing.B) {
-	defer ingest.TuneGC(nil)() // as the node runs it
+	defer gctune.Tune(nil)() // as a node runs
 	n := benchN(1_000_000)
 	inFlights := []int{1, ingest.DefaultInFlight}
 	if v := os.Getenv("INGEST_BENCH_INFLIGHT"); v != "" { // e.g. "2,3"
@@ -314,7 +315,7 @@ func BenchmarkAuditRead(b *testing.B) {
 // BenchmarkReplay recomputes the audit and every balance from the raw
 // event log (INGEST_BENCH_EVENTS events, 1,000,000 for the figure).
 func BenchmarkReplay(b *testing.B) {
-	defer ingest.TuneGC(nil)() // as the node runs it
+	defer gctune.Tune(nil)() // as a node runs
 	ctx := context.Background()
 	n := benchN(200_000)
 	es := testenv.NewDB(b, db.RoleEventStore)

@@ -213,9 +213,6 @@ func (n *Node) startBackground(ctx context.Context) {
 		return
 	}
 	m := ingest.NewMetrics(n.Metrics)
-	// Process-wide, and on purpose: a node that runs the EventStore spends
-	// most of its allocation on ingest batches.
-	ingest.TuneGC(n.log)
 	n.goBackground(func() {
 		for ctx.Err() == nil {
 			a, err := ingest.NewApplier(ctx, es, o.Frame.ID, m, n.log, o.Now)

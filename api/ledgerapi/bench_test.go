@@ -30,6 +30,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/auth"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/gctune"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/registry"
 	"github.com/theprotocol-dev/theprotocol/testenv"
@@ -260,6 +261,7 @@ func (hb *httpBench) run(b *testing.B, srv *httptest.Server) {
 //     durable; a diagnostic showing what the records cost);
 //   - direct: one transaction per transfer (no group commit).
 func BenchmarkHTTPTransfers(b *testing.B) {
+	defer gctune.Tune(nil)() // as a node runs
 	hb := setupHTTPBench(b)
 	for _, tc := range []struct {
 		name string

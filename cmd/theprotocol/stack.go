@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/gctune"
 	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/worker"
 )
@@ -43,6 +44,9 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 	if err != nil {
 		return nil, err
 	}
+	// Process-wide: this process serves the nodes' hot paths (ledger
+	// batches, EventStore ingest), whose garbage dominates its allocation.
+	gctune.Tune(log)
 	var nodes []*node.Node
 	for _, f := range topo.Frames {
 		// The frame's EventStore lives on its mainframe node; relays of the

@@ -20,6 +20,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/gctune"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 )
@@ -172,6 +173,7 @@ func reportLatency(b *testing.B, elapsed time.Duration, all []time.Duration) {
 // transfer (Store.Transfer) from 32 submitters (the pool's size; more only
 // queue for connections).
 func BenchmarkTransfers(b *testing.B) {
+	defer gctune.Tune(nil)() // as a node runs
 	b.Logf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0))
 	l := benchSetup(b)
 	b.Run("groupcommit", func(b *testing.B) {

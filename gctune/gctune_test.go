@@ -1,4 +1,4 @@
-package ingest_test
+package gctune_test
 
 import (
 	"runtime/debug"
@@ -6,19 +6,19 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/theprotocol-dev/theprotocol/ingest"
+	"github.com/theprotocol-dev/theprotocol/gctune"
 )
 
-func TestTuneGC(t *testing.T) {
+func TestTune(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		t.Setenv("GOGC", "")
 		t.Setenv("GOMEMLIMIT", "")
 		before := debug.SetGCPercent(150)
 		defer debug.SetGCPercent(before)
-		restore := ingest.TuneGC(nil)
-		require.Equal(t, ingest.IngestGCPercent, debug.SetGCPercent(-1))
-		debug.SetGCPercent(ingest.IngestGCPercent)
-		require.EqualValues(t, ingest.IngestMemoryLimit, debug.SetMemoryLimit(-1))
+		restore := gctune.Tune(nil)
+		require.Equal(t, gctune.GCPercent, debug.SetGCPercent(-1))
+		debug.SetGCPercent(gctune.GCPercent)
+		require.EqualValues(t, gctune.MemoryLimit, debug.SetMemoryLimit(-1))
 		restore()
 		require.Equal(t, 150, debug.SetGCPercent(before))
 	})
@@ -28,7 +28,7 @@ func TestTuneGC(t *testing.T) {
 		before := debug.SetGCPercent(120)
 		defer debug.SetGCPercent(before)
 		limit := debug.SetMemoryLimit(-1)
-		defer ingest.TuneGC(nil)()
+		defer gctune.Tune(nil)()
 		require.Equal(t, 120, debug.SetGCPercent(120))
 		require.Equal(t, limit, debug.SetMemoryLimit(-1))
 	})
