@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -28,6 +29,11 @@ type TemporalOptions struct {
 	Host   string // default 127.0.0.1
 	Port   int
 	UIPort int // 0 runs it headless
+	// HTTPPort is the frontend's HTTP API; 0 picks a free port other than
+	// Port and UIPort. (Left to itself the dev server picks one before it
+	// binds Port, and could pick Port: the start then failed, "address
+	// already in use", when Port had itself just been chosen free.)
+	HTTPPort int
 	// DBFile persists state across restarts; empty keeps it in memory
 	// (tests).
 	DBFile     string
@@ -62,9 +68,15 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	if err := portFree(opts.Host, opts.Port); err != nil {
 		return nil, fmt.Errorf("temporal port: %w", err)
 	}
+	if opts.HTTPPort == 0 {
+		if opts.HTTPPort, err = freePortExcept(opts.Host, opts.Port, opts.UIPort); err != nil {
+			return nil, fmt.Errorf("temporal HTTP port: %w", err)
+		}
+	}
 	args := []string{"server", "start-dev",
 		"--ip", opts.Host,
 		"--port", strconv.Itoa(opts.Port),
+		"--http-port", strconv.Itoa(opts.HTTPPort),
 		"--log-level", "warn",
 		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
 		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
@@ -205,6 +217,20 @@ func FreePort(host string) (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePortExcept is FreePort, never one of taken.
+func freePortExcept(host string, taken ...int) (int, error) {
+	for range 100 {
+		p, err := FreePort(host)
+		if err != nil {
+			return 0, err
+		}
+		if !slices.Contains(taken, p) {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port on %s besides %v", host, taken)
 }
 
 // quietLogger drops the SDK's client logs during health polling.
