@@ -117,8 +117,8 @@ bench: tools build ## run every benchmark against real services
 	$(THEPROTOCOL) testenv -- $(GO) test $(BENCH_FLAGS) -bench . $(BENCH_PKGS)
 
 .PHONY: bench-ledger
-bench-ledger: tools build ## ledger throughput: store with/without group commit, and end to end over HTTP
-	$(THEPROTOCOL) testenv -- $(GO) test ./db/ledgerstore -run '^$$' -bench Transfers -benchtime 40000x
+bench-ledger: tools build ## ledger throughput: store with/without group commit, end to end over HTTP, and this machine's floors
+	$(THEPROTOCOL) testenv -- $(GO) test ./db/ledgerstore -run '^$$' -bench 'Transfers|TransferFloor' -benchtime 40000x
 	$(THEPROTOCOL) testenv -- $(GO) test ./api/ledgerapi -run '^$$' -bench HTTPTransfers -benchtime 20000x
 
 .PHONY: bench-eventstore

@@ -283,4 +283,22 @@ func BenchmarkHTTPTransfers(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		hb.run(b, hb.serverWith(b, hb.store, serverOpts{idem: "sync"}))
 	})
+	// floor_nostore: the same engine, middleware, handler and clients with
+	// a Transferer that does no I/O (noStore). Not a ledger: it is what
+	// HTTP alone costs on this machine, the ceiling of any end-to-end
+	// figure here whatever the store does.
+	b.Run("floor_nostore", func(b *testing.B) {
+		hb.run(b, hb.serverWith(b, noStore{}, serverOpts{idem: "memory"}))
+	})
+}
+
+// noStore answers every transfer at the base fee without touching a
+// database (benchmark floor only).
+type noStore struct{}
+
+func (noStore) Transfer(_ context.Context, req ledgerstore.TransferRequest) (ledgerstore.Transfer, error) {
+	fee := (req.AmountUnits*ledger.BaseFeeBps + 9999) / 10000
+	return ledgerstore.Transfer{ID: uuid.Must(uuid.NewV7()), From: req.From, To: req.To, AmountUnits: req.AmountUnits,
+		FeeUnits: fee, NetUnits: req.AmountUnits - fee, FeeBps: ledger.BaseFeeBps, Memo: req.Memo,
+		IdempotencyKey: req.IdempotencyKey, CreatedAt: time.Now(), RequestHash: req.RequestHash}, nil
 }

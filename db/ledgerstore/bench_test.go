@@ -1,13 +1,16 @@
 package ledgerstore_test
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,4 +190,166 @@ func BenchmarkTransfers(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		runTransfers(b, l, 32, l.store.Transfer)
 	})
+}
+
+// BenchmarkTransferFloor is not a ledger: it measures, in the same kind
+// of cluster and with the same submitters as BenchmarkTransfers, how fast
+// this machine is for far less work per transfer, so that a figure of the
+// real store can be read against what the hardware allows at that moment.
+// Per batch of ≤ 256 (two workers, as the GroupCommitter) one transaction:
+// one netted UPDATE of the balances (sender debits, receiver credits, the
+// fee account's credit summed; a CHECK keeps them ≥ 0) and one INSERT of a
+// row per transfer. No balance read, no per-transfer decision, no
+// idempotency lookup, no velocity count, no outbox event.
+//
+//   - narrow: the row is an event of five columns with a time-ordered
+//     primary key and no other index — the probe of
+//     shared/notes/postgres-kafka.md ("group commit, netted");
+//
+//   - transfer_rows: the row is a real transfers row (same columns, CHECKs
+//     and five indexes: idempotency key, velocity pair, two history
+//     indexes), with an Idempotency-Key and a request hash as the API
+//     writes them;
+//
+//   - transfer_rows_no_velocity: the same without the velocity index
+//     (sender, receiver, created_at): the indexes left are the ones the
+//     idempotency keys and the history need.
+//
+//     go test ./db/ledgerstore -run '^$' -bench 'Transfers|TransferFloor' -benchtime 40000x
+func BenchmarkTransferFloor(b *testing.B) {
+	defer gctune.Tune(nil)()
+	l := benchSetup(b)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`CREATE TABLE floor_balances (account text COLLATE "C" PRIMARY KEY, units bigint NOT NULL CHECK (units >= 0))`,
+		`CREATE TABLE floor_events (id uuid PRIMARY KEY, sender text NOT NULL, receiver text NOT NULL, amount bigint NOT NULL, fee bigint NOT NULL)`,
+		`CREATE TABLE floor_transfers (LIKE transfers INCLUDING ALL)`,
+		`CREATE TABLE floor_transfers_nv (LIKE transfers INCLUDING ALL)`,
+		`DROP INDEX floor_transfers_nv_sender_receiver_created_at_idx`,
+		`INSERT INTO floor_balances VALUES ('fee_collector', 0)`,
+	} {
+		_, err := l.pool.Exec(ctx, stmt)
+		require.NoError(b, err)
+	}
+	_, err := l.pool.Exec(ctx, `INSERT INTO floor_balances SELECT unnest($1::text[]), 1000000000000`, l.ids)
+	require.NoError(b, err)
+	index := make(map[string]int, len(l.ids))
+	for i, id := range l.ids {
+		index[id] = i
+	}
+	for _, shape := range []string{"narrow", "transfer_rows", "transfer_rows_no_velocity"} {
+		b.Run(shape, func(b *testing.B) {
+			reqs := make(chan floorReq, 4096)
+			var deadlocks atomic.Int64
+			defer func() { b.ReportMetric(float64(deadlocks.Load()), "deadlock_retries") }()
+			var workers sync.WaitGroup
+			for range cmp.Or(envInt("LEDGER_BENCH_WORKERS"), 2) {
+				workers.Add(1)
+				go func() {
+					defer workers.Done()
+					batch := make([]floorReq, 0, cmp.Or(envInt("LEDGER_BENCH_BATCH"), 256))
+					for r := range reqs {
+						batch = append(batch[:0], r)
+					fill:
+						for len(batch) < cap(batch) {
+							select {
+							case r, ok := <-reqs:
+								if !ok {
+									break fill
+								}
+								batch = append(batch, r)
+							default:
+								break fill
+							}
+						}
+						err := floorCommit(ctx, l, shape, batch)
+						for try := 0; err != nil && strings.Contains(err.Error(), "40P01") && try < 5; try++ {
+							deadlocks.Add(1) // a safety net: floorCommit locks in sorted order
+							err = floorCommit(ctx, l, shape, batch)
+						}
+						for _, r := range batch {
+							r.done <- err
+						}
+					}
+				}()
+			}
+			defer func() { close(reqs); workers.Wait() }()
+			runTransfers(b, l, 1024, func(_ context.Context, t ledgerstore.TransferRequest) (ledgerstore.Transfer, error) {
+				done := make(chan error, 1)
+				reqs <- floorReq{from: index[t.From], to: index[t.To], amount: t.AmountUnits, key: t.IdempotencyKey, done: done}
+				return ledgerstore.Transfer{}, <-done
+			})
+		})
+	}
+}
+
+type floorReq struct {
+	from, to int
+	amount   int64
+	key      string
+	done     chan error
+}
+
+// floorCommit writes one floor batch; see BenchmarkTransferFloor.
+func floorCommit(ctx context.Context, l *benchLedger, shape string, batch []floorReq) error {
+	delta := map[string]int64{}
+	n := len(batch)
+	ids, hashes := make([][]byte, n), make([][]byte, n)
+	senders, receivers, keys := make([]string, n), make([]string, n), make([]string, n)
+	amounts, fees := make([]int64, n), make([]int64, n)
+	for i, r := range batch {
+		fee := (r.amount*ledger.BaseFeeBps + 9999) / 10000
+		id := uuid.Must(uuid.NewV7())
+		hash := sha256.Sum256([]byte(r.key))
+		ids[i], hashes[i], senders[i], receivers[i], keys[i], amounts[i], fees[i] = id[:], hash[:], l.ids[r.from], l.ids[r.to], r.key, r.amount, fee
+		delta[senders[i]] -= r.amount
+		delta[receivers[i]] += r.amount - fee
+		delta["fee_collector"] += fee
+	}
+	accounts := make([]string, 0, len(delta))
+	for a := range delta {
+		accounts = append(accounts, a)
+	}
+	slices.Sort(accounts) // one lock order for every batch
+	deltas := make([]int64, len(accounts))
+	for i, a := range accounts {
+		deltas[i] = delta[a]
+	}
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if shape == "narrow" {
+		_, err = tx.Exec(ctx, `INSERT INTO floor_events (id, sender, receiver, amount, fee)
+SELECT encode(u.id, 'hex')::uuid, u.s, u.r, u.a, u.f FROM (SELECT unnest($1::bytea[]) AS id, unnest($2::text[]) AS s, unnest($3::text[]) AS r, unnest($4::bigint[]) AS a, unnest($5::bigint[]) AS f) AS u`,
+			ids, senders, receivers, amounts, fees)
+	} else {
+		table := "floor_transfers"
+		if shape == "transfer_rows_no_velocity" {
+			table = "floor_transfers_nv"
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO `+table+` (id, sender, receiver, amount_units, fee_units, fee_bps, memo, client_key, created_at, request_hash)
+SELECT encode(u.id, 'hex')::uuid, u.s, u.r, u.a, u.f, 50, '', u.k, now(), u.h
+FROM (SELECT unnest($1::bytea[]) AS id, unnest($2::text[]) AS s, unnest($3::text[]) AS r, unnest($4::bigint[]) AS a, unnest($5::bigint[]) AS f,
+      unnest($6::text[]) AS k, unnest($7::bytea[]) AS h) AS u`,
+			ids, senders, receivers, amounts, fees, keys, hashes)
+	}
+	if err != nil {
+		return err
+	}
+	// The balances last, as the GroupCommitter does: their row locks (the
+	// fee account's in every batch) are held only until the commit.
+	// A nested loop over the sorted array locks the balance rows in one
+	// order in every batch; a hash join would lock them in heap order,
+	// which HOT updates keep changing (deadlocks with more than two
+	// workers).
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE floor_balances AS b SET units = b.units + d.delta
+FROM (SELECT unnest($1::text[]) COLLATE "C" AS account, unnest($2::bigint[]) AS delta) AS d WHERE b.account = d.account`, accounts, deltas); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
