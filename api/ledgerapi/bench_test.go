@@ -297,8 +297,11 @@ func BenchmarkHTTPTransfers(b *testing.B) {
 type noStore struct{}
 
 func (noStore) Transfer(_ context.Context, req ledgerstore.TransferRequest) (ledgerstore.Transfer, error) {
-	fee := (req.AmountUnits*ledger.BaseFeeBps + 9999) / 10000
+	fee, err := ledger.TransferFee(req.AmountUnits, ledger.BaseFeeBps)
+	if err != nil {
+		return ledgerstore.Transfer{}, err
+	}
 	return ledgerstore.Transfer{ID: uuid.Must(uuid.NewV7()), From: req.From, To: req.To, AmountUnits: req.AmountUnits,
-		FeeUnits: fee, NetUnits: req.AmountUnits - fee, FeeBps: ledger.BaseFeeBps, Memo: req.Memo,
+		FeeUnits: fee.FeeUnits, NetUnits: fee.NetUnits, FeeBps: fee.Bps, Memo: req.Memo,
 		IdempotencyKey: req.IdempotencyKey, CreatedAt: time.Now(), RequestHash: req.RequestHash}, nil
 }

@@ -298,7 +298,11 @@ func floorCommit(ctx context.Context, l *benchLedger, shape string, batch []floo
 	senders, receivers, keys := make([]string, n), make([]string, n), make([]string, n)
 	amounts, fees := make([]int64, n), make([]int64, n)
 	for i, r := range batch {
-		fee := (r.amount*ledger.BaseFeeBps + 9999) / 10000
+		f, err := ledger.TransferFee(r.amount, ledger.BaseFeeBps)
+		if err != nil {
+			return err
+		}
+		fee := f.FeeUnits
 		id := uuid.Must(uuid.NewV7())
 		hash := sha256.Sum256([]byte(r.key))
 		ids[i], hashes[i], senders[i], receivers[i], keys[i], amounts[i], fees[i] = id[:], hash[:], l.ids[r.from], l.ids[r.to], r.key, r.amount, fee
