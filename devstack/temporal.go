@@ -49,8 +49,7 @@ type Temporal struct {
 	logF *os.File
 }
 
-// StartTemporal starts `temporal server start-dev` tuned as measured in
-// shared/notes/temporal.md (transfer processor poll rate and eager activity
+// StartTemporal starts `temporal server start-dev` tuned as measured on this kind of machine (transfer processor poll rate and eager activity
 // execution cut a lone workflow's latency from ~450 ms to ~30 ms; WAL
 // SQLite triples file-store throughput), with the namespaces and search
 // attributes created, and returns once its frontend answers health checks.

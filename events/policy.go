@@ -29,7 +29,7 @@ const (
 	TypeReputationBondVoided      = "ReputationBondVoided"
 	TypeEmissionPolicyChanged     = "EmissionPolicyChanged"
 
-	// Staking (issue 8).
+	// Staking.
 	TypeTokensStaked      = "TokensStaked"
 	TypeUnstakeRequested  = "UnstakeRequested"
 	TypeTokensUnstaked    = "TokensUnstaked"

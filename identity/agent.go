@@ -14,7 +14,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
-// Agent identities (issue 7 §4, optional): an agent enrols for a short-lived
+// Agent identities (optional): an agent enrols for a short-lived
 // X.509 SVID whose SPIFFE ID carries its DID, for agent-to-agent mTLS. The
 // agent keeps its private key: the registry signs a CSR. Revocation is an
 // in-memory set consulted per handshake, so it takes effect on the issuing

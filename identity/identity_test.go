@@ -40,7 +40,7 @@ type fabric struct {
 	ownBundle x509bundle.Source
 }
 
-// runAuthzScenarios is the acceptance list of issue 7, run against any fabric.
+// runAuthzScenarios is the list of authorisation scenarios, run against any fabric.
 func runAuthzScenarios(t *testing.T, f fabric) {
 	peers := identity.NewMemPeerSet(f.client.id)
 	srv := serve(t, f.server, identity.AuthorizePeers(peers))

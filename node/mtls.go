@@ -86,7 +86,7 @@ func (n *Node) startMTLS() error {
 	if err != nil {
 		return fmt.Errorf("mTLS listener: %w", err)
 	}
-	// Cross-registry participant API (issue 6); before serving, so peers
+	// Cross-registry participant API; before serving, so peers
 	// from the topology are admitted from the first handshake.
 	if err := n.attachXferTLS(ctx, mux, td); err != nil {
 		_ = ln.Close()

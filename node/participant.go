@@ -24,7 +24,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/xfer"
 )
 
-// Xfer is a node's cross-registry transfer machinery (issue 6): the
+// Xfer is a node's cross-registry transfer machinery: the
 // participant API on the mTLS listener, the peer client and router, and the
 // settlement batcher. Nil on nodes without a TEG.
 type Xfer struct {

@@ -51,7 +51,7 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 		// registry commits them (same node; another node's TEG would be
 		// reached over mTLS).
 		accounts = ledgerstore.AccountOpener{Store: n.Ledger}
-		// The reputation bond (issue 3 item 7): agent creation locks it,
+		// The reputation bond: agent creation locks it,
 		// the BondMaturation workflow on this registry's task queue
 		// matures or forfeits it.
 		n.bonds = &Bonds{

@@ -1,5 +1,5 @@
-// Package registry is the identity domain of a registry node (SPEC §7,
-// issue 3): DIDs, agent cards and their validation, token claims and scopes,
+// Package registry is the identity domain of a registry node (SPEC §7):
+// DIDs, agent cards and their validation, token claims and scopes,
 // the domain records (developers, agents, organisations, bootstrap tokens),
 // the event types the registry authors, and the ports through which agent
 // creation reaches the ledger (Ledger, BondLocker).

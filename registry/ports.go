@@ -26,7 +26,7 @@ type Ledger interface {
 	OpenAccount(ctx context.Context, accountID string, kind string) error
 }
 
-// BondRequest names one reputation bond (issue 3 item 7, whitepaper §5.5).
+// BondRequest names one reputation bond (whitepaper §5.5).
 type BondRequest struct {
 	AgentDID           string
 	DeveloperAccountID string // the wallet the bond is taken from: "dev:<uuid>"

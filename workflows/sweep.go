@@ -42,7 +42,7 @@ func IdempotencySweep(ctx workflow.Context, in IdempotencySweepInput) (Idempoten
 		in.MaxBatches = 100
 	}
 	// Same-process Postgres work: a local activity costs a few ms instead of
-	// a round trip through the server (shared/notes/temporal.md).
+	// a round trip through the server (measured: see docs/perf).
 	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{

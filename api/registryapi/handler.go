@@ -64,7 +64,7 @@ type Options struct {
 	RateLimits          RateLimits
 
 	Ledger    registry.Ledger     // nil: no ledger accounts are opened
-	Bond      registry.BondLocker // nil: no reputation bond (issue 3 item 7)
+	Bond      registry.BondLocker // nil: no reputation bond
 	BondUnits int64               // default registry.DefaultBondUnits
 
 	Now func() time.Time

@@ -203,8 +203,8 @@ func BenchmarkTransfers(b *testing.B) {
 // idempotency lookup, no velocity count, no outbox event.
 //
 //   - narrow: the row is an event of five columns with a time-ordered
-//     primary key and no other index — the probe of
-//     shared/notes/postgres-kafka.md ("group commit, netted");
+//     primary key and no other index — the
+//     "group commit, netted" probe measured when the store was designed;
 //
 //   - transfer_rows: the row is a real transfers row (same columns, CHECKs
 //     and five indexes: idempotency key, velocity pair, two history

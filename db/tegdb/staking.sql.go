@@ -319,7 +319,7 @@ type StakePositionInsertParams struct {
 	Now          time.Time
 }
 
-// Staking (issue 8): positions, unstake requests, validators, daily reward
+// Staking: positions, unstake requests, validators, daily reward
 // runs and slashing. See db/ledgerstore/staking*.go.
 func (q *Queries) StakePositionInsert(ctx context.Context, db DBTX, arg StakePositionInsertParams) (StakePosition, error) {
 	row := db.QueryRow(ctx, stakePositionInsert,

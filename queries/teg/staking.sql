@@ -1,4 +1,4 @@
--- Staking (issue 8): positions, unstake requests, validators, daily reward
+-- Staking: positions, unstake requests, validators, daily reward
 -- runs and slashing. See db/ledgerstore/staking*.go.
 
 -- name: StakePositionInsert :one

@@ -1,5 +1,5 @@
 -- +goose Up
--- Staking events (issue 8): authored by the TEG, which owns the money.
+-- Staking events: authored by the TEG, which owns the money.
 -- Must match events.DefaultPolicy (tested).
 INSERT INTO emission_policy (event_type, emit_from_teg, emit_from_registry, emit_from_eventstore, emit_from_worker) VALUES
     ('TokensStaked', true, false, false, false),

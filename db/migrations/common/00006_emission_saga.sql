@@ -1,5 +1,5 @@
 -- +goose Up
--- Cross-registry transfer events (issue 6). The money legs travel in
+-- Cross-registry transfer events. The money legs travel in
 -- side-specific events with their own keys; TokensTransferred
 -- (xfer-<transfer id>) is emitted by both TEGs without postings, so the
 -- EventStore's deduplication of that key never drops a leg.

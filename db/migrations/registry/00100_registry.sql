@@ -1,5 +1,5 @@
 -- +goose Up
--- The registry role's identity tables (issue 3, SPEC §7). Secrets never live
+-- The registry role's identity tables (SPEC §7). Secrets never live
 -- here in clear: API keys, client secrets and bootstrap tokens are stored as
 -- SHA-256 hashes of high-entropy random values (see registry/README.md). Each
 -- secret has a public lookup handle (api_key_id, client_id) so the hash is

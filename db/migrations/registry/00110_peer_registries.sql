@@ -1,5 +1,5 @@
 -- +goose Up
--- Peer registries (issue 7, SPEC §7): the registries this registry talks to
+-- Peer registries (SPEC §7): the registries this registry talks to
 -- over mTLS, by SPIFFE ID, with how to fetch their trust domain's bundle.
 -- Active rows are the live PeerSet the mTLS authorizer consults on every
 -- handshake (identity.AuthorizePeers); removing a peer (status 'removed')

@@ -1,5 +1,5 @@
 -- +goose Up
--- Reputation bonds (issue 3 item 7, whitepaper §5.5). Creating an agent
+-- Reputation bonds (whitepaper §5.5). Creating an agent
 -- locks the bond from the developer wallet into the agent's locked_bond
 -- bucket; the BondMaturation workflow later releases it to the agent's
 -- liquid bucket (maturity), forfeits it to the treasury (early

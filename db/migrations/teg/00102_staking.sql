@@ -1,5 +1,5 @@
 -- +goose Up
--- Staking (issue 8, SPEC §6.4, whitepaper §5.4/§5.5). A position's money
+-- Staking (SPEC §6.4). A position's money
 -- sits in its owner's `staked` bucket; every move is one journal entry
 -- (liquid ↔ staked on the same account, treasury → rewards, staked →
 -- treasury penalty) plus its event in the outbox, in one transaction.

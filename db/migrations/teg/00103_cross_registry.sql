@@ -1,5 +1,5 @@
 -- +goose Up
--- Cross-registry transfers (issue 6, SPEC §6.1): a 2PC saga between the
+-- Cross-registry transfers (SPEC §6.1): a 2PC saga between the
 -- sender's TEG (coordinator: xfers) and the receiver's TEG (participant:
 -- xfer_prepares).
 --

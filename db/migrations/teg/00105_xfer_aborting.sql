@@ -1,6 +1,6 @@
 -- +goose Up
 -- Cross-registry abort keeps the sender's hold until the target
--- acknowledged the abort (issue 6): the decision abort moves a transfer to
+-- acknowledged the abort: the decision abort moves a transfer to
 -- 'aborting' (the decision log already answers "abort"; the hold stays
 -- active, the funds reserved), and only the saga's own void after the
 -- target's acknowledgement moves it to 'aborted'. A saga parked in
