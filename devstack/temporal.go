@@ -13,15 +13,22 @@ import (
 	"syscall"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+
+	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
-// SearchAttributes are the custom Keyword search attributes the workflows
-// upsert so operators can filter sagas in the Temporal UI.
-var SearchAttributes = []string{"SagaState", "TransferID", "AgentDID", "SourceRegistry", "TargetRegistry"}
-
-// KeywordListAttributes are the custom KeywordList search attributes.
-var KeywordListAttributes = []string{"TransferIDs"}
+// cliAttributeTypes are the temporal CLI's names of search attribute types.
+var cliAttributeTypes = map[enumspb.IndexedValueType]string{
+	enumspb.INDEXED_VALUE_TYPE_TEXT:         "Text",
+	enumspb.INDEXED_VALUE_TYPE_KEYWORD:      "Keyword",
+	enumspb.INDEXED_VALUE_TYPE_INT:          "Int",
+	enumspb.INDEXED_VALUE_TYPE_DOUBLE:       "Double",
+	enumspb.INDEXED_VALUE_TYPE_BOOL:         "Bool",
+	enumspb.INDEXED_VALUE_TYPE_DATETIME:     "Datetime",
+	enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
+}
 
 // TemporalOptions configures the embedded dev server.
 type TemporalOptions struct {
@@ -99,11 +106,13 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	for _, ns := range opts.Namespaces {
 		args = append(args, "--namespace", ns)
 	}
-	for _, sa := range SearchAttributes {
-		args = append(args, "--search-attribute", sa+"=Keyword")
-	}
-	for _, sa := range KeywordListAttributes {
-		args = append(args, "--search-attribute", sa+"=KeywordList")
+	// The custom search attributes the workflow families declare.
+	for _, k := range workflows.SearchAttributeKeys() {
+		typ, ok := cliAttributeTypes[k.GetValueType()]
+		if !ok {
+			return nil, fmt.Errorf("search attribute %s: no dev server type for %s", k.GetName(), k.GetValueType())
+		}
+		args = append(args, "--search-attribute", k.GetName()+"="+typ)
 	}
 	var logF *os.File
 	if opts.LogFile != "" {

@@ -192,15 +192,16 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 				stores = append(stores, db.NewIdempotencyStore(p))
 			}
 		}
-		deps := worker.Deps{Sweeper: &activities.Sweeper{Stores: stores}}
+		// The activity structs this node can run; worker.Start runs every
+		// workflow family whose structs are all here (nil ones are absent).
+		acts := []any{&activities.Sweeper{Stores: stores}, n.stakingActivities()}
 		if n.Ledger != nil {
-			deps.Holds = &activities.HoldSweeper{Expirer: n.Ledger}
+			acts = append(acts, &activities.HoldSweeper{Expirer: n.Ledger})
 		}
 		if n.bonds != nil {
-			deps.Bonds = &activities.Bonds{Ledger: n.bonds.Ledger(), Criteria: n.bonds}
+			acts = append(acts, &activities.Bonds{Ledger: n.bonds.Ledger(), Criteria: n.bonds})
 		}
-		deps.Staking = n.stakingActivities()
-		n.settlementDeps(&deps)
+		acts = append(acts, n.settlementActivities()...)
 		if n.Xfer != nil {
 			// A Temporal started by an older build may lack the newer
 			// search attributes; workflows fail to start without them.
@@ -210,7 +211,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 		n.worker, err = worker.Start(ctx, n.Temporal, worker.Options{
 			Registry: o.Registry.ID, TaskQueue: o.Registry.TaskQueue(), Log: log,
-		}, deps)
+		}, acts...)
 		if err != nil {
 			return nil, err
 		}

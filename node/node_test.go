@@ -24,6 +24,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/worker"
+	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -207,7 +208,7 @@ func TestNodeServesInfoMetricsAndSchedules(t *testing.T) {
 	require.True(t, ok, "%T", desc.Schedule.Action)
 	require.Equal(t, "IdempotencySweep", action.Workflow)
 	require.Equal(t, reg.TaskQueue(), action.TaskQueue)
-	require.NoError(t, worker.EnsureSchedules(ctx, n.Temporal, worker.Options{Registry: reg.ID, TaskQueue: reg.TaskQueue()}, true))
+	require.NoError(t, worker.EnsureSchedules(ctx, n.Temporal, worker.Options{Registry: reg.ID, TaskQueue: reg.TaskQueue()}, workflows.IdempotencySweepFamily, workflows.HoldExpiryFamily))
 	_, err = n.Temporal.ScheduleClient().GetHandle(ctx, worker.HoldExpiryScheduleID(reg.ID)).Describe(ctx)
 	require.NoError(t, err, "the TEG's hold expiry sweep is scheduled")
 	t.Cleanup(func() {

@@ -20,7 +20,6 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/registrydb"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
-	"github.com/theprotocol-dev/theprotocol/worker"
 	"github.com/theprotocol-dev/theprotocol/xfer"
 )
 
@@ -198,13 +197,16 @@ func (n *Node) ConnectPeer(ctx context.Context, registryID, mtlsURL string) erro
 	return nil
 }
 
-// settlementDeps are the worker's cross-registry activities.
-func (n *Node) settlementDeps(d *worker.Deps) {
+// settlementActivities are the worker's cross-registry activities (none
+// without a TEG).
+func (n *Node) settlementActivities() []any {
 	if n.Xfer == nil {
-		return
+		return nil
 	}
-	d.Settlement = &activities.Settlement{Ledger: xfer.LedgerPort{Store: n.Ledger}, Peers: xfer.PeersPort{Client: n.Xfer.Client}}
-	d.PrepareSweep = &activities.PrepareSweep{Sweeper: &xfer.Sweeper{Store: n.Ledger, Client: n.Xfer.Client, MinAge: n.xferSettings.PrepareMaxAge, Now: n.opts.Now}}
+	return []any{
+		&activities.Settlement{Ledger: xfer.LedgerPort{Store: n.Ledger}, Peers: xfer.PeersPort{Client: n.Xfer.Client}},
+		&activities.PrepareSweep{Sweeper: &xfer.Sweeper{Store: n.Ledger, Client: n.Xfer.Client, MinAge: n.xferSettings.PrepareMaxAge, Now: n.opts.Now}},
+	}
 }
 
 // startXferRecovery runs the batcher's crash recovery until the node stops.

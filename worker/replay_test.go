@@ -15,7 +15,6 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
@@ -28,29 +27,74 @@ var update = flag.Bool("update", false, "record workflow histories into testdata
 
 const historyDir = "testdata/histories"
 
-func registerAll(r interface {
-	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
-}) {
-	r.RegisterWorkflowWithOptions(workflows.IdempotencySweep, workflow.RegisterOptions{Name: "IdempotencySweep"})
-	r.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
-	registerStakingWorkflows(r)
-	r.RegisterWorkflowWithOptions(workflows.CrossRegistrySettlement, workflow.RegisterOptions{Name: workflows.SettlementWorkflowName})
-}
-
-// TestReplayCommittedHistories replays every recorded history against the
-// current workflow code: a change that breaks determinism for running
-// workflows fails here ([TMPRL1100]) and must go behind workflow.GetVersion.
+// TestReplayCommittedHistories replays every family's recorded histories
+// against the current workflow code, registered through the family list:
+// a change that breaks determinism for running workflows fails here
+// ([TMPRL1100]) and must go behind workflow.GetVersion.
 func TestReplayCommittedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(historyDir, "*.json"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files, "recorded histories are committed (go test ./worker -run TestRecordHistories -update)")
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := sdkworker.NewWorkflowReplayer()
-			registerAll(r)
-			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
+	for _, f := range workflows.Families {
+		t.Run(f.Name, func(t *testing.T) {
+			files, err := filepath.Glob(filepath.Join(historyDir, f.Histories))
+			require.NoError(t, err)
+			require.NotEmpty(t, files, "no history matches %s (record them: go test ./worker -run 'TestRecordHistories/<name>' -update)", f.Histories)
+			for _, file := range files {
+				t.Run(filepath.Base(file), func(t *testing.T) {
+					r := sdkworker.NewWorkflowReplayer()
+					f.RegisterWorkflows(r)
+					require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, file))
+				})
+			}
 		})
 	}
+}
+
+// TestHistoriesCoverEveryWorkflow makes an omission fail the build: every
+// workflow a family registers has a committed history, and every committed
+// history belongs to exactly one family (by its glob) and names a workflow
+// that family registers.
+func TestHistoriesCoverEveryWorkflow(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(historyDir, "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	covered := map[string]bool{}
+	for _, file := range files {
+		base := filepath.Base(file)
+		var owners []workflows.Family
+		for _, f := range workflows.Families {
+			if ok, err := filepath.Match(f.Histories, base); err != nil {
+				t.Fatalf("family %s: bad history glob %q: %v", f.Name, f.Histories, err)
+			} else if ok {
+				owners = append(owners, f)
+			}
+		}
+		require.Len(t, owners, 1, "history %s must match exactly one family's glob", base)
+		name := historyWorkflow(t, file)
+		registered := false
+		for _, w := range owners[0].Workflows {
+			registered = registered || w.Name == name
+		}
+		require.True(t, registered, "history %s runs workflow %q, which family %s does not register", base, name, owners[0].Name)
+		covered[name] = true
+	}
+	for _, f := range workflows.Families {
+		for _, w := range f.Workflows {
+			require.True(t, covered[w.Name], "family %s: workflow %s has no committed history in %s (record one: go test ./worker -run 'TestRecordHistories/<name>' -update)", f.Name, w.Name, historyDir)
+		}
+	}
+}
+
+// historyWorkflow is the workflow type a recorded history started.
+func historyWorkflow(t *testing.T, file string) string {
+	t.Helper()
+	raw, err := os.Open(file)
+	require.NoError(t, err)
+	defer raw.Close()
+	h, err := client.HistoryFromJSON(raw, client.HistoryJSONOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, h.GetEvents(), file)
+	started := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	require.NotNil(t, started, "%s does not begin with WorkflowExecutionStarted", file)
+	return started.GetWorkflowType().GetName()
 }
 
 type memBondLedger struct {
@@ -89,8 +133,12 @@ func TestRecordHistories(t *testing.T) {
 	ctx := context.Background()
 	tc := testenv.NewTemporal(t)
 	w := sdkworker.New(tc.Client, tc.TaskQueue, sdkworker.Options{})
-	registerAll(w)
+	for _, f := range workflows.Families {
+		f.RegisterWorkflows(w)
+	}
 	w.RegisterActivity(&activities.Sweeper{Stores: []activities.IdempotencySweeper{}})
+	w.RegisterActivity(&activities.HoldSweeper{Expirer: &countdownExpirer{left: 3}})
+	w.RegisterActivity(&activities.PrepareSweep{Sweeper: fixedSweeper(2)})
 	w.RegisterActivity(&activities.Bonds{Ledger: &memBondLedger{moves: map[string]int64{}}, Criteria: fixedCriteria{transfers: 20, trust: 9000}})
 	peers := &scriptedPeers{}
 	w.RegisterActivity(&activities.Settlement{Ledger: &memSettlementLedger{}, Peers: peers})
@@ -98,26 +146,38 @@ func TestRecordHistories(t *testing.T) {
 	defer w.Stop()
 	require.NoError(t, os.MkdirAll(historyDir, 0o755))
 
+	// Each history is a subtest, so one can be recorded alone
+	// (-run 'TestRecordHistories/hold-expiry-sweep') without re-recording
+	// the others, which running workflows depend on.
 	record := func(name, id string, wf string, arg any, during func()) {
-		run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: tc.TaskQueue}, wf, arg)
-		require.NoError(t, err)
-		if during != nil {
-			during()
-		}
-		require.NoError(t, run.Get(ctx, nil))
-		hist := &historypb.History{}
-		it := tc.Client.GetWorkflowHistory(ctx, id, run.GetRunID(), false, 0)
-		for it.HasNext() {
-			e, err := it.Next()
+		t.Run(name, func(t *testing.T) {
+			var args []any
+			if arg != nil {
+				args = []any{arg}
+			}
+			run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: tc.TaskQueue}, wf, args...)
 			require.NoError(t, err)
-			hist.Events = append(hist.Events, e)
-		}
-		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(historyDir, name+".json"), raw, 0o644))
+			if during != nil {
+				during()
+			}
+			require.NoError(t, run.Get(ctx, nil))
+			hist := &historypb.History{}
+			it := tc.Client.GetWorkflowHistory(ctx, id, run.GetRunID(), false, 0)
+			for it.HasNext() {
+				e, err := it.Next()
+				require.NoError(t, err)
+				hist.Events = append(hist.Events, e)
+			}
+			raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(historyDir, name+".json"), raw, 0o644))
+		})
 	}
 	suffix := time.Now().Format("150405")
-	record("idempotency-sweep", "replay-sweep-"+suffix, "IdempotencySweep", workflows.IdempotencySweepInput{Retention: 48 * time.Hour}, nil)
+	record("idempotency-sweep", "replay-sweep-"+suffix, workflows.IdempotencySweepName, workflows.IdempotencySweepInput{Retention: 48 * time.Hour}, nil)
+	// A batch of two, then one: the sweep stops at the short batch.
+	record("hold-expiry-sweep", "replay-hold-expiry-"+suffix, workflows.HoldExpirySweepName, workflows.HoldExpirySweepInput{BatchSize: 2}, nil)
+	record("settlement-prepare-sweep", "replay-prepare-sweep-"+suffix, workflows.PrepareSweepWorkflowName, nil, nil)
 	record("bond-matured", "replay-bond-m-"+suffix, workflows.BondWorkflowName,
 		workflows.BondInput{AgentDID: "did:theprotocol:replay-m", AmountUnits: 5_000_000_000, MinAge: time.Second, RecheckEvery: time.Second}, nil)
 	id := "replay-bond-f-" + suffix
@@ -153,6 +213,25 @@ func TestRecordHistories(t *testing.T) {
 		require.NoError(t, tc.Client.SignalWorkflow(ctx, id, "", workflows.SignalSagaReplay, nil))
 	})
 }
+
+// countdownExpirer expires up to limit of the holds left.
+type countdownExpirer struct {
+	mu   sync.Mutex
+	left int
+}
+
+func (e *countdownExpirer) ExpireHolds(_ context.Context, limit int) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := min(limit, e.left)
+	e.left -= n
+	return n, nil
+}
+
+// fixedSweeper settles the same number of stale prepares each sweep.
+type fixedSweeper int
+
+func (f fixedSweeper) SweepStalePrepares(context.Context) (int, error) { return int(f), nil }
 
 // memSettlementLedger decides as asked.
 type memSettlementLedger struct{}

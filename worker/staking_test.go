@@ -221,15 +221,6 @@ func envInt(key string, def int) int {
 	return def
 }
 
-func registerStakingWorkflows(r interface {
-	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
-}) {
-	r.RegisterWorkflowWithOptions(workflows.StakingRewardDay, workflow.RegisterOptions{Name: workflows.StakingRewardDayName})
-	r.RegisterWorkflowWithOptions(workflows.StakingRewardRun, workflow.RegisterOptions{Name: workflows.StakingRewardRunName})
-	r.RegisterWorkflowWithOptions(workflows.StakingUnstakeCooldown, workflow.RegisterOptions{Name: workflows.UnstakeCooldownName})
-	r.RegisterWorkflowWithOptions(workflows.StakingLockExpiry, workflow.RegisterOptions{Name: workflows.LockExpiryName})
-}
-
 // TestRecordStakingHistories records the staking workflows' histories for
 // TestReplayCommittedHistories (only with -update): a reward run over 30
 // positions in pages of 10 that continues as new after 2 pages (its first
@@ -244,7 +235,7 @@ func TestRecordStakingHistories(t *testing.T) {
 	store, _ := newStakingLedger(t, ctx, 30)
 	tc := testenv.NewTemporal(t)
 	w := sdkworker.New(tc.Client, tc.TaskQueue, sdkworker.Options{})
-	registerStakingWorkflows(w)
+	workflows.StakingFamily.RegisterWorkflows(w)
 	w.RegisterActivity(&activities.Staking{Ledger: releaseOK{store}, Curve: staking.DefaultCurve})
 	require.NoError(t, w.Start())
 	defer w.Stop()

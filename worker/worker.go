@@ -1,50 +1,21 @@
-// Package worker wires Temporal workers: which workflows and activities a
-// registry's worker runs, the schedules created at start-up, and the
-// namespace/search-attribute set-up an operator relies on.
+// Package worker wires Temporal workers: it runs the workflow families of
+// workflows.Families whose activities a node supplies, creates their
+// schedules at start-up, and sets up the namespace and search attributes
+// an operator relies on.
 package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
-	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/workflows"
 )
-
-// SearchAttributes are the custom Keyword attributes workflows upsert so
-// operators can filter sagas in the Temporal UI (e.g.
-// `SagaState='CompensationFailed'`).
-var SearchAttributes = []string{"SagaState", "TransferID", "AgentDID", "SourceRegistry", "TargetRegistry"}
-
-// KeywordListAttributes are the custom KeywordList attributes (the
-// transfer IDs a settlement batch carries).
-var KeywordListAttributes = []string{"TransferIDs"}
-
-// Deps are what a registry's activities need.
-type Deps struct {
-	Sweeper *activities.Sweeper
-	Holds   *activities.HoldSweeper // nil on nodes without a TEG
-	Bonds   *activities.Bonds       // nil unless the node has the registry and TEG roles
-	Staking *activities.Staking     // nil on nodes without a TEG
-	// Settlement and PrepareSweep run cross-registry transfers (nil on
-	// nodes without a TEG).
-	Settlement   *activities.Settlement
-	PrepareSweep *activities.PrepareSweep
-}
 
 // Options configure a registry worker.
 type Options struct {
@@ -55,149 +26,104 @@ type Options struct {
 	Log                  *slog.Logger
 }
 
-// Start registers the registry's workflows and activities on a worker for
-// its task queue, starts it and makes sure its schedules exist. Stop the
-// returned worker on shutdown.
-func Start(ctx context.Context, c client.Client, o Options, d Deps) (sdkworker.Worker, error) {
+// Start runs, on a worker for the registry's task queue, every family of
+// workflows.Families whose activity structs are among acts: it registers
+// the family's workflows and activities, starts the worker and makes sure
+// the family's schedules exist. A family missing an activity struct is
+// skipped (a node without a TEG runs no ledger family). A nil pointer in
+// acts counts as not supplied, so a node may pass optional structs as they
+// are; a struct no family declares, or one supplied twice, is an error (a
+// family left out of the list would otherwise silently run nowhere). Stop
+// the returned worker on shutdown.
+func Start(ctx context.Context, c client.Client, o Options, acts ...any) (sdkworker.Worker, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	run, skipped, err := match(workflows.Families, acts)
+	if err != nil {
+		return nil, err
+	}
 	w := sdkworker.New(c, o.TaskQueue, sdkworker.Options{
 		// Bounded concurrency: the node's Postgres pools are the real limit.
 		MaxConcurrentActivityExecutionSize:      64,
 		MaxConcurrentLocalActivityExecutionSize: 64,
 		MaxConcurrentWorkflowTaskExecutionSize:  64,
 	})
-	w.RegisterWorkflowWithOptions(workflows.IdempotencySweep, workflow.RegisterOptions{Name: "IdempotencySweep"})
-	w.RegisterActivity(d.Sweeper)
-	w.RegisterWorkflowWithOptions(workflows.HoldExpirySweep, workflow.RegisterOptions{Name: "HoldExpirySweep"})
-	if d.Holds != nil {
-		w.RegisterActivity(d.Holds)
+	fams := make([]workflows.Family, 0, len(run))
+	for _, r := range run {
+		r.family.RegisterWorkflows(w)
+		for _, a := range r.activities {
+			w.RegisterActivity(a)
+		}
+		fams = append(fams, r.family)
 	}
-	if d.Bonds != nil {
-		w.RegisterWorkflowWithOptions(workflows.BondMaturation, workflow.RegisterOptions{Name: workflows.BondWorkflowName})
-		w.RegisterActivity(d.Bonds)
+	for _, s := range skipped {
+		log.Info("workflow family not run on this node", "family", s.family, "missing_activities", s.missing)
 	}
-	if d.Staking != nil {
-		registerStaking(w)
-		w.RegisterActivity(d.Staking)
-	}
-	registerSettlement(w, d)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on %s: %w", o.TaskQueue, err)
 	}
-	if err := EnsureSchedules(ctx, c, o, d.Holds != nil); err != nil {
+	if err := EnsureSchedules(ctx, c, o, fams...); err != nil {
 		w.Stop()
 		return nil, err
-	}
-	if d.Staking != nil {
-		if err := EnsureStakingSchedule(ctx, c, o); err != nil {
-			w.Stop()
-			return nil, err
-		}
-	}
-	if d.PrepareSweep != nil {
-		if err := EnsurePrepareSweepSchedule(ctx, c, o); err != nil {
-			w.Stop()
-			return nil, err
-		}
 	}
 	return w, nil
 }
 
-// IdempotencySweepScheduleID names the registry's hourly sweep schedule.
-func IdempotencySweepScheduleID(registry string) string { return "idempotency-sweep-" + registry }
-
-// EnsureSchedules creates the registry's schedules if they do not exist yet
-// (idempotent across restarts; an existing schedule is left as the operator
-// may have paused or edited it).
-func EnsureSchedules(ctx context.Context, c client.Client, o Options, holds bool) error {
-	retention := o.IdempotencyRetention
-	if retention < workflows.MinIdempotencyRetention {
-		retention = workflows.MinIdempotencyRetention
-	}
-	id := IdempotencySweepScheduleID(o.Registry)
-	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID: id,
-		Spec: client.ScheduleSpec{
-			CronExpressions: []string{"17 * * * *"},
-			TimeZoneName:    "UTC",
-		},
-		// A sweep missed while the worker was down is simply done by the
-		// next one; no catch-up storm.
-		CatchupWindow: time.Hour,
-		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{
-			ID:                       id,
-			Workflow:                 "IdempotencySweep",
-			TaskQueue:                o.TaskQueue,
-			Args:                     []any{workflows.IdempotencySweepInput{Retention: retention}},
-			WorkflowExecutionTimeout: 30 * time.Minute,
-		},
-	})
-	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", id, err)
-	}
-	if !holds {
-		return nil
-	}
-	hid := HoldExpiryScheduleID(o.Registry)
-	_, err = c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:            hid,
-		Spec:          client.ScheduleSpec{CronExpressions: []string{"* * * * *"}, TimeZoneName: "UTC"},
-		CatchupWindow: time.Minute,
-		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{
-			ID: hid, Workflow: "HoldExpirySweep", TaskQueue: o.TaskQueue,
-			Args: []any{workflows.HoldExpirySweepInput{}}, WorkflowExecutionTimeout: 5 * time.Minute,
-		},
-	})
-	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", hid, err)
-	}
-	return nil
+// runnable is a family with the activity values that satisfy it.
+type runnable struct {
+	family     workflows.Family
+	activities []any
 }
 
-// HoldExpiryScheduleID names the registry's per-minute hold expiry sweep.
-func HoldExpiryScheduleID(registry string) string { return "hold-expiry-" + registry }
+// skip records why a family does not run.
+type skip struct {
+	family, missing string
+}
 
-// EnsureNamespace registers namespace (retention 72 h) and the custom search
-// attributes on it; both steps are no-ops when already done. Used against
-// external Temporal clusters; the embedded dev server is started with them.
-func EnsureNamespace(ctx context.Context, hostPort, namespace string) error {
-	c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
-		Namespace:                        namespace,
-		WorkflowExecutionRetentionPeriod: durationpb.New(72 * time.Hour),
-	})
-	var exists *serviceerror.NamespaceAlreadyExists
-	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("register namespace %s: %w", namespace, err)
-	}
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, sa := range SearchAttributes {
-		attrs[sa] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	for _, sa := range KeywordListAttributes {
-		attrs[sa] = enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST
-	}
-	// A freshly registered namespace can take a moment to be visible to the
-	// operator service; retry briefly.
-	var lastErr error
-	for i := 0; i < 20; i++ {
-		_, lastErr = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-			Namespace: namespace, SearchAttributes: attrs,
-		})
-		var already *serviceerror.AlreadyExists
-		if lastErr == nil || errors.As(lastErr, &already) {
-			return nil
+// match pairs each family with the supplied activity structs of the types
+// it declares; see Start for the rules.
+func match(families []workflows.Family, acts []any) ([]runnable, []skip, error) {
+	supplied := map[reflect.Type]any{}
+	var order []reflect.Type
+	for _, a := range acts {
+		v := reflect.ValueOf(a)
+		if !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+			continue
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		t := v.Type()
+		if _, dup := supplied[t]; dup {
+			return nil, nil, fmt.Errorf("activity struct %s supplied twice", t)
+		}
+		supplied[t] = a
+		order = append(order, t)
+	}
+	declared := map[reflect.Type]bool{}
+	var run []runnable
+	var skipped []skip
+	for _, f := range families {
+		r := runnable{family: f}
+		missing := ""
+		for _, d := range f.Activities {
+			t := reflect.TypeOf(d)
+			declared[t] = true
+			if a, ok := supplied[t]; ok {
+				r.activities = append(r.activities, a)
+			} else if missing == "" {
+				missing = t.String()
+			}
+		}
+		if missing != "" {
+			skipped = append(skipped, skip{family: f.Name, missing: missing})
+			continue
+		}
+		run = append(run, r)
+	}
+	for _, t := range order {
+		if !declared[t] {
+			return nil, nil, fmt.Errorf("no workflow family declares activity struct %s (is its family in workflows.Families?)", t)
 		}
 	}
-	return fmt.Errorf("search attributes on %s: %w", namespace, lastErr)
+	return run, skipped, nil
 }

@@ -36,7 +36,7 @@ func TestIdempotencySweepEndToEnd(t *testing.T) {
 		}
 	}
 	w, err := worker.Start(ctx, tc.Client, worker.Options{Registry: "sweeptest-" + tc.TaskQueue, TaskQueue: tc.TaskQueue},
-		worker.Deps{Sweeper: &activities.Sweeper{Stores: []activities.IdempotencySweeper{stores[0], stores[1]}}})
+		&activities.Sweeper{Stores: []activities.IdempotencySweeper{stores[0], stores[1]}})
 	require.NoError(t, err)
 	t.Cleanup(w.Stop)
 	t.Cleanup(func() {
@@ -44,7 +44,7 @@ func TestIdempotencySweepEndToEnd(t *testing.T) {
 	})
 
 	run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "sweep-" + tc.TaskQueue, TaskQueue: tc.TaskQueue},
-		"IdempotencySweep", workflows.IdempotencySweepInput{Retention: 48 * time.Hour, BatchSize: 1})
+		workflows.IdempotencySweepName, workflows.IdempotencySweepInput{Retention: 48 * time.Hour, BatchSize: 1})
 	require.NoError(t, err)
 	var res workflows.IdempotencySweepResult
 	require.NoError(t, run.Get(ctx, &res))

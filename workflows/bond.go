@@ -22,6 +22,19 @@ const (
 	MaxBondChecks = 100
 )
 
+// BondFamily holds agents' reputation bonds on nodes with the registry and
+// TEG roles; its workflows are started per agent, not scheduled.
+var BondFamily = Family{
+	Name:             "bond",
+	Workflows:        []Workflow{{Name: BondWorkflowName, Func: BondMaturation}},
+	Activities:       []any{(*activities.Bonds)(nil)},
+	SearchAttributes: []temporal.SearchAttributeKey{AgentDIDKey},
+	Histories:        "bond-*.json",
+}
+
+// AgentDIDKey is the search attribute naming a bond's agent.
+var AgentDIDKey = temporal.NewSearchAttributeKeyKeyword("AgentDID")
+
 // BondWorkflowID is the workflow ID of an agent's bond: one per DID, so a
 // second start is refused by Temporal and the ledger keys derive from it.
 func BondWorkflowID(did string) string { return "bond-" + did }
@@ -79,7 +92,7 @@ func BondMaturation(ctx workflow.Context, in BondInput) (string, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryBondStatus, func() (BondStatus, error) { return status, nil }); err != nil {
 		return "", err
 	}
-	_ = workflow.UpsertTypedSearchAttributes(ctx, temporal.NewSearchAttributeKeyKeyword("AgentDID").ValueSet(in.AgentDID))
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AgentDIDKey.ValueSet(in.AgentDID))
 
 	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,

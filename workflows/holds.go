@@ -3,11 +3,36 @@ package workflows
 import (
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 )
+
+// HoldExpirySweepName is the sweep's registered workflow name.
+const HoldExpirySweepName = "HoldExpirySweep"
+
+// HoldExpiryFamily voids expired holds every minute on nodes with a TEG.
+var HoldExpiryFamily = Family{
+	Name:       "hold-expiry",
+	Workflows:  []Workflow{{Name: HoldExpirySweepName, Func: HoldExpirySweep}},
+	Activities: []any{(*activities.HoldSweeper)(nil)},
+	Schedules:  []Schedule{HoldExpirySchedule},
+	Histories:  "hold-expiry-*.json",
+}
+
+// HoldExpirySchedule runs the sweep every minute; a missed minute is not
+// caught up (the next sweep voids what it would have).
+var HoldExpirySchedule = Schedule{
+	IDPrefix:      "hold-expiry-",
+	Cron:          "* * * * *",
+	CatchupWindow: time.Minute,
+	Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	Workflow:      HoldExpirySweepName,
+	Args:          func(ScheduleParams) []any { return []any{HoldExpirySweepInput{}} },
+	Timeout:       5 * time.Minute,
+}
 
 // HoldExpirySweepInput bounds one sweep.
 type HoldExpirySweepInput struct {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -26,6 +27,33 @@ const (
 	// limits one value's size (2 KiB by default), ~50 UUIDs.
 	MaxTransferIDsAttr = 40
 )
+
+// SettlementFamily runs cross-registry transfers on nodes with a TEG: the
+// coordinator's saga (started per batch by the xfer batcher) and the
+// participant's sweep of stale prepares.
+var SettlementFamily = Family{
+	Name: "settlement",
+	Workflows: []Workflow{
+		{Name: SettlementWorkflowName, Func: CrossRegistrySettlement},
+		{Name: PrepareSweepWorkflowName, Func: PrepareSweep},
+	},
+	Activities: []any{(*activities.Settlement)(nil), (*activities.PrepareSweep)(nil)},
+	Schedules:  []Schedule{PrepareSweepSchedule},
+	SearchAttributes: []temporal.SearchAttributeKey{
+		SagaStateKey, TransferIDKey, SourceRegistryKey, TargetRegistryKey, TransferIDsKey,
+	},
+	Histories: "settlement-*.json",
+}
+
+// PrepareSweepSchedule runs the participant sweeper every minute.
+var PrepareSweepSchedule = Schedule{
+	IDPrefix:      "xfer-prepare-sweep-",
+	Cron:          "* * * * *",
+	CatchupWindow: time.Minute,
+	Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	Workflow:      PrepareSweepWorkflowName,
+	Timeout:       5 * time.Minute,
+}
 
 // SagaState values (search attribute SagaState).
 const (
@@ -322,8 +350,7 @@ func commitAnswer(res []activities.XferVote, ids []uuid.UUID, fees map[uuid.UUID
 	return nil
 }
 
-// PrepareSweepWorkflowName is the participant sweeper (scheduled every
-// minute per TEG as xfer-prepare-sweep-<registry>).
+// PrepareSweepWorkflowName is the participant sweeper (PrepareSweepSchedule).
 const PrepareSweepWorkflowName = "PrepareSweep"
 
 // PrepareSweep settles prepares this TEG recorded for peers' transfers that

@@ -45,6 +45,37 @@ const (
 	lockSafetyNetChange = "staking-lock-safety-net"
 )
 
+// StakingFamily pays daily staking rewards and runs the per-position
+// cooldown and lock-expiry timers on nodes with a TEG.
+var StakingFamily = Family{
+	Name: "staking",
+	Workflows: []Workflow{
+		{Name: StakingRewardDayName, Func: StakingRewardDay},
+		{Name: StakingRewardRunName, Func: StakingRewardRun},
+		{Name: UnstakeCooldownName, Func: StakingUnstakeCooldown},
+		{Name: LockExpiryName, Func: StakingLockExpiry},
+	},
+	Activities: []any{(*activities.Staking)(nil)},
+	Schedules:  []Schedule{StakingRewardsSchedule},
+	Histories:  "staking-*.json",
+}
+
+// StakingCatchupWindow is how far back the reward schedule catches up
+// actions it missed (Temporal unavailable over midnight): every missed day
+// within it runs once, in order (buffered, never overlapping).
+const StakingCatchupWindow = 72 * time.Hour
+
+// StakingRewardsSchedule starts the day's reward run at midnight UTC.
+var StakingRewardsSchedule = Schedule{
+	IDPrefix:      "staking-rewards-",
+	Cron:          "0 0 * * *",
+	CatchupWindow: StakingCatchupWindow,
+	Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ALL,
+	Workflow:      StakingRewardDayName,
+	Args:          func(p ScheduleParams) []any { return []any{RewardDayInput{Registry: p.Registry}} },
+	Timeout:       24 * time.Hour,
+}
+
 // RewardRunWorkflowID is the ID of registry's run for date (YYYY-MM-DD):
 // one per (registry, date), so a day is paid by one run even when the
 // schedule fires twice.

@@ -3,11 +3,39 @@ package workflows
 import (
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 )
+
+// IdempotencySweepName is the sweep's registered workflow name.
+const IdempotencySweepName = "IdempotencySweep"
+
+// IdempotencySweepFamily runs the sweep hourly on every registry's worker.
+var IdempotencySweepFamily = Family{
+	Name:       "idempotency-sweep",
+	Workflows:  []Workflow{{Name: IdempotencySweepName, Func: IdempotencySweep}},
+	Activities: []any{(*activities.Sweeper)(nil)},
+	Schedules:  []Schedule{IdempotencySweepSchedule},
+	Histories:  "idempotency-sweep*.json",
+}
+
+// IdempotencySweepSchedule sweeps at minute 17 of every hour. A sweep
+// missed while the worker was down is simply done by the next one: no
+// catch-up storm.
+var IdempotencySweepSchedule = Schedule{
+	IDPrefix:      "idempotency-sweep-",
+	Cron:          "17 * * * *",
+	CatchupWindow: time.Hour,
+	Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	Workflow:      IdempotencySweepName,
+	Args: func(p ScheduleParams) []any {
+		return []any{IdempotencySweepInput{Retention: max(p.IdempotencyRetention, MinIdempotencyRetention)}}
+	},
+	Timeout: 30 * time.Minute,
+}
 
 // IdempotencySweepInput configures one sweep run.
 type IdempotencySweepInput struct {
@@ -29,7 +57,7 @@ const MinIdempotencyRetention = 24 * time.Hour
 
 // IdempotencySweep deletes expired Idempotency-Key records from the
 // registry's databases in bounded batches. It runs from a Temporal Schedule
-// (see worker.EnsureSchedules); a run is idempotent because deleting rows
+// (IdempotencySweepSchedule); a run is idempotent because deleting rows
 // older than a cutoff is.
 func IdempotencySweep(ctx workflow.Context, in IdempotencySweepInput) (IdempotencySweepResult, error) {
 	if in.Retention < MinIdempotencyRetention {
