@@ -63,3 +63,51 @@ func TestIdempotencySweepEndToEnd(t *testing.T) {
 		require.Equal(t, []string{"c"}, keys, "only the record younger than the retention survives")
 	}
 }
+
+type noHolds struct{}
+
+func (noHolds) ExpireHolds(context.Context, int) (int, error) { return 0, nil }
+
+// Start schedules the families it runs and only those; a second creation
+// of an existing schedule is tolerated, and an activity struct no family
+// declares stops the start.
+func TestStartSchedulesTheFamiliesItRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tc := testenv.NewTemporal(t)
+	o := worker.Options{Registry: "famtest-" + tc.TaskQueue, TaskQueue: tc.TaskQueue}
+	sc := tc.Client.ScheduleClient()
+	t.Cleanup(func() {
+		for _, f := range workflows.Families {
+			for _, s := range f.Schedules {
+				_ = sc.GetHandle(context.Background(), s.ID(o.Registry)).Delete(context.Background())
+			}
+		}
+	})
+
+	type undeclared struct{}
+	_, err := worker.Start(ctx, tc.Client, o, &activities.Sweeper{}, &undeclared{})
+	require.ErrorContains(t, err, "no workflow family declares activity struct")
+	_, err = sc.GetHandle(ctx, worker.IdempotencySweepScheduleID(o.Registry)).Describe(ctx)
+	require.Error(t, err, "a refused start creates nothing")
+
+	w, err := worker.Start(ctx, tc.Client, o, &activities.Sweeper{}, &activities.HoldSweeper{Expirer: noHolds{}}, (*activities.Staking)(nil))
+	require.NoError(t, err)
+	t.Cleanup(w.Stop)
+	for id, wf := range map[string]string{
+		worker.IdempotencySweepScheduleID(o.Registry): workflows.IdempotencySweepName,
+		worker.HoldExpiryScheduleID(o.Registry):       workflows.HoldExpirySweepName,
+	} {
+		desc, err := sc.GetHandle(ctx, id).Describe(ctx)
+		require.NoError(t, err, id)
+		action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
+		require.True(t, ok, "%T", desc.Schedule.Action)
+		require.Equal(t, wf, action.Workflow)
+		require.Equal(t, tc.TaskQueue, action.TaskQueue)
+	}
+	for _, id := range []string{worker.StakingRewardsScheduleID(o.Registry), worker.PrepareSweepScheduleID(o.Registry)} {
+		_, err := sc.GetHandle(ctx, id).Describe(ctx)
+		require.Error(t, err, "%s belongs to a family this worker does not run", id)
+	}
+	require.NoError(t, worker.EnsureSchedules(ctx, tc.Client, o, workflows.IdempotencySweepFamily, workflows.HoldExpiryFamily), "existing schedules are left alone")
+}
