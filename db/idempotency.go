@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/theprotocol-dev/theprotocol/db/commondb"
+	"github.com/theprotocol-dev/theprotocol/db/internal/commondb"
 )
 
 // IdempotencyRecord is a stored request/response pair.

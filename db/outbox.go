@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/theprotocol-dev/theprotocol/db/commondb"
+	"github.com/theprotocol-dev/theprotocol/db/internal/commondb"
 	"github.com/theprotocol-dev/theprotocol/events"
 )
 

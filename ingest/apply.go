@@ -19,8 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/eventdb"
 	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/ingest/internal/eventdb"
 	"github.com/theprotocol-dev/theprotocol/money"
 )
 
@@ -748,4 +748,22 @@ func Progress(ctx context.Context, q eventdb.DBTX) ([]SourceProgress, error) {
 		out = append(out, SourceProgress{Registry: r.Registry, Source: r.Source, HWM: r.Hwm, MaxSeen: r.MaxSeen, Pending: pendingCount(r.PendingBits) + len(r.Pending), HWMMovedAt: r.HwmMovedAt})
 	}
 	return out, nil
+}
+
+// Balance is one bucket of an account's projected balance.
+type Balance struct {
+	Bucket  string `json:"bucket"`
+	Balance int64  `json:"balance_units"`
+}
+
+// Balances lists account's projected balances, by bucket.
+func Balances(ctx context.Context, q eventdb.DBTX, account string) ([]Balance, error) {
+	rows, err := q.Query(ctx, `SELECT bucket, balance FROM projection_balances WHERE account = $1 ORDER BY bucket`, account)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Balance, error) {
+		var b Balance
+		return b, r.Scan(&b.Bucket, &b.Balance)
+	})
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/eventdb"
 	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/ingest/internal/eventdb"
 )
 
 // Reactor reacts to event types from the frame's topic (SPEC §5). Handle

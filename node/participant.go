@@ -17,7 +17,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
-	"github.com/theprotocol-dev/theprotocol/db/registrydb"
+	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
 	"github.com/theprotocol-dev/theprotocol/xfer"
@@ -151,10 +151,10 @@ func (n *Node) loadXferPeers(ctx context.Context, td spiffeid.TrustDomain) error
 	if pool == nil {
 		return nil
 	}
-	q := registrydb.New()
+	peers := registrystore.NewPeers(pool)
 	after := ""
 	for range 100 {
-		rows, err := q.PeerRegistryListActive(ctx, pool, registrydb.PeerRegistryListActiveParams{AfterSpiffeID: after, MaxRows: 500})
+		rows, err := peers.ListActive(ctx, after, 500)
 		if err != nil {
 			return fmt.Errorf("load peers: %w", err)
 		}
@@ -164,7 +164,7 @@ func (n *Node) loadXferPeers(ctx context.Context, td spiffeid.TrustDomain) error
 				continue
 			}
 			if reg, ok := xfer.CallerRegistry(id); ok {
-				n.Xfer.Peers.Set(xfer.Peer{Registry: reg, BaseURL: r.BaseUrl})
+				n.Xfer.Peers.Set(xfer.Peer{Registry: reg, BaseURL: r.BaseURL})
 			}
 		}
 		if len(rows) < 500 {

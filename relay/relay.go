@@ -10,26 +10,21 @@
 package relay
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/commondb"
 )
 
 // HeaderSourceSeq is the Kafka header carrying the sequence number (the
@@ -66,10 +61,9 @@ type Options struct {
 
 // Relay publishes one database's outbox.
 type Relay struct {
-	pool    *pgxpool.Pool
+	out     *db.OutboxStore
 	brokers []string
 	kcl     *kgo.Client // nil until first use, and after a produce failure
-	q       *commondb.Queries
 	o       Options
 	m       relayMetrics
 
@@ -125,7 +119,7 @@ func New(pool *pgxpool.Pool, brokers []string, o Options) *Relay {
 	if o.Metrics != nil {
 		o.Metrics.MustRegister(m.published, m.republished, m.errors, m.lagRows, m.lagSeconds)
 	}
-	return &Relay{pool: pool, brokers: brokers, q: commondb.New(), o: o, m: m}
+	return &Relay{out: db.NewOutboxStore(pool), brokers: brokers, o: o, m: m}
 }
 
 // Close releases the Kafka client.
@@ -150,9 +144,6 @@ func NewProducer(brokers []string, extra ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(opts...)
 }
 
-// relayLockKey derives the advisory-lock key electing the database's relay.
-const relayLockKey = 0x7468_6570_726f_74 // "theprot"
-
 // Run relays until ctx ends. Only the process holding the database's relay
 // lock publishes; others wait for it.
 func (r *Relay) Run(ctx context.Context) error {
@@ -176,33 +167,22 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 func (r *Relay) runLocked(ctx context.Context) error {
-	conn, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(relayLockKey)).Scan(&got); err != nil {
-		return err
-	}
-	if !got {
-		return errors.New("another relay holds this database's lock")
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(relayLockKey)) //nolint:errcheck
-	r.caughtUp = false                                                                                // another relay may have published meanwhile
-	for ctx.Err() == nil {
-		n, err := r.Step(ctx)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(r.o.Idle):
+	return r.out.WithRelayLock(ctx, func() error {
+		r.caughtUp = false // another relay may have published meanwhile
+		for ctx.Err() == nil {
+			n, err := r.Step(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(r.o.Idle):
+				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Step does one round: sequence new rows, publish one batch, and
@@ -238,84 +218,19 @@ func (r *Relay) Step(ctx context.Context) (int, error) {
 	// second (it was ~5% of the database's time under load).
 	if now.Sub(r.lastLag) >= time.Second {
 		r.lastLag = now
-		if lag, err := r.q.OutboxCountUnpublished(ctx, r.pool, now); err == nil {
-			r.m.lagRows.Set(float64(lag.Rows))
-			r.m.lagSeconds.Set(max(0, now.Sub(lag.Oldest).Seconds()))
+		if rows, oldest, err := r.out.Lag(ctx, now); err == nil {
+			r.m.lagRows.Set(float64(rows))
+			r.m.lagSeconds.Set(max(0, now.Sub(oldest).Seconds()))
 		}
 	}
 	return n, nil
 }
 
-// sequence numbers the rows committed since the last pass, in id order, in
-// one short transaction: it takes them off outbox_queue and records the
-// assignment as one outbox_seq_batches row (the outbox rows themselves are
-// never rewritten). It returns the rows it numbered, in sequence order,
-// for publishPending. An idle pass writes nothing.
-func (r *Relay) sequence(ctx context.Context) ([]outRow, error) {
-	var out []outRow
-	err := db.NewStore(r.pool, "outbox").Tx(ctx, func(tx pgx.Tx) error {
-		out = nil
-		ids, err := r.q.OutboxClaimQueued(ctx, tx, int32(r.o.BatchSize))
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		slices.Sort(ids)
-		next, err := r.q.OutboxRelayNextSeq(ctx, tx)
-		if err != nil {
-			return err
-		}
-		rows, err := r.q.OutboxByIDRanges(ctx, tx, idRuns(ids))
-		if err != nil {
-			return err
-		}
-		claimed := make(map[int64]bool, len(ids))
-		for _, id := range ids {
-			claimed[id] = true
-		}
-		rows = slices.DeleteFunc(rows, func(row commondb.OutboxByIDRangesRow) bool { return !claimed[row.ID] })
-		if len(rows) != len(ids) {
-			return fmt.Errorf("outbox: %d of %d queued rows missing", len(ids)-len(rows), len(ids))
-		}
-		slices.SortFunc(rows, func(a, b commondb.OutboxByIDRangesRow) int { return cmp.Compare(a.ID, b.ID) })
-		out = make([]outRow, len(rows))
-		for i, row := range rows {
-			out[i] = outRow{next + int64(i), row.Subject, row.Envelope}
-		}
-		last := next + int64(len(ids)) - 1
-		if err := r.q.OutboxSeqBatchInsert(ctx, tx, commondb.OutboxSeqBatchInsertParams{
-			FirstSeq: next, LastSeq: last, Ids: ids, Now: r.o.Now(),
-		}); err != nil {
-			return err
-		}
-		return r.q.OutboxRelaySetNextSeq(ctx, tx, last+1)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// idRuns covers sorted ids with ranges, starting a new one where the next
-// id is more than runGap past the last (ids in between are read and
-// dropped: rows numbered earlier or not yet visible).
-func idRuns(ids []int64) commondb.OutboxByIDRangesParams {
-	const runGap = 64
-	var p commondb.OutboxByIDRangesParams
-	for i, id := range ids {
-		if i == 0 || id-ids[i-1] > runGap {
-			p.Los = append(p.Los, id)
-			p.His = append(p.His, id)
-			continue
-		}
-		p.His[len(p.His)-1] = id
-	}
-	return p
-}
-
-type outRow struct {
-	seq      int64
-	subject  string
-	envelope []byte
+// sequence numbers the rows committed since the last pass (see
+// db.OutboxStore.Sequence) and returns them, in sequence order, for
+// publishPending.
+func (r *Relay) sequence(ctx context.Context) ([]db.OutboxRow, error) {
+	return r.out.Sequence(ctx, r.o.BatchSize, r.o.Now())
 }
 
 // publishPending publishes the next batch in sequence order. While the
@@ -323,32 +238,29 @@ type outRow struct {
 // published) that batch is exactly the rows sequence just numbered, and
 // they are published as they are; otherwise (at start, after a failure)
 // the rows above the published mark are read back from the outbox.
-func (r *Relay) publishPending(ctx context.Context, fresh []outRow) (int, error) {
-	var out []outRow
-	if r.caughtUp && (len(fresh) == 0 || fresh[0].seq == r.publishedSeq+1) {
+func (r *Relay) publishPending(ctx context.Context, fresh []db.OutboxRow) (int, error) {
+	var out []db.OutboxRow
+	if r.caughtUp && (len(fresh) == 0 || fresh[0].Seq == r.publishedSeq+1) {
 		if len(fresh) == 0 {
 			return 0, nil
 		}
 		out = fresh
 	} else {
 		r.caughtUp = false
-		rows, err := r.q.OutboxUnpublished(ctx, r.pool, int32(r.o.BatchSize))
+		rows, err := r.out.Unpublished(ctx, r.o.BatchSize)
 		if err != nil {
 			return 0, err
 		}
 		if len(rows) == 0 {
 			// Everything numbered is published: from here on each pass
 			// publishes what it numbers.
-			if r.publishedSeq, err = r.q.OutboxMaxPublishedSeq(ctx, r.pool); err != nil {
+			if r.publishedSeq, err = r.out.PublishedSeq(ctx); err != nil {
 				return 0, err
 			}
 			r.caughtUp = true
 			return 0, nil
 		}
-		out = make([]outRow, len(rows))
-		for i, row := range rows {
-			out[i] = outRow{row.SourceSeq, row.Subject, row.Envelope}
-		}
+		out = rows
 	}
 	acked, err := r.produce(ctx, out)
 	// The mark moves over the acknowledged prefix of the batch (rows come
@@ -356,7 +268,7 @@ func (r *Relay) publishPending(ctx context.Context, fresh []outRow) (int, error)
 	// published again, and the EventStore deduplicates by idempotency key.
 	n := ackedPrefix(out, acked)
 	if n > 0 {
-		if merr := r.q.OutboxMarkPublished(ctx, r.pool, out[n-1].seq); merr != nil {
+		if merr := r.out.MarkPublished(ctx, out[n-1].Seq); merr != nil {
 			r.caughtUp = false
 			return 0, merr
 		}
@@ -368,19 +280,19 @@ func (r *Relay) publishPending(ctx context.Context, fresh []outRow) (int, error)
 	case r.caughtUp || len(out) < r.o.BatchSize:
 		// Either the fresh rows were all that was unpublished, or the
 		// read-back returned less than a full batch: all of it is out.
-		r.publishedSeq, r.caughtUp = out[n-1].seq, true
+		r.publishedSeq, r.caughtUp = out[n-1].Seq, true
 	}
 	return n, err
 }
 
 // ackedPrefix is how many leading rows (in order) the broker acknowledged.
-func ackedPrefix(rows []outRow, acked []int64) int {
+func ackedPrefix(rows []db.OutboxRow, acked []int64) int {
 	ok := make(map[int64]bool, len(acked))
 	for _, s := range acked {
 		ok[s] = true
 	}
 	n := 0
-	for n < len(rows) && ok[rows[n].seq] {
+	for n < len(rows) && ok[rows[n].Seq] {
 		n++
 	}
 	return n
@@ -388,14 +300,14 @@ func ackedPrefix(rows []outRow, acked []int64) int {
 
 // produce sends rows and returns the sequence numbers the broker
 // acknowledged; err reports the first failure.
-func (r *Relay) produce(ctx context.Context, rows []outRow) ([]int64, error) {
+func (r *Relay) produce(ctx context.Context, rows []db.OutboxRow) ([]int64, error) {
 	recs := make([]*kgo.Record, len(rows))
 	for i, row := range rows {
 		recs[i] = &kgo.Record{
 			Topic:   r.o.Topic,
-			Key:     []byte(row.subject),
-			Value:   row.envelope,
-			Headers: []kgo.RecordHeader{{Key: HeaderSourceSeq, Value: []byte(strconv.FormatInt(row.seq, 10))}},
+			Key:     []byte(row.Subject),
+			Value:   row.Envelope,
+			Headers: []kgo.RecordHeader{{Key: HeaderSourceSeq, Value: []byte(strconv.FormatInt(row.Seq, 10))}},
 		}
 	}
 	if r.kcl == nil {
@@ -411,11 +323,11 @@ func (r *Relay) produce(ctx context.Context, rows []outRow) ([]int64, error) {
 	for i, res := range results {
 		if res.Err != nil {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("produce seq %d: %w", rows[i].seq, res.Err)
+				firstErr = fmt.Errorf("produce seq %d: %w", rows[i].Seq, res.Err)
 			}
 			continue
 		}
-		acked = append(acked, rows[i].seq)
+		acked = append(acked, rows[i].Seq)
 	}
 	if firstErr != nil {
 		// A fresh client after any failure: a broker that came back empty
@@ -437,25 +349,21 @@ func (r *Relay) checkProgress(ctx context.Context, now time.Time) error {
 		r.ackedSeq, r.ackedMovedAt = hwm, now
 		return nil
 	}
-	maxPub, err := r.q.OutboxMaxPublishedSeq(ctx, r.pool)
+	maxPub, err := r.out.PublishedSeq(ctx)
 	if err != nil {
 		return err
 	}
 	if maxPub <= hwm || now.Sub(r.ackedMovedAt) < r.o.RepublishAfter {
 		return nil
 	}
-	rows, err := r.q.OutboxRange(ctx, r.pool, commondb.OutboxRangeParams{FromSeq: hwm + 1, ToSeq: maxPub, MaxRows: int32(r.o.BatchSize)})
-	if err != nil || len(rows) == 0 {
+	out, err := r.out.Range(ctx, hwm+1, maxPub, r.o.BatchSize)
+	if err != nil || len(out) == 0 {
 		return err
-	}
-	out := make([]outRow, len(rows))
-	for i, row := range rows {
-		out[i] = outRow{row.SourceSeq, row.Subject, row.Envelope}
 	}
 	acked, err := r.produce(ctx, out)
 	r.m.republished.Add(float64(len(acked)))
 	r.o.Log.Warn("outbox relay: re-published a gap the EventStore reported", "registry", r.o.Registry, "source", r.o.Source,
-		"from", hwm+1, "to", out[len(out)-1].seq, "rows", len(acked))
+		"from", hwm+1, "to", out[len(out)-1].Seq, "rows", len(acked))
 	// Give the EventStore another full window before re-publishing again.
 	r.ackedMovedAt = now
 	return err
@@ -465,9 +373,7 @@ func (r *Relay) retain(ctx context.Context, now time.Time) error {
 	if r.o.Progress == nil {
 		return nil // without acknowledgements nothing is provably safe to delete
 	}
-	_, err := r.q.OutboxDeletePublishedBefore(ctx, r.pool, commondb.OutboxDeletePublishedBeforeParams{
-		Cutoff: now.Add(-r.o.Retention), AckedSeq: r.ackedSeq, MaxRows: 10_000,
-	})
+	_, err := r.out.DeletePublishedBefore(ctx, now.Add(-r.o.Retention), r.ackedSeq, 10_000)
 	return err
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/commondb"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 )
@@ -52,18 +51,18 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	progress := &fixedProgress{}
 	r := New(tdb.Pool, nil, Options{Registry: "alpha-main", Source: "teg", BatchSize: 3, Progress: progress,
 		Retention: time.Hour, Now: func() time.Time { return clock }})
-	q := commondb.New()
+	out := db.NewOutboxStore(tdb.Pool)
 	unpublished := func() []string {
-		rows, err := q.OutboxUnpublished(ctx, tdb.Pool, 100)
+		rows, err := out.Unpublished(ctx, 100)
 		require.NoError(t, err)
-		var out []string
+		var keys []string
 		for i, row := range rows {
 			var env events.Envelope
 			require.NoError(t, json.Unmarshal(row.Envelope, &env))
-			require.EqualValues(t, rows[0].SourceSeq+int64(i), row.SourceSeq, "gap-free, in order")
-			out = append(out, fmt.Sprintf("%d:%s", row.SourceSeq, env.IdempotencyKey))
+			require.EqualValues(t, rows[0].Seq+int64(i), row.Seq, "gap-free, in order")
+			keys = append(keys, fmt.Sprintf("%d:%s", row.Seq, env.IdempotencyKey))
 		}
-		return out
+		return keys
 	}
 
 	// Where each row's tuple is and which transaction wrote it: an
@@ -90,7 +89,7 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	fresh, err := r.sequence(ctx) // BatchSize 3: a, b, c
 	require.NoError(t, err)
 	require.Len(t, fresh, 3)
-	require.EqualValues(t, []int64{1, 2, 3}, []int64{fresh[0].seq, fresh[1].seq, fresh[2].seq})
+	require.EqualValues(t, []int64{1, 2, 3}, []int64{fresh[0].Seq, fresh[1].Seq, fresh[2].Seq})
 	seq := func() {
 		_, err := r.sequence(ctx)
 		require.NoError(t, err)
@@ -106,33 +105,33 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 
 	require.Len(t, before, 5)
 	require.Equal(t, before, tuples(), "outbox rows are never updated")
-	lag, err := q.OutboxCountUnpublished(ctx, tdb.Pool, now.Add(time.Hour))
+	lagRows, oldest, err := out.Lag(ctx, now.Add(time.Hour))
 	require.NoError(t, err)
-	require.EqualValues(t, 5, lag.Rows)
-	require.WithinDuration(t, now, lag.Oldest, time.Millisecond)
+	require.EqualValues(t, 5, lagRows)
+	require.WithinDuration(t, now, oldest, time.Millisecond)
 
-	require.NoError(t, q.OutboxMarkPublished(ctx, tdb.Pool, 2))
+	require.NoError(t, out.MarkPublished(ctx, 2))
 	require.Equal(t, []string{"3:c", "4:d", "5:late"}, unpublished())
 	commit("e")
-	lag, err = q.OutboxCountUnpublished(ctx, tdb.Pool, now.Add(time.Hour))
+	lagRows, _, err = out.Lag(ctx, now.Add(time.Hour))
 	require.NoError(t, err)
-	require.EqualValues(t, 4, lag.Rows, "3 sequenced and 1 queued")
+	require.EqualValues(t, 4, lagRows, "3 sequenced and 1 queued")
 	seq()
 	require.Equal(t, []string{"3:c", "4:d", "5:late", "6:e"}, unpublished())
 
 	// Re-publishing reads only published rows of the range.
-	require.NoError(t, q.OutboxMarkPublished(ctx, tdb.Pool, 5))
-	rows, err := q.OutboxRange(ctx, tdb.Pool, commondb.OutboxRangeParams{FromSeq: 2, ToSeq: 6, MaxRows: 10})
+	require.NoError(t, out.MarkPublished(ctx, 5))
+	rows, err := out.Range(ctx, 2, 6, 10)
 	require.NoError(t, err)
 	var seqs []int64
 	for _, row := range rows {
-		seqs = append(seqs, row.SourceSeq)
+		seqs = append(seqs, row.Seq)
 	}
 	require.Equal(t, []int64{2, 3, 4, 5}, seqs)
-	rows, err = q.OutboxRange(ctx, tdb.Pool, commondb.OutboxRangeParams{FromSeq: 2, ToSeq: 6, MaxRows: 2})
+	rows, err = out.Range(ctx, 2, 6, 2)
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
-	require.EqualValues(t, 3, rows[1].SourceSeq)
+	require.EqualValues(t, 3, rows[1].Seq)
 
 	// Retention: nothing before the cutoff; then only whole batches the
 	// EventStore acknowledged.
@@ -150,15 +149,8 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	r.ackedSeq = 4
 	require.NoError(t, r.retain(ctx, clock))
 	require.Equal(t, 2, count(), "batches 1–3 and 4 are gone, 5 and 6 stay")
-	require.NoError(t, q.OutboxMarkPublished(ctx, tdb.Pool, 6))
-	rows, err = q.OutboxRange(ctx, tdb.Pool, commondb.OutboxRangeParams{FromSeq: 5, ToSeq: 6, MaxRows: 10})
+	require.NoError(t, out.MarkPublished(ctx, 6))
+	rows, err = out.Range(ctx, 5, 6, 10)
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
-}
-
-func TestIDRuns(t *testing.T) {
-	p := idRuns([]int64{3, 4, 5, 9, 200, 201, 1000})
-	require.Equal(t, []int64{3, 200, 1000}, p.Los)
-	require.Equal(t, []int64{9, 201, 1000}, p.His)
-	require.Empty(t, idRuns(nil).Los)
 }

@@ -4,20 +4,15 @@
 package eventstoreapi
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/commondb"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest"
 )
@@ -31,6 +26,8 @@ type Handler struct {
 	Idem     api.IdempotencyStore
 	Auth     gin.HandlerFunc // authentication middleware (sets api.Principal)
 	Now      func() time.Time
+
+	policies *db.PolicyStore
 }
 
 // Mount registers the routes under v1.
@@ -38,6 +35,7 @@ func (h *Handler) Mount(v1 *gin.RouterGroup) {
 	if h.Now == nil {
 		h.Now = time.Now
 	}
+	h.policies = db.NewPolicyStore(db.NewStore(h.Pool, "eventstore"), h.Outbox)
 	p := v1.Group("/projections")
 	p.GET("/supply-audit", h.supplyAudit)
 	p.GET("/sources", h.sources)
@@ -78,19 +76,7 @@ func (h *Handler) balances(c *gin.Context) {
 		api.WriteError(c, apperr.New(apperr.Invalid, "query parameter account is required (at most 200 bytes)"))
 		return
 	}
-	rows, err := h.Pool.Query(c.Request.Context(), `SELECT bucket, balance FROM projection_balances WHERE account = $1 ORDER BY bucket`, account)
-	if err != nil {
-		api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "projections unavailable"))
-		return
-	}
-	type bal struct {
-		Bucket  string `json:"bucket"`
-		Balance int64  `json:"balance_units"`
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (bal, error) {
-		var b bal
-		return b, r.Scan(&b.Bucket, &b.Balance)
-	})
+	list, err := ingest.Balances(c.Request.Context(), h.Pool, account)
 	if err != nil {
 		api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "projections unavailable"))
 		return
@@ -99,25 +85,13 @@ func (h *Handler) balances(c *gin.Context) {
 }
 
 // PolicyRule is one emission-policy row.
-type PolicyRule struct {
-	EventType          string    `json:"event_type"`
-	EmitFromTEG        bool      `json:"emit_from_teg"`
-	EmitFromRegistry   bool      `json:"emit_from_registry"`
-	EmitFromEventStore bool      `json:"emit_from_eventstore"`
-	EmitFromWorker     bool      `json:"emit_from_worker"`
-	UpdatedAt          time.Time `json:"updated_at"`
-	UpdatedBy          string    `json:"updated_by"`
-}
+type PolicyRule = db.PolicyRule
 
 func (h *Handler) policyList(c *gin.Context) {
-	rows, err := commondb.New().EmissionPolicyList(c.Request.Context(), h.Pool)
+	out, err := h.policies.List(c.Request.Context())
 	if err != nil {
 		api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "policy unavailable"))
 		return
-	}
-	out := make([]PolicyRule, len(rows))
-	for i, r := range rows {
-		out[i] = PolicyRule{r.EventType, r.EmitFromTeg, r.EmitFromRegistry, r.EmitFromEventstore, r.EmitFromWorker, r.UpdatedAt, r.UpdatedBy}
 	}
 	c.JSON(http.StatusOK, gin.H{"rules": out})
 }
@@ -147,34 +121,14 @@ func (h *Handler) policyPut(c *gin.Context) {
 		return
 	}
 	principal, _ := api.PrincipalFrom(c)
-	now := h.Now()
-	var rule PolicyRule
-	err := db.NewStore(h.Pool, "eventstore").Tx(c.Request.Context(), func(tx pgx.Tx) error {
-		r, err := commondb.New().EmissionPolicyUpsert(c.Request.Context(), tx, commondb.EmissionPolicyUpsertParams{
-			EventType: typ, EmitFromTeg: *req.EmitFromTEG, EmitFromRegistry: *req.EmitFromRegistry,
-			EmitFromEventstore: *req.EmitFromEventStore, EmitFromWorker: *req.EmitFromWorker, Now: now, UpdatedBy: principal.Subject,
-		})
-		if err != nil {
-			return err
-		}
-		rule = PolicyRule{r.EventType, r.EmitFromTeg, r.EmitFromRegistry, r.EmitFromEventstore, r.EmitFromWorker, r.UpdatedAt, r.UpdatedBy}
-		return h.emitChanged(c.Request.Context(), tx, rule)
-	})
+	perm := events.Permission{
+		FromTEG: *req.EmitFromTEG, FromRegistry: *req.EmitFromRegistry,
+		FromEventStore: *req.EmitFromEventStore, FromWorker: *req.EmitFromWorker,
+	}
+	rule, err := h.policies.Put(c.Request.Context(), typ, perm, principal.Subject, h.Now())
 	if err != nil {
 		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, rule)
-}
-
-func (h *Handler) emitChanged(ctx context.Context, tx pgx.Tx, rule PolicyRule) error {
-	key := fmt.Sprintf("emission-policy-%s-%d", rule.EventType, rule.UpdatedAt.UnixNano())
-	env, err := events.New(events.TypeEmissionPolicyChanged, key, rule.EventType, rule.UpdatedAt)
-	if err != nil {
-		return err
-	}
-	if env.Payload, err = json.Marshal(rule); err != nil {
-		return err
-	}
-	return h.Outbox.Write(ctx, tx, env)
 }

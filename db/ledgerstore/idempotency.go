@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/tegdb"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore/internal/tegdb"
 )
 
 // IdempotencyBatcher is an api.IdempotencyStore (same contract and table as

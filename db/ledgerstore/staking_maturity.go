@@ -8,7 +8,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/tegdb"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore/internal/tegdb"
 )
 
 // MaturePosition records that locked position id's term has ended: the

@@ -9,7 +9,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/tegdb"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore/internal/tegdb"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
 )

@@ -6,7 +6,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
-	"github.com/theprotocol-dev/theprotocol/db/tegdb"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore/internal/tegdb"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/registrydb"
+	"github.com/theprotocol-dev/theprotocol/db/registrystore/internal/registrydb"
 	"github.com/theprotocol-dev/theprotocol/registry"
 )
 

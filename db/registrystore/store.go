@@ -22,7 +22,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/registrydb"
+	"github.com/theprotocol-dev/theprotocol/db/registrystore/internal/registrydb"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/registry"
 )

@@ -19,7 +19,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
-	"github.com/theprotocol-dev/theprotocol/db/registrydb"
+	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/identity"
 )
 
@@ -45,8 +45,7 @@ type Peer struct {
 // Store is the peer registry store of one registry node. Safe for
 // concurrent use.
 type Store struct {
-	pool    *pgxpool.Pool
-	q       *registrydb.Queries
+	db      *registrystore.Peers
 	set     *identity.MemPeerSet
 	bundles *identity.Bundles
 	ownTD   spiffeid.TrustDomain
@@ -55,7 +54,7 @@ type Store struct {
 // New returns a store on pool (a registry-role database) updating bundles
 // (the node's bundle source) and an in-memory PeerSet.
 func New(pool *pgxpool.Pool, ownTD spiffeid.TrustDomain, bundles *identity.Bundles) *Store {
-	return &Store{pool: pool, q: registrydb.New(), set: identity.NewMemPeerSet(), bundles: bundles, ownTD: ownTD}
+	return &Store{db: registrystore.NewPeers(pool), set: identity.NewMemPeerSet(), bundles: bundles, ownTD: ownTD}
 }
 
 // PeerSet is the live set of active peer IDs, for identity.AuthorizePeers;
@@ -69,7 +68,7 @@ func (s *Store) Load(ctx context.Context) error {
 	tds := map[spiffeid.TrustDomain]bool{}
 	after := ""
 	for {
-		rows, err := s.q.PeerRegistryListActive(ctx, s.pool, registrydb.PeerRegistryListActiveParams{AfterSpiffeID: after, MaxRows: pageSize})
+		rows, err := s.db.ListActive(ctx, after, pageSize)
 		if err != nil {
 			return fmt.Errorf("load peers: %w", err)
 		}
@@ -107,12 +106,12 @@ func (s *Store) Load(ctx context.Context) error {
 	return nil
 }
 
-func peerFromRow(r registrydb.PeerRegistry) (identity.Peer, *spiffebundle.Bundle, error) {
+func peerFromRow(r registrystore.PeerRecord) (identity.Peer, *spiffebundle.Bundle, error) {
 	td, err := spiffeid.TrustDomainFromString(r.TrustDomain)
 	if err != nil {
 		return identity.Peer{}, nil, fmt.Errorf("peer %s: %w", r.SpiffeID, err)
 	}
-	p := identity.Peer{TrustDomain: td, EndpointURL: r.BundleEndpointUrl, Profile: r.BundleEndpointProfile}
+	p := identity.Peer{TrustDomain: td, EndpointURL: r.BundleEndpointURL, Profile: r.BundleEndpointProfile}
 	if r.BundleEndpointID != nil {
 		if p.EndpointID, err = spiffeid.FromString(*r.BundleEndpointID); err != nil {
 			return identity.Peer{}, nil, fmt.Errorf("peer %s: endpoint id: %w", r.SpiffeID, err)
@@ -166,11 +165,11 @@ func (s *Store) Add(ctx context.Context, p Peer, now time.Time) error {
 		e := p.EndpointID.String()
 		endpointID = &e
 	}
-	_, err = s.q.PeerRegistryUpsert(ctx, s.pool, registrydb.PeerRegistryUpsertParams{
-		SpiffeID: p.ID.String(), TrustDomain: td.Name(), BaseUrl: p.BaseURL,
-		BundleEndpointUrl: p.BundleEndpointURL, BundleEndpointProfile: p.Profile, BundleEndpointID: endpointID,
-		Bundle: bundleJSON, Now: now,
-	})
+	err = s.db.Upsert(ctx, registrystore.PeerRecord{
+		SpiffeID: p.ID.String(), TrustDomain: td.Name(), BaseURL: p.BaseURL,
+		BundleEndpointURL: p.BundleEndpointURL, BundleEndpointProfile: p.Profile, BundleEndpointID: endpointID,
+		Bundle: bundleJSON,
+	}, now)
 	if err != nil {
 		return fmt.Errorf("add peer: %w", err)
 	}
@@ -182,17 +181,17 @@ func (s *Store) Add(ctx context.Context, p Peer, now time.Time) error {
 // the last active peer of a foreign trust domain, that trust domain's bundle
 // is dropped too. An unknown or already removed peer is apperr.NotFound.
 func (s *Store) Remove(ctx context.Context, id spiffeid.ID, now time.Time) error {
-	n, err := s.q.PeerRegistryRemove(ctx, s.pool, registrydb.PeerRegistryRemoveParams{SpiffeID: id.String(), Now: now})
+	removed, err := s.db.Remove(ctx, id.String(), now)
 	if err != nil {
 		return fmt.Errorf("remove peer: %w", err)
 	}
 	// Refuse in memory even if the row was already gone.
 	s.set.Remove(id)
-	if n == 0 {
+	if !removed {
 		return apperr.New(apperr.NotFound, "peer not found")
 	}
 	if td := id.TrustDomain(); td != s.ownTD {
-		left, err := s.q.PeerRegistryCountActiveInTrustDomain(ctx, s.pool, td.Name())
+		left, err := s.db.CountActiveInTrustDomain(ctx, td.Name())
 		if err != nil {
 			return fmt.Errorf("remove peer: %w", err)
 		}
@@ -218,9 +217,7 @@ func (s *Store) Refresh(ctx context.Context, now time.Time) error {
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := s.q.PeerRegistryBundleUpdate(ctx, s.pool, registrydb.PeerRegistryBundleUpdateParams{
-			TrustDomain: st.TrustDomain.Name(), Bundle: raw, Now: now,
-		}); err != nil {
+		if err := s.db.UpdateBundle(ctx, st.TrustDomain.Name(), raw, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
