@@ -9,6 +9,11 @@
 // the "common" migrations (outbox and idempotency tables, versions below 100)
 // followed by its role's own migrations (versions 100 and up), applied as one
 // ordered goose sequence. sqlc reads the same files as its schema and
-// generates one package per role under db/ (see sqlc.yaml); generated code
-// stays behind hand-written stores (STYLE habit 7).
+// generates one package per role (see sqlc.yaml), each under internal/ of
+// the store owning that database: internal/commondb here (outbox,
+// idempotency, emission policy: OutboxWriter, OutboxStore,
+// IdempotencyStore, Policy, PolicyStore), ledgerstore/internal/tegdb,
+// registrystore/internal/registrydb and ingest/internal/eventdb. The
+// compiler thus keeps generated code behind hand-written stores (STYLE
+// habit 7), and every transaction runs through Store.
 package db

@@ -52,8 +52,13 @@ type BatchResult struct {
 // Applier writes batches into the EventStore database. It is the single
 // writer of the projections: run exactly one per frame.
 type Applier struct {
-	Frame  string
-	pool   *pgxpool.Pool
+	Frame string
+	pool  *pgxpool.Pool
+	// store runs each batch's transaction, one attempt only: the
+	// projection lock is held from inside the transaction through its
+	// commit, so a retry would write the event log again under that lock,
+	// and the consumer already redelivers a batch that failed.
+	store  *db.Store
 	q      *eventdb.Queries
 	policy *db.Policy
 	// policyGen counts policy reloads; a batch prepared under an older
@@ -84,7 +89,8 @@ func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metric
 	if now == nil {
 		now = time.Now
 	}
-	a := &Applier{Frame: frame, pool: pool, q: eventdb.New(), progress: map[sourceKey]*progress{}, now: now, m: m, log: log}
+	a := &Applier{Frame: frame, pool: pool, store: db.NewStore(pool, "eventstore"), q: eventdb.New(), progress: map[sourceKey]*progress{}, now: now, m: m, log: log}
+	a.store.MaxAttempts = 1
 	var err error
 	if a.policy, err = db.LoadPolicy(ctx, pool); err != nil {
 		return nil, err
@@ -464,28 +470,51 @@ type flightBatch struct{ keys []string }
 // applyOnce runs the batch's transaction (see ApplyPrepared). On error
 // nothing, in the database or in memory, has changed.
 func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPlan, start time.Time, seen, inFlight func(int) bool, probeAll bool) (applied segmentPlan, terms auditTerms, err error) {
-	tx, err := a.pool.Begin(ctx)
-	if err != nil {
-		return applied, terms, fmt.Errorf("begin: %w", err)
-	}
-	committed := false
+	// The projection lock, taken in the transaction, is held through its
+	// commit and the in-memory progress swap after it.
+	locked := false
 	defer func() {
-		if !committed {
-			rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = tx.Rollback(rbCtx)
+		if locked {
+			a.projMu.Unlock()
 		}
 	}()
+	var current, touched map[sourceKey]*progress
+	err = a.store.TxOpts(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var err error
+		applied, terms, current, touched, err = a.writeBatch(ctx, tx, items, plan, start, seen, inFlight, probeAll, &locked)
+		return err
+	})
+	if err != nil {
+		return applied, terms, err
+	}
+	a.progMu.Lock()
+	for k, p := range current {
+		a.progress[k] = p // read in this transaction: at least as new
+	}
+	for k, p := range touched {
+		a.progress[k] = p
+	}
+	a.progMu.Unlock()
+	for k, p := range touched {
+		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(p.count))
+	}
+	return applied, terms, nil
+}
 
+// writeBatch is the body of a batch's transaction: the event log first,
+// then, holding the projection lock (locked reports that it is held), the
+// projections, supply audit, quarantine and source progress. It returns
+// the progress to swap in once the transaction has committed.
+func (a *Applier) writeBatch(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentPlan, start time.Time, seen, inFlight func(int) bool, probeAll bool, locked *bool) (applied segmentPlan, terms auditTerms, current, touched map[sourceKey]*progress, err error) {
 	// Phase 1, concurrent with the other batch in flight: the event log.
 	if applied, err = insertEvents(ctx, tx, items, plan, start, seen, inFlight, probeAll); err != nil {
-		return applied, terms, err
+		return applied, terms, nil, nil, err
 	}
 	var deltas *balanceDeltas
 	order := applied.balanceOrder
 	if applied.deltas == nil {
 		if deltas, terms, err = a.projectionDeltas(items, applied.inserted(items)); err != nil {
-			return applied, terms, err
+			return applied, terms, nil, nil, err
 		}
 		order = deltas.sorted()
 	} else {
@@ -493,12 +522,14 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 	}
 
 	// Phase 2, one batch at a time until its commit: the projections.
-	a.projMu.Lock()
-	defer a.projMu.Unlock()
+	if !*locked {
+		a.projMu.Lock()
+		*locked = true
+	}
 	// Another process's Applier (a consumer-group rebalance can briefly
 	// run two) is kept out of the projections by the advisory lock.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, ingestLockKey); err != nil {
-		return applied, terms, fmt.Errorf("ingest lock: %w", err)
+		return applied, terms, nil, nil, fmt.Errorf("ingest lock: %w", err)
 	}
 	// Progress changes are computed on copies and swapped in after commit,
 	// starting from the stored progress where another Applier (a second
@@ -507,9 +538,9 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 	// Applier the stored rows are what it wrote, and nothing is merged.
 	stored, err := a.q.SourceProgressList(ctx, tx)
 	if err != nil {
-		return applied, terms, fmt.Errorf("read source progress: %w", err)
+		return applied, terms, nil, nil, fmt.Errorf("read source progress: %w", err)
 	}
-	current := make(map[sourceKey]*progress, len(stored))
+	current = make(map[sourceKey]*progress, len(stored))
 	for _, r := range stored {
 		k := sourceKey{r.Registry, r.Source}
 		cur, theirs := a.progress[k], loadProgress(r.Hwm, r.MaxSeen, r.PendingBase, r.PendingBits, r.Pending, r.HwmMovedAt)
@@ -520,7 +551,7 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 			a.m.ProgressMerges.Inc()
 		}
 	}
-	touched := map[sourceKey]*progress{}
+	touched = map[sourceKey]*progress{}
 	for _, d := range items {
 		if d.seq <= 0 || d.env.Registry == "" || d.env.Source == "" {
 			continue
@@ -539,21 +570,21 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 		}
 		p.observe(d.seq, start)
 		if p.count > MaxPending {
-			return applied, terms, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, p.count)
+			return applied, terms, nil, nil, fmt.Errorf("source %s/%s has %d out-of-order events pending: refusing to track more", k.registry, k.source, p.count)
 		}
 		if p.overflow != 0 {
-			return applied, terms, fmt.Errorf("source %s/%s sent sequence number %d, more than %d above its high-water mark %d: refusing to track it",
+			return applied, terms, nil, nil, fmt.Errorf("source %s/%s sent sequence number %d, more than %d above its high-water mark %d: refusing to track it",
 				k.registry, k.source, p.overflow, MaxPendingSpan, p.hwm)
 		}
 	}
 	if err := deltas.apply(ctx, tx, a.q, order); err != nil {
-		return applied, terms, err
+		return applied, terms, nil, nil, err
 	}
 	if err := a.q.SupplyAuditApply(ctx, tx, eventdb.SupplyAuditApplyParams{
 		Frame: a.Frame, Issued: terms.issued, Destroyed: terms.destroyed, TransitNet: terms.transitNet,
 		Circulating: terms.circulating, Events: int64(len(applied.order) - len(applied.skipped)), Now: start,
 	}); err != nil {
-		return applied, terms, fmt.Errorf("supply audit: %w", err)
+		return applied, terms, nil, nil, fmt.Errorf("supply audit: %w", err)
 	}
 	for _, d := range items {
 		if d.reason == "" {
@@ -563,7 +594,7 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 			IdempotencyKey: d.env.IdempotencyKey, EventType: d.env.Type, Registry: d.env.Registry,
 			Source: d.env.Source, SourceSeq: d.seq, Reason: d.reason, Raw: d.raw, Now: start,
 		}); err != nil {
-			return applied, terms, fmt.Errorf("quarantine: %w", err)
+			return applied, terms, nil, nil, fmt.Errorf("quarantine: %w", err)
 		}
 	}
 	for k, p := range touched {
@@ -571,25 +602,10 @@ func (a *Applier) applyOnce(ctx context.Context, items []decoded, plan segmentPl
 			Registry: k.registry, Source: k.source, Hwm: p.hwm, MaxSeen: p.maxSeen,
 			PendingBase: p.base, PendingBits: p.bitmap(), HwmMovedAt: p.hwmMovedAt, Now: start,
 		}); err != nil {
-			return applied, terms, fmt.Errorf("source progress: %w", err)
+			return applied, terms, nil, nil, fmt.Errorf("source progress: %w", err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return applied, terms, fmt.Errorf("commit: %w", err)
-	}
-	committed = true
-	a.progMu.Lock()
-	for k, p := range current {
-		a.progress[k] = p // read in this transaction: at least as new
-	}
-	for k, p := range touched {
-		a.progress[k] = p
-	}
-	a.progMu.Unlock()
-	for k, p := range touched {
-		a.m.SourceGap.WithLabelValues(k.registry, k.source).Set(float64(p.count))
-	}
-	return applied, terms, nil
+	return applied, terms, current, touched, nil
 }
 
 type auditTerms struct {

@@ -7,6 +7,10 @@
 // events the emission policy refuses, recomputes everything from the raw
 // events for `audit --replay`, and hosts reactors.
 //
+// It is also the store of the EventStore database: its generated queries
+// live in internal/eventdb, and the API and the command line read the
+// projections through its functions (Audit, Progress, Balances).
+//
 // Account names in events are local to the emitting registry except DIDs.
 // The EventStore qualifies them as "<registry>/<account>" (see Qualify) so
 // two registries' treasuries stay distinct in the frame-wide projections.

@@ -1,5 +1,5 @@
 // Package registrystore is the registry role's storage: a hand-written
-// store over the sqlc-generated db/registrydb that owns every transaction,
+// store over its sqlc-generated internal/registrydb that owns every transaction,
 // writes each state change's events to the outbox in the same transaction,
 // converts rows to registry domain types, and maps database errors to apperr
 // codes (pgx.ErrNoRows → NotFound, unique violations → Conflict).
