@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -337,4 +338,46 @@ func TestPreparedReportsAPolicyChange(t *testing.T) {
 	p, err = a.Prepare(append(recs, ingest.Record{Value: raw, SourceSeq: 1}))
 	require.NoError(t, err)
 	require.False(t, p.ChangesPolicy())
+}
+
+// Balances reads one account's projected buckets, in bucket order, as the
+// projection holds them.
+func TestBalancesReadsOneAccount(t *testing.T) {
+	ctx := context.Background()
+	es, a := newTestApplier(t, nil)
+	_, err := a.Apply(ctx, synthRecords(t, 500, 10, 0, 5))
+	require.NoError(t, err)
+	all := balances(t, es)
+	var account string
+	for k := range all {
+		if acc, _, _ := strings.Cut(k, "|"); strings.HasPrefix(acc, "did:") {
+			account = acc
+			break
+		}
+	}
+	require.NotEmpty(t, account)
+
+	list, err := ingest.Balances(ctx, es.Pool, account)
+	require.NoError(t, err)
+	got := map[string]int64{}
+	for i, b := range list {
+		if i > 0 {
+			require.Less(t, list[i-1].Bucket, b.Bucket, "ordered by bucket")
+		}
+		if b.Balance != 0 {
+			got[account+"|"+b.Bucket] = b.Balance
+		}
+	}
+	want := map[string]int64{}
+	for k, v := range all {
+		if strings.HasPrefix(k, account+"|") {
+			want[k] = v
+		}
+	}
+	require.NotEmpty(t, want)
+	require.Equal(t, want, got)
+
+	none, err := ingest.Balances(ctx, es.Pool, "did:nobody")
+	require.NoError(t, err)
+	require.Empty(t, none)
 }
