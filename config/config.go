@@ -4,9 +4,15 @@
 //
 // Precedence: flag > environment variable > built-in default. Every listener
 // binds to ListenHost, which defaults to 127.0.0.1.
+//
+// Configuration is read here and nowhere else, once at start: Defaults reads
+// the environment, RegisterFlags lets flags override it, and Validate fails
+// on any value that does not parse or is out of range, naming the flag, its
+// variable and the accepted form. Nothing is silently replaced by a default.
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -44,28 +50,45 @@ type Config struct {
 
 	MaxBodyBytes    int64         // request body limit of every API
 	ShutdownTimeout time.Duration // graceful shutdown budget
+
+	// The roles' own settings, handed to every node.
+	Bond        BondSettings     // reputation bond maturity
+	Xfer        XferSettings     // cross-registry settlement
+	RegistryAPI RegistrySettings // registry signing key and token lifetimes
+
+	// envErr holds the environment values that did not parse; Validate
+	// reports them.
+	envErr error
 }
 
 // Defaults returns the configuration with every default filled in, then
-// overridden by THEPROTOCOL_* environment variables.
+// overridden by THEPROTOCOL_* environment variables. A variable that does not
+// parse keeps the default here and makes Validate fail, even when a flag
+// overrides it: a typo in the environment is never silently ignored.
 func Defaults() Config {
-	return Config{
+	r := &envReader{}
+	c := Config{
 		DataDir:         Env("THEPROTOCOL_DATA_DIR", ".data"),
 		TopologyFile:    Env("THEPROTOCOL_TOPOLOGY", ""),
 		ListenHost:      Env("THEPROTOCOL_LISTEN_HOST", "127.0.0.1"),
 		PostgresURL:     Env("THEPROTOCOL_POSTGRES_URL", ""),
-		PostgresPort:    EnvInt("THEPROTOCOL_POSTGRES_PORT", 55432),
+		PostgresPort:    r.int("THEPROTOCOL_POSTGRES_PORT", 55432),
 		TemporalAddr:    Env("THEPROTOCOL_TEMPORAL_ADDR", ""),
-		TemporalPort:    EnvInt("THEPROTOCOL_TEMPORAL_PORT", 7233),
-		TemporalUIPort:  EnvInt("THEPROTOCOL_TEMPORAL_UI_PORT", 8233),
+		TemporalPort:    r.int("THEPROTOCOL_TEMPORAL_PORT", 7233),
+		TemporalUIPort:  r.int("THEPROTOCOL_TEMPORAL_UI_PORT", 8233),
 		TemporalBin:     Env("THEPROTOCOL_TEMPORAL_BIN", "bin/temporal"),
 		KafkaBrokers:    Env("KAFKA_BROKERS", ""),
-		KafkaPort:       EnvInt("THEPROTOCOL_KAFKA_PORT", 19092),
+		KafkaPort:       r.int("THEPROTOCOL_KAFKA_PORT", 19092),
 		LogLevel:        Env("THEPROTOCOL_LOG_LEVEL", "info"),
 		LogFormat:       Env("THEPROTOCOL_LOG_FORMAT", "text"),
-		MaxBodyBytes:    int64(EnvInt("THEPROTOCOL_MAX_BODY_BYTES", 1<<20)),
-		ShutdownTimeout: EnvDuration("THEPROTOCOL_SHUTDOWN_TIMEOUT", 15*time.Second),
+		MaxBodyBytes:    r.int64("THEPROTOCOL_MAX_BODY_BYTES", 1<<20),
+		ShutdownTimeout: r.duration("THEPROTOCOL_SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
+	c.Bond.fromEnv(r)
+	c.Xfer.fromEnv(r)
+	c.RegistryAPI.fromEnv(r)
+	c.envErr = errors.Join(r.errs...)
+	return c
 }
 
 // RegisterFlags binds the shared flags to fs, using c's current values as the
@@ -86,27 +109,46 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (env THEPROTOCOL_LOG_FORMAT)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "request body limit in bytes (env THEPROTOCOL_MAX_BODY_BYTES)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown budget (env THEPROTOCOL_SHUTDOWN_TIMEOUT)")
+	c.Bond.registerFlags(fs)
+	c.Xfer.registerFlags(fs)
+	c.RegistryAPI.registerFlags(fs)
 }
 
-// Validate checks values that flags cannot type-check.
+// Validate checks every value once flags are parsed and reports all the
+// problems at once (environment values that did not parse first). It also
+// normalises values that have one canonical form (the UI URL's trailing
+// slash).
 func (c *Config) Validate() error {
+	c.Xfer.normalize()
+	errs := []error{c.envErr}
 	if c.DataDir == "" {
-		return fmt.Errorf("data-dir must not be empty")
+		errs = append(errs, fmt.Errorf("data-dir (env THEPROTOCOL_DATA_DIR) must not be empty"))
 	}
-	if c.MaxBodyBytes <= 0 || c.MaxBodyBytes > 64<<20 {
-		return fmt.Errorf("max-body-bytes must be in (0, 64MiB], got %d", c.MaxBodyBytes)
+	errs = append(errs, intRange("max-body-bytes", "THEPROTOCOL_MAX_BODY_BYTES", c.MaxBodyBytes, 1, 64<<20, "a byte count in [1, 67108864] (64 MiB)"))
+	for _, p := range []struct {
+		flag, env string
+		port      int
+	}{
+		{"postgres-port", "THEPROTOCOL_POSTGRES_PORT", c.PostgresPort},
+		{"temporal-port", "THEPROTOCOL_TEMPORAL_PORT", c.TemporalPort},
+		{"temporal-ui-port", "THEPROTOCOL_TEMPORAL_UI_PORT", c.TemporalUIPort},
+		{"kafka-port", "THEPROTOCOL_KAFKA_PORT", c.KafkaPort},
+	} {
+		errs = append(errs, intRange(p.flag, p.env, p.port, 0, 65535, "a TCP port in [0, 65535] (0 = pick a free one)"))
 	}
-	for name, p := range map[string]int{"postgres-port": c.PostgresPort, "temporal-port": c.TemporalPort, "temporal-ui-port": c.TemporalUIPort, "kafka-port": c.KafkaPort} {
-		if p < 0 || p > 65535 {
-			return fmt.Errorf("%s out of range: %d", name, p)
-		}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level (env THEPROTOCOL_LOG_LEVEL) must be debug, info, warn or error, got %q", c.LogLevel))
 	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
-		return fmt.Errorf("log-format must be text or json, got %q", c.LogFormat)
+		errs = append(errs, fmt.Errorf("log-format (env THEPROTOCOL_LOG_FORMAT) must be text or json, got %q", c.LogFormat))
 	}
-	return nil
+	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
+		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate())
+	return errors.Join(errs...)
 }
 
 // KafkaBrokerList splits KafkaBrokers.
@@ -128,30 +170,35 @@ func Env(key, def string) string {
 	return def
 }
 
-// EnvInt is Env for integers; an unparsable value is reported on stderr and
-// the default is used, so a typo never silently becomes 0.
-func EnvInt(key string, def int) int {
+// envReader reads typed environment variables and collects the ones that
+// do not parse, each named with the form it should have.
+type envReader struct{ errs []error }
+
+func (r *envReader) int64(key string, def int64) int64 {
 	v := Env(key, "")
 	if v == "" {
 		return def
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "config: ignoring %s=%q: not an integer\n", key, v)
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want a decimal integer such as %d", key, v, def))
 		return def
 	}
 	return n
 }
 
-// EnvDuration is Env for durations (Go syntax, e.g. 15s).
-func EnvDuration(key string, def time.Duration) time.Duration {
+func (r *envReader) int(key string, def int) int {
+	return int(r.int64(key, int64(def)))
+}
+
+func (r *envReader) duration(key string, def time.Duration) time.Duration {
 	v := Env(key, "")
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "config: ignoring %s=%q: not a duration\n", key, v)
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want a duration with a unit, such as 250ms, 90s, 15m or 720h (default %s)", key, v, def))
 		return def
 	}
 	return d

@@ -66,10 +66,9 @@ func TestLoadTopologyRejectsUnknownFields(t *testing.T) {
 func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
 	t.Setenv("THEPROTOCOL_POSTGRES_PORT", "6000")
 	t.Setenv("KAFKA_BROKERS", "a:1, b:2")
-	t.Setenv("THEPROTOCOL_TEMPORAL_PORT", "not-a-number")
 	c := Defaults()
 	require.Equal(t, 6000, c.PostgresPort)
-	require.Equal(t, 7233, c.TemporalPort, "an unparsable env value falls back to the default")
+	require.Equal(t, 7233, c.TemporalPort)
 	require.Equal(t, "127.0.0.1", c.ListenHost, "listeners bind loopback by default")
 	require.Equal(t, []string{"a:1", "b:2"}, c.KafkaBrokerList())
 

@@ -21,23 +21,9 @@ import (
 	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
-// BondSettings are the reputation bond's maturity criteria (whitepaper §5.5).
-type BondSettings struct {
-	MinAge       time.Duration // THEPROTOCOL_BOND_MIN_AGE, default 720h (30 days)
-	MinTransfers int64         // THEPROTOCOL_BOND_MIN_TRANSFERS, default 10
-	MinTrust     int64         // THEPROTOCOL_BOND_MIN_TRUST, basis points, default 5000
-	RecheckEvery time.Duration // THEPROTOCOL_BOND_RECHECK, default 168h (7 days)
-}
-
-// BondSettingsFromEnv reads the bond settings, with their defaults.
-func BondSettingsFromEnv() BondSettings {
-	return BondSettings{
-		MinAge:       config.EnvDuration("THEPROTOCOL_BOND_MIN_AGE", 720*time.Hour),
-		MinTransfers: int64(config.EnvInt("THEPROTOCOL_BOND_MIN_TRANSFERS", 10)),
-		MinTrust:     int64(config.EnvInt("THEPROTOCOL_BOND_MIN_TRUST", 5000)),
-		RecheckEvery: config.EnvDuration("THEPROTOCOL_BOND_RECHECK", 168*time.Hour),
-	}
-}
+// BondSettings are the reputation bond's maturity criteria (whitepaper
+// §5.5), read and validated by config and handed in through Options.
+type BondSettings = config.BondSettings
 
 // TrustScorer gives an agent's trust score in basis points (0..10000).
 type TrustScorer interface {

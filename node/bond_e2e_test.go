@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/testenv"
@@ -20,11 +21,9 @@ const avt = int64(100_000_000)
 // that transfers matures (bond back to its liquid balance); an agent
 // deregistered early forfeits its bond to the treasury; a wallet short of
 // the bond refuses the agent (422) and creates none.
-// Not parallel: the bond settings are read from the environment at start.
 func TestReputationBondEndToEnd(t *testing.T) {
-	t.Setenv("THEPROTOCOL_BOND_MIN_AGE", "2s")
-	t.Setenv("THEPROTOCOL_BOND_RECHECK", "1s")
-	t.Setenv("THEPROTOCOL_BOND_MIN_TRANSFERS", "1")
+	bond := config.DefaultBondSettings()
+	bond.MinAge, bond.RecheckEvery, bond.MinTransfers = 2*time.Second, time.Second, 1
 	ctx := context.Background()
 	frame, reg := testRegistry(t)
 	frame.GenesisSupplyUnits = 1_000_000 * avt
@@ -32,7 +31,7 @@ func TestReputationBondEndToEnd(t *testing.T) {
 	n, err := node.Start(ctx, node.Options{
 		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
 		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
-		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog,
+		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog, BondSettings: bond,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Stop(context.Background()) })

@@ -62,6 +62,11 @@ type Options struct {
 	Log                   *slog.Logger
 	// Now is the node's clock (tests inject one).
 	Now func() time.Time
+	// The roles' settings, parsed and validated by config (Config.Bond,
+	// Config.Xfer, Config.RegistryAPI). A zero value means the defaults.
+	BondSettings     BondSettings
+	XferSettings     XferSettings
+	RegistrySettings config.RegistrySettings
 }
 
 // Node is a running registry process.
@@ -119,6 +124,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
+	}
+	if err := o.settingsOrDefaults(); err != nil {
+		return nil, fmt.Errorf("node %s: %w", o.Registry.ID, err)
 	}
 	if o.DataDir == "" && o.Registry.HasRole(config.RoleRegistry) {
 		// The registry keeps its signing key there; never guess a place.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -63,29 +62,9 @@ func (x *Xfer) Begin(ctx context.Context, r ledgerstore.XferRequest) (ledgerstor
 	return t, nil
 }
 
-// XferSettings tune settlement (environment, with defaults).
-type XferSettings struct {
-	MaxBatch       int           // THEPROTOCOL_XFER_MAX_BATCH (500; 1 = batching off)
-	MaxAge         time.Duration // THEPROTOCOL_XFER_MAX_AGE (250ms)
-	MaxInFlight    int           // THEPROTOCOL_XFER_MAX_IN_FLIGHT (4 per pair)
-	MaxBacklog     int           // THEPROTOCOL_XFER_MAX_BACKLOG (3 × MaxBatch, ≥ 64): accepts wait while a pair has this many accepted, unsettled
-	PrepareMaxAge  time.Duration // THEPROTOCOL_XFER_PREPARE_SWEEP_AGE (5m): the participant sweeper's threshold
-	RecoverEvery   time.Duration // THEPROTOCOL_XFER_RECOVER_EVERY (30s)
-	TemporalUIBase string        // THEPROTOCOL_TEMPORAL_UI (http://127.0.0.1:8233)
-}
-
-// XferSettingsFromEnv reads the settlement settings.
-func XferSettingsFromEnv() XferSettings {
-	return XferSettings{
-		MaxBatch:       config.EnvInt("THEPROTOCOL_XFER_MAX_BATCH", 500),
-		MaxAge:         config.EnvDuration("THEPROTOCOL_XFER_MAX_AGE", 250*time.Millisecond),
-		MaxInFlight:    config.EnvInt("THEPROTOCOL_XFER_MAX_IN_FLIGHT", 4),
-		MaxBacklog:     config.EnvInt("THEPROTOCOL_XFER_MAX_BACKLOG", 0),
-		PrepareMaxAge:  config.EnvDuration("THEPROTOCOL_XFER_PREPARE_SWEEP_AGE", 5*time.Minute),
-		RecoverEvery:   config.EnvDuration("THEPROTOCOL_XFER_RECOVER_EVERY", 30*time.Second),
-		TemporalUIBase: strings.TrimRight(config.Env("THEPROTOCOL_TEMPORAL_UI", "http://127.0.0.1:8233"), "/"),
-	}
-}
+// XferSettings tune settlement, read and validated by config and handed in
+// through Options.
+type XferSettings = config.XferSettings
 
 // setupXfer creates the node's cross-registry machinery once its ledger is
 // open (the mTLS parts are attached by attachXferTLS).
@@ -93,7 +72,7 @@ func (n *Node) setupXfer() {
 	if n.Ledger == nil {
 		return
 	}
-	s := XferSettingsFromEnv()
+	s := n.opts.XferSettings
 	dir := xfer.NewDirectory()
 	cl := &xfer.Client{Peers: dir}
 	n.Xfer = &Xfer{

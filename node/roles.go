@@ -36,11 +36,8 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 		return nil
 	}
 	o := n.opts
-	settings, err := registryapi.SettingsFromEnv(o.DataDir, o.Registry.ID)
-	if err != nil {
-		return err
-	}
-	key, err := auth.LoadOrCreateKey(settings.SigningKeyFile)
+	settings := o.RegistrySettings
+	key, err := auth.LoadOrCreateKey(settings.KeyFile(o.DataDir, o.Registry.ID))
 	if err != nil {
 		return fmt.Errorf("registry signing key: %w", err)
 	}
@@ -56,7 +53,7 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 		// matures or forfeits it.
 		n.bonds = &Bonds{
 			Store: n.Ledger, Agents: n.RegistryStore, Temporal: n.Temporal, TaskQueue: o.Registry.TaskQueue(),
-			Settings: BondSettingsFromEnv(), Trust: FixedTrust(10000), Log: n.log,
+			Settings: o.BondSettings, Trust: FixedTrust(10000), Log: n.log,
 		}
 	}
 	var bond registry.BondLocker

@@ -68,6 +68,9 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				EventStoreURL:         esURL,
 				WriteAdminCredentials: writeAdmin,
 				Log:                   log,
+				BondSettings:          cfg.Bond,
+				XferSettings:          cfg.Xfer,
+				RegistrySettings:      cfg.RegistryAPI,
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)

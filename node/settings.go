@@ -1,0 +1,23 @@
+package node
+
+import (
+	"errors"
+
+	"github.com/theprotocol-dev/theprotocol/config"
+)
+
+// settingsOrDefaults gives zero-valued settings their defaults and checks
+// the rest, so a caller that builds Options by hand gets the same checks as
+// the command line.
+func (o *Options) settingsOrDefaults() error {
+	if o.BondSettings == (BondSettings{}) {
+		o.BondSettings = config.DefaultBondSettings()
+	}
+	if o.XferSettings == (XferSettings{}) {
+		o.XferSettings = config.DefaultXferSettings()
+	}
+	if o.RegistrySettings == (config.RegistrySettings{}) {
+		o.RegistrySettings = config.DefaultRegistrySettings()
+	}
+	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate())
+}
