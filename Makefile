@@ -24,12 +24,15 @@ THEPROTOCOL := $(BIN)/theprotocol
 # testenv`; -race everywhere fits the CI budget on 2 cores.
 TEST_FLAGS  ?= -race -count=1 -timeout 25m
 TEST_PKGS   ?= ./...
+# Unit tests: -short makes every test that needs Postgres, Temporal, Kafka or
+# SPIRE skip (testenv's helpers do it), so nothing is started or built.
+UNIT_FLAGS  ?= -short -count=1 -timeout 5m
 BENCH_FLAGS ?= -run '^$$' -benchmem -benchtime 3s
 BENCH_PKGS  ?= ./...
 
 .PHONY: help
 help: ## list targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(BIN)/.temporal-$(TEMPORAL_VERSION):
 	@mkdir -p $(BIN)
@@ -107,9 +110,28 @@ vet: ## go vet + gofmt check
 lint: vet $(BIN)/.staticcheck-$(STATICCHECK_VERSION) ## go vet, gofmt and staticcheck
 	$(STATICCHECK) ./...
 
+.PHONY: test-unit
+test-unit: ## unit tests only (go test -short): no services, no tool builds; under a minute warm
+	$(GO) test $(UNIT_FLAGS) $(TEST_PKGS)
+
+# Compiles (and vets) every test package with the flags of `make test`
+# without running a test, so the cache is warm when the services are up.
+.PHONY: test-compile
+test-compile:
+	@mkdir -p $(BIN)
+	@echo ">> compiling the test packages ($(TEST_FLAGS))"
+	@$(GO) test $(TEST_FLAGS) -run '^$$' $(TEST_PKGS) >$(BIN)/.test-compile.log 2>&1 || { cat $(BIN)/.test-compile.log; exit 1; }
+
+# Everything `make test` needs before the first test, as one graph: the tool
+# builds (SPIRE and the Temporal CLI take minutes on a cold cache) run beside
+# the compilation of the test packages, lint, the generated-code check and
+# the binary.
+.PHONY: test-prepare
+test-prepare: $(TOOL_STAMPS) $(SPIRE_STAMP) test-compile lint check-generated build
+
 .PHONY: test
-test: tools ## vet, lint, generated-code check, then every test (unit + integration on real Postgres/Temporal/Kafka) with -race
-	@$(MAKE) --no-print-directory lint check-generated build
+test: ## tools, vet, lint, generated-code check, then every test (unit + integration on real Postgres/Temporal/Kafka/SPIRE) with -race
+	@$(MAKE) --no-print-directory -j4 test-prepare
 	THEPROTOCOL_SPIRE_BIN_DIR=$(SPIRE_BIN_DIR) $(THEPROTOCOL) testenv -- $(GO) test $(TEST_FLAGS) $(TEST_PKGS)
 
 .PHONY: bench

@@ -74,6 +74,7 @@ func testRegistryID(id string) (config.Frame, config.Registry) {
 // cluster is back — on a cluster of the test's own, so stopping it harms no
 // other test.
 func TestReadyzReportsPostgresOutageAndRecovery(t *testing.T) {
+	testenv.SkipWithoutServices(t)
 	t.Parallel()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "theprotocol-readyz-")

@@ -31,6 +31,7 @@ var (
 // in-memory one when EnvTemporalAddr is unset.
 func TemporalAddr(t testing.TB) string {
 	t.Helper()
+	SkipWithoutServices(t)
 	temporalOnce.Do(func() {
 		if a := os.Getenv(EnvTemporalAddr); a != "" {
 			temporalAddr = a
@@ -107,6 +108,7 @@ var (
 // their own (see NewKafka for a broker a test may break).
 func KafkaBrokers(t testing.TB) []string {
 	t.Helper()
+	SkipWithoutServices(t)
 	kafkaOnce.Do(func() {
 		if b := os.Getenv(EnvKafkaBrokers); b != "" {
 			kafkaBrokers = strings.Split(b, ",")
@@ -130,6 +132,7 @@ func KafkaBrokers(t testing.TB) []string {
 // that stop or restart it) with topics created; it is closed at cleanup.
 func NewKafka(t testing.TB, topics ...string) *devstack.Kafka {
 	t.Helper()
+	SkipWithoutServices(t)
 	k, err := devstack.StartKafka(devstack.KafkaOptions{Topics: topics})
 	if err != nil {
 		t.Fatalf("testenv: kafka: %v", err)

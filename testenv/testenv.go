@@ -12,6 +12,10 @@
 // When they are absent (plain `go test ./...`), the first test that needs a
 // service starts a private one for the test binary; TestMain must then call
 // testenv.Main so it is stopped and cleaned up afterwards.
+//
+// Under `go test -short` (make test-unit) every helper here that hands out a
+// service skips the calling test instead, so the unit tests run with no
+// service and no tool built.
 package testenv
 
 import (
@@ -69,6 +73,16 @@ func onExit(f func()) {
 	mu.Unlock()
 }
 
+// SkipWithoutServices skips t under -short: it needs Postgres, Temporal or
+// Kafka. The helpers that hand out services call it; a test that starts a
+// service of its own (devstack) calls it first.
+func SkipWithoutServices(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Postgres, Temporal or Kafka: skipped under -short (make test-unit)")
+	}
+}
+
 // ModuleRoot finds the directory holding go.mod, walking up from the working
 // directory (tests run in their package directory).
 func ModuleRoot() (string, error) {
@@ -100,6 +114,7 @@ var (
 // a private one when EnvPostgresURL is unset.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	SkipWithoutServices(t)
 	pgOnce.Do(func() {
 		if u := os.Getenv(EnvPostgresURL); u != "" {
 			pgURL = u
