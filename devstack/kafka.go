@@ -15,7 +15,7 @@ import (
 // KafkaOptions configures the embedded broker.
 type KafkaOptions struct {
 	Host string // default 127.0.0.1
-	Port int    // 0 picks a free port
+	Port int    // 0: the broker binds a port the kernel picks (no window for another to take it)
 	// DataDir persists topics, offsets and producer IDs across restarts;
 	// empty keeps everything in memory (tests that need a broker that
 	// forgets).
@@ -40,21 +40,20 @@ func StartKafka(opts KafkaOptions) (*Kafka, error) {
 	if opts.Partitions <= 0 {
 		opts.Partitions = 4
 	}
-	port := opts.Port
-	if port == 0 {
-		p, err := FreePort(opts.Host)
-		if err != nil {
-			return nil, err
-		}
-		port = p
-	} else if err := portFree(opts.Host, port); err != nil {
+	if err := portFree(opts.Host, opts.Port); err != nil {
 		return nil, fmt.Errorf("kafka port: %w", err)
 	}
+	// The broker's listener is bound here, on port 0 when none is set: the
+	// kernel assigns the port at bind, so unlike a port chosen first and
+	// bound later it cannot be taken in between.
+	var ln net.Listener
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.Ports(port),
+		kfake.Ports(opts.Port),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, net.JoinHostPort(opts.Host, strconv.Itoa(port)))
+			l, err := net.Listen(network, net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port)))
+			ln = l
+			return l, err
 		}),
 	}
 	if opts.DataDir != "" {
@@ -65,8 +64,9 @@ func StartKafka(opts KafkaOptions) (*Kafka, error) {
 	}
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
-		return nil, fmt.Errorf("start embedded kafka on %s:%d: %w", opts.Host, port, err)
+		return nil, fmt.Errorf("start embedded kafka on %s:%d: %w", opts.Host, opts.Port, err)
 	}
+	port := ln.Addr().(*net.TCPAddr).Port
 	k := &Kafka{cluster: c, addr: net.JoinHostPort(opts.Host, strconv.Itoa(port))}
 	if opts.Log != nil {
 		opts.Log.Info("embedded Kafka ready", "addr", k.addr, "data_dir", opts.DataDir, "topics", opts.Topics)

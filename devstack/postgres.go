@@ -30,6 +30,8 @@ const pgRunUser = "theprotocol-pg"
 type PostgresOptions struct {
 	Dir  string // data directory; created and initialised if empty
 	Host string // listen address, default 127.0.0.1
+	// Port 0 picks a free port (and picks again should it be taken before
+	// the server binds it).
 	Port int
 	// Install lets FindPostgresBin install the distribution's postgresql
 	// package when no server binaries are found and we are root.
@@ -128,7 +130,18 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 	if err := p.initdb(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.start(ctx); err != nil {
+	choose := opts.Port == 0
+	err = retryOnTakenPort(opts.Log, "postgres", choose, func(int) error {
+		if choose {
+			port, err := pickPort(p.opts.Host)
+			if err != nil {
+				return fmt.Errorf("postgres port: %w", err)
+			}
+			p.opts.Port = port
+		}
+		return p.start(ctx)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -245,14 +258,30 @@ func (p *Postgres) start(ctx context.Context) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if done, err := proc.exited(); done {
+			if bindFailed(proc.startupOutput()) {
+				err = fmt.Errorf("%w (port %d)", errPortInUse, p.opts.Port)
+			}
 			logF.Close()
-			return fmt.Errorf("postgres exited during start-up (%v); see %s", err, logPath)
+			return fmt.Errorf("postgres exited during start-up (%w); see %s", err, logPath)
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		conn, err := pgx.Connect(cctx, p.AdminURL())
+		if err == nil {
+			// Another cluster on a port we chose would accept the
+			// connection too (same superuser, trust): it must be ours.
+			var dir string
+			err = conn.QueryRow(cctx, `SELECT current_setting('data_directory')`).Scan(&dir)
+			conn.Close(ctx)
+			if err == nil && !p.isOwnDir(dir) {
+				err = fmt.Errorf("%w: port %d answers for the cluster in %s", errPortInUse, p.opts.Port, dir)
+				_ = proc.stop(syscall.SIGQUIT, 5*time.Second)
+				logF.Close()
+				cancel()
+				return err
+			}
+		}
 		cancel()
 		if err == nil {
-			conn.Close(ctx)
 			p.opts.Log.Info("PostgreSQL ready", "addr", p.Addr(), "dir", p.opts.Dir, "pid", proc.pid())
 			return nil
 		}
@@ -263,6 +292,21 @@ func (p *Postgres) start(ctx context.Context) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// isOwnDir reports whether a server's data_directory is this cluster's.
+func (p *Postgres) isOwnDir(dir string) bool {
+	own, err := filepath.Abs(p.opts.Dir)
+	if err != nil {
+		return false
+	}
+	if r, err := filepath.EvalSymlinks(own); err == nil {
+		own = r
+	}
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = r
+	}
+	return filepath.Clean(dir) == filepath.Clean(own)
 }
 
 // Addr is host:port.

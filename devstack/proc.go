@@ -3,7 +3,6 @@ package devstack
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"sync"
@@ -18,12 +17,21 @@ type child struct {
 	done chan struct{}
 	mu   sync.Mutex
 	err  error
+	// log receives the child's output; logFrom is its size when the child
+	// started, so startupOutput reads this run's lines only.
+	log     *os.File
+	logFrom int64
 }
 
 // startChild starts cmd in its own process group with a parent-death signal
-// and returns once it is running. deathSig is what the kernel sends the
-// child if we die without stopping it.
-func startChild(name string, cmd *exec.Cmd, logTo io.Writer, cred *syscall.Credential, deathSig syscall.Signal) (*child, error) {
+// and returns once it is running; its output goes to logTo (see openLog).
+// deathSig is what the kernel sends the child if we die without stopping
+// it.
+func startChild(name string, cmd *exec.Cmd, logTo *os.File, cred *syscall.Credential, deathSig syscall.Signal) (*child, error) {
+	var from int64
+	if st, err := logTo.Stat(); err == nil {
+		from = st.Size()
+	}
 	cmd.Stdout = logTo
 	cmd.Stderr = logTo
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -34,7 +42,7 @@ func startChild(name string, cmd *exec.Cmd, logTo io.Writer, cred *syscall.Crede
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{}), log: logTo, logFrom: from}
 	go func() {
 		err := cmd.Wait()
 		c.mu.Lock()
@@ -84,15 +92,30 @@ func (c *child) stop(sig syscall.Signal, grace time.Duration) error {
 // pid returns the child's process ID.
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
-// openLog opens (appending) a log file for a child's output.
+// openLog opens (appending) a log file for a child's output. With no path
+// it is an unlinked temporary file: nobody reads it but startupOutput, which
+// needs the lines of a child that failed to start (is its port taken?).
 func openLog(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if path != "" {
+		return os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	}
+	f, err := os.CreateTemp("", "theprotocol-child-*.log")
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(f.Name())
+	return f, nil
 }
 
-// logWriter returns f, or io.Discard when f is nil.
-func logWriter(f *os.File) io.Writer {
-	if f == nil {
-		return io.Discard
+// startupOutput returns the last bytes (at most 16 KiB) the child wrote
+// since it started.
+func (c *child) startupOutput() string {
+	st, err := c.log.Stat()
+	if err != nil {
+		return ""
 	}
-	return f
+	from := max(c.logFrom, st.Size()-16<<10)
+	buf := make([]byte, st.Size()-from)
+	n, _ := c.log.ReadAt(buf, from)
+	return string(buf[:n])
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -32,8 +31,10 @@ var cliAttributeTypes = map[enumspb.IndexedValueType]string{
 
 // TemporalOptions configures the embedded dev server.
 type TemporalOptions struct {
-	Bin    string // the temporal CLI
-	Host   string // default 127.0.0.1
+	Bin  string // the temporal CLI
+	Host string // default 127.0.0.1
+	// Port is the frontend's gRPC port; 0 picks a free one (and picks again
+	// should it be taken before the server binds it).
 	Port   int
 	UIPort int // 0 runs it headless
 	// HTTPPort is the frontend's HTTP API; 0 picks a free port other than
@@ -60,6 +61,8 @@ type Temporal struct {
 // execution cut a lone workflow's latency from ~450 ms to ~30 ms; WAL
 // SQLite triples file-store throughput), with the namespaces and search
 // attributes created, and returns once its frontend answers health checks.
+// A port it chose that is taken before the server binds it is chosen again
+// (see retryOnTakenPort); a port set in opts that is taken is an error.
 func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error) {
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
@@ -74,11 +77,47 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	if err := portFree(opts.Host, opts.Port); err != nil {
 		return nil, fmt.Errorf("temporal port: %w", err)
 	}
-	if opts.HTTPPort == 0 {
-		if opts.HTTPPort, err = freePortExcept(opts.Host, opts.Port, opts.UIPort); err != nil {
-			return nil, fmt.Errorf("temporal HTTP port: %w", err)
+	if err := portFree(opts.Host, opts.UIPort); err != nil {
+		return nil, fmt.Errorf("temporal UI port: %w", err)
+	}
+	if opts.DBFile != "" {
+		if err := os.MkdirAll(filepath.Dir(opts.DBFile), 0o755); err != nil {
+			return nil, err
 		}
 	}
+	logF, err := openLog(opts.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	choosePort, chooseHTTP := opts.Port == 0, opts.HTTPPort == 0
+	var t *Temporal
+	err = retryOnTakenPort(opts.Log, "temporal", choosePort || chooseHTTP, func(int) error {
+		o := opts
+		var err error
+		if choosePort {
+			if o.Port, err = freePortExcept(o.Host, o.UIPort); err != nil {
+				return fmt.Errorf("temporal port: %w", err)
+			}
+		}
+		if chooseHTTP {
+			if o.HTTPPort, err = freePortExcept(o.Host, o.Port, o.UIPort); err != nil {
+				return fmt.Errorf("temporal HTTP port: %w", err)
+			}
+		}
+		t, err = startTemporalOnce(ctx, bin, o, logF)
+		return err
+	})
+	if err != nil {
+		logF.Close()
+		return nil, err
+	}
+	opts.Log.Info("Temporal dev server ready", "addr", t.Addr(), "ui", t.UIURL(), "pid", t.proc.pid())
+	return t, nil
+}
+
+// startTemporalOnce starts the server on the ports of opts and waits until
+// it is ready; it is stopped again when it is not.
+func startTemporalOnce(ctx context.Context, bin string, opts TemporalOptions, logF *os.File) (*Temporal, error) {
 	args := []string{"server", "start-dev",
 		"--ip", opts.Host,
 		"--port", strconv.Itoa(opts.Port),
@@ -89,17 +128,11 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		"--dynamic-config-value", "limit.maxIDLength=1000",
 	}
 	if opts.UIPort > 0 {
-		if err := portFree(opts.Host, opts.UIPort); err != nil {
-			return nil, fmt.Errorf("temporal UI port: %w", err)
-		}
 		args = append(args, "--ui-port", strconv.Itoa(opts.UIPort))
 	} else {
 		args = append(args, "--headless")
 	}
 	if opts.DBFile != "" {
-		if err := os.MkdirAll(filepath.Dir(opts.DBFile), 0o755); err != nil {
-			return nil, err
-		}
 		args = append(args, "--db-filename", opts.DBFile,
 			"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 	}
@@ -114,24 +147,17 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		}
 		args = append(args, "--search-attribute", k.GetName()+"="+typ)
 	}
-	var logF *os.File
-	if opts.LogFile != "" {
-		if logF, err = openLog(opts.LogFile); err != nil {
-			return nil, err
-		}
-	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "HOME="+os.TempDir()) // keep the CLI's config lookups out of the user's home
-	proc, err := startChild("temporal", cmd, logWriter(logF), nil, syscall.SIGTERM)
+	proc, err := startChild("temporal", cmd, logF, nil, syscall.SIGTERM)
 	if err != nil {
 		return nil, err
 	}
 	t := &Temporal{opts: opts, proc: proc, logF: logF}
 	if err := t.waitReady(ctx, 90*time.Second); err != nil {
-		_ = t.Stop()
+		_ = t.proc.stop(syscall.SIGTERM, 20*time.Second)
 		return nil, err
 	}
-	opts.Log.Info("Temporal dev server ready", "addr", t.Addr(), "ui", t.UIURL(), "pid", proc.pid())
 	return t, nil
 }
 
@@ -139,11 +165,19 @@ func (t *Temporal) waitReady(ctx context.Context, budget time.Duration) error {
 	deadline := time.Now().Add(budget)
 	for {
 		if done, err := t.proc.exited(); done {
-			return fmt.Errorf("temporal dev server exited during start-up: %v (log: %s)", err, t.opts.LogFile)
+			if bindFailed(t.proc.startupOutput()) {
+				err = fmt.Errorf("%w (ports %d, HTTP %d, UI %d)", errPortInUse, t.opts.Port, t.opts.HTTPPort, t.opts.UIPort)
+			}
+			return fmt.Errorf("temporal dev server exited during start-up: %w (log: %s)", err, t.opts.LogFile)
 		}
 		err := PingTemporal(ctx, t.Addr(), t.opts.Namespaces)
 		if err == nil {
-			return nil
+			// Another server on a port we chose would answer too; ours
+			// must still be running.
+			if done, _ := t.proc.exited(); !done {
+				return nil
+			}
+			continue
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("temporal dev server not ready after %s: %v", budget, err)
@@ -202,43 +236,6 @@ func (t *Temporal) Stop() error {
 		t.logF.Close()
 	}
 	return err
-}
-
-// portFree fails when something already listens on host:port, so a stale
-// server from another run is reported instead of silently reused.
-func portFree(host string, port int) error {
-	if port == 0 {
-		return nil
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return fmt.Errorf("%s:%d is in use (another dev stack running?): %w", host, port, err)
-	}
-	return ln.Close()
-}
-
-// FreePort returns a currently free TCP port on host.
-func FreePort(host string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// freePortExcept is FreePort, never one of taken.
-func freePortExcept(host string, taken ...int) (int, error) {
-	for range 100 {
-		p, err := FreePort(host)
-		if err != nil {
-			return 0, err
-		}
-		if !slices.Contains(taken, p) {
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port on %s besides %v", host, taken)
 }
 
 // quietLogger drops the SDK's client logs during health polling.

@@ -49,7 +49,9 @@ func TemporalAddr(t testing.TB) string {
 	return temporalAddr
 }
 
-// StartTemporal starts a headless in-memory dev server on free ports.
+// StartTemporal starts a headless in-memory dev server on free ports
+// (chosen by devstack, which chooses again should one be taken before the
+// server binds it).
 func StartTemporal(ctx context.Context, log *slog.Logger) (addr string, stop func(), err error) {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -59,13 +61,9 @@ func StartTemporal(ctx context.Context, log *slog.Logger) (addr string, stop fun
 	if bin == "" {
 		bin = filepath.Join(root, "bin", "temporal")
 	}
-	port, err := devstack.FreePort("127.0.0.1")
-	if err != nil {
-		return "", nil, err
-	}
 	tmp, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
-		Bin: bin, Port: port, Log: log,
-		LogFile: filepath.Join(os.TempDir(), fmt.Sprintf("theprotocol-test-temporal-%d.log", port)),
+		Bin: bin, Log: log,
+		LogFile: filepath.Join(os.TempDir(), fmt.Sprintf("theprotocol-test-temporal-%d.log", os.Getpid())),
 	})
 	if err != nil {
 		return "", nil, err

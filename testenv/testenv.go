@@ -136,12 +136,8 @@ func StartPostgres(ctx context.Context, log *slog.Logger) (*devstack.Postgres, f
 	if err != nil {
 		return nil, nil, err
 	}
-	port, err := devstack.FreePort("127.0.0.1")
-	if err != nil {
-		return nil, nil, err
-	}
 	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{
-		Dir: filepath.Join(dir, "data"), Port: port, Install: true, Log: log,
+		Dir: filepath.Join(dir, "data"), Install: true, Log: log, // port chosen by devstack
 	})
 	if err != nil {
 		os.RemoveAll(dir)
