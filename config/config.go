@@ -148,7 +148,10 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
 		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate())
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	return nil
 }
 
 // KafkaBrokerList splits KafkaBrokers.
