@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // Error types of the settlement activities that no retry can fix.
@@ -26,19 +27,10 @@ type XferItem struct {
 	Memo        string
 }
 
-// Participant vote/outcome statuses (as the target reports them).
-const (
-	VotePrepared  = "prepared"
-	VoteRejected  = "rejected"
-	VoteCommitted = "committed"
-	VoteAborted   = "aborted"
-	VoteUnknown   = "unknown"
-)
-
 // XferVote is the target's answer for one transfer.
 type XferVote struct {
 	ID       uuid.UUID
-	Status   string // Vote*
+	Status   xferstate.Status // Prepared, Rejected, Committed, Aborted or Unknown
 	Reason   string
 	FeeUnits int64
 }
@@ -49,24 +41,15 @@ type XferDecision struct {
 	Commit bool
 	Reason string
 	// KeepHoldOnAbort: an abort leaves the sender's hold active (status
-	// XferAborting) until SettlementVoidAborted; false voids it at once
+	// Aborting) until SettlementVoidAborted; false voids it at once
 	// (the behaviour of sagas started before that change).
 	KeepHoldOnAbort bool
 }
 
-// Coordinator statuses after a decision.
-const (
-	XferCommitting = "committing"
-	XferCommitted  = "committed"
-	XferAborting   = "aborting" // decided abort, hold kept until the target acknowledged it
-	XferAborted    = "aborted"
-	XferPending    = "pending"
-)
-
 // XferOutcome is a transfer's coordinator status after the decision.
 type XferOutcome struct {
 	ID     uuid.UUID
-	Status string // XferCommitting, XferCommitted, XferAborting or XferAborted
+	Status xferstate.Status // Committing, Committed, Aborting or Aborted
 	Reason string
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/workflows"
 	"github.com/theprotocol-dev/theprotocol/xfer"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // xferPair is two registries of one frame started in the test: src
@@ -425,7 +426,7 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		prepare := func(x ledgerstore.Xfer) {
 			rs, err := p.dst.Ledger.PrepareXfers(ctx, p.srcReg.ID, []ledgerstore.XferPrepareItem{{ID: x.ID, From: x.From, To: x.To, AmountUnits: x.AmountUnits}})
 			require.NoError(t, err)
-			require.Equal(t, ledgerstore.PrepPrepared, rs[0].Status)
+			require.Equal(t, xferstate.Prepared, rs[0].Status)
 		}
 		unknown := ledgerstore.Xfer{ID: uuid.New(), From: p.alice, To: p.bob, AmountUnits: avt}
 		aborted, committing, pending := begin("sweep-a", avt), begin("sweep-c", 2*avt), begin("sweep-p", avt)
@@ -441,20 +442,20 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		got, err := p.src.Ledger.GetXfer(ctx, aborted.ID)
 		require.NoError(t, err)
-		require.Equal(t, ledgerstore.XferAborting, got.Status)
+		require.Equal(t, xferstate.Aborting, got.Status)
 		sw := &xfer.Sweeper{Store: p.dst.Ledger, Client: p.dst.Xfer.Client, MinAge: time.Minute, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 		n, err := sw.SweepStalePrepares(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 3, n, "presumed abort, abort and commit; the pending one waits")
-		status := func(x ledgerstore.Xfer) string {
+		status := func(x ledgerstore.Xfer) xferstate.Status {
 			var st string
 			require.NoError(t, p.dst.Pools[db.RoleTEG].QueryRow(ctx, `SELECT status FROM xfer_prepares WHERE transfer_id = $1`, x.ID).Scan(&st))
-			return st
+			return xferstate.Status(st)
 		}
-		require.Equal(t, ledgerstore.PrepAborted, status(unknown))
-		require.Equal(t, ledgerstore.PrepAborted, status(aborted))
-		require.Equal(t, ledgerstore.PrepCommitted, status(committing))
-		require.Equal(t, ledgerstore.PrepPrepared, status(pending))
+		require.Equal(t, xferstate.Aborted, status(unknown))
+		require.Equal(t, xferstate.Aborted, status(aborted))
+		require.Equal(t, xferstate.Committed, status(committing))
+		require.Equal(t, xferstate.Prepared, status(pending))
 		// The coordinator's own saga would finish these; here the test does.
 		require.NoError(t, p.src.Ledger.FinishXfers(ctx, map[uuid.UUID]int64{committing.ID: (2*avt*50 + 9_999) / 10_000}))
 		_, err = p.src.Ledger.VoidAbortedXfers(ctx, []uuid.UUID{aborted.ID})
@@ -465,7 +466,7 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		n, err = sw.SweepStalePrepares(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
-		require.Equal(t, ledgerstore.PrepAborted, status(pending))
+		require.Equal(t, xferstate.Aborted, status(pending))
 		sent += 2 * avt
 	})
 

@@ -21,6 +21,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/workflows"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 var update = flag.Bool("update", false, "record workflow histories into testdata/histories from runs on the dev server")
@@ -239,12 +240,12 @@ type memSettlementLedger struct{}
 func (memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecision) ([]activities.XferOutcome, error) {
 	out := make([]activities.XferOutcome, len(ds))
 	for i, d := range ds {
-		out[i] = activities.XferOutcome{ID: d.ID, Status: activities.XferAborted, Reason: d.Reason}
+		out[i] = activities.XferOutcome{ID: d.ID, Status: xferstate.Aborted, Reason: d.Reason}
 		if d.KeepHoldOnAbort {
-			out[i].Status = activities.XferAborting
+			out[i].Status = xferstate.Aborting
 		}
 		if d.Commit {
-			out[i].Status = activities.XferCommitting
+			out[i].Status = xferstate.Committing
 		}
 	}
 	return out, nil
@@ -271,9 +272,9 @@ func (p *scriptedPeers) Prepare(_ context.Context, _ string, items []activities.
 	defer p.mu.Unlock()
 	out := make([]activities.XferVote, len(items))
 	for i, it := range items {
-		out[i] = activities.XferVote{ID: it.ID, Status: activities.VotePrepared, FeeUnits: 5000}
+		out[i] = activities.XferVote{ID: it.ID, Status: xferstate.Prepared, FeeUnits: 5000}
 		if p.reject {
-			out[i] = activities.XferVote{ID: it.ID, Status: activities.VoteRejected, Reason: "unknown receiver"}
+			out[i] = activities.XferVote{ID: it.ID, Status: xferstate.Rejected, Reason: "unknown receiver"}
 		}
 	}
 	return out, nil
@@ -282,7 +283,7 @@ func (p *scriptedPeers) Prepare(_ context.Context, _ string, items []activities.
 func (p *scriptedPeers) Commit(_ context.Context, _ string, ids []uuid.UUID) ([]activities.XferVote, error) {
 	out := make([]activities.XferVote, len(ids))
 	for i, id := range ids {
-		out[i] = activities.XferVote{ID: id, Status: activities.VoteCommitted, FeeUnits: 5000}
+		out[i] = activities.XferVote{ID: id, Status: xferstate.Committed, FeeUnits: 5000}
 	}
 	return out, nil
 }
@@ -295,7 +296,7 @@ func (p *scriptedPeers) Abort(_ context.Context, _ string, ids []uuid.UUID) ([]a
 	}
 	out := make([]activities.XferVote, len(ids))
 	for i, id := range ids {
-		out[i] = activities.XferVote{ID: id, Status: activities.VoteAborted}
+		out[i] = activities.XferVote{ID: id, Status: xferstate.Aborted}
 	}
 	return out, nil
 }

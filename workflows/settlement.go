@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // CrossRegistrySettlement names, signals and queries.
@@ -65,18 +66,6 @@ const (
 	SagaCompensationFailed = "CompensationFailed"
 )
 
-// Per-transfer states the query handler reports.
-const (
-	XferStatePending    = "pending"
-	XferStatePrepared   = "prepared"
-	XferStateCommitting = "committing"
-	XferStateCommitted  = "committed"
-	// XferStateAborting: decided abort; the sender's hold stays until the
-	// target acknowledged the abort.
-	XferStateAborting = "aborting"
-	XferStateAborted  = "aborted"
-)
-
 // settlementVoidAfterAck is the GetVersion change ID of "an abort keeps
 // the sender's hold until the target acknowledged it" (version 1). Sagas
 // started before it (DefaultVersion) void at the decision, as they did.
@@ -129,7 +118,11 @@ type SettlementInput struct {
 // SettlementStatus is the query result: each transfer's state.
 type SettlementStatus struct {
 	SagaState string
-	Transfers map[string]string // transfer ID → XferState*
+	// Transfers: transfer ID → its state as the saga last saw it
+	// (xferstate Pending, Prepared, Committing, Committed, Aborting or
+	// Aborted; Aborting: the sender's hold stays until the target
+	// acknowledged the abort).
+	Transfers map[string]xferstate.Status
 	Reasons   map[string]string // transfer ID → why it aborted
 }
 
@@ -161,9 +154,9 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 	if in.CommitAttempts <= 0 {
 		in.CommitAttempts = 5
 	}
-	st := SettlementStatus{SagaState: SagaPreparing, Transfers: map[string]string{}, Reasons: map[string]string{}}
+	st := SettlementStatus{SagaState: SagaPreparing, Transfers: map[string]xferstate.Status{}, Reasons: map[string]string{}}
 	for _, t := range in.Transfers {
-		st.Transfers[t.ID.String()] = XferStatePending
+		st.Transfers[t.ID.String()] = xferstate.Pending
 	}
 	if err := workflow.SetQueryHandler(ctx, QuerySettlement, func() (SettlementStatus, error) { return st, nil }); err != nil {
 		return SettlementResult{}, err
@@ -216,27 +209,23 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 	// transfer from here on: a prepare that timed out may have applied.
 	var votes []activities.XferVote
 	prepErr := workflow.ExecuteLocalActivity(prepareCtx, a.SettlementPrepare, activities.PrepareInput{Target: in.Target, Items: in.Transfers}).Get(ctx, &votes)
-	decisions := make([]activities.XferDecision, len(in.Transfers))
-	for i, id := range ids {
-		decisions[i] = activities.XferDecision{ID: id, Reason: "the target registry could not prepare the transfer"}
-	}
+	var byID map[uuid.UUID]activities.XferVote // nil when the prepare failed: nothing answered
 	if prepErr == nil {
-		byID := make(map[uuid.UUID]activities.XferVote, len(votes))
+		byID = make(map[uuid.UUID]activities.XferVote, len(votes))
 		for _, v := range votes {
 			byID[v.ID] = v
 		}
-		for i, id := range ids {
-			v, ok := byID[id]
-			switch {
-			case ok && v.Status == activities.VotePrepared:
-				decisions[i] = activities.XferDecision{ID: id, Commit: true}
-				st.Transfers[id.String()] = XferStatePrepared
-			case ok:
-				decisions[i].Reason = "rejected by the target registry: " + v.Reason
-			}
-		}
 	} else {
 		workflow.GetLogger(ctx).Warn("prepare failed; aborting the batch", "error", prepErr)
+	}
+	decisions := make([]activities.XferDecision, len(in.Transfers))
+	for i, id := range ids {
+		v, ok := byID[id]
+		commit, reason := xferstate.Propose(ok, v.Status, v.Reason)
+		decisions[i] = activities.XferDecision{ID: id, Commit: commit, Reason: reason}
+		if commit {
+			st.Transfers[id.String()] = xferstate.Prepared
+		}
 	}
 
 	// 2. Decision on the source (holds posted to transit; an abort keeps
@@ -252,13 +241,13 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 	var commitIDs, abortIDs []uuid.UUID
 	for _, o := range outcomes {
 		switch o.Status {
-		case activities.XferCommitting, activities.XferCommitted:
+		case xferstate.Committing, xferstate.Committed:
 			commitIDs = append(commitIDs, o.ID)
-			st.Transfers[o.ID.String()] = XferStateCommitting
+			st.Transfers[o.ID.String()] = xferstate.Committing
 		default:
-			st.Transfers[o.ID.String()] = XferStateAborted
-			if o.Status == activities.XferAborting {
-				st.Transfers[o.ID.String()] = XferStateAborting
+			st.Transfers[o.ID.String()] = xferstate.Aborted
+			if o.Status == xferstate.Aborting {
+				st.Transfers[o.ID.String()] = xferstate.Aborting
 			}
 			st.Reasons[o.ID.String()] = o.Reason
 			// Abort on the target whatever it answered (an unreachable
@@ -291,7 +280,7 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 				return SettlementResult{}, err
 			}
 			for _, id := range abortIDs {
-				st.Transfers[id.String()] = XferStateAborted
+				st.Transfers[id.String()] = xferstate.Aborted
 			}
 		}
 	}
@@ -320,7 +309,7 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 			return SettlementResult{}, err
 		}
 		for _, id := range commitIDs {
-			st.Transfers[id.String()] = XferStateCommitted
+			st.Transfers[id.String()] = xferstate.Committed
 		}
 	}
 	res := SettlementResult{Committed: len(commitIDs), Aborted: len(abortIDs)}
@@ -342,7 +331,7 @@ func commitAnswer(res []activities.XferVote, ids []uuid.UUID, fees map[uuid.UUID
 	}
 	for _, id := range ids {
 		v, ok := byID[id]
-		if !ok || v.Status != activities.VoteCommitted {
+		if !ok || v.Status != xferstate.Committed {
 			return fmt.Errorf("target answered %q for committed transfer %s", v.Status, id)
 		}
 		fees[id] = v.FeeUnits

@@ -14,6 +14,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // fakeTarget is a scripted participant plus an in-memory coordinator
@@ -32,7 +33,7 @@ type fakeTarget struct {
 	// voided counts the holds released by VoidAborted.
 	released map[uuid.UUID]bool
 	voided   []uuid.UUID
-	status   map[uuid.UUID]string
+	status   map[uuid.UUID]xferstate.Status
 }
 
 // holdActive reports whether the sender's hold of id still reserves the
@@ -51,9 +52,9 @@ func (f *fakeTarget) Prepare(_ context.Context, _ string, items []activities.Xfe
 	}
 	out := make([]activities.XferVote, len(items))
 	for i, it := range items {
-		out[i] = activities.XferVote{ID: it.ID, Status: activities.VotePrepared, FeeUnits: 50}
+		out[i] = activities.XferVote{ID: it.ID, Status: xferstate.Prepared, FeeUnits: 50}
 		if f.reject[it.ID] {
-			out[i] = activities.XferVote{ID: it.ID, Status: activities.VoteRejected, Reason: "unknown receiver"}
+			out[i] = activities.XferVote{ID: it.ID, Status: xferstate.Rejected, Reason: "unknown receiver"}
 		}
 	}
 	return out, nil
@@ -68,7 +69,7 @@ func (f *fakeTarget) Commit(_ context.Context, _ string, ids []uuid.UUID) ([]act
 	}
 	out := make([]activities.XferVote, len(ids))
 	for i, id := range ids {
-		out[i] = activities.XferVote{ID: id, Status: activities.VoteCommitted, FeeUnits: 50}
+		out[i] = activities.XferVote{ID: id, Status: xferstate.Committed, FeeUnits: 50}
 	}
 	return out, nil
 }
@@ -82,7 +83,7 @@ func (f *fakeTarget) Abort(_ context.Context, _ string, ids []uuid.UUID) ([]acti
 	}
 	out := make([]activities.XferVote, len(ids))
 	for i, id := range ids {
-		out[i] = activities.XferVote{ID: id, Status: activities.VoteAborted}
+		out[i] = activities.XferVote{ID: id, Status: xferstate.Aborted}
 	}
 	return out, nil
 }
@@ -92,17 +93,17 @@ func (f *fakeTarget) Decide(_ context.Context, ds []activities.XferDecision) ([]
 	defer f.mu.Unlock()
 	f.decisions = append(f.decisions, ds...)
 	if f.released == nil {
-		f.released, f.status = map[uuid.UUID]bool{}, map[uuid.UUID]string{}
+		f.released, f.status = map[uuid.UUID]bool{}, map[uuid.UUID]xferstate.Status{}
 	}
 	out := make([]activities.XferOutcome, len(ds))
 	for i, d := range ds {
 		switch {
 		case d.Commit:
-			f.status[d.ID], f.released[d.ID] = activities.XferCommitting, true
+			f.status[d.ID], f.released[d.ID] = xferstate.Committing, true
 		case d.KeepHoldOnAbort:
-			f.status[d.ID] = activities.XferAborting
+			f.status[d.ID] = xferstate.Aborting
 		default:
-			f.status[d.ID], f.released[d.ID] = activities.XferAborted, true
+			f.status[d.ID], f.released[d.ID] = xferstate.Aborted, true
 		}
 		out[i] = activities.XferOutcome{ID: d.ID, Status: f.status[d.ID], Reason: d.Reason}
 	}
@@ -113,8 +114,8 @@ func (f *fakeTarget) VoidAborted(_ context.Context, ids []uuid.UUID) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, id := range ids {
-		if f.status[id] == activities.XferAborting {
-			f.status[id], f.released[id] = activities.XferAborted, true
+		if f.status[id] == xferstate.Aborting {
+			f.status[id], f.released[id] = xferstate.Aborted, true
 			f.voided = append(f.voided, id)
 		}
 	}
@@ -167,8 +168,8 @@ func TestSettlementCommitsTheBatchAndAbortsRejectedTransfersOneByOne(t *testing.
 	var st SettlementStatus
 	require.NoError(t, v.Get(&st))
 	require.Equal(t, SagaCommitted, st.SagaState)
-	require.Equal(t, XferStateCommitted, st.Transfers[in.Transfers[0].ID.String()])
-	require.Equal(t, XferStateAborted, st.Transfers[in.Transfers[1].ID.String()])
+	require.Equal(t, xferstate.Committed, st.Transfers[in.Transfers[0].ID.String()])
+	require.Equal(t, xferstate.Aborted, st.Transfers[in.Transfers[1].ID.String()])
 }
 
 func TestSettlementNeverAbortsAfterTheCommitDecision(t *testing.T) {
@@ -217,7 +218,7 @@ func TestSettlementParksAFailingCompensationKeepingTheHoldsUntilReplayed(t *test
 		// While parked the senders' holds still reserve the funds.
 		for _, x := range in.Transfers {
 			require.True(t, f.holdActive(x.ID), "hold of %s active while parked", x.ID)
-			require.Equal(t, XferStateAborting, st.Transfers[x.ID.String()])
+			require.Equal(t, xferstate.Aborting, st.Transfers[x.ID.String()])
 		}
 		f.mu.Lock()
 		require.Empty(t, f.voided)
@@ -246,7 +247,7 @@ func TestSettlementParksAFailingCompensationKeepingTheHoldsUntilReplayed(t *test
 	require.NoError(t, v.Get(&st))
 	require.Equal(t, SagaAborted, st.SagaState)
 	for _, x := range in.Transfers {
-		require.Equal(t, XferStateAborted, st.Transfers[x.ID.String()])
+		require.Equal(t, xferstate.Aborted, st.Transfers[x.ID.String()])
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/identity"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // Limits.
@@ -64,10 +65,10 @@ type IDsRequest struct {
 
 // Result is the participant's answer for one transfer.
 type Result struct {
-	ID       uuid.UUID `json:"id"`
-	Status   string    `json:"status"` // prepared, rejected, committed, aborted, unknown
-	Reason   string    `json:"reason,omitempty"`
-	FeeUnits int64     `json:"fee_units,omitempty"`
+	ID       uuid.UUID        `json:"id"`
+	Status   xferstate.Status `json:"status"` // Prepared, Rejected, Committed, Aborted or Unknown
+	Reason   string           `json:"reason,omitempty"`
+	FeeUnits int64            `json:"fee_units,omitempty"`
 }
 
 // Results is the body of prepare, commit and abort responses.
@@ -80,8 +81,8 @@ type Results struct {
 // or not the coordinator has released the sender's hold yet), or unknown
 // (no record: presumed abort).
 type Decision struct {
-	ID     uuid.UUID `json:"id"`
-	Status string    `json:"status"`
+	ID     uuid.UUID        `json:"id"`
+	Status xferstate.Status `json:"status"`
 }
 
 // Decisions is the body of a decisions response.
@@ -276,15 +277,9 @@ func (p *Participant) decisions(r *http.Request, caller string) (any, error) {
 	out := Decisions{Decisions: make([]Decision, len(ids))}
 	for i, id := range ids {
 		x, ok := xs[id]
-		st := ledgerstore.PrepUnknown
+		st := xferstate.Unknown
 		if ok && x.Target == caller {
-			st = string(x.Status)
-			// The decision is abort; that the sender's hold waits for
-			// this participant's acknowledgement is the coordinator's
-			// business (and peers only know "aborted").
-			if x.Status == ledgerstore.XferAborting {
-				st = string(ledgerstore.XferAborted)
-			}
+			st = xferstate.ForPeer(x.Status)
 		}
 		out.Decisions[i] = Decision{ID: id, Status: st}
 	}

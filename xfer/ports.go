@@ -9,6 +9,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // LedgerPort adapts the source TEG to activities.SettlementLedger.
@@ -38,7 +39,7 @@ func (p LedgerPort) Decide(ctx context.Context, ds []activities.XferDecision) ([
 		}
 		seen[d.ID] = true
 		x := xs[d.ID]
-		out = append(out, activities.XferOutcome{ID: d.ID, Status: string(x.Status), Reason: x.Reason})
+		out = append(out, activities.XferOutcome{ID: d.ID, Status: x.Status, Reason: x.Reason})
 	}
 	return out, nil
 }
@@ -133,11 +134,12 @@ func (s *Sweeper) SweepStalePrepares(ctx context.Context) (int, error) {
 		}
 		var commit, abort []uuid.UUID
 		for _, d := range ds {
-			switch d.Status {
-			case string(ledgerstore.XferCommitting), string(ledgerstore.XferCommitted):
+			switch xferstate.Resolve(d.Status) {
+			case xferstate.CommitPrepare:
 				commit = append(commit, d.ID)
-			case string(ledgerstore.XferAborting), string(ledgerstore.XferAborted), ledgerstore.PrepUnknown:
+			case xferstate.AbortPrepare:
 				abort = append(abort, d.ID)
+			case xferstate.Wait:
 			}
 		}
 		if len(commit) > 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // CrossRegistry starts cross-registry transfers (SPEC §6.1): a receiver
@@ -53,7 +54,7 @@ func XferDTO(x ledgerstore.Xfer) XferResponse {
 		AmountUnits: x.AmountUnits, Amount: money.Format(x.AmountUnits), FeeUnits: x.FeeUnits, Memo: x.Memo,
 		Reason: x.Reason, HoldID: x.HoldID, SettlementID: x.WorkflowID, CreatedAt: x.CreatedAt, UpdatedAt: x.UpdatedAt,
 	}
-	if x.Status == ledgerstore.XferCommitted {
+	if x.Status == xferstate.Committed {
 		out.NetUnits = x.AmountUnits - x.FeeUnits
 	}
 	return out

@@ -52,29 +52,10 @@ const (
 	xferClientPref = "#xfer:"       // store-made keys of holds and transfer rows (never a caller key)
 )
 
-// XferStatus is a transfer's state on the coordinator.
-type XferStatus string
-
-// Coordinator statuses.
-const (
-	XferPending    XferStatus = "pending"    // hold placed, no decision yet
-	XferCommitting XferStatus = "committing" // decided commit: funds in transit, target not yet credited
-	XferCommitted  XferStatus = "committed"  // the target credited the receiver
-	// XferAborting: decided abort (the decision log answers abort), the
-	// hold still reserves the funds until the target acknowledged the
-	// abort and the saga voids it.
-	XferAborting XferStatus = "aborting"
-	XferAborted  XferStatus = "aborted" // hold voided
-)
-
-// Participant statuses of a prepare.
-const (
-	PrepPrepared  = "prepared"
-	PrepRejected  = "rejected"
-	PrepCommitted = "committed"
-	PrepAborted   = "aborted"
-	PrepUnknown   = "unknown" // no prepare recorded for the ID
-)
+// The statuses of a cross-registry transfer (Xfer.Status on the
+// coordinator, XferPrepareResult.Status on the participant) and the rules
+// that move them are package xferstate's; the SQL of queries/teg spells
+// the same strings.
 
 // CrossRegistry reports whether h reserves a cross-registry transfer (only
 // its settlement may post or void it).

@@ -10,6 +10,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // XferBegun is one result of BeginXfers: the accepted (or replayed)
@@ -157,7 +158,7 @@ func (s *Store) beginXfers(ctx context.Context, tx pgx.Tx, reqs []XferRequest, v
 			}
 			envs = append(envs, ev)
 			out[i].Xfer = Xfer{ID: id, From: r.From, To: r.To, Target: r.Target, AmountUnits: r.AmountUnits, Memo: r.Memo,
-				IdempotencyKey: r.IdempotencyKey, HoldID: holdID, Status: XferPending, CreatedAt: now, UpdatedAt: now}
+				IdempotencyKey: r.IdempotencyKey, HoldID: holdID, Status: xferstate.Pending, CreatedAt: now, UpdatedAt: now}
 		}
 		if len(xp.Ids) > 0 {
 			if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // The coordinator side of cross-registry transfers: accepting, deciding and
@@ -29,7 +30,7 @@ type Xfer struct {
 	Memo           string
 	IdempotencyKey string
 	HoldID         uuid.UUID
-	Status         XferStatus
+	Status         xferstate.Status
 	Reason         string // why it was aborted
 	WorkflowID     string // the settlement workflow carrying it ("" until started)
 	CreatedAt      time.Time
@@ -41,7 +42,7 @@ func xferFromRow(r tegdb.Xfer) Xfer {
 	x := Xfer{
 		ID: r.ID, From: r.Sender, To: r.Receiver, Target: r.TargetRegistry, AmountUnits: r.AmountUnits,
 		FeeUnits: r.FeeUnits, Memo: r.Memo, IdempotencyKey: r.ClientKey, HoldID: r.HoldID,
-		Status: XferStatus(r.Status), Reason: r.Reason, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Status: xferstate.Status(r.Status), Reason: r.Reason, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	if r.WorkflowID != nil {
 		x.WorkflowID = *r.WorkflowID
@@ -131,7 +132,7 @@ func (s *Store) BeginXfer(ctx context.Context, r XferRequest) (Xfer, error) {
 				return err
 			}
 			out = Xfer{ID: id, From: r.From, To: r.To, Target: r.Target, AmountUnits: r.AmountUnits, Memo: r.Memo,
-				IdempotencyKey: r.IdempotencyKey, HoldID: holdID, Status: XferPending, CreatedAt: now, UpdatedAt: now}
+				IdempotencyKey: r.IdempotencyKey, HoldID: holdID, Status: xferstate.Pending, CreatedAt: now, UpdatedAt: now}
 			return s.writeHoldEvent(ctx, tx, EventHoldPlaced, "hold-placed-", h, now)
 		})
 		if err != nil && attempt == 0 && isUniqueViolation(err, "xfers_client_key") {
@@ -221,7 +222,8 @@ type XferDecision struct {
 
 // longer be posted (it expired) aborts instead. A transfer already decided keeps its decision
 // (idempotent): the result reports every transfer's status after the call.
-// Unknown IDs are NotFound for the whole call.
+// Unknown IDs are NotFound for the whole call. The rule itself is
+// xferstate.Decide; this method locks, batches and writes its verdicts.
 func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UUID]Xfer, error) {
 	if len(ds) == 0 || len(ds) > MaxXferBatch {
 		return nil, apperr.New(apperr.Invalid, "decide 1..%d transfers per call", MaxXferBatch)
@@ -252,7 +254,7 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 			if !ok {
 				return apperr.New(apperr.NotFound, "transfer %s not found", d.ID)
 			}
-			if x.Status != XferPending || seen[d.ID] {
+			if x.Status != xferstate.Pending || seen[d.ID] {
 				continue
 			}
 			seen[d.ID] = true
@@ -309,25 +311,22 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 			if from == nil || transit == nil {
 				return apperr.New(apperr.Internal, "transfer %s refers to a missing balance", x.ID)
 			}
-			commit, reason := d.Commit, d.Reason
-			if commit && (h.Status != HoldActive || !now.Before(h.ExpiresAt)) {
-				commit, reason = false, "the sender's hold expired before the decision"
+			dec := xferstate.Decide(x.Status, xferstate.Proposal{Commit: d.Commit, Reason: d.Reason, KeepHoldOnAbort: d.KeepHoldOnAbort},
+				xferstate.Hold{Active: h.Status == HoldActive, ExpiresAt: h.ExpiresAt}, now)
+			if !dec.Changed {
+				return apperr.New(apperr.Internal, "transfer %s: %s is not open for a decision", x.ID, x.Status)
 			}
-			switch {
-			case !commit && d.KeepHoldOnAbort:
-				x.Status, x.Reason = XferAborting, reason
-			case !commit:
-				if h.Status == HoldActive {
-					from.newHeld -= h.AmountUnits
-					finishHold(h, HoldVoided, 0, uuid.Nil)
-					ev, err := voidedHoldEvent(h, now)
-					if err != nil {
-						return err
-					}
-					envs = append(envs, ev)
+			switch dec.Hold {
+			case xferstate.KeepHold: // aborting (the hold waits for the target's acknowledgement), or nothing left to void
+			case xferstate.VoidHold:
+				from.newHeld -= h.AmountUnits
+				finishHold(h, HoldVoided, 0, uuid.Nil)
+				ev, err := voidedHoldEvent(h, now)
+				if err != nil {
+					return err
 				}
-				x.Status, x.Reason = XferAborted, reason
-			default:
+				envs = append(envs, ev)
+			case xferstate.PostHold:
 				from.newHeld -= h.AmountUnits
 				from.newUnits -= h.AmountUnits // reserved: units ≥ held ≥ amount
 				if transit.newUnits, err = money.Add(transit.newUnits, h.AmountUnits); err != nil {
@@ -347,9 +346,8 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 					return err
 				}
 				envs = append(envs, evs...)
-				x.Status, x.Reason = XferCommitting, ""
 			}
-			x.UpdatedAt = now
+			x.Status, x.Reason, x.UpdatedAt = dec.Status, dec.Reason, now
 			out[x.ID] = x
 			upd.Ids = append(upd.Ids, x.ID)
 			upd.Statuses = append(upd.Statuses, string(x.Status))
@@ -421,7 +419,7 @@ func (s *Store) VoidAbortedXfers(ctx context.Context, ids []uuid.UUID) (map[uuid
 			if !ok {
 				return apperr.New(apperr.NotFound, "transfer %s not found", id)
 			}
-			if x.Status != XferAborting || seen[id] {
+			if x.Status != xferstate.Aborting || seen[id] {
 				continue
 			}
 			seen[id] = true
@@ -460,7 +458,8 @@ func (s *Store) VoidAbortedXfers(ctx context.Context, ids []uuid.UUID) (map[uuid
 			}
 			// A hold no longer active expired before the decision (the
 			// expiry sweep leaves aborting ones alone): nothing to release.
-			if h.Status == HoldActive {
+			dec := xferstate.AckAbort(x.Status, h.Status == HoldActive)
+			if dec.Hold == xferstate.VoidHold {
 				from := locked[balKey{h.From, ledger.BucketLiquid}]
 				if from == nil {
 					return apperr.New(apperr.Internal, "transfer %s refers to a missing balance", x.ID)
@@ -476,10 +475,10 @@ func (s *Store) VoidAbortedXfers(ctx context.Context, ids []uuid.UUID) (map[uuid
 				}
 				envs = append(envs, ev)
 			}
-			x.Status, x.UpdatedAt = XferAborted, now
+			x.Status, x.UpdatedAt = dec.Status, now
 			out[x.ID] = x
 			upd.Ids = append(upd.Ids, x.ID)
-			upd.Statuses = append(upd.Statuses, string(XferAborted))
+			upd.Statuses = append(upd.Statuses, string(x.Status))
 			upd.Reasons = append(upd.Reasons, x.Reason)
 			upd.Fees = append(upd.Fees, 0)
 		}
@@ -533,11 +532,12 @@ func (s *Store) FinishXfers(ctx context.Context, fees map[uuid.UUID]int64) error
 		}
 		upd := tegdb.XfersUpdateParams{Now: now}
 		for _, r := range rows {
-			if XferStatus(r.Status) != XferCommitting {
+			dec := xferstate.ConfirmCredit(xferstate.Status(r.Status))
+			if !dec.Changed {
 				continue
 			}
 			upd.Ids = append(upd.Ids, r.ID)
-			upd.Statuses = append(upd.Statuses, string(XferCommitted))
+			upd.Statuses = append(upd.Statuses, string(dec.Status))
 			upd.Reasons = append(upd.Reasons, "")
 			upd.Fees = append(upd.Fees, fees[r.ID])
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // The participant side of cross-registry transfers: prepares, commits and
@@ -28,7 +29,7 @@ type XferPrepareItem struct {
 // XferPrepareResult is a participant's answer for one transfer.
 type XferPrepareResult struct {
 	ID       uuid.UUID
-	Status   string // PrepPrepared, PrepRejected, PrepCommitted, PrepAborted or PrepUnknown
+	Status   xferstate.Status // Prepared, Rejected, Committed, Aborted or Unknown
 	Reason   string
 	FeeUnits int64
 }
@@ -63,23 +64,23 @@ func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPre
 	ids := make([]uuid.UUID, len(items))
 	for i, it := range items {
 		ids[i] = it.ID
-		status, reason := PrepPrepared, ""
+		status, reason := xferstate.Prepared, ""
 		fee, ferr := ledger.TransferFee(it.AmountUnits, ledger.BaseFeeBps)
 		switch {
 		case userAccount("from", it.From) != nil:
-			status, reason = PrepRejected, "the sender is not an agent or developer account"
+			status, reason = xferstate.Rejected, "the sender is not an agent or developer account"
 		case !ledger.IsUserKind(kinds[it.To]):
-			status, reason = PrepRejected, "receiver "+clipID(it.To)+" has no account on this registry"
+			status, reason = xferstate.Rejected, "receiver "+clipID(it.To)+" has no account on this registry"
 		case ferr != nil:
-			status, reason = PrepRejected, ferr.Error()
+			status, reason = xferstate.Rejected, ferr.Error()
 		case validateText("memo", it.Memo, MaxMemoBytes) != nil:
-			status, reason = PrepRejected, "invalid memo"
+			status, reason = xferstate.Rejected, "invalid memo"
 		}
 		if it.AmountUnits <= 0 {
 			return nil, apperr.New(apperr.Invalid, "transfer %s: amount_units must be positive", it.ID)
 		}
 		memo := it.Memo
-		if status == PrepRejected {
+		if status == xferstate.Rejected {
 			fee = ledger.Fee{}
 			if len(memo) > MaxMemoBytes {
 				memo = ""
@@ -92,7 +93,7 @@ func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPre
 		p.Fees = append(p.Fees, fee.FeeUnits)
 		p.FeeBps = append(p.FeeBps, int32(fee.Bps))
 		p.Memos = append(p.Memos, memo)
-		p.Statuses = append(p.Statuses, status)
+		p.Statuses = append(p.Statuses, string(status))
 		p.Reasons = append(p.Reasons, reason)
 	}
 	if err := s.q.XferPreparesInsert(ctx, s.pool, p); err != nil {
@@ -113,9 +114,9 @@ func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPre
 		case !ok:
 			return nil, apperr.New(apperr.Internal, "prepare of %s not recorded", it.ID)
 		case r.SourceRegistry != source || r.Sender != it.From || r.Receiver != it.To || r.AmountUnits != it.AmountUnits:
-			out[i] = XferPrepareResult{ID: it.ID, Status: PrepRejected, Reason: "transfer id already prepared with other parameters"}
+			out[i] = XferPrepareResult{ID: it.ID, Status: xferstate.Rejected, Reason: "transfer id already prepared with other parameters"}
 		default:
-			out[i] = XferPrepareResult{ID: it.ID, Status: r.Status, Reason: r.Reason, FeeUnits: r.FeeUnits}
+			out[i] = XferPrepareResult{ID: it.ID, Status: xferstate.Status(r.Status), Reason: r.Reason, FeeUnits: r.FeeUnits}
 		}
 	}
 	return out, nil
@@ -132,7 +133,7 @@ func (s *Store) CommitXfers(ctx context.Context, source string, ids []uuid.UUID)
 }
 
 // AbortXfers drops prepared transfers from source (nothing had moved).
-// Idempotent; an unknown ID is reported PrepUnknown (nothing to abort); a
+// Idempotent; an unknown ID is reported Unknown (nothing to abort); a
 // committed one is reported committed (a protocol violation the caller
 // must surface: a commit decision is never undone).
 func (s *Store) AbortXfers(ctx context.Context, source string, ids []uuid.UUID) ([]XferPrepareResult, error) {
@@ -161,14 +162,14 @@ func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UU
 			r, ok := byID[id]
 			switch {
 			case !ok:
-				out[i] = XferPrepareResult{ID: id, Status: PrepUnknown}
+				out[i] = XferPrepareResult{ID: id, Status: xferstate.Unknown}
 				continue
 			case r.SourceRegistry != source:
-				out[i] = XferPrepareResult{ID: id, Status: PrepUnknown, Reason: "prepared by another registry"}
+				out[i] = XferPrepareResult{ID: id, Status: xferstate.Unknown, Reason: "prepared by another registry"}
 				continue
 			}
-			out[i] = XferPrepareResult{ID: id, Status: r.Status, Reason: r.Reason, FeeUnits: r.FeeUnits}
-			if r.Status == PrepPrepared && !seen[id] {
+			out[i] = XferPrepareResult{ID: id, Status: xferstate.Status(r.Status), Reason: r.Reason, FeeUnits: r.FeeUnits}
+			if xferstate.Status(r.Status) == xferstate.Prepared && !seen[id] {
 				seen[id] = true
 				todo = append(todo, r)
 			}
@@ -177,13 +178,13 @@ func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UU
 			return nil
 		}
 		upd := tegdb.XferPreparesUpdateParams{Now: now}
-		final := map[uuid.UUID]string{}
+		final := map[uuid.UUID]xferstate.Status{}
 		if !commit {
 			for _, r := range todo {
 				upd.Ids = append(upd.Ids, r.TransferID)
-				upd.Statuses = append(upd.Statuses, PrepAborted)
+				upd.Statuses = append(upd.Statuses, string(xferstate.Aborted))
 				upd.CreditIds = append(upd.CreditIds, uuid.Nil)
-				final[r.TransferID] = PrepAborted
+				final[r.TransferID] = xferstate.Aborted
 			}
 		} else {
 			transit := TransitAccount(source)
@@ -241,9 +242,9 @@ func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UU
 				}
 				envs = append(envs, credit, info)
 				upd.Ids = append(upd.Ids, r.TransferID)
-				upd.Statuses = append(upd.Statuses, PrepCommitted)
+				upd.Statuses = append(upd.Statuses, string(xferstate.Committed))
 				upd.CreditIds = append(upd.CreditIds, cid)
-				final[r.TransferID] = PrepCommitted
+				final[r.TransferID] = xferstate.Committed
 			}
 			if err := s.applyBalances(ctx, tx, locked, feeTotal, now); err != nil {
 				return err

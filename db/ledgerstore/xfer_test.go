@@ -1,6 +1,10 @@
 package ledgerstore_test
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // xferInvariants are the money invariants that hold on a TEG taking part
@@ -54,7 +59,7 @@ func TestCrossRegistryTransferLegsAreIdempotentAndBalanced(t *testing.T) {
 	req := ledgerstore.XferRequest{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 10 * avt, Memo: "hi", IdempotencyKey: "k1"}
 	x, err := src.store.BeginXfer(src.ctx, req)
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.XferPending, x.Status)
+	require.Equal(t, xferstate.Pending, x.Status)
 	units, held := src.balance(alice)
 	require.Equal(t, 100*avt, units)
 	require.Equal(t, 10*avt, held)
@@ -91,21 +96,21 @@ func TestCrossRegistryTransferLegsAreIdempotentAndBalanced(t *testing.T) {
 	for range 2 { // duplicate delivery answers the same
 		rs, err := dst.store.PrepareXfers(dst.ctx, "alpha-main", []ledgerstore.XferPrepareItem{item, ghost})
 		require.NoError(t, err)
-		require.Equal(t, ledgerstore.PrepPrepared, rs[0].Status)
+		require.Equal(t, xferstate.Prepared, rs[0].Status)
 		require.Equal(t, 5_000_000, int(rs[0].FeeUnits), "0.5% of 10 AVT")
-		require.Equal(t, ledgerstore.PrepRejected, rs[1].Status)
+		require.Equal(t, xferstate.Rejected, rs[1].Status)
 		require.Contains(t, rs[1].Reason, "has no account on this registry")
 	}
 	// The same ID from another source is not this prepare.
 	rs, err := dst.store.PrepareXfers(dst.ctx, "alpha-x", []ledgerstore.XferPrepareItem{item})
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.PrepRejected, rs[0].Status)
+	require.Equal(t, xferstate.Rejected, rs[0].Status)
 
 	// Decision: commit, twice; the hold moves to transit once.
 	for range 2 {
 		out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: x.ID, Commit: true}})
 		require.NoError(t, err)
-		require.Equal(t, ledgerstore.XferCommitting, out[x.ID].Status)
+		require.Equal(t, xferstate.Committing, out[x.ID].Status)
 	}
 	units, held = src.balance(alice)
 	require.Equal(t, 90*avt, units)
@@ -115,15 +120,15 @@ func TestCrossRegistryTransferLegsAreIdempotentAndBalanced(t *testing.T) {
 	// A later abort cannot undo a commit decision.
 	out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: x.ID, Reason: "late"}})
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.XferCommitting, out[x.ID].Status)
+	require.Equal(t, xferstate.Committing, out[x.ID].Status)
 
 	// Commit on the participant, twice: credited once.
 	for range 2 {
 		rs, err := dst.store.CommitXfers(dst.ctx, "alpha-main", []uuid.UUID{x.ID, ghost.ID, uuid.New()})
 		require.NoError(t, err)
-		require.Equal(t, ledgerstore.PrepCommitted, rs[0].Status)
-		require.Equal(t, ledgerstore.PrepRejected, rs[1].Status)
-		require.Equal(t, ledgerstore.PrepUnknown, rs[2].Status)
+		require.Equal(t, xferstate.Committed, rs[0].Status)
+		require.Equal(t, xferstate.Rejected, rs[1].Status)
+		require.Equal(t, xferstate.Unknown, rs[2].Status)
 	}
 	b, _ := dst.balance(bob)
 	require.Equal(t, 10*avt-5_000_000, b)
@@ -133,12 +138,12 @@ func TestCrossRegistryTransferLegsAreIdempotentAndBalanced(t *testing.T) {
 	require.Equal(t, -10*avt, in)
 	rs, err = dst.store.AbortXfers(dst.ctx, "alpha-main", []uuid.UUID{x.ID})
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.PrepCommitted, rs[0].Status, "a committed prepare is never aborted")
+	require.Equal(t, xferstate.Committed, rs[0].Status, "a committed prepare is never aborted")
 
 	require.NoError(t, src.store.FinishXfers(src.ctx, map[uuid.UUID]int64{x.ID: 5_000_000}))
 	got, err := src.store.GetXfer(src.ctx, x.ID)
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.XferCommitted, got.Status)
+	require.Equal(t, xferstate.Committed, got.Status)
 	require.Equal(t, int64(5_000_000), got.FeeUnits)
 
 	// Both sides emitted the informational TokensTransferred xfer-<id>
@@ -165,9 +170,9 @@ func TestCrossRegistryAbortVoidsTheHold(t *testing.T) {
 	src.clock.Advance(ledgerstore.XferHoldTTL + time.Minute)
 	out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: x.ID, Reason: "rejected"}, {ID: y.ID, Commit: true}})
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.XferAborted, out[x.ID].Status)
+	require.Equal(t, xferstate.Aborted, out[x.ID].Status)
 	require.Equal(t, "rejected", out[x.ID].Reason)
-	require.Equal(t, ledgerstore.XferAborted, out[y.ID].Status)
+	require.Equal(t, xferstate.Aborted, out[y.ID].Status)
 	require.Contains(t, out[y.ID].Reason, "expired")
 	units, held := src.balance(alice)
 	require.Equal(t, 20*avt, units)
@@ -206,7 +211,7 @@ func TestCrossRegistryAbortKeepsTheHoldUntilTheTargetAcknowledged(t *testing.T) 
 	} {
 		out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{d})
 		require.NoError(t, err)
-		require.Equal(t, ledgerstore.XferAborting, out[x.ID].Status)
+		require.Equal(t, xferstate.Aborting, out[x.ID].Status)
 		require.Equal(t, "rejected", out[x.ID].Reason)
 	}
 	units, held := src.balance(alice)
@@ -217,7 +222,7 @@ func TestCrossRegistryAbortKeepsTheHoldUntilTheTargetAcknowledged(t *testing.T) 
 	require.Equal(t, ledgerstore.HoldActive, h.Status)
 	st, err := src.store.XferStatuses(src.ctx, []uuid.UUID{x.ID})
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.XferAborting, st[x.ID].Status)
+	require.Equal(t, xferstate.Aborting, st[x.ID].Status)
 	require.Zero(t, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "hold-voided-"+x.HoldID.String()))
 
 	// Past the holds' expiry the sweep expires the pending transfer's
@@ -240,7 +245,7 @@ func TestCrossRegistryAbortKeepsTheHoldUntilTheTargetAcknowledged(t *testing.T) 
 	// y's commit finds its hold expired: aborting too, nothing to void.
 	out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: y.ID, Commit: true, KeepHoldOnAbort: true}})
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.XferAborting, out[y.ID].Status)
+	require.Equal(t, xferstate.Aborting, out[y.ID].Status)
 	require.Contains(t, out[y.ID].Reason, "expired")
 
 	// Unknown IDs are refused as a whole, nothing written.
@@ -253,9 +258,9 @@ func TestCrossRegistryAbortKeepsTheHoldUntilTheTargetAcknowledged(t *testing.T) 
 	for range 2 {
 		out, err := src.store.VoidAbortedXfers(src.ctx, []uuid.UUID{x.ID, y.ID, x.ID})
 		require.NoError(t, err)
-		require.Equal(t, ledgerstore.XferAborted, out[x.ID].Status)
+		require.Equal(t, xferstate.Aborted, out[x.ID].Status)
 		require.Equal(t, "rejected", out[x.ID].Reason)
-		require.Equal(t, ledgerstore.XferAborted, out[y.ID].Status)
+		require.Equal(t, xferstate.Aborted, out[y.ID].Status)
 	}
 	units, held = src.balance(alice)
 	require.Equal(t, 20*avt, units)
@@ -267,7 +272,7 @@ func TestCrossRegistryAbortKeepsTheHoldUntilTheTargetAcknowledged(t *testing.T) 
 	require.Zero(t, src.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "hold-voided-"+y.HoldID.String()))
 	got, err := src.store.GetXfer(src.ctx, x.ID)
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.XferAborted, got.Status)
+	require.Equal(t, xferstate.Aborted, got.Status)
 	unsettled, err = src.store.UnsettledXfers(src.ctx, src.clock.Now(), 10)
 	require.NoError(t, err)
 	require.Empty(t, unsettled)
@@ -311,4 +316,55 @@ func TestBeginXfersDecidesEachTransferOfABatchOnItsOwn(t *testing.T) {
 	require.Equal(t, 4*avt, held)
 	require.Equal(t, 3, src.count(`SELECT count(*) FROM xfers`))
 	src.xferInvariants()
+}
+
+// The statuses the schema accepts and the SQL spells are xferstate's: the
+// CHECK constraints list exactly its coordinator and prepare statuses, and
+// every status literal in the cross-registry queries is one of them.
+func TestXferStatusesMatchTheSchemaAndQueries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{notMainframe: true})
+	literal := regexp.MustCompile(`'([a-z_]+)'`)
+	checked := func(table string) []string {
+		var def string
+		require.NoError(t, e.pool.QueryRow(e.ctx, `
+			SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+			WHERE c.conrelid = $1::regclass AND c.contype = 'c' AND pg_get_constraintdef(c.oid) LIKE '%status = ANY%'`, table).Scan(&def))
+		var out []string
+		for _, m := range literal.FindAllStringSubmatch(def, -1) {
+			out = append(out, m[1])
+		}
+		slices.Sort(out)
+		return out
+	}
+	names := func(ss []xferstate.Status) []string {
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = string(s)
+		}
+		slices.Sort(out)
+		return out
+	}
+	require.Equal(t, names(xferstate.CoordinatorStatuses()), checked("xfers"))
+	require.Equal(t, names(xferstate.PrepareStatuses()), checked("xfer_prepares"))
+
+	known := map[string]bool{"active": true} // the one hold status xfer.sql names
+	for _, s := range append(xferstate.CoordinatorStatuses(), xferstate.PrepareStatuses()...) {
+		known[string(s)] = true
+	}
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	sql, err := os.ReadFile(filepath.Join(root, "queries", "teg", "xfer.sql"))
+	require.NoError(t, err)
+	n := 0
+	for _, m := range literal.FindAllStringSubmatch(string(sql), -1) {
+		require.True(t, known[m[1]], "queries/teg/xfer.sql: status %q is not in package xferstate", m[1])
+		n++
+	}
+	require.Greater(t, n, 3, "the scan found the status literals")
+	holds, err := os.ReadFile(filepath.Join(root, "queries", "teg", "holds.sql"))
+	require.NoError(t, err)
+	for _, m := range regexp.MustCompile(`x\.status = '([a-z_]+)'`).FindAllStringSubmatch(string(holds), -1) {
+		require.Contains(t, xferstate.CoordinatorStatuses(), xferstate.Status(m[1]), "queries/teg/holds.sql")
+	}
 }
