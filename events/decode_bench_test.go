@@ -57,3 +57,40 @@ func BenchmarkGoccyDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncoder writes benchEnvelope's event with the Encoder, as the
+// ledger's group commit does (the counterpart of BenchmarkDecoder).
+func BenchmarkEncoder(b *testing.B) {
+	raw := benchEnvelope(b)
+	var env Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		b.Fatal(err)
+	}
+	var p struct {
+		TransferID  uuid.UUID `json:"transfer_id"`
+		From, To    string
+		AmountUnits int64 `json:"amount_units"`
+	}
+	if err := json.Unmarshal(env.Payload, &p); err != nil {
+		b.Fatal(err)
+	}
+	var e Encoder
+	e.Reset(env.Frame, env.Registry, env.Source, env.OccurredAt)
+	buf := make([]byte, 0, 1024)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = e.Begin(buf[:0], env.EventID, env.IdempotencyKey, env.Type, env.Subject)
+		for _, ps := range env.Postings {
+			buf = e.Posting(buf, ps.Account, ps.Bucket, ps.Delta)
+		}
+		buf = e.PayloadUUID(buf, "transfer_id", p.TransferID)
+		buf = e.PayloadString(buf, "from", p.From)
+		buf = e.PayloadString(buf, "to", p.To)
+		buf = e.PayloadInt(buf, "amount_units", p.AmountUnits)
+		var err error
+		if buf, err = e.End(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

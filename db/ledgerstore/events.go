@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -164,7 +163,9 @@ func (r *transferEventRows) release() {
 
 // encodeTransferEvents stamps, validates, checks the emission guard (once
 // per type) and encodes the TokensTransferred / TransactionFeeCollected
-// events of ts, all occurring at now.
+// events of ts, all occurring at now, with events.Encoder: the same
+// envelopes (fields, order and values) that transferEvents +
+// db.OutboxWriter would produce, without reflection.
 func (s *Store) encodeTransferEvents(ctx context.Context, tx pgx.Tx, ts []Transfer, now time.Time) (transferEventRows, error) {
 	w := s.outbox
 	if w.Frame == "" || w.Registry == "" || w.Source == "" {
@@ -186,117 +187,73 @@ func (s *Store) encodeTransferEvents(ctx context.Context, tx pgx.Tx, ts []Transf
 	}
 	r := transferEventRows{ids: make([]uuid.UUID, 0, n), keys: make([]string, 0, n), types: make([]string, 0, n),
 		subjects: make([]string, 0, n), bodies: make([][]byte, 0, n), buf: envelopeBufs.Get().(*[]byte)}
-	// Everything between "type" and "subject" is the same for the batch.
-	common := []byte(`,"frame":`)
-	common = appendJSONString(common, w.Frame)
-	common = append(common, `,"registry":`...)
-	common = appendJSONString(common, w.Registry)
-	common = append(common, `,"source":`...)
-	common = appendJSONString(common, w.Source)
-	common = append(common, `,"occurred_at":"`...)
-	common = now.UTC().AppendFormat(common, time.RFC3339Nano)
-	common = append(common, `","subject":`...)
-
 	// ~800 bytes per envelope with DID accounts; grown once if short.
 	buf := (*r.buf)[:0]
 	if need := n * 900; cap(buf) < need {
 		buf = make([]byte, 0, need)
 	}
+	var enc events.Encoder
+	enc.Reset(w.Frame, w.Registry, w.Source, now)
 	ends := make([]int, 0, n)
-	var idText [36]byte
-	add := func(typ, key, subject string) error {
+	begin := func(typ, key, subject string) error {
 		id, err := uuid.NewV7()
 		if err != nil {
 			return fmt.Errorf("event id: %w", err)
 		}
-		if len(key) > events.MaxKeyLen || len(subject) > events.MaxSubjectLen {
-			return fmt.Errorf("outbox: event %s (%s): key or subject too long", typ, key)
-		}
+		buf = enc.Begin(buf, id, key, typ, subject)
 		r.ids = append(r.ids, id)
 		r.keys = append(r.keys, key)
 		r.types = append(r.types, typ)
 		r.subjects = append(r.subjects, subject)
-		buf = append(buf, `{"event_id":"`...)
-		uuidText(&idText, id)
-		buf = append(buf, idText[:]...)
-		buf = append(buf, `","idempotency_key":`...)
-		buf = appendJSONString(buf, key)
-		buf = append(buf, `,"type":`...)
-		buf = appendJSONString(buf, typ)
-		buf = append(buf, common...)
-		buf = appendJSONString(buf, subject)
 		return nil
 	}
-	posting := func(b []byte, account string, delta int64) []byte {
-		b = append(b, `{"account":`...)
-		b = appendJSONString(b, account)
-		b = append(b, `,"bucket":"liquid","delta":`...)
-		return strconv.AppendInt(b, delta, 10)
+	end := func() (err error) {
+		if buf, err = enc.End(buf); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		ends = append(ends, len(buf))
+		return nil
 	}
 	for _, t := range ts {
-		uuidText(&idText, t.ID)
-		tid := string(idText[:])
-		if err := add(EventTokensTransferred, "xfer-"+tid, t.From); err != nil {
+		tid := t.ID.String()
+		// transferPayload's fields, in its order.
+		if err := begin(EventTokensTransferred, "xfer-"+tid, t.From); err != nil {
 			return transferEventRows{}, err
 		}
-		start := len(buf)
-		buf = append(buf, `,"postings":[`...)
-		buf = posting(buf, t.From, -t.NetUnits)
-		buf = append(buf, "},"...)
-		buf = posting(buf, t.To, t.NetUnits)
-		buf = append(buf, `}],"payload":{"transfer_id":"`...)
-		buf = append(buf, tid...)
-		buf = append(buf, `","from":`...)
-		buf = appendJSONString(buf, t.From)
-		buf = append(buf, `,"to":`...)
-		buf = appendJSONString(buf, t.To)
-		buf = append(buf, `,"amount_units":`...)
-		buf = strconv.AppendInt(buf, t.AmountUnits, 10)
-		buf = append(buf, `,"fee_units":`...)
-		buf = strconv.AppendInt(buf, t.FeeUnits, 10)
-		buf = append(buf, `,"net_units":`...)
-		buf = strconv.AppendInt(buf, t.NetUnits, 10)
-		buf = append(buf, `,"fee_bps":`...)
-		buf = strconv.AppendInt(buf, t.FeeBps, 10)
+		buf = enc.Posting(buf, t.From, ledger.BucketLiquid, -t.NetUnits)
+		buf = enc.Posting(buf, t.To, ledger.BucketLiquid, t.NetUnits)
+		buf = enc.PayloadUUID(buf, "transfer_id", t.ID)
+		buf = enc.PayloadString(buf, "from", t.From)
+		buf = enc.PayloadString(buf, "to", t.To)
+		buf = enc.PayloadInt(buf, "amount_units", t.AmountUnits)
+		buf = enc.PayloadInt(buf, "fee_units", t.FeeUnits)
+		buf = enc.PayloadInt(buf, "net_units", t.NetUnits)
+		buf = enc.PayloadInt(buf, "fee_bps", t.FeeBps)
 		if t.Memo != "" {
-			buf = append(buf, `,"memo":`...)
-			buf = appendJSONString(buf, t.Memo)
+			buf = enc.PayloadString(buf, "memo", t.Memo)
 		}
 		if t.HoldID != nil {
-			buf = append(buf, `,"hold_id":"`...)
-			uuidText(&idText, *t.HoldID)
-			buf = append(buf, idText[:]...)
-			buf = append(buf, '"')
+			buf = enc.PayloadUUID(buf, "hold_id", *t.HoldID)
 		}
-		if len(buf)-start > events.MaxPayloadSize {
-			return transferEventRows{}, fmt.Errorf("outbox: event %s: payload larger than %d bytes", EventTokensTransferred, events.MaxPayloadSize)
+		if err := end(); err != nil {
+			return transferEventRows{}, err
 		}
-		buf = append(buf, `},"schema_version":`...)
-		buf = strconv.AppendInt(buf, events.SchemaVersion, 10)
-		buf = append(buf, '}')
-		ends = append(ends, len(buf))
 		if t.FeeUnits == 0 {
 			continue
 		}
-		if err := add(EventTransactionFeeCollected, "fee-"+tid, t.From); err != nil {
+		// feePayload's fields, in its order.
+		if err := begin(EventTransactionFeeCollected, "fee-"+tid, t.From); err != nil {
 			return transferEventRows{}, err
 		}
-		buf = append(buf, `,"postings":[`...)
-		buf = posting(buf, t.From, -t.FeeUnits)
-		buf = append(buf, "},"...)
-		buf = posting(buf, ledger.AccountFeeCollector, t.FeeUnits)
-		buf = append(buf, `}],"payload":{"transfer_id":"`...)
-		buf = append(buf, tid...)
-		buf = append(buf, `","payer":`...)
-		buf = appendJSONString(buf, t.From)
-		buf = append(buf, `,"fee_units":`...)
-		buf = strconv.AppendInt(buf, t.FeeUnits, 10)
-		buf = append(buf, `,"fee_bps":`...)
-		buf = strconv.AppendInt(buf, t.FeeBps, 10)
-		buf = append(buf, `},"schema_version":`...)
-		buf = strconv.AppendInt(buf, events.SchemaVersion, 10)
-		buf = append(buf, '}')
-		ends = append(ends, len(buf))
+		buf = enc.Posting(buf, t.From, ledger.BucketLiquid, -t.FeeUnits)
+		buf = enc.Posting(buf, ledger.AccountFeeCollector, ledger.BucketLiquid, t.FeeUnits)
+		buf = enc.PayloadUUID(buf, "transfer_id", t.ID)
+		buf = enc.PayloadString(buf, "payer", t.From)
+		buf = enc.PayloadInt(buf, "fee_units", t.FeeUnits)
+		buf = enc.PayloadInt(buf, "fee_bps", t.FeeBps)
+		if err := end(); err != nil {
+			return transferEventRows{}, err
+		}
 	}
 	*r.buf = buf
 	prev := 0
@@ -336,34 +293,4 @@ func (s *Store) copyEvents(ctx context.Context, tx pgx.Tx, r transferEventRows, 
 		return fmt.Errorf("outbox: copied %d of %d transfer events", n, len(r.ids))
 	}
 	return nil
-}
-
-// uuidText writes id in its canonical 36-character form.
-func uuidText(dst *[36]byte, id uuid.UUID) {
-	const hexDigits = "0123456789abcdef"
-	j := 0
-	for i, b := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst[j] = '-'
-			j++
-		}
-		dst[j], dst[j+1] = hexDigits[b>>4], hexDigits[b&0x0f]
-		j += 2
-	}
-}
-
-// appendJSONString appends s as a JSON string exactly as encoding/json
-// writes it (HTML-safe escaping included): plain printable ASCII is copied
-// directly, anything else goes through encoding/json.
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			raw, _ := json.Marshal(s) // a string always encodes
-			return append(dst, raw...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }
