@@ -14,6 +14,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
@@ -352,7 +353,7 @@ func TestXferStatusesMatchTheSchemaAndQueries(t *testing.T) {
 	for _, s := range append(xferstate.CoordinatorStatuses(), xferstate.PrepareStatuses()...) {
 		known[string(s)] = true
 	}
-	root, err := filepath.Abs("../..")
+	root, err := testenv.ModuleRoot()
 	require.NoError(t, err)
 	sql, err := os.ReadFile(filepath.Join(root, "queries", "teg", "xfer.sql"))
 	require.NoError(t, err)
