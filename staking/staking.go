@@ -1,7 +1,9 @@
 // Package staking holds the staking rules (SPEC §6.4, whitepaper §5.4 and
 // §5.5): the five lock tiers, the APY curve (a logistic decay in the
 // network's TVL ratio with a circuit breaker), the daily reward with its
-// pro-rata factor and validator split, and the slashing penalty. Pure Go,
+// pro-rata factor and validator split, the slashing penalty, and the
+// state machine of a position (position.go: active, cooldown, closed,
+// slashed; locks, cooldowns, maturity and slashing). Pure Go,
 // integer and fixed-point arithmetic only; no I/O. The parameters and
 // rounding rules are written down, with the tested values, in README.md.
 package staking

@@ -313,7 +313,7 @@ func TestCooldownReleasesFundsSevenDaysLaterOnTheLedger(t *testing.T) {
 	require.Equal(t, 50*avt, liquid(), "released")
 	reqs, err := store.UnstakeRequests(ctx, agent, 0, 10)
 	require.NoError(t, err)
-	require.Equal(t, "completed", reqs[0].Status)
+	require.Equal(t, staking.UnstakeCompleted, reqs[0].Status)
 	require.Equal(t, t0.Add(7*24*time.Hour), reqs[0].CompletedAt.UTC(), "exactly seven days later")
 }
 
@@ -358,7 +358,7 @@ func TestLockedStakeWithdrawableFromDay30OnTheLedger(t *testing.T) {
 		require.Equal(t, before, outbox(), "%s: a refused unstake writes nothing", when)
 		got, err := store.Position(ctx, p.ID)
 		require.NoError(t, err)
-		require.Equal(t, ledgerstore.PositionActive, got.Status, when)
+		require.Equal(t, staking.PositionActive, got.Status, when)
 		require.Nil(t, got.MaturedAt, "%s: not matured yet", when)
 		require.Zero(t, liquid(), when)
 	}
@@ -374,7 +374,7 @@ func TestLockedStakeWithdrawableFromDay30OnTheLedger(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, got.MaturedAt)
 	require.Equal(t, day30, *got.MaturedAt, "matured exactly at the term end")
-	require.Equal(t, ledgerstore.PositionActive, got.Status, "maturity lifts the lock; the money stays staked until the owner unstakes")
+	require.Equal(t, staking.PositionActive, got.Status, "maturity lifts the lock; the money stays staked until the owner unstakes")
 	require.EqualValues(t, 1, count(t, tdb.Pool, `SELECT count(*) FROM outbox WHERE event_type = 'StakeMatured' AND idempotency_key = $1`, "matured-"+strconv.FormatInt(p.ID, 10)))
 	require.NoError(t, store.MatureLock(ctx, p.ID), "a duplicate expiry is a no-op")
 	require.EqualValues(t, 1, count(t, tdb.Pool, `SELECT count(*) FROM outbox WHERE event_type = 'StakeMatured'`))
@@ -383,7 +383,7 @@ func TestLockedStakeWithdrawableFromDay30OnTheLedger(t *testing.T) {
 	res, err := store.Unstake(ctx, agent, p.ID)
 	require.NoError(t, err, "withdrawable at day 30")
 	require.Nil(t, res.Request, "no cooldown after a locked term")
-	require.Equal(t, ledgerstore.PositionClosed, res.Position.Status)
+	require.Equal(t, staking.PositionClosed, res.Position.Status)
 	require.Equal(t, 40*avt, liquid(), "the principal is back in liquid")
 	require.EqualValues(t, 1, count(t, tdb.Pool, `SELECT count(*) FROM outbox WHERE event_type = 'TokensUnstaked'`))
 }

@@ -124,7 +124,7 @@ type PositionResponse struct {
 func positionDTO(p ledgerstore.Position) PositionResponse {
 	return PositionResponse{
 		ID: p.ID, Owner: p.Owner, Tier: string(p.Tier), PrincipalUnits: p.PrincipalUnits, Principal: money.Format(p.PrincipalUnits),
-		StakedUnits: p.StakedUnits, AutoCompound: p.AutoCompound, Validator: p.Validator, Status: p.Status,
+		StakedUnits: p.StakedUnits, AutoCompound: p.AutoCompound, Validator: p.Validator, Status: string(p.Status),
 		UnlockAt: p.UnlockAt, MaturedAt: p.MaturedAt, CreatedAt: p.CreatedAt, ClosedAt: p.ClosedAt,
 	}
 }
@@ -143,7 +143,7 @@ type UnstakeRequestResponse struct {
 
 func unstakeDTO(u ledgerstore.UnstakeRequest) UnstakeRequestResponse {
 	return UnstakeRequestResponse{PositionID: u.PositionID, Owner: u.Owner, AmountUnits: u.AmountUnits, Amount: money.Format(u.AmountUnits),
-		Status: u.Status, RequestedAt: u.RequestedAt, ReleasesAt: u.ReleasesAt, CompletedAt: u.CompletedAt}
+		Status: string(u.Status), RequestedAt: u.RequestedAt, ReleasesAt: u.ReleasesAt, CompletedAt: u.CompletedAt}
 }
 
 // UnstakeResponse is POST /staking/positions/:id/unstake: the position and,
@@ -277,7 +277,7 @@ func (h *StakingHandler) stake(c *gin.Context) {
 	// started the answer is 503 (not stored by the idempotency layer): a
 	// retry with the same key replays the stake and starts it again; the
 	// daily reward run marks any expiry still unrecorded.
-	if p.UnlockAt != nil && p.Status == ledgerstore.PositionActive && p.MaturedAt == nil {
+	if p.UnlockAt != nil && p.Status == staking.PositionActive && p.MaturedAt == nil {
 		if err := h.o.Locks.StartLockExpiry(c.Request.Context(), p.ID, *p.UnlockAt); err != nil {
 			api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "the stake is recorded as position %d but its lock expiry could not be scheduled; retry with the same Idempotency-Key", p.ID))
 			return
@@ -402,7 +402,7 @@ func (h *StakingHandler) unstake(c *gin.Context) {
 	if res.Request != nil {
 		r := unstakeDTO(*res.Request)
 		out.Request = &r
-		if res.Request.Status == "pending" {
+		if res.Request.Status == staking.UnstakePending {
 			status = http.StatusAccepted
 			if err := h.o.Cooldowns.StartCooldown(c.Request.Context(), id, res.Request.ReleasesAt); err != nil {
 				api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "the unstake is recorded but its cooldown could not be scheduled; retry"))

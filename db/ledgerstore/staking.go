@@ -2,6 +2,7 @@ package ledgerstore
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -28,14 +29,6 @@ const (
 	EventStakeMatured      = events.TypeStakeMatured      // matured-<position>
 )
 
-// Position statuses.
-const (
-	PositionActive   = "active"
-	PositionCooldown = "cooldown" // flexible unstake requested; no rewards
-	PositionClosed   = "closed"
-	PositionSlashed  = "slashed"
-)
-
 // MaxStakingPage bounds list pages.
 const MaxStakingPage = 200
 
@@ -48,7 +41,7 @@ type Position struct {
 	StakedUnits    int64 // the original stake
 	AutoCompound   bool
 	Validator      string // "" when not delegated
-	Status         string
+	Status         staking.PositionStatus
 	UnlockAt       *time.Time // term end of a locked tier
 	MaturedAt      *time.Time // when the lock's expiry was recorded (StakeMatured); nil before
 	CreatedAt      time.Time
@@ -60,7 +53,7 @@ type Position struct {
 func positionFromRow(r tegdb.StakePosition) Position {
 	p := Position{
 		ID: r.ID, Owner: r.Owner, Tier: staking.TierID(r.Tier), PrincipalUnits: r.PrincipalUnits, StakedUnits: r.StakedUnits,
-		AutoCompound: r.AutoCompound, Status: r.Status, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		AutoCompound: r.AutoCompound, Status: staking.PositionStatus(r.Status), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	if r.Validator != nil {
 		p.Validator = *r.Validator
@@ -78,6 +71,15 @@ func positionFromRow(r tegdb.StakePosition) Position {
 		p.MaturedAt = &t
 	}
 	return p
+}
+
+// state is what the position state machine (staking.Transition) needs.
+func (p Position) state() staking.PositionState {
+	st := staking.PositionState{Status: p.Status, Matured: p.MaturedAt != nil}
+	if p.UnlockAt != nil {
+		st.UnlockAt = *p.UnlockAt
+	}
+	return st
 }
 
 // StakeRequest stakes AmountUnits of Owner's liquid balance.
@@ -304,7 +306,7 @@ type UnstakeRequest struct {
 	PositionID  int64
 	Owner       string
 	AmountUnits int64
-	Status      string // pending, completed, slashed
+	Status      staking.UnstakeStatus
 	RequestedAt time.Time
 	ReleasesAt  time.Time
 	CompletedAt *time.Time
@@ -312,7 +314,7 @@ type UnstakeRequest struct {
 }
 
 func unstakeFromRow(r tegdb.UnstakeRequest) UnstakeRequest {
-	u := UnstakeRequest{PositionID: r.PositionID, Owner: r.Owner, AmountUnits: r.AmountUnits, Status: r.Status,
+	u := UnstakeRequest{PositionID: r.PositionID, Owner: r.Owner, AmountUnits: r.AmountUnits, Status: staking.UnstakeStatus(r.Status),
 		RequestedAt: r.RequestedAt.UTC(), ReleasesAt: r.ReleasesAt.UTC()}
 	if r.CompletedAt != nil {
 		t := r.CompletedAt.UTC()
@@ -345,8 +347,24 @@ func (s *Store) Unstake(ctx context.Context, owner string, id int64) (UnstakeRes
 			return db.NotFound(pgx.ErrNoRows, "position %d not found", id)
 		}
 		p := positionFromRow(row)
-		switch p.Status {
-		case PositionCooldown:
+		step, terr := staking.Transition(p.state(), staking.OpUnstake, now)
+		switch {
+		case errors.Is(terr, staking.ErrNotActive): // closed or slashed
+			if r, err := s.q.UnstakeRequestGet(ctx, tx, id); err == nil {
+				u := unstakeFromRow(r) // a completed cooldown: the same request, replayed
+				u.Replayed = true
+				out = UnstakeResult{Position: p, Request: &u}
+				return nil
+			}
+			return apperr.New(apperr.FailedPrecondition, "position %d is already %s", id, p.Status)
+		case errors.Is(terr, staking.ErrLocked):
+			return apperr.New(apperr.FailedPrecondition, "position %d is locked in the %s tier until %s; locked tiers are committed until term end",
+				id, p.Tier, p.UnlockAt.Format(time.RFC3339))
+		case terr != nil:
+			return apperr.Wrap(terr, apperr.Internal, "unstake position %d", id)
+		}
+		switch step.Effect {
+		case staking.NoEffect: // cooling down already: the same request
 			r, err := s.q.UnstakeRequestGet(ctx, tx, id)
 			if err != nil {
 				return err
@@ -355,24 +373,14 @@ func (s *Store) Unstake(ctx context.Context, owner string, id int64) (UnstakeRes
 			u.Replayed = true
 			out = UnstakeResult{Position: p, Request: &u}
 			return nil
-		case PositionClosed, PositionSlashed:
-			if r, err := s.q.UnstakeRequestGet(ctx, tx, id); err == nil {
-				u := unstakeFromRow(r) // a completed cooldown: the same request, replayed
-				u.Replayed = true
-				out = UnstakeResult{Position: p, Request: &u}
-				return nil
-			}
-			return apperr.New(apperr.FailedPrecondition, "position %d is already %s", id, p.Status)
-		}
-		if p.UnlockAt != nil {
-			if now.Before(*p.UnlockAt) {
-				return apperr.New(apperr.FailedPrecondition, "position %d is locked in the %s tier until %s; locked tiers are committed until term end",
-					id, p.Tier, p.UnlockAt.Format(time.RFC3339))
-			}
-			out.Position, err = s.closePosition(ctx, tx, p, "unstake-"+itoa(id), PositionClosed, now)
+		case staking.ReturnPrincipal: // a locked tier past its term
+			out.Position, err = s.closePosition(ctx, tx, p, "unstake-"+itoa(id), step.To, now)
 			return err
+		case staking.StartCooldown:
+		default:
+			return apperr.New(apperr.Internal, "unstake of position %d: unexpected step %s", id, step.Effect)
 		}
-		releases := now.Add(staking.Cooldown)
+		releases := step.ReleasesAt
 		r, err := s.q.UnstakeRequestInsert(ctx, tx, tegdb.UnstakeRequestInsertParams{
 			PositionID: id, Owner: owner, AmountUnits: p.PrincipalUnits, ReleasesAt: releases, Now: now,
 		})
@@ -382,7 +390,7 @@ func (s *Store) Unstake(ctx context.Context, owner string, id int64) (UnstakeRes
 		if err := s.q.StakePositionSetCooldown(ctx, tx, tegdb.StakePositionSetCooldownParams{ID: id, Now: now}); err != nil {
 			return err
 		}
-		p.Status, p.UpdatedAt = PositionCooldown, now
+		p.Status, p.UpdatedAt = step.To, now
 		u := unstakeFromRow(r)
 		out = UnstakeResult{Position: p, Request: &u}
 		env, err := newEvent(EventUnstakeRequested, "unstake-requested-"+itoa(id), owner, now, nil, positionPayload{
@@ -399,7 +407,7 @@ func (s *Store) Unstake(ctx context.Context, owner string, id int64) (UnstakeRes
 // closePosition returns the whole principal of p (locked by the caller)
 // to the owner's liquid bucket and closes it with status (TokensUnstaked,
 // keyed key).
-func (s *Store) closePosition(ctx context.Context, tx pgx.Tx, p Position, key, status string, now time.Time) (Position, error) {
+func (s *Store) closePosition(ctx context.Context, tx pgx.Tx, p Position, key string, status staking.PositionStatus, now time.Time) (Position, error) {
 	amount := p.PrincipalUnits
 	liquid, staked := balKey{p.Owner, ledger.BucketLiquid}, balKey{p.Owner, ledger.BucketStaked}
 	locked, err := s.lockBalances(ctx, tx, map[balKey]struct{}{liquid: {}, staked: {}})
@@ -417,7 +425,7 @@ func (s *Store) closePosition(ctx context.Context, tx pgx.Tx, p Position, key, s
 	if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
 		return Position{}, err
 	}
-	if err := s.q.StakePositionClose(ctx, tx, tegdb.StakePositionCloseParams{ID: p.ID, Status: status, Now: now}); err != nil {
+	if err := s.q.StakePositionClose(ctx, tx, tegdb.StakePositionCloseParams{ID: p.ID, Status: string(status), Now: now}); err != nil {
 		return Position{}, err
 	}
 	postings := []ledger.Posting{
@@ -458,20 +466,26 @@ func (s *Store) CompleteUnstake(ctx context.Context, id int64) (UnstakeRequest, 
 			return db.NotFound(err, "position %d has no unstake request", id)
 		}
 		out = unstakeFromRow(r)
-		if out.Status != "pending" || row.Status != PositionCooldown {
+		p := positionFromRow(row)
+		st := p.state()
+		st.Request, st.ReleasesAt = out.Status, out.ReleasesAt
+		step, err := staking.Transition(st, staking.OpRelease, now)
+		switch {
+		case errors.Is(err, staking.ErrCooldownRunning):
+			return apperr.New(apperr.FailedPrecondition, "the cooldown of position %d ends at %s", id, out.ReleasesAt.Format(time.RFC3339))
+		case err != nil:
+			return apperr.Wrap(err, apperr.Internal, "release position %d", id)
+		case step.Effect == staking.NoEffect:
 			out.Replayed = true
 			return nil
 		}
-		if now.Before(out.ReleasesAt) {
-			return apperr.New(apperr.FailedPrecondition, "the cooldown of position %d ends at %s", id, out.ReleasesAt.Format(time.RFC3339))
-		}
-		if _, err := s.closePosition(ctx, tx, positionFromRow(row), "unstake-"+itoa(id), PositionClosed, now); err != nil {
+		if _, err := s.closePosition(ctx, tx, p, "unstake-"+itoa(id), step.To, now); err != nil {
 			return err
 		}
-		if err := s.q.UnstakeRequestSettle(ctx, tx, tegdb.UnstakeRequestSettleParams{PositionID: id, Status: "completed", Now: now}); err != nil {
+		if err := s.q.UnstakeRequestSettle(ctx, tx, tegdb.UnstakeRequestSettleParams{PositionID: id, Status: string(staking.UnstakeCompleted), Now: now}); err != nil {
 			return err
 		}
-		out.Status, out.CompletedAt = "completed", &now
+		out.Status, out.CompletedAt = staking.UnstakeCompleted, &now
 		return nil
 	})
 	return out, err
@@ -612,7 +626,7 @@ func (s *Store) Delegate(ctx context.Context, owner string, id int64, validator 
 			return db.NotFound(pgx.ErrNoRows, "position %d not found", id)
 		}
 		p := positionFromRow(row)
-		if p.Status != PositionActive {
+		if _, err := staking.Transition(p.state(), staking.OpDelegate, now); err != nil {
 			return apperr.New(apperr.FailedPrecondition, "position %d is %s; only active positions can be delegated", id, p.Status)
 		}
 		if p.Validator == validator {

@@ -2,6 +2,7 @@ package ledgerstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -9,6 +10,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore/internal/tegdb"
+	"github.com/theprotocol-dev/theprotocol/staking"
 )
 
 // MaturePosition records that locked position id's term has ended: the
@@ -33,17 +35,19 @@ func (s *Store) MaturePosition(ctx context.Context, id int64) (Position, error) 
 			return db.NotFound(err, "position %d not found", id)
 		}
 		p := positionFromRow(row)
-		if p.UnlockAt == nil {
+		step, err := staking.Transition(p.state(), staking.OpMature, now)
+		switch {
+		case errors.Is(err, staking.ErrNoLock):
 			return apperr.New(apperr.Invalid, "position %d is in the %s tier; it has no lock to expire", id, p.Tier)
-		}
-		if p.Status != PositionActive || p.MaturedAt != nil {
+		case errors.Is(err, staking.ErrLocked):
+			return apperr.New(apperr.FailedPrecondition, "position %d is locked in the %s tier until %s",
+				id, p.Tier, p.UnlockAt.Format(time.RFC3339))
+		case err != nil:
+			return apperr.Wrap(err, apperr.Internal, "mature position %d", id)
+		case step.Effect == staking.NoEffect:
 			out = p
 			out.Replayed = true
 			return nil
-		}
-		if now.Before(*p.UnlockAt) {
-			return apperr.New(apperr.FailedPrecondition, "position %d is locked in the %s tier until %s",
-				id, p.Tier, p.UnlockAt.Format(time.RFC3339))
 		}
 		if err := s.q.StakePositionSetMatured(ctx, tx, tegdb.StakePositionSetMaturedParams{ID: id, Now: now}); err != nil {
 			return err

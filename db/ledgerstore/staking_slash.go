@@ -110,6 +110,10 @@ func (s *Store) slashPositions(ctx context.Context, tx pgx.Tx, req SlashRequest,
 	}
 	for _, r := range rows {
 		p := positionFromRow(r)
+		step, err := staking.Transition(p.state(), staking.OpSlash, now)
+		if err != nil {
+			return apperr.Wrap(err, apperr.Internal, "slash position %d (%s)", p.ID, p.Status)
+		}
 		penalty, err := staking.SlashPenalty(p.PrincipalUnits)
 		if err != nil {
 			return err
@@ -135,11 +139,11 @@ func (s *Store) slashPositions(ctx context.Context, tx pgx.Tx, req SlashRequest,
 		if err := s.journal(ctx, tx, "stake_slash", postings, now); err != nil {
 			return err
 		}
-		if err := s.q.StakePositionClose(ctx, tx, tegdb.StakePositionCloseParams{ID: p.ID, Status: PositionSlashed, Now: now}); err != nil {
+		if err := s.q.StakePositionClose(ctx, tx, tegdb.StakePositionCloseParams{ID: p.ID, Status: string(step.To), Now: now}); err != nil {
 			return err
 		}
-		if p.Status == PositionCooldown {
-			if err := s.q.UnstakeRequestSettle(ctx, tx, tegdb.UnstakeRequestSettleParams{PositionID: p.ID, Status: "slashed", Now: now}); err != nil {
+		if p.Status == staking.PositionCooldown {
+			if err := s.q.UnstakeRequestSettle(ctx, tx, tegdb.UnstakeRequestSettleParams{PositionID: p.ID, Status: string(staking.UnstakeSlashed), Now: now}); err != nil {
 				return err
 			}
 		}

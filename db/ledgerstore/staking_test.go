@@ -58,7 +58,7 @@ func TestStakeAndFlexibleUnstakeCooldown(t *testing.T) {
 	require.Equal(t, before, e.stakingSnapshot())
 
 	p := e.stake(alice, "flexible", 60*avt, false, "stake-1")
-	require.Equal(t, ledgerstore.PositionActive, p.Status)
+	require.Equal(t, staking.PositionActive, p.Status)
 	require.Nil(t, p.UnlockAt)
 	require.Equal(t, 40*avt, e.bucket(alice, ledger.BucketLiquid))
 	require.Equal(t, 60*avt, e.bucket(alice, ledger.BucketStaked))
@@ -75,7 +75,7 @@ func TestStakeAndFlexibleUnstakeCooldown(t *testing.T) {
 	res, err := e.store.Unstake(e.ctx, alice, p.ID)
 	require.NoError(t, err)
 	require.NotNil(t, res.Request)
-	require.Equal(t, ledgerstore.PositionCooldown, res.Position.Status)
+	require.Equal(t, staking.PositionCooldown, res.Position.Status)
 	require.Equal(t, e.clock.Now().Add(7*24*time.Hour), res.Request.ReleasesAt)
 	require.Equal(t, 60*avt, e.bucket(alice, ledger.BucketStaked), "still staked during the cooldown")
 	twice, err := e.store.Unstake(e.ctx, alice, p.ID)
@@ -95,7 +95,7 @@ func TestStakeAndFlexibleUnstakeCooldown(t *testing.T) {
 	e.clock.Advance(time.Second)
 	done, err := e.store.CompleteUnstake(e.ctx, p.ID)
 	require.NoError(t, err)
-	require.Equal(t, "completed", done.Status)
+	require.Equal(t, staking.UnstakeCompleted, done.Status)
 	require.Equal(t, 100*avt, e.bucket(alice, ledger.BucketLiquid))
 	require.Zero(t, e.bucket(alice, ledger.BucketStaked))
 	replay, err := e.store.CompleteUnstake(e.ctx, p.ID)
@@ -125,7 +125,7 @@ func TestLockedTierIsCommittedUntilTermEnd(t *testing.T) {
 	res, err := e.store.Unstake(e.ctx, bob, p.ID)
 	require.NoError(t, err)
 	require.Nil(t, res.Request, "no cooldown for a locked tier after its term")
-	require.Equal(t, ledgerstore.PositionClosed, res.Position.Status)
+	require.Equal(t, staking.PositionClosed, res.Position.Status)
 	require.Equal(t, 50*avt, e.bucket(bob, ledger.BucketLiquid))
 	_, err = e.store.Unstake(e.ctx, bob, p.ID)
 	require.Equal(t, apperr.FailedPrecondition, apperr.CodeOf(err))
@@ -172,7 +172,7 @@ func TestLockExpiryMarksMaturityOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, p.Replayed)
 	require.Equal(t, e.clock.Now(), *p.MaturedAt)
-	require.Equal(t, ledgerstore.PositionActive, p.Status, "the money stays staked until the owner unstakes")
+	require.Equal(t, staking.PositionActive, p.Status, "the money stays staked until the owner unstakes")
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'StakeMatured' AND idempotency_key = $1`, "matured-"+strconv.FormatInt(a1.ID, 10)))
 	for _, id := range []int64{a1.ID, closed.ID, slashed.ID} {
 		p, err := e.store.MaturePosition(e.ctx, id)
@@ -202,7 +202,7 @@ func TestLockExpiryMarksMaturityOnce(t *testing.T) {
 	require.Equal(t, 2, e.count(`SELECT count(*) FROM staking_rewards WHERE position_id = ANY($1)`, []int64{a1.ID, a2.ID}))
 	res, err := e.store.Unstake(e.ctx, bob, a1.ID)
 	require.NoError(t, err)
-	require.Equal(t, ledgerstore.PositionClosed, res.Position.Status)
+	require.Equal(t, staking.PositionClosed, res.Position.Status)
 	require.Nil(t, res.Request)
 
 	// The batch limit holds: 60 more days bring the 90-day position due.
@@ -388,7 +388,7 @@ func TestSlashForceUnstakesWithPenalty(t *testing.T) {
 	for _, id := range []int64{locked.ID, flex.ID} {
 		p, err := e.store.Position(e.ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, ledgerstore.PositionSlashed, p.Status)
+		require.Equal(t, staking.PositionSlashed, p.Status)
 	}
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM unstake_requests WHERE status = 'slashed'`))
 
@@ -405,7 +405,7 @@ func TestSlashForceUnstakesWithPenalty(t *testing.T) {
 	e.clock.Advance(8 * 24 * time.Hour)
 	u, err := e.store.CompleteUnstake(e.ctx, flex.ID)
 	require.NoError(t, err)
-	require.Equal(t, "slashed", u.Status)
+	require.Equal(t, staking.UnstakeSlashed, u.Status)
 	require.Equal(t, before, e.stakingSnapshot())
 	require.Equal(t, 2, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'StakeSlashed'`))
 	e.checkInvariants()
