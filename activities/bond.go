@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/registry"
 )
 
 // ErrTypeBondNotFound marks a bond the ledger does not hold (nothing to
@@ -26,11 +27,11 @@ type BondLedger interface {
 	VoidBond(ctx context.Context, agentDID, developerAccount string, amountUnits int64, idempotencyKey string) error
 }
 
-// Agent states the bond check distinguishes.
+// Agent states the bond check distinguishes (the registry's names).
 const (
-	AgentActive       = "active"
-	AgentDeregistered = "deregistered"
-	AgentMissing      = "missing"
+	AgentActive       = registry.AgentActive
+	AgentDeregistered = registry.AgentDeregistered
+	AgentMissing      = registry.AgentMissing
 )
 
 // BondCriteria reports what maturity depends on.
@@ -73,14 +74,18 @@ type BondCheckResult struct {
 	Reason    string
 }
 
-// CheckBondCriteria reads the agent's activity and trust.
+// CheckBondCriteria reads the agent's state, activity and trust and
+// applies registry.DecideBond. The minimum age is not checked here: the
+// workflow's durable timer waited it out before the first check.
 func (b *Bonds) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckResult, error) {
+	c := registry.BondCriteria{MinTransfers: in.MinTransfers, MinTrustBps: in.MinTrust}
 	state, err := b.Criteria.AgentState(ctx, in.AgentDID)
 	if err != nil {
 		return BondCheckResult{}, err
 	}
-	if state != AgentActive {
-		return BondCheckResult{Agent: state, Reason: "agent " + state}, nil
+	if state != AgentActive { // the agent's state decides alone: no need to read its activity
+		_, reason := registry.DecideBond(c, registry.BondFacts{Agent: state})
+		return BondCheckResult{Agent: state, Reason: reason}, nil
 	}
 	n, err := b.Criteria.TransferCount(ctx, in.AgentDID)
 	if err != nil {
@@ -90,14 +95,8 @@ func (b *Bonds) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckR
 	if err != nil {
 		return BondCheckResult{}, err
 	}
-	res := BondCheckResult{Agent: state, Transfers: n, Trust: score, Eligible: n >= in.MinTransfers && score >= in.MinTrust}
-	switch {
-	case n < in.MinTransfers:
-		res.Reason = "not enough transfers"
-	case score < in.MinTrust:
-		res.Reason = "trust score below the floor"
-	}
-	return res, nil
+	verdict, reason := registry.DecideBond(c, registry.BondFacts{Agent: state, Transfers: n, TrustBps: score})
+	return BondCheckResult{Agent: state, Transfers: n, Trust: score, Eligible: verdict == registry.BondMature, Reason: reason}, nil
 }
 
 // MatureBond releases the bond to the agent's liquid balance.

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/registry"
 )
 
 // BondMaturation names and signals.
@@ -149,25 +150,25 @@ func BondMaturation(ctx workflow.Context, in BondInput) (string, error) {
 		}
 		status.Checks++
 		status.LastReason = check.Reason
-		switch check.Agent {
-		case activities.AgentDeregistered:
+		switch registry.BondNext(check.Agent, check.Eligible) {
+		case registry.BondForfeit:
 			// The deregistration signal was lost (Temporal was down when
 			// the registry sent it); the check is the safety net.
 			return forfeit()
-		case activities.AgentMissing:
+		case registry.BondVoid:
 			dctx, _ := workflow.NewDisconnectedContext(ctx)
 			if err := workflow.ExecuteLocalActivity(dctx, a.VoidBond, activities.BondMove{AgentDID: in.AgentDID, DeveloperAccount: in.DeveloperAccount, AmountUnits: in.AmountUnits, IdempotencyKey: "bond-void-" + in.AgentDID}).Get(dctx, nil); err != nil {
 				return "", err
 			}
 			status.State = BondVoided
 			return BondVoided, nil
-		}
-		if check.Eligible {
+		case registry.BondMature:
 			if err := workflow.ExecuteLocalActivity(ctx, a.MatureBond, activities.BondMove{AgentDID: in.AgentDID, AmountUnits: in.AmountUnits, IdempotencyKey: "bond-mature-" + in.AgentDID}).Get(ctx, nil); err != nil {
 				return "", err
 			}
 			status.State = BondMatured
 			return BondMatured, nil
+		case registry.BondWait:
 		}
 		if status.Checks-in.Checks >= MaxBondChecks {
 			in.Checks = status.Checks
