@@ -1,5 +1,7 @@
 // Package events defines the event envelope every component writes to its
-// outbox and the EventStore ingests (SPEC §5), plus the event type names.
+// outbox and the EventStore ingests (SPEC §5), the event type names, and
+// the envelope's fast wire codec: Encoder (the ledger's group commit) and
+// Decoder (ingest), each byte-for-byte faithful to encoding/json.
 // Pure Go: no I/O.
 package events
 
