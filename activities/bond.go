@@ -44,8 +44,9 @@ type BondCriteria interface {
 	TrustScore(ctx context.Context, agentDID string) (int64, error)
 }
 
-// Bonds are the bond workflow's activities.
-type Bonds struct {
+// BondMaturation are the BondMaturation workflow's activities. (Temporal
+// names each activity after its method, not this struct.)
+type BondMaturation struct {
 	Ledger   BondLedger
 	Criteria BondCriteria
 }
@@ -77,7 +78,7 @@ type BondCheckResult struct {
 // CheckBondCriteria reads the agent's state, activity and trust and
 // applies registry.DecideBond. The minimum age is not checked here: the
 // workflow's durable timer waited it out before the first check.
-func (b *Bonds) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckResult, error) {
+func (b *BondMaturation) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckResult, error) {
 	c := registry.BondCriteria{MinTransfers: in.MinTransfers, MinTrustBps: in.MinTrust}
 	state, err := b.Criteria.AgentState(ctx, in.AgentDID)
 	if err != nil {
@@ -100,17 +101,17 @@ func (b *Bonds) CheckBondCriteria(ctx context.Context, in BondCheck) (BondCheckR
 }
 
 // MatureBond releases the bond to the agent's liquid balance.
-func (b *Bonds) MatureBond(ctx context.Context, in BondMove) error {
+func (b *BondMaturation) MatureBond(ctx context.Context, in BondMove) error {
 	return bondErr(b.Ledger.ReleaseBond(ctx, in.AgentDID, in.AmountUnits, in.IdempotencyKey))
 }
 
 // VoidBond returns the bond to the developer wallet.
-func (b *Bonds) VoidBond(ctx context.Context, in BondMove) error {
+func (b *BondMaturation) VoidBond(ctx context.Context, in BondMove) error {
 	return bondErr(b.Ledger.VoidBond(ctx, in.AgentDID, in.DeveloperAccount, in.AmountUnits, in.IdempotencyKey))
 }
 
 // ForfeitBond moves the bond to the treasury.
-func (b *Bonds) ForfeitBond(ctx context.Context, in BondMove) error {
+func (b *BondMaturation) ForfeitBond(ctx context.Context, in BondMove) error {
 	return bondErr(b.Ledger.ForfeitBond(ctx, in.AgentDID, in.AmountUnits, in.IdempotencyKey))
 }
 

@@ -69,17 +69,17 @@ func TestBondMovesClassifyLedgerErrors(t *testing.T) {
 	move := activities.BondMove{AgentDID: "did:a", DeveloperAccount: "dev:1", AmountUnits: 5, IdempotencyKey: "k"}
 	for _, step := range []struct {
 		name string
-		fn   func(*activities.Bonds) any
+		fn   func(*activities.BondMaturation) any
 		want string
 	}{
-		{"MatureBond", func(b *activities.Bonds) any { return b.MatureBond }, "release did:a k"},
-		{"VoidBond", func(b *activities.Bonds) any { return b.VoidBond }, "void did:a to dev:1 k"},
-		{"ForfeitBond", func(b *activities.Bonds) any { return b.ForfeitBond }, "forfeit did:a k"},
+		{"MatureBond", func(b *activities.BondMaturation) any { return b.MatureBond }, "release did:a k"},
+		{"VoidBond", func(b *activities.BondMaturation) any { return b.VoidBond }, "void did:a to dev:1 k"},
+		{"ForfeitBond", func(b *activities.BondMaturation) any { return b.ForfeitBond }, "forfeit did:a k"},
 	} {
 		for _, c := range cases {
 			t.Run(step.name+"/"+c.name, func(t *testing.T) {
 				ledger := &bondLedger{err: c.portErr}
-				b := &activities.Bonds{Ledger: ledger}
+				b := &activities.BondMaturation{Ledger: ledger}
 				requireClass(t, c, execute(t, b, step.fn(b), move))
 				require.Equal(t, []string{step.want}, ledger.moves)
 			})
@@ -95,7 +95,7 @@ func TestCheckBondCriteriaRetriesEveryReadError(t *testing.T) {
 	for _, step := range []string{"state", "transfers", "trust"} {
 		for _, c := range cases {
 			t.Run(step+"/"+c.name, func(t *testing.T) {
-				b := &activities.Bonds{Criteria: bondCriteria{state: activities.AgentActive, failAt: step, err: c.portErr}}
+				b := &activities.BondMaturation{Criteria: bondCriteria{state: activities.AgentActive, failAt: step, err: c.portErr}}
 				requireClass(t, c, execute(t, b, b.CheckBondCriteria, activities.BondCheck{AgentDID: "did:a"}))
 			})
 		}
@@ -118,7 +118,7 @@ func TestCheckBondCriteriaDecides(t *testing.T) {
 			activities.BondCheckResult{Agent: activities.AgentDeregistered, Reason: "agent deregistered"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b := &activities.Bonds{Criteria: c.criteria}
+			b := &activities.BondMaturation{Criteria: c.criteria}
 			got, err := runResult[activities.BondCheckResult](t, b, b.CheckBondCriteria, activities.BondCheck{AgentDID: "did:a", MinTransfers: 10, MinTrust: 5000})
 			require.NoError(t, err)
 			require.Equal(t, c.want, got)

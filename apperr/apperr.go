@@ -81,3 +81,15 @@ func MessageOf(err error) string {
 
 // Is reports whether err carries code.
 func Is(err error, code Code) bool { return CodeOf(err) == code }
+
+// WrapUncoded returns err unchanged when it carries a code (or is nil), and
+// otherwise wraps it with code: for failures of a dependency whose own
+// codes are meant for the caller (a short wallet) while anything else (the
+// database down) gets one meaning, typically Unavailable.
+func WrapUncoded(err error, code Code, format string, args ...any) error {
+	var e *Error
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	return Wrap(err, code, format, args...)
+}

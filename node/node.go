@@ -27,6 +27,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/api"
+	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
@@ -88,7 +89,7 @@ type Node struct {
 	Auth          gin.HandlerFunc
 	RegistryStore *registrystore.Store
 	Ledger        *ledgerstore.Store
-	bonds         *Bonds // nil unless the node has both the registry and TEG roles
+	bonds         *bonds.Service // nil unless the node has both the registry and TEG roles
 	transfers     *ledgerstore.GroupCommitter
 	ledgerIdem    *ledgerstore.IdempotencyBatcher
 	policies      map[db.Role]*db.Policy
@@ -207,7 +208,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			acts = append(acts, &activities.HoldSweeper{Expirer: n.Ledger})
 		}
 		if n.bonds != nil {
-			acts = append(acts, &activities.Bonds{Ledger: n.bonds.Ledger(), Criteria: n.bonds})
+			acts = append(acts, &activities.BondMaturation{Ledger: n.bonds, Criteria: n.bonds})
 		}
 		acts = append(acts, n.settlementActivities()...)
 		if n.Xfer != nil {

@@ -16,11 +16,13 @@ import (
 	"github.com/theprotocol-dev/theprotocol/api/ledgerapi"
 	"github.com/theprotocol-dev/theprotocol/api/registryapi"
 	"github.com/theprotocol-dev/theprotocol/auth"
+	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest"
+	"github.com/theprotocol-dev/theprotocol/onboarding"
 	"github.com/theprotocol-dev/theprotocol/registry"
 	"github.com/theprotocol-dev/theprotocol/relay"
 )
@@ -42,28 +44,26 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 		return fmt.Errorf("registry signing key: %w", err)
 	}
 	n.RegistryStore = registrystore.New(pool, n.DBNames[db.RoleRegistry], o.Frame.ID, o.Registry.ID, n.policies[db.RoleRegistry].Guard())
-	var accounts registry.Ledger
+	onboard := &onboarding.Service{Registry: n.RegistryStore, Now: o.Now, Log: n.log}
 	if n.Ledger != nil {
 		// Agents and developer wallets get their TEG account before the
 		// registry commits them (same node; another node's TEG would be
 		// reached over mTLS).
-		accounts = ledgerstore.AccountOpener{Store: n.Ledger}
-		// The reputation bond: agent creation locks it,
-		// the BondMaturation workflow on this registry's task queue
-		// matures or forfeits it.
-		n.bonds = &Bonds{
-			Store: n.Ledger, Agents: n.RegistryStore, Temporal: n.Temporal, TaskQueue: o.Registry.TaskQueue(),
-			Settings: o.BondSettings, Trust: FixedTrust(10000), Log: n.log,
+		onboard.Ledger = n.Ledger
+		// The reputation bond: agent creation locks it, the
+		// BondMaturation workflow on this registry's task queue matures or
+		// forfeits it.
+		s := o.BondSettings
+		onboard.Bond = &onboarding.Bond{
+			Units: registry.DefaultBondUnits, MinAge: s.MinAge, MinTransfers: s.MinTransfers, MinTrust: s.MinTrust,
+			RecheckEvery: s.RecheckEvery, Temporal: n.Temporal, TaskQueue: o.Registry.TaskQueue(),
 		}
-	}
-	var bond registry.BondLocker
-	if n.bonds != nil {
-		bond = n.bonds
+		n.bonds = &bonds.Service{Ledger: n.Ledger, Agents: n.RegistryStore, Temporal: n.Temporal, Trust: bonds.FixedTrust(10000), Log: n.log}
 	}
 	h, err := registryapi.New(registryapi.Options{
 		Store:        n.RegistryStore,
-		Ledger:       accounts,
-		Bond:         bond,
+		Onboarding:   onboard,
+		Bonds:        n.bonds,
 		Idempotency:  db.NewIdempotencyStore(pool),
 		SigningKey:   key,
 		Issuer:       registryapi.Issuer(o.Frame.TrustDomain, o.Registry.ID),

@@ -85,3 +85,7 @@ func BondNext(agent string, criteriaMet bool) BondVerdict {
 	}
 	return BondWait
 }
+
+// DefaultBondUnits is the reputation bond every agent locks at creation
+// (whitepaper §5.5): 50 AVT, taken from its developer's wallet.
+const DefaultBondUnits int64 = 50 * 100_000_000

@@ -97,12 +97,12 @@ func TestMatchRunsFamiliesWhoseActivitiesAreSupplied(t *testing.T) {
 	require.Equal(t, []any{sweeper}, run[0].activities)
 	require.Equal(t, []any{holds}, run[1].activities)
 	require.Equal(t, []skip{
-		{family: "bond", missing: "*activities.Bonds"},
+		{family: "bond", missing: "*activities.BondMaturation"},
 		{family: "staking", missing: "*activities.Staking"},
 		{family: "settlement", missing: "*activities.PrepareSweep"},
 	}, skipped, "settlement needs both of its structs")
 
-	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.Bonds{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{}}
+	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{}}
 	run, skipped, err = match(workflows.Families, all)
 	require.NoError(t, err)
 	require.Len(t, run, len(workflows.Families))

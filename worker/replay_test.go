@@ -140,7 +140,7 @@ func TestRecordHistories(t *testing.T) {
 	w.RegisterActivity(&activities.Sweeper{Stores: []activities.IdempotencySweeper{}})
 	w.RegisterActivity(&activities.HoldSweeper{Expirer: &countdownExpirer{left: 3}})
 	w.RegisterActivity(&activities.PrepareSweep{Sweeper: fixedSweeper(2)})
-	w.RegisterActivity(&activities.Bonds{Ledger: &memBondLedger{moves: map[string]int64{}}, Criteria: fixedCriteria{transfers: 20, trust: 9000}})
+	w.RegisterActivity(&activities.BondMaturation{Ledger: &memBondLedger{moves: map[string]int64{}}, Criteria: fixedCriteria{transfers: 20, trust: 9000}})
 	peers := &scriptedPeers{}
 	w.RegisterActivity(&activities.Settlement{Ledger: &memSettlementLedger{}, Peers: peers})
 	require.NoError(t, w.Start())

@@ -28,7 +28,7 @@ const (
 var BondFamily = Family{
 	Name:             "bond",
 	Workflows:        []Workflow{{Name: BondWorkflowName, Func: BondMaturation}},
-	Activities:       []any{(*activities.Bonds)(nil)},
+	Activities:       []any{(*activities.BondMaturation)(nil)},
 	SearchAttributes: []temporal.SearchAttributeKey{AgentDIDKey},
 	Histories:        "bond-*.json",
 }
@@ -104,7 +104,7 @@ func BondMaturation(ctx workflow.Context, in BondInput) (string, error) {
 			NonRetryableErrorTypes: []string{activities.ErrTypeBondNotFound},
 		},
 	})
-	var a *activities.Bonds
+	var a *activities.BondMaturation
 	deregistered := workflow.GetSignalChannel(ctx, SignalBondDeregistered)
 
 	// wait sleeps d, or returns true early when the agent deregisters.

@@ -14,11 +14,11 @@ import (
 
 const did = "did:theprotocol:00000000-0000-0000-0000-000000000001"
 
-func bondEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities.Bonds) {
+func bondEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities.BondMaturation) {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(quietLogger)
 	env := s.NewTestWorkflowEnvironment()
-	var a *activities.Bonds
+	var a *activities.BondMaturation
 	env.RegisterActivity(a)
 	return env, a
 }

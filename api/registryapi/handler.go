@@ -2,8 +2,9 @@
 // developer sign-up and API keys, bootstrap tokens, agents and their
 // credentials, agent cards and discovery, organisations, the token
 // endpoint and a small admin surface. Handlers validate DTOs, authorise the
-// principal, call the ledger hooks and the store; errors are apperr codes
-// mapped to HTTP by api.WriteError. See registry/README.md for the design.
+// principal, call the store or, for what spans the TEG and the workflows,
+// the onboarding and bonds services; errors are apperr codes mapped to HTTP
+// by api.WriteError. See registry/README.md for the design.
 package registryapi
 
 import (
@@ -22,7 +23,9 @@ import (
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/auth"
+	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
+	"github.com/theprotocol-dev/theprotocol/onboarding"
 	"github.com/theprotocol-dev/theprotocol/registry"
 )
 
@@ -63,9 +66,13 @@ type Options struct {
 	BootstrapTTL        time.Duration // default registry.DefaultBootstrapTTL (15 min)
 	RateLimits          RateLimits
 
-	Ledger    registry.Ledger     // nil: no ledger accounts are opened
-	Bond      registry.BondLocker // nil: no reputation bond
-	BondUnits int64               // default registry.DefaultBondUnits
+	// Onboarding creates developers and agents and deregisters agents
+	// (their TEG accounts and reputation bonds). Nil: a service on Store
+	// alone, which opens no accounts and takes no bond.
+	Onboarding *onboarding.Service
+	// Bonds answers GET /agents/{did}/reputation-bond (nil: 404, this
+	// registry runs no bonds).
+	Bonds *bonds.Service
 
 	Now func() time.Time
 	Log *slog.Logger
@@ -102,8 +109,8 @@ func New(o Options) (*Handler, error) {
 	if o.BootstrapTTL > registry.MaxBootstrapTTL {
 		return nil, fmt.Errorf("registryapi: bootstrap TTL %s over the %s cap", o.BootstrapTTL, registry.MaxBootstrapTTL)
 	}
-	if o.BondUnits <= 0 {
-		o.BondUnits = registry.DefaultBondUnits
+	if o.Onboarding == nil {
+		o.Onboarding = &onboarding.Service{Registry: o.Store, Now: o.Now, Log: o.Log}
 	}
 	signer, err := auth.NewSigner(auth.SignerOptions{
 		Key: o.SigningKey, Issuer: o.Issuer, Audience: o.Audience, Registry: o.Store.RegistryID(), Frame: o.Store.Frame(), TTL: o.TokenTTL, Now: o.Now,

@@ -129,26 +129,16 @@ func (h *Handler) signUp(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	id := uuid.New()
-	if h.o.Ledger != nil {
-		// Before the commit, outside the transaction: a crash leaves at
-		// most an empty wallet, never a developer without one.
-		if err := h.o.Ledger.OpenAccount(ctx, registry.DeveloperSubject(id), registry.AccountKindDeveloper); err != nil {
-			fail(c, ledgerErr(err))
-			return
-		}
-	}
-	key := auth.NewAPIKey()
-	dev, err := h.store.CreateDeveloper(ctx, registrystore.NewDeveloper{ID: id, Name: req.Name, Email: req.Email, APIKeyID: key.ID, APIKeyHash: key.Hash}, h.now())
+	su, err := h.o.Onboarding.SignUpDeveloper(c.Request.Context(), req.Name, req.Email)
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	dev := su.Developer
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, SignUpResponse{
 		DeveloperID: dev.ID.String(), AccountID: dev.Subject(), Name: dev.Name, Email: dev.Email,
-		APIKey: key.Clear, APIKeyID: key.ID, CreatedAt: dev.CreatedAt,
+		APIKey: su.APIKey.Clear, APIKeyID: su.APIKey.ID, CreatedAt: dev.CreatedAt,
 	})
 }
 
@@ -233,65 +223,21 @@ func (h *Handler) createAgent(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	// Cheap read-only check first, so a dead token opens no ledger account.
-	bt, err := h.store.PeekBootstrapToken(ctx, hash, h.now())
+	a, err := h.o.Onboarding.CreateAgent(c.Request.Context(), hash, req.Card)
 	if err != nil {
-		fail(c, err)
-		return
-	}
-	did := registry.NewDID()
-	if h.o.Ledger != nil {
-		if err := h.o.Ledger.OpenAccount(ctx, did, registry.AccountKindAgent); err != nil {
-			fail(c, ledgerErr(err))
-			return
-		}
-	}
-	var bond *registry.BondRequest
-	if h.o.Bond != nil {
-		bond = &registry.BondRequest{AgentDID: did, DeveloperAccountID: registry.DeveloperSubject(bt.DeveloperID), AmountUnits: h.o.BondUnits, IdempotencyKey: "bond-lock-" + did}
-		if err := h.o.Bond.LockBond(ctx, *bond); err != nil {
-			fail(c, ledgerErr(err))
-			return
-		}
-	}
-	clientID := auth.NewHandle(auth.PrefixClientID)
-	secret, secretHash := auth.NewSecret(auth.PrefixClientSecret)
-	agent, card, err := h.store.CreateAgent(ctx, registrystore.NewAgent{
-		DID: did, BootstrapTokenHash: hash, ClientID: clientID, ClientSecretHash: secretHash, Card: req.Card,
-	}, h.now())
-	if err != nil {
-		if bond != nil {
-			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if verr := h.o.Bond.VoidBond(vctx, *bond); verr != nil {
-				h.log.Warn("void reputation bond after failed agent creation", "did", did, "error", verr)
-			}
-			cancel()
-		}
 		fail(c, err)
 		return
 	}
 	resp := AgentCredentialsResponse{
-		DID: agent.DID, HomeRegistry: agent.HomeRegistry, Frame: agent.Frame,
-		ClientID: clientID, ClientSecret: secret, CredentialGeneration: agent.CredentialGeneration,
+		DID: a.Agent.DID, HomeRegistry: a.Agent.HomeRegistry, Frame: a.Agent.Frame,
+		ClientID: a.ClientID, ClientSecret: a.ClientSecret, CredentialGeneration: a.Agent.CredentialGeneration,
 	}
-	if card != nil {
-		cr := cardDTO(*card)
+	if a.Card != nil {
+		cr := cardDTO(*a.Card)
 		resp.Card = &cr
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, resp)
-}
-
-// ledgerErr keeps the ledger's apperr codes (InsufficientFunds for a short
-// wallet) and turns anything else into Unavailable: the call is idempotent,
-// so the client may retry.
-func ledgerErr(err error) error {
-	var ae *apperr.Error
-	if errors.As(err, &ae) {
-		return err
-	}
-	return apperr.Wrap(err, apperr.Unavailable, "the ledger is unavailable; retry later")
 }
 
 func (h *Handler) getAgent(c *gin.Context) {
@@ -317,14 +263,13 @@ func (h *Handler) getBond(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	r, ok := h.o.Bond.(registry.BondStatusReader)
-	if !ok {
+	if h.o.Bonds == nil {
 		fail(c, apperr.New(apperr.NotFound, "this registry runs no reputation bonds"))
 		return
 	}
-	st, err := r.BondStatus(c.Request.Context(), did)
+	st, err := h.o.Bonds.Status(c.Request.Context(), did)
 	if err != nil {
-		fail(c, ledgerErr(err))
+		fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, BondStatusResponse{
@@ -496,16 +441,10 @@ func (h *Handler) deregister(c *gin.Context) {
 		return
 	}
 	p, _ := api.PrincipalFrom(c)
-	a, err = h.store.DeregisterAgent(ctx, did, p.Subject, h.now())
+	a, err = h.o.Onboarding.DeregisterAgent(ctx, did, p.Subject)
 	if err != nil {
 		fail(c, err)
 		return
-	}
-	if n, ok := h.o.Bond.(registry.BondDeregistrationNotifier); ok {
-		if err := n.AgentDeregistered(ctx, did); err != nil {
-			// The bond workflow also finds the deregistration on its next check.
-			h.log.Warn("notify bond workflow of deregistration", "did", did, "error", err)
-		}
 	}
 	c.JSON(http.StatusOK, agentDTO(a))
 }

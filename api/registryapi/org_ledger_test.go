@@ -3,14 +3,20 @@ package registryapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/theprotocol-dev/theprotocol/api/registryapi"
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/onboarding"
 	"github.com/theprotocol-dev/theprotocol/registry"
 )
 
@@ -74,87 +80,99 @@ func TestOrganisations(t *testing.T) {
 	}
 }
 
+// fakeLedger is the TEG as onboarding sees it, recording accounts and
+// bond moves.
 type fakeLedger struct {
-	mu       sync.Mutex
-	accounts map[string]string
-	err      error
+	mu           sync.Mutex
+	accounts     map[string]ledger.Kind
+	locked, void []string // "<did> <developer account> <units> <key>"
+	err, bondErr error
 }
 
-func (l *fakeLedger) OpenAccount(_ context.Context, id, kind string) error {
+func (l *fakeLedger) OpenAccount(_ context.Context, id string, kind ledger.Kind) (ledgerstore.Account, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
-		return l.err
+		return ledgerstore.Account{}, false, l.err
 	}
 	if l.accounts == nil {
-		l.accounts = map[string]string{}
+		l.accounts = map[string]ledger.Kind{}
 	}
 	l.accounts[id] = kind
-	return nil
+	return ledgerstore.Account{ID: id, Kind: kind}, true, nil
 }
 
-type fakeBond struct {
-	mu           sync.Mutex
-	locked, void []registry.BondRequest
-	err          error
-}
-
-func (b *fakeBond) LockBond(_ context.Context, r registry.BondRequest) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err != nil {
-		return b.err
+func (l *fakeLedger) LockBond(_ context.Context, did, dev string, units int64, key string) (ledgerstore.BondMove, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bondErr != nil {
+		return ledgerstore.BondMove{}, l.bondErr
 	}
-	b.locked = append(b.locked, r)
-	return nil
+	l.locked = append(l.locked, fmt.Sprint(did, " ", dev, " ", units, " ", key))
+	return ledgerstore.BondMove{}, nil
 }
 
-func (b *fakeBond) VoidBond(_ context.Context, r registry.BondRequest) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.void = append(b.void, r)
-	return nil
+func (l *fakeLedger) VoidBond(_ context.Context, did, dev string, units int64, key string) (ledgerstore.BondMove, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.void = append(l.void, fmt.Sprint(did, " ", dev, " ", units, " ", key))
+	return ledgerstore.BondMove{}, nil
 }
 
-// TestLedgerHooks: accounts are opened before identities commit, a ledger
-// failure creates nothing, and the bond extension point is called (and
-// voided when the creation does not commit).
+// noTemporal accepts every bond workflow start, termination and signal.
+type noTemporal struct{ client.Client }
+
+func (noTemporal) ExecuteWorkflow(context.Context, client.StartWorkflowOptions, any, ...any) (client.WorkflowRun, error) {
+	return nil, nil
+}
+func (noTemporal) TerminateWorkflow(context.Context, string, string, string, ...any) error {
+	return nil
+}
+func (noTemporal) SignalWorkflow(context.Context, string, string, string, any) error { return nil }
+
+// TestLedgerHooks: the HTTP answers of onboarding (whose saga is tested in
+// package onboarding): accounts are opened before identities commit, a
+// short wallet is 422, a ledger down is 503 and creates nothing, and a
+// locked bond is voided when the creation does not commit.
 func TestLedgerHooks(t *testing.T) {
 	t.Parallel()
-	ledger := &fakeLedger{}
-	bond := &fakeBond{}
-	n := startNode(t, func(o *registryapi.Options) { o.Ledger, o.Bond = ledger, bond })
+	l := &fakeLedger{}
+	n := startNode(t, func(o *registryapi.Options) {
+		o.Onboarding = &onboarding.Service{Registry: o.Store, Ledger: l, Now: o.Now, Log: o.Log,
+			Bond: &onboarding.Bond{Units: registry.DefaultBondUnits, Temporal: noTemporal{}, TaskQueue: "alpha-main"}}
+	})
 	devID, _, devTok := n.developer(t)
 	did, _, _ := n.agent(t, devTok, nil)
-	require.Equal(t, map[string]string{"dev:" + devID: "developer", did: "agent"}, ledger.accounts)
-	require.Len(t, bond.locked, 1)
-	require.Equal(t, registry.BondRequest{AgentDID: did, DeveloperAccountID: "dev:" + devID, AmountUnits: 50 * 100_000_000, IdempotencyKey: "bond-lock-" + did}, bond.locked[0])
+	require.Equal(t, map[string]ledger.Kind{"dev:" + devID: ledger.KindDeveloper, did: ledger.KindAgent}, l.accounts)
+	require.Equal(t, []string{did + " dev:" + devID + " 5000000000 bond-lock-" + did}, l.locked)
 
 	// A short wallet: 422, no agent, the token still usable.
-	bond.err = apperr.New(apperr.InsufficientFunds, "the developer wallet holds less than the 50 AVT bond")
+	l.bondErr = apperr.New(apperr.InsufficientFunds, "the developer wallet holds less than the 50 AVT bond")
 	bt := n.bootstrap(t, devTok, nil)
 	r := n.do(t, req{Method: "POST", Path: "/api/v1/agents", Token: bt})
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
 	require.Equal(t, "insufficient_funds", r.ErrCode(t))
 	require.Equal(t, 1, n.countRows(t, "agents"))
-	bond.err = nil
+	l.bondErr = nil
 
 	// The ledger down: 503, nothing created.
-	ledger.err = errors.New("connection refused")
+	l.err = errors.New("connection refused")
 	r = n.do(t, req{Method: "POST", Path: "/api/v1/agents", Token: bt})
 	require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
 	r = n.do(t, req{Method: "POST", Path: "/api/v1/developers", Body: map[string]string{"name": "X", "email": "x@example.org"}})
 	require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
 	require.Equal(t, 1, n.countRows(t, "agents"))
 	require.Equal(t, 1, n.countRows(t, "developers"))
-	ledger.err = nil
+	l.err = nil
 
 	// The registry transaction fails after the bond was locked (a
-	// suspended developer): the bond is voided.
+	// suspended developer): 403, and the bond is voided.
 	_, err := n.DB.Pool.Exec(context.Background(), `UPDATE developers SET suspended_at = now()`)
 	require.NoError(t, err)
 	r = n.do(t, req{Method: "POST", Path: "/api/v1/agents", Token: bt})
 	require.Equal(t, http.StatusForbidden, r.Status, "%s", r.Body)
-	require.Len(t, bond.void, 1)
-	require.Equal(t, bond.locked[1].AgentDID, bond.void[0].AgentDID)
+	require.Len(t, l.void, 1)
+	voided := strings.Fields(l.void[0])[0]
+	require.Equal(t, strings.Fields(l.locked[1])[0], voided)
+	require.Equal(t, voided+" dev:"+devID+" 5000000000 bond-void-"+voided, l.void[0])
 }

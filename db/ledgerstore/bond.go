@@ -241,24 +241,3 @@ func (s *Store) applyBond(ctx context.Context, tx pgx.Tx, kind, agentDID, counte
 	}
 	return m, s.outbox.Write(ctx, tx, env)
 }
-
-// BondLedger adapts the store to activities.BondLedger (error-only results).
-type BondLedger struct{ Store *Store }
-
-// ReleaseBond implements activities.BondLedger.
-func (b BondLedger) ReleaseBond(ctx context.Context, agentDID string, amountUnits int64, key string) error {
-	_, err := b.Store.ReleaseBond(ctx, agentDID, amountUnits, key)
-	return err
-}
-
-// ForfeitBond implements activities.BondLedger.
-func (b BondLedger) ForfeitBond(ctx context.Context, agentDID string, amountUnits int64, key string) error {
-	_, err := b.Store.ForfeitBond(ctx, agentDID, amountUnits, key)
-	return err
-}
-
-// VoidBond implements activities.BondLedger.
-func (b BondLedger) VoidBond(ctx context.Context, agentDID, devAccount string, amountUnits int64, key string) error {
-	_, err := b.Store.VoidBond(ctx, agentDID, devAccount, amountUnits, key)
-	return err
-}

@@ -512,14 +512,3 @@ func newID() (uuid.UUID, error) {
 func isUniqueViolation(err error, constraint string) bool {
 	return db.SQLState(err) == db.SQLStateUnique && db.ConstraintName(err) == constraint
 }
-
-// AccountOpener adapts the store to the registry's Ledger port
-// (registry.Ledger: OpenAccount(ctx, accountID, kind string) error), so the
-// registry opens an account for every agent and developer it creates.
-type AccountOpener struct{ Store *Store }
-
-// OpenAccount implements registry.Ledger; kind is "agent" or "developer".
-func (a AccountOpener) OpenAccount(ctx context.Context, accountID, kind string) error {
-	_, _, err := a.Store.OpenAccount(ctx, accountID, ledger.Kind(kind))
-	return err
-}

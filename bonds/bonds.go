@@ -1,0 +1,185 @@
+// Package bonds is the reputation bond once it is locked: what the
+// BondMaturation workflow's activities need (the maturity criteria and the
+// ledger moves that settle the bond) and the bond's status as the registry
+// shows it. Locking the bond is part of agent creation (package
+// onboarding); maturing, forfeiting and voiding it are the workflow's
+// decisions (package workflows), carried out through a Service.
+package bonds
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/db/registrystore"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/registry"
+	"github.com/theprotocol-dev/theprotocol/workflows"
+)
+
+// TrustScorer gives an agent's trust score in basis points (0..10000).
+type TrustScorer interface {
+	TrustScore(ctx context.Context, agentDID string) (int64, error)
+}
+
+// FixedTrust scores every agent the same. There is no reputation system
+// yet, so the default scorer is FixedTrust(10000): the trust criterion
+// always passes and maturity depends on age and activity only. Plug the
+// reputation service in here when it exists.
+type FixedTrust int64
+
+// TrustScore implements TrustScorer.
+func (f FixedTrust) TrustScore(context.Context, string) (int64, error) { return int64(f), nil }
+
+// Service serves the bond workflow's activities and the bond status. It
+// needs the registry (is the agent still there?) and the TEG (transfers,
+// bond moves) of one node: bonds run where both roles do.
+type Service struct {
+	Ledger   *ledgerstore.Store
+	Agents   *registrystore.Store
+	Temporal client.Client // queried for a running bond's schedule
+	Trust    TrustScorer   // default FixedTrust(10000)
+	Log      *slog.Logger  // default: discard
+}
+
+// The workflow's activities reach the bond through these ports.
+var (
+	_ activities.BondCriteria = (*Service)(nil)
+	_ activities.BondLedger   = (*Service)(nil)
+)
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// AgentState implements activities.BondCriteria from the registry.
+func (s *Service) AgentState(ctx context.Context, agentDID string) (string, error) {
+	a, err := s.Agents.Agent(ctx, agentDID)
+	if apperr.Is(err, apperr.NotFound) {
+		return activities.AgentMissing, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if a.Status == registry.AgentDeregistered {
+		return activities.AgentDeregistered, nil
+	}
+	return activities.AgentActive, nil
+}
+
+// TransferCount implements activities.BondCriteria from the ledger.
+func (s *Service) TransferCount(ctx context.Context, agentDID string) (int64, error) {
+	return s.Ledger.TransferCount(ctx, agentDID)
+}
+
+// TrustScore implements activities.BondCriteria with the pluggable scorer.
+func (s *Service) TrustScore(ctx context.Context, agentDID string) (int64, error) {
+	if s.Trust == nil {
+		return FixedTrust(10000).TrustScore(ctx, agentDID)
+	}
+	return s.Trust.TrustScore(ctx, agentDID)
+}
+
+// The three moves below implement activities.BondLedger. They are the only
+// wrapping left around the store, and it cannot be avoided: the activities
+// package knows no store types, so its port returns only an error, while
+// the store returns the committed move.
+
+// ReleaseBond matures the bond: locked_bond → the agent's liquid bucket.
+func (s *Service) ReleaseBond(ctx context.Context, agentDID string, amountUnits int64, key string) error {
+	_, err := s.Ledger.ReleaseBond(ctx, agentDID, amountUnits, key)
+	return err
+}
+
+// ForfeitBond forfeits the bond: locked_bond → the registry treasury.
+func (s *Service) ForfeitBond(ctx context.Context, agentDID string, amountUnits int64, key string) error {
+	_, err := s.Ledger.ForfeitBond(ctx, agentDID, amountUnits, key)
+	return err
+}
+
+// VoidBond returns the bond to the developer wallet it came from.
+func (s *Service) VoidBond(ctx context.Context, agentDID, devAccount string, amountUnits int64, key string) error {
+	_, err := s.Ledger.VoidBond(ctx, agentDID, devAccount, amountUnits, key)
+	return err
+}
+
+// Status is an agent's reputation bond as GET
+// /api/v1/agents/{did}/reputation-bond shows it.
+type Status struct {
+	AgentDID    string
+	State       string // locked, matured, forfeited, voided
+	AmountUnits int64  // the bond
+	LockedUnits int64  // what the agent's locked_bond bucket holds now
+	LockedAt    time.Time
+	SettledAt   *time.Time // when it matured, was forfeited or voided
+	// From the BondMaturation workflow while it runs (nil/zero otherwise).
+	MaturesNoEarlierThan *time.Time
+	Checks               int
+	LastReason           string
+}
+
+// Status reports the agent's bond: the state from the ledger's bond moves
+// (authoritative for money) and, while the workflow runs, its checks and
+// earliest maturity from the workflow query. NotFound when the agent has
+// no bond; ledger errors without a code are Unavailable.
+func (s *Service) Status(ctx context.Context, agentDID string) (Status, error) {
+	st, err := s.status(ctx, agentDID)
+	return st, apperr.WrapUncoded(err, apperr.Unavailable, "the ledger is unavailable; retry later")
+}
+
+func (s *Service) status(ctx context.Context, agentDID string) (Status, error) {
+	moves, err := s.Ledger.BondMoves(ctx, agentDID)
+	if err != nil {
+		return Status{}, err
+	}
+	if len(moves) == 0 {
+		return Status{}, apperr.New(apperr.NotFound, "agent %s has no reputation bond", agentDID)
+	}
+	bal, err := s.Ledger.Balances(ctx, agentDID)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{AgentDID: agentDID, AmountUnits: moves[0].AmountUnits, LockedAt: moves[0].CreatedAt}
+	for _, bb := range bal.Buckets {
+		if bb.Bucket == ledger.BucketLockedBond {
+			st.LockedUnits = bb.Units
+		}
+	}
+	last := moves[len(moves)-1]
+	st.State = map[string]string{
+		ledgerstore.BondLock: workflows.BondLocked, ledgerstore.BondRelease: workflows.BondMatured,
+		ledgerstore.BondForfeit: workflows.BondForfeited, ledgerstore.BondVoid: workflows.BondVoided,
+	}[last.Kind]
+	if last.Kind != ledgerstore.BondLock {
+		t := last.CreatedAt
+		st.SettledAt = &t
+		return st, nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := s.Temporal.QueryWorkflow(qctx, workflows.BondWorkflowID(agentDID), "", workflows.QueryBondStatus)
+	if err != nil {
+		// The ledger state is still right; the schedule is unknown.
+		s.log().Warn("query bond workflow", "did", agentDID, "error", err)
+		return st, nil
+	}
+	var ws workflows.BondStatus
+	if err := v.Get(&ws); err != nil {
+		return st, fmt.Errorf("decode bond status: %w", err)
+	}
+	st.Checks, st.LastReason = ws.Checks, ws.LastReason
+	if !ws.MaturesNoEarlierThan.IsZero() {
+		t := ws.MaturesNoEarlierThan.UTC()
+		st.MaturesNoEarlierThan = &t
+	}
+	return st, nil
+}
