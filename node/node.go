@@ -34,6 +34,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
+	"github.com/theprotocol-dev/theprotocol/payments"
 	"github.com/theprotocol-dev/theprotocol/worker"
 )
 
@@ -104,7 +105,9 @@ type Node struct {
 	// registry role).
 	Peers *peerstore.Store
 	// Xfer carries cross-registry transfers (nil without a TEG).
-	Xfer         *Xfer
+	Xfer *Xfer
+	// Payments routes transfers here or to peers (nil without a TEG).
+	Payments     *payments.Service
 	xferSettings XferSettings
 	bgCancel     context.CancelFunc
 	bg           sync.WaitGroup

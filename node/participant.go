@@ -12,10 +12,8 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/api/sagaapi"
-	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
@@ -24,7 +22,8 @@ import (
 
 // Xfer is a node's cross-registry transfer machinery: the
 // participant API on the mTLS listener, the peer client and router, and the
-// settlement batcher. Nil on nodes without a TEG.
+// settlement batcher. Nil on nodes without a TEG. Payments are routed to it
+// by the node's payments.Service.
 type Xfer struct {
 	Peers       *xfer.Directory
 	Client      *xfer.Client
@@ -33,33 +32,6 @@ type Xfer struct {
 	Participant *xfer.Participant
 	// Accepter group-commits acceptances (holds + pending rows).
 	Accepter *xfer.Accepter
-}
-
-// Home implements ledgerapi.CrossRegistry.
-func (x *Xfer) Home(ctx context.Context, account string) (string, error) {
-	if x.Client.HTTP == nil {
-		return "", apperr.New(apperr.Unavailable, "the inter-registry listener is not up yet")
-	}
-	return x.Router.Home(ctx, account)
-}
-
-// Begin implements ledgerapi.CrossRegistry: the hold and the pending row
-// commit first; then the transfer joins its pair's settlement batch.
-func (x *Xfer) Begin(ctx context.Context, r ledgerstore.XferRequest) (ledgerstore.Xfer, error) {
-	// Admission control: while the pair's settlement backlog is full the
-	// request waits here, before anything is written.
-	if err := x.Batcher.Admit(ctx, r.Target); err != nil {
-		return ledgerstore.Xfer{}, apperr.Wrap(err, apperr.Unavailable,
-			"the settlement backlog to %s is full; retry with the same Idempotency-Key", r.Target)
-	}
-	t, err := x.Accepter.Begin(ctx, r)
-	if err != nil {
-		return t, err
-	}
-	if !t.Replayed {
-		x.Batcher.Add(t)
-	}
-	return t, nil
 }
 
 // XferSettings tune settlement, read and validated by config and handed in

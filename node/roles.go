@@ -23,6 +23,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest"
 	"github.com/theprotocol-dev/theprotocol/onboarding"
+	"github.com/theprotocol-dev/theprotocol/payments"
 	"github.com/theprotocol-dev/theprotocol/registry"
 	"github.com/theprotocol-dev/theprotocol/relay"
 )
@@ -153,12 +154,12 @@ func (n *Node) mountLedger(v1 *gin.RouterGroup) {
 	if n.Ledger == nil {
 		return
 	}
-	var cross ledgerapi.CrossRegistry
+	n.Payments = &payments.Service{Ledger: n.Ledger, Transfers: n.transfers}
 	if n.Xfer != nil {
-		cross = n.Xfer
+		n.Payments.Cross = &payments.Cross{Router: n.Xfer.Router, Accepter: n.Xfer.Accepter, Settlement: n.Xfer.Batcher}
 	}
 	ledgerapi.New(ledgerapi.Options{
-		Store: n.Ledger, Transfers: n.transfers, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now, Cross: cross,
+		Store: n.Ledger, Payments: n.Payments, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now,
 	}).Mount(v1)
 	n.mountSagas(v1)
 }

@@ -182,7 +182,7 @@ func startBenchPair(b *testing.B) *benchPair {
 }
 
 func (bp *benchPair) begin(b *testing.B, i int, key string) ledgerstore.Xfer {
-	x, err := bp.src.Xfer.Begin(context.Background(), ledgerstore.XferRequest{
+	x, err := bp.src.Payments.Forward(context.Background(), ledgerstore.XferRequest{
 		From: bp.senders[i%len(bp.senders)], To: bp.receivers[(i*7)%len(bp.receivers)], Target: bp.dstID,
 		AmountUnits: 1_000_000, IdempotencyKey: key,
 	})

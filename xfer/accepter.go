@@ -6,6 +6,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/payments"
 )
 
 // Accepter group-commits the acceptance of cross-registry transfers: each
@@ -46,6 +47,8 @@ func (a *Accepter) start() {
 		}
 	})
 }
+
+var _ payments.Accepter = (*Accepter)(nil)
 
 // Begin accepts r (see ledgerstore.BeginXfer for its contract).
 func (a *Accepter) Begin(ctx context.Context, r ledgerstore.XferRequest) (ledgerstore.Xfer, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/payments"
 	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
@@ -137,6 +138,8 @@ func (b *Batcher) Configure(o BatcherOptions) {
 		q.wake()
 	}
 }
+
+var _ payments.Settlement = (*Batcher)(nil)
 
 // Admit waits until the pair's backlog has room for one more transfer
 // (see MaxBacklog), or ctx ends.

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/payments"
 )
 
 // Peer is a peer registry's participant endpoint.
@@ -197,10 +198,17 @@ type routeEntry struct {
 // maxRouteCache bounds the cache; it is cleared when full.
 const maxRouteCache = 100_000
 
+var _ payments.Router = (*Router)(nil)
+
 // Home returns the peer registry where account lives, or "" when no peer
 // has it. Peers are asked in parallel; unreachable peers count as not
 // having it (the answer is then not cached).
 func (r *Router) Home(ctx context.Context, account string) (string, error) {
+	if r.Client.HTTP == nil {
+		// The node's mTLS listener, which gives the client its identity,
+		// is not up yet.
+		return "", apperr.New(apperr.Unavailable, "the inter-registry listener is not up yet")
+	}
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now

@@ -12,7 +12,11 @@ import (
 	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
-// LedgerPort adapts the source TEG to activities.SettlementLedger.
+// LedgerPort adapts the source TEG to activities.SettlementLedger. An
+// adapter because the two sides must not share types: the activities'
+// decisions and outcomes are workflow payloads, recorded in histories, so
+// they stay plain and free of the store; the store's batch methods speak
+// its own rows. The adapter only translates.
 type LedgerPort struct{ Store *ledgerstore.Store }
 
 var (
@@ -55,7 +59,9 @@ func (p LedgerPort) VoidAborted(ctx context.Context, ids []uuid.UUID) error {
 	return err
 }
 
-// PeersPort adapts Client to activities.SettlementPeers.
+// PeersPort adapts Client to activities.SettlementPeers, translating the
+// wire protocol's results into the activities' payload types (for the
+// reason given at LedgerPort).
 type PeersPort struct{ Client *Client }
 
 func votes(rs []Result) []activities.XferVote {

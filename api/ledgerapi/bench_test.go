@@ -32,6 +32,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/gctune"
 	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/payments"
 	"github.com/theprotocol-dev/theprotocol/registry"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 )
@@ -150,7 +151,7 @@ type serverOpts struct {
 
 // serverWith starts the engine on loopback. idem "async" writes the
 // idempotency records with synchronous_commit=off.
-func (hb *httpBench) serverWith(b *testing.B, tr ledgerapi.Transferer, so serverOpts) *httptest.Server {
+func (hb *httpBench) serverWith(b *testing.B, tr payments.Transferer, so serverOpts) *httptest.Server {
 	var idem api.IdempotencyStore
 	switch so.idem {
 	case "sync":
@@ -173,7 +174,7 @@ func (hb *httpBench) serverWith(b *testing.B, tr ledgerapi.Transferer, so server
 	if so.noCache {
 		cacheSize = -1
 	}
-	ledgerapi.New(ledgerapi.Options{Store: hb.store, Transfers: tr, Idempotency: idem, Auth: hb.auth.middleware(cacheSize),
+	ledgerapi.New(ledgerapi.Options{Store: hb.store, Payments: &payments.Service{Ledger: hb.store, Transfers: tr}, Idempotency: idem, Auth: hb.auth.middleware(cacheSize),
 		RecordTransferResponses: so.records}).Mount(e.Group("/api/v1"))
 	srv := httptest.NewServer(e)
 	b.Cleanup(srv.Close)

@@ -13,6 +13,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/api/ledgerapi"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/payments"
 )
 
 // A successful POST /transfers is its own idempotency record: no
@@ -109,7 +110,7 @@ func TestLegacyRecordedTransferReplays(t *testing.T) {
 	legacy := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
 	batcher := ledgerstore.NewIdempotencyBatcher(f.pool)
 	t.Cleanup(batcher.Close)
-	ledgerapi.New(ledgerapi.Options{Store: f.store, Transfers: f.gc, Idempotency: batcher, Auth: testAuth, RecordTransferResponses: true}).Mount(legacy.Group("/api/v1"))
+	ledgerapi.New(ledgerapi.Options{Store: f.store, Payments: &payments.Service{Ledger: f.store, Transfers: f.gc}, Idempotency: batcher, Auth: testAuth, RecordTransferResponses: true}).Mount(legacy.Group("/api/v1"))
 	folded := f.h
 
 	a, b := f.agent(10*avt), f.agent(0)

@@ -31,6 +31,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/payments"
 )
 
 // Hold expiry bounds for the API.
@@ -38,12 +39,6 @@ const (
 	DefaultHoldTTL = time.Hour
 	MaxPostBody    = 4 << 10
 )
-
-// Transferer commits transfers: *ledgerstore.Store (one transaction each)
-// or *ledgerstore.GroupCommitter (batched; the production choice).
-type Transferer interface {
-	Transfer(ctx context.Context, req ledgerstore.TransferRequest) (ledgerstore.Transfer, error)
-}
 
 // OwnerFunc reports whether principal p may act for account (send from it,
 // read its balance and history, post its holds). The default allows exactly
@@ -54,9 +49,11 @@ type OwnerFunc func(ctx context.Context, p api.Principal, account string) (bool,
 // Options configure a Handler.
 type Options struct {
 	Store *ledgerstore.Store // required
-	// Transfers commits POST /transfers; nil uses Store directly. Pass the
-	// store's GroupCommitter in production.
-	Transfers Transferer
+	// Payments routes POST /transfers and finds GET /transfers/{id}, here
+	// or across registries. Nil: transfers on this registry only, each
+	// committed by Store alone (production passes the store's
+	// GroupCommitter and the cross-registry machinery).
+	Payments *payments.Service
 	// Idempotency stores responses of mutating requests (required;
 	// db.NewIdempotencyStore on the TEG database).
 	Idempotency api.IdempotencyStore
@@ -66,8 +63,6 @@ type Options struct {
 	Auth  gin.HandlerFunc
 	Owner OwnerFunc
 	Now   func() time.Time
-	// Cross pays receivers on peer registries (nil: intra-registry only).
-	Cross CrossRegistry
 	// RecordTransferResponses puts POST /transfers behind the generic
 	// api.Idempotency middleware (a claim and a stored response per
 	// request), as every other mutating route. By default a successful
@@ -86,8 +81,8 @@ func New(o Options) *Handler {
 	if o.Store == nil || o.Idempotency == nil {
 		panic("ledgerapi: Store and Idempotency are required")
 	}
-	if o.Transfers == nil {
-		o.Transfers = o.Store
+	if o.Payments == nil {
+		o.Payments = &payments.Service{Ledger: o.Store, Transfers: o.Store}
 	}
 	if o.Owner == nil {
 		o.Owner = func(_ context.Context, p api.Principal, account string) (bool, error) {
@@ -199,17 +194,24 @@ func (h *Handler) createTransferFor(c *gin.Context, req TransferRequest) {
 		api.WriteError(c, err)
 		return
 	}
-	t, err := h.o.Transfers.Transfer(c.Request.Context(), ledgerstore.TransferRequest{
+	p, err := h.o.Payments.Pay(c.Request.Context(), ledgerstore.TransferRequest{
 		From: from, To: req.To, AmountUnits: amount, Memo: req.Memo, IdempotencyKey: api.IdempotencyKeyFrom(c),
 	})
-	if apperr.Is(err, apperr.NotFound) && h.crossTransfer(c, from, req.To, amount, req.Memo) {
-		return
-	}
 	if err != nil {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, transferDTO(t))
+	writePayment(c, p)
+}
+
+// writePayment answers a payment made: 201 with the transfer here, 202 with
+// a cross-registry transfer (its settlement follows).
+func writePayment(c *gin.Context, p payments.Payment) {
+	if p.Cross {
+		c.JSON(http.StatusAccepted, XferDTO(p.Xfer))
+		return
+	}
+	c.JSON(http.StatusCreated, transferDTO(p.Transfer))
 }
 
 // postTransfer is POST /transfers with the transfer as its own idempotency
@@ -260,9 +262,10 @@ func (h *Handler) postTransfer(c *gin.Context) {
 		h.recordFailure(c, key, hash, func() { api.WriteError(c, err) })
 		return
 	}
-	t, err := h.o.Transfers.Transfer(c.Request.Context(), ledgerstore.TransferRequest{
+	tr := ledgerstore.TransferRequest{
 		From: from, To: req.To, AmountUnits: amount, Memo: req.Memo, IdempotencyKey: key, RequestHash: hash,
-	})
+	}
+	t, err := h.o.Payments.Transfer(c.Request.Context(), tr)
 	switch {
 	case err == nil && t.Recorded != nil:
 		api.AnswerFromRecord(c, key, hash, *t.Recorded)
@@ -273,11 +276,17 @@ func (h *Handler) postTransfer(c *gin.Context) {
 	case api.StatusOf(apperr.CodeOf(err)) >= 500:
 		api.WriteError(c, err) // not stored: the client retries with the key
 	default:
+		// The payment's second step runs under the idempotency claim, so
+		// its answer (a cross-registry acceptance, or the refusal) is
+		// stored as every response that commits no transfer here.
+		cause := err
 		h.recordFailure(c, key, hash, func() {
-			if apperr.Is(err, apperr.NotFound) && h.crossTransfer(c, from, req.To, amount, req.Memo) {
+			p, err := h.o.Payments.Reroute(c.Request.Context(), tr, cause)
+			if err != nil {
+				api.WriteError(c, err)
 				return
 			}
-			api.WriteError(c, err)
+			writePayment(c, p)
 		})
 	}
 }
@@ -334,12 +343,10 @@ func (h *Handler) getTransfer(c *gin.Context) {
 	if !ok {
 		return
 	}
-	t, err := h.o.Store.GetTransfer(c.Request.Context(), id)
-	if apperr.Is(err, apperr.NotFound) && h.getXfer(c, id) {
-		return
-	}
+	p, err := h.o.Payments.Get(c.Request.Context(), id)
 	if err == nil {
-		if ok, verr := h.visible(c, t.From, t.To); verr != nil {
+		from, to := p.Parties()
+		if ok, verr := h.visible(c, from, to); verr != nil {
 			err = verr
 		} else if !ok {
 			err = apperr.New(apperr.NotFound, "transfer %s not found", id)
@@ -349,7 +356,11 @@ func (h *Handler) getTransfer(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, transferDTO(t))
+	if p.Cross {
+		c.JSON(http.StatusOK, XferDTO(p.Xfer))
+		return
+	}
+	c.JSON(http.StatusOK, transferDTO(p.Transfer))
 }
 
 // listTransfers pages the caller's transfers, newest first. Query: cursor

@@ -23,6 +23,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/payments"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 )
 
@@ -58,7 +59,7 @@ func newFixture(t testing.TB, groupCommit bool) *fixture {
 	_, err := s.Genesis(context.Background(), 1_000_000*avt)
 	require.NoError(t, err)
 	f := &fixture{t: t, pool: tdb.Pool, store: s}
-	var tr ledgerapi.Transferer
+	var tr payments.Transferer = s
 	var idem api.IdempotencyStore = db.NewIdempotencyStore(tdb.Pool)
 	if groupCommit {
 		f.gc = s.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
@@ -69,7 +70,7 @@ func newFixture(t testing.TB, groupCommit bool) *fixture {
 		idem = batcher
 	}
 	e := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
-	ledgerapi.New(ledgerapi.Options{Store: s, Transfers: tr, Idempotency: idem, Auth: testAuth}).Mount(e.Group("/api/v1"))
+	ledgerapi.New(ledgerapi.Options{Store: s, Payments: &payments.Service{Ledger: s, Transfers: tr}, Idempotency: idem, Auth: testAuth}).Mount(e.Group("/api/v1"))
 	f.h = e
 	return f
 }
