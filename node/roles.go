@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/theprotocol-dev/theprotocol/api/eventstoreapi"
 	"github.com/theprotocol-dev/theprotocol/api/ledgerapi"
@@ -111,18 +110,6 @@ func (n *Node) ensureAdminCredentials(ctx context.Context) error {
 	return os.WriteFile(path, append(raw, '\n'), 0o600)
 }
 
-// auditGate feeds the frame's supply-audit delta to the mint gate: minting
-// is refused while the delta is non-zero (SPEC §4).
-type auditGate struct {
-	pool  *pgxpool.Pool
-	frame string
-}
-
-func (g auditGate) SupplyDelta(ctx context.Context) (int64, error) {
-	rep, err := ingest.Audit(ctx, g.pool, g.frame)
-	return rep.Delta, err
-}
-
 // openLedger opens the TEG store, its group committer and idempotency
 // batcher, and mints the genesis supply once on the mainframe.
 func (n *Node) openLedger(ctx context.Context) error {
@@ -133,7 +120,7 @@ func (n *Node) openLedger(ctx context.Context) error {
 	o := n.opts
 	var gate ledgerstore.SupplyGate
 	if es := n.Pools[db.RoleEventStore]; es != nil && o.Registry.Mainframe {
-		gate = auditGate{pool: es, frame: o.Frame.ID}
+		gate = ingest.SupplyGate{Pool: es, Frame: o.Frame.ID}
 	}
 	n.Ledger = ledgerstore.New(pool, ledgerstore.Options{
 		Frame: o.Frame.ID, Registry: o.Registry.ID, Mainframe: o.Registry.Mainframe,

@@ -13,31 +13,21 @@ import (
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/stakes"
 	"github.com/theprotocol-dev/theprotocol/staking"
 )
-
-// Cooldowns starts the cooldown workflow of a flexible unstake request
-// (idempotent per position: a started one counts as started).
-type Cooldowns interface {
-	StartCooldown(ctx context.Context, positionID int64, releaseAt time.Time) error
-}
-
-// LockExpiries starts the lock-expiry workflow of a locked position
-// (idempotent per position: a started one counts as started).
-type LockExpiries interface {
-	StartLockExpiry(ctx context.Context, positionID int64, unlockAt time.Time) error
-}
 
 // StakingOptions configure a StakingHandler.
 type StakingOptions struct {
 	Store       *ledgerstore.Store // required
 	Idempotency api.IdempotencyStore
-	Cooldowns   Cooldowns    // required
-	Locks       LockExpiries // required
-	Auth        gin.HandlerFunc
-	Owner       OwnerFunc
-	Curve       staking.Curve // zero: staking.DefaultCurve
-	Now         func() time.Time
+	// Stakes stakes and unstakes, starting the workflows that finish
+	// them (required).
+	Stakes *stakes.Service
+	Auth   gin.HandlerFunc
+	Owner  OwnerFunc
+	Curve  staking.Curve // zero: staking.DefaultCurve
+	Now    func() time.Time
 }
 
 // StakingHandler serves the staking routes (SPEC §9).
@@ -46,8 +36,8 @@ type StakingHandler struct{ o StakingOptions }
 // NewStaking returns a StakingHandler; it panics on missing required
 // options (a wiring bug).
 func NewStaking(o StakingOptions) *StakingHandler {
-	if o.Store == nil || o.Idempotency == nil || o.Cooldowns == nil || o.Locks == nil {
-		panic("ledgerapi: staking needs Store, Idempotency, Cooldowns and Locks")
+	if o.Store == nil || o.Idempotency == nil || o.Stakes == nil {
+		panic("ledgerapi: staking needs Store, Idempotency and Stakes")
 	}
 	if o.Owner == nil {
 		o.Owner = func(_ context.Context, p api.Principal, account string) (bool, error) {
@@ -265,23 +255,16 @@ func (h *StakingHandler) stake(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	p, err := h.o.Store.Stake(c.Request.Context(), ledgerstore.StakeRequest{
+	// A 503 (the lock-expiry workflow did not start) is not stored by the
+	// idempotency layer: a retry with the same key replays the stake and
+	// starts it.
+	p, err := h.o.Stakes.Stake(c.Request.Context(), ledgerstore.StakeRequest{
 		Owner: principal(c).Subject, Tier: req.Tier, AmountUnits: amount, AutoCompound: req.AutoCompound,
 		Validator: req.Validator, IdempotencyKey: api.IdempotencyKeyFrom(c),
 	})
 	if err != nil {
 		api.WriteError(c, err)
 		return
-	}
-	// A locked position gets its lock-expiry workflow. If it cannot be
-	// started the answer is 503 (not stored by the idempotency layer): a
-	// retry with the same key replays the stake and starts it again; the
-	// daily reward run marks any expiry still unrecorded.
-	if p.UnlockAt != nil && p.Status == staking.PositionActive && p.MaturedAt == nil {
-		if err := h.o.Locks.StartLockExpiry(c.Request.Context(), p.ID, *p.UnlockAt); err != nil {
-			api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "the stake is recorded as position %d but its lock expiry could not be scheduled; retry with the same Idempotency-Key", p.ID))
-			return
-		}
 	}
 	c.JSON(http.StatusCreated, positionDTO(p))
 }
@@ -392,7 +375,7 @@ func (h *StakingHandler) unstake(c *gin.Context) {
 	if !ok {
 		return
 	}
-	res, err := h.o.Store.Unstake(c.Request.Context(), principal(c).Subject, id)
+	res, err := h.o.Stakes.Unstake(c.Request.Context(), principal(c).Subject, id)
 	if err != nil {
 		api.WriteError(c, err)
 		return
@@ -404,10 +387,6 @@ func (h *StakingHandler) unstake(c *gin.Context) {
 		out.Request = &r
 		if res.Request.Status == staking.UnstakePending {
 			status = http.StatusAccepted
-			if err := h.o.Cooldowns.StartCooldown(c.Request.Context(), id, res.Request.ReleasesAt); err != nil {
-				api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "the unstake is recorded but its cooldown could not be scheduled; retry"))
-				return
-			}
 		}
 	}
 	c.JSON(status, out)

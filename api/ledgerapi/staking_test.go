@@ -12,46 +12,53 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/api/ledgerapi"
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/stakes"
+	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
-// fakeCooldowns records started cooldowns and lock expiries; fail makes
-// starting fail.
+// fakeCooldowns stands in for Temporal: it records the cooldown and
+// lock-expiry workflows started, by position; fail makes starting fail.
 type fakeCooldowns struct {
+	client.Client
+	t       *testing.T
 	mu      sync.Mutex
 	started map[int64]time.Time
 	locks   map[int64]time.Time
 	fail    bool
 }
 
-func (f *fakeCooldowns) StartLockExpiry(_ context.Context, id int64, at time.Time) error {
+func (f *fakeCooldowns) ExecuteWorkflow(_ context.Context, _ client.StartWorkflowOptions, name any, args ...any) (client.WorkflowRun, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
-		return errors.New("temporal down")
+		return nil, errors.New("temporal down")
 	}
-	f.locks[id] = at
-	return nil
-}
-
-func (f *fakeCooldowns) StartCooldown(_ context.Context, id int64, at time.Time) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.fail {
-		return errors.New("temporal down")
+	switch in := args[0].(type) {
+	case workflows.LockExpiryInput:
+		require.Equal(f.t, workflows.LockExpiryName, name)
+		f.locks[in.PositionID] = in.UnlockAt
+	case workflows.UnstakeCooldownInput:
+		require.Equal(f.t, workflows.UnstakeCooldownName, name)
+		f.started[in.PositionID] = in.ReleaseAt
+	default:
+		f.t.Errorf("unexpected workflow %v", name)
 	}
-	f.started[id] = at
-	return nil
+	return nil, nil
 }
 
 func newStakingFixture(t *testing.T) (*fixture, *fakeCooldowns) {
 	f := newFixture(t, false)
-	cd := &fakeCooldowns{started: map[int64]time.Time{}, locks: map[int64]time.Time{}}
+	cd := &fakeCooldowns{t: t, started: map[int64]time.Time{}, locks: map[int64]time.Time{}}
 	e := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
-	ledgerapi.NewStaking(ledgerapi.StakingOptions{Store: f.store, Idempotency: db.NewIdempotencyStore(f.pool), Cooldowns: cd, Locks: cd, Auth: testAuth}).Mount(e.Group("/api/v1"))
+	ledgerapi.NewStaking(ledgerapi.StakingOptions{
+		Store: f.store, Idempotency: db.NewIdempotencyStore(f.pool), Auth: testAuth,
+		Stakes: &stakes.Service{Ledger: f.store, Temporal: cd, TaskQueue: "alpha-main"},
+	}).Mount(e.Group("/api/v1"))
 	f.h = e
 	return f, cd
 }
