@@ -53,10 +53,8 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 		// The reputation bond: agent creation locks it, the
 		// BondMaturation workflow on this registry's task queue matures or
 		// forfeits it.
-		s := o.BondSettings
 		onboard.Bond = &onboarding.Bond{
-			Units: registry.DefaultBondUnits, MinAge: s.MinAge, MinTransfers: s.MinTransfers, MinTrust: s.MinTrust,
-			RecheckEvery: s.RecheckEvery, Temporal: n.Temporal, TaskQueue: o.Registry.TaskQueue(),
+			Units: registry.DefaultBondUnits, Maturity: o.BondSettings, Temporal: n.Temporal, TaskQueue: o.Registry.TaskQueue(),
 		}
 		n.bonds = &bonds.Service{Ledger: n.Ledger, Agents: n.RegistryStore, Temporal: n.Temporal, Trust: bonds.FixedTrust(10000), Log: n.log}
 	}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/auth"
+	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
@@ -56,11 +57,8 @@ type Ledger interface {
 // Bond is the reputation bond every agent locks at creation and the
 // maturity criteria its BondMaturation workflow applies.
 type Bond struct {
-	Units        int64         // taken from the developer wallet (registry.DefaultBondUnits)
-	MinAge       time.Duration // before the first maturity check
-	MinTransfers int64         // transfers the agent must have sent
-	MinTrust     int64         // trust score floor, basis points
-	RecheckEvery time.Duration // wait between checks that did not pass
+	Units    int64               // taken from the developer wallet (registry.DefaultBondUnits)
+	Maturity config.BondSettings // handed to each agent's workflow
 	// Temporal starts, ends and signals the workflows on TaskQueue.
 	Temporal  client.Client
 	TaskQueue string
@@ -200,7 +198,7 @@ func (s *Service) lockBond(ctx context.Context, did, devAccount string) error {
 // finished bond is never restarted, and a retried start of a running one
 // returns it (both count as started).
 func (s *Service) startBondWorkflow(ctx context.Context, did, devAccount string) error {
-	b := s.Bond
+	b, m := s.Bond, s.Bond.Maturity
 	_, err := b.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       workflows.BondWorkflowID(did),
 		TaskQueue:                                b.TaskQueue,
@@ -209,7 +207,7 @@ func (s *Service) startBondWorkflow(ctx context.Context, did, devAccount string)
 		WorkflowExecutionErrorWhenAlreadyStarted: false,
 	}, workflows.BondWorkflowName, workflows.BondInput{
 		AgentDID: did, DeveloperAccount: devAccount, AmountUnits: b.Units,
-		MinAge: b.MinAge, MinTransfers: b.MinTransfers, MinTrust: b.MinTrust, RecheckEvery: b.RecheckEvery,
+		MinAge: m.MinAge, MinTransfers: m.MinTransfers, MinTrust: m.MinTrust, RecheckEvery: m.RecheckEvery,
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

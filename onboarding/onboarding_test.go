@@ -16,6 +16,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/auth"
+	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
@@ -121,7 +122,8 @@ func newEnv(t *testing.T) *env {
 	svc := &onboarding.Service{
 		Registry: reg, Ledger: l, Now: clock,
 		Bond: &onboarding.Bond{
-			Units: 50 * avt, MinAge: time.Hour, MinTransfers: 3, MinTrust: 5000, RecheckEvery: time.Minute,
+			Units:    50 * avt,
+			Maturity: config.BondSettings{MinAge: time.Hour, MinTransfers: 3, MinTrust: 5000, RecheckEvery: time.Minute},
 			Temporal: tmp, TaskQueue: "alpha-main",
 		},
 	}
