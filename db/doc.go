@@ -14,6 +14,5 @@
 // idempotency, emission policy: OutboxWriter, OutboxStore,
 // IdempotencyStore, Policy, PolicyStore), ledgerstore/internal/tegdb,
 // registrystore/internal/registrydb and ingest/internal/eventdb. The
-// compiler thus keeps generated code behind hand-written stores (STYLE
-// habit 7), and every transaction runs through Store.
+// compiler thus keeps generated code behind hand-written stores, and every transaction runs through Store.
 package db

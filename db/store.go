@@ -152,7 +152,7 @@ func IsNotFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 // NotFound maps pgx.ErrNoRows to an apperr.NotFound with msg and leaves other
 // errors unchanged; role stores call it at the edge so no caller sees pgx
-// errors (STYLE habit 7).
+// errors.
 func NotFound(err error, format string, args ...any) error {
 	if IsNotFound(err) {
 		return apperr.New(apperr.NotFound, format, args...)

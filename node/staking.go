@@ -19,7 +19,7 @@ func (n *Node) mountStaking(v1 *gin.RouterGroup) {
 	n.Metrics.MustRegister(ledgerstore.StakingCollectors()...)
 	ledgerapi.NewStaking(ledgerapi.StakingOptions{
 		Store: n.Ledger, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now, Curve: staking.DefaultCurve,
-		Stakes: &stakes.Service{Ledger: n.Ledger, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue()},
+		Stakes: &stakes.Service{Ledger: n.Ledger, Registry: n.opts.Registry.ID, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue()},
 	}).Mount(v1)
 }
 

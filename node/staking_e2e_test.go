@@ -117,14 +117,14 @@ func TestStakingEndToEnd(t *testing.T) {
 	require.Equal(t, 422, c.call("POST", fmt.Sprintf("/api/v1/staking/positions/%d/unstake", locked.ID), aliceTok, map[string]any{}, nil), "locked until term end")
 	// Each locked position got its lock-expiry workflow, waiting on its term.
 	for _, id := range []int64{locked.ID, delegated.ID} {
-		lockID := workflows.LockExpiryWorkflowID(id)
+		lockID := workflows.LockExpiryWorkflowID(reg.ID, id)
 		t.Cleanup(func() { _ = n.Temporal.TerminateWorkflow(context.Background(), lockID, "", "test over") })
 		desc, err := n.Temporal.DescribeWorkflow(ctx, lockID, "")
 		require.NoError(t, err, lockID)
 		require.Equal(t, workflows.LockExpiryName, desc.RawResponse.WorkflowExecutionInfo.Type.Name)
 		require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.RawResponse.WorkflowExecutionInfo.Status)
 	}
-	_, err = n.Temporal.DescribeWorkflow(ctx, workflows.LockExpiryWorkflowID(flex.ID), "")
+	_, err = n.Temporal.DescribeWorkflow(ctx, workflows.LockExpiryWorkflowID(reg.ID, flex.ID), "")
 	require.Error(t, err, "no lock expiry for the flexible tier")
 
 	// Trigger the daily schedule now through the SDK; the date's run pays.
@@ -197,7 +197,7 @@ func TestStakingEndToEnd(t *testing.T) {
 	}
 	require.Equal(t, 202, c.call("POST", fmt.Sprintf("/api/v1/staking/positions/%d/unstake", flex.ID), aliceTok, map[string]any{}, &un))
 	require.Equal(t, "pending", un.Request.Status)
-	cooldownID := workflows.UnstakeCooldownWorkflowID(flex.ID)
+	cooldownID := workflows.UnstakeCooldownWorkflowID(reg.ID, flex.ID)
 	t.Cleanup(func() { _ = n.Temporal.TerminateWorkflow(context.Background(), cooldownID, "", "test over") })
 	desc, err := n.Temporal.DescribeWorkflow(ctx, cooldownID, "")
 	require.NoError(t, err)

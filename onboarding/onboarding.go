@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -37,6 +36,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/registry"
+	"github.com/theprotocol-dev/theprotocol/worker"
 	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
@@ -199,21 +199,10 @@ func (s *Service) lockBond(ctx context.Context, did, devAccount string) error {
 // returns it (both count as started).
 func (s *Service) startBondWorkflow(ctx context.Context, did, devAccount string) error {
 	b, m := s.Bond, s.Bond.Maturity
-	_, err := b.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                                       workflows.BondWorkflowID(did),
-		TaskQueue:                                b.TaskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowExecutionErrorWhenAlreadyStarted: false,
-	}, workflows.BondWorkflowName, workflows.BondInput{
+	return worker.StartOnce(ctx, b.Temporal, b.TaskQueue, workflows.BondWorkflowID(did), workflows.BondWorkflowName, workflows.BondInput{
 		AgentDID: did, DeveloperAccount: devAccount, AmountUnits: b.Units,
 		MinAge: m.MinAge, MinTransfers: m.MinTransfers, MinTrust: m.MinTrust, RecheckEvery: m.RecheckEvery,
 	})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return nil
-	}
-	return err
 }
 
 // undoBond compensates a locked bond whose agent did not commit: the bond

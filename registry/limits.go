@@ -2,8 +2,8 @@ package registry
 
 import "time"
 
-// Limits on caller input and on the registry's own behaviour (TIGER_STYLE:
-// put a limit on everything). The database CHECK constraints repeat the
+// Limits on caller input and on the registry's own behaviour (everything
+// has a limit). The database CHECK constraints repeat the
 // ones that protect storage.
 const (
 	MaxNameBytes        = 100  // agent card name

@@ -11,15 +11,13 @@ package stakes
 
 import (
 	"context"
-	"errors"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/staking"
+	"github.com/theprotocol-dev/theprotocol/worker"
 	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
@@ -33,7 +31,9 @@ type Ledger interface {
 // Service runs the staking flows; every field is required.
 type Service struct {
 	Ledger Ledger
-	// Temporal starts the workflows on TaskQueue (the registry's).
+	// Registry names the TEG whose positions these are (workflow IDs carry
+	// it). Temporal starts the workflows on TaskQueue (the registry's).
+	Registry  string
 	Temporal  client.Client
 	TaskQueue string
 }
@@ -49,7 +49,7 @@ func (s *Service) Stake(ctx context.Context, req ledgerstore.StakeRequest) (ledg
 		return p, err
 	}
 	if p.UnlockAt != nil && p.Status == staking.PositionActive && p.MaturedAt == nil {
-		err := s.startOnce(ctx, workflows.LockExpiryWorkflowID(p.ID), workflows.LockExpiryName,
+		err := s.startOnce(ctx, workflows.LockExpiryWorkflowID(s.Registry, p.ID), workflows.LockExpiryName,
 			workflows.LockExpiryInput{PositionID: p.ID, UnlockAt: *p.UnlockAt})
 		if err != nil {
 			return p, apperr.Wrap(err, apperr.Unavailable, "the stake is recorded as position %d but its lock expiry could not be scheduled; retry with the same Idempotency-Key", p.ID)
@@ -68,7 +68,7 @@ func (s *Service) Unstake(ctx context.Context, owner string, id int64) (ledgerst
 		return res, err
 	}
 	if r := res.Request; r != nil && r.Status == staking.UnstakePending {
-		err := s.startOnce(ctx, workflows.UnstakeCooldownWorkflowID(id), workflows.UnstakeCooldownName,
+		err := s.startOnce(ctx, workflows.UnstakeCooldownWorkflowID(s.Registry, id), workflows.UnstakeCooldownName,
 			workflows.UnstakeCooldownInput{PositionID: id, ReleaseAt: r.ReleasesAt})
 		if err != nil {
 			return res, apperr.Wrap(err, apperr.Unavailable, "the unstake is recorded but its cooldown could not be scheduled; retry")
@@ -77,19 +77,6 @@ func (s *Service) Unstake(ctx context.Context, owner string, id int64) (ledgerst
 	return res, nil
 }
 
-// startOnce starts workflow id unless it runs or ran: one per position,
-// ever, and both count as started (the ledger side of each is idempotent
-// per position anyway).
 func (s *Service) startOnce(ctx context.Context, id, name string, arg any) error {
-	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                s.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, name, arg)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return nil
-	}
-	return err
+	return worker.StartOnce(ctx, s.Temporal, s.TaskQueue, id, name, arg)
 }

@@ -83,16 +83,20 @@ func RewardRunWorkflowID(registry, date string) string {
 	return "staking-rewards-" + registry + "-" + date
 }
 
-// UnstakeCooldownWorkflowID is the ID of the cooldown of position id's
-// unstake request (one request per position).
-func UnstakeCooldownWorkflowID(positionID int64) string {
-	return "staking-unstake-" + strconv.FormatInt(positionID, 10)
+// UnstakeCooldownWorkflowID is the ID of the cooldown of registry's
+// position id's unstake request (one request per position). Position IDs
+// are only unique within one TEG database, and registries may share a
+// namespace (the topology allows it; tests do), so the registry is part of
+// the ID: without it a second registry's start would find the first one's
+// run and, as one run per ID is the rule, silently never start.
+func UnstakeCooldownWorkflowID(registry string, positionID int64) string {
+	return "staking-unstake-" + registry + "-" + strconv.FormatInt(positionID, 10)
 }
 
-// LockExpiryWorkflowID is the ID of the lock-expiry workflow of locked
-// position id (one per position).
-func LockExpiryWorkflowID(positionID int64) string {
-	return "staking-lock-" + strconv.FormatInt(positionID, 10)
+// LockExpiryWorkflowID is the ID of the lock-expiry workflow of registry's
+// locked position id (one per position; see UnstakeCooldownWorkflowID).
+func LockExpiryWorkflowID(registry string, positionID int64) string {
+	return "staking-lock-" + registry + "-" + strconv.FormatInt(positionID, 10)
 }
 
 // RewardDayInput configures the scheduled trigger.

@@ -57,7 +57,7 @@ func newStakingFixture(t *testing.T) (*fixture, *fakeCooldowns) {
 	e := api.NewEngine(api.EngineOptions{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 64 << 10})
 	ledgerapi.NewStaking(ledgerapi.StakingOptions{
 		Store: f.store, Idempotency: db.NewIdempotencyStore(f.pool), Auth: testAuth,
-		Stakes: &stakes.Service{Ledger: f.store, Temporal: cd, TaskQueue: "alpha-main"},
+		Stakes: &stakes.Service{Ledger: f.store, Registry: "alpha-main", Temporal: cd, TaskQueue: "alpha-main"},
 	}).Mount(e.Group("/api/v1"))
 	f.h = e
 	return f, cd

@@ -1,7 +1,7 @@
 // Package ledgerstore is the TEG ledger on PostgreSQL: accounts, balances
 // per (account, bucket), balanced journal entries, transfers with fees,
 // two-phase holds, mint/burn/treasury grants and their outbox events. It is
-// the hand-written store over its sqlc package internal/tegdb (STYLE habit 7): no
+// the hand-written store over its sqlc package internal/tegdb: no
 // caller sees pgx or sqlc types, and every expected failure is an
 // *apperr.Error (Invalid, NotFound, Forbidden, Conflict, IdempotencyReuse,
 // InsufficientFunds, FailedPrecondition, Unavailable).

@@ -23,7 +23,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/money"
 )
 
-// Limits (STYLE habit 14).
+// Limits: every input the store accepts is bounded.
 const (
 	MaxMemoBytes    = 280 // transfers and holds
 	MaxReasonBytes  = 500 // supply operations
