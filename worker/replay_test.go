@@ -162,16 +162,7 @@ func TestRecordHistories(t *testing.T) {
 				during()
 			}
 			require.NoError(t, run.Get(ctx, nil))
-			hist := &historypb.History{}
-			it := tc.Client.GetWorkflowHistory(ctx, id, run.GetRunID(), false, 0)
-			for it.HasNext() {
-				e, err := it.Next()
-				require.NoError(t, err)
-				hist.Events = append(hist.Events, e)
-			}
-			raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(historyDir, name+".json"), raw, 0o644))
+			writeHistory(t, tc.Client, id, run.GetRunID(), name)
 		})
 	}
 	suffix := time.Now().Format("150405")
@@ -299,4 +290,20 @@ func (p *scriptedPeers) Abort(_ context.Context, _ string, ids []uuid.UUID) ([]a
 		out[i] = activities.XferVote{ID: id, Status: xferstate.Aborted}
 	}
 	return out, nil
+}
+
+// writeHistory writes the history of workflow run id/runID to
+// testdata/histories/<name>.json, as the replay test reads it.
+func writeHistory(t *testing.T, c client.Client, id, runID, name string) {
+	t.Helper()
+	hist := &historypb.History{}
+	it := c.GetWorkflowHistory(context.Background(), id, runID, false, 0)
+	for it.HasNext() {
+		e, err := it.Next()
+		require.NoError(t, err)
+		hist.Events = append(hist.Events, e)
+	}
+	raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(historyDir, name+".json"), raw, 0o644))
 }

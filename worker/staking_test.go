@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -26,7 +24,6 @@ import (
 	"github.com/theprotocol-dev/theprotocol/staking"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/workflows"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 const avt = int64(100_000_000)
@@ -244,16 +241,7 @@ func TestRecordStakingHistories(t *testing.T) {
 		run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: tc.TaskQueue}, wf, arg)
 		require.NoError(t, err)
 		require.NoError(t, tc.Client.GetWorkflow(ctx, id, "").Get(ctx, nil))
-		hist := &historypb.History{}
-		it := tc.Client.GetWorkflowHistory(ctx, id, run.GetRunID(), false, 0)
-		for it.HasNext() {
-			e, err := it.Next()
-			require.NoError(t, err)
-			hist.Events = append(hist.Events, e)
-		}
-		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(historyDir, name+".json"), raw, 0o644))
+		writeHistory(t, tc.Client, id, run.GetRunID(), name)
 	}
 	record("staking-reward-run", "replay-staking-run-"+suffix, workflows.StakingRewardRunName,
 		workflows.RewardRunInput{Date: "2026-07-01", Cutoff: time.Now(), PageSize: 10, PagesPerRun: 2})

@@ -24,27 +24,10 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/testenv"
+	"github.com/theprotocol-dev/theprotocol/testenv/logbuf"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// syncBuffer collects the node's logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // clock is a settable test clock.
 type clock struct {
@@ -69,7 +52,7 @@ type node struct {
 	H     *registryapi.Handler
 	Store *registrystore.Store
 	DB    testenv.DB
-	Logs  *syncBuffer
+	Logs  *logbuf.Buffer
 	Clock *clock
 	Key   ed25519.PrivateKey
 }
@@ -81,7 +64,7 @@ const testMaxBody = 64 << 10
 func startNode(t testing.TB, mod func(*registryapi.Options)) *node {
 	t.Helper()
 	tdb := testenv.NewDB(t, db.RoleRegistry)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)

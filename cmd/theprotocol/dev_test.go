@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/devstack"
 	"github.com/theprotocol-dev/theprotocol/testenv"
+	"github.com/theprotocol-dev/theprotocol/testenv/logbuf"
 	"github.com/theprotocol-dev/theprotocol/worker"
 )
 
@@ -45,26 +45,8 @@ func binary(t *testing.T) string {
 
 type devRun struct {
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *logbuf.Buffer
 	done chan error
-}
-
-// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func startDev(t *testing.T, bin, dataDir, topo string, ports []int) *devRun {
@@ -76,7 +58,7 @@ func startDev(t *testing.T, bin, dataDir, topo string, ports []int) *devRun {
 		"-temporal-ui-port", strconv.Itoa(ports[2]), "-kafka-port", strconv.Itoa(ports[3]),
 		"-temporal-bin", filepath.Join(root, "bin", "temporal"))
 	cmd.Env = os.Environ()
-	log := &syncBuffer{}
+	log := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
 	r := &devRun{cmd: cmd, log: log, done: make(chan error, 1)}
