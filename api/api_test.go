@@ -59,6 +59,7 @@ func TestErrorMapping(t *testing.T) {
 		apperr.Conflict: 409, apperr.IdempotencyReuse: 409, apperr.TooLarge: 413, apperr.InsufficientFunds: 422,
 		apperr.FailedPrecondition: 422, apperr.RateLimited: 429, apperr.Internal: 500, apperr.Unavailable: 503,
 		apperr.Code("made_up"): 500,
+		apperr.PeerNotAdmitted: 403, apperr.ExposureCapExceeded: 422, apperr.AmbiguousHome: 409,
 	}
 	for code, want := range cases {
 		require.Equal(t, want, api.StatusOf(code), code)

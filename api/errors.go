@@ -22,6 +22,10 @@ var statusByCode = map[apperr.Code]int{
 	apperr.RateLimited:        http.StatusTooManyRequests,
 	apperr.Unavailable:        http.StatusServiceUnavailable,
 	apperr.Internal:           http.StatusInternalServerError,
+
+	apperr.PeerNotAdmitted:     http.StatusForbidden,
+	apperr.ExposureCapExceeded: http.StatusUnprocessableEntity,
+	apperr.AmbiguousHome:       http.StatusConflict,
 }
 
 // StatusOf maps an error code to its HTTP status (500 for unknown codes).

@@ -29,6 +29,13 @@ const (
 	Internal           Code = "internal"               // a bug or unexpected failure; logged
 )
 
+// Codes of the limits put on peer registries.
+const (
+	PeerNotAdmitted     Code = "peer_not_admitted"       // the caller is no TEG of an active peer in our trust domain
+	ExposureCapExceeded Code = "exposure_cap_exceeded"   // crediting through a peer's transit account would pass its cap
+	AmbiguousHome       Code = "ambiguous_home_registry" // more than one registry claims the account
+)
+
 // Error is an expected failure with a code and a message safe to show callers.
 // Cause, when set, is for logs only and never reaches a response body.
 type Error struct {

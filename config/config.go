@@ -55,6 +55,7 @@ type Config struct {
 	Bond        BondSettings     // reputation bond maturity
 	Xfer        XferSettings     // cross-registry settlement
 	RegistryAPI RegistrySettings // registry signing key and token lifetimes
+	Peers       PeerSettings     // limits on peer registries (exposure caps)
 
 	// envErr holds the environment values that did not parse; Validate
 	// reports them.
@@ -87,6 +88,7 @@ func Defaults() Config {
 	c.Bond.fromEnv(r)
 	c.Xfer.fromEnv(r)
 	c.RegistryAPI.fromEnv(r)
+	c.Peers.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -112,6 +114,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Bond.registerFlags(fs)
 	c.Xfer.registerFlags(fs)
 	c.RegistryAPI.registerFlags(fs)
+	c.Peers.registerFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -147,7 +150,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log-format (env THEPROTOCOL_LOG_FORMAT) must be text or json, got %q", c.LogFormat))
 	}
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
-		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate())
+		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // Limits: every input the store accepts is bounded.
@@ -65,6 +66,10 @@ type Options struct {
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 	Log *slog.Logger
+	// ExposureCaps cap what each peer registry may credit here through its
+	// transit account (see xfer_exposure.go); empty: DefaultExposureCapUnits
+	// for every peer.
+	ExposureCaps xferstate.Caps
 }
 
 // Store is the TEG ledger. It is safe for concurrent use.
@@ -77,6 +82,8 @@ type Store struct {
 	gate      SupplyGate
 	now       func() time.Time
 	log       *slog.Logger
+	caps      xferstate.Caps
+	xm        *xferMetrics
 }
 
 // New returns a Store on pool, a migrated TEG database (db.RoleTEG).
@@ -99,6 +106,8 @@ func New(pool *pgxpool.Pool, o Options) *Store {
 		gate:      o.Gate,
 		now:       o.Now,
 		log:       o.Log,
+		caps:      exposureCaps(o.ExposureCaps),
+		xm:        newXferMetrics(),
 	}
 }
 

@@ -2,6 +2,7 @@ package ledgerstore
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,9 +38,11 @@ type XferPrepareResult struct {
 // PrepareXfers validates and records transfers from source: a receiver
 // that is an agent or developer account here and an amount that carries
 // the 0.5% fee are prepared (nothing moves yet), anything else is rejected
-// with a reason. Idempotent by transfer ID: a repeated prepare answers
-// from the first record (an ID recorded with other parameters or from
-// another source is reported rejected).
+// with a reason, and so is one that would take the source's exposure
+// beyond its cap with the source's open prepares counted (reason
+// xferstate.ReasonExposureCap…). Idempotent by transfer ID: a repeated
+// prepare answers from the first record (an ID recorded with other
+// parameters or from another source is reported rejected).
 func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPrepareItem) ([]XferPrepareResult, error) {
 	if len(items) == 0 || len(items) > MaxXferBatch {
 		return nil, apperr.New(apperr.Invalid, "prepare 1..%d transfers per call", MaxXferBatch)
@@ -96,9 +99,24 @@ func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPre
 		p.Statuses = append(p.Statuses, string(status))
 		p.Reasons = append(p.Reasons, reason)
 	}
-	if err := s.q.XferPreparesInsert(ctx, s.pool, p); err != nil {
+	// The prepares are recorded with transit:<source> locked, once the
+	// exposure cap has had its say (reserveExposure); a retried attempt
+	// starts again from the validated values.
+	refused := 0
+	err = s.db.Tx(ctx, func(tx pgx.Tx) error {
+		q := p
+		q.Statuses, q.Reasons = slices.Clone(p.Statuses), slices.Clone(p.Reasons)
+		q.Fees, q.FeeBps = slices.Clone(p.Fees), slices.Clone(p.FeeBps)
+		var err error
+		if refused, err = s.reserveExposure(ctx, tx, source, &q); err != nil {
+			return err
+		}
+		return s.q.XferPreparesInsert(ctx, tx, q)
+	})
+	if err != nil {
 		return nil, err
 	}
+	s.countExposureRefused(source, refused)
 	rows, err := s.q.XferPreparesGet(ctx, s.pool, ids)
 	if err != nil {
 		return nil, err
@@ -127,7 +145,9 @@ func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPre
 // (CrossRegistryCredited xfer-<id>-credit, TokensTransferred xfer-<id>).
 // Idempotent: a committed prepare answers committed again. A prepare that
 // was rejected or aborted, or was never recorded, is reported as such
-// (nothing moves for it).
+// (nothing moves for it). A commit that would take the source's exposure
+// beyond its cap is refused whole (apperr.ExposureCapExceeded): nothing is
+// credited, the prepares stay open.
 func (s *Store) CommitXfers(ctx context.Context, source string, ids []uuid.UUID) ([]XferPrepareResult, error) {
 	return s.finishPrepares(ctx, source, ids, true)
 }
@@ -145,8 +165,10 @@ func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UU
 		return nil, apperr.New(apperr.Invalid, "1..%d transfers per call", MaxXferBatch)
 	}
 	var out []XferPrepareResult
+	capRefused := 0 // transfers of the last attempt refused by the exposure cap
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
 		now := s.clock()
+		capRefused = 0
 		rows, err := s.q.XferPreparesLock(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -246,6 +268,10 @@ func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UU
 				upd.CreditIds = append(upd.CreditIds, cid)
 				final[r.TransferID] = xferstate.Committed
 			}
+			if limit := s.caps.For(source); !xferstate.CreditAllowed(tb.newUnits, limit) {
+				capRefused = len(todo)
+				return exposureRefusal(source, len(todo), tb.newUnits, limit)
+			}
 			if err := s.applyBalances(ctx, tx, locked, feeTotal, now); err != nil {
 				return err
 			}
@@ -263,6 +289,10 @@ func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UU
 		}
 		return s.q.XferPreparesUpdate(ctx, tx, upd)
 	})
+	if apperr.Is(err, apperr.ExposureCapExceeded) {
+		s.countExposureRefused(source, capRefused)
+		s.log.Warn("commit refused by the exposure cap", "peer", source, "transfers", capRefused, "err", err)
+	}
 	if err != nil {
 		return nil, err
 	}
