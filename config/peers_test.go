@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 )
 
 func TestPeerSettings(t *testing.T) {
@@ -13,6 +15,7 @@ func TestPeerSettings(t *testing.T) {
 	require.Equal(t, DefaultPeerSettings(), c.Peers)
 	require.False(t, c.Peers.IsZero())
 	require.True(t, PeerSettings{}.IsZero())
+	require.Equal(t, ledgerstore.DefaultExposureCapUnits, DefaultExposureCapUnits, "a store given no caps uses the same default")
 
 	cases := []struct {
 		name string

@@ -65,10 +65,12 @@ type Options struct {
 	// Now is the node's clock (tests inject one).
 	Now func() time.Time
 	// The roles' settings, parsed and validated by config (Config.Bond,
-	// Config.Xfer, Config.RegistryAPI). A zero value means the defaults.
+	// Config.Xfer, Config.RegistryAPI, Config.Peers). A zero value means
+	// the defaults.
 	BondSettings     BondSettings
 	XferSettings     XferSettings
 	RegistrySettings config.RegistrySettings
+	PeerSettings     config.PeerSettings
 }
 
 // Node is a running registry process.

@@ -47,13 +47,14 @@ func (n *Node) setupXfer() {
 	s := n.opts.XferSettings
 	dir := xfer.NewDirectory()
 	cl := &xfer.Client{Peers: dir}
+	metrics := xfer.NewMetrics(n.Metrics)
 	n.Xfer = &Xfer{
-		Peers: dir, Client: cl, Router: &xfer.Router{Client: cl},
+		Peers: dir, Client: cl, Router: &xfer.Router{Client: cl, Log: n.log, Metrics: metrics},
 		Batcher: &xfer.Batcher{
 			Source: n.opts.Registry.ID, TaskQueue: n.opts.Registry.TaskQueue(), Temporal: n.Temporal, Store: n.Ledger, Log: n.log,
 			Opts: xfer.BatcherOptions{MaxBatch: s.MaxBatch, MaxAge: s.MaxAge, MaxInFlight: s.MaxInFlight, MaxBacklog: s.MaxBacklog},
 		},
-		Participant: &xfer.Participant{Store: n.Ledger},
+		Participant: &xfer.Participant{Store: n.Ledger, Metrics: metrics},
 		Accepter:    &xfer.Accepter{Store: n.Ledger},
 	}
 	n.xferSettings = s
@@ -61,17 +62,20 @@ func (n *Node) setupXfer() {
 
 // attachXferTLS mounts the participant API on the mTLS listener's mux and
 // gives the peer client the node's SVID; peers come from peer_registries
-// and, in dev, from the topology's other registries of the frame.
+// and, in dev, from the topology's other registries of the frame. Both
+// directions admit only the TEGs of active peers of the node's own trust
+// domain (xfer.AdmitCaller).
 func (n *Node) attachXferTLS(ctx context.Context, mux *http.ServeMux, td spiffeid.TrustDomain) error {
 	if n.Xfer == nil {
 		return nil
 	}
-	serverAuthz := identity.AuthorizeMemberOf(td)
+	n.Xfer.Participant.TrustDomain = td
+	var allowed xfer.PeerAllowed
 	if n.Peers != nil {
-		set := n.Peers.PeerSet()
-		n.Xfer.Participant.Allowed = set.Allowed
-		serverAuthz = identity.AuthorizePeers(set)
+		allowed = n.Peers.PeerSet().Allowed
+		n.Xfer.Participant.Allowed = allowed
 	}
+	serverAuthz := xfer.AuthorizePeerTEG(td, allowed)
 	n.Xfer.Participant.Register(mux)
 	n.Xfer.Client.HTTP = n.TLS.HTTPClient(serverAuthz, identity.HTTPClientOptions{Timeout: 10 * time.Second, MaxIdleConnsPerHost: 32})
 	if err := n.loadXferPeers(ctx, td); err != nil {

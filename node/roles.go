@@ -25,6 +25,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/payments"
 	"github.com/theprotocol-dev/theprotocol/registry"
 	"github.com/theprotocol-dev/theprotocol/relay"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // noAuth stands in for authentication on nodes without the registry role:
@@ -123,7 +124,9 @@ func (n *Node) openLedger(ctx context.Context) error {
 	n.Ledger = ledgerstore.New(pool, ledgerstore.Options{
 		Frame: o.Frame.ID, Registry: o.Registry.ID, Mainframe: o.Registry.Mainframe,
 		Gate: gate, Guard: n.policies[db.RoleTEG].Guard(), Now: o.Now, Log: n.log,
+		ExposureCaps: xferstate.Caps{Default: o.PeerSettings.ExposureCapUnits, PerPeer: o.PeerSettings.ExposureCaps},
 	})
+	n.Metrics.MustRegister(n.Ledger.XferCollector())
 	n.transfers = n.Ledger.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
 	n.ledgerIdem = ledgerstore.NewIdempotencyBatcher(pool)
 	n.setupXfer()

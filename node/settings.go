@@ -19,5 +19,8 @@ func (o *Options) settingsOrDefaults() error {
 	if o.RegistrySettings == (config.RegistrySettings{}) {
 		o.RegistrySettings = config.DefaultRegistrySettings()
 	}
-	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate())
+	if o.PeerSettings.IsZero() {
+		o.PeerSettings = config.DefaultPeerSettings()
+	}
+	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate())
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,11 +182,17 @@ func (c *Client) call(ctx context.Context, op, registry, method, path string, bo
 }
 
 // Router finds the home registry of an account by asking peers, with a
-// cache (SPEC §7: full BFS discovery comes later).
+// cache (SPEC §7: full BFS discovery comes later). An account lives on one
+// registry: when more than one claims it, that is a fault for operators
+// to resolve (logged at error, counted), and the payment is refused
+// rather than sent to whichever registry happens to win.
 type Router struct {
 	Client *Client
 	TTL    time.Duration // positive answers (default 5 min); misses are cached for TTL/10
 	Now    func() time.Time
+	// Log and Metrics report claims by several registries (nil: silent).
+	Log     *slog.Logger
+	Metrics *Metrics
 
 	mu    sync.Mutex
 	cache map[string]routeEntry
@@ -202,7 +210,9 @@ var _ payments.Router = (*Router)(nil)
 
 // Home returns the peer registry where account lives, or "" when no peer
 // has it. Peers are asked in parallel; unreachable peers count as not
-// having it (the answer is then not cached).
+// having it (a miss is then not cached, an answer only for TTL/10: the
+// peer may claim the account too). More than one registry claiming it is
+// apperr.AmbiguousHome, never cached.
 func (r *Router) Home(ctx context.Context, account string) (string, error) {
 	if r.Client.HTTP == nil {
 		// The node's mTLS listener, which gives the client its identity,
@@ -239,21 +249,35 @@ func (r *Router) Home(ctx context.Context, account string) (string, error) {
 			ch <- answer{p.Registry, ok, err}
 		}()
 	}
-	home, failed := "", 0
+	var claims []string
+	failed := 0
 	for range peers {
 		a := <-ch
 		switch {
 		case a.err != nil:
 			failed++
-		case a.exists && (home == "" || a.registry < home):
-			home = a.registry
+		case a.exists:
+			claims = append(claims, a.registry)
 		}
+	}
+	if len(claims) > 1 {
+		sort.Strings(claims)
+		r.Metrics.homeConflict()
+		logger(r.Log).Error("account claimed by several registries: payments to it are refused until an operator resolves it",
+			"account", account, "registries", claims)
+		return "", apperr.New(apperr.AmbiguousHome,
+			"account %s is claimed by registries %s: it cannot be paid across registries until an operator resolves the conflict",
+			account, strings.Join(claims, ", "))
+	}
+	home := ""
+	if len(claims) == 1 {
+		home = claims[0]
 	}
 	if home == "" && failed > 0 {
 		return "", apperr.New(apperr.Unavailable, "could not ask %d peer registries where %s lives", failed, account)
 	}
 	e := routeEntry{registry: home, expires: now().Add(ttl)}
-	if home == "" {
+	if home == "" || failed > 0 {
 		e.expires = now().Add(ttl / 10)
 	}
 	r.mu.Lock()

@@ -6,9 +6,10 @@
 //
 // The participant API (all under /internal/v1/xfer, JSON, idempotent by
 // transfer ID) is authorised per request by the caller's SPIFFE ID: it must
-// be an active peer registry's TEG (spiffe://<td>/teg/<registry>), and the
-// registry in that ID is the source of every transfer in the call — the
-// body cannot claim another.
+// be an active peer registry's TEG of the node's own trust domain
+// (spiffe://<td>/teg/<registry>, see AdmitCaller), and the registry in that ID
+// is the source of every transfer in the call — the body cannot claim
+// another.
 package xfer
 
 import (
@@ -111,8 +112,13 @@ type PeerAllowed func(id spiffeid.ID) bool
 // Participant serves the participant API.
 type Participant struct {
 	Store ParticipantStore
+	// TrustDomain is the node's own: callers of any other are refused
+	// (zero: every caller is).
+	TrustDomain spiffeid.TrustDomain
 	// Allowed is consulted per request (the live peer_registries set).
 	Allowed PeerAllowed
+	// Metrics counts refused callers (nil: not counted).
+	Metrics *Metrics
 	// Fault, when set (tests), may fail a call before it reaches the store:
 	// op is "prepare", "commit", "abort", "decisions" or "accounts".
 	Fault func(op string) error
@@ -146,9 +152,10 @@ func (p *Participant) serve(op string, h handlerFunc) http.HandlerFunc {
 			writeErr(w, apperr.New(apperr.Unauthenticated, "no verified client SVID"))
 			return
 		}
-		source, ok := CallerRegistry(caller)
-		if !ok || p.Allowed == nil || !p.Allowed(caller) {
-			writeErr(w, apperr.New(apperr.Forbidden, "%s is not a peer registry's TEG", caller))
+		source, refusal := AdmitCaller(p.TrustDomain, caller, p.Allowed)
+		if refusal != "" {
+			p.Metrics.refusedCall(refusal)
+			writeErr(w, apperr.New(apperr.PeerNotAdmitted, "%s", refusalMessage(p.TrustDomain, caller, refusal)))
 			return
 		}
 		if p.Fault != nil {
@@ -172,6 +179,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	status := map[apperr.Code]int{
 		apperr.Invalid: 400, apperr.Unauthenticated: 401, apperr.Forbidden: 403, apperr.NotFound: 404,
 		apperr.Conflict: 409, apperr.Unavailable: 503,
+		apperr.PeerNotAdmitted: 403, apperr.ExposureCapExceeded: 422,
 	}[code]
 	if status == 0 {
 		status = 500

@@ -71,6 +71,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				BondSettings:          cfg.Bond,
 				XferSettings:          cfg.Xfer,
 				RegistrySettings:      cfg.RegistryAPI,
+				PeerSettings:          cfg.Peers,
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)
