@@ -49,7 +49,9 @@ type xferPair struct {
 	srcOpts, dstOpts node.Options
 }
 
-func startXferPair(t *testing.T) *xferPair {
+// startXferPair starts the pair; tuneDst, when given, adjusts the target
+// node's options before it starts.
+func startXferPair(t *testing.T, tuneDst ...func(*node.Options)) *xferPair {
 	ctx := context.Background()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
 	srcReg := config.Registry{ID: "xs" + suffix, Mainframe: true, Roles: []string{"registry", "teg", "eventstore", "worker"}, Namespace: testenv.TestNamespace}
@@ -71,6 +73,9 @@ func startXferPair(t *testing.T) *xferPair {
 		Frame: frame, Registry: dstReg, PostgresAdminURL: testenv.PostgresURL(t),
 		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
 		DataDir: dataDir, EventStoreURL: p.src.URL(), Log: quietLog,
+	}
+	for _, f := range tuneDst {
+		f(&p.dstOpts)
 	}
 	p.dst, err = node.Start(ctx, p.dstOpts)
 	require.NoError(t, err)
