@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
@@ -17,14 +18,32 @@ const (
 	ErrTypePeerRefused = "PeerRefused"
 	// ErrTypeXferNotFound: the coordinator has no record of a transfer.
 	ErrTypeXferNotFound = "XferNotFound"
+	// ErrTypeXferRefused: the source's record of a transfer does not allow
+	// the step (a transfer to another target, or a commit or abort the
+	// source never decided). Nothing was sent or recorded.
+	ErrTypeXferRefused = "XferRefused"
 )
 
-// XferItem is one cross-registry transfer in a settlement batch.
+// XferItem is one cross-registry transfer in a settlement batch, as the
+// batcher started the workflow with it. Only ID is used: the parties and
+// the amount are read from the source's record (XferRecord) by every
+// activity, so a workflow started with other values moves nothing they
+// name. The other fields stay for the histories that carry them.
 type XferItem struct {
 	ID          uuid.UUID
 	From, To    string
 	AmountUnits int64
 	Memo        string
+}
+
+// XferRecord is a transfer as the source TEG recorded it when its API
+// accepted it: the only source of the terms sent to the target.
+type XferRecord struct {
+	ID     uuid.UUID
+	Target string
+	Terms  xferstate.Terms
+	Memo   string
+	Status xferstate.Status
 }
 
 // XferVote is the target's answer for one transfer.
@@ -33,6 +52,9 @@ type XferVote struct {
 	Status   xferstate.Status // Prepared, Rejected, Committed, Aborted or Unknown
 	Reason   string
 	FeeUnits int64
+	// Terms are what the target recorded for the transfer (nil when it
+	// did not say; the decision then refuses to commit it).
+	Terms *xferstate.Terms
 }
 
 // XferDecision is the coordinator's decision for one transfer.
@@ -44,6 +66,16 @@ type XferDecision struct {
 	// Aborting) until SettlementVoidAborted; false voids it at once
 	// (the behaviour of sagas started before that change).
 	KeepHoldOnAbort bool
+	// Target is the registry the saga prepared the transfer on; the
+	// transfer must be addressed to it.
+	Target string
+	// Prepared are the terms the target reported it prepared (from its
+	// vote), checked against the source's record before a commit.
+	Prepared *xferstate.Terms
+	// Mismatch, set by SettlementDecide (never by the workflow), says
+	// which terms differed when the check turned the decision into an
+	// abort; the ledger records it with an event.
+	Mismatch string
 }
 
 // XferOutcome is a transfer's coordinator status after the decision.
@@ -55,8 +87,13 @@ type XferOutcome struct {
 
 // SettlementLedger is the coordinator's TEG (the source).
 type SettlementLedger interface {
+	// Records returns the source's record of each of ids it knows
+	// (unknown IDs are absent from the map).
+	Records(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]XferRecord, error)
 	// Decide records decisions in one transaction (idempotent: a decided
 	// transfer keeps its decision) and returns every transfer's status.
+	// A decision with a Mismatch that aborts a pending transfer is
+	// recorded with an event and counted.
 	Decide(ctx context.Context, ds []XferDecision) ([]XferOutcome, error)
 	// Finish marks committing transfers committed with their fees.
 	Finish(ctx context.Context, fees map[uuid.UUID]int64) error
@@ -65,15 +102,24 @@ type SettlementLedger interface {
 	VoidAborted(ctx context.Context, ids []uuid.UUID) error
 }
 
-// SettlementPeers calls the target's participant API.
+// SettlementPeers calls the target's participant API. Prepare and Commit
+// send the source's records: the target prepares those terms, and credits
+// only a prepare whose terms equal them.
 type SettlementPeers interface {
-	Prepare(ctx context.Context, target string, items []XferItem) ([]XferVote, error)
-	Commit(ctx context.Context, target string, ids []uuid.UUID) ([]XferVote, error)
+	Prepare(ctx context.Context, target string, xs []XferRecord) ([]XferVote, error)
+	Commit(ctx context.Context, target string, xs []XferRecord) ([]XferVote, error)
 	Abort(ctx context.Context, target string, ids []uuid.UUID) ([]XferVote, error)
 }
 
 // Settlement are the CrossRegistrySettlement workflow's activities; the
 // workflow runs them as local activities (same process as the source TEG).
+//
+// The workflow's input names transfers; it is not trusted for anything
+// else. Every activity reads the named transfers from the source's
+// database and refuses the step when the record does not allow it: a
+// transfer unknown to the source or addressed to another target than the
+// saga's, a commit of a transfer the source did not decide to commit, an
+// abort of one it did not decide to abort.
 type Settlement struct {
 	Ledger SettlementLedger
 	Peers  SettlementPeers
@@ -91,46 +137,152 @@ type IDsInput struct {
 	IDs    []uuid.UUID
 }
 
-// SettlementPrepare asks the target to prepare the batch.
-func (a *Settlement) SettlementPrepare(ctx context.Context, in PrepareInput) ([]XferVote, error) {
-	v, err := a.Peers.Prepare(ctx, in.Target, in.Items)
-	return v, peerError(err)
-}
-
-// SettlementCommit asks the target to credit the committed transfers.
-func (a *Settlement) SettlementCommit(ctx context.Context, in IDsInput) ([]XferVote, error) {
-	v, err := a.Peers.Commit(ctx, in.Target, in.IDs)
-	return v, peerError(err)
-}
-
-// SettlementAbort asks the target to drop its prepares (a compensation).
-func (a *Settlement) SettlementAbort(ctx context.Context, in IDsInput) ([]XferVote, error) {
-	v, err := a.Peers.Abort(ctx, in.Target, in.IDs)
-	return v, peerError(err)
-}
-
-// SettlementDecide records the decisions on the source TEG.
-func (a *Settlement) SettlementDecide(ctx context.Context, ds []XferDecision) ([]XferOutcome, error) {
-	out, err := a.Ledger.Decide(ctx, ds)
-	if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Invalid) {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeXferNotFound, err)
+// records loads the source's records of ids (each once, in order) and
+// refuses the batch unless every one exists and is addressed to target.
+func (a *Settlement) records(ctx context.Context, target string, ids []uuid.UUID) ([]XferRecord, error) {
+	seen := make(map[uuid.UUID]bool, len(ids))
+	uniq := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
 	}
-	return out, err
+	if len(uniq) == 0 {
+		return nil, nil
+	}
+	recs, err := a.Ledger.Records(ctx, uniq)
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	out := make([]XferRecord, 0, len(uniq))
+	for _, id := range uniq {
+		r, ok := recs[id]
+		switch {
+		case !ok:
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("transfer %s is not a transfer of this registry", id), ErrTypeXferNotFound, nil)
+		case r.Target != target:
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("transfer %s is addressed to %q, not to %q", id, r.Target, target), ErrTypeXferRefused, nil)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// SettlementPrepare asks the target to prepare the batch's pending
+// transfers with the terms the source recorded (the items' own From, To
+// and AmountUnits are ignored). Transfers no longer pending (a recovered
+// saga) are not prepared again: they get no vote, and the decision keeps
+// what was decided.
+func (a *Settlement) SettlementPrepare(ctx context.Context, in PrepareInput) ([]XferVote, error) {
+	ids := make([]uuid.UUID, len(in.Items))
+	for i, it := range in.Items {
+		ids[i] = it.ID
+	}
+	recs, err := a.records(ctx, in.Target, ids)
+	if err != nil {
+		return nil, err
+	}
+	pending := recs[:0:0]
+	for _, r := range recs {
+		if r.Status == xferstate.Pending {
+			pending = append(pending, r)
+		}
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	v, err := a.Peers.Prepare(ctx, in.Target, pending)
+	return v, peerError(err)
+}
+
+// SettlementCommit asks the target to credit the transfers the source
+// decided to commit, stating the recorded terms of each.
+func (a *Settlement) SettlementCommit(ctx context.Context, in IDsInput) ([]XferVote, error) {
+	recs, err := a.records(ctx, in.Target, in.IDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Status != xferstate.Committing && r.Status != xferstate.Committed {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("transfer %s is %s on the source, not decided commit", r.ID, r.Status), ErrTypeXferRefused, nil)
+		}
+	}
+	v, err := a.Peers.Commit(ctx, in.Target, recs)
+	return v, peerError(err)
+}
+
+// SettlementAbort asks the target to drop its prepares of transfers the
+// source decided to abort (a compensation).
+func (a *Settlement) SettlementAbort(ctx context.Context, in IDsInput) ([]XferVote, error) {
+	recs, err := a.records(ctx, in.Target, in.IDs)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uuid.UUID, len(recs))
+	for i, r := range recs {
+		if r.Status != xferstate.Aborting && r.Status != xferstate.Aborted {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("transfer %s is %s on the source, not decided abort", r.ID, r.Status), ErrTypeXferRefused, nil)
+		}
+		ids[i] = r.ID
+	}
+	v, err := a.Peers.Abort(ctx, in.Target, ids)
+	return v, peerError(err)
+}
+
+// SettlementDecide records the decisions on the source TEG. It first
+// checks each decision against the source's record: every transfer must
+// be addressed to the decision's target (else the whole call is refused
+// and nothing is decided), and a transfer whose target reported other
+// terms than the recorded ones, or none for a commit, is aborted instead
+// (xferstate.CheckTerms), the mismatch recorded with it.
+func (a *Settlement) SettlementDecide(ctx context.Context, ds []XferDecision) ([]XferOutcome, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	ids := make([]uuid.UUID, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+		if d.Target != ds[0].Target {
+			return nil, temporal.NewNonRetryableApplicationError("one decision call covers one target", ErrTypeXferRefused, nil)
+		}
+	}
+	recs, err := a.records(ctx, ds[0].Target, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[uuid.UUID]XferRecord, len(recs))
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	checked := make([]XferDecision, len(ds))
+	for i, d := range ds {
+		p, mismatch := xferstate.CheckTerms(xferstate.Proposal{Commit: d.Commit, Reason: d.Reason, KeepHoldOnAbort: d.KeepHoldOnAbort}, byID[d.ID].Terms, d.Prepared)
+		d.Commit, d.Reason, d.Mismatch = p.Commit, p.Reason, mismatch
+		checked[i] = d
+	}
+	out, err := a.Ledger.Decide(ctx, checked)
+	return out, ledgerError(err)
 }
 
 // SettlementVoidAborted releases the senders' holds of transfers whose
 // abort the target acknowledged.
 func (a *Settlement) SettlementVoidAborted(ctx context.Context, ids []uuid.UUID) error {
-	err := a.Ledger.VoidAborted(ctx, ids)
-	if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Invalid) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeXferNotFound, err)
-	}
-	return err
+	return ledgerError(a.Ledger.VoidAborted(ctx, ids))
 }
 
 // SettlementFinish marks committed transfers done on the source TEG.
 func (a *Settlement) SettlementFinish(ctx context.Context, fees map[uuid.UUID]int64) error {
 	return a.Ledger.Finish(ctx, fees)
+}
+
+// ledgerError makes the source's refusals final (unknown transfers, a
+// malformed request) and leaves everything else to be retried.
+func ledgerError(err error) error {
+	if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Invalid) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeXferNotFound, err)
+	}
+	return err
 }
 
 func peerError(err error) error {

@@ -44,6 +44,12 @@ const (
 	TypeCrossRegistryCredited = "CrossRegistryCredited"
 )
 
+// Cross-registry checks: a transfer the coordinator aborted because its
+// target prepared other terms than the coordinator recorded (no postings).
+const (
+	TypeCrossRegistryTermsMismatch = "CrossRegistryTermsMismatch"
+)
+
 // Permission says which sources may author an event type.
 type Permission struct {
 	FromTEG        bool
@@ -114,4 +120,6 @@ var DefaultPolicy = map[string]Permission{
 	TypeStakeMatured:              teg,
 	TypeCrossRegistryDebited:      teg,
 	TypeCrossRegistryCredited:     teg,
+
+	TypeCrossRegistryTermsMismatch: teg,
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -146,7 +147,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}()
 	n.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, c := range append(db.Collectors(), ledgerstore.Collectors()...) {
+	for _, c := range slices.Concat(db.Collectors(), ledgerstore.Collectors(), ledgerstore.XferCheckCollectors()) {
 		n.Metrics.MustRegister(c)
 	}
 

@@ -54,7 +54,7 @@ func (n *Node) setupXfer() {
 			Source: n.opts.Registry.ID, TaskQueue: n.opts.Registry.TaskQueue(), Temporal: n.Temporal, Store: n.Ledger, Log: n.log,
 			Opts: xfer.BatcherOptions{MaxBatch: s.MaxBatch, MaxAge: s.MaxAge, MaxInFlight: s.MaxInFlight, MaxBacklog: s.MaxBacklog},
 		},
-		Participant: &xfer.Participant{Store: n.Ledger, Metrics: metrics},
+		Participant: &xfer.Participant{Store: n.Ledger, Metrics: metrics, Currency: n.opts.Frame.Currency},
 		Accepter:    &xfer.Accepter{Store: n.Ledger},
 	}
 	n.xferSettings = s
@@ -159,8 +159,9 @@ func (n *Node) settlementActivities() []any {
 		return nil
 	}
 	return []any{
-		&activities.Settlement{Ledger: xfer.LedgerPort{Store: n.Ledger}, Peers: xfer.PeersPort{Client: n.Xfer.Client}},
-		&activities.PrepareSweep{Sweeper: &xfer.Sweeper{Store: n.Ledger, Client: n.Xfer.Client, MinAge: n.xferSettings.PrepareMaxAge, Now: n.opts.Now}},
+		&activities.Settlement{Ledger: xfer.LedgerPort{Store: n.Ledger, Currency: n.opts.Frame.Currency}, Peers: xfer.PeersPort{Client: n.Xfer.Client}},
+		&activities.PrepareSweep{Sweeper: &xfer.Sweeper{Store: n.Ledger, Client: n.Xfer.Client, MinAge: n.xferSettings.PrepareMaxAge,
+			Now: n.opts.Now, Currency: n.opts.Frame.Currency}},
 	}
 }
 

@@ -105,6 +105,11 @@ func SettlementSearchAttributes(source, target string, items []activities.XferIt
 }
 
 // SettlementInput is one batch of transfers from Source to Target.
+// Whoever may start workflows in the namespace can start one with any
+// input, so the input only names transfers (Transfers[i].ID) and the
+// target the saga talks to: the activities read parties and amounts from
+// the source's record, refuse transfers addressed to another target, and
+// the decision refuses any target that prepared other terms.
 type SettlementInput struct {
 	Source, Target string
 	Transfers      []activities.XferItem
@@ -222,7 +227,9 @@ func CrossRegistrySettlement(ctx workflow.Context, in SettlementInput) (Settleme
 	for i, id := range ids {
 		v, ok := byID[id]
 		commit, reason := xferstate.Propose(ok, v.Status, v.Reason)
-		decisions[i] = activities.XferDecision{ID: id, Commit: commit, Reason: reason}
+		// The decision activity compares the terms the target reported
+		// with the source's record before it lets a commit stand.
+		decisions[i] = activities.XferDecision{ID: id, Commit: commit, Reason: reason, Target: in.Target, Prepared: v.Terms}
 		if commit {
 			st.Transfers[id.String()] = xferstate.Prepared
 		}

@@ -73,14 +73,14 @@ func (f *fakeStore) PrepareXfers(_ context.Context, _ string, items []ledgerstor
 	return nil, nil
 }
 
-func (f *fakeStore) CommitXfers(_ context.Context, source string, ids []uuid.UUID) ([]ledgerstore.XferPrepareResult, error) {
+func (f *fakeStore) CommitXfers(_ context.Context, source string, items []ledgerstore.XferPrepareItem) ([]ledgerstore.XferPrepareResult, error) {
 	f.calls++
 	if source == "capped" {
 		return nil, apperr.New(apperr.ExposureCapExceeded, "committing 1 transfer(s) from capped would pass its cap")
 	}
-	out := make([]ledgerstore.XferPrepareResult, len(ids))
-	for i, id := range ids {
-		out[i] = ledgerstore.XferPrepareResult{ID: id, Status: xferstate.Committed}
+	out := make([]ledgerstore.XferPrepareResult, len(items))
+	for i, it := range items {
+		out[i] = ledgerstore.XferPrepareResult{ID: it.ID, Status: xferstate.Committed}
 	}
 	return out, nil
 }
@@ -126,7 +126,7 @@ func TestParticipantAdmitsOnlyPeerTEGsOfItsTrustDomain(t *testing.T) {
 	mux := http.NewServeMux()
 	p.Register(mux)
 	call := func(c *x509.Certificate) (int, string) {
-		body := `{"ids":["` + uuid.NewString() + `"]}`
+		body := `{"transfers":[{"id":"` + uuid.NewString() + `","from":"did:theprotocol:a","to":"did:theprotocol:b","amount_units":1000}]}`
 		req := httptest.NewRequest(http.MethodPost, PathCommit, strings.NewReader(body))
 		if c != nil {
 			req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}

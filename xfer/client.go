@@ -90,10 +90,11 @@ func (c *Client) Prepare(ctx context.Context, target string, items []Item) ([]Re
 	return out.Results, err
 }
 
-// Commit asks target to credit prepared transfers.
-func (c *Client) Commit(ctx context.Context, target string, ids []uuid.UUID) ([]Result, error) {
+// Commit asks target to credit prepared transfers, stating the terms
+// this coordinator recorded for each.
+func (c *Client) Commit(ctx context.Context, target string, items []Item) ([]Result, error) {
 	var out Results
-	err := c.call(ctx, "commit", target, http.MethodPost, PathCommit, IDsRequest{IDs: ids}, &out)
+	err := c.call(ctx, "commit", target, http.MethodPost, PathCommit, CommitRequest{Transfers: items}, &out)
 	return out.Results, err
 }
 

@@ -45,12 +45,14 @@ const (
 	PathAccounts  = "/internal/v1/xfer/accounts/"
 )
 
-// Item is one transfer in a prepare call.
+// Item is one transfer in a prepare or commit call: its terms as the
+// coordinator recorded them (a commit's memo is not compared).
 type Item struct {
 	ID          uuid.UUID `json:"id"`
 	From        string    `json:"from"`
 	To          string    `json:"to"`
 	AmountUnits int64     `json:"amount_units"`
+	Currency    string    `json:"currency,omitempty"`
 	Memo        string    `json:"memo,omitempty"`
 }
 
@@ -59,9 +61,17 @@ type PrepareRequest struct {
 	Transfers []Item `json:"transfers"`
 }
 
-// IDsRequest names transfers (commit, abort, decisions).
+// IDsRequest names transfers (abort, decisions).
 type IDsRequest struct {
 	IDs []uuid.UUID `json:"ids"`
+}
+
+// CommitRequest names the transfers to credit with the terms the
+// coordinator recorded for each: only a prepare holding the same terms is
+// credited. (A bare list of IDs, as coordinators before this check sent,
+// is refused.)
+type CommitRequest struct {
+	Transfers []Item `json:"transfers"`
 }
 
 // Result is the participant's answer for one transfer.
@@ -70,6 +80,12 @@ type Result struct {
 	Status   xferstate.Status `json:"status"` // Prepared, Rejected, Committed, Aborted or Unknown
 	Reason   string           `json:"reason,omitempty"`
 	FeeUnits int64            `json:"fee_units,omitempty"`
+	// The terms the participant recorded (prepare answers): what the
+	// coordinator checks against its own record before deciding commit.
+	From        string `json:"from,omitempty"`
+	To          string `json:"to,omitempty"`
+	AmountUnits int64  `json:"amount_units,omitempty"`
+	Currency    string `json:"currency,omitempty"`
 }
 
 // Results is the body of prepare, commit and abort responses.
@@ -84,6 +100,13 @@ type Results struct {
 type Decision struct {
 	ID     uuid.UUID        `json:"id"`
 	Status xferstate.Status `json:"status"`
+	// The coordinator's record of the transfer's terms (when it has one
+	// for the asking participant): a sweeper credits a prepare only when
+	// they equal its own.
+	From        string `json:"from,omitempty"`
+	To          string `json:"to,omitempty"`
+	AmountUnits int64  `json:"amount_units,omitempty"`
+	Currency    string `json:"currency,omitempty"`
 }
 
 // Decisions is the body of a decisions response.
@@ -100,7 +123,7 @@ type AccountAnswer struct {
 // (*ledgerstore.Store).
 type ParticipantStore interface {
 	PrepareXfers(ctx context.Context, source string, items []ledgerstore.XferPrepareItem) ([]ledgerstore.XferPrepareResult, error)
-	CommitXfers(ctx context.Context, source string, ids []uuid.UUID) ([]ledgerstore.XferPrepareResult, error)
+	CommitXfers(ctx context.Context, source string, items []ledgerstore.XferPrepareItem) ([]ledgerstore.XferPrepareResult, error)
 	AbortXfers(ctx context.Context, source string, ids []uuid.UUID) ([]ledgerstore.XferPrepareResult, error)
 	XferStatuses(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]ledgerstore.Xfer, error)
 	AccountExists(ctx context.Context, id string) (bool, error)
@@ -122,6 +145,9 @@ type Participant struct {
 	// Fault, when set (tests), may fail a call before it reaches the store:
 	// op is "prepare", "commit", "abort", "decisions" or "accounts".
 	Fault func(op string) error
+	// Currency is this TEG's (the frame's). When set, a prepare or commit
+	// stating another currency is refused, and answers state it.
+	Currency string
 }
 
 // Register mounts the routes on mux.
@@ -206,12 +232,33 @@ func decode(r *http.Request, dst any) error {
 	return nil
 }
 
-func results(rs []ledgerstore.XferPrepareResult) Results {
+func (p *Participant) results(rs []ledgerstore.XferPrepareResult) Results {
 	out := Results{Results: make([]Result, len(rs))}
 	for i, r := range rs {
-		out.Results[i] = Result{ID: r.ID, Status: r.Status, Reason: r.Reason, FeeUnits: r.FeeUnits}
+		out.Results[i] = Result{ID: r.ID, Status: r.Status, Reason: r.Reason, FeeUnits: r.FeeUnits, From: r.From, To: r.To, AmountUnits: r.AmountUnits}
+		if r.AmountUnits != 0 {
+			out.Results[i].Currency = p.Currency
+		}
 	}
 	return out
+}
+
+// terms validates the transfers of a prepare or commit call.
+func (p *Participant) terms(ts []Item) ([]ledgerstore.XferPrepareItem, error) {
+	if len(ts) == 0 || len(ts) > MaxBatch {
+		return nil, apperr.New(apperr.Invalid, "1..%d transfers per call", MaxBatch)
+	}
+	items := make([]ledgerstore.XferPrepareItem, len(ts))
+	for i, t := range ts {
+		if t.ID == uuid.Nil || t.AmountUnits <= 0 {
+			return nil, apperr.New(apperr.Invalid, "transfer %d: id and a positive amount_units are required", i)
+		}
+		if p.Currency != "" && t.Currency != p.Currency {
+			return nil, apperr.New(apperr.Invalid, "transfer %d: currency %q is not this registry's %q", i, t.Currency, p.Currency)
+		}
+		items[i] = ledgerstore.XferPrepareItem{ID: t.ID, From: t.From, To: t.To, AmountUnits: t.AmountUnits, Memo: t.Memo}
+	}
+	return items, nil
 }
 
 func (p *Participant) prepare(r *http.Request, source string) (any, error) {
@@ -219,21 +266,15 @@ func (p *Participant) prepare(r *http.Request, source string) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if len(req.Transfers) == 0 || len(req.Transfers) > MaxBatch {
-		return nil, apperr.New(apperr.Invalid, "1..%d transfers per call", MaxBatch)
-	}
-	items := make([]ledgerstore.XferPrepareItem, len(req.Transfers))
-	for i, t := range req.Transfers {
-		if t.ID == uuid.Nil || t.AmountUnits <= 0 {
-			return nil, apperr.New(apperr.Invalid, "transfer %d: id and a positive amount_units are required", i)
-		}
-		items[i] = ledgerstore.XferPrepareItem{ID: t.ID, From: t.From, To: t.To, AmountUnits: t.AmountUnits, Memo: t.Memo}
+	items, err := p.terms(req.Transfers)
+	if err != nil {
+		return nil, err
 	}
 	rs, err := p.Store.PrepareXfers(r.Context(), source, items)
 	if err != nil {
 		return nil, err
 	}
-	return results(rs), nil
+	return p.results(rs), nil
 }
 
 func (p *Participant) ids(r *http.Request) ([]uuid.UUID, error) {
@@ -248,15 +289,19 @@ func (p *Participant) ids(r *http.Request) ([]uuid.UUID, error) {
 }
 
 func (p *Participant) commit(r *http.Request, source string) (any, error) {
-	ids, err := p.ids(r)
+	var req CommitRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	items, err := p.terms(req.Transfers)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := p.Store.CommitXfers(r.Context(), source, ids)
+	rs, err := p.Store.CommitXfers(r.Context(), source, items)
 	if err != nil {
 		return nil, err
 	}
-	return results(rs), nil
+	return p.results(rs), nil
 }
 
 func (p *Participant) abort(r *http.Request, source string) (any, error) {
@@ -268,7 +313,7 @@ func (p *Participant) abort(r *http.Request, source string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return results(rs), nil
+	return p.results(rs), nil
 }
 
 // decisions answers a participant's sweeper: the caller may only ask about
@@ -285,11 +330,11 @@ func (p *Participant) decisions(r *http.Request, caller string) (any, error) {
 	out := Decisions{Decisions: make([]Decision, len(ids))}
 	for i, id := range ids {
 		x, ok := xs[id]
-		st := xferstate.Unknown
+		d := Decision{ID: id, Status: xferstate.Unknown}
 		if ok && x.Target == caller {
-			st = xferstate.ForPeer(x.Status)
+			d = Decision{ID: id, Status: xferstate.ForPeer(x.Status), From: x.From, To: x.To, AmountUnits: x.AmountUnits, Currency: p.Currency}
 		}
-		out.Decisions[i] = Decision{ID: id, Status: st}
+		out.Decisions[i] = d
 	}
 	return out, nil
 }

@@ -17,7 +17,12 @@ import (
 // decisions and outcomes are workflow payloads, recorded in histories, so
 // they stay plain and free of the store; the store's batch methods speak
 // its own rows. The adapter only translates.
-type LedgerPort struct{ Store *ledgerstore.Store }
+type LedgerPort struct {
+	Store *ledgerstore.Store
+	// Currency is the frame's currency, the one every amount of this TEG
+	// is in (stated to targets with each transfer's terms).
+	Currency string
+}
 
 var (
 	_ activities.SettlementLedger = LedgerPort{}
@@ -25,11 +30,28 @@ var (
 	_ activities.PrepareSweeper   = (*Sweeper)(nil)
 )
 
+// Records implements activities.SettlementLedger.
+func (p LedgerPort) Records(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]activities.XferRecord, error) {
+	xs, err := p.Store.XferStatuses(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]activities.XferRecord, len(xs))
+	for id, x := range xs {
+		out[id] = activities.XferRecord{
+			ID: x.ID, Target: x.Target, Memo: x.Memo, Status: x.Status,
+			Terms: xferstate.Terms{From: x.From, To: x.To, AmountUnits: x.AmountUnits, Currency: p.Currency},
+		}
+	}
+	return out, nil
+}
+
 // Decide implements activities.SettlementLedger.
 func (p LedgerPort) Decide(ctx context.Context, ds []activities.XferDecision) ([]activities.XferOutcome, error) {
 	in := make([]ledgerstore.XferDecision, len(ds))
 	for i, d := range ds {
-		in[i] = ledgerstore.XferDecision{ID: d.ID, Commit: d.Commit, Reason: d.Reason, KeepHoldOnAbort: d.KeepHoldOnAbort}
+		in[i] = ledgerstore.XferDecision{ID: d.ID, Commit: d.Commit, Reason: d.Reason, KeepHoldOnAbort: d.KeepHoldOnAbort,
+			Mismatch: d.Mismatch, Reported: d.Prepared}
 	}
 	xs, err := p.Store.DecideXfers(ctx, in)
 	if err != nil {
@@ -68,23 +90,30 @@ func votes(rs []Result) []activities.XferVote {
 	out := make([]activities.XferVote, len(rs))
 	for i, r := range rs {
 		out[i] = activities.XferVote{ID: r.ID, Status: r.Status, Reason: r.Reason, FeeUnits: r.FeeUnits}
+		if r.AmountUnits != 0 || r.From != "" || r.To != "" {
+			out[i].Terms = &xferstate.Terms{From: r.From, To: r.To, AmountUnits: r.AmountUnits, Currency: r.Currency}
+		}
+	}
+	return out
+}
+
+func items(xs []activities.XferRecord) []Item {
+	out := make([]Item, len(xs))
+	for i, x := range xs {
+		out[i] = Item{ID: x.ID, From: x.Terms.From, To: x.Terms.To, AmountUnits: x.Terms.AmountUnits, Currency: x.Terms.Currency, Memo: x.Memo}
 	}
 	return out
 }
 
 // Prepare implements activities.SettlementPeers.
-func (p PeersPort) Prepare(ctx context.Context, target string, items []activities.XferItem) ([]activities.XferVote, error) {
-	in := make([]Item, len(items))
-	for i, it := range items {
-		in[i] = Item{ID: it.ID, From: it.From, To: it.To, AmountUnits: it.AmountUnits, Memo: it.Memo}
-	}
-	rs, err := p.Client.Prepare(ctx, target, in)
+func (p PeersPort) Prepare(ctx context.Context, target string, xs []activities.XferRecord) ([]activities.XferVote, error) {
+	rs, err := p.Client.Prepare(ctx, target, items(xs))
 	return votes(rs), err
 }
 
 // Commit implements activities.SettlementPeers.
-func (p PeersPort) Commit(ctx context.Context, target string, ids []uuid.UUID) ([]activities.XferVote, error) {
-	rs, err := p.Client.Commit(ctx, target, ids)
+func (p PeersPort) Commit(ctx context.Context, target string, xs []activities.XferRecord) ([]activities.XferVote, error) {
+	rs, err := p.Client.Commit(ctx, target, items(xs))
 	return votes(rs), err
 }
 
@@ -104,6 +133,9 @@ type Sweeper struct {
 	Client *Client
 	MinAge time.Duration // prepares younger than this are left alone (default 5 min)
 	Now    func() time.Time
+	// Currency is this TEG's (the frame's): a coordinator's commit stated
+	// in another currency is not applied.
+	Currency string
 }
 
 // SweepStalePrepares implements activities.PrepareSweeper. It handles at
@@ -138,11 +170,19 @@ func (s *Sweeper) SweepStalePrepares(ctx context.Context) (int, error) {
 			firstErr = err
 			continue
 		}
-		var commit, abort []uuid.UUID
+		var commit []ledgerstore.XferPrepareItem
+		var abort []uuid.UUID
 		for _, d := range ds {
 			switch xferstate.Resolve(d.Status) {
 			case xferstate.CommitPrepare:
-				commit = append(commit, d.ID)
+				// Credited only with the coordinator's own statement of
+				// the terms, compared with the prepare by CommitXfers; a
+				// coordinator that states none (or another currency) is
+				// asked again by the next sweep.
+				if d.AmountUnits <= 0 || d.Currency != s.Currency {
+					continue
+				}
+				commit = append(commit, ledgerstore.XferPrepareItem{ID: d.ID, From: d.From, To: d.To, AmountUnits: d.AmountUnits})
 			case xferstate.AbortPrepare:
 				abort = append(abort, d.ID)
 			case xferstate.Wait:

@@ -218,6 +218,13 @@ type XferDecision struct {
 	// compensation still shows the reservation. False voids the hold in
 	// this transaction (sagas started before that change).
 	KeepHoldOnAbort bool
+	// Mismatch, when set, says which terms the target reported
+	// (Reported; nil when it reported none) differ from this TEG's
+	// record: the settlement turned the decision into an abort for that
+	// reason. If the transfer was still pending, the abort is recorded
+	// with CrossRegistryTermsMismatch and counted.
+	Mismatch string
+	Reported *xferstate.Terms
 }
 
 // longer be posted (it expired) aborts instead. A transfer already decided keeps its decision
@@ -236,6 +243,7 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 		}
 	}
 	var out map[uuid.UUID]Xfer
+	committed := 0
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
 		now := s.clock()
 		rows, err := s.q.XfersLock(ctx, tx, ids)
@@ -288,6 +296,7 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 			locked[k] = &lockedBalance{}
 		}
 		var (
+			mismatches int
 			posted     []Transfer
 			envs       []events.Envelope
 			upd        tegdb.XfersUpdateParams
@@ -349,6 +358,14 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 			}
 			x.Status, x.Reason, x.UpdatedAt = dec.Status, dec.Reason, now
 			out[x.ID] = x
+			if d.Mismatch != "" && !d.Commit {
+				ev, err := xferMismatchEvent(x, d.Reported, d.Mismatch, self, now)
+				if err != nil {
+					return err
+				}
+				envs = append(envs, ev)
+				mismatches++
+			}
 			upd.Ids = append(upd.Ids, x.ID)
 			upd.Statuses = append(upd.Statuses, string(x.Status))
 			upd.Reasons = append(upd.Reasons, x.Reason)
@@ -377,11 +394,17 @@ func (s *Store) DecideXfers(ctx context.Context, ds []XferDecision) (map[uuid.UU
 		if len(got) != len(keys) {
 			return apperr.New(apperr.Internal, "a cross-registry decision refers to a missing balance")
 		}
-		return s.applyBalances(ctx, tx, locked, 0, now)
+		if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
+			return err
+		}
+		committed = mismatches
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Counted once the transaction committed (a retried one counts once).
+	xferTermsMismatches.WithLabelValues(sideCoordinator).Add(float64(committed))
 	return out, nil
 }
 

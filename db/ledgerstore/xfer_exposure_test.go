@@ -98,7 +98,7 @@ func TestXferExposureCap(t *testing.T) {
 	require.Equal(t, 2.0, refused(s))
 
 	// The commit of a reserved prepare passes.
-	rs, err = s.CommitXfers(dst.ctx, peer, []uuid.UUID{a.ID})
+	rs, err = s.CommitXfers(dst.ctx, peer, []ledgerstore.XferPrepareItem{a})
 	require.NoError(t, err)
 	require.Equal(t, xferstate.Committed, rs[0].Status)
 	require.Equal(t, -60*avt, transit())
@@ -109,7 +109,7 @@ func TestXferExposureCap(t *testing.T) {
 	// commit of c (60 + 30) is refused whole, nothing moves, c stays open.
 	low := open(70 * avt)
 	snap := dst.snapshot()
-	_, err = low.CommitXfers(dst.ctx, peer, []uuid.UUID{c.ID, a.ID})
+	_, err = low.CommitXfers(dst.ctx, peer, []ledgerstore.XferPrepareItem{c, a})
 	require.Equal(t, apperr.ExposureCapExceeded, apperr.CodeOf(err), "%v", err)
 	require.Contains(t, apperr.MessageOf(err), "beyond its cap of 7000000000")
 	require.Equal(t, snap, dst.snapshot())
@@ -126,7 +126,7 @@ func TestXferExposureCap(t *testing.T) {
 	e := item(10 * avt)
 	rs = prepare(low, e)
 	require.Equal(t, xferstate.Prepared, rs[0].Status)
-	rs, err = low.CommitXfers(dst.ctx, peer, []uuid.UUID{e.ID})
+	rs, err = low.CommitXfers(dst.ctx, peer, []ledgerstore.XferPrepareItem{e})
 	require.NoError(t, err)
 	require.Equal(t, xferstate.Committed, rs[0].Status)
 	require.Equal(t, -70*avt, transit(), "exactly at the cap")

@@ -33,7 +33,16 @@ type XferPrepareResult struct {
 	Status   xferstate.Status // Prepared, Rejected, Committed, Aborted or Unknown
 	Reason   string
 	FeeUnits int64
+	// From, To and AmountUnits are the terms this TEG recorded for the
+	// transfer (prepare answers only; empty when it recorded none): the
+	// coordinator compares them with its own record before committing.
+	From, To    string
+	AmountUnits int64
 }
+
+// ReasonTermsDiffer is the answer to a commit whose stated terms differ
+// from the recorded prepare: nothing is credited.
+const ReasonTermsDiffer = "the prepared terms differ from the coordinator's; nothing credited"
 
 // PrepareXfers validates and records transfers from source: a receiver
 // that is an agent or developer account here and an amount that carries
@@ -131,10 +140,14 @@ func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPre
 		switch {
 		case !ok:
 			return nil, apperr.New(apperr.Internal, "prepare of %s not recorded", it.ID)
-		case r.SourceRegistry != source || r.Sender != it.From || r.Receiver != it.To || r.AmountUnits != it.AmountUnits:
-			out[i] = XferPrepareResult{ID: it.ID, Status: xferstate.Rejected, Reason: "transfer id already prepared with other parameters"}
+		case r.SourceRegistry != source:
+			out[i] = XferPrepareResult{ID: it.ID, Status: xferstate.Rejected, Reason: "transfer id already prepared by another registry"}
+		case r.Sender != it.From || r.Receiver != it.To || r.AmountUnits != it.AmountUnits:
+			out[i] = XferPrepareResult{ID: it.ID, Status: xferstate.Rejected, Reason: "transfer id already prepared with other parameters",
+				From: r.Sender, To: r.Receiver, AmountUnits: r.AmountUnits}
 		default:
-			out[i] = XferPrepareResult{ID: it.ID, Status: xferstate.Status(r.Status), Reason: r.Reason, FeeUnits: r.FeeUnits}
+			out[i] = XferPrepareResult{ID: it.ID, Status: xferstate.Status(r.Status), Reason: r.Reason, FeeUnits: r.FeeUnits,
+				From: r.Sender, To: r.Receiver, AmountUnits: r.AmountUnits}
 		}
 	}
 	return out, nil
@@ -143,13 +156,26 @@ func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPre
 // CommitXfers credits prepared transfers from source in one transaction:
 // transit:<source> −amount, receiver +(amount − fee), fee_collector +fee
 // (CrossRegistryCredited xfer-<id>-credit, TokensTransferred xfer-<id>).
+// Each item states the terms the coordinator recorded (its memo is not
+// compared); a prepare recorded with other sender, receiver or amount is
+// not credited and is answered Rejected with ReasonTermsDiffer (counted
+// in xfer_terms_mismatch_total{side="participant"}; it stays prepared).
 // Idempotent: a committed prepare answers committed again. A prepare that
 // was rejected or aborted, or was never recorded, is reported as such
 // (nothing moves for it). A commit that would take the source's exposure
 // beyond its cap is refused whole (apperr.ExposureCapExceeded): nothing is
 // credited, the prepares stay open.
-func (s *Store) CommitXfers(ctx context.Context, source string, ids []uuid.UUID) ([]XferPrepareResult, error) {
-	return s.finishPrepares(ctx, source, ids, true)
+func (s *Store) CommitXfers(ctx context.Context, source string, items []XferPrepareItem) ([]XferPrepareResult, error) {
+	ids := make([]uuid.UUID, len(items))
+	terms := make(map[uuid.UUID]XferPrepareItem, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+		if prev, dup := terms[it.ID]; dup && (prev.From != it.From || prev.To != it.To || prev.AmountUnits != it.AmountUnits) {
+			return nil, apperr.New(apperr.Invalid, "transfer %s is stated twice with different terms", it.ID)
+		}
+		terms[it.ID] = it
+	}
+	return s.finishPrepares(ctx, source, ids, terms)
 }
 
 // AbortXfers drops prepared transfers from source (nothing had moved).
@@ -157,18 +183,22 @@ func (s *Store) CommitXfers(ctx context.Context, source string, ids []uuid.UUID)
 // committed one is reported committed (a protocol violation the caller
 // must surface: a commit decision is never undone).
 func (s *Store) AbortXfers(ctx context.Context, source string, ids []uuid.UUID) ([]XferPrepareResult, error) {
-	return s.finishPrepares(ctx, source, ids, false)
+	return s.finishPrepares(ctx, source, ids, nil)
 }
 
-func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UUID, commit bool) ([]XferPrepareResult, error) {
+// finishPrepares commits (terms given: each prepare must match its terms)
+// or aborts (terms nil) the prepares of ids.
+func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UUID, terms map[uuid.UUID]XferPrepareItem) ([]XferPrepareResult, error) {
+	commit := terms != nil
 	if len(ids) == 0 || len(ids) > MaxXferBatch {
 		return nil, apperr.New(apperr.Invalid, "1..%d transfers per call", MaxXferBatch)
 	}
 	var out []XferPrepareResult
-	capRefused := 0 // transfers of the last attempt refused by the exposure cap
+	capRefused := 0   // transfers of the last attempt refused by the exposure cap
+	termsRefused := 0 // prepares of the last attempt whose terms differ from the stated ones
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
 		now := s.clock()
-		capRefused = 0
+		capRefused, termsRefused = 0, 0
 		rows, err := s.q.XferPreparesLock(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -188,6 +218,13 @@ func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UU
 				continue
 			case r.SourceRegistry != source:
 				out[i] = XferPrepareResult{ID: id, Status: xferstate.Unknown, Reason: "prepared by another registry"}
+				continue
+			}
+			if t := terms[id]; commit && (r.Sender != t.From || r.Receiver != t.To || r.AmountUnits != t.AmountUnits) {
+				out[i] = XferPrepareResult{ID: id, Status: xferstate.Rejected, Reason: ReasonTermsDiffer}
+				if xferstate.Status(r.Status) == xferstate.Prepared {
+					termsRefused++
+				}
 				continue
 			}
 			out[i] = XferPrepareResult{ID: id, Status: xferstate.Status(r.Status), Reason: r.Reason, FeeUnits: r.FeeUnits}
@@ -296,6 +333,7 @@ func (s *Store) finishPrepares(ctx context.Context, source string, ids []uuid.UU
 	if err != nil {
 		return nil, err
 	}
+	xferTermsMismatches.WithLabelValues(sideParticipant).Add(float64(termsRefused))
 	return out, nil
 }
 

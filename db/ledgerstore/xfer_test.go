@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
@@ -99,6 +101,7 @@ func TestCrossRegistryTransferLegsAreIdempotentAndBalanced(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, xferstate.Prepared, rs[0].Status)
 		require.Equal(t, 5_000_000, int(rs[0].FeeUnits), "0.5% of 10 AVT")
+		require.Equal(t, []any{alice, bob, 10 * avt}, []any{rs[0].From, rs[0].To, rs[0].AmountUnits}, "the answer states the recorded terms")
 		require.Equal(t, xferstate.Rejected, rs[1].Status)
 		require.Contains(t, rs[1].Reason, "has no account on this registry")
 	}
@@ -125,7 +128,7 @@ func TestCrossRegistryTransferLegsAreIdempotentAndBalanced(t *testing.T) {
 
 	// Commit on the participant, twice: credited once.
 	for range 2 {
-		rs, err := dst.store.CommitXfers(dst.ctx, "alpha-main", []uuid.UUID{x.ID, ghost.ID, uuid.New()})
+		rs, err := dst.store.CommitXfers(dst.ctx, "alpha-main", []ledgerstore.XferPrepareItem{item, ghost, {ID: uuid.New(), From: alice, To: bob, AmountUnits: avt}})
 		require.NoError(t, err)
 		require.Equal(t, xferstate.Committed, rs[0].Status)
 		require.Equal(t, xferstate.Rejected, rs[1].Status)
@@ -368,4 +371,97 @@ func TestXferStatusesMatchTheSchemaAndQueries(t *testing.T) {
 	for _, m := range regexp.MustCompile(`x\.status = '([a-z_]+)'`).FindAllStringSubmatch(string(holds), -1) {
 		require.Contains(t, xferstate.CoordinatorStatuses(), xferstate.Status(m[1]), "queries/teg/holds.sql")
 	}
+}
+
+// mismatches reads xfer_terms_mismatch_total{side}.
+func mismatches(t *testing.T, side string) float64 {
+	t.Helper()
+	for _, c := range ledgerstore.XferCheckCollectors() {
+		if cv, ok := c.(*prometheus.CounterVec); ok {
+			return testutil.ToFloat64(cv.WithLabelValues(side))
+		}
+	}
+	t.Fatal("no xfer_terms_mismatch_total")
+	return 0
+}
+
+// TestCrossRegistryTermsMustAgree: the target holds a prepare of a real
+// transfer ID with an inflated amount and another receiver (as a saga
+// started with forged input before the terms were checked would have left
+// it). The coordinator's prepare is answered rejected with the target's
+// terms; a commit stating the coordinator's terms credits nothing and is
+// counted; the coordinator's decision aborts with the mismatch, records it
+// with CrossRegistryTermsMismatch (once) and counts it; the sender's funds
+// are never posted.
+func TestCrossRegistryTermsMustAgree(t *testing.T) {
+	t.Parallel()
+	src := newEnv(t, envOpts{})
+	dst := newEnv(t, envOpts{notMainframe: true})
+	alice := src.agent(100 * avt)
+	bob, mallory := agentID(), agentID()
+	for _, a := range []string{bob, mallory} {
+		_, _, err := dst.store.OpenAccount(dst.ctx, a, ledger.KindAgent)
+		require.NoError(t, err)
+	}
+	x, err := src.store.BeginXfer(src.ctx, ledgerstore.XferRequest{From: alice, To: bob, Target: "alpha-op1", AmountUnits: 10 * avt, IdempotencyKey: "t1"})
+	require.NoError(t, err)
+	real := ledgerstore.XferPrepareItem{ID: x.ID, From: alice, To: bob, AmountUnits: 10 * avt}
+	forged := ledgerstore.XferPrepareItem{ID: x.ID, From: alice, To: mallory, AmountUnits: 1000 * avt}
+	rs, err := dst.store.PrepareXfers(dst.ctx, "alpha-main", []ledgerstore.XferPrepareItem{forged})
+	require.NoError(t, err)
+	require.Equal(t, xferstate.Prepared, rs[0].Status)
+
+	rs, err = dst.store.PrepareXfers(dst.ctx, "alpha-main", []ledgerstore.XferPrepareItem{real})
+	require.NoError(t, err)
+	require.Equal(t, xferstate.Rejected, rs[0].Status)
+	require.Equal(t, []any{mallory, 1000 * avt}, []any{rs[0].To, rs[0].AmountUnits}, "the answer shows what the target holds")
+
+	snap := dst.snapshot()
+	before := mismatches(t, "participant")
+	for _, stated := range [][]ledgerstore.XferPrepareItem{
+		{real},
+		{{ID: x.ID, From: alice, To: mallory, AmountUnits: 10 * avt}},
+		{{ID: x.ID, From: alice, To: bob, AmountUnits: 1000 * avt}},
+	} {
+		rs, err = dst.store.CommitXfers(dst.ctx, "alpha-main", stated)
+		require.NoError(t, err)
+		require.Equal(t, xferstate.Rejected, rs[0].Status)
+		require.Equal(t, ledgerstore.ReasonTermsDiffer, rs[0].Reason)
+	}
+	require.Equal(t, snap, dst.snapshot(), "nothing credited")
+	require.GreaterOrEqual(t, mismatches(t, "participant")-before, 3.0)
+	mb, _ := dst.balance(mallory)
+	require.Zero(t, mb)
+	_, err = dst.store.CommitXfers(dst.ctx, "alpha-main", []ledgerstore.XferPrepareItem{real, {ID: x.ID, From: alice, To: bob, AmountUnits: avt}})
+	require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "one ID stated with two sets of terms")
+
+	// The coordinator refuses the mismatch at the decision.
+	reported := xferstate.Terms{From: alice, To: mallory, AmountUnits: 1000 * avt, Currency: "AVT"}
+	before = mismatches(t, "coordinator")
+	d := ledgerstore.XferDecision{ID: x.ID, Reason: xferstate.ReasonTermsMismatch, KeepHoldOnAbort: true, Mismatch: "amount, to", Reported: &reported}
+	for range 2 {
+		out, err := src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{d})
+		require.NoError(t, err)
+		require.Equal(t, xferstate.Aborting, out[x.ID].Status)
+		require.Equal(t, xferstate.ReasonTermsMismatch, out[x.ID].Reason)
+	}
+	require.Equal(t, 1.0, mismatches(t, "coordinator")-before, "counted once")
+	require.Equal(t, 1, src.count(`SELECT count(*) FROM outbox WHERE event_type = 'CrossRegistryTermsMismatch' AND idempotency_key = $1
+		AND envelope->'postings' IS NULL AND envelope->'payload'->'recorded'->>'to' = $2 AND envelope->'payload'->'reported'->>'to' = $3
+		AND (envelope->'payload'->'reported'->>'amount_units')::bigint = $4 AND envelope->'payload'->>'differences' = 'amount, to'`,
+		"xfer-"+x.ID.String()+"-mismatch", bob, mallory, 1000*avt))
+	units, held := src.balance(alice)
+	require.Equal(t, []int64{100 * avt, 10 * avt}, []int64{units, held}, "the hold still reserves, nothing posted")
+	_, err = src.store.VoidAbortedXfers(src.ctx, []uuid.UUID{x.ID})
+	require.NoError(t, err)
+	units, held = src.balance(alice)
+	require.Equal(t, []int64{100 * avt, 0}, []int64{units, held})
+	// A decision with no mismatch writes no such event.
+	y, err := src.store.BeginXfer(src.ctx, ledgerstore.XferRequest{From: alice, To: bob, Target: "alpha-op1", AmountUnits: avt, IdempotencyKey: "t2"})
+	require.NoError(t, err)
+	_, err = src.store.DecideXfers(src.ctx, []ledgerstore.XferDecision{{ID: y.ID, Reason: "rejected"}})
+	require.NoError(t, err)
+	require.Equal(t, 1, src.count(`SELECT count(*) FROM outbox WHERE event_type = 'CrossRegistryTermsMismatch'`))
+	src.xferInvariants()
+	dst.xferInvariants()
 }
