@@ -89,26 +89,61 @@ func (s *Service) TrustScore(ctx context.Context, agentDID string) (int64, error
 	return s.Trust.TrustScore(ctx, agentDID)
 }
 
-// The three moves below implement activities.BondLedger. They are the only
-// wrapping left around the store, and it cannot be avoided: the activities
-// package knows no store types, so its port returns only an error, while
-// the store returns the committed move.
+// LockedAt implements activities.BondCriteria: when the bond was locked,
+// from the ledger.
+func (s *Service) LockedAt(ctx context.Context, agentDID string) (time.Time, error) {
+	lock, err := s.lock(ctx, agentDID)
+	return lock.CreatedAt, err
+}
+
+// lock is the ledger's record of the agent's bond lock: the amount every
+// later move of the bond moves, and the wallet it came from. NotFound when
+// the agent never locked one.
+func (s *Service) lock(ctx context.Context, agentDID string) (ledgerstore.BondMove, error) {
+	moves, err := s.Ledger.BondMoves(ctx, agentDID)
+	if err != nil {
+		return ledgerstore.BondMove{}, err
+	}
+	for _, m := range moves {
+		if m.Kind == ledgerstore.BondLock {
+			return m, nil
+		}
+	}
+	return ledgerstore.BondMove{}, apperr.New(apperr.NotFound, "agent %s holds no reputation bond", agentDID)
+}
+
+// The three moves below implement activities.BondLedger: each reads the
+// bond's lock and moves what it locked, whatever a workflow asked for.
 
 // ReleaseBond matures the bond: locked_bond → the agent's liquid bucket.
-func (s *Service) ReleaseBond(ctx context.Context, agentDID string, amountUnits int64, key string) error {
-	_, err := s.Ledger.ReleaseBond(ctx, agentDID, amountUnits, key)
+func (s *Service) ReleaseBond(ctx context.Context, agentDID, key string) error {
+	lock, err := s.lock(ctx, agentDID)
+	if err != nil {
+		return err
+	}
+	_, err = s.Ledger.ReleaseBond(ctx, agentDID, lock.AmountUnits, key)
 	return err
 }
 
 // ForfeitBond forfeits the bond: locked_bond → the registry treasury.
-func (s *Service) ForfeitBond(ctx context.Context, agentDID string, amountUnits int64, key string) error {
-	_, err := s.Ledger.ForfeitBond(ctx, agentDID, amountUnits, key)
+// Whether the agent really left is the activity's check (it asks the
+// registry through AgentState first).
+func (s *Service) ForfeitBond(ctx context.Context, agentDID, key string) error {
+	lock, err := s.lock(ctx, agentDID)
+	if err != nil {
+		return err
+	}
+	_, err = s.Ledger.ForfeitBond(ctx, agentDID, lock.AmountUnits, key)
 	return err
 }
 
 // VoidBond returns the bond to the developer wallet it came from.
-func (s *Service) VoidBond(ctx context.Context, agentDID, devAccount string, amountUnits int64, key string) error {
-	_, err := s.Ledger.VoidBond(ctx, agentDID, devAccount, amountUnits, key)
+func (s *Service) VoidBond(ctx context.Context, agentDID, key string) error {
+	lock, err := s.lock(ctx, agentDID)
+	if err != nil {
+		return err
+	}
+	_, err = s.Ledger.VoidBond(ctx, agentDID, lock.CounterAccount, lock.AmountUnits, key)
 	return err
 }
 

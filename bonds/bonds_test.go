@@ -92,8 +92,16 @@ func TestCriteriaAndStatus(t *testing.T) {
 	require.Equal(t, 50*avt, st.LockedUnits)
 	require.Nil(t, st.SettledAt)
 
-	// Matured and forfeited through the activities' port.
-	require.NoError(t, svc.ReleaseBond(ctx, alice, 50*avt, "bond-release-"+alice))
+	// The bond's lock, as the ledger recorded it, dates the bond.
+	lockedAt, err := svc.LockedAt(ctx, alice)
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now(), lockedAt, time.Minute)
+	_, err = svc.LockedAt(ctx, "did:theprotocol:"+uuid.NewString())
+	require.Equal(t, apperr.NotFound, apperr.CodeOf(err))
+
+	// Matured and forfeited through the activities' port: the moves take
+	// the amount the lock recorded (the port has no other).
+	require.NoError(t, svc.ReleaseBond(ctx, alice, "bond-release-"+alice))
 	st, err = svc.Status(ctx, alice)
 	require.NoError(t, err)
 	require.Equal(t, workflows.BondMatured, st.State)
@@ -102,16 +110,36 @@ func TestCriteriaAndStatus(t *testing.T) {
 	_, err = onb.DeregisterAgent(ctx, bob, dev)
 	require.NoError(t, err)
 	require.Equal(t, activities.AgentDeregistered, state(bob))
-	require.NoError(t, svc.ForfeitBond(ctx, bob, 50*avt, "bond-forfeit-"+bob))
+	require.NoError(t, svc.ForfeitBond(ctx, bob, "bond-forfeit-"+bob))
 	st, err = svc.Status(ctx, bob)
 	require.NoError(t, err)
 	require.Equal(t, workflows.BondForfeited, st.State)
 
 	// A second move of a settled bond is refused with a code the activity
 	// treats as final.
-	err = svc.ForfeitBond(ctx, alice, 50*avt, "bond-forfeit-"+alice)
+	err = svc.ForfeitBond(ctx, alice, "bond-forfeit-"+alice)
 	require.Equal(t, apperr.NotFound, apperr.CodeOf(err), "%v", err)
 	// An agent without a bond.
 	_, err = svc.Status(ctx, "did:theprotocol:"+uuid.NewString())
 	require.Equal(t, apperr.NotFound, apperr.CodeOf(err))
+	require.Equal(t, apperr.NotFound, apperr.CodeOf(svc.VoidBond(ctx, "did:theprotocol:"+uuid.NewString(), "k")))
+
+	// A void returns the bond to the wallet that locked it.
+	carol := agent()
+	wallet := func() int64 {
+		b, err := teg.Balances(ctx, dev)
+		require.NoError(t, err)
+		for _, bb := range b.Buckets {
+			if bb.Bucket == "liquid" {
+				return bb.Units
+			}
+		}
+		return 0
+	}
+	before := wallet()
+	require.NoError(t, svc.VoidBond(ctx, carol, "bond-void-"+carol))
+	require.Equal(t, before+50*avt, wallet())
+	st, err = svc.Status(ctx, carol)
+	require.NoError(t, err)
+	require.Equal(t, workflows.BondVoided, st.State)
 }

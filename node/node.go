@@ -214,7 +214,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			acts = append(acts, &activities.HoldSweeper{Expirer: n.Ledger})
 		}
 		if n.bonds != nil {
-			acts = append(acts, &activities.BondMaturation{Ledger: n.bonds, Criteria: n.bonds})
+			acts = append(acts, n.bondActivities())
 		}
 		acts = append(acts, n.settlementActivities()...)
 		if n.Xfer != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,30 +101,38 @@ func historyWorkflow(t *testing.T, file string) string {
 
 type memBondLedger struct {
 	mu    sync.Mutex
-	moves map[string]int64
+	moves map[string]string
 }
 
-func (m *memBondLedger) ReleaseBond(_ context.Context, _ string, amount int64, key string) error {
+func (m *memBondLedger) ReleaseBond(_ context.Context, did, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.moves[key] = amount
+	m.moves[key] = did
 	return nil
 }
-func (m *memBondLedger) ForfeitBond(ctx context.Context, did string, amount int64, key string) error {
-	return m.ReleaseBond(ctx, did, amount, key)
+func (m *memBondLedger) ForfeitBond(ctx context.Context, did, key string) error {
+	return m.ReleaseBond(ctx, did, key)
 }
 
-func (m *memBondLedger) VoidBond(ctx context.Context, did, _ string, amount int64, key string) error {
-	return m.ReleaseBond(ctx, did, amount, key)
+func (m *memBondLedger) VoidBond(ctx context.Context, did, key string) error {
+	return m.ReleaseBond(ctx, did, key)
 }
 
+// fixedCriteria: every agent is active, bonded long ago, with the given
+// activity; DIDs ending in "-gone" are deregistered.
 type fixedCriteria struct{ transfers, trust int64 }
 
-func (f fixedCriteria) AgentState(context.Context, string) (string, error) {
+func (f fixedCriteria) AgentState(_ context.Context, did string) (string, error) {
+	if strings.HasSuffix(did, "-gone") {
+		return activities.AgentDeregistered, nil
+	}
 	return activities.AgentActive, nil
 }
 func (f fixedCriteria) TransferCount(context.Context, string) (int64, error) { return f.transfers, nil }
 func (f fixedCriteria) TrustScore(context.Context, string) (int64, error)    { return f.trust, nil }
+func (f fixedCriteria) LockedAt(context.Context, string) (time.Time, error) {
+	return time.Now().Add(-24 * time.Hour), nil
+}
 
 // TestRecordHistories runs each workflow on the real dev server and writes
 // its history; only with -update.
@@ -140,9 +149,10 @@ func TestRecordHistories(t *testing.T) {
 	w.RegisterActivity(&activities.Sweeper{Stores: []activities.IdempotencySweeper{}})
 	w.RegisterActivity(&activities.HoldSweeper{Expirer: &countdownExpirer{left: 3}})
 	w.RegisterActivity(&activities.PrepareSweep{Sweeper: fixedSweeper(2)})
-	w.RegisterActivity(&activities.BondMaturation{Ledger: &memBondLedger{moves: map[string]int64{}}, Criteria: fixedCriteria{transfers: 20, trust: 9000}})
+	w.RegisterActivity(&activities.BondMaturation{Ledger: &memBondLedger{moves: map[string]string{}}, Criteria: fixedCriteria{transfers: 20, trust: 9000}})
 	peers := &scriptedPeers{}
-	w.RegisterActivity(&activities.Settlement{Ledger: &memSettlementLedger{}, Peers: peers})
+	source := &memSettlementLedger{}
+	w.RegisterActivity(&activities.Settlement{Ledger: source, Peers: peers})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	require.NoError(t, os.MkdirAll(historyDir, 0o755))
@@ -173,10 +183,25 @@ func TestRecordHistories(t *testing.T) {
 	record("bond-matured", "replay-bond-m-"+suffix, workflows.BondWorkflowName,
 		workflows.BondInput{AgentDID: "did:theprotocol:replay-m", AmountUnits: 5_000_000_000, MinAge: time.Second, RecheckEvery: time.Second}, nil)
 	id := "replay-bond-f-" + suffix
+	// bond-forfeited.json was recorded before "bond-forfeit-confirms-
+	// deregistration" (the signal alone forfeited); it is kept, not
+	// re-recorded. The two below take the registry check.
 	record("bond-forfeited", id, workflows.BondWorkflowName,
 		workflows.BondInput{AgentDID: "did:theprotocol:replay-f", AmountUnits: 5_000_000_000, MinAge: time.Hour}, func() {
 			time.Sleep(500 * time.Millisecond)
 			require.NoError(t, tc.Client.SignalWorkflow(ctx, id, "", workflows.SignalBondDeregistered, nil))
+		})
+	idConfirmed := "replay-bond-sc-" + suffix
+	record("bond-signal-confirmed", idConfirmed, workflows.BondWorkflowName,
+		workflows.BondInput{AgentDID: "did:theprotocol:replay-sc-gone", AmountUnits: 5_000_000_000, MinAge: time.Hour}, func() {
+			time.Sleep(500 * time.Millisecond)
+			require.NoError(t, tc.Client.SignalWorkflow(ctx, idConfirmed, "", workflows.SignalBondDeregistered, nil))
+		})
+	idForged := "replay-bond-su-" + suffix
+	record("bond-signal-unconfirmed", idForged, workflows.BondWorkflowName,
+		workflows.BondInput{AgentDID: "did:theprotocol:replay-su", AmountUnits: 5_000_000_000, MinAge: 3 * time.Second}, func() {
+			time.Sleep(500 * time.Millisecond)
+			require.NoError(t, tc.Client.SignalWorkflow(ctx, idForged, "", workflows.SignalBondDeregistered, nil))
 		})
 
 	batch := func(n int) workflows.SettlementInput {
@@ -184,6 +209,7 @@ func TestRecordHistories(t *testing.T) {
 		for i := range n {
 			in.Transfers = append(in.Transfers, activities.XferItem{ID: uuid.New(), From: "did:theprotocol:a", To: fmt.Sprintf("did:theprotocol:b%d", i), AmountUnits: 1_000_000})
 		}
+		source.accept(in)
 		return in
 	}
 	// settlement-v0-*.json were recorded before the change
@@ -225,10 +251,40 @@ type fixedSweeper int
 
 func (f fixedSweeper) SweepStalePrepares(context.Context) (int, error) { return int(f), nil }
 
-// memSettlementLedger decides as asked.
-type memSettlementLedger struct{}
+// memSettlementLedger is a source ledger that decides as asked.
+type memSettlementLedger struct {
+	mu   sync.Mutex
+	recs map[uuid.UUID]activities.XferRecord
+}
 
-func (memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecision) ([]activities.XferOutcome, error) {
+// accept records in's transfers as pending.
+func (m *memSettlementLedger) accept(in workflows.SettlementInput) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.recs == nil {
+		m.recs = map[uuid.UUID]activities.XferRecord{}
+	}
+	for _, it := range in.Transfers {
+		m.recs[it.ID] = activities.XferRecord{ID: it.ID, Target: in.Target, Status: xferstate.Pending,
+			Terms: xferstate.Terms{From: it.From, To: it.To, AmountUnits: it.AmountUnits}}
+	}
+}
+
+func (m *memSettlementLedger) Records(_ context.Context, ids []uuid.UUID) (map[uuid.UUID]activities.XferRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[uuid.UUID]activities.XferRecord{}
+	for _, id := range ids {
+		if r, ok := m.recs[id]; ok {
+			out[id] = r
+		}
+	}
+	return out, nil
+}
+
+func (m *memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecision) ([]activities.XferOutcome, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	out := make([]activities.XferOutcome, len(ds))
 	for i, d := range ds {
 		out[i] = activities.XferOutcome{ID: d.ID, Status: xferstate.Aborted, Reason: d.Reason}
@@ -238,11 +294,14 @@ func (memSettlementLedger) Decide(_ context.Context, ds []activities.XferDecisio
 		if d.Commit {
 			out[i].Status = xferstate.Committing
 		}
+		r := m.recs[d.ID]
+		r.Status = out[i].Status
+		m.recs[d.ID] = r
 	}
 	return out, nil
 }
-func (memSettlementLedger) Finish(context.Context, map[uuid.UUID]int64) error { return nil }
-func (memSettlementLedger) VoidAborted(context.Context, []uuid.UUID) error    { return nil }
+func (*memSettlementLedger) Finish(context.Context, map[uuid.UUID]int64) error { return nil }
+func (*memSettlementLedger) VoidAborted(context.Context, []uuid.UUID) error    { return nil }
 
 // scriptedPeers answers like a target that prepares everything, or rejects
 // everything; failAbort makes the compensation fail (non-retryable, so the
@@ -258,23 +317,23 @@ func (p *scriptedPeers) set(reject, failAbort bool) {
 	p.reject, p.failAbort = reject, failAbort
 }
 
-func (p *scriptedPeers) Prepare(_ context.Context, _ string, items []activities.XferItem) ([]activities.XferVote, error) {
+func (p *scriptedPeers) Prepare(_ context.Context, _ string, xs []activities.XferRecord) ([]activities.XferVote, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]activities.XferVote, len(items))
-	for i, it := range items {
-		out[i] = activities.XferVote{ID: it.ID, Status: xferstate.Prepared, FeeUnits: 5000}
+	out := make([]activities.XferVote, len(xs))
+	for i, x := range xs {
+		out[i] = activities.XferVote{ID: x.ID, Status: xferstate.Prepared, FeeUnits: 5000, Terms: &x.Terms}
 		if p.reject {
-			out[i] = activities.XferVote{ID: it.ID, Status: xferstate.Rejected, Reason: "unknown receiver"}
+			out[i] = activities.XferVote{ID: x.ID, Status: xferstate.Rejected, Reason: "unknown receiver"}
 		}
 	}
 	return out, nil
 }
 
-func (p *scriptedPeers) Commit(_ context.Context, _ string, ids []uuid.UUID) ([]activities.XferVote, error) {
-	out := make([]activities.XferVote, len(ids))
-	for i, id := range ids {
-		out[i] = activities.XferVote{ID: id, Status: xferstate.Committed, FeeUnits: 5000}
+func (p *scriptedPeers) Commit(_ context.Context, _ string, xs []activities.XferRecord) ([]activities.XferVote, error) {
+	out := make([]activities.XferVote, len(xs))
+	for i, x := range xs {
+		out[i] = activities.XferVote{ID: x.ID, Status: xferstate.Committed, FeeUnits: 5000}
 	}
 	return out, nil
 }

@@ -21,6 +21,14 @@ const (
 	// MaxBondChecks bounds one run's history; the workflow continues as new
 	// after this many unsuccessful checks.
 	MaxBondChecks = 100
+	// bondSignalConfirmed is the GetVersion change ID of "a deregistration
+	// signal forfeits only once the registry confirms it" (version 1).
+	// Histories recorded before (DefaultVersion) forfeited on the signal
+	// alone and replay that way.
+	bondSignalConfirmed = "bond-forfeit-confirms-deregistration"
+	// ReasonUnconfirmedSignal is the status's LastReason after a
+	// deregistration signal the registry did not confirm.
+	ReasonUnconfirmedSignal = "deregistration signal not confirmed by the registry; ignored"
 )
 
 // BondFamily holds agents' reputation bonds on nodes with the registry and
@@ -72,10 +80,13 @@ type BondStatus struct {
 // BondMaturation holds an agent's reputation bond: it waits a durable timer
 // for the minimum age, then checks activity and trust; it matures the bond
 // (locked_bond → liquid, ReputationBondMatured) when both pass, or re-checks
-// later. A deregistration signal at any point forfeits the bond to the
-// treasury (ReputationBondForfeited). The ledger activities are idempotent
-// by keys derived from the DID, so retries and resets never move money
-// twice.
+// later. A deregistration signal at any point makes it ask the registry;
+// once the registry confirms the agent is deregistered the bond is
+// forfeited to the treasury (ReputationBondForfeited). A signal the
+// registry does not confirm (anyone who may signal workflows can send
+// one) is ignored and the wait goes on to the same deadline. The ledger
+// activities are idempotent by keys derived from the DID, so retries and
+// resets never move money twice; the amounts they move are the ledger's.
 func BondMaturation(ctx workflow.Context, in BondInput) (string, error) {
 	if in.MinAge <= 0 {
 		in.MinAge = 30 * 24 * time.Hour
@@ -117,10 +128,42 @@ func BondMaturation(ctx workflow.Context, in BondInput) (string, error) {
 		sel.AddFuture(timer, func(workflow.Future) {})
 		sel.AddReceive(deregistered, func(c workflow.ReceiveChannel, _ bool) {
 			c.Receive(ctx, nil)
+			for c.ReceiveAsync(nil) { // a burst of signals is one question to the registry
+			}
 			gotSignal = true
 		})
 		sel.Select(ctx)
 		return gotSignal, nil
+	}
+	// confirmed asks the registry whether the agent really deregistered.
+	confirmed := func() (bool, error) {
+		if workflow.GetVersion(ctx, bondSignalConfirmed, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return true, nil // recorded when the signal alone forfeited
+		}
+		var ok bool
+		err := workflow.ExecuteLocalActivity(ctx, a.ConfirmDeregistered, in.AgentDID).Get(ctx, &ok)
+		return ok, err
+	}
+	// waitFor waits d, or returns true early once the agent deregistered;
+	// an unconfirmed signal does not shorten or restart the wait.
+	waitFor := func(d time.Duration) (bool, error) {
+		deadline := workflow.Now(ctx).Add(d)
+		for {
+			left := deadline.Sub(workflow.Now(ctx))
+			if left <= 0 {
+				return false, nil
+			}
+			signalled, err := wait(left)
+			if err != nil || !signalled {
+				return false, err
+			}
+			ok, err := confirmed()
+			if err != nil || ok {
+				return ok, err
+			}
+			status.LastReason = ReasonUnconfirmedSignal
+			workflow.GetLogger(ctx).Warn("deregistration signal for an agent the registry does not show deregistered; ignored", "did", in.AgentDID)
+		}
 	}
 	forfeit := func() (string, error) {
 		// Runs on a disconnected context so a cancellation of the workflow
@@ -137,7 +180,7 @@ func BondMaturation(ctx workflow.Context, in BondInput) (string, error) {
 	if in.Checks > 0 {
 		first = in.RecheckEvery
 	}
-	if signalled, err := wait(first); err != nil {
+	if signalled, err := waitFor(first); err != nil {
 		return "", err
 	} else if signalled {
 		return forfeit()
@@ -174,7 +217,7 @@ func BondMaturation(ctx workflow.Context, in BondInput) (string, error) {
 			in.Checks = status.Checks
 			return "", workflow.NewContinueAsNewError(ctx, BondMaturation, in)
 		}
-		if signalled, err := wait(in.RecheckEvery); err != nil {
+		if signalled, err := waitFor(in.RecheckEvery); err != nil {
 			return "", err
 		} else if signalled {
 			return forfeit()

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 )
@@ -70,6 +71,7 @@ func TestBondRechecksUntilEligible(t *testing.T) {
 
 func TestBondForfeitedOnEarlyDeregistration(t *testing.T) {
 	env, a := bondEnv(t)
+	env.OnActivity(a.ConfirmDeregistered, mock.Anything, did).Return(true, nil).Once()
 	env.OnActivity(a.ForfeitBond, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.BondMove) error {
 		require.Equal(t, "bond-forfeit-"+did, in.IdempotencyKey)
 		return nil
@@ -89,6 +91,7 @@ func TestBondForfeitedOnEarlyDeregistration(t *testing.T) {
 func TestBondForfeitedWhileWaitingForCriteria(t *testing.T) {
 	env, a := bondEnv(t)
 	env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(activities.BondCheckResult{Agent: activities.AgentActive, Eligible: false, Reason: "trust score below the floor"}, nil)
+	env.OnActivity(a.ConfirmDeregistered, mock.Anything, did).Return(true, nil).Once()
 	env.OnActivity(a.ForfeitBond, mock.Anything, mock.Anything).Return(nil).Once()
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalBondDeregistered, nil)
@@ -128,4 +131,80 @@ func TestBondVoidedWhenTheAgentWasNeverCreated(t *testing.T) {
 	var out string
 	require.NoError(t, env.GetWorkflowResult(&out))
 	require.Equal(t, BondVoided, out)
+}
+
+// A deregistration signal the registry does not confirm (anyone who may
+// signal workflows can send one) forfeits nothing: the bond keeps waiting
+// for its original deadline and matures as if no signal had come. A later signal the registry
+// confirms still forfeits.
+func TestBondIgnoresAnUnconfirmedDeregistrationSignal(t *testing.T) {
+	for _, later := range []bool{false, true} {
+		name := "then matures"
+		if later {
+			name = "then a confirmed signal forfeits"
+		}
+		t.Run(name, func(t *testing.T) {
+			env, a := bondEnv(t)
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			env.SetStartTime(start)
+			deregistered := false
+			asked := 0
+			env.OnActivity(a.ConfirmDeregistered, mock.Anything, did).Return(func(context.Context, string) (bool, error) {
+				asked++
+				return deregistered, nil
+			})
+			var checkedAt time.Time
+			env.OnActivity(a.CheckBondCriteria, mock.Anything, mock.Anything).Return(func(context.Context, activities.BondCheck) (activities.BondCheckResult, error) {
+				if checkedAt.IsZero() {
+					checkedAt = env.Now().UTC()
+				}
+				return activities.BondCheckResult{Agent: activities.AgentActive, Eligible: !later, Reason: "not enough transfers"}, nil
+			})
+			env.OnActivity(a.MatureBond, mock.Anything, mock.Anything).Return(nil)
+			env.OnActivity(a.ForfeitBond, mock.Anything, mock.Anything).Return(nil)
+			var afterForged BondStatus
+			env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalBondDeregistered, nil) }, 5*24*time.Hour)
+			env.RegisterDelayedCallback(func() {
+				v, err := env.QueryWorkflow(QueryBondStatus)
+				require.NoError(t, err)
+				require.NoError(t, v.Get(&afterForged))
+			}, 6*24*time.Hour)
+			if later {
+				env.RegisterDelayedCallback(func() {
+					deregistered = true
+					env.SignalWorkflow(SignalBondDeregistered, nil)
+				}, 40*24*time.Hour)
+			}
+			env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did, AmountUnits: 7, MinAge: 30 * 24 * time.Hour})
+			require.NoError(t, env.GetWorkflowError())
+			var out string
+			require.NoError(t, env.GetWorkflowResult(&out))
+			require.Equal(t, BondLocked, afterForged.State)
+			require.Equal(t, ReasonUnconfirmedSignal, afterForged.LastReason)
+			require.Equal(t, start.Add(30*24*time.Hour), checkedAt.Truncate(time.Minute), "first check at the original deadline, not 30 days after the signal")
+			if !later {
+				require.Equal(t, BondMatured, out)
+				require.Equal(t, 1, asked)
+				env.AssertNotCalled(t, "ForfeitBond", mock.Anything, mock.Anything)
+				return
+			}
+			require.Equal(t, BondForfeited, out)
+			require.Equal(t, 2, asked)
+			env.AssertNotCalled(t, "MatureBond", mock.Anything, mock.Anything)
+		})
+	}
+}
+
+// A bond whose history was recorded before the registry check
+// (DefaultVersion) keeps forfeiting on the signal alone, as it did.
+func TestBondSignalBeforeTheCheckForfeitsAtOnce(t *testing.T) {
+	env, a := bondEnv(t)
+	env.OnGetVersion(bondSignalConfirmed, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	env.OnActivity(a.ForfeitBond, mock.Anything, mock.Anything).Return(nil).Once()
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalBondDeregistered, nil) }, time.Hour)
+	env.ExecuteWorkflow(BondMaturation, BondInput{AgentDID: did, AmountUnits: 7})
+	var out string
+	require.NoError(t, env.GetWorkflowResult(&out))
+	require.Equal(t, BondForfeited, out)
+	env.AssertNotCalled(t, "ConfirmDeregistered", mock.Anything, mock.Anything)
 }
