@@ -116,9 +116,13 @@ func TestRewardRunSurvivesWorkerKill(t *testing.T) {
 
 	slow := &slowLedger{StakingLedger: store, delay: 300 * time.Millisecond}
 	w1 := startStakingWorker(t, tc.Client, tc.TaskQueue, slow)
-	id := workflows.RewardRunWorkflowID("killtest", "2026-05-01")
+	// The ledger starts a run only for a day that has begun, with a cutoff
+	// inside it: today's, at the positions' creation.
+	cutoff := time.Now()
+	date := cutoff.UTC().Format(staking.DateLayout)
+	id := workflows.RewardRunWorkflowID("killtest", date)
 	_, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: tc.TaskQueue}, workflows.StakingRewardRunName,
-		workflows.RewardRunInput{Date: "2026-05-01", Cutoff: time.Now(), PageSize: 250, PagesPerRun: 4})
+		workflows.RewardRunInput{Date: date, Cutoff: cutoff, PageSize: 250, PagesPerRun: 4})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return slow.pages.Load() >= 3 }, 30*time.Second, 10*time.Millisecond)
 	w1.Stop() // the worker dies with a page in flight
@@ -130,7 +134,7 @@ func TestRewardRunSurvivesWorkerKill(t *testing.T) {
 	var res workflows.RewardRunResult
 	require.NoError(t, tc.Client.GetWorkflow(ctx, id, "").Get(ctx, &res))
 	require.EqualValues(t, positions, res.PaidPositions)
-	require.EqualValues(t, positions, count(t, pool, `SELECT count(*) FROM staking_rewards WHERE run_date = '2026-05-01'`))
+	require.EqualValues(t, positions, count(t, pool, `SELECT count(*) FROM staking_rewards WHERE run_date = $1`, date))
 	require.EqualValues(t, positions, count(t, pool, `SELECT count(DISTINCT idempotency_key) FROM outbox WHERE event_type = 'StakingRewardPaid'`))
 	require.EqualValues(t, positions, count(t, pool, `SELECT count(*) FROM outbox WHERE event_type = 'StakingRewardPaid'`))
 	paid := count(t, pool, `SELECT sum(reward_units) FROM staking_rewards`)
@@ -165,11 +169,17 @@ func BenchmarkStakingRewardRun(b *testing.B) {
 	defer w.Stop()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		date := time.Date(2026, 6, 1+i, 0, 0, 0, 0, time.UTC).Format(staking.DateLayout)
+		if i > 0 {
+			// A day is paid once and only today's run pays positions
+			// seeded today: one run per seeded ledger.
+			b.Fatal("run with -benchtime 1x")
+		}
+		cutoff := time.Now()
+		date := cutoff.UTC().Format(staking.DateLayout)
 		id := workflows.RewardRunWorkflowID("bench-"+tc.TaskQueue, date)
 		start := time.Now()
 		run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: tc.TaskQueue}, workflows.StakingRewardRunName,
-			workflows.RewardRunInput{Date: date, Cutoff: time.Now(), PageSize: pageSize, PagesPerRun: perRun})
+			workflows.RewardRunInput{Date: date, Cutoff: cutoff, PageSize: pageSize, PagesPerRun: perRun})
 		require.NoError(b, err)
 		var res workflows.RewardRunResult
 		require.NoError(b, tc.Client.GetWorkflow(ctx, id, "").Get(ctx, &res))
@@ -243,10 +253,13 @@ func TestRecordStakingHistories(t *testing.T) {
 		require.NoError(t, tc.Client.GetWorkflow(ctx, id, "").Get(ctx, nil))
 		writeHistory(t, tc.Client, id, run.GetRunID(), name)
 	}
+	// Runs only for days that have begun, within the catch-up window.
+	today := time.Now()
+	yesterday := today.Add(-24 * time.Hour)
 	record("staking-reward-run", "replay-staking-run-"+suffix, workflows.StakingRewardRunName,
-		workflows.RewardRunInput{Date: "2026-07-01", Cutoff: time.Now(), PageSize: 10, PagesPerRun: 2})
+		workflows.RewardRunInput{Date: yesterday.UTC().Format(staking.DateLayout), Cutoff: yesterday, PageSize: 10, PagesPerRun: 2})
 	record("staking-reward-run-complete", "replay-staking-run-complete-"+suffix, workflows.StakingRewardRunName,
-		workflows.RewardRunInput{Date: "2026-07-02", Cutoff: time.Now(), PageSize: 10})
+		workflows.RewardRunInput{Date: today.UTC().Format(staking.DateLayout), Cutoff: today, PageSize: 10})
 	record("staking-reward-day", "replay-staking-day-"+suffix, workflows.StakingRewardDayName, workflows.RewardDayInput{Registry: "replay-" + suffix, PageSize: 10})
 	record("staking-unstake-cooldown", "replay-staking-cooldown-"+suffix, workflows.UnstakeCooldownName,
 		workflows.UnstakeCooldownInput{PositionID: 999_999_999, ReleaseAt: time.Now().Add(time.Second)})

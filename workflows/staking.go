@@ -62,8 +62,9 @@ var StakingFamily = Family{
 
 // StakingCatchupWindow is how far back the reward schedule catches up
 // actions it missed (Temporal unavailable over midnight): every missed day
-// within it runs once, in order (buffered, never overlapping).
-const StakingCatchupWindow = 72 * time.Hour
+// within it runs once, in order (buffered, never overlapping). The ledger
+// starts no run for an older day (staking.CheckRunDay).
+const StakingCatchupWindow = staking.RunCatchupWindow
 
 // StakingRewardsSchedule starts the day's reward run at midnight UTC.
 var StakingRewardsSchedule = Schedule{

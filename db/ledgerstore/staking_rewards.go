@@ -75,7 +75,9 @@ func runFromRow(r tegdb.StakingRewardRun) staking.RewardRun {
 // ratio and each tier's APY under curve, the day's total due (Σ of the full
 // rewards of every active position created before cutoff) and the treasury's
 // available balance, hence the pro-rata factor. A second call for the same
-// date returns the stored run unchanged.
+// date returns the stored run unchanged. A new run must meet
+// staking.CheckRunDay at the ledger's time (Invalid otherwise: nothing is
+// written).
 func (s *Store) StartRewardRun(ctx context.Context, date string, cutoff time.Time, curve staking.Curve) (staking.RewardRun, error) {
 	d, err := parseRunDate(date)
 	if err != nil {
@@ -92,6 +94,12 @@ func (s *Store) StartRewardRun(ctx context.Context, date string, cutoff time.Tim
 			return nil
 		} else if !db.IsNotFound(err) {
 			return err
+		}
+		// A new run only for a day that has begun, within the catch-up
+		// window, with a cutoff inside it: the date and cutoff come from
+		// a workflow's input.
+		if err := staking.CheckRunDay(date, cutoff, now); err != nil {
+			return apperr.New(apperr.Invalid, "%s", err.Error())
 		}
 		totals, err := s.q.StakingTotals(ctx, tx)
 		if err != nil {

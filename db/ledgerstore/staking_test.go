@@ -263,26 +263,26 @@ func TestRewardRunPaysOnceWithCompoundAndDelegation(t *testing.T) {
 	liqA, liqB, stB := e.bucket(alice, ledger.BucketLiquid), e.bucket(bob, ledger.BucketLiquid), e.bucket(bob, ledger.BucketStaked)
 	treasury := e.bucket("treasury", ledger.BucketLiquid)
 
-	run, err := e.store.StartRewardRun(e.ctx, "2026-11-02", e.clock.Now(), staking.DefaultCurve)
+	run, err := e.store.StartRewardRun(e.ctx, "2026-11-01", e.clock.Now(), staking.DefaultCurve)
 	require.NoError(t, err)
 	wantDue := reward(100*avt, staking.Flexible) + reward(100*avt, staking.Lock365) + reward(200*avt, staking.Lock90)
 	require.Equal(t, wantDue, run.DueUnits)
 	require.Equal(t, [2]int64{1, 1}, [2]int64{run.PayNum, run.PayDen})
 	// Page size 2: two pages; the first page replayed pays nothing twice.
-	pg1, err := e.store.PayRewardPage(e.ctx, "2026-11-02", 0, 2)
+	pg1, err := e.store.PayRewardPage(e.ctx, "2026-11-01", 0, 2)
 	require.NoError(t, err)
 	require.Equal(t, 2, pg1.Paid)
 	// A retried page (same cursor: the worker died before recording the
 	// result) skips what the first attempt paid and moves on.
-	retry, err := e.store.PayRewardPage(e.ctx, "2026-11-02", 0, 2)
+	retry, err := e.store.PayRewardPage(e.ctx, "2026-11-01", 0, 2)
 	require.NoError(t, err)
 	require.Equal(t, 1, retry.Paid, "only the position the first attempt did not reach")
 	require.True(t, retry.Done)
-	pg2, err := e.store.PayRewardPage(e.ctx, "2026-11-02", pg1.LastID, 2)
+	pg2, err := e.store.PayRewardPage(e.ctx, "2026-11-01", pg1.LastID, 2)
 	require.NoError(t, err)
 	require.Equal(t, 0, pg2.Paid, "a duplicated page pays nothing")
 	require.True(t, pg2.Done)
-	fin, err := e.store.FinishRewardRun(e.ctx, "2026-11-02")
+	fin, err := e.store.FinishRewardRun(e.ctx, "2026-11-01")
 	require.NoError(t, err)
 	require.True(t, fin.Completed)
 	require.Equal(t, wantDue, fin.PaidUnits)
@@ -290,7 +290,7 @@ func TestRewardRunPaysOnceWithCompoundAndDelegation(t *testing.T) {
 	require.Zero(t, fin.ShortfallUnits)
 
 	// A second start of the same date changes nothing and pays nothing.
-	again := e.runDay("2026-11-02", 100)
+	again := e.runDay("2026-11-01", 100)
 	require.Equal(t, fin.PaidUnits, again.PaidUnits)
 
 	bobReward := reward(200*avt, staking.Lock90)
@@ -304,7 +304,7 @@ func TestRewardRunPaysOnceWithCompoundAndDelegation(t *testing.T) {
 	require.Equal(t, valCut, e.bucket(val, ledger.BucketLiquid), "the validator's commission")
 	require.Equal(t, treasury-wantDue, e.bucket("treasury", ledger.BucketLiquid))
 	require.Equal(t, 3, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'StakingRewardPaid'`))
-	require.Equal(t, 1, e.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "reward-2026-11-02-"+itoaT(pb.ID)))
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM outbox WHERE idempotency_key = $1`, "reward-2026-11-01-"+itoaT(pb.ID)))
 
 	hist, err := e.store.Rewards(e.ctx, val, ledgerstore.RewardCursor{}, 10)
 	require.NoError(t, err)
@@ -316,7 +316,7 @@ func TestRewardRunPaysOnceWithCompoundAndDelegation(t *testing.T) {
 
 	// The next day compounds on the grown principal.
 	e.clock.Advance(24 * time.Hour)
-	e.runDay("2026-11-03", 1)
+	e.runDay("2026-11-02", 1)
 	pos2, err := e.store.Position(e.ctx, pc.ID)
 	require.NoError(t, err)
 	require.Equal(t, pos.PrincipalUnits+reward(pos.PrincipalUnits, staking.Lock365), pos2.PrincipalUnits)
@@ -347,7 +347,7 @@ func TestRewardRunNeverPaysMoreThanTheTreasury(t *testing.T) {
 		}
 		e.clock.Advance(time.Minute)
 		start := e.bucket("treasury", ledger.BucketLiquid)
-		run := e.runDay("2026-11-02", 1+rng.IntN(7))
+		run := e.runDay("2026-11-01", 1+rng.IntN(7))
 		require.Equal(t, start, run.TreasuryStartUnits)
 		require.LessOrEqual(t, run.PaidUnits, start, "never more than the treasury held")
 		require.LessOrEqual(t, run.PaidUnits, run.DueUnits)
@@ -462,7 +462,7 @@ func TestRewardRunRacingUnstakes(t *testing.T) {
 		ps = append(ps, pos{a, e.stake(a, "flexible", 20*avt, i%2 == 0, "s").ID})
 	}
 	e.clock.Advance(time.Minute)
-	_, err := e.store.StartRewardRun(e.ctx, "2026-11-02", e.clock.Now(), staking.DefaultCurve)
+	_, err := e.store.StartRewardRun(e.ctx, "2026-11-01", e.clock.Now(), staking.DefaultCurve)
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() {
@@ -474,7 +474,7 @@ func TestRewardRunRacingUnstakes(t *testing.T) {
 	}()
 	after := int64(0)
 	for {
-		pg, err := e.store.PayRewardPage(e.ctx, "2026-11-02", after, 4)
+		pg, err := e.store.PayRewardPage(e.ctx, "2026-11-01", after, 4)
 		require.NoError(t, err)
 		after = pg.LastID
 		if pg.Done {
@@ -508,4 +508,47 @@ func TestStakingChangeEventsAtTheSameInstant(t *testing.T) {
 	require.Equal(t, 3, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'DelegationChanged'`))
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM outbox WHERE idempotency_key = 'delegation-`+itoaT(p.ID)+`-v3'`))
 	e.checkInvariants()
+}
+
+// A reward run for a day that has not begun, for a day past the catch-up
+// window, or with a cutoff outside its day (what a workflow started with
+// forged input would ask for) is refused and writes nothing; a run that
+// exists is still returned as it was, whatever the clock says now.
+func TestRewardRunRefusesDaysAndCutoffsOutsideTheRule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	alice := e.agent(100 * avt)
+	e.stake(alice, "flexible", 100*avt, false, "s")
+	e.clock.Advance(time.Minute) // 2026-11-01 12:01
+	now := e.clock.Now()
+	before := e.stakingSnapshot()
+	treasury := e.bucket("treasury", ledger.BucketLiquid)
+	for name, run := range map[string]struct {
+		date   string
+		cutoff time.Time
+	}{
+		"tomorrow":              {"2026-11-02", now},
+		"next year":             {"2027-11-01", now},
+		"past the window":       {"2026-10-28", time.Date(2026, 10, 28, 0, 0, 0, 0, time.UTC)},
+		"yesterday, cutoff now": {"2026-10-31", now},
+		"cutoff in the future":  {"2026-11-01", now.Add(time.Hour)},
+	} {
+		_, err := e.store.StartRewardRun(e.ctx, run.date, run.cutoff, staking.DefaultCurve)
+		require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "%s: %v", name, err)
+	}
+	require.Zero(t, e.count(`SELECT count(*) FROM staking_reward_runs`))
+	require.Equal(t, before, e.stakingSnapshot())
+	require.Equal(t, treasury, e.bucket("treasury", ledger.BucketLiquid))
+
+	// A missed day within the window, with its midnight cutoff.
+	run, err := e.store.StartRewardRun(e.ctx, "2026-10-30", time.Date(2026, 10, 30, 0, 0, 0, 0, time.UTC), staking.DefaultCurve)
+	require.NoError(t, err)
+	require.Zero(t, run.DueUnits, "the position was created after that day")
+	first, err := e.store.StartRewardRun(e.ctx, "2026-11-01", now, staking.DefaultCurve)
+	require.NoError(t, err)
+	require.NotZero(t, first.DueUnits)
+	e.clock.Advance(10 * 24 * time.Hour)
+	again, err := e.store.StartRewardRun(e.ctx, "2026-11-01", e.clock.Now(), staking.DefaultCurve)
+	require.NoError(t, err, "an existing run is returned, not checked again")
+	require.Equal(t, first.Cutoff, again.Cutoff)
 }
