@@ -133,8 +133,8 @@ type Sweeper struct {
 	Client *Client
 	MinAge time.Duration // prepares younger than this are left alone (default 5 min)
 	Now    func() time.Time
-	// Currency is this TEG's (the frame's): a coordinator's commit stated
-	// in another currency is not applied.
+	// Currency is this TEG's (the frame's): when set, a coordinator's
+	// commit stated in another currency is not applied.
 	Currency string
 }
 
@@ -179,7 +179,7 @@ func (s *Sweeper) SweepStalePrepares(ctx context.Context) (int, error) {
 				// the terms, compared with the prepare by CommitXfers; a
 				// coordinator that states none (or another currency) is
 				// asked again by the next sweep.
-				if d.AmountUnits <= 0 || d.Currency != s.Currency {
+				if d.AmountUnits <= 0 || (s.Currency != "" && d.Currency != s.Currency) {
 					continue
 				}
 				commit = append(commit, ledgerstore.XferPrepareItem{ID: d.ID, From: d.From, To: d.To, AmountUnits: d.AmountUnits})
