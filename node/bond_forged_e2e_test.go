@@ -88,9 +88,9 @@ func TestBondForgedDeregistrationSignal(t *testing.T) {
 	require.Equal(t, wallet, bucket(dev.AccountID, "liquid"), "nothing voided")
 	require.Zero(t, max(bucket(carol, "liquid"), 0), "nothing matured: the agent has not transferred")
 	for _, id := range []string{workflows.BondWorkflowID(carol), evil} {
-		d, err := n.Temporal.DescribeWorkflowExecution(ctx, id, "")
+		d, err := n.Temporal.DescribeWorkflow(ctx, id, "")
 		require.NoError(t, err)
-		require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.GetWorkflowExecutionInfo().GetStatus(), id)
+		require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.RawResponse.GetWorkflowExecutionInfo().GetStatus(), id)
 	}
 	var st struct {
 		State string `json:"state"`
