@@ -69,8 +69,9 @@ func (p *xferPair) participantCall(cfg *tls.Config, path, body string) (int, str
 	return resp.StatusCode, eb.Error.Code, string(raw)
 }
 
+// prepareBody is a prepare (or commit) call's body: one transfer's terms.
 func (p *xferPair) prepareBody(id uuid.UUID, amount int64) string {
-	return fmt.Sprintf(`{"transfers":[{"id":%q,"from":%q,"to":%q,"amount_units":%d}]}`, id, p.alice, p.bob, amount)
+	return fmt.Sprintf(`{"transfers":[{"id":%q,"from":%q,"to":%q,"amount_units":%d,"currency":%q}]}`, id, p.alice, p.bob, amount, p.frame.Currency)
 }
 
 func (p *xferPair) prepareStatus(id uuid.UUID) string {
@@ -149,7 +150,7 @@ func TestCrossRegistryPeerLimits(t *testing.T) {
 		require.Equal(t, "none", p.prepareStatus(id), "nothing prepared for it")
 		require.Equal(t, before+1, nodeMetric(t, p.dst, "xfer_participant_refused_total", "reason", xfer.RefusedForeignTrustDomain))
 		// Every other call too.
-		status, code, _ = p.participantCall(asForeign, xfer.PathCommit, `{"ids":["`+id.String()+`"]}`)
+		status, code, _ = p.participantCall(asForeign, xfer.PathCommit, p.prepareBody(id, avt))
 		require.Equal(t, http.StatusForbidden, status)
 		require.Equal(t, "peer_not_admitted", code)
 
@@ -191,7 +192,7 @@ func TestCrossRegistryPeerLimits(t *testing.T) {
 		t.Cleanup(func() { p.dst.Stop(context.Background()) })
 		require.NoError(t, p.src.ConnectPeer(ctx, p.dstReg.ID, p.dst.MTLSURL()))
 
-		status, code, raw := p.participantCall(asSource, xfer.PathCommit, `{"ids":["`+id.String()+`"]}`)
+		status, code, raw := p.participantCall(asSource, xfer.PathCommit, p.prepareBody(id, 15*avt))
 		require.Equal(t, http.StatusUnprocessableEntity, status, raw)
 		require.Equal(t, "exposure_cap_exceeded", code)
 		require.Contains(t, raw, p.srcReg.ID)
