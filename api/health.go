@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -32,7 +33,15 @@ type readyBody struct {
 
 // RegisterHealth mounts /healthz (the process is up) and /readyz (every
 // check passes within ReadyTimeout; 503 naming the failures otherwise).
-func RegisterHealth(r gin.IRoutes, checks []Check) {
+//
+// /readyz is unauthenticated, so a failure is reported by the check's name
+// only: a driver's error text carries hosts, ports, user and database names
+// (and a Kafka or Temporal error the broker or frontend address), which an
+// outsider has no business reading. The full error goes to log.
+func RegisterHealth(r gin.IRoutes, checks []Check, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	r.GET("/healthz", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
@@ -51,7 +60,8 @@ func RegisterHealth(r gin.IRoutes, checks []Check) {
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					body.Checks[chk.Name] = "error: " + err.Error()
+					log.Warn("readiness check failed", "check", chk.Name, "err", err, "request_id", c.GetString("request_id"))
+					body.Checks[chk.Name] = "error"
 					failed = append(failed, chk.Name)
 					return
 				}

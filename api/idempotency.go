@@ -143,9 +143,21 @@ func AnswerFromRecord(c *gin.Context, key string, hash []byte, rec db.Idempotenc
 // RecordResponse is the second half of Idempotency: it claims the key in
 // store (answering from the existing record if there is one), runs handle,
 // and stores its response (5xx: releases the claim instead).
+//
+// A claim that nobody completes would answer 409 "in progress" until the
+// sweeper drops it a day later, so every way out of handle other than a
+// response to store releases it: a panic (released, then re-panicked for
+// the recovery middleware), a handler that answered nothing because its
+// client hung up, and a client that hung up while the claim was made.
 func RecordResponse(c *gin.Context, store IdempotencyStore, key string, hash []byte, now func() time.Time, handle func()) {
 	scope := IdempotencyScope(c)
-	claimed, rec, err := store.Claim(c.Request.Context(), scope, key, hash, c.Request.Method, c.Request.URL.Path, now())
+	reqCtx := c.Request.Context()
+	// The claim runs to its end even when the client hangs up meanwhile:
+	// cancelled half-way, the row could be committed while the caller only
+	// sees the error, leaving a claim nobody knows to release.
+	claimCtx, cancelClaim := context.WithTimeout(context.WithoutCancel(reqCtx), claimTimeout)
+	claimed, rec, err := store.Claim(claimCtx, scope, key, hash, c.Request.Method, c.Request.URL.Path, now())
+	cancelClaim()
 	if err != nil {
 		WriteError(c, apperr.Wrap(err, apperr.Unavailable, "idempotency store unavailable"))
 		return
@@ -154,24 +166,51 @@ func RecordResponse(c *gin.Context, store IdempotencyStore, key string, hash []b
 		AnswerFromRecord(c, key, hash, rec)
 		return
 	}
+	// Store or release on a context that survives the client hanging up:
+	// the work is done, the record must be too.
+	settle := func(f func(ctx context.Context) error) error {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), claimTimeout)
+		defer cancel()
+		return f(ctx)
+	}
+	release := func() {
+		if err := settle(func(ctx context.Context) error { return store.Release(ctx, scope, key) }); err != nil {
+			_ = c.Error(apperr.Wrap(err, apperr.Internal, "release idempotency claim"))
+		}
+	}
+	if reqCtx.Err() != nil {
+		// The client left while the key was being claimed: nothing ran.
+		release()
+		c.Abort()
+		return
+	}
 
 	rw := &capturingWriter{ResponseWriter: c.Writer}
 	c.Writer = rw
+	finished := false
+	defer func() {
+		if !finished {
+			release() // handle panicked; the recovery middleware answers
+		}
+	}()
 	handle()
+	finished = true
 
-	// Store on a context that survives the client hanging up: the work
-	// is done, the record must be too.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
-	defer cancel()
 	status := rw.Status()
-	if status >= 500 {
-		_ = store.Release(ctx, scope, key)
+	// A handler that answered nothing because its client left has no
+	// response to replay: the retry must run it.
+	if status >= 500 || (!rw.Written() && reqCtx.Err() != nil) {
+		release()
 		return
 	}
-	if err := store.Complete(ctx, scope, key, status, rw.buf.Bytes(), now()); err != nil {
+	if err := settle(func(ctx context.Context) error { return store.Complete(ctx, scope, key, status, rw.buf.Bytes(), now()) }); err != nil {
 		_ = c.Error(apperr.Wrap(err, apperr.Internal, "store idempotent response"))
 	}
 }
+
+// claimTimeout bounds each idempotency store call made on a context
+// detached from the request.
+const claimTimeout = 5 * time.Second
 
 // capturingWriter copies the response body so it can be stored.
 type capturingWriter struct {

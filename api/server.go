@@ -29,6 +29,12 @@ type EngineOptions struct {
 	Registry     *prometheus.Registry // the node's metrics registry, served at /metrics
 	MaxBodyBytes int64
 	Checks       []Check
+	// TrustedProxies are the reverse proxies (IP addresses or CIDR ranges)
+	// whose X-Forwarded-For names the client: gin.Context.ClientIP reads
+	// it only on a connection from one of them. Empty: none is trusted and
+	// ClientIP is the TCP peer address. config validates the entries;
+	// NewEngine panics on one that does not parse (a wiring bug).
+	TrustedProxies []string
 }
 
 // NewEngine returns a router with the shared middleware, /healthz, /readyz
@@ -37,6 +43,13 @@ func NewEngine(o EngineOptions) *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
+	// gin trusts every proxy unless told otherwise, which would let any
+	// caller pick its own address (and rate-limit bucket) with a header.
+	e.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	e.ForwardedByClientIP = len(o.TrustedProxies) > 0
+	if err := e.SetTrustedProxies(o.TrustedProxies); err != nil {
+		panic(fmt.Sprintf("api: trusted proxies: %v", err))
+	}
 	metrics := NewHTTPMetrics(o.Registry)
 	e.Use(RequestID(), metrics.Middleware(), AccessLog(o.Log), Recover(o.Log), BodyLimit(o.MaxBodyBytes))
 	e.NoRoute(func(c *gin.Context) {
@@ -45,7 +58,7 @@ func NewEngine(o EngineOptions) *gin.Engine {
 	e.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed", Message: fmt.Sprintf("method %s not allowed on %s", c.Request.Method, c.Request.URL.Path)}})
 	})
-	RegisterHealth(e, o.Checks)
+	RegisterHealth(e, o.Checks, o.Log)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry})))
 	return e
 }

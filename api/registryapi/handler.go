@@ -241,12 +241,14 @@ func CreateAdminClient(ctx context.Context, store *registrystore.Store, name str
 
 // --- middleware ---------------------------------------------------------------
 
-// limitByAddress rate-limits by the TCP peer address. It deliberately
-// ignores X-Forwarded-For (spoofable unless the engine's trusted proxies
-// are configured).
+// limitByAddress rate-limits by the client's address: the TCP peer, or,
+// on a connection from one of the engine's trusted proxies
+// (api.EngineOptions.TrustedProxies), the address that proxy put in
+// X-Forwarded-For. With no trusted proxy the header is ignored: anyone
+// could otherwise pick a fresh bucket per request.
 func (h *Handler) limitByAddress() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !h.allow(c, h.addrLim, "ip:"+c.RemoteIP()) {
+		if !h.allow(c, h.addrLim, "ip:"+c.ClientIP()) {
 			return
 		}
 		c.Next()

@@ -63,6 +63,13 @@ const testMaxBody = 64 << 10
 // against a fresh database, logging at debug level into node.Logs.
 func startNode(t testing.TB, mod func(*registryapi.Options)) *node {
 	t.Helper()
+	return startNodeEngine(t, mod, api.EngineOptions{})
+}
+
+// startNodeEngine is startNode on an engine with eo's settings (its log,
+// metrics registry and body limit are the test's).
+func startNodeEngine(t testing.TB, mod func(*registryapi.Options), eo api.EngineOptions) *node {
+	t.Helper()
 	tdb := testenv.NewDB(t, db.RoleRegistry)
 	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -80,7 +87,8 @@ func startNode(t testing.TB, mod func(*registryapi.Options)) *node {
 	}
 	h, err := registryapi.New(o)
 	require.NoError(t, err)
-	e := api.NewEngine(api.EngineOptions{Log: log, Registry: prometheus.NewRegistry(), MaxBodyBytes: testMaxBody})
+	eo.Log, eo.Registry, eo.MaxBodyBytes = log, prometheus.NewRegistry(), testMaxBody
+	e := api.NewEngine(eo)
 	h.Mount(e.Group("/api/v1"))
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -94,6 +94,19 @@ func (b *IdempotencyBatcher) Claim(ctx context.Context, scope, key string, hash 
 	case <-r.ready:
 		return r.claimed, r.rec, r.err
 	case <-ctx.Done():
+		// The batch carrying this claim may still commit it; nobody would
+		// then complete or release it, and the key would answer "in
+		// progress" until swept. Release it once the batch is done.
+		b.stopped.Add(1)
+		go func() {
+			defer b.stopped.Done()
+			<-r.ready
+			if r.claimed && r.err == nil {
+				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = b.plain.Release(rctx, scope, key)
+			}
+		}()
 		return false, db.IdempotencyRecord{}, ctx.Err()
 	}
 }

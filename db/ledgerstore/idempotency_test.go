@@ -80,3 +80,45 @@ func TestIdempotencyBatcher(t *testing.T) {
 		require.Equal(t, 1, n, k)
 	}
 }
+
+// A caller that gives up (its client hung up) while its claim is in a
+// batch leaves no claim behind: the batch may still commit it, and nobody
+// would complete it, so the key would answer "in progress" for a day.
+func TestIdempotencyBatcherReleasesAbandonedClaim(t *testing.T) {
+	t.Parallel()
+	tdb := testenv.NewDB(t, db.RoleTEG)
+	b := ledgerstore.NewIdempotencyBatcher(tdb.Pool)
+	defer b.Close()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+	// Hold the batch inside its transaction: an uncommitted row with the
+	// same key makes the batch's insert wait for this transaction.
+	blocker, err := tdb.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = blocker.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, method, path, created_at) VALUES ('dev:a', 'gone', 'h', 'POST', '/x', $1)`, now)
+	require.NoError(t, err)
+
+	cctx, cancel := context.WithCancel(ctx)
+	res := make(chan error, 1)
+	go func() {
+		_, _, err := b.Claim(cctx, "dev:a", "gone", []byte("h"), "POST", "/x", now)
+		res <- err
+	}()
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, tdb.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		return waiting > 0
+	}, 10*time.Second, 10*time.Millisecond, "the batch waits on the blocker")
+	cancel()
+	require.ErrorIs(t, <-res, context.Canceled)
+	// The batch now commits the claim its caller no longer waits for.
+	require.NoError(t, blocker.Rollback(ctx))
+
+	require.Eventually(t, func() bool {
+		ok, rec, err := b.Claim(ctx, "dev:a", "gone", []byte("h"), "POST", "/x", now)
+		require.NoError(t, err)
+		require.Zero(t, rec.StatusCode)
+		return ok
+	}, 10*time.Second, 20*time.Millisecond, "a retry with the same key runs")
+}

@@ -180,7 +180,11 @@ func (s *Store) stakeReplay(ctx context.Context, q tegdb.DBTX, req StakeRequest)
 		return Position{}, false, err
 	}
 	p := positionFromRow(row)
-	if string(p.Tier) != req.Tier || p.StakedUnits != req.AmountUnits || p.AutoCompound != req.AutoCompound {
+	// The validator is compared with the position's current delegation:
+	// the stake's own until the owner re-delegates. After that a replay
+	// naming the old validator is refused too, as its original answer (a
+	// position delegated to that validator) is no longer true.
+	if string(p.Tier) != req.Tier || p.StakedUnits != req.AmountUnits || p.AutoCompound != req.AutoCompound || p.Validator != req.Validator {
 		return Position{}, true, apperr.New(apperr.IdempotencyReuse, "idempotency key %q was already used for a different stake", req.IdempotencyKey)
 	}
 	p.Replayed = true

@@ -444,6 +444,50 @@ func TestDelegation(t *testing.T) {
 	e.checkInvariants()
 }
 
+// A stake's key replayed with another validator is key reuse, as with any
+// other changed field: the replay would otherwise answer a position
+// delegated elsewhere than the request asks.
+func TestStakeReplayComparesTheValidator(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	alice, v1, v2 := e.agent(100*avt), e.agent(0), e.agent(0)
+	for _, v := range []string{v1, v2} {
+		_, err := e.store.SetValidator(e.ctx, v, 500, true)
+		require.NoError(t, err)
+	}
+	stake := func(validator, key string) (ledgerstore.Position, error) {
+		return e.store.Stake(e.ctx, ledgerstore.StakeRequest{Owner: alice, Tier: "flexible", AmountUnits: 20 * avt, Validator: validator, IdempotencyKey: key})
+	}
+	p, err := stake(v1, "with-v1")
+	require.NoError(t, err)
+	require.Equal(t, v1, p.Validator)
+	for _, other := range []string{v2, ""} {
+		_, err = stake(other, "with-v1")
+		require.Equal(t, apperr.IdempotencyReuse, apperr.CodeOf(err), "replay with validator %q", other)
+	}
+	again, err := stake(v1, "with-v1")
+	require.NoError(t, err)
+	require.True(t, again.Replayed)
+	require.Equal(t, p.ID, again.ID)
+
+	_, err = stake("", "without")
+	require.NoError(t, err)
+	_, err = stake(v1, "without")
+	require.Equal(t, apperr.IdempotencyReuse, apperr.CodeOf(err), "a validator added on replay")
+
+	// Re-delegated: the position's answer now names v2.
+	e.clock.Advance(time.Second)
+	_, err = e.store.Delegate(e.ctx, alice, p.ID, v2)
+	require.NoError(t, err)
+	_, err = stake(v1, "with-v1")
+	require.Equal(t, apperr.IdempotencyReuse, apperr.CodeOf(err))
+	moved, err := stake(v2, "with-v1")
+	require.NoError(t, err)
+	require.True(t, moved.Replayed)
+	require.Equal(t, 40*avt, e.bucket(alice, ledger.BucketStaked), "two stakes, whatever the replays")
+	e.checkInvariants()
+}
+
 func itoaT(n int64) string { return strconv.FormatInt(n, 10) }
 
 // Unstakes racing a reward run: every position still active at the end
