@@ -25,8 +25,8 @@ type slowClaims struct {
 	api.IdempotencyStore
 	armed   atomic.Bool
 	req     atomic.Pointer[context.Context] // the request being claimed for
-	waiting chan struct{} // closed when the armed Claim starts waiting
-	settled chan struct{} // closed when it has claimed
+	waiting chan struct{}                   // closed when the armed Claim starts waiting
+	settled chan struct{}                   // closed when it has claimed
 }
 
 func (s *slowClaims) Claim(ctx context.Context, scope, key string, hash []byte, method, path string, now time.Time) (bool, db.IdempotencyRecord, error) {
