@@ -57,6 +57,10 @@ type Config struct {
 	RegistryAPI RegistrySettings // registry signing key and token lifetimes
 	Peers       PeerSettings     // limits on peer registries (exposure caps)
 
+	// Deploy: identity source, Temporal/Kafka TLS and credentials, trusted
+	// proxies (prod.go).
+	Deploy DeploySettings
+
 	// envErr holds the environment values that did not parse; Validate
 	// reports them.
 	envErr error
@@ -89,6 +93,7 @@ func Defaults() Config {
 	c.Xfer.fromEnv(r)
 	c.RegistryAPI.fromEnv(r)
 	c.Peers.fromEnv(r)
+	c.Deploy.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -115,6 +120,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Xfer.registerFlags(fs)
 	c.RegistryAPI.registerFlags(fs)
 	c.Peers.registerFlags(fs)
+	c.Deploy.registerFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -150,7 +156,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log-format (env THEPROTOCOL_LOG_FORMAT) must be text or json, got %q", c.LogFormat))
 	}
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
-		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate())
+		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
