@@ -36,6 +36,8 @@ type ConsumerOptions struct {
 	// AfterApply, if set, runs after the database commit and before the
 	// Kafka offset commit; tests use it to crash the consumer there.
 	AfterApply func(BatchResult) error
+	// Kafka are extra client options (TLS, SASL).
+	Kafka []kgo.Opt
 }
 
 // Consumer feeds the frame's topic into an Applier: poll a batch, apply it
@@ -91,7 +93,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 func (c *Consumer) runOnce(ctx context.Context) error {
 	var rebalanceWaiting atomic.Bool
-	cl, err := kgo.NewClient(
+	cl, err := newKafkaClient(c.opts.Kafka,
 		kgo.SeedBrokers(c.opts.Brokers...),
 		kgo.ConsumerGroup(c.opts.Group),
 		kgo.ConsumeTopics(c.opts.Topic),

@@ -29,8 +29,9 @@ type Reactor struct {
 }
 
 // RunReactor consumes topic with its own consumer group
-// ("reactor-<name>-<frame>") until ctx ends.
-func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string, brokers []string, topic string, log *slog.Logger) error {
+// ("reactor-<name>-<frame>") until ctx ends; kafka are extra client
+// options (TLS, SASL).
+func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string, brokers []string, topic string, log *slog.Logger, kafka ...kgo.Opt) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -38,7 +39,7 @@ func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := func() error {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("reactor-"+r.Name+"-"+frame),
+			cl, err := newKafkaClient(kafka, kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("reactor-"+r.Name+"-"+frame),
 				kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 				kgo.FetchMaxWait(100*time.Millisecond))
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
@@ -24,14 +25,15 @@ type WhoAmI struct {
 }
 
 // startMTLS serves the node's inter-service listener on the registry's mTLS
-// port with an X.509 SVID from the frame's dev CA (persisted under
-// <DataDir>/ca/<trust-domain>/ and rotated before expiry). Only workloads
+// port with an X.509 SVID from the node's identity source (SPIRE's Workload
+// API, or the frame's dev CA persisted under <DataDir>/ca/<trust-domain>/
+// and rotated before expiry; see identitySource). Only workloads
 // of the node's own trust domain are admitted for now; the cross-registry
 // participant API and federated peers (peer_registries) mount here.
 func (n *Node) startMTLS() error {
 	o := n.opts
-	if o.DataDir == "" {
-		return nil
+	if o.DataDir == "" && o.Identity != config.IdentitySPIRE {
+		return nil // no identity source: tests of the API alone
 	}
 	td, err := identity.FrameTrustDomain(o.Frame)
 	if err != nil {
@@ -42,11 +44,7 @@ func (n *Node) startMTLS() error {
 		return err
 	}
 	metrics := identity.NewMetrics(n.Metrics)
-	ca, err := identity.OpenCA(o.DataDir, td, identity.CAOptions{})
-	if err != nil {
-		return fmt.Errorf("dev CA for %s: %w", td, err)
-	}
-	src, err := identity.NewDevSource(ca, id, identity.DevSourceOptions{Metrics: metrics})
+	src, err := n.identitySource(td, id, metrics)
 	if err != nil {
 		return err
 	}

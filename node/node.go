@@ -72,6 +72,25 @@ type Options struct {
 	XferSettings     XferSettings
 	RegistrySettings config.RegistrySettings
 	PeerSettings     config.PeerSettings
+
+	// Production wiring (config.DeploySettings), zero for plain local
+	// services. Identity is the mTLS listener's SVID source:
+	// config.IdentitySPIRE (the Workload API at SPIFFEEndpointSocket,
+	// waiting up to SPIREStartTimeout, default 30s, for the first SVID)
+	// or config.IdentityDevCA ("" too: the dev CA under DataDir).
+	Identity             string
+	SPIFFEEndpointSocket string
+	SPIREStartTimeout    time.Duration
+	// TemporalConnection and TemporalCredentials secure the Temporal
+	// client (config.TemporalClientSettings.Connection).
+	TemporalConnection  client.ConnectionOptions
+	TemporalCredentials client.Credentials
+	// KafkaOpts go to every Kafka client of the node: relays, the
+	// EventStore consumer, reactors, topic creation, the readiness probe
+	// (config.KafkaSettings.ClientOpts: TLS, SASL).
+	KafkaOpts []kgo.Opt
+	// TrustedProxies: api.EngineOptions.TrustedProxies.
+	TrustedProxies []string
 }
 
 // Node is a running registry process.
@@ -170,21 +189,23 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	// A lazy client lets the node start (and report not-ready) while
 	// Temporal is down; calls fail until it is back.
 	n.Temporal, err = client.NewLazyClient(client.Options{
-		HostPort:  o.TemporalAddr,
-		Namespace: o.Registry.TemporalNamespace(),
-		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		HostPort:          o.TemporalAddr,
+		Namespace:         o.Registry.TemporalNamespace(),
+		Logger:            tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		ConnectionOptions: o.TemporalConnection,
+		Credentials:       o.TemporalCredentials,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("temporal client: %w", err)
 	}
 	if len(o.KafkaBrokers) > 0 {
-		n.kafka, err = kgo.NewClient(kgo.SeedBrokers(o.KafkaBrokers...), kgo.DialTimeout(2*time.Second))
+		n.kafka, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(o.KafkaBrokers...), kgo.DialTimeout(2 * time.Second)}, o.KafkaOpts...)...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka client: %w", err)
 		}
 	}
 
-	engine := api.NewEngine(api.EngineOptions{Log: log, Registry: n.Metrics, MaxBodyBytes: o.MaxBodyBytes, Checks: n.checks()})
+	engine := api.NewEngine(api.EngineOptions{Log: log, Registry: n.Metrics, MaxBodyBytes: o.MaxBodyBytes, Checks: n.checks(), TrustedProxies: o.TrustedProxies})
 	if err := n.mountRoutes(ctx, engine); err != nil {
 		return nil, err
 	}

@@ -176,7 +176,7 @@ func (n *Node) startBackground(ctx context.Context) {
 		return
 	}
 	topic := o.Frame.Topic()
-	if err := EnsureTopics(ctx, o.KafkaBrokers, []string{topic}, n.log); err != nil {
+	if err := EnsureTopics(ctx, o.KafkaBrokers, []string{topic}, n.log, o.KafkaOpts...); err != nil {
 		// Not fatal: relays and the consumer retry until the topic exists.
 		n.log.Warn("ensure kafka topic", "topic", topic, "err", err)
 	}
@@ -190,7 +190,7 @@ func (n *Node) startBackground(ctx context.Context) {
 	for role, pool := range n.Pools {
 		r := relay.New(pool, o.KafkaBrokers, relay.Options{
 			Registry: o.Registry.ID, Source: sources[role], Topic: topic,
-			Progress: progress, Log: n.log, Metrics: n.Metrics, Now: o.Now,
+			Progress: progress, Log: n.log, Metrics: n.Metrics, Now: o.Now, Kafka: o.KafkaOpts,
 		})
 		n.goBackground(func() { _ = r.Run(ctx) })
 	}
@@ -210,11 +210,12 @@ func (n *Node) startBackground(ctx context.Context) {
 				}
 				continue
 			}
-			_ = ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: o.KafkaBrokers, Topic: topic, Log: n.log}).Run(ctx)
+			_ = ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: o.KafkaBrokers, Topic: topic, Log: n.log, Kafka: o.KafkaOpts}).Run(ctx)
 		}
 	})
 	reactor := ingest.SupplyInvariantReactor(es, o.Frame.ID, n.Metrics, n.log)
-	n.goBackground(func() { _ = ingest.RunReactor(ctx, reactor, es, o.Frame.ID, o.KafkaBrokers, topic, n.log) })
+	kafka := o.KafkaOpts
+	n.goBackground(func() { _ = ingest.RunReactor(ctx, reactor, es, o.Frame.ID, o.KafkaBrokers, topic, n.log, kafka...) })
 }
 
 func (n *Node) goBackground(f func()) {

@@ -2,6 +2,8 @@ package node
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/theprotocol-dev/theprotocol/config"
 )
@@ -22,5 +24,9 @@ func (o *Options) settingsOrDefaults() error {
 	if o.PeerSettings.IsZero() {
 		o.PeerSettings = config.DefaultPeerSettings()
 	}
-	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate())
+	var proxyErr error
+	if _, err := config.ParseTrustedProxies(strings.Join(o.TrustedProxies, ",")); err != nil {
+		proxyErr = fmt.Errorf("trusted proxies: %w", err)
+	}
+	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), proxyErr)
 }

@@ -13,12 +13,13 @@ import (
 )
 
 // EnsureTopics creates topics that do not exist yet (4 partitions, the
-// broker's default replication); existing ones are left alone.
-func EnsureTopics(ctx context.Context, brokers, topics []string, log *slog.Logger) error {
+// broker's default replication); existing ones are left alone. extra are
+// the deployment's client options (TLS, SASL).
+func EnsureTopics(ctx context.Context, brokers, topics []string, log *slog.Logger, extra ...kgo.Opt) error {
 	if len(brokers) == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, extra...)...)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,8 @@ type Options struct {
 	Log       *slog.Logger
 	Metrics   prometheus.Registerer
 	Now       func() time.Time
+	// Kafka are extra client options of the producer (TLS, SASL).
+	Kafka []kgo.Opt
 }
 
 // Relay publishes one database's outbox.
@@ -311,7 +313,7 @@ func (r *Relay) produce(ctx context.Context, rows []db.OutboxRow) ([]int64, erro
 		}
 	}
 	if r.kcl == nil {
-		kcl, err := NewProducer(r.brokers)
+		kcl, err := NewProducer(r.brokers, r.o.Kafka...)
 		if err != nil {
 			return nil, err
 		}

@@ -33,7 +33,15 @@ func searchAttributes() map[string]enumspb.IndexedValueType {
 // attributes on it; both steps are no-ops when already done. Used against
 // external Temporal clusters; the embedded dev server is started with them.
 func EnsureNamespace(ctx context.Context, hostPort, namespace string) error {
-	c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	return EnsureNamespaceWith(ctx, client.Options{HostPort: hostPort}, namespace)
+}
+
+// EnsureNamespaceWith is EnsureNamespace over a connection described by opts
+// (address, TLS, credentials); its namespace and logger are set here.
+func EnsureNamespaceWith(ctx context.Context, opts client.Options, namespace string) error {
+	opts.Namespace = ""
+	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return err
 	}

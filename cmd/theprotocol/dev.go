@@ -24,6 +24,25 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	source, err := cfg.Deploy.Identity.Resolve(true)
+	if err != nil {
+		return err
+	}
+	// External services get the deployment's TLS and credentials (built
+	// before anything starts, so a bad file stops nothing half-way); the
+	// embedded ones speak plain on loopback.
+	var svc services
+	if cfg.TemporalAddr != "" {
+		if err := svc.secureTemporal(cfg); err != nil {
+			return err
+		}
+	}
+	if len(cfg.KafkaBrokerList()) > 0 {
+		if err := svc.secureKafka(cfg); err != nil {
+			return err
+		}
+	}
+	svc.useIdentity(cfg, source)
 	log := newLogger(cfg)
 	topo, err := config.LoadTopology(cfg.TopologyFile)
 	if err != nil {
@@ -37,7 +56,6 @@ func runDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	start := time.Now()
-	var svc services
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/client"
+
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/gctune"
 	"github.com/theprotocol-dev/theprotocol/node"
@@ -24,17 +27,49 @@ type services struct {
 	TemporalAddr     string
 	TemporalUI       string
 	KafkaBrokers     []string
+	// How to reach external services securely (config.DeploySettings):
+	// zero for the embedded ones.
+	TemporalConn  client.ConnectionOptions
+	TemporalCreds client.Credentials
+	KafkaOpts     []kgo.Opt
+	// Identity is the nodes' resolved SVID source and SPIFFESocket the
+	// SPIRE Workload API address (config.IdentitySettings).
+	Identity          string
+	SPIFFESocket      string
+	SPIREStartTimeout time.Duration
+}
+
+// secureTemporal fills in the Temporal client's TLS and credentials.
+func (svc *services) secureTemporal(cfg config.Config) error {
+	var err error
+	svc.TemporalConn, svc.TemporalCreds, err = cfg.Deploy.Temporal.Connection()
+	return err
+}
+
+// secureKafka fills in the Kafka clients' TLS and SASL options.
+func (svc *services) secureKafka(cfg config.Config) error {
+	var err error
+	svc.KafkaOpts, err = cfg.Deploy.Kafka.ClientOpts()
+	return err
+}
+
+// useIdentity records the identity source (resolved by the command).
+func (svc *services) useIdentity(cfg config.Config, source string) {
+	svc.Identity = source
+	svc.SPIFFESocket = cfg.Deploy.Identity.SPIFFEEndpointSocket
+	svc.SPIREStartTimeout = cfg.Deploy.Identity.SPIREStartTimeout
 }
 
 // prepareExternal makes sure namespaces/search attributes and topics exist
 // on services the stack did not start itself (idempotent).
 func prepareExternal(ctx context.Context, topo config.Topology, svc services, log *slog.Logger) error {
 	for _, ns := range topo.Namespaces() {
-		if err := worker.EnsureNamespace(ctx, svc.TemporalAddr, ns); err != nil {
+		temporal := client.Options{HostPort: svc.TemporalAddr, ConnectionOptions: svc.TemporalConn, Credentials: svc.TemporalCreds}
+		if err := worker.EnsureNamespaceWith(ctx, temporal, ns); err != nil {
 			return err
 		}
 	}
-	return node.EnsureTopics(ctx, svc.KafkaBrokers, topo.Topics(), log)
+	return node.EnsureTopics(ctx, svc.KafkaBrokers, topo.Topics(), log, svc.KafkaOpts...)
 }
 
 // startNodes starts one node per registry of topo (or only those named in
@@ -72,6 +107,13 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				XferSettings:          cfg.Xfer,
 				RegistrySettings:      cfg.RegistryAPI,
 				PeerSettings:          cfg.Peers,
+				Identity:              svc.Identity,
+				SPIFFEEndpointSocket:  svc.SPIFFESocket,
+				SPIREStartTimeout:     svc.SPIREStartTimeout,
+				TemporalConnection:    svc.TemporalConn,
+				TemporalCredentials:   svc.TemporalCreds,
+				KafkaOpts:             svc.KafkaOpts,
+				TrustedProxies:        cfg.Deploy.TrustedProxyList(),
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)
@@ -125,7 +167,7 @@ type EndpointsNode struct {
 	Mainframe   bool              `json:"mainframe"`
 	Roles       []string          `json:"roles"`
 	APIURL      string            `json:"api_url"`
-	MTLSURL     string            `json:"mtls_url"` // inter-service listener (SPIFFE mTLS, dev CA)
+	MTLSURL     string            `json:"mtls_url"` // inter-service listener (SPIFFE mTLS: dev CA or SPIRE)
 	SPIFFEID    string            `json:"spiffe_id"`
 	BundleURL   string            `json:"bundle_url"` // SPIFFE bundle endpoint (https_spiffe)
 	MetricsURL  string            `json:"metrics_url"`
