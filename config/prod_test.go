@@ -2,14 +2,8 @@ package config
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
+
+	"github.com/theprotocol-dev/theprotocol/testenv/testpki"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -104,14 +100,14 @@ func TestDeploySettingsRefused(t *testing.T) {
 
 		{name: "temporal CA path missing", args: []string{"-temporal-tls-ca", missing}, errs: []string{"temporal-tls-ca (env THEPROTOCOL_TEMPORAL_TLS_CA)", "missing.pem", "no such file"}},
 		{name: "temporal CA not PEM", env: map[string]string{"THEPROTOCOL_TEMPORAL_TLS_CA": garbage}, errs: []string{"THEPROTOCOL_TEMPORAL_TLS_CA", "holds no PEM certificate"}},
-		{name: "temporal cert without key", args: []string{"-temporal-tls-cert", pki.clientCert}, errs: []string{"temporal-tls-cert", "temporal-tls-key", "go together"}},
-		{name: "temporal key of another cert", args: []string{"-temporal-tls-cert", pki.clientCert, "-temporal-tls-key", pki.serverKey}, errs: []string{"THEPROTOCOL_TEMPORAL_TLS_CERT", "private key does not match"}},
+		{name: "temporal cert without key", args: []string{"-temporal-tls-cert", pki.ClientCert}, errs: []string{"temporal-tls-cert", "temporal-tls-key", "go together"}},
+		{name: "temporal key of another cert", args: []string{"-temporal-tls-cert", pki.ClientCert, "-temporal-tls-key", pki.ServerKey}, errs: []string{"THEPROTOCOL_TEMPORAL_TLS_CERT", "private key does not match"}},
 		{name: "temporal TLS switch not a bool", env: map[string]string{"THEPROTOCOL_TEMPORAL_TLS": "yes please"}, errs: []string{`THEPROTOCOL_TEMPORAL_TLS="yes please"`, "true or false"}},
 		{name: "temporal API key twice", env: map[string]string{"THEPROTOCOL_TEMPORAL_API_KEY": "k"}, args: []string{"-temporal-api-key-file", pki.apiKey}, errs: []string{"temporal API key given twice"}},
 		{name: "temporal API key file missing", args: []string{"-temporal-api-key-file", missing}, errs: []string{"temporal-api-key-file (env THEPROTOCOL_TEMPORAL_API_KEY_FILE)", "no such file"}},
 
 		{name: "kafka CA path missing", args: []string{"-kafka-tls-ca", missing}, errs: []string{"kafka-tls-ca (env THEPROTOCOL_KAFKA_TLS_CA)", "no such file"}},
-		{name: "kafka key without cert", env: map[string]string{"THEPROTOCOL_KAFKA_TLS_KEY": pki.clientKey}, errs: []string{"kafka-tls-cert", "go together"}},
+		{name: "kafka key without cert", env: map[string]string{"THEPROTOCOL_KAFKA_TLS_KEY": pki.ClientKey}, errs: []string{"kafka-tls-cert", "go together"}},
 		{name: "kafka unknown mechanism", args: []string{"-kafka-sasl-mechanism", "GSSAPI", "-kafka-sasl-user", "u"}, errs: []string{"kafka-sasl-mechanism (env THEPROTOCOL_KAFKA_SASL_MECHANISM) must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", `"GSSAPI"`}},
 		{name: "kafka PLAIN in clear", env: map[string]string{"THEPROTOCOL_KAFKA_SASL_PASSWORD": "p"}, args: []string{"-kafka-sasl-mechanism", "PLAIN", "-kafka-sasl-user", "u"}, errs: []string{"sends the password in clear"}},
 		{name: "kafka SCRAM without user", env: map[string]string{"THEPROTOCOL_KAFKA_SASL_PASSWORD": "p"}, args: []string{"-kafka-sasl-mechanism", "SCRAM-SHA-256"}, errs: []string{"needs a user", "THEPROTOCOL_KAFKA_SASL_USER"}},
@@ -145,13 +141,13 @@ func TestTrustedProxyList(t *testing.T) {
 func TestTemporalClientOverMutualTLS(t *testing.T) {
 	pki := newTestPKI(t)
 	srv := startGRPCRecorder(t, pki)
-	c, err := loadDeploy(t, nil, "-temporal-tls-ca", pki.ca, "-temporal-tls-cert", pki.clientCert, "-temporal-tls-key", pki.clientKey,
-		"-temporal-tls-server-name", "temporal.test", "-temporal-api-key-file", pki.apiKey)
+	c, err := loadDeploy(t, nil, "-temporal-tls-ca", pki.CA, "-temporal-tls-cert", pki.ClientCert, "-temporal-tls-key", pki.ClientKey,
+		"-temporal-tls-server-name", testpki.ServerName, "-temporal-api-key-file", pki.apiKey)
 	require.NoError(t, err)
 	conn, creds, err := c.Deploy.Temporal.Connection()
 	require.NoError(t, err)
 	require.NotNil(t, conn.TLS)
-	require.Equal(t, "temporal.test", conn.TLS.ServerName)
+	require.Equal(t, testpki.ServerName, conn.TLS.ServerName)
 	require.NotNil(t, creds)
 
 	dial := func(conn client.ConnectionOptions, creds client.Credentials) error {
@@ -165,11 +161,11 @@ func TestTemporalClientOverMutualTLS(t *testing.T) {
 	}
 	require.NoError(t, dial(conn, creds))
 	client, auth := srv.last()
-	require.Equal(t, "theprotocol-test-client", client, "the client certificate was presented")
+	require.Equal(t, testpki.ClientName, client, "the client certificate was presented")
 	require.Equal(t, "Bearer s3cret-key", auth, "the key file's content, without its newline")
 
 	// Without the CA the server is not trusted (its CA is no system root).
-	c, err = loadDeploy(t, nil, "-temporal-tls-cert", pki.clientCert, "-temporal-tls-key", pki.clientKey, "-temporal-tls-server-name", "temporal.test")
+	c, err = loadDeploy(t, nil, "-temporal-tls-cert", pki.ClientCert, "-temporal-tls-key", pki.ClientKey, "-temporal-tls-server-name", testpki.ServerName)
 	require.NoError(t, err)
 	conn, creds, err = c.Deploy.Temporal.Connection()
 	require.NoError(t, err)
@@ -181,13 +177,13 @@ func TestTemporalClientOverMutualTLS(t *testing.T) {
 // not with a wrong password.
 func TestKafkaClientOverTLSAndSCRAM(t *testing.T) {
 	pki := newTestPKI(t)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(pki.serverTLS()), kfake.EnableSASL(),
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(pki.ServerTLS(t)), kfake.EnableSASL(),
 		kfake.Superuser(SASLScramSHA512, "relay", "hunter2"), kfake.SeedTopics(1, "t.events"))
 	require.NoError(t, err)
 	t.Cleanup(cluster.Close)
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	require.NoError(t, os.WriteFile(pwFile, []byte("hunter2\n"), 0o600))
-	args := []string{"-kafka-tls-ca", pki.ca, "-kafka-tls-cert", pki.clientCert, "-kafka-tls-key", pki.clientKey,
+	args := []string{"-kafka-tls-ca", pki.CA, "-kafka-tls-cert", pki.ClientCert, "-kafka-tls-key", pki.ClientKey,
 		"-kafka-sasl-mechanism", "SCRAM-SHA-512", "-kafka-sasl-user", "relay"}
 
 	produce := func(opts []kgo.Opt) (*kgo.Client, error) {
@@ -226,8 +222,8 @@ func TestClientCertificateReloads(t *testing.T) {
 	pki := newTestPKI(t)
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	copyFile(t, pki.clientCert, cert)
-	copyFile(t, pki.clientKey, key)
+	copyFile(t, pki.ClientCert, cert)
+	copyFile(t, pki.ClientKey, key)
 	cfg, err := TLSFiles{CertFile: cert, KeyFile: key}.load("x", "X")
 	require.NoError(t, err)
 	cn := func() string {
@@ -237,78 +233,26 @@ func TestClientCertificateReloads(t *testing.T) {
 		require.NoError(t, err)
 		return leaf.Subject.CommonName
 	}
-	require.Equal(t, "theprotocol-test-client", cn())
-	copyFile(t, pki.serverCert, cert) // the key does not match yet
-	require.Equal(t, "theprotocol-test-client", cn())
-	copyFile(t, pki.serverKey, key)
-	require.Equal(t, "temporal.test", cn())
+	require.Equal(t, testpki.ClientName, cn())
+	copyFile(t, pki.ServerCert, cert) // the key does not match yet
+	require.Equal(t, testpki.ClientName, cn())
+	copyFile(t, pki.ServerKey, key)
+	require.Equal(t, testpki.ServerName, cn())
 }
 
 // --- helpers -------------------------------------------------------------------
 
-type testPKI struct {
-	dir                                              string
-	ca, serverCert, serverKey, clientCert, clientKey string
-	apiKey                                           string
-	caPool                                           *x509.CertPool
-}
-
-// newTestPKI writes a CA, a server certificate (temporal.test, 127.0.0.1)
-// and a client certificate it signed, and an API key file.
+// newTestPKI is testpki.New plus an API key file.
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	p := &testPKI{dir: dir}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "theprotocol test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	caCert, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-	p.caPool = x509.NewCertPool()
-	p.caPool.AddCert(caCert)
-	p.ca = writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)
-	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) (certPath, keyPath string) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
-		require.NoError(t, err)
-		kder, err := x509.MarshalPKCS8PrivateKey(k)
-		require.NoError(t, err)
-		return writePEM(t, dir, name+".pem", "CERTIFICATE", der), writePEM(t, dir, name+".key", "PRIVATE KEY", kder)
-	}
-	p.serverCert, p.serverKey = leaf("temporal.test", 2, x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientKey = leaf("theprotocol-test-client", 3, x509.ExtKeyUsageClientAuth)
-	p.apiKey = filepath.Join(dir, "api-key")
+	p := &testPKI{PKI: testpki.New(t), apiKey: filepath.Join(t.TempDir(), "api-key")}
 	require.NoError(t, os.WriteFile(p.apiKey, []byte("s3cret-key\n"), 0o600))
 	return p
 }
 
-// serverTLS requires a client certificate signed by the CA.
-func (p *testPKI) serverTLS() *tls.Config {
-	c, err := tls.LoadX509KeyPair(p.serverCert, p.serverKey)
-	if err != nil {
-		panic(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{c}, ClientCAs: p.caPool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
-	return path
+type testPKI struct {
+	*testpki.PKI
+	apiKey string
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -335,7 +279,7 @@ type grpcRecorder struct {
 func startGRPCRecorder(t *testing.T, pki *testPKI) *grpcRecorder {
 	t.Helper()
 	r := &grpcRecorder{}
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(pki.serverTLS())),
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(pki.ServerTLS(t))),
 		grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
 			ctx := stream.Context()
 			r.mu.Lock()

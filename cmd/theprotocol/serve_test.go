@@ -52,6 +52,19 @@ func TestServeRefusesWithoutIdentitySource(t *testing.T) {
 	require.ErrorContains(t, err, "needs the Workload API address")
 }
 
+// A TLS file that cannot be used fails the start, naming the setting,
+// before any connection is tried.
+func TestServeRefusesUnusableTLSFiles(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing-ca.pem")
+	args := []string{"-data-dir", t.TempDir(), "-identity", "devca", "-postgres-url", "postgres://nobody@127.0.0.1:1/none",
+		"-temporal-addr", "127.0.0.1:1", "-kafka-brokers", "127.0.0.1:1"}
+	for _, flag := range []string{"-kafka-tls-ca", "-temporal-tls-ca"} {
+		err := runServe(context.Background(), append(args, flag, missing))
+		require.ErrorContains(t, err, strings.TrimPrefix(flag, "-")+" (env THEPROTOCOL_")
+		require.ErrorContains(t, err, "missing-ca.pem: no such file or directory")
+	}
+}
+
 // `serve` against a real SPIRE server and agent: with only
 // SPIFFE_ENDPOINT_SOCKET set, the node's mTLS listener presents the SVID
 // SPIRE issued for its TEG ID, and a workload holding a SPIRE SVID of the
