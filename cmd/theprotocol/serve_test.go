@@ -90,7 +90,9 @@ func TestServeTakesSVIDsFromSPIRE(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(topoPath, raw, 0o600))
 	pgURL := testenv.PostgresURL(t)
-	t.Cleanup(func() { dropDatabases(t, pgURL, r.DBName(config.RoleRegistry), r.DBName(config.RoleTEG), f.EventStoreDBName()) })
+	t.Cleanup(func() {
+		dropDatabases(t, pgURL, r.DBName(config.RoleRegistry), r.DBName(config.RoleTEG), f.EventStoreDBName())
+	})
 
 	cmd := exec.Command(binary(t), "serve", "-topology", topoPath, "-data-dir", dataDir,
 		"-postgres-url", pgURL, "-temporal-addr", testenv.TemporalAddr(t), "-kafka-brokers", strings.Join(testenv.KafkaBrokers(t), ","))
