@@ -36,29 +36,35 @@ func NewIdempotencyStore(pool *pgxpool.Pool) *IdempotencyStore {
 // Claim records (scope, key) as in flight. It returns claimed=false and the
 // existing record when the key is already known.
 func (s *IdempotencyStore) Claim(ctx context.Context, scope, key string, hash []byte, method, path string, now time.Time) (claimed bool, existing IdempotencyRecord, err error) {
-	_, err = s.q.IdempotencyKeyClaim(ctx, s.pool, commondb.IdempotencyKeyClaimParams{
-		Scope: scope, Key: key, RequestHash: hash, Method: method, Path: path, Now: now,
-	})
-	if err == nil {
-		return true, IdempotencyRecord{}, nil
+	// The record can vanish between the two statements: a claim released
+	// (its request failed or was abandoned) or swept. The key is then free,
+	// exactly as if this request had come a moment later: claim again.
+	for attempt := 0; ; attempt++ {
+		_, err = s.q.IdempotencyKeyClaim(ctx, s.pool, commondb.IdempotencyKeyClaimParams{
+			Scope: scope, Key: key, RequestHash: hash, Method: method, Path: path, Now: now,
+		})
+		if err == nil {
+			return true, IdempotencyRecord{}, nil
+		}
+		if !IsNotFound(err) {
+			return false, IdempotencyRecord{}, err
+		}
+		row, err := s.q.IdempotencyKeyGet(ctx, s.pool, commondb.IdempotencyKeyGetParams{Scope: scope, Key: key})
+		if IsNotFound(err) && attempt < 2 {
+			continue
+		}
+		if err != nil {
+			return false, IdempotencyRecord{}, err
+		}
+		rec := IdempotencyRecord{
+			RequestHash: row.RequestHash, Method: row.Method, Path: row.Path,
+			Body: row.ResponseBody, CreatedAt: row.CreatedAt,
+		}
+		if row.StatusCode != nil {
+			rec.StatusCode = int(*row.StatusCode)
+		}
+		return false, rec, nil
 	}
-	if !IsNotFound(err) {
-		return false, IdempotencyRecord{}, err
-	}
-	row, err := s.q.IdempotencyKeyGet(ctx, s.pool, commondb.IdempotencyKeyGetParams{Scope: scope, Key: key})
-	if err != nil {
-		// Swept between the two statements: treat as a fresh conflict-free
-		// retry is not safe here, so report it as an error to retry.
-		return false, IdempotencyRecord{}, err
-	}
-	rec := IdempotencyRecord{
-		RequestHash: row.RequestHash, Method: row.Method, Path: row.Path,
-		Body: row.ResponseBody, CreatedAt: row.CreatedAt,
-	}
-	if row.StatusCode != nil {
-		rec.StatusCode = int(*row.StatusCode)
-	}
-	return false, rec, nil
 }
 
 // Complete stores the final response of a claimed key.
