@@ -50,6 +50,13 @@ const (
 	TypeCrossRegistryTermsMismatch = "CrossRegistryTermsMismatch"
 )
 
+// Reconciliation (db/migrations/common/00012_emission_checkpoint.sql).
+const (
+	// TypeBalanceCheckpoint is a TEG's statement of its balances as of an
+	// outbox sequence number (BalanceCheckpoint payload).
+	TypeBalanceCheckpoint = "BalanceCheckpoint"
+)
+
 // Permission says which sources may author an event type.
 type Permission struct {
 	FromTEG        bool
@@ -122,4 +129,6 @@ var DefaultPolicy = map[string]Permission{
 	TypeCrossRegistryCredited:     teg,
 
 	TypeCrossRegistryTermsMismatch: teg,
+
+	TypeBalanceCheckpoint: teg,
 }

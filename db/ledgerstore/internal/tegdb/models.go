@@ -25,6 +25,13 @@ type Balance struct {
 	UpdatedAt time.Time
 }
 
+type BalanceCheckpoint struct {
+	CoversSeq int64
+	TakenAt   time.Time
+	Accounts  int64
+	Digest    string
+}
+
 type BondMove struct {
 	ID             uuid.UUID
 	Kind           string
