@@ -22,6 +22,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest/internal/eventdb"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/recon"
 )
 
 // Batch sizes of one ingest transaction. Bigger batches net more postings
@@ -714,20 +715,45 @@ type AuditReport struct {
 	Delta            int64     `json:"delta"`
 	EventsApplied    int64     `json:"events_applied"`
 	UpdatedAt        time.Time `json:"updated_at"`
+	// Failures are the reconciliation and transit-netting differences that
+	// outlasted their grace period, and a reconciler that stopped, each
+	// naming its registry and term (reconcile.go).
+	Failures []string `json:"failures"`
+	// OK: Delta is 0 and there is no failure.
+	OK bool `json:"ok"`
 }
 
-// Audit reads the maintained audit row: one primary-key lookup.
+// Verdict is the report as the mint gate reads it.
+func (r AuditReport) Verdict() recon.Verdict {
+	return recon.Verdict{Delta: r.Delta, Failures: r.Failures}
+}
+
+// Audit reads the maintained audit row (one primary-key lookup) and the
+// reconciliation's failures.
 func Audit(ctx context.Context, q eventdb.DBTX, frame string) (AuditReport, error) {
+	rep, err := supplyAudit(ctx, q, frame)
+	if err != nil {
+		return rep, err
+	}
+	if rep.Failures, err = reconFailures(ctx, q, frame, time.Now()); err != nil {
+		return rep, err
+	}
+	rep.OK = rep.Delta == 0 && len(rep.Failures) == 0
+	return rep, nil
+}
+
+// supplyAudit reads the audit row alone.
+func supplyAudit(ctx context.Context, q eventdb.DBTX, frame string) (AuditReport, error) {
 	r, err := eventdb.New().SupplyAuditGet(ctx, q, frame)
 	if db.IsNotFound(err) {
-		return AuditReport{Frame: frame}, nil
+		return AuditReport{Frame: frame, Failures: []string{}}, nil
 	}
 	if err != nil {
 		return AuditReport{}, err
 	}
 	rep := AuditReport{
 		Frame: frame, TokensIssued: r.TokensIssued, TokensDestroyed: r.TokensDestroyed, TransitNet: r.TransitNet,
-		TotalCirculating: r.TotalCirculating, EventsApplied: r.EventsApplied, UpdatedAt: r.UpdatedAt,
+		TotalCirculating: r.TotalCirculating, EventsApplied: r.EventsApplied, UpdatedAt: r.UpdatedAt, Failures: []string{},
 	}
 	rep.NetSupply = rep.TokensIssued - rep.TokensDestroyed + rep.TransitNet
 	rep.Delta = rep.NetSupply - rep.TotalCirculating
@@ -735,7 +761,7 @@ func Audit(ctx context.Context, q eventdb.DBTX, frame string) (AuditReport, erro
 }
 
 func (a *Applier) refreshAuditGauge(ctx context.Context) error {
-	rep, err := Audit(ctx, a.pool, a.Frame)
+	rep, err := supplyAudit(ctx, a.pool, a.Frame)
 	if err != nil {
 		return fmt.Errorf("read supply audit: %w", err)
 	}

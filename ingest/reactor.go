@@ -94,38 +94,8 @@ func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string
 	return nil
 }
 
-// SupplyInvariantReactor watches money events and raises
-// supply_invariant_violation{frame} (and logs an error) whenever the
-// frame's audit delta is non-zero after one of them; it clears the gauge
-// once the delta is back to 0.
+// SupplyInvariantReactor is NewSupplyWatch(…).Reactor(): a watch of its
+// own (use one SupplyWatch when the reconciler must raise the same gauge).
 func SupplyInvariantReactor(pool *pgxpool.Pool, frame string, reg prometheus.Registerer, log *slog.Logger) Reactor {
-	violation := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "supply_invariant_violation", Help: "1 while the frame's supply audit delta is non-zero.",
-		ConstLabels: prometheus.Labels{"frame": frame},
-	})
-	if reg != nil {
-		reg.MustRegister(violation)
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return Reactor{
-		Name: "supply-invariant",
-		Types: []string{events.TypeTokensIssued, events.TypeTokensBurned, events.TypeTokensTransferred,
-			events.TypeTreasuryGrant, events.TypeHoldPosted, events.TypeReputationBondForfeited},
-		Handle: func(ctx context.Context, env events.Envelope) error {
-			rep, err := Audit(ctx, pool, frame)
-			if err != nil {
-				return err
-			}
-			if rep.Delta != 0 {
-				violation.Set(1)
-				log.Error("SUPPLY INVARIANT VIOLATED", "frame", frame, "delta", rep.Delta, "net_supply", rep.NetSupply,
-					"total_circulating", rep.TotalCirculating, "after_event", env.IdempotencyKey)
-				return nil
-			}
-			violation.Set(0)
-			return nil
-		},
-	}
+	return NewSupplyWatch(pool, frame, reg, log).Reactor()
 }

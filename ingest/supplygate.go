@@ -4,18 +4,24 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/theprotocol-dev/theprotocol/recon"
 )
 
-// SupplyGate feeds the frame's supply audit to the mainframe TEG's mint
-// gate (ledgerstore.SupplyGate): minting is refused while the audit's
-// delta is not zero (SPEC §4). Pool is the EventStore's.
+// SupplyGate feeds the frame's supply audit, reconciliation included, to
+// the mainframe TEG's mint gate (ledgerstore.SupplyGate) when the same
+// process hosts the EventStore: minting is refused unless the audit is
+// clean (SPEC §4). Pool is the EventStore's.
 type SupplyGate struct {
 	Pool  *pgxpool.Pool
 	Frame string
 }
 
-// SupplyDelta is the audit's current delta.
-func (g SupplyGate) SupplyDelta(ctx context.Context) (int64, error) {
+// SupplyVerdict reads the audit.
+func (g SupplyGate) SupplyVerdict(ctx context.Context) (recon.Verdict, error) {
 	rep, err := Audit(ctx, g.Pool, g.Frame)
-	return rep.Delta, err
+	if err != nil {
+		return recon.Verdict{}, err
+	}
+	return rep.Verdict(), nil
 }

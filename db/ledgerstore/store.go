@@ -21,6 +21,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/recon"
 	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
@@ -39,18 +40,21 @@ const (
 // '#', which this pattern excludes, so they can never collide.
 var clientKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,200}$`)
 
-// SupplyGate reports the frame's supply-audit delta (SPEC §5). Mint and burn
-// are refused while it is non-zero or cannot be read. The EventStore issue
-// provides the real implementation; until then the default reports zero.
+// SupplyGate reads the frame's supply audit for the mainframe's mint gate
+// (SPEC §5): mint and burn are refused unless it answers, with a clean
+// verdict (recon.Verdict: a zero delta and no reconciliation or netting
+// failure). There is no gate that lets everything through: a Store built
+// without one refuses mint and burn.
 type SupplyGate interface {
-	SupplyDelta(ctx context.Context) (int64, error)
+	SupplyVerdict(ctx context.Context) (recon.Verdict, error)
 }
 
-// ZeroSupplyGate always reports a zero delta (the default gate).
-type ZeroSupplyGate struct{}
+// noGate is the gate of a Store given none: the audit is unreachable.
+type noGate struct{}
 
-// SupplyDelta implements SupplyGate.
-func (ZeroSupplyGate) SupplyDelta(context.Context) (int64, error) { return 0, nil }
+func (noGate) SupplyVerdict(context.Context) (recon.Verdict, error) {
+	return recon.Verdict{}, errors.New("no supply audit is configured for this TEG")
+}
 
 // Options configure a Store.
 type Options struct {
@@ -59,7 +63,8 @@ type Options struct {
 	// Mainframe is true only on the frame's mainframe TEG: the one allowed to
 	// mint and burn.
 	Mainframe bool
-	// Gate blocks mint/burn while the supply audit is off (default: ZeroSupplyGate).
+	// Gate allows mint/burn only while the frame's audit is clean; without
+	// one they are refused.
 	Gate SupplyGate
 	// Guard is the outbox emission-policy check (nil allows every type).
 	Guard db.EmissionGuard
@@ -89,7 +94,7 @@ type Store struct {
 // New returns a Store on pool, a migrated TEG database (db.RoleTEG).
 func New(pool *pgxpool.Pool, o Options) *Store {
 	if o.Gate == nil {
-		o.Gate = ZeroSupplyGate{}
+		o.Gate = noGate{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -16,6 +16,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/recon"
 )
 
 func TestOpenAccountIsIdempotent(t *testing.T) {
@@ -48,16 +49,21 @@ func TestOpenAccountIsIdempotent(t *testing.T) {
 	e.checkInvariants()
 }
 
-type gateFunc func(context.Context) (int64, error)
+type gateFunc func(context.Context) (recon.Verdict, error)
 
-func (f gateFunc) SupplyDelta(ctx context.Context) (int64, error) { return f(ctx) }
+func (f gateFunc) SupplyVerdict(ctx context.Context) (recon.Verdict, error) { return f(ctx) }
 
 func TestGenesisMintBurn(t *testing.T) {
 	t.Parallel()
 	var delta int64
+	var failures []string
 	var gateErr error
 	var mu sync.Mutex
-	gate := gateFunc(func(context.Context) (int64, error) { mu.Lock(); defer mu.Unlock(); return delta, gateErr })
+	gate := gateFunc(func(context.Context) (recon.Verdict, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return recon.Verdict{Delta: delta, Failures: failures}, gateErr
+	})
 	e := newEnv(t, envOpts{gate: gate, genesis: 500 * avt})
 
 	// Genesis is once: same amount replays, another amount conflicts.
@@ -94,8 +100,15 @@ func TestGenesisMintBurn(t *testing.T) {
 	require.Equal(t, apperr.FailedPrecondition, apperr.CodeOf(err))
 	_, err = e.store.Mint(e.ctx, req)
 	require.NoError(t, err, "replay ignores the gate")
+	// A clean delta is not enough: a reconciliation failure blocks too.
 	mu.Lock()
-	delta, gateErr = 0, errors.New("eventstore down")
+	delta, failures = 0, []string{"registry alpha-op1: liquid/agent differs by -1"}
+	mu.Unlock()
+	_, err = e.store.Mint(e.ctx, ledgerstore.SupplyRequest{AmountUnits: 1, Reason: "x", Actor: "admin:root", IdempotencyKey: "mint-4"})
+	require.Equal(t, apperr.FailedPrecondition, apperr.CodeOf(err))
+	require.Contains(t, apperr.MessageOf(err), "registry alpha-op1: liquid/agent differs by -1")
+	mu.Lock()
+	failures, gateErr = nil, errors.New("eventstore down")
 	mu.Unlock()
 	_, err = e.store.Mint(e.ctx, ledgerstore.SupplyRequest{AmountUnits: 1, Reason: "x", Actor: "admin:root", IdempotencyKey: "mint-3"})
 	require.Equal(t, apperr.Unavailable, apperr.CodeOf(err))
@@ -129,6 +142,19 @@ func TestGenesisMintBurn(t *testing.T) {
 	require.Equal(t, 510*avt, sup.MintedUnits)
 	require.Equal(t, 3*avt, sup.BurnedUnits)
 	e.checkInvariants()
+}
+
+// A store given no gate refuses mint and burn: there is no gate that
+// lets everything through.
+func TestMintWithoutGateFailsClosed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{noGate: true})
+	before := e.snapshot()
+	_, err := e.store.Mint(e.ctx, ledgerstore.SupplyRequest{AmountUnits: 1, Reason: "x", Actor: "admin:root", IdempotencyKey: "m"})
+	require.Equal(t, apperr.Unavailable, apperr.CodeOf(err))
+	_, err = e.store.Burn(e.ctx, ledgerstore.SupplyRequest{AmountUnits: 1, Reason: "x", Actor: "admin:root", IdempotencyKey: "b"})
+	require.Equal(t, apperr.Unavailable, apperr.CodeOf(err))
+	require.Equal(t, before, e.snapshot())
 }
 
 func TestMintRefusedOffMainframe(t *testing.T) {

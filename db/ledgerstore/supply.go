@@ -2,6 +2,7 @@ package ledgerstore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,11 +75,12 @@ func (r SupplyRequest) validate() error {
 
 // Mint creates AmountUnits in the treasury (issuance −, treasury +) and
 // writes TokensIssued. Only the mainframe TEG may mint, and only while the
-// supply gate reports a zero delta. The gate is consulted before the
-// transaction (it may do I/O; no transaction is held across it).
+// supply gate reports a clean audit (zero delta, no reconciliation or
+// netting failure). The gate is consulted before the transaction (it may
+// do I/O; no transaction is held across it).
 //
-// Errors: Invalid, FailedPrecondition (not the mainframe; audit delta
-// non-zero), Unavailable (gate unreadable), IdempotencyReuse. A retry with
+// Errors: Invalid, FailedPrecondition (not the mainframe; audit not
+// clean), Unavailable (gate unreadable or absent), IdempotencyReuse. A retry with
 // the same key returns the original (Replayed), even if the gate has since
 // closed.
 func (s *Store) Mint(ctx context.Context, r SupplyRequest) (SupplyOperation, error) {
@@ -135,13 +137,17 @@ func (s *Store) supplyOp(ctx context.Context, kind string, r SupplyRequest, gate
 		return op, err
 	}
 	if gated {
-		delta, err := s.gate.SupplyDelta(ctx)
+		v, err := s.gate.SupplyVerdict(ctx)
 		if err != nil {
 			return SupplyOperation{}, apperr.Wrap(err, apperr.Unavailable, "supply audit unavailable; %s refused", kind)
 		}
-		if delta != 0 {
+		if v.Delta != 0 {
 			return SupplyOperation{}, apperr.New(apperr.FailedPrecondition,
-				"%s blocked: the frame's supply audit delta is %s, not 0", kind, money.Format(delta))
+				"%s blocked: the frame's supply audit delta is %s, not 0", kind, money.Format(v.Delta))
+		}
+		if len(v.Failures) > 0 {
+			return SupplyOperation{}, apperr.New(apperr.FailedPrecondition,
+				"%s blocked: the frame's supply audit fails: %s", kind, strings.Join(v.Failures[:min(len(v.Failures), 5)], "; "))
 		}
 	}
 	now := s.clock()

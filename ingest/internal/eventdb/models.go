@@ -110,6 +110,61 @@ type ReactorProcessed struct {
 	ProcessedAt    time.Time
 }
 
+type ReconBalance struct {
+	Registry string
+	Account  string
+	Bucket   string
+	Balance  int64
+}
+
+type ReconMissing struct {
+	Registry   string
+	Seq        int64
+	DeclaredAt time.Time
+}
+
+type ReconScan struct {
+	ID         bool
+	ScanFrom   int64
+	DoneIds    []int64
+	PassedAt   time.Time
+	StaleAfter pgtype.Interval
+}
+
+type ReconSource struct {
+	Registry          string
+	FoldedSeq         int64
+	FirstFoldedAt     time.Time
+	CheckpointSeq     *int64
+	CoversSeq         *int64
+	CheckpointTakenAt *time.Time
+	EvaluatedAt       *time.Time
+	Expected          []byte
+	Projected         []byte
+	MissingCount      int64
+}
+
+type ReconXferLeg struct {
+	TransferID     uuid.UUID
+	SourceRegistry string
+	TargetRegistry string
+	DebitUnits     *int64
+	CreditUnits    *int64
+	UpdatedAt      time.Time
+}
+
+type Reconciliation struct {
+	Registry       string
+	Term           string
+	ExpectedUnits  int64
+	ProjectedUnits int64
+	DeltaUnits     int64
+	CheckpointSeq  int64
+	CoversSeq      int64
+	Since          time.Time
+	Failing        bool
+}
+
 type SourceProgress struct {
 	Registry    string
 	Source      string
@@ -130,4 +185,15 @@ type SupplyAudit struct {
 	TotalCirculating int64
 	EventsApplied    int64
 	UpdatedAt        time.Time
+}
+
+type TransitNetting struct {
+	RegistryA     string
+	RegistryB     string
+	TransitUnits  int64
+	InFlightUnits int64
+	DeltaUnits    int64
+	Since         *time.Time
+	Failing       bool
+	EvaluatedAt   time.Time
 }
