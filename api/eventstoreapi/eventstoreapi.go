@@ -1,6 +1,6 @@
 // Package eventstoreapi serves the frame EventStore's read side (the supply
-// audit, per-source progress, projected balances) and the admin-only
-// emission-policy endpoints.
+// audit, per-source progress, reconciliation with the registries,
+// projected balances) and the admin-only emission-policy endpoints.
 package eventstoreapi
 
 import (
@@ -39,6 +39,7 @@ func (h *Handler) Mount(v1 *gin.RouterGroup) {
 	p := v1.Group("/projections")
 	p.GET("/supply-audit", h.supplyAudit)
 	p.GET("/sources", h.sources)
+	p.GET("/reconciliation", h.reconciliation)
 	admin := v1.Group("/admin", h.Auth, api.RequireScope(api.ScopeAdmin))
 	admin.GET("/projections/balances", h.balances)
 	admin.GET("/emission-policy", h.policyList)
@@ -49,6 +50,18 @@ func (h *Handler) supplyAudit(c *gin.Context) {
 	rep, err := ingest.Audit(c.Request.Context(), h.Pool, h.Frame)
 	if err != nil {
 		api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "supply audit unavailable"))
+		return
+	}
+	c.JSON(http.StatusOK, rep)
+}
+
+// reconciliation is the EventStore compared with each registry's newest
+// balance checkpoint, and the transit netting of every pair of
+// registries; failures are what the supply audit fails on.
+func (h *Handler) reconciliation(c *gin.Context) {
+	rep, err := ingest.Reconciliation(c.Request.Context(), h.Pool, h.Frame)
+	if err != nil {
+		api.WriteError(c, apperr.Wrap(err, apperr.Unavailable, "reconciliation unavailable"))
 		return
 	}
 	c.JSON(http.StatusOK, rep)

@@ -100,7 +100,8 @@ func New(o Options) *Handler {
 //	agent|developer: POST /transfers, GET /transfers, POST /holds,
 //	                 POST /holds/:id/post, POST /holds/:id/void
 //	agent|developer|admin: GET /transfers/:id, GET /holds/:id, GET /agents/:did/balance
-//	admin:           POST /admin/mint, POST /admin/burn, POST /admin/grants
+//	admin:           POST /admin/mint, POST /admin/burn, POST /admin/grants,
+//	                 POST /admin/checkpoints
 //
 // Parties only: a transfer or hold is visible to its sender, its receiver
 // and admins; others get 404 (its existence is not disclosed).
@@ -129,6 +130,7 @@ func (h *Handler) Mount(v1 *gin.RouterGroup) {
 	p.POST("/admin/mint", admin, idem, h.mint)
 	p.POST("/admin/burn", admin, idem, h.burn)
 	p.POST("/admin/grants", admin, idem, h.grant)
+	p.POST("/admin/checkpoints", admin, idem, h.checkpoint)
 }
 
 func principal(c *gin.Context) api.Principal {

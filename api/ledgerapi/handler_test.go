@@ -368,6 +368,18 @@ func TestAdminOverHTTP(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
 	r = f.do(req{method: "POST", path: "/api/v1/admin/burn", body: `{"amount":"5","reason":"cleanup"}`, subject: "admin:root", scopes: "admin", key: "b1"})
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+
+	// An on-demand balance checkpoint: admins only.
+	r = f.do(req{method: "POST", path: "/api/v1/admin/checkpoints", subject: a, key: "c0"})
+	require.Equal(t, http.StatusForbidden, r.status, string(r.body))
+	r = f.do(req{method: "POST", path: "/api/v1/admin/checkpoints", subject: "admin:root", scopes: "admin", key: "c1"})
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	var cp ledgerapi.CheckpointResponse
+	require.NoError(t, json.Unmarshal(r.body, &cp))
+	var outboxRows int64
+	require.NoError(t, f.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE event_type <> 'BalanceCheckpoint'`).Scan(&outboxRows))
+	require.Equal(t, outboxRows, cp.CoversSeq, "it covers every event written before it")
+	require.Len(t, cp.Summary.Digest, 64)
 }
 
 // Concurrent duplicates with one Idempotency-Key apply once: one request
