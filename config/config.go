@@ -56,6 +56,7 @@ type Config struct {
 	Xfer        XferSettings     // cross-registry settlement
 	RegistryAPI RegistrySettings // registry signing key and token lifetimes
 	Peers       PeerSettings     // limits on peer registries (exposure caps)
+	Recon       ReconSettings    // balance checkpoints and reconciliation
 
 	// Deploy: identity source, Temporal/Kafka TLS and credentials, trusted
 	// proxies (prod.go).
@@ -94,6 +95,7 @@ func Defaults() Config {
 	c.RegistryAPI.fromEnv(r)
 	c.Peers.fromEnv(r)
 	c.Deploy.fromEnv(r)
+	c.Recon.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -121,6 +123,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.RegistryAPI.registerFlags(fs)
 	c.Peers.registerFlags(fs)
 	c.Deploy.registerFlags(fs)
+	c.Recon.registerFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -156,7 +159,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log-format (env THEPROTOCOL_LOG_FORMAT) must be text or json, got %q", c.LogFormat))
 	}
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
-		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate())
+		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate(), c.Recon.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
