@@ -65,6 +65,16 @@ func TestScheduleOptionsAreUnchanged(t *testing.T) {
 				WorkflowExecutionTimeout: 5 * time.Minute,
 			},
 		}},
+		{workflows.BalanceCheckpointSchedule, client.ScheduleOptions{
+			ID:            "balance-checkpoint-alpha-main",
+			Spec:          client.ScheduleSpec{CronExpressions: []string{"* * * * *"}, TimeZoneName: "UTC"},
+			CatchupWindow: time.Minute,
+			Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+			Action: &client.ScheduleWorkflowAction{
+				ID: "balance-checkpoint-alpha-main", Workflow: "BalanceCheckpoint", TaskQueue: "alpha-main-main",
+				WorkflowExecutionTimeout: 5 * time.Minute,
+			},
+		}},
 	} {
 		require.Equal(t, c.want, scheduleOptions(o, c.schedule), c.want.ID)
 	}
@@ -100,9 +110,11 @@ func TestMatchRunsFamiliesWhoseActivitiesAreSupplied(t *testing.T) {
 		{family: "bond", missing: "*activities.BondMaturation"},
 		{family: "staking", missing: "*activities.Staking"},
 		{family: "settlement", missing: "*activities.PrepareSweep"},
+		{family: "balance-checkpoint", missing: "*activities.BalanceCheckpoints"},
 	}, skipped, "settlement needs both of its structs")
 
-	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{}}
+	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{},
+		&activities.BalanceCheckpoints{}}
 	run, skipped, err = match(workflows.Families, all)
 	require.NoError(t, err)
 	require.Len(t, run, len(workflows.Families))

@@ -153,6 +153,7 @@ func TestRecordHistories(t *testing.T) {
 	peers := &scriptedPeers{}
 	source := &memSettlementLedger{}
 	w.RegisterActivity(&activities.Settlement{Ledger: source, Peers: peers})
+	w.RegisterActivity(&activities.BalanceCheckpoints{Ledger: &memCheckpointLedger{}})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	require.NoError(t, os.MkdirAll(historyDir, 0o755))
@@ -180,6 +181,7 @@ func TestRecordHistories(t *testing.T) {
 	// A batch of two, then one: the sweep stops at the short batch.
 	record("hold-expiry-sweep", "replay-hold-expiry-"+suffix, workflows.HoldExpirySweepName, workflows.HoldExpirySweepInput{BatchSize: 2}, nil)
 	record("settlement-prepare-sweep", "replay-prepare-sweep-"+suffix, workflows.PrepareSweepWorkflowName, nil, nil)
+	record("balance-checkpoint-written", "replay-balance-checkpoint-"+suffix, workflows.BalanceCheckpointName, nil, nil)
 	record("bond-matured", "replay-bond-m-"+suffix, workflows.BondWorkflowName,
 		workflows.BondInput{AgentDID: "did:theprotocol:replay-m", AmountUnits: 5_000_000_000, MinAge: time.Second, RecheckEvery: time.Second}, nil)
 	id := "replay-bond-f-" + suffix
@@ -230,6 +232,23 @@ func TestRecordHistories(t *testing.T) {
 		peers.set(true, false)
 		require.NoError(t, tc.Client.SignalWorkflow(ctx, id, "", workflows.SignalSagaReplay, nil))
 	})
+}
+
+// memCheckpointLedger writes checkpoints covering ever higher numbers.
+type memCheckpointLedger struct {
+	mu     sync.Mutex
+	covers int64
+}
+
+func (l *memCheckpointLedger) WriteBalanceCheckpoint(context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.covers += 10
+	return l.covers, nil
+}
+
+func (l *memCheckpointLedger) LastBalanceCheckpointAt(context.Context) (time.Time, error) {
+	return time.Time{}, nil
 }
 
 // countdownExpirer expires up to limit of the holds left.

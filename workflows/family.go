@@ -19,6 +19,7 @@ var Families = []Family{
 	BondFamily,
 	StakingFamily,
 	SettlementFamily,
+	CheckpointFamily,
 }
 
 // Family is one business flow's workflows, declared once: what the worker
