@@ -229,6 +229,16 @@ func TestReconcileMissingEvent(t *testing.T) {
 	v := audit.Verdict()
 	require.False(t, v.Clean())
 
+	// The replay pinpoints it: the projections agree with the log, the log
+	// does not agree with the registry, and number 4 is absent from it.
+	rr, err := ingest.Replay(e.ctx, e.es.Pool, frame)
+	require.NoError(t, err)
+	require.Empty(t, rr.BalanceMismatches)
+	require.False(t, rr.OK)
+	require.Len(t, rr.Registries, 1)
+	require.Equal(t, []int64{4}, rr.Registries[0].MissingSeqs)
+	require.Contains(t, rr.Registries[0].Differences, recon.Difference{Term: "liquid/developer", Expected: 250, Projected: 0, Delta: -250})
+
 	// Repaired: the event arrives; the next checkpoint agrees.
 	e.apply(lost)
 	res = e.pass()
@@ -241,6 +251,10 @@ func TestReconcileMissingEvent(t *testing.T) {
 	audit, err = ingest.Audit(e.ctx, e.es.Pool, frame)
 	require.NoError(t, err)
 	require.True(t, audit.OK, "%+v", audit)
+	rr, err = ingest.Replay(e.ctx, e.es.Pool, frame)
+	require.NoError(t, err)
+	require.True(t, rr.OK, "%+v", rr)
+	require.Empty(t, rr.Registries[0].MissingSeqs)
 }
 
 // Transit netting: a credit with no matching decision shows on its pair;

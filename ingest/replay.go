@@ -32,7 +32,10 @@ type ReplayReport struct {
 	Live              AuditReport   `json:"live"`
 	Replayed          AuditReport   `json:"replayed"`
 	BalanceMismatches []Mismatch    `json:"balance_mismatches"`
-	OK                bool          `json:"ok"`
+	// Registries compares each registry's newest checkpoint with the log
+	// (replay_recon.go): an event the log lacks shows there, not above.
+	Registries []ReplayRegistry `json:"registries"`
+	OK         bool             `json:"ok"`
 	Duration          time.Duration `json:"duration_ns"`
 }
 
@@ -60,7 +63,8 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, frame string) (ReplayReport
 			return err
 		}
 		rep.BalanceMismatches = compareBalances(live, re.balances, MaxReportedMismatches)
-		return nil
+		rep.Registries, err = replayReconcile(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return rep, err
@@ -70,6 +74,9 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, frame string) (ReplayReport
 		live.TokensIssued == re.TokensIssued && live.TokensDestroyed == re.TokensDestroyed &&
 		live.TransitNet == re.TransitNet && live.TotalCirculating == re.TotalCirculating &&
 		live.EventsApplied == re.EventsApplied && rep.EventRows == re.EventsApplied
+	for _, r := range rep.Registries {
+		rep.OK = rep.OK && r.OK()
+	}
 	rep.Duration = time.Since(start)
 	return rep, nil
 }

@@ -90,6 +90,7 @@ func (n *Node) startMTLS() error {
 		_ = ln.Close()
 		return err
 	}
+	n.attachSupplyAuditTLS(mux, td)
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         n.TLS.ServerConfig(authz),

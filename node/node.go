@@ -72,6 +72,7 @@ type Options struct {
 	XferSettings     XferSettings
 	RegistrySettings config.RegistrySettings
 	PeerSettings     config.PeerSettings
+	ReconSettings    ReconSettings
 
 	// Production wiring (config.DeploySettings), zero for plain local
 	// services. Identity is the mTLS listener's SVID source:
@@ -131,6 +132,7 @@ type Node struct {
 	// Payments routes transfers here or to peers (nil without a TEG).
 	Payments     *payments.Service
 	xferSettings XferSettings
+	remoteGate   *remoteSupplyGate // the mint gate when the EventStore is on another node
 	bgCancel     context.CancelFunc
 	bg           sync.WaitGroup
 }
@@ -166,7 +168,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}()
 	n.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, c := range slices.Concat(db.Collectors(), ledgerstore.Collectors(), ledgerstore.XferCheckCollectors()) {
+	for _, c := range slices.Concat(db.Collectors(), ledgerstore.Collectors(), ledgerstore.XferCheckCollectors(), ledgerstore.CheckpointCollectors()) {
 		n.Metrics.MustRegister(c)
 	}
 
@@ -220,6 +222,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := n.startMTLS(); err != nil {
 		return nil, err
 	}
+	n.armRemoteSupplyGate()
 
 	if o.Registry.HasRole(config.RoleWorker) {
 		var stores []activities.IdempotencySweeper
@@ -232,7 +235,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		// workflow family whose structs are all here (nil ones are absent).
 		acts := []any{&activities.Sweeper{Stores: stores}, n.stakingActivities()}
 		if n.Ledger != nil {
-			acts = append(acts, &activities.HoldSweeper{Expirer: n.Ledger})
+			acts = append(acts, &activities.HoldSweeper{Expirer: n.Ledger}, n.checkpointActivities())
 		}
 		if n.bonds != nil {
 			acts = append(acts, n.bondActivities())

@@ -118,8 +118,8 @@ func (n *Node) openLedger(ctx context.Context) error {
 	}
 	o := n.opts
 	var gate ledgerstore.SupplyGate
-	if es := n.Pools[db.RoleEventStore]; es != nil && o.Registry.Mainframe {
-		gate = ingest.SupplyGate{Pool: es, Frame: o.Frame.ID}
+	if o.Registry.Mainframe {
+		gate = n.supplyGate()
 	}
 	n.Ledger = ledgerstore.New(pool, ledgerstore.Options{
 		Frame: o.Frame.ID, Registry: o.Registry.ID, Mainframe: o.Registry.Mainframe,
@@ -171,6 +171,7 @@ func (n *Node) mountEventStore(v1 *gin.RouterGroup) {
 // the node hosting the frame's EventStore, its consumer and reactors.
 func (n *Node) startBackground(ctx context.Context) {
 	o := n.opts
+	watch := n.startReconciler(ctx)
 	if len(o.KafkaBrokers) == 0 {
 		n.log.Warn("no Kafka brokers configured: outbox relays and the EventStore consumer are off")
 		return
@@ -213,7 +214,7 @@ func (n *Node) startBackground(ctx context.Context) {
 			_ = ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: o.KafkaBrokers, Topic: topic, Log: n.log, Kafka: o.KafkaOpts}).Run(ctx)
 		}
 	})
-	reactor := ingest.SupplyInvariantReactor(es, o.Frame.ID, n.Metrics, n.log)
+	reactor := watch.Reactor()
 	kafka := o.KafkaOpts
 	n.goBackground(func() { _ = ingest.RunReactor(ctx, reactor, es, o.Frame.ID, o.KafkaBrokers, topic, n.log, kafka...) })
 }

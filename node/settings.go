@@ -24,9 +24,12 @@ func (o *Options) settingsOrDefaults() error {
 	if o.PeerSettings.IsZero() {
 		o.PeerSettings = config.DefaultPeerSettings()
 	}
+	if o.ReconSettings == (ReconSettings{}) {
+		o.ReconSettings = config.DefaultReconSettings()
+	}
 	var proxyErr error
 	if _, err := config.ParseTrustedProxies(strings.Join(o.TrustedProxies, ",")); err != nil {
 		proxyErr = fmt.Errorf("trusted proxies: %w", err)
 	}
-	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), proxyErr)
+	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), proxyErr)
 }

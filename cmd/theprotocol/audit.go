@@ -45,8 +45,10 @@ func eventStoreDSN(cfg config.Config, frameID string) (string, config.Frame, err
 	return dsn, frame, err
 }
 
-// runAudit prints the frame's supply audit; with -replay it recomputes
-// everything from the raw events and exits 1 on any mismatch.
+// runAudit prints the frame's supply audit and exits 1 unless it is clean
+// (a zero delta and no reconciliation or netting failure); with -replay it
+// recomputes everything from the raw events, compares each registry's
+// newest checkpoint with the log, and exits 1 on any mismatch.
 func runAudit(ctx context.Context, args []string) error {
 	var frameID string
 	var replay bool
@@ -76,7 +78,10 @@ func runAudit(ctx context.Context, args []string) error {
 		if err := out.Encode(rep); err != nil {
 			return err
 		}
-		if rep.Delta != 0 {
+		if !rep.OK {
+			for _, f := range rep.Failures {
+				fmt.Fprintln(os.Stderr, "audit:", f)
+			}
 			return exitError(1)
 		}
 		return nil
@@ -89,7 +94,20 @@ func runAudit(ctx context.Context, args []string) error {
 		return err
 	}
 	if !rep.OK {
-		fmt.Fprintln(os.Stderr, "audit --replay: projections do NOT match the event log")
+		for _, r := range rep.Registries {
+			if r.OK() {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "audit --replay: registry %s: the log disagrees with its checkpoint at seq %d (covering %d):", r.Registry, r.CheckpointSeq, r.CoversSeq)
+			for _, d := range r.Differences {
+				fmt.Fprintf(os.Stderr, " %s %+d;", d.Term, d.Delta)
+			}
+			if r.MissingCount > 0 {
+				fmt.Fprintf(os.Stderr, " %d sequence number(s) absent from the log, first %v", r.MissingCount, r.MissingSeqs)
+			}
+			fmt.Fprintln(os.Stderr)
+		}
+		fmt.Fprintln(os.Stderr, "audit --replay: projections do NOT match the event log or the registries' checkpoints")
 		return exitError(1)
 	}
 	fmt.Fprintln(os.Stderr, "audit --replay: projections match the event log")

@@ -114,6 +114,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				TemporalCredentials:   svc.TemporalCreds,
 				KafkaOpts:             svc.KafkaOpts,
 				TrustedProxies:        cfg.Deploy.TrustedProxyList(),
+				ReconSettings:         cfg.Recon,
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)
