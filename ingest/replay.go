@@ -27,16 +27,16 @@ type Mismatch struct {
 // ReplayReport compares the maintained projections with a full
 // recomputation from the event log.
 type ReplayReport struct {
-	Frame             string        `json:"frame"`
-	EventRows         int64         `json:"event_rows"` // rows in the event log; OK needs it to equal the bodies replayed
-	Live              AuditReport   `json:"live"`
-	Replayed          AuditReport   `json:"replayed"`
-	BalanceMismatches []Mismatch    `json:"balance_mismatches"`
+	Frame             string      `json:"frame"`
+	EventRows         int64       `json:"event_rows"` // rows in the event log; OK needs it to equal the bodies replayed
+	Live              AuditReport `json:"live"`
+	Replayed          AuditReport `json:"replayed"`
+	BalanceMismatches []Mismatch  `json:"balance_mismatches"`
 	// Registries compares each registry's newest checkpoint with the log
 	// (replay_recon.go): an event the log lacks shows there, not above.
 	Registries []ReplayRegistry `json:"registries"`
 	OK         bool             `json:"ok"`
-	Duration          time.Duration `json:"duration_ns"`
+	Duration   time.Duration    `json:"duration_ns"`
 }
 
 // MaxReportedMismatches bounds the report.

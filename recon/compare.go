@@ -116,3 +116,17 @@ func Since(prev time.Time, differs bool, now time.Time) time.Time {
 func Persisting(since, now time.Time, grace time.Duration) bool {
 	return !since.IsZero() && now.Sub(since) >= grace
 }
+
+// Verdict is the frame's audit as the mint gate sees it.
+type Verdict struct {
+	// Delta is the supply audit's delta (issued − destroyed + transit −
+	// circulating), which must be 0.
+	Delta int64 `json:"delta"`
+	// Failures name every reconciliation or netting difference that has
+	// outlasted its grace period, and anything else that makes the audit
+	// unreliable (no reconciliation pass lately, a checkpoint overdue).
+	Failures []string `json:"failures"`
+}
+
+// Clean reports whether minting and burning may go ahead.
+func (v Verdict) Clean() bool { return v.Delta == 0 && len(v.Failures) == 0 }
