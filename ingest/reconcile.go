@@ -16,6 +16,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest/internal/eventdb"
+	"github.com/theprotocol-dev/theprotocol/money"
 	"github.com/theprotocol-dev/theprotocol/recon"
 )
 
@@ -391,41 +392,83 @@ func (r *Reconciler) pass(ctx context.Context, tx pgx.Tx, res *PassResult) error
 // and returns the lowest segment holding an item it could not fold yet
 // (0: none).
 //
-// A pass that stopped reading early (capped) may have left events numbered
-// below a checkpoint unread; they are folded later as late arrivals, so
-// such a pass compares no checkpoint (a later one supersedes it).
-func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.ReconSource, p *progress, items []foldItem, compare bool,
+// Every number the fold passes without having seen its event in the log
+// is recorded missing (a gap given up on, a quarantined event, one lost
+// from the log); an event that arrives later under such a number is
+// folded then. One arriving under a number already folded is not folded
+// again: it is a second copy of an event the fold has (one deleted from
+// the log and delivered again).
+//
+// A pass that stopped reading early (full) folds only as far as it has
+// seen every number, declares nothing missing and compares no
+// checkpoint (a later one supersedes it).
+func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.ReconSource, p *progress, items []foldItem, full bool,
 	since map[[2]string]time.Time, legs *legBatch, now time.Time, res *PassResult) (int64, error) {
 	reg := st.Registry
 	target := st.FoldedSeq
-	stuck := false
 	if p != nil {
 		target = max(target, p.hwm)
 		if p.maxSeen > p.hwm && now.Sub(p.hwmMovedAt) >= r.o.Grace {
-			stuck, target = true, max(target, p.maxSeen)
+			target = max(target, p.maxSeen)
 		}
 	}
 	slices.SortFunc(items, func(a, b foldItem) int { return cmp.Compare(a.seq, b.seq) })
-	var fold []foldItem
-	var late []int64
+	seen := map[int64]bool{}
+	var lateSeqs []int64
+	for _, it := range items {
+		if it.late {
+			lateSeqs = append(lateSeqs, it.seq)
+		} else {
+			seen[it.seq] = true
+		}
+	}
+	if !full {
+		s := st.FoldedSeq + 1
+		for s <= target && seen[s] {
+			s++
+		}
+		target = s - 1
+	}
+	// Late arrivals: only those whose number was given up on are new to
+	// the fold.
+	welcome := map[int64]bool{}
+	if len(lateSeqs) > 0 {
+		back, err := r.q.ReconMissingRemove(ctx, tx, eventdb.ReconMissingRemoveParams{Registry: reg, Seqs: lateSeqs})
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range back {
+			welcome[s] = true
+		}
+		st.MissingCount = max(0, st.MissingCount-int64(len(back)))
+		if n := len(lateSeqs) - len(back); n > 0 {
+			r.o.Log.Warn("reconciliation: events delivered again under numbers already folded; not folded twice", "registry", reg, "events", n)
+		}
+	}
+	var fold, later []foldItem
 	var buffered int64
 	for _, it := range items {
 		switch {
 		case it.late:
-			fold = append(fold, it)
-			late = append(late, it.seq)
+			if welcome[it.seq] {
+				fold = append(fold, it)
+				res.Late++
+			}
 		case it.seq <= target:
 			fold = append(fold, it)
-		case it.segment > 0 && (buffered == 0 || it.segment < buffered):
-			buffered = it.segment
+		default:
+			later = append(later, it)
+			if it.segment > 0 && (buffered == 0 || it.segment < buffered) {
+				buffered = it.segment
+			}
 		}
 	}
-	// Numbers the fold passes without their event.
-	if stuck {
+	// Numbers passed without their event.
+	if full && target > st.FoldedSeq {
 		var missing []int64
 		var count int64
-		for s := max(st.FoldedSeq, p.hwm) + 1; s <= target; s++ {
-			if !p.has(s) {
+		for s := st.FoldedSeq + 1; s <= target; s++ {
+			if !seen[s] {
 				count++
 				if len(missing) < maxDeclaredMissing {
 					missing = append(missing, s)
@@ -433,27 +476,19 @@ func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.Re
 			}
 		}
 		if count > 0 {
-			r.o.Log.Warn("reconciliation: folding past sequence numbers that never arrived", "registry", reg, "missing", count, "first", missing[0])
+			r.o.Log.Warn("reconciliation: folding past sequence numbers whose events are not in the log", "registry", reg, "missing", count, "first", missing[0])
 			if err := r.q.ReconMissingAdd(ctx, tx, eventdb.ReconMissingAddParams{Registry: reg, Seqs: missing, Now: now}); err != nil {
 				return 0, err
 			}
 			st.MissingCount += count
 		}
 	}
-	if len(late) > 0 {
-		n, err := r.q.ReconMissingRemove(ctx, tx, eventdb.ReconMissingRemoveParams{Registry: reg, Seqs: late})
-		if err != nil {
-			return 0, err
-		}
-		st.MissingCount = max(0, st.MissingCount-n)
-		res.Late += len(late)
-	}
 	// The newest checkpoint folded now; its state is the fold up to its
 	// covered number.
 	var cp *events.BalanceCheckpoint
 	var cpSeq int64
 	for _, it := range fold {
-		if !compare || it.typ != events.TypeBalanceCheckpoint || it.late {
+		if !full || it.late || it.typ != events.TypeBalanceCheckpoint {
 			continue
 		}
 		var c events.BalanceCheckpoint
@@ -473,7 +508,7 @@ func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.Re
 		return 0, err
 	}
 	if cp != nil {
-		if err := r.evaluate(ctx, tx, st, cp, cpSeq, since, now); err != nil {
+		if err := r.evaluate(ctx, tx, st, cp, cpSeq, append(slices.Clone(after), later...), since, now); err != nil {
 			return 0, err
 		}
 		res.Evaluated++
@@ -524,22 +559,43 @@ func (r *Reconciler) applyFold(ctx context.Context, tx pgx.Tx, reg string, items
 	return r.q.ReconBalancesAdd(ctx, tx, p)
 }
 
-// evaluate compares the registry's folded state (now exactly as of the
-// checkpoint's covered number) with the checkpoint and records the
-// differences, keeping when each was first seen.
-func (r *Reconciler) evaluate(ctx context.Context, tx pgx.Tx, st *eventdb.ReconSource, cp *events.BalanceCheckpoint, cpSeq int64,
+// evaluate compares the registry as of the checkpoint's covered number
+// with the checkpoint, twice, and records the differences, keeping when
+// each was first seen:
+//
+//   - the fold (recon_balances, now exactly at the covered number): what
+//     the event log holds of the registry;
+//   - the frame-wide projection the API and the audit serve, taken back
+//     to the covered number by subtracting the registry's later events
+//     (later: every event of the registry numbered after it that this
+//     pass read, i.e. every one in the log) — terms "projection:…". It
+//     catches a projection that lost or gained what the log did not
+//     (an event deleted from both after the fold had it).
+func (r *Reconciler) evaluate(ctx context.Context, tx pgx.Tx, st *eventdb.ReconSource, cp *events.BalanceCheckpoint, cpSeq int64, later []foldItem,
 	since map[[2]string]time.Time, now time.Time) error {
 	reg := st.Registry
-	projected, err := r.summarize(ctx, tx, reg)
+	folded, err := r.summarize(ctx, tx, reg)
 	if err != nil {
 		return err
 	}
-	diffs, err := recon.Compare(cp.Summary, projected)
+	diffs, err := recon.Compare(cp.Summary, folded)
 	if err != nil {
 		return err
+	}
+	projected, err := r.projectionAt(ctx, tx, reg, later)
+	if err != nil {
+		return err
+	}
+	pdiffs, err := recon.Compare(cp.Summary, projected)
+	if err != nil {
+		return err
+	}
+	for _, d := range pdiffs {
+		d.Term = ProjectionTermPrefix + d.Term
+		diffs = append(diffs, d)
 	}
 	exp, _ := json.Marshal(cp.Summary)
-	proj, _ := json.Marshal(projected)
+	proj, _ := json.Marshal(folded)
 	taken := cp.TakenAt.UTC()
 	st.CheckpointSeq, st.CoversSeq, st.CheckpointTakenAt, st.EvaluatedAt = &cpSeq, &cp.CoversSeq, &taken, &now
 	st.Expected, st.Projected = exp, proj
@@ -560,6 +616,60 @@ func (r *Reconciler) evaluate(ctx context.Context, tx pgx.Tx, st *eventdb.ReconS
 			"checkpoint_seq", cpSeq, "covers_seq", cp.CoversSeq, "differences", len(diffs), "first_term", diffs[0].Term, "first_delta", diffs[0].Delta)
 	}
 	return nil
+}
+
+// ProjectionTermPrefix marks the terms on which the frame-wide projection
+// (rather than the event log) differs from a checkpoint.
+const ProjectionTermPrefix = "projection:"
+
+// projectionAt is the frame-wide projection's view of the registry's
+// accounts less the postings of later (the registry's events numbered
+// after the checkpoint's covered number).
+func (r *Reconciler) projectionAt(ctx context.Context, tx pgx.Tx, reg string, later []foldItem) (recon.Summary, error) {
+	rows, err := r.q.ReconProjectionOfRegistry(ctx, tx, reg)
+	if err != nil {
+		return recon.Summary{}, err
+	}
+	vals := make(map[balanceKey]int64, len(rows))
+	for _, row := range rows {
+		vals[balanceKey{row.Account, row.Bucket}] = row.Balance
+	}
+	sub := map[balanceKey]int64{}
+	for _, it := range later {
+		for _, p := range it.postings {
+			k := balanceKey{p.Account, p.Bucket}
+			if sub[k], err = money.Add(sub[k], p.Delta); err != nil {
+				return recon.Summary{}, err
+			}
+		}
+	}
+	var get eventdb.ProjectionBalancesGetParams
+	local := map[balanceKey]balanceKey{} // qualified → as the registry names it
+	for k := range sub {
+		if _, ok := vals[k]; !ok {
+			q := balanceKey{Qualify(reg, k.account), k.bucket}
+			local[q] = k
+			get.Accounts, get.Buckets = append(get.Accounts, q.account), append(get.Buckets, q.bucket)
+			vals[k] = 0
+		}
+	}
+	if len(get.Accounts) > 0 {
+		found, err := r.q.ProjectionBalancesGet(ctx, tx, get)
+		if err != nil {
+			return recon.Summary{}, err
+		}
+		for _, f := range found {
+			vals[local[balanceKey{f.Account, f.Bucket}]] = f.Balance
+		}
+	}
+	out := make([]recon.Balance, 0, len(vals))
+	for k, v := range vals {
+		if v, err = money.Sub(v, sub[k]); err != nil {
+			return recon.Summary{}, err
+		}
+		out = append(out, recon.Balance{Account: k.account, Bucket: k.bucket, Units: v})
+	}
+	return recon.Summarize(out)
 }
 
 // summarize reads the registry's folded balances into a summary.
@@ -769,8 +879,9 @@ func reconNeeds(env *events.Envelope) bool {
 }
 
 // scanSegments reads the segments from id from on, in id order, a page at
-// a time, and calls fn with each one's TEG events the reconciliation
-// needs, numbered from their event rows. A body whose key's row points
+// a time, and calls fn with each one's TEG events, numbered from their
+// event rows (the bodies of those the reconciliation does not read are
+// dropped). A body whose key's row points
 // elsewhere (a repeat that was not marked skipped) is dropped. It stops
 // after the segment that brings the events kept to maxEvents or more
 // (capped true): the next pass goes on from there.
@@ -848,9 +959,15 @@ func keptOfSegment(ctx context.Context, tx pgx.Tx, q *eventdb.Queries, dec *even
 		if err := decodeEnvelope(dec, b, &env); err != nil {
 			return nil, fmt.Errorf("segment %d: undecodable body %d: %w", id, i, err)
 		}
-		if reconNeeds(&env) {
-			cand, pos = append(cand, keptEvent{env: env}), append(pos, int32(i))
+		if env.Source != events.SourceTEG {
+			continue
 		}
+		if !reconNeeds(&env) {
+			// Its number counts (the fold must see every one); its body
+			// does not.
+			env = events.Envelope{IdempotencyKey: env.IdempotencyKey, Type: env.Type, Registry: env.Registry, Source: env.Source}
+		}
+		cand, pos = append(cand, keptEvent{env: env}), append(pos, int32(i))
 	}
 	var kept []keptEvent
 	for lo := 0; lo < len(cand); lo += reconProbeBatch {
@@ -898,9 +1015,10 @@ func scanLegacy(ctx context.Context, tx pgx.Tx, fn func([]keptEvent)) error {
 		if err := decodeEnvelope(dec, []byte(body), &env); err != nil {
 			return fmt.Errorf("legacy event: %w", err)
 		}
-		if reconNeeds(&env) {
-			kept = append(kept, keptEvent{env: env, seq: seq})
+		if !reconNeeds(&env) {
+			env = events.Envelope{Type: env.Type, Registry: env.Registry, Source: env.Source}
 		}
+		kept = append(kept, keptEvent{env: env, seq: seq})
 	}
 	if err := rows.Err(); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,7 +93,8 @@ type RegistryReconciliation struct {
 	Checkpoint        *recon.Summary   `json:"checkpoint,omitempty"`
 	Projected         *recon.Summary   `json:"projected,omitempty"`
 	Differences       []TermDifference `json:"differences"`
-	// DeltaUnits is Σ|delta| over the money terms (the gauge).
+	// DeltaUnits is Σ|delta| over the money terms of the log or of the
+	// projection, whichever is larger (the gauge).
 	DeltaUnits int64 `json:"delta_units"`
 	// MissingSeqs counts sequence numbers the fold went past without
 	// their event; MissingSample lists the first of them.
@@ -166,13 +168,25 @@ func Reconciliation(ctx context.Context, q eventdb.DBTX, frame string) (Reconcil
 				*raw.dst = &sum
 			}
 		}
-		ds := make([]recon.Difference, len(rr.Differences))
-		for i, d := range rr.Differences {
-			ds[i] = d.Difference
+		// The log's terms and the projection's usually say the same thing
+		// twice (an event neither has): the gauge takes the larger.
+		var logDs, projDs []recon.Difference
+		for _, d := range rr.Differences {
+			if strings.HasPrefix(d.Term, ProjectionTermPrefix) {
+				projDs = append(projDs, d.Difference)
+			} else {
+				logDs = append(logDs, d.Difference)
+			}
 		}
-		if rr.DeltaUnits, err = recon.MoneyDelta(ds); err != nil {
+		logSum, err := recon.MoneyDelta(logDs)
+		if err != nil {
 			return rep, err
 		}
+		projSum, err := recon.MoneyDelta(projDs)
+		if err != nil {
+			return rep, err
+		}
+		rr.DeltaUnits = max(logSum, projSum)
 		if s.MissingCount > 0 {
 			if rr.MissingSample, err = qq.ReconMissingList(ctx, q, eventdb.ReconMissingListParams{Registry: s.Registry, MaxRows: maxMissingSample}); err != nil {
 				return rep, err

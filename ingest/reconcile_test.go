@@ -213,6 +213,7 @@ func TestReconcileMissingEvent(t *testing.T) {
 	}
 	require.Equal(t, int64(250), terms["liquid/system"], "treasury still has the 250 in the EventStore's view")
 	require.Equal(t, int64(-250), terms["liquid/developer"])
+	require.Equal(t, int64(-250), terms["projection:liquid/developer"], "the projection lacks it as well")
 	require.Equal(t, int64(500), r1.DeltaUnits)
 	audit, err := ingest.Audit(e.ctx, e.es.Pool, frame)
 	require.NoError(t, err)
@@ -332,4 +333,78 @@ func TestReconcileStaleOrAbsentFailsTheAudit(t *testing.T) {
 	e.apply(teg.checkpoint())
 	e.pass()
 	require.Empty(t, e.report().Failures)
+}
+
+// deleteApplied removes an applied event from the EventStore as if it had
+// never arrived: its log row (its body marked skipped in its segment), its
+// postings from the projection and its count from the audit row.
+func deleteApplied(t *testing.T, es testenv.DB, rec ingest.Record) {
+	t.Helper()
+	ctx := context.Background()
+	var env events.Envelope
+	require.NoError(t, json.Unmarshal(rec.Value, &env))
+	tx, err := es.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	tag, err := tx.Exec(ctx, `WITH e AS (DELETE FROM events WHERE idempotency_key = $1 RETURNING segment_id, segment_pos)
+		UPDATE event_segments AS s SET skipped = array_append(s.skipped, e.segment_pos) FROM e WHERE s.id = e.segment_id`, env.IdempotencyKey)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	for _, p := range env.Postings {
+		_, err := tx.Exec(ctx, `UPDATE projection_balances SET balance = balance - $3 WHERE account = $1 AND bucket = $2`,
+			ingest.Qualify(env.Registry, p.Account), p.Bucket, p.Delta)
+		require.NoError(t, err)
+	}
+	_, err = tx.Exec(ctx, `UPDATE supply_audit SET events_applied = events_applied - 1`)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+}
+
+// An event deleted from the EventStore after the reconciler folded it:
+// the log's fold still has it, but the projection no longer does, and the
+// next checkpoint says so; the replay finds its number absent from the
+// log. Delivered again, it is applied once and folded once: the next
+// checkpoint agrees.
+func TestReconcileEventDeletedFromTheEventStore(t *testing.T) {
+	e := newReconEnv(t)
+	teg := newSimTEG(t, "r1", e.clock.Now)
+	mint := teg.mint(1000)
+	victim := teg.move("treasury", "dev:acme", 100)
+	e.apply(mint, victim, teg.checkpoint())
+	e.pass()
+	require.Empty(t, e.registry("r1").Differences)
+
+	deleteApplied(t, e.es, victim)
+	e.apply(teg.move("treasury", alice, 5), teg.checkpoint())
+	e.pass()
+	terms := map[string]int64{}
+	for _, d := range e.registry("r1").Differences {
+		terms[d.Term] = d.Delta
+	}
+	require.Equal(t, map[string]int64{"projection:digest": 0, "projection:accounts": -1,
+		"projection:liquid/developer": -100, "projection:liquid/system": 100}, terms)
+	rr, err := ingest.Replay(e.ctx, e.es.Pool, frame)
+	require.NoError(t, err)
+	require.Empty(t, rr.BalanceMismatches, "log and projections agree with each other")
+	require.False(t, rr.OK)
+	require.Equal(t, []int64{2}, rr.Registries[0].MissingSeqs, "the victim's number")
+	e.clock.Add(61 * time.Second)
+	e.pass()
+	audit, err := ingest.Audit(e.ctx, e.es.Pool, frame)
+	require.NoError(t, err)
+	require.False(t, audit.OK)
+
+	// Delivered again (a relay re-publishing it).
+	e.apply(victim)
+	res := e.pass()
+	require.Zero(t, res.Late, "the fold had it: not folded twice")
+	e.apply(teg.checkpoint())
+	e.pass()
+	require.Empty(t, e.registry("r1").Differences)
+	audit, err = ingest.Audit(e.ctx, e.es.Pool, frame)
+	require.NoError(t, err)
+	require.True(t, audit.OK, "%+v", audit)
+	rr, err = ingest.Replay(e.ctx, e.es.Pool, frame)
+	require.NoError(t, err)
+	require.True(t, rr.OK, "%+v", rr)
 }

@@ -79,6 +79,36 @@ func (q *Queries) NettingPut(ctx context.Context, db DBTX, arg NettingPutParams)
 	return err
 }
 
+const projectionBalancesGet = `-- name: ProjectionBalancesGet :many
+SELECT account, bucket, balance FROM projection_balances
+WHERE (account, bucket) IN (SELECT unnest($1::text[]), unnest($2::text[]))
+`
+
+type ProjectionBalancesGetParams struct {
+	Accounts []string
+	Buckets  []string
+}
+
+func (q *Queries) ProjectionBalancesGet(ctx context.Context, db DBTX, arg ProjectionBalancesGetParams) ([]ProjectionBalance, error) {
+	rows, err := db.Query(ctx, projectionBalancesGet, arg.Accounts, arg.Buckets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ProjectionBalance{}
+	for rows.Next() {
+		var i ProjectionBalance
+		if err := rows.Scan(&i.Account, &i.Bucket, &i.Balance); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const reconBalancesAdd = `-- name: ReconBalancesAdd :exec
 INSERT INTO recon_balances (registry, account, bucket, balance)
 SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::bigint[])
@@ -448,8 +478,9 @@ func (q *Queries) ReconMissingList(ctx context.Context, db DBTX, arg ReconMissin
 	return items, nil
 }
 
-const reconMissingRemove = `-- name: ReconMissingRemove :execrows
+const reconMissingRemove = `-- name: ReconMissingRemove :many
 DELETE FROM recon_missing WHERE registry = $1 AND seq = ANY($2::bigint[])
+RETURNING seq
 `
 
 type ReconMissingRemoveParams struct {
@@ -457,12 +488,63 @@ type ReconMissingRemoveParams struct {
 	Seqs     []int64
 }
 
-func (q *Queries) ReconMissingRemove(ctx context.Context, db DBTX, arg ReconMissingRemoveParams) (int64, error) {
-	result, err := db.Exec(ctx, reconMissingRemove, arg.Registry, arg.Seqs)
+// The numbers among seqs that were declared missing, no longer so.
+func (q *Queries) ReconMissingRemove(ctx context.Context, db DBTX, arg ReconMissingRemoveParams) ([]int64, error) {
+	rows, err := db.Query(ctx, reconMissingRemove, arg.Registry, arg.Seqs)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, err
+		}
+		items = append(items, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const reconProjectionOfRegistry = `-- name: ReconProjectionOfRegistry :many
+SELECT r.account, r.bucket, coalesce(p.balance, 0)::bigint AS balance
+FROM recon_balances AS r
+LEFT JOIN projection_balances AS p
+  ON p.account = CASE WHEN r.account LIKE 'did:%' OR strpos(r.account, '/') > 0 THEN r.account ELSE $1::text || '/' || r.account END
+ AND p.bucket = r.bucket
+WHERE r.registry = $1
+`
+
+type ReconProjectionOfRegistryRow struct {
+	Account string
+	Bucket  string
+	Balance int64
+}
+
+// The frame-wide projection's balance of every account the registry's
+// folded events touched, named as the registry names them (see
+// ingest.Qualify: DIDs and names with a slash are frame-wide).
+func (q *Queries) ReconProjectionOfRegistry(ctx context.Context, db DBTX, registry string) ([]ReconProjectionOfRegistryRow, error) {
+	rows, err := db.Query(ctx, reconProjectionOfRegistry, registry)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ReconProjectionOfRegistryRow{}
+	for rows.Next() {
+		var i ReconProjectionOfRegistryRow
+		if err := rows.Scan(&i.Account, &i.Bucket, &i.Balance); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const reconScanGet = `-- name: ReconScanGet :one
