@@ -29,7 +29,8 @@ const cutBatch = 5000
 // WriteCut writes an event describing the database as of an exact point
 // of its outbox numbering: the event's builder learns coversSeq, and every
 // event numbered up to coversSeq was committed before tx's snapshot while
-// every later one was not; the event itself is numbered coversSeq + 1.
+// every later one was not; the event itself is numbered later, by the
+// relay (the event must therefore state coversSeq itself).
 //
 // Why this needs the relay's lock: writers commit out of id order and the
 // relay numbers what it finds committed, so without it a row committed just
@@ -78,21 +79,13 @@ func (w *OutboxWriter) WriteCut(ctx context.Context, tx pgx.Tx, maxQueued int, n
 	if err != nil {
 		return 0, err
 	}
-	env, raw, err := w.prepare(ctx, tx, env, nil)
-	if err != nil {
+	if err := w.q.OutboxRelaySetNextSeq(ctx, tx, next); err != nil {
 		return 0, err
 	}
-	id, err := w.q.OutboxInsertUnqueued(ctx, tx, commondb.OutboxInsertUnqueuedParams{
-		EventID: env.EventID, IdempotencyKey: env.IdempotencyKey, EventType: env.Type,
-		Subject: env.Subject, OccurredAt: env.OccurredAt, Envelope: raw,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("outbox: insert %s (%s): %w", env.Type, env.IdempotencyKey, err)
-	}
-	if err := w.q.OutboxSeqBatchInsert(ctx, tx, commondb.OutboxSeqBatchInsertParams{FirstSeq: next, LastSeq: next, Ids: []int64{id}, Now: now}); err != nil {
-		return 0, fmt.Errorf("outbox: number %s: %w", env.Type, err)
-	}
-	if err := w.q.OutboxRelaySetNextSeq(ctx, tx, next+1); err != nil {
+	// The event itself is queued like any other: the relay numbers it
+	// (after coversSeq) and, finding numbers it did not give, publishes
+	// everything above its mark, the rows numbered here included.
+	if err := w.Write(ctx, tx, env); err != nil {
 		return 0, err
 	}
 	return coversSeq, nil

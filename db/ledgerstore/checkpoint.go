@@ -56,10 +56,11 @@ type Checkpoint struct {
 
 // WriteCheckpoint writes a BalanceCheckpoint event: in one repeatable-read
 // transaction it numbers every outbox row committed so far (the event
-// covers exactly those), reads every balance in that same snapshot,
-// summarises them (recon.Summarizer: sums per bucket and account class, a
-// SHA-256 digest of the non-zero balances) and writes the event, numbered
-// right after them, with its record in balance_checkpoints.
+// covers exactly those: CoversSeq), reads every balance in that same
+// snapshot, summarises them (recon.Summarizer: sums per bucket and account
+// class, a SHA-256 digest of the non-zero balances) and writes the event,
+// which the relay numbers after them, with its record in
+// balance_checkpoints.
 //
 // It blocks no transfer: the snapshot read takes no row lock and writers
 // never wait for the relay's lock, which the checkpoint holds (the relay

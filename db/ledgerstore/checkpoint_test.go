@@ -74,7 +74,12 @@ func TestWriteCheckpoint(t *testing.T) {
 	require.Contains(t, cp.Sums, recon.Sum{Bucket: "liquid", Class: recon.ClassIssuance, Units: -1_000_000 * avt})
 
 	key := events.BalanceCheckpointKey("alpha-main", cp.CoversSeq)
-	require.Equal(t, cp.CoversSeq+1, e.outboxSeq(key), "the checkpoint is numbered right after what it covers")
+	require.Zero(t, e.outboxSeq(key), "the relay numbers the checkpoint itself")
+	relay := db.NewOutboxStore(e.pool)
+	rows, err := relay.Sequence(e.ctx, 100, e.clock.Now())
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, cp.CoversSeq+1, e.outboxSeq(key), "numbered after what it covers")
 	var raw []byte
 	require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT envelope::text FROM outbox WHERE idempotency_key = $1`, key).Scan(&raw))
 	var env events.Envelope
@@ -94,7 +99,7 @@ func TestWriteCheckpoint(t *testing.T) {
 	// The open transaction commits; the relay numbers its event after the
 	// checkpoint's.
 	require.NoError(t, open.Commit(e.ctx))
-	rows, err := db.NewOutboxStore(e.pool).Sequence(e.ctx, 100, e.clock.Now())
+	rows, err = relay.Sequence(e.ctx, 100, e.clock.Now())
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Equal(t, cp.CoversSeq+2, rows[0].Seq)
@@ -106,6 +111,9 @@ func TestWriteCheckpoint(t *testing.T) {
 	cp2, err := e.store.WriteCheckpoint(e.ctx)
 	require.NoError(t, err)
 	require.Equal(t, cp.CoversSeq+2+2, cp2.CoversSeq, "checkpoint, late event, transfer and its fee")
+	unpublished, err := relay.Unpublished(e.ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, cp2.CoversSeq, unpublished[len(unpublished)-1].Seq, "what the cut numbered is there for the relay to publish")
 	require.NotEqual(t, cp.Digest, cp2.Digest)
 	require.Equal(t, e.summary(), cp2.Summary)
 	e.checkInvariants()

@@ -11,10 +11,3 @@
 DELETE FROM outbox_queue
 WHERE id IN (SELECT q.id FROM outbox_queue AS q ORDER BY q.id LIMIT @max_rows FOR UPDATE NOWAIT)
 RETURNING id;
-
--- name: OutboxInsertUnqueued :one
--- An outbox row numbered by its writer (the checkpoint itself), so it is
--- not queued for the relay's numbering.
-INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-VALUES (@event_id, @idempotency_key, @event_type, @subject, @occurred_at, @envelope)
-RETURNING id;

@@ -7,41 +7,7 @@ package commondb
 
 import (
 	"context"
-	"time"
-
-	"github.com/google/uuid"
 )
-
-const outboxInsertUnqueued = `-- name: OutboxInsertUnqueued :one
-INSERT INTO outbox (event_id, idempotency_key, event_type, subject, occurred_at, envelope)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id
-`
-
-type OutboxInsertUnqueuedParams struct {
-	EventID        uuid.UUID
-	IdempotencyKey string
-	EventType      string
-	Subject        string
-	OccurredAt     time.Time
-	Envelope       []byte
-}
-
-// An outbox row numbered by its writer (the checkpoint itself), so it is
-// not queued for the relay's numbering.
-func (q *Queries) OutboxInsertUnqueued(ctx context.Context, db DBTX, arg OutboxInsertUnqueuedParams) (int64, error) {
-	row := db.QueryRow(ctx, outboxInsertUnqueued,
-		arg.EventID,
-		arg.IdempotencyKey,
-		arg.EventType,
-		arg.Subject,
-		arg.OccurredAt,
-		arg.Envelope,
-	)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
-}
 
 const outboxQueueClaimAllNowait = `-- name: OutboxQueueClaimAllNowait :many
 
