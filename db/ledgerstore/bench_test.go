@@ -185,11 +185,48 @@ func BenchmarkTransfers(b *testing.B) {
 		o := ledgerstore.GroupCommitOptions{Workers: envInt("LEDGER_BENCH_WORKERS"), MaxBatch: envInt("LEDGER_BENCH_BATCH")}
 		gc := l.store.NewGroupCommitter(o)
 		defer gc.Close()
+		defer checkpointWhileRunning(b, l)()
 		runTransfers(b, l, 1024, gc.Transfer)
 	})
 	b.Run("direct", func(b *testing.B) {
 		runTransfers(b, l, 32, l.store.Transfer)
 	})
+}
+
+// checkpointWhileRunning writes balance checkpoints every
+// LEDGER_BENCH_CHECKPOINT_EVERY (e.g. 100ms, far more often than the
+// minute a node uses) while the benchmark runs, to measure what they cost
+// the transfers; unset, none. The returned func stops them and reports how
+// many were written.
+func checkpointWhileRunning(b *testing.B, l *benchLedger) func() {
+	every, _ := time.ParseDuration(os.Getenv("LEDGER_BENCH_CHECKPOINT_EVERY"))
+	if every <= 0 {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			case <-t.C:
+				if _, err := l.store.WriteCheckpoint(context.Background()); err != nil {
+					b.Errorf("checkpoint: %v", err)
+				} else {
+					n++
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		b.ReportMetric(float64(<-done), "checkpoints")
+	}
 }
 
 // BenchmarkTransferFloor is not a ledger: it measures, in the same kind
