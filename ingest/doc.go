@@ -30,4 +30,13 @@
 // quarantined. So a non-zero delta means the projections were corrupted or
 // an event was applied twice or partially — exactly what `audit --replay`
 // then pinpoints.
+//
+// The delta cannot see an event that never arrived, a balanced forgery or
+// a transit credit with no decision behind it: reconciliation does
+// (reconcile.go, docs/adr/0015). Each TEG's BalanceCheckpoint states its
+// balances as of an outbox sequence number; the reconciler folds that
+// registry's events in sequence order and compares, and nets the transit
+// accounts of every pair of registries against the cross-registry
+// decisions in flight. The audit (Audit: Failures, OK) fails on any
+// difference that outlasts the grace period.
 package ingest

@@ -79,6 +79,14 @@
 // one bad transfer never fails its neighbours. Store.Transfer (no group
 // commit) runs the same code with a batch of one.
 //
+// # Balance checkpoints
+//
+// WriteCheckpoint states the ledger's balances as of an exact outbox
+// sequence number (the EventStore reconciles its projection with it; see
+// db.OutboxWriter.WriteCut for why the cut is exact). It reads in a
+// repeatable-read snapshot and locks only the relay's numbering row, never
+// a balance: the group commit does not wait for it.
+//
 // One rare interleaving can deadlock — a pessimistic rerun holding balance
 // locks while waiting on a concurrent optimistic batch's uncommitted
 // duplicate of the same business key — and Postgres breaks it; db.Store
