@@ -79,6 +79,11 @@
 // one bad transfer never fails its neighbours. Store.Transfer (no group
 // commit) runs the same code with a batch of one.
 //
+// One rare interleaving can deadlock — a pessimistic rerun holding balance
+// locks while waiting on a concurrent optimistic batch's uncommitted
+// duplicate of the same business key — and Postgres breaks it; db.Store
+// retries the aborted transaction.
+//
 // # Balance checkpoints
 //
 // WriteCheckpoint states the ledger's balances as of an exact outbox
@@ -86,9 +91,4 @@
 // db.OutboxWriter.WriteCut for why the cut is exact). It reads in a
 // repeatable-read snapshot and locks only the relay's numbering row, never
 // a balance: the group commit does not wait for it.
-//
-// One rare interleaving can deadlock — a pessimistic rerun holding balance
-// locks while waiting on a concurrent optimistic batch's uncommitted
-// duplicate of the same business key — and Postgres breaks it; db.Store
-// retries the aborted transaction.
 package ledgerstore
