@@ -214,13 +214,15 @@ type foldItem struct {
 
 // scanState is the segment scan's bookkeeping (recon_scan).
 type scanState struct {
-	from int64
-	done map[int64]bool
+	from     int64
+	done     map[int64]bool      // read, at or after from
+	buffered []int64             // hold events not folded yet: read again
+	gaps     map[int64]time.Time // ids below one read, not seen yet, since
 }
 
 func (r *Reconciler) pass(ctx context.Context, tx pgx.Tx, res *PassResult) error {
 	now := r.o.Now().UTC().Truncate(time.Microsecond)
-	scan := scanState{from: 1, done: map[int64]bool{}}
+	scan := scanState{from: 1, done: map[int64]bool{}, gaps: map[int64]time.Time{}}
 	first := false
 	sr, err := r.q.ReconScanGet(ctx, tx)
 	switch {
@@ -229,9 +231,14 @@ func (r *Reconciler) pass(ctx context.Context, tx pgx.Tx, res *PassResult) error
 	case err != nil:
 		return err
 	default:
-		scan.from = sr.ScanFrom
+		scan.from, scan.buffered = sr.ScanFrom, sr.BufferedIds
 		for _, id := range sr.DoneIds {
 			scan.done[id] = true
+		}
+		for i, id := range sr.GapIds {
+			if i < len(sr.GapSeen) {
+				scan.gaps[id] = sr.GapSeen[i]
+			}
 		}
 	}
 	srcRows, err := r.q.ReconSourcesList(ctx, tx)
@@ -255,11 +262,14 @@ func (r *Reconciler) pass(ctx context.Context, tx pgx.Tx, res *PassResult) error
 
 	// 1. Read.
 	items := map[string][]foldItem{}
-	read, created := []int64{}, map[int64]time.Time{}
-	minBuffered := map[string]int64{} // per registry, set below
-	capped, err := scanSegments(ctx, tx, scan.from, maxPassEvents, func(seg segmentInfo, kept []keptEvent) error {
+	read := []int64{}
+	buffered := map[int64]bool{} // segments holding events not folded yet
+	skip := make([]int64, 0, len(scan.done))
+	for id := range scan.done {
+		skip = append(skip, id)
+	}
+	capped, err := scanSegments(ctx, tx, scan.from, skip, scan.buffered, maxPassEvents, func(seg segmentInfo, kept []keptEvent) error {
 		read = append(read, seg.id)
-		created[seg.id] = seg.createdAt
 		for _, k := range kept {
 			st := sources[k.env.Registry]
 			it := foldItem{seq: k.seq, segment: seg.id, typ: k.env.Type, postings: k.env.Postings, payload: k.env.Payload}
@@ -308,12 +318,12 @@ func (r *Reconciler) pass(ctx context.Context, tx pgx.Tx, res *PassResult) error
 			st = &eventdb.ReconSource{Registry: reg, FirstFoldedAt: now}
 			sources[reg] = st
 		}
-		seg, err := r.foldRegistry(ctx, tx, st, prog[reg], items[reg], !capped, since, &legs, now, res)
+		segs, err := r.foldRegistry(ctx, tx, st, prog[reg], items[reg], !capped, since, &legs, now, res)
 		if err != nil {
 			return fmt.Errorf("registry %s: %w", reg, err)
 		}
-		if seg > 0 {
-			minBuffered[reg] = seg
+		for _, s := range segs {
+			buffered[s] = true
 		}
 	}
 	// Registries with nothing new still age: a checkpoint can go overdue.
@@ -360,37 +370,59 @@ func (r *Reconciler) pass(ctx context.Context, tx pgx.Tx, res *PassResult) error
 		}
 	}
 
-	// Scan bookkeeping: the next pass starts at the oldest segment holding
-	// an event not folded yet, or at the oldest id that may still commit.
-	next := scan.from
-	if len(read) > 0 {
-		next = read[len(read)-1] + 1
+	// Scan bookkeeping. Known: every segment read so far at or after
+	// scan_from. An id missing below the highest known may belong to a
+	// batch still committing: it stays in view for segmentCommitWindow
+	// (then it was rolled back). The next pass starts at the oldest segment
+	// holding an event not folded yet, or at the oldest gap in view.
+	known := map[int64]bool{}
+	top := scan.from - 1
+	for id := range scan.done {
+		known[id], top = true, max(top, id)
 	}
-	for _, s := range minBuffered {
-		next = min(next, s)
-	}
-	prev := scan.from - 1
 	for _, id := range read {
-		if id > prev+1 && now.Sub(created[id]) < segmentCommitWindow {
-			next = min(next, prev+1)
-			break
+		known[id], top = true, max(top, id)
+	}
+	next := top + 1
+	var gapIDs []int64
+	var gapSeen []time.Time
+	for id := scan.from; id < top; id++ {
+		if known[id] {
+			continue
 		}
-		prev = id
+		seenAt, ok := scan.gaps[id]
+		if !ok {
+			seenAt = now
+		}
+		if now.Sub(seenAt) < segmentCommitWindow {
+			gapIDs, gapSeen = append(gapIDs, id), append(gapSeen, seenAt)
+			next = min(next, id)
+		}
 	}
+	bufIDs := []int64{}
+	for id := range buffered {
+		bufIDs = append(bufIDs, id)
+		next = min(next, id)
+	}
+	slices.Sort(bufIDs)
 	done := []int64{}
-	for _, id := range read {
+	for id := range known {
 		if id >= next {
 			done = append(done, id)
 		}
 	}
+	slices.Sort(done)
+	if gapIDs == nil {
+		gapIDs, gapSeen = []int64{}, []time.Time{}
+	}
 	return r.q.ReconScanPut(ctx, tx, eventdb.ReconScanPutParams{
-		ScanFrom: next, DoneIds: done, PassedAt: now, StaleAfterSeconds: r.o.StaleAfter.Seconds(),
+		ScanFrom: next, DoneIds: done, BufferedIds: bufIDs, GapIds: gapIDs, GapSeen: gapSeen,
+		PassedAt: now, StaleAfterSeconds: r.o.StaleAfter.Seconds(),
 	})
 }
 
 // foldRegistry folds one registry's new items (see the top of this file)
-// and returns the lowest segment holding an item it could not fold yet
-// (0: none).
+// and returns the segments holding items it could not fold yet.
 //
 // Every number the fold passes without having seen its event in the log
 // is recorded missing (a gap given up on, a quarantined event, one lost
@@ -403,7 +435,7 @@ func (r *Reconciler) pass(ctx context.Context, tx pgx.Tx, res *PassResult) error
 // seen every number, declares nothing missing and compares no
 // checkpoint (a later one supersedes it).
 func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.ReconSource, p *progress, items []foldItem, full bool,
-	since map[[2]string]time.Time, legs *legBatch, now time.Time, res *PassResult) (int64, error) {
+	since map[[2]string]time.Time, legs *legBatch, now time.Time, res *PassResult) ([]int64, error) {
 	reg := st.Registry
 	target := st.FoldedSeq
 	if p != nil {
@@ -435,7 +467,7 @@ func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.Re
 	if len(lateSeqs) > 0 {
 		back, err := r.q.ReconMissingRemove(ctx, tx, eventdb.ReconMissingRemoveParams{Registry: reg, Seqs: lateSeqs})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		for _, s := range back {
 			welcome[s] = true
@@ -446,7 +478,7 @@ func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.Re
 		}
 	}
 	var fold, later []foldItem
-	var buffered int64
+	var buffered []int64
 	for _, it := range items {
 		switch {
 		case it.late:
@@ -458,8 +490,8 @@ func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.Re
 			fold = append(fold, it)
 		default:
 			later = append(later, it)
-			if it.segment > 0 && (buffered == 0 || it.segment < buffered) {
-				buffered = it.segment
+			if it.segment > 0 {
+				buffered = append(buffered, it.segment)
 			}
 		}
 	}
@@ -478,7 +510,7 @@ func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.Re
 		if count > 0 {
 			r.o.Log.Warn("reconciliation: folding past sequence numbers whose events are not in the log", "registry", reg, "missing", count, "first", missing[0])
 			if err := r.q.ReconMissingAdd(ctx, tx, eventdb.ReconMissingAddParams{Registry: reg, Seqs: missing, Now: now}); err != nil {
-				return 0, err
+				return nil, err
 			}
 			st.MissingCount += count
 		}
@@ -505,16 +537,16 @@ func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.Re
 		before, after = fold[:i], fold[i:]
 	}
 	if err := r.applyFold(ctx, tx, reg, before, legs); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if cp != nil {
 		if err := r.evaluate(ctx, tx, st, cp, cpSeq, append(slices.Clone(after), later...), since, now); err != nil {
-			return 0, err
+			return nil, err
 		}
 		res.Evaluated++
 	}
 	if err := r.applyFold(ctx, tx, reg, after, legs); err != nil {
-		return 0, err
+		return nil, err
 	}
 	res.Folded += len(fold)
 	st.FoldedSeq = max(st.FoldedSeq, target)
@@ -523,7 +555,7 @@ func (r *Reconciler) foldRegistry(ctx context.Context, tx pgx.Tx, st *eventdb.Re
 		CoversSeq: st.CoversSeq, CheckpointTakenAt: st.CheckpointTakenAt, EvaluatedAt: st.EvaluatedAt,
 		Expected: st.Expected, Projected: st.Projected, MissingCount: st.MissingCount,
 	}); err != nil {
-		return 0, err
+		return nil, err
 	}
 	return buffered, nil
 }
@@ -855,10 +887,7 @@ func (b *legBatch) write(ctx context.Context, tx pgx.Tx, q *eventdb.Queries, now
 
 // --- reading the log -------------------------------------------------------
 
-type segmentInfo struct {
-	id        int64
-	createdAt time.Time
-}
+type segmentInfo struct{ id int64 }
 
 // keptEvent is a TEG event the reconciliation needs, with its number.
 type keptEvent struct {
@@ -885,7 +914,9 @@ func reconNeeds(env *events.Envelope) bool {
 // elsewhere (a repeat that was not marked skipped) is dropped. It stops
 // after the segment that brings the events kept to maxEvents or more
 // (capped true): the next pass goes on from there.
-func scanSegments(ctx context.Context, tx pgx.Tx, from int64, maxEvents int, fn func(segmentInfo, []keptEvent) error) (capped bool, err error) {
+//
+// Segments in skip are passed over unless also in again.
+func scanSegments(ctx context.Context, tx pgx.Tx, from int64, skip, again []int64, maxEvents int, fn func(segmentInfo, []keptEvent) error) (capped bool, err error) {
 	type segment struct {
 		info    segmentInfo
 		codec   string
@@ -899,15 +930,15 @@ func scanSegments(ctx context.Context, tx pgx.Tx, from int64, maxEvents int, fn 
 	for {
 		// A page of segments is read before their keys are looked up: the
 		// lookups need the connection a row stream would hold.
-		rows, err := tx.Query(ctx, `SELECT id, codec, events, skipped, data, created_at FROM event_segments
-			WHERE id >= $1 ORDER BY id LIMIT $2`, from, reconSegmentPage)
+		rows, err := tx.Query(ctx, `SELECT id, codec, events, skipped, data FROM event_segments
+			WHERE id >= $1 AND (id <> ALL($2::bigint[]) OR id = ANY($3::bigint[])) ORDER BY id LIMIT $4`, from, skip, again, reconSegmentPage)
 		if err != nil {
 			return false, fmt.Errorf("read segments: %w", err)
 		}
 		var segs []segment
 		for rows.Next() {
 			var s segment
-			if err := rows.Scan(&s.info.id, &s.codec, &s.n, &s.skipped, &s.data, &s.info.createdAt); err != nil {
+			if err := rows.Scan(&s.info.id, &s.codec, &s.n, &s.skipped, &s.data); err != nil {
 				rows.Close()
 				return false, fmt.Errorf("read segments: %w", err)
 			}

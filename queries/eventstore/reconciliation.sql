@@ -4,12 +4,16 @@
 SELECT pg_try_advisory_xact_lock(@key::bigint)::boolean AS locked;
 
 -- name: ReconScanGet :one
-SELECT scan_from, done_ids, passed_at, extract(epoch FROM stale_after)::float8 AS stale_after_seconds FROM recon_scan;
+SELECT scan_from, done_ids, buffered_ids, gap_ids, gap_seen, passed_at,
+       extract(epoch FROM stale_after)::float8 AS stale_after_seconds
+FROM recon_scan;
 
 -- name: ReconScanPut :exec
-INSERT INTO recon_scan (id, scan_from, done_ids, passed_at, stale_after)
-VALUES (true, @scan_from, @done_ids::bigint[], @passed_at, make_interval(secs => @stale_after_seconds::float8))
+INSERT INTO recon_scan (id, scan_from, done_ids, buffered_ids, gap_ids, gap_seen, passed_at, stale_after)
+VALUES (true, @scan_from, @done_ids::bigint[], @buffered_ids::bigint[], @gap_ids::bigint[], @gap_seen::timestamptz[],
+        @passed_at, make_interval(secs => @stale_after_seconds::float8))
 ON CONFLICT (id) DO UPDATE SET scan_from = excluded.scan_from, done_ids = excluded.done_ids,
+    buffered_ids = excluded.buffered_ids, gap_ids = excluded.gap_ids, gap_seen = excluded.gap_seen,
     passed_at = excluded.passed_at, stale_after = excluded.stale_after;
 
 -- name: ReconSourcesList :many

@@ -44,15 +44,20 @@ CREATE TABLE recon_missing (
     PRIMARY KEY (registry, seq)
 );
 
--- Where the next pass reads segments from, and which segments at or after
--- that point it has already read (segment ids are drawn before their
--- batch commits, so a lower id can appear after a higher one).
+-- Where the next pass reads segments from: scan_from, skipping the
+-- segments at or after it already read (done_ids) unless they hold events
+-- not folded yet (buffered_ids). Segment ids are drawn before their batch
+-- commits, so an id missing below one already read may still appear:
+-- gap_ids, with when each was first seen, stay in view for a while.
 CREATE TABLE recon_scan (
-    id          boolean     PRIMARY KEY DEFAULT true CHECK (id),
-    scan_from   bigint      NOT NULL,
-    done_ids    bigint[]    NOT NULL,
-    passed_at   timestamptz NOT NULL,
-    stale_after interval    NOT NULL
+    id           boolean       PRIMARY KEY DEFAULT true CHECK (id),
+    scan_from    bigint        NOT NULL,
+    done_ids     bigint[]      NOT NULL,
+    buffered_ids bigint[]      NOT NULL,
+    gap_ids      bigint[]      NOT NULL,
+    gap_seen     timestamptz[] NOT NULL,
+    passed_at    timestamptz   NOT NULL,
+    stale_after  interval      NOT NULL
 );
 
 -- The decision logs of cross-registry transfers as the folded events tell

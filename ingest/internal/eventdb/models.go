@@ -124,11 +124,14 @@ type ReconMissing struct {
 }
 
 type ReconScan struct {
-	ID         bool
-	ScanFrom   int64
-	DoneIds    []int64
-	PassedAt   time.Time
-	StaleAfter pgtype.Interval
+	ID          bool
+	ScanFrom    int64
+	DoneIds     []int64
+	BufferedIds []int64
+	GapIds      []int64
+	GapSeen     []time.Time
+	PassedAt    time.Time
+	StaleAfter  pgtype.Interval
 }
 
 type ReconSource struct {

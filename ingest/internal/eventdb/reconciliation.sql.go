@@ -548,12 +548,17 @@ func (q *Queries) ReconProjectionOfRegistry(ctx context.Context, db DBTX, regist
 }
 
 const reconScanGet = `-- name: ReconScanGet :one
-SELECT scan_from, done_ids, passed_at, extract(epoch FROM stale_after)::float8 AS stale_after_seconds FROM recon_scan
+SELECT scan_from, done_ids, buffered_ids, gap_ids, gap_seen, passed_at,
+       extract(epoch FROM stale_after)::float8 AS stale_after_seconds
+FROM recon_scan
 `
 
 type ReconScanGetRow struct {
 	ScanFrom          int64
 	DoneIds           []int64
+	BufferedIds       []int64
+	GapIds            []int64
+	GapSeen           []time.Time
 	PassedAt          time.Time
 	StaleAfterSeconds float64
 }
@@ -564,6 +569,9 @@ func (q *Queries) ReconScanGet(ctx context.Context, db DBTX) (ReconScanGetRow, e
 	err := row.Scan(
 		&i.ScanFrom,
 		&i.DoneIds,
+		&i.BufferedIds,
+		&i.GapIds,
+		&i.GapSeen,
 		&i.PassedAt,
 		&i.StaleAfterSeconds,
 	)
@@ -571,15 +579,20 @@ func (q *Queries) ReconScanGet(ctx context.Context, db DBTX) (ReconScanGetRow, e
 }
 
 const reconScanPut = `-- name: ReconScanPut :exec
-INSERT INTO recon_scan (id, scan_from, done_ids, passed_at, stale_after)
-VALUES (true, $1, $2::bigint[], $3, make_interval(secs => $4::float8))
+INSERT INTO recon_scan (id, scan_from, done_ids, buffered_ids, gap_ids, gap_seen, passed_at, stale_after)
+VALUES (true, $1, $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[],
+        $6, make_interval(secs => $7::float8))
 ON CONFLICT (id) DO UPDATE SET scan_from = excluded.scan_from, done_ids = excluded.done_ids,
+    buffered_ids = excluded.buffered_ids, gap_ids = excluded.gap_ids, gap_seen = excluded.gap_seen,
     passed_at = excluded.passed_at, stale_after = excluded.stale_after
 `
 
 type ReconScanPutParams struct {
 	ScanFrom          int64
 	DoneIds           []int64
+	BufferedIds       []int64
+	GapIds            []int64
+	GapSeen           []time.Time
 	PassedAt          time.Time
 	StaleAfterSeconds float64
 }
@@ -588,6 +601,9 @@ func (q *Queries) ReconScanPut(ctx context.Context, db DBTX, arg ReconScanPutPar
 	_, err := db.Exec(ctx, reconScanPut,
 		arg.ScanFrom,
 		arg.DoneIds,
+		arg.BufferedIds,
+		arg.GapIds,
+		arg.GapSeen,
 		arg.PassedAt,
 		arg.StaleAfterSeconds,
 	)
