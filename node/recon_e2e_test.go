@@ -282,11 +282,13 @@ func TestReconciliationCatchesWhatTheAuditCouldNot(t *testing.T) {
 		require.NoError(t, err)
 		id := uuid.New()
 		amount := 50 * avt
-		res, err := f.es.Ledger.PrepareXfers(ctx, f.mainReg.ID, []ledgerstore.XferPrepareItem{{ID: id, From: alice, To: bob, AmountUnits: amount}})
+		terms := []ledgerstore.XferPrepareItem{{ID: id, From: alice, To: bob, AmountUnits: amount}}
+		res, err := f.es.Ledger.PrepareXfers(ctx, f.mainReg.ID, terms)
 		require.NoError(t, err)
 		require.Equal(t, "prepared", string(res[0].Status))
-		_, err = f.es.Ledger.CommitXfers(ctx, f.mainReg.ID, []uuid.UUID{id})
+		res, err = f.es.Ledger.CommitXfers(ctx, f.mainReg.ID, terms)
 		require.NoError(t, err)
+		require.Equal(t, "committed", string(res[0].Status), "the participant credits what no decision backs")
 
 		a, b := f.mainReg.ID, f.esReg.ID
 		if b < a {
