@@ -16,6 +16,7 @@ func TestOptionsSettingsDefaultsAndChecks(t *testing.T) {
 	require.Equal(t, config.DefaultXferSettings(), o.XferSettings)
 	require.Equal(t, config.DefaultRegistrySettings(), o.RegistrySettings)
 	require.Equal(t, config.DefaultPeerSettings(), o.PeerSettings)
+	require.Equal(t, config.DefaultReconSettings(), o.ReconSettings)
 
 	o = Options{BondSettings: config.BondSettings{MinAge: time.Second, MinTransfers: 1, MinTrust: 0, RecheckEvery: time.Second}}
 	require.NoError(t, o.settingsOrDefaults())
