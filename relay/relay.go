@@ -7,6 +7,11 @@
 // EventStore's high-water mark for this source stalls behind what was
 // published (Kafka lost records, e.g. a broker restarted empty), the missing
 // range is re-published from the retained outbox rows.
+//
+// With a Signer, every record also carries the events.HeaderAuth header:
+// the relay signs what it publishes in groups with its registry's key, so
+// the EventStore accepts the records only as this registry's
+// (docs/adr/0016).
 package relay
 
 import (
@@ -25,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/events"
 )
 
 // HeaderSourceSeq is the Kafka header carrying the sequence number (the
@@ -59,6 +65,10 @@ type Options struct {
 	Now       func() time.Time
 	// Kafka are extra client options of the producer (TLS, SASL).
 	Kafka []kgo.Opt
+	// Signer signs the published records with the registry's event
+	// signing key; nil publishes them unsigned (an EventStore that
+	// authenticates sources quarantines them).
+	Signer *events.Signer
 }
 
 // Relay publishes one database's outbox.
@@ -303,6 +313,10 @@ func ackedPrefix(rows []db.OutboxRow, acked []int64) int {
 // produce sends rows and returns the sequence numbers the broker
 // acknowledged; err reports the first failure.
 func (r *Relay) produce(ctx context.Context, rows []db.OutboxRow) ([]int64, error) {
+	auth, err := r.sign(rows)
+	if err != nil {
+		return nil, err
+	}
 	recs := make([]*kgo.Record, len(rows))
 	for i, row := range rows {
 		recs[i] = &kgo.Record{
@@ -310,6 +324,9 @@ func (r *Relay) produce(ctx context.Context, rows []db.OutboxRow) ([]int64, erro
 			Key:     []byte(row.Subject),
 			Value:   row.Envelope,
 			Headers: []kgo.RecordHeader{{Key: HeaderSourceSeq, Value: []byte(strconv.FormatInt(row.Seq, 10))}},
+		}
+		if auth != nil {
+			recs[i].Headers = append(recs[i].Headers, kgo.RecordHeader{Key: events.HeaderAuth, Value: auth[i]})
 		}
 	}
 	if r.kcl == nil {
@@ -338,6 +355,21 @@ func (r *Relay) produce(ctx context.Context, rows []db.OutboxRow) ([]int64, erro
 		r.Close()
 	}
 	return acked, firstErr
+}
+
+// sign returns each row's events.HeaderAuth value (nil without a
+// Signer). Rows are signed in groups of consecutive sequence numbers as
+// they are published, re-published ones again.
+func (r *Relay) sign(rows []db.OutboxRow) ([][]byte, error) {
+	if r.o.Signer == nil {
+		return nil, nil
+	}
+	seqs := make([]int64, len(rows))
+	envs := make([][]byte, len(rows))
+	for i, row := range rows {
+		seqs[i], envs[i] = row.Seq, row.Envelope
+	}
+	return r.o.Signer.Sign(r.o.Registry, r.o.Source, seqs, envs)
 }
 
 // checkProgress re-publishes when the EventStore's high-water mark has not

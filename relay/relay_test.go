@@ -1,14 +1,18 @@
 package relay
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/events"
@@ -153,4 +157,77 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	rows, err = out.Range(ctx, 5, 6, 10)
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
+}
+
+// With a Signer every published record carries a header the registry's
+// key verifies, covering its sequence number and envelope; without one the
+// records go out unsigned.
+func TestRelaySignsWhatItPublishes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	topic := "alpha.events"
+	k := testenv.NewKafka(t, topic)
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	signed, unsigned := testenv.NewDB(t, db.RoleTEG), testenv.NewDB(t, db.RoleRegistry)
+	for _, d := range []struct {
+		db     testenv.DB
+		source string
+		signer *events.Signer
+	}{{signed, events.SourceTEG, events.NewSigner(key)}, {unsigned, events.SourceRegistry, nil}} {
+		w := db.NewOutboxWriter("alpha", "alpha-main", d.source, nil)
+		envs := make([]events.Envelope, 600) // three groups at the default size
+		for i := range envs {
+			env, err := events.New(events.TypeHoldPlaced, fmt.Sprintf("%s-%d", d.source, i), fmt.Sprintf("did:theprotocol:%d", i%7), time.Now())
+			require.NoError(t, err)
+			envs[i] = env
+		}
+		require.NoError(t, pgx.BeginFunc(ctx, d.db.Pool, func(tx pgx.Tx) error { return w.WriteBatch(ctx, tx, envs) }))
+		r := New(d.db.Pool, []string{k.Addr()}, Options{Registry: "alpha-main", Source: d.source, Topic: topic, Signer: d.signer})
+		t.Cleanup(r.Close)
+		for {
+			n, err := r.Step(ctx)
+			require.NoError(t, err)
+			if n == 0 {
+				break
+			}
+		}
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addr()), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	v := events.NewVerifier(events.TrustedKeys{"alpha-main": {key.Public().(ed25519.PublicKey)}})
+	seen := map[string]int{}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for seen[events.SourceTEG]+seen[events.SourceRegistry] < 1200 {
+		fetches := cl.PollFetches(pctx)
+		require.NoError(t, pctx.Err(), "all 1,200 records arrive")
+		fetches.EachRecord(func(rec *kgo.Record) {
+			var env events.Envelope
+			require.NoError(t, json.Unmarshal(rec.Value, &env))
+			var seq int64
+			var auth []byte
+			for _, h := range rec.Headers {
+				switch h.Key {
+				case HeaderSourceSeq:
+					seq, err = strconv.ParseInt(string(h.Value), 10, 64)
+					require.NoError(t, err)
+				case events.HeaderAuth:
+					auth = h.Value
+				}
+			}
+			seen[env.Source]++
+			verr := v.Verify(auth, seq, rec.Value, env.Registry, env.Source)
+			if env.Source == events.SourceRegistry {
+				require.NotNil(t, verr)
+				require.Equal(t, events.AuthUnsigned, verr.Reason)
+				return
+			}
+			require.Nil(t, verr, "record %d", seq)
+			// The signature covers the number it was published under.
+			require.NotNil(t, v.Verify(auth, seq+1, rec.Value, env.Registry, env.Source))
+		})
+	}
+	require.Equal(t, map[string]int{events.SourceTEG: 600, events.SourceRegistry: 600}, seen)
 }
