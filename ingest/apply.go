@@ -34,11 +34,13 @@ const (
 	MaxBatch     = 50_000
 )
 
-// Record is one received event: the envelope as published and the source
-// sequence number the relay assigned (Kafka header).
+// Record is one received event: the envelope as published, the source
+// sequence number the relay assigned and the relay's signature
+// (events.HeaderAuth), both Kafka headers.
 type Record struct {
 	Value     []byte
 	SourceSeq int64
+	Auth      []byte
 }
 
 // BatchResult counts what one batch did.
@@ -77,10 +79,25 @@ type Applier struct {
 	now      func() time.Time
 	m        *Metrics
 	log      *slog.Logger
+	// Source authentication (nil keys: off, every record is taken as
+	// from the registry it names).
+	auth applierAuth
 }
 
-// NewApplier loads the emission policy and per-source progress.
-func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metrics, log *slog.Logger, now func() time.Time) (*Applier, error) {
+// ApplierOption configures an Applier.
+type ApplierOption func(*Applier)
+
+// WithAuthentication makes the Applier accept a record only when it was
+// signed by a key keys trusts for the registry the record names
+// (docs/adr/0016); any other record is quarantined. The keys are read at
+// start, by ReloadKeys, and when a record names a key not yet known.
+func WithAuthentication(keys KeySource) ApplierOption {
+	return func(a *Applier) { a.auth.keys = keys }
+}
+
+// NewApplier loads the emission policy and per-source progress (and the
+// trusted keys, WithAuthentication).
+func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metrics, log *slog.Logger, now func() time.Time, opts ...ApplierOption) (*Applier, error) {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -92,6 +109,14 @@ func NewApplier(ctx context.Context, pool *pgxpool.Pool, frame string, m *Metric
 	}
 	a := &Applier{Frame: frame, pool: pool, store: db.NewStore(pool, "eventstore"), q: eventdb.New(), progress: map[sourceKey]*progress{}, now: now, m: m, log: log}
 	a.store.MaxAttempts = 1
+	for _, o := range opts {
+		o(a)
+	}
+	if a.auth.keys != nil {
+		if err := a.ReloadKeys(); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	if a.policy, err = db.LoadPolicy(ctx, pool); err != nil {
 		return nil, err
@@ -119,11 +144,11 @@ func (a *Applier) ReloadPolicy(ctx context.Context) error {
 }
 
 // recheck re-evaluates decoded items against the current policy (decoding
-// errors and missing sequence numbers stand).
+// errors, missing sequence numbers and failed authentication stand).
 func (a *Applier) recheck(items []decoded) {
 	for i := range items {
 		d := &items[i]
-		if strings.HasPrefix(d.reason, "malformed") || d.seq <= 0 {
+		if d.final || strings.HasPrefix(d.reason, "malformed") || d.seq <= 0 {
 			continue
 		}
 		d.reason = a.check(d.env)
@@ -135,6 +160,22 @@ type decoded struct {
 	raw    []byte
 	seq    int64
 	reason string // non-empty: quarantine
+	// final: the reason does not depend on the emission policy.
+	final bool
+	// unattributed: nothing shows the record comes from the source it
+	// names (undecodable, unauthenticated, or a sequence number out of
+	// range): it moves no source progress.
+	unattributed bool
+	// dk is the deduplication key: the idempotency key within the
+	// registry that emitted it (see dedupKey), set by prepareSegment.
+	dk string
+}
+
+// dedupKey is the registry and the idempotency key, NUL-separated: keys
+// are unique per registry, so no registry can take another's (check
+// refuses NUL in both).
+func dedupKey(env *events.Envelope) string {
+	return env.Registry + "\x00" + env.IdempotencyKey
 }
 
 // check returns why env must be quarantined, or "".
@@ -215,24 +256,34 @@ func decodeEnvelope(dec *events.Decoder, raw []byte, env *events.Envelope) error
 }
 
 // decodeAll decodes and checks records, spreading large batches over the
-// available cores (JSON decoding is the Go side's main cost).
+// available cores (JSON decoding is the Go side's main cost), then
+// authenticates them when the Applier does.
 func (a *Applier) decodeAll(recs []Record) []decoded {
 	items := make([]decoded, len(recs))
+	v := a.auth.current()
+	var auth []events.AuthRecord
+	if v != nil {
+		auth = make([]events.AuthRecord, len(recs))
+	}
 	decode := func(lo, hi int) {
 		dec := events.NewDecoder()
 		for i := lo; i < hi; i++ {
 			r := recs[i]
 			d := decoded{raw: r.Value, seq: r.SourceSeq}
 			if err := decodeEnvelope(dec, r.Value, &d.env); err != nil {
-				d.reason = "malformed: " + err.Error()
+				d.reason, d.final, d.unattributed = "malformed: "+err.Error(), true, true
 			} else {
 				if d.seq == 0 {
 					d.seq = d.env.SourceSeq
 				}
 				if d.seq <= 0 {
-					d.reason = "missing source sequence number"
+					d.reason, d.final = "missing source sequence number", true
 				} else {
 					d.reason = a.check(d.env)
+					if auth != nil {
+						auth[i] = events.AuthRecord{Header: r.Auth, Seq: d.seq, Envelope: r.Value, Registry: d.env.Registry, Source: d.env.Source}
+						auth[i].HashLeaf()
+					}
 				}
 			}
 			items[i] = d
@@ -241,16 +292,77 @@ func (a *Applier) decodeAll(recs []Record) []decoded {
 	workers := min(runtime.GOMAXPROCS(0), 8, len(recs)/256+1)
 	if workers <= 1 {
 		decode(0, len(recs))
-		return items
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(recs) + workers - 1) / workers
+		for lo := 0; lo < len(recs); lo += chunk {
+			wg.Add(1)
+			go func(lo, hi int) { defer wg.Done(); decode(lo, hi) }(lo, min(lo+chunk, len(recs)))
+		}
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	chunk := (len(recs) + workers - 1) / workers
-	for lo := 0; lo < len(recs); lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) { defer wg.Done(); decode(lo, hi) }(lo, min(lo+chunk, len(recs)))
+	if v != nil {
+		a.authenticate(v, items, auth)
 	}
-	wg.Wait()
 	return items
+}
+
+// authenticate quarantines the items whose signature does not show they
+// come from the registry and source they name. A record under a key not
+// yet trusted makes the trust directory be read again first (at most every
+// keyReloadEvery): a registry that just started may have published its key
+// since the last reading.
+func (a *Applier) authenticate(v *events.Verifier, items []decoded, auth []events.AuthRecord) {
+	idx := make([]int, 0, len(items))
+	recs := make([]events.AuthRecord, 0, len(items))
+	for i := range items {
+		if items[i].seq > 0 && !items[i].unattributed {
+			idx = append(idx, i)
+			recs = append(recs, auth[i])
+		}
+	}
+	errs := v.VerifyAll(recs)
+	var unknown []int
+	for k, err := range errs {
+		if err != nil && err.Reason == events.AuthUnknownKey {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		if nv := a.auth.refresh(a.log); nv != nil && nv != v {
+			again := make([]events.AuthRecord, len(unknown))
+			for j, k := range unknown {
+				again[j] = recs[k]
+			}
+			for j, err := range nv.VerifyAll(again) {
+				errs[unknown[j]] = err
+			}
+		}
+	}
+	for k, err := range errs {
+		if err == nil {
+			continue
+		}
+		d := &items[idx[k]]
+		d.reason, d.final, d.unattributed = authReason(err), true, true
+	}
+}
+
+// authReason is the quarantine reason of a failed authentication; its
+// prefix is the metric label (reasonLabel).
+func authReason(err *events.AuthError) string {
+	switch err.Reason {
+	case events.AuthUnsigned:
+		return "unsigned: " + err.Detail
+	case events.AuthMalformed:
+		return "bad signature header: " + err.Detail
+	case events.AuthUnknownKey:
+		return "unknown signing key: " + err.Detail
+	case events.AuthWrongRegistry:
+		return "claims another registry: " + err.Detail
+	default:
+		return "bad signature: " + err.Detail
+	}
 }
 
 func reasonLabel(reason string) string {
@@ -263,6 +375,18 @@ func reasonLabel(reason string) string {
 		return "unbalanced"
 	case strings.HasPrefix(reason, "foreign frame"):
 		return "foreign_frame"
+	case strings.HasPrefix(reason, "unsigned"):
+		return "unsigned"
+	case strings.HasPrefix(reason, "bad signature header"):
+		return "bad_signature_header"
+	case strings.HasPrefix(reason, "bad signature"):
+		return "bad_signature"
+	case strings.HasPrefix(reason, "unknown signing key"):
+		return "unknown_key"
+	case strings.HasPrefix(reason, "claims another registry"):
+		return "wrong_registry"
+	case strings.HasPrefix(reason, "sequence number out of range"):
+		return "seq_out_of_range"
 	default:
 		return "malformed"
 	}
@@ -338,6 +462,12 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 		// carried EmissionPolicyChanged, or the periodic reload saw an
 		// edit): check again so the batch is judged by the policy in force.
 		a.recheck(items)
+		var err error
+		if prep.plan, err = prepareSegment(items); err != nil {
+			return res, err
+		}
+	}
+	if a.quarantineOutOfRange(items) {
 		var err error
 		if prep.plan, err = prepareSegment(items); err != nil {
 			return res, err
@@ -553,8 +683,9 @@ func (a *Applier) writeBatch(ctx context.Context, tx pgx.Tx, items []decoded, pl
 		}
 	}
 	touched = map[sourceKey]*progress{}
-	for _, d := range items {
-		if d.seq <= 0 || d.env.Registry == "" || d.env.Source == "" {
+	for i := range items {
+		d := &items[i]
+		if !attributable(d) {
 			continue
 		}
 		k := sourceKey{d.env.Registry, d.env.Source}
@@ -648,7 +779,7 @@ func (a *Applier) projectionDeltas(items []decoded, inserted map[string]bool) (*
 	var t auditTerms
 	seen := map[string]bool{}
 	for _, d := range items {
-		k := d.env.IdempotencyKey
+		k := d.dk
 		if d.reason != "" || !inserted[k] || seen[k] {
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/theprotocol-dev/theprotocol/events"
 )
 
 // HeaderSourceSeq carries the relay-assigned per-source sequence number.
@@ -165,6 +167,9 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 			if err := c.a.ReloadPolicy(ctx); err != nil {
 				c.opts.Log.Warn("reload emission policy", "err", err)
 			}
+			if err := c.a.ReloadKeys(); err != nil {
+				c.opts.Log.Warn("reload trusted event signing keys", "err", err)
+			}
 		default:
 		}
 		// While batches are in flight, the poll also ends when the oldest
@@ -216,7 +221,7 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 		}
 		batch := make([]Record, len(recs))
 		for i, r := range recs {
-			batch[i] = Record{Value: r.Value, SourceSeq: headerSeq(r)}
+			batch[i] = recordOf(r)
 		}
 		prep, err := c.a.Prepare(batch)
 		if err != nil {
@@ -271,14 +276,19 @@ type inflight struct {
 	err  error
 }
 
-func headerSeq(r *kgo.Record) int64 {
+// recordOf takes a Kafka record's envelope and its relay headers (a
+// sequence number that does not parse counts as none).
+func recordOf(r *kgo.Record) Record {
+	rec := Record{Value: r.Value}
 	for _, h := range r.Headers {
-		if h.Key == HeaderSourceSeq {
-			n, err := strconv.ParseInt(string(h.Value), 10, 64)
-			if err == nil {
-				return n
+		switch h.Key {
+		case HeaderSourceSeq:
+			if n, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				rec.SourceSeq = n
 			}
+		case events.HeaderAuth:
+			rec.Auth = h.Value
 		}
 	}
-	return 0
+	return rec
 }

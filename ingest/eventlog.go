@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/events"
 )
 
 // ingestLockKey is the advisory lock every Applier holds for the
@@ -38,12 +39,13 @@ type keyAt struct {
 
 // segmentPlan is what a batch writes to the event log, prepared before its
 // transaction (the consumer prepares batch N+1 while batch N is written):
-// the batch's events that are valid and first of their key, in key order
+// the batch's events that are valid and first of their key within their
+// registry, in (registry, key) order
 // (the index is filled in key order), compressed into one segment, their
 // log rows pre-encoded for COPY, and their postings netted.
 type segmentPlan struct {
 	order   []int    // indexes into items; segment position = index in order
-	keys    []string // their idempotency keys (sorted, unique)
+	keys    []string // their deduplication keys (dedupKey; sorted, unique)
 	segment []byte
 	rows    []byte // COPY binary fields of each row, without the last three (known in the transaction)
 	rowEnd  []int  // rows[rowEnd[i-1]:rowEnd[i]] is position i
@@ -64,8 +66,11 @@ func prepareSegment(items []decoded) (segmentPlan, error) {
 	// comparisons then read one array instead of ~20,000 envelopes.
 	sorted := make([]keyAt, 0, len(items))
 	for i := range items {
-		if items[i].reason == "" {
-			sorted = append(sorted, keyAt{items[i].env.IdempotencyKey, i})
+		if d := &items[i]; d.reason == "" {
+			if d.dk == "" {
+				d.dk = dedupKey(&d.env)
+			}
+			sorted = append(sorted, keyAt{d.dk, i})
 		}
 	}
 	p := segmentPlan{}
@@ -144,7 +149,7 @@ func appendTime(b []byte, t time.Time) []byte {
 	return appendInt8(b, t.UnixMicro()-pgEpochMicros)
 }
 
-// inserted reports the items the plan inserted (in segment order).
+// inserted reports the items the plan inserted, by deduplication key.
 func (p *segmentPlan) inserted(items []decoded) map[string]bool {
 	out := make(map[string]bool, len(p.order)-len(p.skipped))
 	k := 0
@@ -153,25 +158,30 @@ func (p *segmentPlan) inserted(items []decoded) map[string]bool {
 			k++
 			continue
 		}
-		out[items[j].env.IdempotencyKey] = true
+		out[items[j].dk] = true
 	}
 	return out
 }
 
-// probeKeys returns the keys already in the log, one primary-key lookup
-// each. The planner is kept off sequential scans for it: with statistics
+// probeKeys returns the (registry, key) pairs already in the log, as
+// deduplication keys, one primary-key lookup each. The planner is kept off sequential scans for it: with statistics
 // from when the log was small, a cached generic plan scanned the whole log
 // comparing every row with every key (measured: up to 2 s per batch at
 // 60,000 events, where the lookups take milliseconds).
-func probeKeys(ctx context.Context, tx pgx.Tx, keys []string) ([]string, error) {
+func probeKeys(ctx context.Context, tx pgx.Tx, registries, keys []string) ([]string, error) {
 	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT e.idempotency_key FROM unnest($1::text[]) AS k (key) JOIN events AS e ON e.idempotency_key = k.key`, keys)
+	rows, err := tx.Query(ctx, `SELECT e.registry, e.idempotency_key FROM unnest($1::text[], $2::text[]) AS k (registry, key)
+		JOIN events AS e ON e.registry = k.registry AND e.idempotency_key = k.key`, registries, keys)
 	if err != nil {
 		return nil, err
 	}
-	existing, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	existing, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var e events.Envelope
+		err := r.Scan(&e.Registry, &e.IdempotencyKey)
+		return dedupKey(&e), err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -209,16 +219,16 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 	if len(plan.order) == 0 {
 		return plan, nil
 	}
-	var keys []string
+	var registries, keys []string
 	for _, j := range plan.order {
 		if probeAll || seen(j) {
-			keys = append(keys, items[j].env.IdempotencyKey)
+			registries, keys = append(registries, items[j].env.Registry), append(keys, items[j].env.IdempotencyKey)
 		}
 	}
 	var existing []string
 	if len(keys) > 0 {
 		var err error
-		if existing, err = probeKeys(ctx, tx, keys); err != nil {
+		if existing, err = probeKeys(ctx, tx, registries, keys); err != nil {
 			return plan, fmt.Errorf("probe event keys: %w", err)
 		}
 	}
@@ -240,7 +250,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, items []decoded, plan segmentP
 			deltas = plan.deltas.clone() // the plan is reused if the batch is written again
 		}
 		for pos, j := range plan.order {
-			if _, ok := known[items[j].env.IdempotencyKey]; !ok && !inFlight(j) {
+			if _, ok := known[items[j].dk]; !ok && !inFlight(j) {
 				continue
 			}
 			plan.skipped = append(plan.skipped, int32(pos))

@@ -72,6 +72,7 @@ func transfer(s *source, key, from, to string, amount, fee int64) {
 
 type pipeline struct {
 	es       testenv.DB
+	metrics  *ingest.Metrics // nil: the Applier's own
 	applier  *ingest.Applier
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -80,7 +81,7 @@ type pipeline struct {
 
 func startConsumer(t *testing.T, p *pipeline, brokers []string, topic string) {
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := ingest.NewApplier(ctx, p.es.Pool, frame, nil, nil, nil)
+	a, err := ingest.NewApplier(ctx, p.es.Pool, frame, p.metrics, nil, nil, ingest.WithAuthentication(testTrust))
 	require.NoError(t, err)
 	p.applier = a
 	c := ingest.NewConsumer(a, ingest.ConsumerOptions{Brokers: brokers, Topic: topic, MaxBatch: 500, AfterApply: p.afterApp, Log: testLog})
@@ -92,7 +93,7 @@ func startConsumer(t *testing.T, p *pipeline, brokers []string, topic string) {
 
 func startRelay(t *testing.T, s *source, es testenv.DB, brokers []string, topic string, republishAfter time.Duration) {
 	r := relay.New(s.db.Pool, brokers, relay.Options{
-		Registry: s.registry, Source: s.w.Source, Topic: topic, BatchSize: 200,
+		Registry: s.registry, Source: s.w.Source, Topic: topic, BatchSize: 200, Signer: testSigner(s.registry),
 		Progress: ingest.ProgressReader{Pool: es.Pool}, RepublishAfter: republishAfter, Log: testLog,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -142,7 +143,8 @@ func requireAuditClean(t *testing.T, es testenv.DB, issued, circulating int64) {
 }
 
 // Two TEGs of the frame relay through a real broker into the EventStore;
-// both emit the cross-registry transfer with the same key, which lands once.
+// both report the cross-registry transfer under the same key, and each
+// report lands once under its registry.
 func TestPipelineEndToEnd(t *testing.T) {
 	t.Parallel()
 	topic := "alpha.events"
@@ -160,13 +162,15 @@ func TestPipelineEndToEnd(t *testing.T) {
 	for i := range 50 {
 		transfer(main, fmt.Sprintf("xfer-a-%d", i), alice, bob, 100, 1)
 	}
-	// A cross-registry transfer reported by both TEGs under one key.
-	// Its fee goes to the receiving registry: system accounts of another
-	// registry are named frame-wide ("<registry>/<account>") in such events.
+	// A cross-registry transfer reported by both TEGs under one key, by
+	// the sender's with the postings, by the receiver's without (as the
+	// ledger reports it). Its fee goes to the receiving registry: system
+	// accounts of another registry are named frame-wide
+	// ("<registry>/<account>") in such events.
 	transfer(main, "xfer-cross-1", alice, "did:theprotocol:carol", 1_000, 5)
-	transfer(op1, "xfer-cross-1", alice, "did:theprotocol:carol", 1_000, 5)
+	op1.emit(events.TypeTokensTransferred, "xfer-cross-1")
 
-	waitEvents(t, p.es, 53, 30*time.Second)
+	waitEvents(t, p.es, 54, 30*time.Second)
 	require.EqualValues(t, 10_000-50*100-1_000, balance(t, p.es, alice, "liquid"))
 	require.EqualValues(t, 50*99, balance(t, p.es, bob, "liquid"))
 	require.EqualValues(t, 50, balance(t, p.es, "alpha-main/fee_collector", "liquid"))
@@ -175,8 +179,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	require.EqualValues(t, 1_000_000-10_000, balance(t, p.es, "alpha-main/treasury", "liquid"))
 	requireAuditClean(t, p.es, 1_000_000, 1_000_000)
 
-	// Both sources' sequences are complete: the duplicate still counted
-	// for op1's progress.
+	// Both sources' sequences are complete.
 	require.Eventually(t, func() bool {
 		progress, err := ingest.Progress(context.Background(), p.es.Pool)
 		require.NoError(t, err)
@@ -190,7 +193,13 @@ func TestPipelineEndToEnd(t *testing.T) {
 		}
 		return true
 	}, 30*time.Second, 50*time.Millisecond, "both sources' sequences are complete")
-	require.EqualValues(t, 53, eventCount(t, p.es), "op1's duplicate was absorbed")
+	require.EqualValues(t, 54, eventCount(t, p.es))
+	var regs []string
+	rows, err := p.es.Pool.Query(context.Background(), `SELECT registry FROM events WHERE idempotency_key = 'xfer-cross-1' ORDER BY registry`)
+	require.NoError(t, err)
+	regs, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"alpha-main", "alpha-op1"}, regs, "one key, one event per registry")
 }
 
 // (a) Kafka down for a while during traffic, then back (same data dir):

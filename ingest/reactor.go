@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,8 +20,12 @@ import (
 
 // Reactor reacts to event types from the frame's topic (SPEC §5). Handle
 // must be idempotent in effect; the runner also deduplicates by event
-// idempotency key in reactor_processed, so each event is handled once per
-// reactor even across redeliveries. Side effects are commands (alerts,
+// idempotency key (per registry) in reactor_processed, so each event is
+// handled once per reactor even across redeliveries. Reactors read the
+// topic as it is, without the EventStore's source authentication: an
+// envelope may be forged, so a reactor treats it as a prompt to read
+// authenticated state (the supply reactor reads the audit), never as a
+// fact. Side effects are commands (alerts,
 // workflow signals), never new events of the types the reactor consumes.
 type Reactor struct {
 	Name   string
@@ -56,10 +61,14 @@ func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string
 				recs := fetches.Records()
 				for _, rec := range recs {
 					var env events.Envelope
-					if json.Unmarshal(rec.Value, &env) != nil || !slices.Contains(r.Types, env.Type) {
+					// Registry IDs never contain "/", so "<registry>/<key>"
+					// names one registry's key: as in the event log, no
+					// registry can take another's.
+					if json.Unmarshal(rec.Value, &env) != nil || !slices.Contains(r.Types, env.Type) || strings.Contains(env.Registry, "/") {
 						continue
 					}
-					_, err := q.ReactorMarkProcessed(ctx, pool, eventdb.ReactorMarkProcessedParams{Reactor: r.Name, IdempotencyKey: env.IdempotencyKey, Now: time.Now()})
+					key := env.Registry + "/" + env.IdempotencyKey
+					_, err := q.ReactorMarkProcessed(ctx, pool, eventdb.ReactorMarkProcessedParams{Reactor: r.Name, IdempotencyKey: key, Now: time.Now()})
 					if db.IsNotFound(err) {
 						continue // handled before
 					}
@@ -68,8 +77,8 @@ func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string
 					}
 					if err := r.Handle(ctx, env); err != nil {
 						// Unmark so a redelivery retries the side effect.
-						_, _ = pool.Exec(context.WithoutCancel(ctx), `DELETE FROM reactor_processed WHERE reactor = $1 AND idempotency_key = $2`, r.Name, env.IdempotencyKey)
-						return fmt.Errorf("reactor %s on %s: %w", r.Name, env.IdempotencyKey, err)
+						_, _ = pool.Exec(context.WithoutCancel(ctx), `DELETE FROM reactor_processed WHERE reactor = $1 AND idempotency_key = $2`, r.Name, key)
+						return fmt.Errorf("reactor %s on %s: %w", r.Name, key, err)
 					}
 				}
 				if len(recs) > 0 {
