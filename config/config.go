@@ -52,11 +52,12 @@ type Config struct {
 	ShutdownTimeout time.Duration // graceful shutdown budget
 
 	// The roles' own settings, handed to every node.
-	Bond        BondSettings     // reputation bond maturity
-	Xfer        XferSettings     // cross-registry settlement
-	RegistryAPI RegistrySettings // registry signing key and token lifetimes
-	Peers       PeerSettings     // limits on peer registries (exposure caps)
-	Recon       ReconSettings    // balance checkpoints and reconciliation
+	Bond        BondSettings      // reputation bond maturity
+	Xfer        XferSettings      // cross-registry settlement
+	RegistryAPI RegistrySettings  // registry signing key and token lifetimes
+	Peers       PeerSettings      // limits on peer registries (exposure caps)
+	Recon       ReconSettings     // balance checkpoints and reconciliation
+	EventAuth   EventAuthSettings // event signing key and the EventStore's trusted keys
 
 	// Deploy: identity source, Temporal/Kafka TLS and credentials, trusted
 	// proxies (prod.go).
@@ -96,6 +97,7 @@ func Defaults() Config {
 	c.Peers.fromEnv(r)
 	c.Deploy.fromEnv(r)
 	c.Recon.fromEnv(r)
+	c.EventAuth.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -124,6 +126,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Peers.registerFlags(fs)
 	c.Deploy.registerFlags(fs)
 	c.Recon.registerFlags(fs)
+	c.EventAuth.registerFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -159,7 +162,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log-format (env THEPROTOCOL_LOG_FORMAT) must be text or json, got %q", c.LogFormat))
 	}
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
-		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate(), c.Recon.Validate())
+		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate(), c.Recon.Validate(), c.EventAuth.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}

@@ -97,38 +97,69 @@ func benchN(def int) int {
 	return def
 }
 
+// benchAuth lists the source authentication modes to run, "off" (unsigned
+// records, no verification) and "on" (records signed as the relays sign
+// them, verified against the trusted keys), or INGEST_BENCH_AUTH (e.g.
+// "on"): the two figures side by side are the cost of authentication.
+func benchAuth() []string {
+	if v := os.Getenv("INGEST_BENCH_AUTH"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return []string{"off", "on"}
+}
+
+// benchApplierOpts are the Applier options of an authentication mode.
+func benchApplierOpts(mode string) []ingest.ApplierOption {
+	if mode == "on" {
+		return []ingest.ApplierOption{ingest.WithAuthentication(testTrust)}
+	}
+	return nil
+}
+
 // BenchmarkApply measures the database side alone: batches of records (5%
 // duplicates) through Applier.Apply into a fresh EventStore database, at
-// the consumer's default batch size and at a quarter of it.
+// the consumer's default batch size and at a quarter of it, with source
+// authentication off and on.
 func BenchmarkApply(b *testing.B) {
 	defer gctune.Tune(nil)() // as a node runs
 	n := benchN(200_000)
-	recs := synthRecords(b, n, 10_000, 5, 1)
-	ctx := context.Background()
+	unsigned := synthRecords(b, n, 10_000, 5, 1)
+	signed := signRecords(b, unsigned)
 	for _, size := range []int{ingest.DefaultBatch, ingest.DefaultBatch / 4} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			for b.Loop() {
-				b.StopTimer()
-				es := testenv.NewDB(b, db.RoleEventStore)
-				a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil)
-				require.NoError(b, err)
-				meter := testenv.StartCPUMeter(es.Pool)
-				b.StartTimer()
-				start := time.Now()
-				for i := 0; i < len(recs); i += size {
-					_, err := a.Apply(ctx, recs[i:min(i+size, len(recs))])
-					require.NoError(b, err)
-				}
-				b.ReportMetric(float64(len(recs))/time.Since(start).Seconds(), "records/s")
-				b.StopTimer()
-				meter.Report(b, len(recs))
-				rep, err := ingest.Audit(ctx, es.Pool, frame)
-				require.NoError(b, err)
-				require.EqualValues(b, n, rep.EventsApplied)
-				require.Zero(b, rep.Delta)
-				b.StartTimer()
+		for _, mode := range benchAuth() {
+			recs := unsigned
+			if mode == "on" {
+				recs = signed
 			}
-		})
+			b.Run(fmt.Sprintf("batch=%d/auth=%s", size, mode), func(b *testing.B) {
+				benchApply(b, recs, n, size, mode)
+			})
+		}
+	}
+}
+
+func benchApply(b *testing.B, recs []ingest.Record, n, size int, mode string) {
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		es := testenv.NewDB(b, db.RoleEventStore)
+		a, err := ingest.NewApplier(ctx, es.Pool, frame, nil, nil, nil, benchApplierOpts(mode)...)
+		require.NoError(b, err)
+		meter := testenv.StartCPUMeter(es.Pool)
+		b.StartTimer()
+		start := time.Now()
+		for i := 0; i < len(recs); i += size {
+			_, err := a.Apply(ctx, recs[i:min(i+size, len(recs))])
+			require.NoError(b, err)
+		}
+		b.ReportMetric(float64(len(recs))/time.Since(start).Seconds(), "records/s")
+		b.StopTimer()
+		meter.Report(b, len(recs))
+		rep, err := ingest.Audit(ctx, es.Pool, frame)
+		require.NoError(b, err)
+		require.EqualValues(b, n, rep.EventsApplied)
+		require.Zero(b, rep.Delta)
+		b.StartTimer()
 	}
 }
 
@@ -158,21 +189,34 @@ func BenchmarkKafkaToEventStore(b *testing.B) {
 		}
 	}
 	brokers := testenv.KafkaBrokers(b)
-	topics := make([]string, len(inFlights))
+	modes := benchAuth()
+	topics := map[string]string{}
+	topic := func(mode string, inFlight int) string { return mode + "/" + strconv.Itoa(inFlight) }
 	records := 0
 	func() {
-		recs := synthRecords(b, n, 10_000, 5, 2)
-		records = len(recs)
-		for i := range inFlights {
-			topics[i] = fmt.Sprintf("bench-%d-%d.events", time.Now().UnixNano(), i)
-			produceBench(b, brokers, topics[i], recs)
+		unsigned := synthRecords(b, n, 10_000, 5, 2)
+		records = len(unsigned)
+		for _, mode := range modes {
+			recs := unsigned
+			if mode == "on" {
+				recs = signRecords(b, unsigned)
+			}
+			for i, inFlight := range inFlights {
+				t := fmt.Sprintf("bench-%d-%s-%d.events", time.Now().UnixNano(), mode, i)
+				topics[topic(mode, inFlight)] = t
+				produceBench(b, brokers, t, recs)
+			}
 		}
 	}()
 	runtime.GC()
-	for i, inFlight := range inFlights {
-		b.Run(fmt.Sprintf("inflight=%d", inFlight), func(b *testing.B) {
-			benchKafkaToEventStore(b, brokers, topics[i], n, records, inFlight)
-		})
+	// Modes alternate within each in-flight setting, so the two figures
+	// compared are taken close together on a shared machine.
+	for _, inFlight := range inFlights {
+		for _, mode := range modes {
+			b.Run(fmt.Sprintf("inflight=%d/auth=%s", inFlight, mode), func(b *testing.B) {
+				benchKafkaToEventStore(b, brokers, topics[topic(mode, inFlight)], n, records, inFlight, benchApplierOpts(mode))
+			})
+		}
 	}
 }
 
@@ -198,8 +242,12 @@ func produceBench(b *testing.B, brokers []string, topic string, recs []ingest.Re
 	var produceErrs atomic.Int64
 	for i, r := range recs {
 		wg.Add(1)
-		prod.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i % 64)), Value: r.Value,
-			Headers: []kgo.RecordHeader{{Key: ingest.HeaderSourceSeq, Value: []byte(strconv.FormatInt(r.SourceSeq, 10))}}},
+		rec := &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i % 64)), Value: r.Value,
+			Headers: []kgo.RecordHeader{{Key: ingest.HeaderSourceSeq, Value: []byte(strconv.FormatInt(r.SourceSeq, 10))}}}
+		if r.Auth != nil {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: events.HeaderAuth, Value: r.Auth})
+		}
+		prod.Produce(ctx, rec,
 			func(_ *kgo.Record, err error) {
 				if err != nil {
 					produceErrs.Add(1)
@@ -211,13 +259,13 @@ func produceBench(b *testing.B, brokers []string, topic string, recs []ingest.Re
 	require.Zero(b, produceErrs.Load(), "every record reached the broker")
 }
 
-func benchKafkaToEventStore(b *testing.B, brokers []string, topic string, n, records, inFlight int) {
+func benchKafkaToEventStore(b *testing.B, brokers []string, topic string, n, records, inFlight int, opts []ingest.ApplierOption) {
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
 		es := testenv.NewDB(b, db.RoleEventStore)
 		m := ingest.NewMetrics(nil)
-		a, err := ingest.NewApplier(ctx, es.Pool, frame, m, nil, nil)
+		a, err := ingest.NewApplier(ctx, es.Pool, frame, m, nil, nil, opts...)
 		require.NoError(b, err)
 		var sizes []int
 		var mu sync.Mutex

@@ -33,6 +33,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
+	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
 	"github.com/theprotocol-dev/theprotocol/payments"
@@ -92,6 +93,10 @@ type Options struct {
 	KafkaOpts []kgo.Opt
 	// TrustedProxies: api.EngineOptions.TrustedProxies.
 	TrustedProxies []string
+
+	// EventAuth: the relays' event signing key and the keys the
+	// EventStore trusts (Config.EventAuth; zero: required, under DataDir).
+	EventAuth config.EventAuthSettings
 }
 
 // Node is a running registry process.
@@ -135,6 +140,9 @@ type Node struct {
 	remoteGate   *remoteSupplyGate // the mint gate when the EventStore is on another node
 	bgCancel     context.CancelFunc
 	bg           sync.WaitGroup
+	// eventSigner signs what the node's relays publish (nil: event
+	// authentication is off).
+	eventSigner *events.Signer
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
@@ -213,6 +221,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.bgCancel = cancel
+	if err := n.loadEventSigner(); err != nil {
+		return nil, err
+	}
 	n.startBackground(bgCtx)
 	n.server, err = api.Listen(net.JoinHostPort(o.ListenHost, strconv.Itoa(o.Registry.APIPort)), engine, log)
 	if err != nil {

@@ -192,6 +192,7 @@ func (n *Node) startBackground(ctx context.Context) {
 		r := relay.New(pool, o.KafkaBrokers, relay.Options{
 			Registry: o.Registry.ID, Source: sources[role], Topic: topic,
 			Progress: progress, Log: n.log, Metrics: n.Metrics, Now: o.Now, Kafka: o.KafkaOpts,
+			Signer: n.eventSigner,
 		})
 		n.goBackground(func() { _ = r.Run(ctx) })
 	}
@@ -202,7 +203,7 @@ func (n *Node) startBackground(ctx context.Context) {
 	m := ingest.NewMetrics(n.Metrics)
 	n.goBackground(func() {
 		for ctx.Err() == nil {
-			a, err := ingest.NewApplier(ctx, es, o.Frame.ID, m, n.log, o.Now)
+			a, err := ingest.NewApplier(ctx, es, o.Frame.ID, m, n.log, o.Now, n.eventStoreAuth()...)
 			if err != nil {
 				n.log.Error("eventstore applier", "err", err)
 				select {

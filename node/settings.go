@@ -27,9 +27,12 @@ func (o *Options) settingsOrDefaults() error {
 	if o.ReconSettings == (ReconSettings{}) {
 		o.ReconSettings = config.DefaultReconSettings()
 	}
+	if o.EventAuth.Mode == "" {
+		o.EventAuth.Mode = config.DefaultEventAuthSettings().Mode
+	}
 	var proxyErr error
 	if _, err := config.ParseTrustedProxies(strings.Join(o.TrustedProxies, ",")); err != nil {
 		proxyErr = fmt.Errorf("trusted proxies: %w", err)
 	}
-	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), proxyErr)
+	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), o.EventAuth.Validate(), proxyErr)
 }

@@ -533,14 +533,14 @@ func (p *xferPair) checkEventStore() {
 		if n == p.dst {
 			reg = p.dstReg.ID
 		}
-		// TokensTransferred xfer-<id> comes from both TEGs and is stored
-		// once: count keys, not rows.
+		// TokensTransferred xfer-<id> comes from both TEGs, each report
+		// stored under its registry.
 		var keys []string
 		require.NoError(t, n.Pools[db.RoleTEG].QueryRow(ctx, `SELECT coalesce(array_agg(idempotency_key), '{}') FROM outbox`).Scan(&keys))
 		outboxRows := len(keys)
 		ok := assertEventually(func() bool {
 			var ingested int
-			require.NoError(t, es.QueryRow(ctx, `SELECT count(*) FROM events WHERE idempotency_key = ANY($1)`, keys).Scan(&ingested))
+			require.NoError(t, es.QueryRow(ctx, `SELECT count(*) FROM events WHERE registry = $1 AND idempotency_key = ANY($2)`, reg, keys).Scan(&ingested))
 			return ingested == outboxRows
 		}, 60*time.Second)
 		if !ok {

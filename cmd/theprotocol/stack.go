@@ -115,6 +115,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				KafkaOpts:             svc.KafkaOpts,
 				TrustedProxies:        cfg.Deploy.TrustedProxyList(),
 				ReconSettings:         cfg.Recon,
+				EventAuth:             cfg.EventAuth,
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)
