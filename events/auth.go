@@ -17,8 +17,8 @@ import (
 // and the group size. Every record carries, in the Kafka header
 // HeaderAuth, that signature and its own audit path, so the EventStore
 // checks each record on its own whatever partition, batch or order it
-// arrives in, and checks a group's signature once (Verifier caches the
-// roots it verified). The envelope bytes are left as they are.
+// arrives in, and checks a group's signature once (Verifier remembers the
+// nodes it proved). The envelope bytes are left as they are.
 //
 // Header layout (version 1), big-endian:
 //
@@ -189,34 +189,6 @@ func pathLen(i, n int) int {
 	return l
 }
 
-// rootFromPath recomputes the root from a leaf, its index i in a tree of n
-// leaves and its audit path (RFC 9162 §2.1.3.2). ok is false when the path
-// does not fit the tree's shape.
-func rootFromPath(leaf [32]byte, i, n int, path []byte) (root [32]byte, ok bool) {
-	fn, sn := uint(i), uint(n-1)
-	r := leaf
-	for len(path) >= 32 {
-		var p [32]byte
-		copy(p[:], path[:32])
-		path = path[32:]
-		if sn == 0 {
-			return r, false
-		}
-		if fn&1 == 1 || fn == sn {
-			r = nodeHash(&p, &r)
-			for fn&1 == 0 && fn != 0 {
-				fn >>= 1
-				sn >>= 1
-			}
-		} else {
-			r = nodeHash(&r, &p)
-		}
-		fn >>= 1
-		sn >>= 1
-	}
-	return r, sn == 0 && len(path) == 0
-}
-
 // AuthReason classifies why a record failed authentication.
 type AuthReason int
 
@@ -253,32 +225,34 @@ type trustedKey struct {
 	pub      ed25519.PublicKey
 }
 
-// groupID names a verified group: everything its signature covers.
-type groupID struct {
-	key      KeyID
-	registry string
-	source   string
-	n        uint16
-	root     [32]byte
+// nodeKey is a node of a tree a key signed: a leaf, an inner node or a
+// root. Nodes are remembered per key, so a node one registry signed never
+// vouches for a record claiming another.
+type nodeKey struct {
+	key  KeyID
+	hash [32]byte
 }
 
-// maxVerifiedGroups bounds the cache of verified groups (a relay batch of
-// 5,000 records is 20 groups; several batches of every source of the
-// frame fit many times over). When full it is emptied: the next record of
-// each group costs one signature check again.
-const maxVerifiedGroups = 1 << 14
+// maxKnownNodes bounds the remembered nodes (~60 bytes each; a group of
+// 256 records has 511). When full they are forgotten: the next record of
+// each group costs its full path and one signature check again.
+const maxKnownNodes = 1 << 17
 
-// Verifier checks records against the trusted keys. It is safe for
+// Verifier checks records against the trusted keys. It remembers the
+// nodes of the trees whose signature it checked, with every node it
+// proved since: a record is authentic as soon as its path meets one, so
+// the records of a group cost about one inner hash each after the first,
+// whatever batch, partition or order they arrive in. It is safe for
 // concurrent use.
 type Verifier struct {
-	keys     map[KeyID]trustedKey
-	mu       sync.RWMutex
-	verified map[groupID]struct{}
+	keys  map[KeyID]trustedKey
+	mu    sync.RWMutex
+	known map[nodeKey]struct{}
 }
 
 // NewVerifier returns a verifier trusting keys.
 func NewVerifier(keys TrustedKeys) *Verifier {
-	v := &Verifier{keys: map[KeyID]trustedKey{}, verified: map[groupID]struct{}{}}
+	v := &Verifier{keys: map[KeyID]trustedKey{}, known: map[nodeKey]struct{}{}}
 	for reg, pubs := range keys {
 		for _, pub := range pubs {
 			if len(pub) == ed25519.PublicKeySize {
@@ -287,26 +261,6 @@ func NewVerifier(keys TrustedKeys) *Verifier {
 		}
 	}
 	return v
-}
-
-// AuthRecord is one record to authenticate: its HeaderAuth value, the
-// sequence number it was published under, the envelope bytes and the
-// registry and source the envelope names.
-type AuthRecord struct {
-	Header   []byte
-	Seq      int64
-	Envelope []byte
-	Registry string
-	Source   string
-	leaf     [32]byte
-	hashed   bool
-}
-
-// HashLeaf computes the record's leaf hash, the largest cost of checking
-// it; VerifyAll computes what is not yet, so callers may spread this over
-// cores first.
-func (r *AuthRecord) HashLeaf() {
-	r.leaf, r.hashed = leafHash(r.Seq, r.Envelope), true
 }
 
 // header is a parsed HeaderAuth.
@@ -332,158 +286,78 @@ func parseHeader(h []byte) (header, *AuthError) {
 	return p, nil
 }
 
-// key finds the trusted key of a header for registry.
-func (v *Verifier) key(p header, registry, source string) (trustedKey, *AuthError) {
-	k, ok := v.keys[p.id]
-	if !ok {
-		return k, &AuthError{AuthUnknownKey, fmt.Sprintf("signing key %s is not trusted for any registry", p.id)}
-	}
-	if k.registry != registry {
-		return k, &AuthError{AuthWrongRegistry, fmt.Sprintf("claims registry %q but is signed with a key of %q", registry, k.registry)}
-	}
-	if len(registry) > maxNameLen || len(source) > maxNameLen {
-		return k, &AuthError{AuthBadSignature, "registry or source name too long to be signed"}
-	}
-	return k, nil
-}
-
-// verifyGroup checks a group's signature over root, once per group.
-func (v *Verifier) verifyGroup(k trustedKey, p header, registry, source string, root [32]byte) bool {
-	g := groupID{key: p.id, registry: registry, source: source, n: uint16(p.n), root: root}
-	v.mu.RLock()
-	_, done := v.verified[g]
-	v.mu.RUnlock()
-	if done {
-		return true
-	}
-	if !ed25519.Verify(k.pub, groupMessage(registry, source, p.n, root), p.sig) {
-		return false
-	}
-	v.mu.Lock()
-	if len(v.verified) >= maxVerifiedGroups {
-		clear(v.verified)
-	}
-	v.verified[g] = struct{}{}
-	v.mu.Unlock()
-	return true
-}
+// maxPath is the longest audit path of a group (MaxGroupSize leaves).
+const maxPath = 16
 
 // Verify checks that the record (seq, envelope) with header was published
 // by registry's relay for source, or says why not.
 func (v *Verifier) Verify(header []byte, seq int64, envelope []byte, registry, source string) *AuthError {
-	r := AuthRecord{Header: header, Seq: seq, Envelope: envelope, Registry: registry, Source: source}
-	return v.verifyOne(&r)
-}
-
-// verifyOne checks one record through its audit path.
-func (v *Verifier) verifyOne(r *AuthRecord) *AuthError {
-	p, err := parseHeader(r.Header)
+	p, err := parseHeader(header)
 	if err != nil {
 		return err
 	}
-	k, err := v.key(p, r.Registry, r.Source)
-	if err != nil {
-		return err
-	}
-	if !r.hashed {
-		r.HashLeaf()
-	}
-	root, ok := rootFromPath(r.leaf, p.i, p.n, p.path)
+	k, ok := v.keys[p.id]
 	if !ok {
-		return &AuthError{AuthMalformed, "audit path does not fit the group"}
+		return &AuthError{AuthUnknownKey, fmt.Sprintf("signing key %s is not trusted for any registry", p.id)}
 	}
-	if !v.verifyGroup(k, p, r.Registry, r.Source, root) {
-		return &AuthError{AuthBadSignature, fmt.Sprintf("signature of %s/%s does not cover sequence number %d with this envelope", r.Registry, r.Source, r.Seq)}
+	if k.registry != registry {
+		return &AuthError{AuthWrongRegistry, fmt.Sprintf("claims registry %q but is signed with a key of %q", registry, k.registry)}
 	}
+	if len(registry) > maxNameLen || len(source) > maxNameLen {
+		return &AuthError{AuthBadSignature, "registry or source name too long to be signed"}
+	}
+	// Walk up the path (RFC 9162 §2.1.3.2) until a node already proven
+	// for this key, or the root; learned collects what the walk proves.
+	var learned [2*maxPath + 1][32]byte
+	nl := 0
+	r := leafHash(seq, envelope)
+	learned[nl], nl = r, nl+1
+	fn, sn := uint(p.i), uint(p.n-1)
+	path := p.path
+	v.mu.RLock()
+	_, known := v.known[nodeKey{p.id, r}]
+	for !known && len(path) > 0 {
+		var sib [32]byte
+		copy(sib[:], path[:32])
+		path = path[32:]
+		if sn == 0 {
+			v.mu.RUnlock()
+			return &AuthError{AuthMalformed, "audit path does not fit the group"}
+		}
+		if fn&1 == 1 || fn == sn {
+			r = nodeHash(&sib, &r)
+			for fn&1 == 0 && fn != 0 {
+				fn >>= 1
+				sn >>= 1
+			}
+		} else {
+			r = nodeHash(&r, &sib)
+		}
+		fn >>= 1
+		sn >>= 1
+		learned[nl], learned[nl+1], nl = sib, r, nl+2
+		_, known = v.known[nodeKey{p.id, r}]
+	}
+	v.mu.RUnlock()
+	if !known {
+		// r is the root the record leads to: the signature must cover it.
+		if sn != 0 {
+			return &AuthError{AuthMalformed, "audit path does not fit the group"}
+		}
+		if !ed25519.Verify(k.pub, groupMessage(registry, source, p.n, r), p.sig) {
+			return &AuthError{AuthBadSignature, fmt.Sprintf("signature of %s/%s does not cover sequence number %d with this envelope", registry, source, seq)}
+		}
+	}
+	if known && nl == 1 {
+		return nil // a repeat: nothing new was proved
+	}
+	v.mu.Lock()
+	if len(v.known)+nl > maxKnownNodes {
+		clear(v.known)
+	}
+	for _, h := range learned[:nl] {
+		v.known[nodeKey{p.id, h}] = struct{}{}
+	}
+	v.mu.Unlock()
 	return nil
-}
-
-// bucketKey is what one group's records share in their headers: key ID,
-// size and signature.
-type bucketKey [8 + 2 + 64]byte
-
-// bucket gathers the records of one group found in a batch.
-type bucket struct {
-	p        header
-	k        trustedKey
-	registry string
-	source   string
-	slots    []int32 // record index per leaf index, -1: absent
-	filled   int
-	members  []int32 // every record of the group, repeats included
-	mixed    bool    // two different leaves at one index, or another registry/source
-}
-
-// VerifyAll checks recs and returns, per record, nil or why it failed.
-// Records of a group that the batch holds entirely are checked together:
-// the root is computed once from their leaves (n-1 inner hashes instead
-// of ~8 per record along the audit paths) and its signature once. The
-// others, and every record of a group that fails, are checked one by one.
-func (v *Verifier) VerifyAll(recs []AuthRecord) []*AuthError {
-	errs := make([]*AuthError, len(recs))
-	buckets := map[bucketKey]*bucket{}
-	var single []int32
-	for i := range recs {
-		r := &recs[i]
-		p, err := parseHeader(r.Header)
-		if err == nil {
-			_, err = v.key(p, r.Registry, r.Source)
-		}
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		if !r.hashed {
-			r.HashLeaf()
-		}
-		var bk bucketKey
-		copy(bk[:10], r.Header[1:11])
-		copy(bk[10:], p.sig)
-		b := buckets[bk]
-		if b == nil {
-			b = &bucket{p: p, k: v.keys[p.id], registry: r.Registry, source: r.Source, slots: make([]int32, p.n)}
-			for j := range b.slots {
-				b.slots[j] = -1
-			}
-			buckets[bk] = b
-		}
-		b.members = append(b.members, int32(i))
-		switch s := b.slots[p.i]; {
-		case r.Registry != b.registry || r.Source != b.source:
-			b.mixed = true
-		case s < 0:
-			b.slots[p.i] = int32(i)
-			b.filled++
-		case recs[s].leaf != r.leaf:
-			b.mixed = true
-		}
-	}
-	leaves := make([][32]byte, 0, DefaultGroupSize)
-	for _, b := range buckets {
-		if !b.mixed && b.filled == b.p.n {
-			leaves = leaves[:0]
-			for _, s := range b.slots {
-				leaves = append(leaves, recs[s].leaf)
-			}
-			if v.verifyGroup(b.k, b.p, b.registry, b.source, treeRoot(leaves)) {
-				continue
-			}
-		}
-		single = append(single, b.members...)
-	}
-	for _, i := range single {
-		errs[i] = v.verifyOne(&recs[i])
-	}
-	return errs
-}
-
-// treeRoot is buildTree without the paths.
-func treeRoot(leaves [][32]byte) [32]byte {
-	n := len(leaves)
-	if n == 1 {
-		return leaves[0]
-	}
-	k := 1 << (bits.Len(uint(n-1)) - 1)
-	left, right := treeRoot(leaves[:k]), treeRoot(leaves[k:])
-	return nodeHash(&left, &right)
 }

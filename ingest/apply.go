@@ -34,6 +34,9 @@ const (
 	MaxBatch     = 50_000
 )
 
+// maxQuarantineLogs bounds the quarantined events logged per batch.
+const maxQuarantineLogs = 10
+
 // Record is one received event: the envelope as published, the source
 // sequence number the relay assigned and the relay's signature
 // (events.HeaderAuth), both Kafka headers.
@@ -255,16 +258,14 @@ func decodeEnvelope(dec *events.Decoder, raw []byte, env *events.Envelope) error
 	return json.Unmarshal(raw, env)
 }
 
-// decodeAll decodes and checks records, spreading large batches over the
-// available cores (JSON decoding is the Go side's main cost), then
-// authenticates them when the Applier does.
+// decodeAll decodes, authenticates (when the Applier does) and checks
+// records, spreading large batches over the available cores (JSON decoding
+// is the Go side's main cost, hashing the envelopes for their signatures
+// the next).
 func (a *Applier) decodeAll(recs []Record) []decoded {
 	items := make([]decoded, len(recs))
 	v := a.auth.current()
-	var auth []events.AuthRecord
-	if v != nil {
-		auth = make([]events.AuthRecord, len(recs))
-	}
+	var unknownKey atomic.Bool
 	decode := func(lo, hi int) {
 		dec := events.NewDecoder()
 		for i := lo; i < hi; i++ {
@@ -278,12 +279,16 @@ func (a *Applier) decodeAll(recs []Record) []decoded {
 				}
 				if d.seq <= 0 {
 					d.reason, d.final = "missing source sequence number", true
-				} else {
-					d.reason = a.check(d.env)
-					if auth != nil {
-						auth[i] = events.AuthRecord{Header: r.Auth, Seq: d.seq, Envelope: r.Value, Registry: d.env.Registry, Source: d.env.Source}
-						auth[i].HashLeaf()
+				} else if v != nil {
+					if err := v.Verify(r.Auth, d.seq, r.Value, d.env.Registry, d.env.Source); err != nil {
+						d.reason, d.final, d.unattributed = authReason(err), true, true
+						if err.Reason == events.AuthUnknownKey {
+							unknownKey.Store(true)
+						}
 					}
+				}
+				if d.reason == "" {
+					d.reason = a.check(d.env)
 				}
 			}
 			items[i] = d
@@ -301,52 +306,36 @@ func (a *Applier) decodeAll(recs []Record) []decoded {
 		}
 		wg.Wait()
 	}
-	if v != nil {
-		a.authenticate(v, items, auth)
+	if unknownKey.Load() {
+		a.retryUnknownKeys(v, recs, items)
 	}
 	return items
 }
 
-// authenticate quarantines the items whose signature does not show they
-// come from the registry and source they name. A record under a key not
-// yet trusted makes the trust directory be read again first (at most every
-// keyReloadEvery): a registry that just started may have published its key
-// since the last reading.
-func (a *Applier) authenticate(v *events.Verifier, items []decoded, auth []events.AuthRecord) {
-	idx := make([]int, 0, len(items))
-	recs := make([]events.AuthRecord, 0, len(items))
+// retryUnknownKeys reads the trust directory again (at most every
+// keyReloadEvery) when records came under a key not trusted yet — a
+// registry that just started may have published its key since — and
+// checks those records again.
+func (a *Applier) retryUnknownKeys(v *events.Verifier, recs []Record, items []decoded) {
+	nv := a.auth.refresh(a.log)
+	if nv == nil || nv == v {
+		return
+	}
 	for i := range items {
-		if items[i].seq > 0 && !items[i].unattributed {
-			idx = append(idx, i)
-			recs = append(recs, auth[i])
-		}
-	}
-	errs := v.VerifyAll(recs)
-	var unknown []int
-	for k, err := range errs {
-		if err != nil && err.Reason == events.AuthUnknownKey {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		if nv := a.auth.refresh(a.log); nv != nil && nv != v {
-			again := make([]events.AuthRecord, len(unknown))
-			for j, k := range unknown {
-				again[j] = recs[k]
-			}
-			for j, err := range nv.VerifyAll(again) {
-				errs[unknown[j]] = err
-			}
-		}
-	}
-	for k, err := range errs {
-		if err == nil {
+		d := &items[i]
+		if !strings.HasPrefix(d.reason, unknownKeyReason) {
 			continue
 		}
-		d := &items[idx[k]]
-		d.reason, d.final, d.unattributed = authReason(err), true, true
+		if err := nv.Verify(recs[i].Auth, d.seq, recs[i].Value, d.env.Registry, d.env.Source); err != nil {
+			d.reason = authReason(err)
+			continue
+		}
+		d.final, d.unattributed = false, false
+		d.reason = a.check(d.env)
 	}
 }
+
+const unknownKeyReason = "unknown signing key"
 
 // authReason is the quarantine reason of a failed authentication; its
 // prefix is the metric label (reasonLabel).
@@ -357,7 +346,7 @@ func authReason(err *events.AuthError) string {
 	case events.AuthMalformed:
 		return "bad signature header: " + err.Detail
 	case events.AuthUnknownKey:
-		return "unknown signing key: " + err.Detail
+		return unknownKeyReason + ": " + err.Detail
 	case events.AuthWrongRegistry:
 		return "claims another registry: " + err.Detail
 	default:
@@ -506,12 +495,21 @@ func (a *Applier) ApplyPrepared(ctx context.Context, prep *Prepared) (BatchResul
 	policyChanged := false
 	type sourceType struct{ source, typ string }
 	ingested := map[sourceType]int{}
+	logged := 0
 	for _, d := range items {
 		if d.reason != "" {
 			res.Quarantined++
 			a.m.Quarantined.WithLabelValues(reasonLabel(d.reason)).Inc()
-			a.log.Warn("event quarantined", "registry", d.env.Registry, "source", d.env.Source, "type", d.env.Type, "key", d.env.IdempotencyKey, "reason", d.reason)
+			// Anyone writing to the topic can make records quarantined: a
+			// few per batch are logged, the metric counts them all.
+			if logged < maxQuarantineLogs {
+				logged++
+				a.log.Warn("event quarantined", "registry", d.env.Registry, "source", d.env.Source, "type", d.env.Type, "key", d.env.IdempotencyKey, "reason", d.reason)
+			}
 		}
+	}
+	if res.Quarantined > logged {
+		a.log.Warn("more events quarantined in the batch", "not_logged", res.Quarantined-logged)
 	}
 	k := 0
 	for pos, j := range applied.order {

@@ -7,6 +7,13 @@
 // events the emission policy refuses, recomputes everything from the raw
 // events for `audit --replay`, and hosts reactors.
 //
+// With WithAuthentication it accepts a record only when the registry its
+// envelope names signed it (events.Verifier against the keys of the trust
+// directory, trust.go; docs/adr/0016), and deduplicates by idempotency key
+// within each registry. Whatever a topic writer sends — unsigned or forged
+// records, garbage, sequence numbers out of range — is quarantined with a
+// reason and never fails a batch.
+//
 // It is also the store of the EventStore database: its generated queries
 // live in internal/eventdb, and the API and the command line read the
 // projections through its functions (Audit, Progress, Balances).
