@@ -18,7 +18,7 @@ import (
 // HeaderAuth, that signature and its own audit path, so the EventStore
 // checks each record on its own whatever partition, batch or order it
 // arrives in, and checks a group's signature once (Verifier remembers the
-// nodes it proved). The envelope bytes are left as they are.
+// groups it checked). The envelope bytes are left as they are.
 //
 // Header layout (version 1), big-endian:
 //
@@ -225,34 +225,31 @@ type trustedKey struct {
 	pub      ed25519.PublicKey
 }
 
-// nodeKey is a node of a tree a key signed: a leaf, an inner node or a
-// root. Nodes are remembered per key, so a node one registry signed never
-// vouches for a record claiming another.
-type nodeKey struct {
-	key  KeyID
-	hash [32]byte
+// groupID names a verified group: everything its signature covers.
+type groupID struct {
+	key      KeyID
+	registry string
+	source   string
+	n        uint16
+	root     [32]byte
 }
 
-// maxKnownNodes bounds the remembered nodes (~60 bytes each; a group of
-// 256 records has 511). When full they are forgotten: the next record of
-// each group costs its full path and one signature check again.
-const maxKnownNodes = 1 << 17
+// maxVerifiedGroups bounds the remembered groups (a relay batch of 5,000
+// records is 20 groups). When full they are forgotten: the next record of
+// each group costs one signature check again.
+const maxVerifiedGroups = 1 << 14
 
 // Verifier checks records against the trusted keys. It remembers the
-// nodes of the trees whose signature it checked, with every node it
-// proved since: a record is authentic as soon as its path meets one, so
-// the records of a group cost about one inner hash each after the first,
-// whatever batch, partition or order they arrive in. It is safe for
-// concurrent use.
+// groups whose signature it checked. It is safe for concurrent use.
 type Verifier struct {
-	keys  map[KeyID]trustedKey
-	mu    sync.RWMutex
-	known map[nodeKey]struct{}
+	keys     map[KeyID]trustedKey
+	mu       sync.RWMutex
+	verified map[groupID]struct{}
 }
 
 // NewVerifier returns a verifier trusting keys.
 func NewVerifier(keys TrustedKeys) *Verifier {
-	v := &Verifier{keys: map[KeyID]trustedKey{}, known: map[nodeKey]struct{}{}}
+	v := &Verifier{keys: map[KeyID]trustedKey{}, verified: map[groupID]struct{}{}}
 	for reg, pubs := range keys {
 		for _, pub := range pubs {
 			if len(pub) == ed25519.PublicKeySize {
@@ -261,6 +258,17 @@ func NewVerifier(keys TrustedKeys) *Verifier {
 		}
 	}
 	return v
+}
+
+// AuthRecord is one record to check: its HeaderAuth value, the sequence
+// number it was published under, the envelope bytes and the registry and
+// source the envelope names.
+type AuthRecord struct {
+	Header   []byte
+	Seq      int64
+	Envelope []byte
+	Registry string
+	Source   string
 }
 
 // header is a parsed HeaderAuth.
@@ -286,8 +294,83 @@ func parseHeader(h []byte) (header, *AuthError) {
 	return p, nil
 }
 
+// key finds the trusted key of a parsed header for registry.
+func (v *Verifier) key(p header, registry, source string) (trustedKey, *AuthError) {
+	k, ok := v.keys[p.id]
+	if !ok {
+		return k, &AuthError{AuthUnknownKey, fmt.Sprintf("signing key %s is not trusted for any registry", p.id)}
+	}
+	if k.registry != registry {
+		return k, &AuthError{AuthWrongRegistry, fmt.Sprintf("claims registry %q but is signed with a key of %q", registry, k.registry)}
+	}
+	if len(registry) > maxNameLen || len(source) > maxNameLen {
+		return k, &AuthError{AuthBadSignature, "registry or source name too long to be signed"}
+	}
+	return k, nil
+}
+
+// verifyRoot checks that k signed root as the group (registry, source, n)
+// of p, once per group.
+func (v *Verifier) verifyRoot(k trustedKey, p header, registry, source string, root [32]byte) bool {
+	g := groupID{key: p.id, registry: registry, source: source, n: uint16(p.n), root: root}
+	v.mu.RLock()
+	_, done := v.verified[g]
+	v.mu.RUnlock()
+	if done {
+		return true
+	}
+	if !ed25519.Verify(k.pub, groupMessage(registry, source, p.n, root), p.sig) {
+		return false
+	}
+	v.mu.Lock()
+	if len(v.verified) >= maxVerifiedGroups {
+		clear(v.verified)
+	}
+	v.verified[g] = struct{}{}
+	v.mu.Unlock()
+	return true
+}
+
 // maxPath is the longest audit path of a group (MaxGroupSize leaves).
 const maxPath = 16
+
+// step is one level of a leaf's way to the root: the subtree reached, the
+// sibling subtree whose hash the audit path gives, and which side it is.
+type step struct {
+	parent, sibling uint32 // subtree positions, see pos
+	siblingLeft     bool
+}
+
+// pos names the subtree of size leaves starting at leaf lo.
+func pos(lo, size int) uint32 { return uint32(lo)<<16 | uint32(size) }
+
+// shape lists the steps from leaf i of a tree of n leaves to its root,
+// leaf upwards (the order of the audit path).
+func shape(i, n int, buf *[maxPath]step) []step {
+	d := pathLen(i, n)
+	out := buf[:d]
+	lo, size := 0, n
+	for j := d - 1; j >= 0; j-- {
+		k := 1 << (bits.Len(uint(size-1)) - 1)
+		out[j].parent = pos(lo, size)
+		if i-lo < k {
+			out[j].sibling, out[j].siblingLeft = pos(lo+k, size-k), false
+			size = k
+		} else {
+			out[j].sibling, out[j].siblingLeft = pos(lo, k), true
+			lo, size = lo+k, size-k
+		}
+	}
+	return out
+}
+
+// localGroup is what a batch proved of one group: its nodes by position,
+// once a member's path led to the signed root.
+type localGroup struct {
+	registry string
+	source   string
+	nodes    map[uint32][32]byte // nil until proved
+}
 
 // Verify checks that the record (seq, envelope) with header was published
 // by registry's relay for source, or says why not.
@@ -296,68 +379,119 @@ func (v *Verifier) Verify(header []byte, seq int64, envelope []byte, registry, s
 	if err != nil {
 		return err
 	}
-	k, ok := v.keys[p.id]
-	if !ok {
-		return &AuthError{AuthUnknownKey, fmt.Sprintf("signing key %s is not trusted for any registry", p.id)}
+	k, err := v.key(p, registry, source)
+	if err != nil {
+		return err
 	}
-	if k.registry != registry {
-		return &AuthError{AuthWrongRegistry, fmt.Sprintf("claims registry %q but is signed with a key of %q", registry, k.registry)}
-	}
-	if len(registry) > maxNameLen || len(source) > maxNameLen {
-		return &AuthError{AuthBadSignature, "registry or source name too long to be signed"}
-	}
-	// Walk up the path (RFC 9162 §2.1.3.2) until a node already proven
-	// for this key, or the root; learned collects what the walk proves.
-	var learned [2*maxPath + 1][32]byte
-	nl := 0
-	r := leafHash(seq, envelope)
-	learned[nl], nl = r, nl+1
-	fn, sn := uint(p.i), uint(p.n-1)
-	path := p.path
-	v.mu.RLock()
-	_, known := v.known[nodeKey{p.id, r}]
-	for !known && len(path) > 0 {
-		var sib [32]byte
-		copy(sib[:], path[:32])
-		path = path[32:]
-		if sn == 0 {
-			v.mu.RUnlock()
-			return &AuthError{AuthMalformed, "audit path does not fit the group"}
-		}
-		if fn&1 == 1 || fn == sn {
-			r = nodeHash(&sib, &r)
-			for fn&1 == 0 && fn != 0 {
-				fn >>= 1
-				sn >>= 1
+	return v.single(&AuthRecord{header, seq, envelope, registry, source}, p, k)
+}
+
+// VerifyBatch checks recs and returns, per record, nil or why it failed;
+// it decides each record as Verify alone would. The records of one group
+// are checked together: the first walks its whole path to the signed root
+// (its signature checked once per group and remembered), the others stop
+// at the first node of their path the batch already proved at that place
+// — about one inner hash per record instead of eight.
+func (v *Verifier) VerifyBatch(recs []AuthRecord) []*AuthError {
+	errs := make([]*AuthError, len(recs))
+	groups := map[[74]byte]*localGroup{}
+	for i := range recs {
+		r := &recs[i]
+		p, err := parseHeader(r.Header)
+		if err == nil {
+			var k trustedKey
+			if k, err = v.key(p, r.Registry, r.Source); err == nil {
+				err = v.inGroup(groups, r, p, k)
 			}
+		}
+		errs[i] = err
+	}
+	return errs
+}
+
+// inGroup checks r, a record of the group p names, against what the batch
+// proved of that group, and adds what r proves.
+func (v *Verifier) inGroup(groups map[[74]byte]*localGroup, r *AuthRecord, p header, k trustedKey) *AuthError {
+	var gk [74]byte
+	copy(gk[:10], r.Header[1:11])
+	copy(gk[10:], p.sig)
+	g := groups[gk]
+	if g == nil {
+		g = &localGroup{registry: r.Registry, source: r.Source}
+		groups[gk] = g
+	}
+	if g.registry != r.Registry || g.source != r.Source {
+		return v.single(r, p, k) // the same signature claimed for another sequence
+	}
+	var buf [maxPath]step
+	var learned [2*maxPath + 1]struct {
+		at   uint32
+		hash [32]byte
+	}
+	node, at := leafHash(r.Seq, r.Envelope), pos(p.i, 1)
+	learned[0].at, learned[0].hash = at, node
+	nl := 1
+	// proved reports whether the batch proved a node at this place:
+	// then the record stands or falls with it.
+	proved := func() (bool, bool) {
+		h, ok := g.nodes[at]
+		return ok, h == node
+	}
+	found, match := proved()
+	for j, s := range shape(p.i, p.n, &buf) {
+		if found {
+			break
+		}
+		var sib [32]byte
+		copy(sib[:], p.path[32*j:])
+		if s.siblingLeft {
+			node = nodeHash(&sib, &node)
 		} else {
-			r = nodeHash(&r, &sib)
+			node = nodeHash(&node, &sib)
 		}
-		fn >>= 1
-		sn >>= 1
-		learned[nl], learned[nl+1], nl = sib, r, nl+2
-		_, known = v.known[nodeKey{p.id, r}]
+		at = s.parent
+		learned[nl].at, learned[nl].hash = s.sibling, sib
+		learned[nl+1].at, learned[nl+1].hash = at, node
+		nl += 2
+		found, match = proved()
 	}
-	v.mu.RUnlock()
-	if !known {
-		// r is the root the record leads to: the signature must cover it.
-		if sn != 0 {
-			return &AuthError{AuthMalformed, "audit path does not fit the group"}
+	switch {
+	case found && !match:
+		// It contradicts what the group's signature proved: judged alone,
+		// it fails there too (one signature cannot cover two roots).
+		return v.single(r, p, k)
+	case !found:
+		// Nothing of the group proved yet: node is the root.
+		if !v.verifyRoot(k, p, r.Registry, r.Source, node) {
+			return badSignature(r)
 		}
-		if !ed25519.Verify(k.pub, groupMessage(registry, source, p.n, r), p.sig) {
-			return &AuthError{AuthBadSignature, fmt.Sprintf("signature of %s/%s does not cover sequence number %d with this envelope", registry, source, seq)}
+		g.nodes = make(map[uint32][32]byte, min(2*p.n, 64))
+	}
+	for _, l := range learned[:nl] {
+		g.nodes[l.at] = l.hash
+	}
+	return nil
+}
+
+func badSignature(r *AuthRecord) *AuthError {
+	return &AuthError{AuthBadSignature, fmt.Sprintf("signature of %s/%s does not cover sequence number %d with this envelope", r.Registry, r.Source, r.Seq)}
+}
+
+// single checks one record through its whole audit path.
+func (v *Verifier) single(r *AuthRecord, p header, k trustedKey) *AuthError {
+	var buf [maxPath]step
+	node := leafHash(r.Seq, r.Envelope)
+	for j, s := range shape(p.i, p.n, &buf) {
+		var sib [32]byte
+		copy(sib[:], p.path[32*j:])
+		if s.siblingLeft {
+			node = nodeHash(&sib, &node)
+		} else {
+			node = nodeHash(&node, &sib)
 		}
 	}
-	if known && nl == 1 {
-		return nil // a repeat: nothing new was proved
+	if !v.verifyRoot(k, p, r.Registry, r.Source, node) {
+		return badSignature(r)
 	}
-	v.mu.Lock()
-	if len(v.known)+nl > maxKnownNodes {
-		clear(v.known)
-	}
-	for _, h := range learned[:nl] {
-		v.known[nodeKey{p.id, h}] = struct{}{}
-	}
-	v.mu.Unlock()
 	return nil
 }

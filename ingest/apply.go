@@ -261,7 +261,8 @@ func decodeEnvelope(dec *events.Decoder, raw []byte, env *events.Envelope) error
 // decodeAll decodes, authenticates (when the Applier does) and checks
 // records, spreading large batches over the available cores (JSON decoding
 // is the Go side's main cost, hashing the envelopes for their signatures
-// the next).
+// the next). Each core checks the signatures of its share in one
+// events.Verifier batch.
 func (a *Applier) decodeAll(recs []Record) []decoded {
 	items := make([]decoded, len(recs))
 	v := a.auth.current()
@@ -279,19 +280,17 @@ func (a *Applier) decodeAll(recs []Record) []decoded {
 				}
 				if d.seq <= 0 {
 					d.reason, d.final = "missing source sequence number", true
-				} else if v != nil {
-					if err := v.Verify(r.Auth, d.seq, r.Value, d.env.Registry, d.env.Source); err != nil {
-						d.reason, d.final, d.unattributed = authReason(err), true, true
-						if err.Reason == events.AuthUnknownKey {
-							unknownKey.Store(true)
-						}
-					}
-				}
-				if d.reason == "" {
-					d.reason = a.check(d.env)
 				}
 			}
 			items[i] = d
+		}
+		if v != nil && a.authenticate(v, recs[lo:hi], items[lo:hi]) {
+			unknownKey.Store(true)
+		}
+		for i := lo; i < hi; i++ {
+			if d := &items[i]; d.reason == "" {
+				d.reason = a.check(d.env)
+			}
 		}
 	}
 	workers := min(runtime.GOMAXPROCS(0), 8, len(recs)/256+1)
@@ -307,31 +306,57 @@ func (a *Applier) decodeAll(recs []Record) []decoded {
 		wg.Wait()
 	}
 	if unknownKey.Load() {
-		a.retryUnknownKeys(v, recs, items)
+		a.retryUnknownKeys(recs, items)
 	}
 	return items
+}
+
+// authenticate quarantines the items whose signature does not show they
+// come from the registry and source they name, and reports whether some
+// came under a key not trusted (yet).
+func (a *Applier) authenticate(v *events.Verifier, recs []Record, items []decoded) (unknownKey bool) {
+	auth := make([]events.AuthRecord, 0, len(items))
+	at := make([]int, 0, len(items))
+	for i := range items {
+		if d := &items[i]; d.reason == "" {
+			auth = append(auth, events.AuthRecord{Header: recs[i].Auth, Seq: d.seq, Envelope: recs[i].Value, Registry: d.env.Registry, Source: d.env.Source})
+			at = append(at, i)
+		}
+	}
+	for j, err := range v.VerifyBatch(auth) {
+		if err != nil {
+			d := &items[at[j]]
+			d.reason, d.final, d.unattributed = authReason(err), true, true
+			unknownKey = unknownKey || err.Reason == events.AuthUnknownKey
+		}
+	}
+	return unknownKey
 }
 
 // retryUnknownKeys reads the trust directory again (at most every
 // keyReloadEvery) when records came under a key not trusted yet — a
 // registry that just started may have published its key since — and
 // checks those records again.
-func (a *Applier) retryUnknownKeys(v *events.Verifier, recs []Record, items []decoded) {
-	nv := a.auth.refresh(a.log)
-	if nv == nil || nv == v {
-		return
-	}
+func (a *Applier) retryUnknownKeys(recs []Record, items []decoded) {
+	v := a.auth.refresh(a.log)
+	var again []int
 	for i := range items {
-		d := &items[i]
-		if !strings.HasPrefix(d.reason, unknownKeyReason) {
-			continue
+		if strings.HasPrefix(items[i].reason, unknownKeyReason) {
+			items[i].reason, items[i].final, items[i].unattributed = "", false, false
+			again = append(again, i)
 		}
-		if err := nv.Verify(recs[i].Auth, d.seq, recs[i].Value, d.env.Registry, d.env.Source); err != nil {
-			d.reason = authReason(err)
-			continue
+	}
+	sub := make([]decoded, len(again))
+	subRecs := make([]Record, len(again))
+	for j, i := range again {
+		sub[j], subRecs[j] = items[i], recs[i]
+	}
+	a.authenticate(v, subRecs, sub)
+	for j, i := range again {
+		items[i] = sub[j]
+		if items[i].reason == "" {
+			items[i].reason = a.check(items[i].env)
 		}
-		d.final, d.unattributed = false, false
-		d.reason = a.check(d.env)
 	}
 }
 
