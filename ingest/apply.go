@@ -258,18 +258,31 @@ func decodeEnvelope(dec *events.Decoder, raw []byte, env *events.Envelope) error
 	return json.Unmarshal(raw, env)
 }
 
-// decodeAll decodes, authenticates (when the Applier does) and checks
-// records, spreading large batches over the available cores (JSON decoding
+// decodeAll decodes, checks and (when the Applier does) authenticates
+// records, spreading large batches over the available cores: JSON decoding
 // is the Go side's main cost, hashing the envelopes for their signatures
-// the next). Each core checks the signatures of its share in one
-// events.Verifier batch.
+// the next. Signatures are checked by group across the whole batch (each
+// core takes the groups of a share of the signatures), so a group whose
+// records came through several partitions is still checked together.
 func (a *Applier) decodeAll(recs []Record) []decoded {
 	items := make([]decoded, len(recs))
-	v := a.auth.current()
-	var unknownKey atomic.Bool
-	decode := func(lo, hi int) {
+	workers := min(runtime.GOMAXPROCS(0), 8, len(recs)/256+1)
+	parallel := func(n int, f func(w int)) {
+		if n <= 1 {
+			f(0)
+			return
+		}
+		var wg sync.WaitGroup
+		for w := range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); f(w) }()
+		}
+		wg.Wait()
+	}
+	chunk := (len(recs) + workers - 1) / workers
+	parallel(workers, func(w int) {
 		dec := events.NewDecoder()
-		for i := lo; i < hi; i++ {
+		for i := w * chunk; i < min((w+1)*chunk, len(recs)); i++ {
 			r := recs[i]
 			d := decoded{raw: r.Value, seq: r.SourceSeq}
 			if err := decodeEnvelope(dec, r.Value, &d.env); err != nil {
@@ -280,45 +293,49 @@ func (a *Applier) decodeAll(recs []Record) []decoded {
 				}
 				if d.seq <= 0 {
 					d.reason, d.final = "missing source sequence number", true
+				} else {
+					d.reason = a.check(d.env)
 				}
 			}
 			items[i] = d
 		}
-		if v != nil && a.authenticate(v, recs[lo:hi], items[lo:hi]) {
+	})
+	v := a.auth.current()
+	if v == nil {
+		return items
+	}
+	var unknownKey atomic.Bool
+	parallel(workers, func(w int) {
+		if a.authenticate(v, recs, items, func(i int) bool { return authShard(recs[i].Auth, workers) == w }) {
 			unknownKey.Store(true)
 		}
-		for i := lo; i < hi; i++ {
-			if d := &items[i]; d.reason == "" {
-				d.reason = a.check(d.env)
-			}
-		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), 8, len(recs)/256+1)
-	if workers <= 1 {
-		decode(0, len(recs))
-	} else {
-		var wg sync.WaitGroup
-		chunk := (len(recs) + workers - 1) / workers
-		for lo := 0; lo < len(recs); lo += chunk {
-			wg.Add(1)
-			go func(lo, hi int) { defer wg.Done(); decode(lo, hi) }(lo, min(lo+chunk, len(recs)))
-		}
-		wg.Wait()
-	}
+	})
 	if unknownKey.Load() {
 		a.retryUnknownKeys(recs, items)
 	}
 	return items
 }
 
-// authenticate quarantines the items whose signature does not show they
-// come from the registry and source they name, and reports whether some
-// came under a key not trusted (yet).
-func (a *Applier) authenticate(v *events.Verifier, recs []Record, items []decoded) (unknownKey bool) {
-	auth := make([]events.AuthRecord, 0, len(items))
-	at := make([]int, 0, len(items))
+// authShard spreads signature checks over n workers by group: the records
+// of one group share their signature, a random value.
+func authShard(header []byte, n int) int {
+	if len(header) < 14 {
+		return 0
+	}
+	return int(header[13]) % n
+}
+
+// authenticate checks the records mine selects (all attributable ones
+// are checked, whatever their other faults: a record that cannot be shown
+// to come from its source must not count for that source's progress),
+// quarantines those whose signature does not show they come from the
+// registry and source they name, and reports whether some came under a
+// key not trusted (yet).
+func (a *Applier) authenticate(v *events.Verifier, recs []Record, items []decoded, mine func(int) bool) (unknownKey bool) {
+	var auth []events.AuthRecord
+	var at []int
 	for i := range items {
-		if d := &items[i]; d.reason == "" {
+		if d := &items[i]; !d.unattributed && d.seq > 0 && mine(i) {
 			auth = append(auth, events.AuthRecord{Header: recs[i].Auth, Seq: d.seq, Envelope: recs[i].Value, Registry: d.env.Registry, Source: d.env.Source})
 			at = append(at, i)
 		}
@@ -339,25 +356,14 @@ func (a *Applier) authenticate(v *events.Verifier, recs []Record, items []decode
 // checks those records again.
 func (a *Applier) retryUnknownKeys(recs []Record, items []decoded) {
 	v := a.auth.refresh(a.log)
-	var again []int
+	again := map[int]bool{}
 	for i := range items {
-		if strings.HasPrefix(items[i].reason, unknownKeyReason) {
-			items[i].reason, items[i].final, items[i].unattributed = "", false, false
-			again = append(again, i)
+		if d := &items[i]; strings.HasPrefix(d.reason, unknownKeyReason) {
+			d.reason, d.final, d.unattributed = a.check(d.env), false, false
+			again[i] = true
 		}
 	}
-	sub := make([]decoded, len(again))
-	subRecs := make([]Record, len(again))
-	for j, i := range again {
-		sub[j], subRecs[j] = items[i], recs[i]
-	}
-	a.authenticate(v, subRecs, sub)
-	for j, i := range again {
-		items[i] = sub[j]
-		if items[i].reason == "" {
-			items[i].reason = a.check(items[i].env)
-		}
-	}
+	a.authenticate(v, recs, items, func(i int) bool { return again[i] })
 }
 
 const unknownKeyReason = "unknown signing key"
@@ -443,8 +449,9 @@ func (p *Prepared) ChangesPolicy() bool {
 	return false
 }
 
-// Prepare decodes recs and checks each against the envelope rules and the
-// emission policy. It is safe to call concurrently with ApplyPrepared.
+// Prepare decodes recs, authenticates them (WithAuthentication) and checks
+// each against the envelope rules and the emission policy. It is safe to
+// call concurrently with ApplyPrepared.
 func (a *Applier) Prepare(recs []Record) (*Prepared, error) {
 	if len(recs) > MaxBatch {
 		return nil, fmt.Errorf("batch of %d records exceeds %d", len(recs), MaxBatch)

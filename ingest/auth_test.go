@@ -323,7 +323,7 @@ func TestSequenceNumbersOutOfRangeAreQuarantined(t *testing.T) {
 				rec("alpha-main", "main-1", 1),                          // fills the gap: everything up to MaxPending+1 arrived
 			}
 			if authOn {
-				recs = signRecords(t, recs)
+				recs = signRecords(t, recs, nil)
 			}
 			res, err := a.Apply(ctx, recs)
 			require.NoError(t, err, "the batch applies")
@@ -361,13 +361,13 @@ func TestDedupKeysArePerRegistry(t *testing.T) {
 	recs := signRecords(t, []ingest.Record{
 		{Value: forge(t, "alpha-main", events.TypeTokensTransferred, "k", pay...), SourceSeq: 1},
 		{Value: forge(t, "alpha-op1", events.TypeTokensTransferred, "k", pay...), SourceSeq: 1},
-	})
+	}, nil)
 	res, err := a.Apply(ctx, recs)
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Inserted)
 	// alpha-main's key again, under a new number, in the next batch: the
 	// log already has it (a source reusing a key), so it is dropped.
-	again := signRecords(t, []ingest.Record{{Value: forge(t, "alpha-main", events.TypeTokensTransferred, "k", pay...), SourceSeq: 2}})
+	again := signRecords(t, []ingest.Record{{Value: forge(t, "alpha-main", events.TypeTokensTransferred, "k", pay...), SourceSeq: 2}}, nil)
 	res, err = a.Apply(ctx, again)
 	require.NoError(t, err)
 	require.Equal(t, ingest.BatchResult{Received: 1, Duplicates: 1}, res)

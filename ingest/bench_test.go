@@ -25,6 +25,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/gctune"
 	"github.com/theprotocol-dev/theprotocol/ingest"
+	"github.com/theprotocol-dev/theprotocol/relay"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 )
 
@@ -124,7 +125,7 @@ func BenchmarkApply(b *testing.B) {
 	defer gctune.Tune(nil)() // as a node runs
 	n := benchN(200_000)
 	unsigned := synthRecords(b, n, 10_000, 5, 1)
-	signed := signRecords(b, unsigned)
+	signed := signRecords(b, unsigned, nil)
 	for _, size := range []int{ingest.DefaultBatch, ingest.DefaultBatch / 4} {
 		for _, mode := range benchAuth() {
 			recs := unsigned
@@ -199,7 +200,8 @@ func BenchmarkKafkaToEventStore(b *testing.B) {
 		for _, mode := range modes {
 			recs := unsigned
 			if mode == "on" {
-				recs = signRecords(b, unsigned)
+				// Grouped per partition, as the relays sign.
+				recs = signRecords(b, unsigned, func(i int) int { return relay.PartitionOf(benchKey(i), benchPartitions()) })
 			}
 			for i, inFlight := range inFlights {
 				t := fmt.Sprintf("bench-%d-%s-%d.events", time.Now().UnixNano(), mode, i)
@@ -242,7 +244,7 @@ func produceBench(b *testing.B, brokers []string, topic string, recs []ingest.Re
 	var produceErrs atomic.Int64
 	for i, r := range recs {
 		wg.Add(1)
-		rec := &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i % 64)), Value: r.Value,
+		rec := &kgo.Record{Topic: topic, Key: []byte(benchKey(i)), Value: r.Value,
 			Headers: []kgo.RecordHeader{{Key: ingest.HeaderSourceSeq, Value: []byte(strconv.FormatInt(r.SourceSeq, 10))}}}
 		if r.Auth != nil {
 			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: events.HeaderAuth, Value: r.Auth})
@@ -382,6 +384,9 @@ func BenchmarkReplay(b *testing.B) {
 		b.ReportMetric(float64(rep.Replayed.EventsApplied), "events")
 	}
 }
+
+// benchKey is the Kafka key of the benchmark's i-th record.
+func benchKey(i int) string { return strconv.Itoa(i % 64) }
 
 // benchPartitions is the benchmark topic's partition count: 4 like the
 // node's, or INGEST_BENCH_PARTITIONS.

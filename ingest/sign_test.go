@@ -31,14 +31,18 @@ func testTrust() (events.TrustedKeys, error) {
 func testSigner(registry string) *events.Signer { return events.NewSigner(testKeys[registry]) }
 
 // signRecords signs recs as their registries' relays would: each source's
-// records in groups, in the order given; a repeated record (same source
-// and sequence number) gets its first copy's header, as a redelivery has.
-func signRecords(tb testing.TB, recs []ingest.Record) []ingest.Record {
+// records in groups, in the order given, per partition when partition
+// (record index → partition) is given; a repeated record (same source and
+// sequence number) gets its first copy's header, as a redelivery has.
+func signRecords(tb testing.TB, recs []ingest.Record, partition func(i int) int) []ingest.Record {
 	tb.Helper()
-	type source struct{ registry, source string }
+	type source struct {
+		registry, source string
+		partition        int
+	}
 	type numbered struct {
-		source
-		seq int64
+		registry, source string
+		seq              int64
 	}
 	type group struct {
 		seqs []int64
@@ -53,12 +57,16 @@ func signRecords(tb testing.TB, recs []ingest.Record) []ingest.Record {
 	for i, r := range out {
 		var env struct{ Registry, Source string }
 		require.NoError(tb, json.Unmarshal(r.Value, &env))
-		k := source{env.Registry, env.Source}
-		if j, ok := firstOf[numbered{k, r.SourceSeq}]; ok {
+		n := numbered{env.Registry, env.Source, r.SourceSeq}
+		if j, ok := firstOf[n]; ok {
 			copyOf[i] = j
 			continue
 		}
-		firstOf[numbered{k, r.SourceSeq}], copyOf[i] = i, i
+		firstOf[n], copyOf[i] = i, i
+		k := source{registry: env.Registry, source: env.Source}
+		if partition != nil {
+			k.partition = partition(i)
+		}
 		g := groups[k]
 		if g == nil {
 			g = &group{}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/theprotocol-dev/theprotocol/db"
@@ -83,6 +84,10 @@ type Relay struct {
 	// publishedSeq (so the next pass publishes exactly what it numbers).
 	caughtUp     bool
 	publishedSeq int64
+
+	// partitions is the topic's partition count, read when the producer
+	// is created (0: unknown); signed groups follow partitions.
+	partitions int
 
 	ackedSeq     int64 // EventStore high-water mark last seen
 	ackedMovedAt time.Time
@@ -313,6 +318,14 @@ func ackedPrefix(rows []db.OutboxRow, acked []int64) int {
 // produce sends rows and returns the sequence numbers the broker
 // acknowledged; err reports the first failure.
 func (r *Relay) produce(ctx context.Context, rows []db.OutboxRow) ([]int64, error) {
+	if r.kcl == nil {
+		kcl, err := NewProducer(r.brokers, r.o.Kafka...)
+		if err != nil {
+			return nil, err
+		}
+		r.kcl = kcl
+		r.partitions = r.topicPartitions(ctx)
+	}
 	auth, err := r.sign(rows)
 	if err != nil {
 		return nil, err
@@ -328,13 +341,6 @@ func (r *Relay) produce(ctx context.Context, rows []db.OutboxRow) ([]int64, erro
 		if auth != nil {
 			recs[i].Headers = append(recs[i].Headers, kgo.RecordHeader{Key: events.HeaderAuth, Value: auth[i]})
 		}
-	}
-	if r.kcl == nil {
-		kcl, err := NewProducer(r.brokers, r.o.Kafka...)
-		if err != nil {
-			return nil, err
-		}
-		r.kcl = kcl
 	}
 	results := r.kcl.ProduceSync(ctx, recs...)
 	acked := make([]int64, 0, len(rows))
@@ -358,18 +364,67 @@ func (r *Relay) produce(ctx context.Context, rows []db.OutboxRow) ([]int64, erro
 }
 
 // sign returns each row's events.HeaderAuth value (nil without a
-// Signer). Rows are signed in groups of consecutive sequence numbers as
-// they are published, re-published ones again.
+// Signer). Rows are signed in groups of consecutive sequence numbers of
+// one partition, as they are published (re-published ones again): a
+// group then reaches the EventStore in one partition's stretch of the
+// log, where it usually has every record of the group at once and checks
+// them from their leaves. Any other arrival is checked through each
+// record's own path, only slower.
 func (r *Relay) sign(rows []db.OutboxRow) ([][]byte, error) {
 	if r.o.Signer == nil {
 		return nil, nil
 	}
-	seqs := make([]int64, len(rows))
-	envs := make([][]byte, len(rows))
+	byPartition := make([][]int, max(r.partitions, 1))
 	for i, row := range rows {
-		seqs[i], envs[i] = row.Seq, row.Envelope
+		p := 0
+		if r.partitions > 1 {
+			p = PartitionOf(row.Subject, r.partitions)
+		}
+		byPartition[p] = append(byPartition[p], i)
 	}
-	return r.o.Signer.Sign(r.o.Registry, r.o.Source, seqs, envs)
+	out := make([][]byte, len(rows))
+	for _, idx := range byPartition {
+		if len(idx) == 0 {
+			continue
+		}
+		seqs := make([]int64, len(idx))
+		envs := make([][]byte, len(idx))
+		for j, i := range idx {
+			seqs[j], envs[j] = rows[i].Seq, rows[i].Envelope
+		}
+		hdrs, err := r.o.Signer.Sign(r.o.Registry, r.o.Source, seqs, envs)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			out[i] = hdrs[j]
+		}
+	}
+	return out, nil
+}
+
+// keyPartitioner places keyed records as the producer's default
+// partitioner does (Kafka's murmur2 of the key).
+var keyPartitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")
+
+// PartitionOf is the partition of n a record keyed key goes to.
+func PartitionOf(key string, n int) int {
+	return keyPartitioner.Partition(&kgo.Record{Key: []byte(key)}, n)
+}
+
+// topicPartitions reads the topic's partition count, 0 when it cannot.
+func (r *Relay) topicPartitions(ctx context.Context) int {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	topics, err := kadm.NewClient(r.kcl).ListTopics(ctx, r.o.Topic)
+	if err != nil {
+		return 0
+	}
+	td, ok := topics[r.o.Topic]
+	if !ok || td.Err != nil {
+		return 0
+	}
+	return len(td.Partitions)
 }
 
 // checkProgress re-publishes when the EventStore's high-water mark has not

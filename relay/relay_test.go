@@ -160,8 +160,9 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 }
 
 // With a Signer every published record carries a header the registry's
-// key verifies, covering its sequence number and envelope; without one the
-// records go out unsigned.
+// key verifies, covering its sequence number and envelope, and each signed
+// group lies in one partition; without a Signer the records go out
+// unsigned.
 func TestRelaySignsWhatItPublishes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -198,6 +199,7 @@ func TestRelaySignsWhatItPublishes(t *testing.T) {
 	defer cl.Close()
 	v := events.NewVerifier(events.TrustedKeys{"alpha-main": {key.Public().(ed25519.PublicKey)}})
 	seen := map[string]int{}
+	groupPartition := map[string]int32{} // signature → partition
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for seen[events.SourceTEG]+seen[events.SourceRegistry] < 1200 {
@@ -225,9 +227,16 @@ func TestRelaySignsWhatItPublishes(t *testing.T) {
 				return
 			}
 			require.Nil(t, verr, "record %d", seq)
+			require.EqualValues(t, PartitionOf(env.Subject, 4), rec.Partition, "where the producer put it")
+			sig := string(auth[13:77])
+			if p, ok := groupPartition[sig]; ok {
+				require.Equal(t, p, rec.Partition, "a group lies in one partition")
+			}
+			groupPartition[sig] = rec.Partition
 			// The signature covers the number it was published under.
 			require.NotNil(t, v.Verify(auth, seq+1, rec.Value, env.Registry, env.Source))
 		})
 	}
 	require.Equal(t, map[string]int{events.SourceTEG: 600, events.SourceRegistry: 600}, seen)
+	require.GreaterOrEqual(t, len(groupPartition), 4, "600 records over 4 partitions: a group or more each")
 }
