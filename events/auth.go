@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"math/bits"
 	"sync"
 )
@@ -62,15 +63,21 @@ func (id KeyID) String() string { return fmt.Sprintf("%x", id[:]) }
 // envelope exactly as published. The 0x00/0x01 prefixes keep a leaf from
 // ever being taken for an inner node.
 func leafHash(seq int64, envelope []byte) [32]byte {
-	h := sha256.New()
+	h := digests.Get().(hash.Hash)
+	h.Reset()
 	var pre [9]byte
 	binary.BigEndian.PutUint64(pre[1:], uint64(seq))
 	h.Write(pre[:])
 	h.Write(envelope)
 	var out [32]byte
 	h.Sum(out[:0])
+	digests.Put(h)
 	return out
 }
+
+// digests recycles SHA-256 states: a new one per record was a tenth of
+// the cost of checking it.
+var digests = sync.Pool{New: func() any { return sha256.New() }}
 
 func nodeHash(left, right *[32]byte) [32]byte {
 	var buf [65]byte
@@ -395,12 +402,12 @@ func (v *Verifier) Verify(header []byte, seq int64, envelope []byte, registry, s
 func (v *Verifier) VerifyBatch(recs []AuthRecord) []*AuthError {
 	errs := make([]*AuthError, len(recs))
 	type member struct {
-		i    int
-		p    header
-		k    trustedKey
+		i    int32 // in recs
 		leaf [32]byte
 	}
 	type bucket struct {
+		p                header // of its first record
+		k                trustedKey
 		registry, source string
 		slots            []int32 // member index per leaf, -1: absent
 		filled           int
@@ -425,14 +432,14 @@ func (v *Verifier) VerifyBatch(recs []AuthRecord) []*AuthError {
 		copy(gk[10:], p.sig)
 		b := buckets[gk]
 		if b == nil {
-			b = &bucket{registry: r.Registry, source: r.Source, slots: make([]int32, p.n)}
+			b = &bucket{p: p, k: k, registry: r.Registry, source: r.Source, slots: make([]int32, p.n), members: make([]member, 0, p.n)}
 			for j := range b.slots {
 				b.slots[j] = -1
 			}
 			buckets[gk] = b
 			order = append(order, b)
 		}
-		m := member{i: i, p: p, k: k, leaf: leafHash(r.Seq, r.Envelope)}
+		m := member{i: int32(i), leaf: leafHash(r.Seq, r.Envelope)}
 		switch s := b.slots[p.i]; {
 		case r.Registry != b.registry || r.Source != b.source:
 			b.mixed = true
@@ -451,19 +458,19 @@ func (v *Verifier) VerifyBatch(recs []AuthRecord) []*AuthError {
 			for _, s := range b.slots {
 				leaves = append(leaves, b.members[s].leaf)
 			}
-			m := b.members[0]
-			if v.verifyRoot(m.k, m.p, b.registry, b.source, treeRoot(leaves)) {
+			if v.verifyRoot(b.k, b.p, b.registry, b.source, treeRoot(leaves)) {
 				continue
 			}
 		}
 		var g localGroup
 		for _, m := range b.members {
 			r := &recs[m.i]
+			p, _ := parseHeader(r.Header) // parsed once already
 			if r.Registry != b.registry || r.Source != b.source {
-				errs[m.i] = v.single(r, m.p, m.k, m.leaf) // the same signature claimed for another sequence
+				errs[m.i] = v.single(r, p, b.k, m.leaf) // the same signature claimed for another sequence
 				continue
 			}
-			errs[m.i] = v.inGroup(&g, r, m.p, m.k, m.leaf)
+			errs[m.i] = v.inGroup(&g, r, p, b.k, m.leaf)
 		}
 	}
 	return errs

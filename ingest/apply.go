@@ -332,8 +332,8 @@ func authShard(header []byte, n int) int {
 // registry and source they name, and reports whether some came under a
 // key not trusted (yet).
 func (a *Applier) authenticate(v *events.Verifier, recs []Record, items []decoded, mine func(int) bool) (unknownKey bool) {
-	var auth []events.AuthRecord
-	var at []int
+	auth := make([]events.AuthRecord, 0, len(items)/max(runtime.GOMAXPROCS(0), 1)+16)
+	at := make([]int, 0, cap(auth))
 	for i := range items {
 		if d := &items[i]; !d.unattributed && d.seq > 0 && mine(i) {
 			auth = append(auth, events.AuthRecord{Header: recs[i].Auth, Seq: d.seq, Envelope: recs[i].Value, Registry: d.env.Registry, Source: d.env.Source})
