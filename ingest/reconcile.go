@@ -1003,20 +1003,20 @@ func keptOfSegment(ctx context.Context, tx pgx.Tx, q *eventdb.Queries, dec *even
 	var kept []keptEvent
 	for lo := 0; lo < len(cand); lo += reconProbeBatch {
 		hi := min(lo+reconProbeBatch, len(cand))
-		keys := make([]string, 0, hi-lo)
+		p := eventdb.ReconEventsByKeysParams{Registries: make([]string, 0, hi-lo), Keys: make([]string, 0, hi-lo)}
 		for _, c := range cand[lo:hi] {
-			keys = append(keys, c.env.IdempotencyKey)
+			p.Registries, p.Keys = append(p.Registries, c.env.Registry), append(p.Keys, c.env.IdempotencyKey)
 		}
-		found, err := q.ReconEventsByKeys(ctx, tx, keys)
+		found, err := q.ReconEventsByKeys(ctx, tx, p)
 		if err != nil {
 			return nil, fmt.Errorf("segment %d: look up events: %w", id, err)
 		}
 		byKey := make(map[string]eventdb.ReconEventsByKeysRow, len(found))
 		for _, f := range found {
-			byKey[f.IdempotencyKey] = f
+			byKey[dedupKey(&events.Envelope{Registry: f.Registry, IdempotencyKey: f.IdempotencyKey})] = f
 		}
 		for i, c := range cand[lo:hi] {
-			f, ok := byKey[c.env.IdempotencyKey]
+			f, ok := byKey[dedupKey(&c.env)]
 			if !ok || f.SegmentID != id || f.SegmentPos != pos[lo+i] || f.Registry != c.env.Registry || f.Source != c.env.Source {
 				continue
 			}

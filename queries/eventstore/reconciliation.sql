@@ -32,11 +32,13 @@ ON CONFLICT (registry) DO UPDATE SET folded_seq = excluded.folded_seq, checkpoin
     missing_count = excluded.missing_count;
 
 -- name: ReconEventsByKeys :many
--- Where the log keeps each key's event (the fold takes a body only from
--- the place its row points to: exactly once, whatever a segment repeats).
-SELECT idempotency_key, registry, source, source_seq, coalesce(segment_id, 0)::bigint AS segment_id,
-       coalesce(segment_pos, -1)::int AS segment_pos
-FROM events WHERE idempotency_key = ANY(@keys::text[]);
+-- Where the log keeps each (registry, key)'s event (the fold takes a body
+-- only from the place its row points to: exactly once, whatever a segment
+-- repeats). Keys are unique per registry: the pairs are the primary key.
+SELECT e.idempotency_key, e.registry, e.source, e.source_seq, coalesce(e.segment_id, 0)::bigint AS segment_id,
+       coalesce(e.segment_pos, -1)::int AS segment_pos
+FROM (SELECT unnest(@registries::text[]) AS registry, unnest(@keys::text[]) AS key) AS k
+JOIN events AS e ON e.registry = k.registry AND e.idempotency_key = k.key;
 
 -- name: ReconBalancesAdd :exec
 -- Netted deltas of one fold step (keys unique in the arrays).

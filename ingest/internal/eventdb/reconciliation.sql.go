@@ -279,10 +279,16 @@ func (q *Queries) ReconDifferencesSetFailing(ctx context.Context, db DBTX, cutof
 }
 
 const reconEventsByKeys = `-- name: ReconEventsByKeys :many
-SELECT idempotency_key, registry, source, source_seq, coalesce(segment_id, 0)::bigint AS segment_id,
-       coalesce(segment_pos, -1)::int AS segment_pos
-FROM events WHERE idempotency_key = ANY($1::text[])
+SELECT e.idempotency_key, e.registry, e.source, e.source_seq, coalesce(e.segment_id, 0)::bigint AS segment_id,
+       coalesce(e.segment_pos, -1)::int AS segment_pos
+FROM (SELECT unnest($1::text[]) AS registry, unnest($2::text[]) AS key) AS k
+JOIN events AS e ON e.registry = k.registry AND e.idempotency_key = k.key
 `
+
+type ReconEventsByKeysParams struct {
+	Registries []string
+	Keys       []string
+}
 
 type ReconEventsByKeysRow struct {
 	IdempotencyKey string
@@ -293,10 +299,11 @@ type ReconEventsByKeysRow struct {
 	SegmentPos     int32
 }
 
-// Where the log keeps each key's event (the fold takes a body only from
-// the place its row points to: exactly once, whatever a segment repeats).
-func (q *Queries) ReconEventsByKeys(ctx context.Context, db DBTX, keys []string) ([]ReconEventsByKeysRow, error) {
-	rows, err := db.Query(ctx, reconEventsByKeys, keys)
+// Where the log keeps each (registry, key)'s event (the fold takes a body
+// only from the place its row points to: exactly once, whatever a segment
+// repeats). Keys are unique per registry: the pairs are the primary key.
+func (q *Queries) ReconEventsByKeys(ctx context.Context, db DBTX, arg ReconEventsByKeysParams) ([]ReconEventsByKeysRow, error) {
+	rows, err := db.Query(ctx, reconEventsByKeys, arg.Registries, arg.Keys)
 	if err != nil {
 		return nil, err
 	}
