@@ -236,6 +236,10 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 				return err
 			}
 		}
+		// Read before the write starts: ApplyPrepared may still mark items
+		// of the batch (quarantine), and a batch judged to change the
+		// policy here at worst waits for nothing.
+		changesPolicy := prep.ChangesPolicy()
 		f := &inflight{recs: recs, done: make(chan struct{})}
 		queue = append(queue, f)
 		go func() {
@@ -245,7 +249,7 @@ func (c *Consumer) runOnce(ctx context.Context) error {
 		// A batch that changes the emission policy is written alone: the
 		// batches after it are checked against the policy it leads to
 		// (ApplyPrepared reloads it), as when one batch was in flight.
-		if prep.ChangesPolicy() {
+		if changesPolicy {
 			if err := finishAll(); err != nil {
 				return err
 			}

@@ -200,6 +200,12 @@ func (s *Store) applyBond(ctx context.Context, tx pgx.Tx, kind, agentDID, counte
 			return BondMove{}, apperr.New(apperr.InsufficientFunds, "available balance of %s is %s, the reputation bond needs %s",
 				debit.account, money.Format(dr.available()), money.Format(amountUnits))
 		}
+		// A twin of this move (same key: two workflows watching one bond)
+		// may have committed while we waited for the balance lock; this
+		// statement sees it, and the answer is its replay.
+		if m, found, err := s.bondReplay(ctx, tx, kind, agentDID, counter, amountUnits, key); found || err != nil {
+			return m, err
+		}
 		return BondMove{}, apperr.New(apperr.NotFound, "agent %q holds %s in locked_bond, not the %s bond",
 			agentDID, money.Format(dr.available()), money.Format(amountUnits))
 	}

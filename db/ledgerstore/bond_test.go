@@ -165,3 +165,33 @@ func TestBondTransferCount(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "received transfers do not count")
 }
+
+// Two workflows may watch one bond (the agent's own and a forged one) and
+// forfeit it at the same moment with the same key: one moves the money,
+// the other waits for the balance lock and must answer as a replay, not
+// "holds 0 in locked_bond".
+func TestBondTwinForfeitsRaceToOneMove(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	dev := e.developer(100 * avt)
+	for round := 0; round < 5; round++ {
+		agent := e.agent(0)
+		_, err := e.store.LockBond(e.ctx, agent, dev, bondUnits/5, "bond-lock-"+agent)
+		require.NoError(t, err)
+		errs := make(chan error, 2)
+		replayed := make(chan bool, 2)
+		for range 2 {
+			go func() {
+				m, err := e.store.ForfeitBond(e.ctx, agent, bondUnits/5, "bond-forfeit-"+agent)
+				errs <- err
+				replayed <- m.Replayed
+			}()
+		}
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+		require.NotEqual(t, <-replayed, <-replayed, "exactly one of the twins moved the money")
+		require.Zero(t, e.bucket(agent, ledger.BucketLockedBond))
+	}
+	require.Equal(t, 5, e.count(`SELECT count(*) FROM outbox WHERE event_type = 'ReputationBondForfeited'`))
+	e.checkInvariants()
+}
