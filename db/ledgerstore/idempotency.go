@@ -182,7 +182,7 @@ func (b *IdempotencyBatcher) loopClaims() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := b.store.Tx(ctx, func(tx pgx.Tx) error { return b.claimBatch(ctx, tx, batch) })
+		err := b.store.Tx(ctx, func(tx pgx.Tx) error { return b.claimBatch(ctx, tx, batch, 0) })
 		cancel()
 		for _, r := range batch {
 			if err != nil {
@@ -193,7 +193,11 @@ func (b *IdempotencyBatcher) loopClaims() {
 	}
 }
 
-func (b *IdempotencyBatcher) claimBatch(ctx context.Context, tx pgx.Tx, batch []*claimReq) error {
+// claimRounds bounds how often one batch claims again keys whose record
+// vanished between its insert and its read (see claimBatch).
+const claimRounds = 3
+
+func (b *IdempotencyBatcher) claimBatch(ctx context.Context, tx pgx.Tx, batch []*claimReq, round int) error {
 	type sk struct{ scope, key string }
 	first := make(map[sk]*claimReq, len(batch))
 	p := tegdb.IdempotencyKeysClaimParams{Now: batch[0].now}
@@ -242,6 +246,7 @@ func (b *IdempotencyBatcher) claimBatch(ctx context.Context, tx pgx.Tx, batch []
 		}
 		recs[sk{row.Scope, row.Key}] = rec
 	}
+	var vanished []*claimReq
 	for _, r := range batch {
 		k := sk{r.scope, r.key}
 		if won[k] && first[k] == r {
@@ -249,10 +254,21 @@ func (b *IdempotencyBatcher) claimBatch(ctx context.Context, tx pgx.Tx, batch []
 		}
 		rec, ok := recs[k]
 		if !ok {
-			r.err = fmt.Errorf("idempotency key %q vanished while claiming; retry", r.key)
+			// The record our insert met was released (an abandoned claim)
+			// or swept before this read: the key is free, so claim again.
+			vanished = append(vanished, r)
 			continue
 		}
 		r.rec = rec
+	}
+	if len(vanished) == 0 {
+		return nil
+	}
+	if round+1 < claimRounds {
+		return b.claimBatch(ctx, tx, vanished, round+1)
+	}
+	for _, r := range vanished {
+		r.err = fmt.Errorf("idempotency key %q vanished while claiming; retry", r.key)
 	}
 	return nil
 }
