@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/config"
@@ -22,30 +23,10 @@ const avt = int64(100_000_000)
 // deregistered early forfeits its bond to the treasury; a wallet short of
 // the bond refuses the agent (422) and creates none.
 func TestReputationBondEndToEnd(t *testing.T) {
-	bond := config.DefaultBondSettings()
-	bond.MinAge, bond.RecheckEvery, bond.MinTransfers = 2*time.Second, time.Second, 1
 	ctx := context.Background()
-	frame, reg := testRegistry(t)
-	frame.GenesisSupplyUnits = 1_000_000 * avt
-	dataDir := t.TempDir()
-	n, err := node.Start(ctx, node.Options{
-		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
-		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
-		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog, BondSettings: bond,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { n.Stop(context.Background()) })
-	t.Cleanup(func() { deleteSchedules(n, reg.ID) })
-	c := httpClient{t, n.URL()}
+	n, reg, dataDir, c := startBondNode(t)
 	teg := n.Pools[db.RoleTEG]
-	bucket := func(account, bucket string) int64 {
-		var units int64
-		err := teg.QueryRow(ctx, `SELECT units FROM balances WHERE account_id = $1 AND bucket = $2`, account, bucket).Scan(&units)
-		if err != nil {
-			return -1
-		}
-		return units
-	}
+	bucket := func(account, bucket string) int64 { return bucketUnits(t, teg, account, bucket) }
 
 	admin := c.adminToken(dataDir, reg.ID)
 	var tok struct {
@@ -131,4 +112,36 @@ func TestReputationBondEndToEnd(t *testing.T) {
 		require.NoError(t, teg.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_type = $1`, typ).Scan(&got))
 		require.Equal(t, want, got, typ)
 	}
+}
+
+// startBondNode starts a mainframe node with bond criteria short enough
+// for a test (two seconds' minimum age, checked every second, one
+// transfer) and returns it with its registry, data directory and client.
+func startBondNode(t *testing.T) (*node.Node, config.Registry, string, httpClient) {
+	t.Helper()
+	bond := config.DefaultBondSettings()
+	bond.MinAge, bond.RecheckEvery, bond.MinTransfers = 2*time.Second, time.Second, 1
+	frame, reg := testRegistry(t)
+	frame.GenesisSupplyUnits = 1_000_000 * avt
+	dataDir := t.TempDir()
+	n, err := node.Start(context.Background(), node.Options{
+		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
+		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog, BondSettings: bond,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	t.Cleanup(func() { deleteSchedules(n, reg.ID) })
+	return n, reg, dataDir, httpClient{t, n.URL()}
+}
+
+// bucketUnits reads one TEG balance; -1 when the row does not exist.
+func bucketUnits(t *testing.T, teg *pgxpool.Pool, account, bucket string) int64 {
+	t.Helper()
+	var units int64
+	err := teg.QueryRow(context.Background(), `SELECT units FROM balances WHERE account_id = $1 AND bucket = $2`, account, bucket).Scan(&units)
+	if err != nil {
+		return -1
+	}
+	return units
 }

@@ -10,10 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/node"
-	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/workflows"
 )
 
@@ -26,29 +23,10 @@ import (
 // Once the agent really is deregistered the bond is forfeited, once.
 func TestBondForgedDeregistrationSignal(t *testing.T) {
 	t.Parallel()
-	bond := config.DefaultBondSettings()
-	bond.MinAge, bond.RecheckEvery, bond.MinTransfers = 2*time.Second, time.Second, 1
 	ctx := context.Background()
-	frame, reg := testRegistry(t)
-	frame.GenesisSupplyUnits = 1_000_000 * avt
-	dataDir := t.TempDir()
-	n, err := node.Start(ctx, node.Options{
-		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
-		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
-		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog, BondSettings: bond,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { n.Stop(context.Background()) })
-	t.Cleanup(func() { deleteSchedules(n, reg.ID) })
-	c := httpClient{t, n.URL()}
+	n, reg, dataDir, c := startBondNode(t)
 	teg := n.Pools[db.RoleTEG]
-	bucket := func(account, bucket string) int64 {
-		var units int64
-		if err := teg.QueryRow(ctx, `SELECT units FROM balances WHERE account_id = $1 AND bucket = $2`, account, bucket).Scan(&units); err != nil {
-			return -1
-		}
-		return units
-	}
+	bucket := func(account, bucket string) int64 { return bucketUnits(t, teg, account, bucket) }
 	admin := c.adminToken(dataDir, reg.ID)
 	dev, devTok := c.signUp("Hedy", "hedy-"+uuid.NewString()[:8]+"@example.org")
 	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": dev.AccountID, "amount": "60", "reason": "bond e2e"}, nil))
@@ -72,7 +50,7 @@ func TestBondForgedDeregistrationSignal(t *testing.T) {
 	// The forgeries: a signal to the agent's own workflow, and a workflow
 	// of one's own for the same DID, signalled as well.
 	require.NoError(t, n.Temporal.SignalWorkflow(ctx, workflows.BondWorkflowID(carol), "", workflows.SignalBondDeregistered, nil))
-	_, err = n.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: evil, TaskQueue: reg.TaskQueue()}, workflows.BondWorkflowName,
+	_, err := n.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: evil, TaskQueue: reg.TaskQueue()}, workflows.BondWorkflowName,
 		workflows.BondInput{AgentDID: carol, DeveloperAccount: "dev:" + uuid.NewString(), AmountUnits: 1, MinAge: time.Millisecond, RecheckEvery: time.Second})
 	require.NoError(t, err)
 	require.NoError(t, n.Temporal.SignalWorkflow(ctx, evil, "", workflows.SignalBondDeregistered, nil))
