@@ -19,24 +19,34 @@ import (
 )
 
 // memStaking is an in-memory StakingLedger with the ledger's contract:
-// a page pays each (date, position) at most once.
+// a page pays each (date, position) at most once. It records every call
+// rather than only the resulting state, so a test can tell a position the
+// workflow never reached from one it asked for twice.
 type memStaking struct {
 	mu        sync.Mutex
 	positions int64 // ids 1..positions, 100 units of reward each
-	paid      map[string]map[int64]int
-	runs      map[string]bool
-	released  map[int64]int
-	matured   map[int64]int
+	// offered counts, per date and position, every PayRewardPage call whose
+	// page covered the position (paid or already paid).
+	offered map[string]map[int64]int
+	// paid counts the credits booked per date and position. The ledger's
+	// unique (date, position) key lets a credit through only when none is
+	// booked yet; the count is never clamped afterwards.
+	paid     map[string]map[int64]int
+	runs     map[string]bool
+	released map[int64]int
+	matured  map[int64]int
 	// lockSweeps counts MatureDueLocks calls (the run's safety net).
 	lockSweeps int
 	// crashAfterCommit makes the nth PayRewardPage call commit and then
 	// fail, as if the worker died before reporting the result.
 	crashAfterCommit int
 	calls            int
+	// crashes counts the injected failures that actually fired.
+	crashes int
 }
 
 func newMemStaking(positions int64) *memStaking {
-	return &memStaking{positions: positions, paid: map[string]map[int64]int{}, runs: map[string]bool{}, released: map[int64]int{}, matured: map[int64]int{}}
+	return &memStaking{positions: positions, offered: map[string]map[int64]int{}, paid: map[string]map[int64]int{}, runs: map[string]bool{}, released: map[int64]int{}, matured: map[int64]int{}}
 }
 
 func (m *memStaking) StartRewardRun(_ context.Context, date string, cutoff time.Time, _ staking.Curve) (staking.RewardRun, error) {
@@ -45,6 +55,7 @@ func (m *memStaking) StartRewardRun(_ context.Context, date string, cutoff time.
 	m.runs[date] = true
 	if m.paid[date] == nil {
 		m.paid[date] = map[int64]int{}
+		m.offered[date] = map[int64]int{}
 	}
 	return staking.RewardRun{Date: date, Cutoff: cutoff, PayNum: 1, PayDen: 1, DueUnits: 100 * m.positions}, nil
 }
@@ -57,17 +68,16 @@ func (m *memStaking) PayRewardPage(_ context.Context, date string, after int64, 
 	for id := after + 1; id <= m.positions && out.Examined < limit; id++ {
 		out.Examined++
 		out.LastID = id
-		if m.paid[date][id] == 0 {
+		m.offered[date][id]++
+		if m.paid[date][id] == 0 { // the ledger's unique key
+			m.paid[date][id]++
 			out.Paid++
 			out.PaidUnits += 100
-		}
-		m.paid[date][id]++
-		if m.paid[date][id] > 1 {
-			m.paid[date][id] = 1 // the ledger's unique key: paid once
 		}
 	}
 	out.Done = out.Examined < limit
 	if m.calls == m.crashAfterCommit {
+		m.crashes++
 		return staking.RewardPage{}, errors.New("worker lost after commit")
 	}
 	return out, nil
@@ -76,9 +86,10 @@ func (m *memStaking) PayRewardPage(_ context.Context, date string, after int64, 
 func (m *memStaking) FinishRewardRun(_ context.Context, date string) (staking.RewardRun, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Summed from the credits booked, so a double credit would show.
 	var n int64
-	for range m.paid[date] {
-		n++
+	for _, c := range m.paid[date] {
+		n += int64(c)
 	}
 	return staking.RewardRun{Date: date, PaidPositions: n, PaidUnits: 100 * n, PayNum: 1, PayDen: 1, Completed: true}, nil
 }
@@ -195,8 +206,10 @@ func TestRewardRunPagesAndContinuesAsNew(t *testing.T) {
 	require.Equal(t, 2, chained, "7 pages at 3 per run: two continue-as-new")
 	require.EqualValues(t, 25, res.PaidPositions)
 	require.Equal(t, 7, res.Pages)
+	require.Equal(t, 7, ledger.calls, "PayRewardPage calls")
 	for id := int64(1); id <= 25; id++ {
-		require.Equal(t, 1, ledger.paid["2026-03-02"][id], "position %d", id)
+		require.Equal(t, 1, ledger.offered["2026-03-02"][id], "position %d asked for", id)
+		require.Equal(t, 1, ledger.paid["2026-03-02"][id], "position %d credited", id)
 	}
 }
 
@@ -214,9 +227,21 @@ func TestRewardRunTwiceAndAfterCrashPaysOnce(t *testing.T) {
 		var res RewardRunResult
 		require.NoError(t, env.GetWorkflowResult(&res))
 		require.EqualValues(t, 10, res.PaidPositions)
+		if i == 0 {
+			require.Equal(t, 1, ledger.crashes, "the page lost after commit was injected")
+		}
 	}
+	require.Equal(t, 1, ledger.crashes)
+	// Pages of 3 over 10 positions: 4 pages a run, plus the crashed
+	// page's retry in the first run.
+	require.Equal(t, 9, ledger.calls, "PayRewardPage calls")
 	for id := int64(1); id <= 10; id++ {
-		require.Equal(t, 1, ledger.paid["2026-03-03"][id], "position %d", id)
+		want := 2 // once per run
+		if id >= 4 && id <= 6 {
+			want = 3 // the crashed page is retried from the same cursor
+		}
+		require.Equal(t, want, ledger.offered["2026-03-03"][id], "position %d asked for", id)
+		require.Equal(t, 1, ledger.paid["2026-03-03"][id], "position %d credited", id)
 	}
 	require.Equal(t, 2, ledger.lockSweeps, "each run sweeps overdue lock expiries")
 }
