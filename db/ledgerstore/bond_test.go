@@ -1,9 +1,11 @@
 package ledgerstore_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
@@ -29,10 +31,15 @@ func (e *env) developer(units int64) string {
 }
 
 // bucket returns the units of (account, bucket), 0 when the row is missing.
+// Any other query error fails the test, so a zero read is a real zero.
 func (e *env) bucket(id, bucket string) int64 {
 	e.t.Helper()
 	var units int64
-	_ = e.pool.QueryRow(e.ctx, `SELECT units FROM balances WHERE account_id = $1 AND bucket = $2`, id, bucket).Scan(&units)
+	err := e.pool.QueryRow(e.ctx, `SELECT units FROM balances WHERE account_id = $1 AND bucket = $2`, id, bucket).Scan(&units)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0
+	}
+	require.NoError(e.t, err, "balance of %s/%s", id, bucket)
 	return units
 }
 
