@@ -151,6 +151,22 @@ func (f *fixture) snapshot() string {
 	return s
 }
 
+// supply is the store's own supply totals.
+func (f *fixture) supply() ledgerstore.Supply {
+	f.t.Helper()
+	s, err := f.store.Supply(context.Background())
+	require.NoError(f.t, err)
+	return s
+}
+
+// available is an account's liquid balance less its active holds.
+func (f *fixture) available(id string) int64 {
+	f.t.Helper()
+	b, err := f.store.Balances(context.Background(), id)
+	require.NoError(f.t, err)
+	return b.AvailableUnits
+}
+
 func TestTransferOverHTTP(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, true)
@@ -364,10 +380,27 @@ func TestAdminOverHTTP(t *testing.T) {
 	}
 	require.Equal(t, before, f.snapshot())
 
+	// A grant moves units from the treasury to the grantee and leaves the
+	// supply alone; a burn takes them out of the treasury and out of
+	// circulation. Both are checked against what the store reports.
+	supply0, treasury0, grantee0 := f.supply(), f.available(ledger.AccountTreasury), f.available(a)
 	r = f.do(req{method: "POST", path: "/api/v1/admin/grants", body: fmt.Sprintf(`{"to":%q,"amount":"5","reason":"demo"}`, a), subject: "admin:root", scopes: "admin", key: "g2"})
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	require.Equal(t, treasury0-5*avt, f.available(ledger.AccountTreasury), "treasury after grant")
+	require.Equal(t, grantee0+5*avt, f.available(a), "grantee after grant")
+	require.Equal(t, supply0, f.supply(), "a grant changes no supply total")
+
 	r = f.do(req{method: "POST", path: "/api/v1/admin/burn", body: `{"amount":"5","reason":"cleanup"}`, subject: "admin:root", scopes: "admin", key: "b1"})
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	require.Equal(t, treasury0-10*avt, f.available(ledger.AccountTreasury), "treasury after burn")
+	require.Equal(t, grantee0+5*avt, f.available(a), "a burn leaves the grantee alone")
+	want := supply0
+	want.BurnedUnits += 5 * avt
+	want.IssuanceUnits += 5 * avt
+	want.CirculatingUnits -= 5 * avt
+	require.Equal(t, want, f.supply(), "supply after burn")
+	require.Equal(t, want.MintedUnits-want.BurnedUnits, want.CirculatingUnits)
+	require.Equal(t, -want.IssuanceUnits, want.CirculatingUnits)
 
 	// An on-demand balance checkpoint: admins only.
 	r = f.do(req{method: "POST", path: "/api/v1/admin/checkpoints", subject: a, key: "c0"})
