@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"crypto/ed25519"
+	"reflect"
 	"testing"
 	"time"
 
@@ -28,11 +29,12 @@ func FuzzVerify(f *testing.F) {
 	}
 	// Fixed claims: Ed25519 is deterministic, so every fuzz worker derives
 	// the same good token.
-	good, err := s.Sign(registry.Claims{
+	signed := registry.Claims{
 		Issuer: iss, Audience: aud, Subject: "did:theprotocol:6274f556-151c-43e4-9a70-721177931091",
 		IssuedAt: 1_800_000_000, NotBefore: 1_800_000_000, ExpiresAt: 1_800_000_900, ID: "0190aaaa-0000-7000-8000-000000000001",
 		Scope: registry.ScopeAgent, Registry: "alpha-main", Frame: "alpha", Generation: 1,
-	})
+	}
+	good, err := s.Sign(signed)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -51,6 +53,15 @@ func FuzzVerify(f *testing.F) {
 			// Ed25519 signatures are non-malleable under strict decoding:
 			// only the exact token we signed can verify.
 			t.Fatalf("a different token verified: %q (%+v)", tok, c)
+		}
+		// The accepted token must carry exactly the claims we signed, and
+		// those claims, signed again, must give back the same bytes.
+		if !reflect.DeepEqual(c, signed) {
+			t.Fatalf("verified claims %+v, signed %+v", c, signed)
+		}
+		again, err := s.Sign(c)
+		if err != nil || again != tok {
+			t.Fatalf("verified claims re-sign to %q (%v), not the token", again, err)
 		}
 	})
 }

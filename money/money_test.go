@@ -1,7 +1,10 @@
 package money_test
 
 import (
+	"errors"
 	"math"
+	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -154,6 +157,71 @@ func FuzzParseFormat(f *testing.F) {
 		back, err := money.Parse(money.Format(u))
 		if err != nil || back != u {
 			t.Fatalf("round trip of %q: %d → %q → %d (%v)", s, u, money.Format(u), back, err)
+		}
+	})
+}
+
+// refParse is an independent reading of Parse's contract on math/big: an
+// optional '-', one or more digits, optionally '.' and one to Decimals more
+// digits, at most 40 bytes, scaled by 10^Decimals and within int64. It does
+// not share Parse's negative accumulation, so an off-by-one at the int64
+// edges or a wrong scale shows up as a disagreement.
+func refParse(s string) (int64, error) {
+	if s == "" || len(s) > 40 {
+		return 0, money.ErrSyntax
+	}
+	body := strings.TrimPrefix(s, "-")
+	intPart, frac, hasDot := strings.Cut(body, ".")
+	isDigits := func(x string) bool { return x != "" && strings.Trim(x, "0123456789") == "" }
+	if !isDigits(intPart) || (hasDot && !isDigits(frac)) {
+		return 0, money.ErrSyntax
+	}
+	if len(frac) > money.Decimals {
+		return 0, money.ErrPrecision
+	}
+	v, ok := new(big.Int).SetString(intPart+frac+strings.Repeat("0", money.Decimals-len(frac)), 10)
+	if !ok {
+		return 0, money.ErrSyntax
+	}
+	if body != s {
+		v.Neg(v)
+	}
+	if !v.IsInt64() {
+		return 0, money.ErrOverflow
+	}
+	return v.Int64(), nil
+}
+
+// FuzzParse checks Parse against refParse: both accept the same strings
+// with the same value, and every rejection is one of the package's errors;
+// where the input is well-formed the reason (precision or overflow) agrees.
+//
+//	go test ./money -run '^$' -fuzz FuzzParse$ -fuzztime 30s
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"0", "-0", "1", "12.5", "0.00000001", "-3.25", "1.123456789", "007.10",
+		"92233720368.54775807", "92233720368.54775808", "-92233720368.54775808", "-92233720368.54775809",
+		"1e8", "+1", " 1", "1.", ".5", "-", "--1", "1.2.3", "١",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := money.Parse(s)
+		want, werr := refParse(s)
+		switch {
+		case werr == nil && err == nil:
+			if got != want {
+				t.Fatalf("Parse(%q) = %d, reference %d", s, got, want)
+			}
+		case werr == nil:
+			t.Fatalf("Parse(%q) rejected (%v); reference reads %d", s, err, want)
+		case err == nil:
+			t.Fatalf("Parse(%q) = %d; reference rejects it (%v)", s, got, werr)
+		case !errors.Is(err, money.ErrSyntax) && !errors.Is(err, money.ErrPrecision) && !errors.Is(err, money.ErrOverflow):
+			t.Fatalf("Parse(%q) rejected with a foreign error %v", s, err)
+		case !errors.Is(werr, money.ErrSyntax) && !errors.Is(err, werr):
+			// A well-formed string is refused for one reason only.
+			t.Fatalf("Parse(%q) rejected with %v, want %v", s, err, werr)
 		}
 	})
 }
