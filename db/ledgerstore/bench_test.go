@@ -91,7 +91,7 @@ func runTransfers(b *testing.B, l *benchLedger, submitters int, fn func(context.
 	lat := make([][]time.Duration, submitters)
 	var failed atomic.Int64
 	run := uuid.NewString()[:8]
-	stale0, fallbacks0 := counter("ledger_transfer_batches_stale_total"), counter("ledger_group_commit_fallbacks_total")
+	stale0, fallbacks0 := counter(b, "ledger_transfer_batches_stale_total"), counter(b, "ledger_group_commit_fallbacks_total")
 	b.ResetTimer()
 	cpu := testenv.StartCPUMeter(l.pool)
 	start := time.Now()
@@ -125,31 +125,39 @@ func runTransfers(b *testing.B, l *benchLedger, submitters int, fn func(context.
 	b.StopTimer()
 	reportLatency(b, elapsed, slices.Concat(lat...))
 	cpu.Report(b, b.N)
-	b.ReportMetric(counter("ledger_transfer_batches_stale_total")-stale0, "stale_batches")
-	b.ReportMetric(counter("ledger_group_commit_fallbacks_total")-fallbacks0, "fallback_batches")
+	b.ReportMetric(counter(b, "ledger_transfer_batches_stale_total")-stale0, "stale_batches")
+	b.ReportMetric(counter(b, "ledger_group_commit_fallbacks_total")-fallbacks0, "fallback_batches")
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d transfers failed", f)
 	}
 }
 
-// counter reads one of the package's Prometheus counters by name.
-func counter(name string) float64 {
+// counter reads one of the package's Prometheus counters by name. A counter
+// that cannot be read fails the benchmark: a sentinel value would turn into
+// a plausible-looking delta (a stale count of 0) in the report.
+func counter(b testing.TB, name string) float64 {
+	b.Helper()
 	reg := prometheus.NewRegistry()
 	for _, c := range ledgerstore.Collectors() {
-		if reg.Register(c) != nil {
-			return -1
+		if err := reg.Register(c); err != nil {
+			b.Fatalf("register ledgerstore collectors: %v", err)
 		}
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
-		return -1
+		b.Fatalf("gather ledgerstore metrics: %v", err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
 		}
+		if len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetCounter() == nil {
+			b.Fatalf("metric %s is not a single unlabelled counter", name)
+		}
+		return mf.GetMetric()[0].GetCounter().GetValue()
 	}
-	return -1
+	b.Fatalf("metric %s is not exported by ledgerstore.Collectors", name)
+	return 0
 }
 
 func envInt(name string) int {
