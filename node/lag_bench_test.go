@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/db"
@@ -48,7 +49,8 @@ func BenchmarkOutboxToProjectionLag(b *testing.B) {
 		gc := n.Ledger.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
 		start := time.Now()
 		dur := time.Duration(envInt("LAG_BENCH_SECONDS", 10)) * time.Second
-		var done atomic.Int64
+		var done, failed atomic.Int64
+		var firstErr atomic.Value
 		var wg sync.WaitGroup
 		b.StartTimer()
 		for w := range 256 {
@@ -61,23 +63,49 @@ func BenchmarkOutboxToProjectionLag(b *testing.B) {
 						continue
 					}
 					_, err := gc.Transfer(ctx, ledgerstore.TransferRequest{From: from, To: to, AmountUnits: 1000 + int64(i%100), IdempotencyKey: fmt.Sprintf("w%d-%d", w, i)})
-					if err == nil {
-						done.Add(1)
+					if err != nil {
+						// Every account is funded far beyond the load, so a
+						// failure is a fault; it would also shrink the
+						// transfers/s and lag sample without a trace.
+						if failed.Add(1) == 1 {
+							firstErr.Store(err)
+						}
+						continue
 					}
+					done.Add(1)
 				}
 			}()
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
 		gc.Close()
+		if f := failed.Load(); f > 0 {
+			b.Fatalf("%d of %d transfers failed; first: %v", f, f+done.Load(), firstErr.Load())
+		}
+		if done.Load() == 0 {
+			b.Fatal("no transfer completed")
+		}
 		teg, es := n.Pools[db.RoleTEG], n.Pools[db.RoleEventStore]
 		var outbox int64
 		require.NoError(b, teg.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&outbox))
-		require.Eventually(b, func() bool {
+		// The condition runs on its own goroutine, where require may not
+		// stop the benchmark: keep the last query error and report it.
+		var lastErr error
+		var mu sync.Mutex
+		ok := assert.Eventually(b, func() bool {
 			var got int64
-			require.NoError(b, es.QueryRow(ctx, `SELECT count(*) FROM events WHERE source = 'teg'`).Scan(&got))
-			return got == outbox
+			err := es.QueryRow(ctx, `SELECT count(*) FROM events WHERE source = 'teg'`).Scan(&got)
+			mu.Lock()
+			lastErr = err
+			mu.Unlock()
+			return err == nil && got == outbox
 		}, 5*time.Minute, 200*time.Millisecond)
+		if !ok {
+			mu.Lock()
+			err := lastErr
+			mu.Unlock()
+			b.Fatalf("EventStore did not catch up with %d outbox rows (last query error: %v)", outbox, err)
+		}
 		b.StopTimer()
 		var p50, p99, maxLag float64
 		require.NoError(b, es.QueryRow(ctx, `SELECT
