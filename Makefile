@@ -61,8 +61,8 @@ tools: ## build the pinned tools into ./bin, SPIRE included (parallel; cached by
 # SPIRE server + agent for the identity tests, built from the tools module
 # tools/spire (kept out of the product's module graph). The stamp is keyed by
 # the tools module's go.sum hash, so a warm run skips the ~6-13 min cold build.
-# Tests find the binaries via THEPROTOCOL_SPIRE_BIN_DIR or ./bin and skip
-# when absent.
+# Tests find the binaries via THEPROTOCOL_SPIRE_BIN_DIR (then they must be
+# there, or the tests fail) or ./bin, and skip only when neither applies.
 SPIRE_BIN_DIR ?= $(BIN)
 SPIRE_SUM     := $(shell sha256sum tools/spire/go.sum 2>/dev/null | cut -c1-16)
 SPIRE_STAMP   := $(SPIRE_BIN_DIR)/.spire-$(SPIRE_SUM)

@@ -6,7 +6,8 @@
 //
 // The binaries come from $THEPROTOCOL_SPIRE_BIN_DIR, else <module>/bin or
 // <module>/tools/spire/bin (`make spire` builds them); a test that needs
-// them is skipped when they are absent.
+// them is skipped when they are absent and the variable is unset, and
+// fails when the variable is set but names no binaries.
 package spire
 
 import (
@@ -36,26 +37,46 @@ const EnvBinDir = "THEPROTOCOL_SPIRE_BIN_DIR"
 // loaded machine keeps up.
 const SVIDTTL = 20 * time.Second
 
-// Bins returns the paths of spire-server and spire-agent, or skips t.
+// Bins returns the paths of spire-server and spire-agent. It skips t only
+// when $THEPROTOCOL_SPIRE_BIN_DIR is unset and the module has none; when the
+// variable is set (as `make test` sets it) the caller asked for the real
+// SPIRE suite, so missing binaries fail t instead of hiding the suite.
 func Bins(t testing.TB) (server, agent string) {
 	t.Helper()
-	dirs := []string{os.Getenv(EnvBinDir)}
-	if root, err := testenv.ModuleRoot(); err == nil {
-		dirs = append(dirs, filepath.Join(root, "bin"), filepath.Join(root, "tools", "spire", "bin"))
+	root, _ := testenv.ModuleRoot()
+	server, agent, err := locate(os.Getenv(EnvBinDir), root)
+	switch {
+	case err == nil:
+		return server, agent
+	case os.Getenv(EnvBinDir) != "":
+		t.Fatalf("SPIRE binaries required: %v", err)
+	default:
+		t.Skipf("%v: run `make spire` to build them", err)
+	}
+	return "", ""
+}
+
+// locate finds the binaries. With envDir set only that directory counts: a
+// stray copy under the module must not stand in for the one the caller named.
+func locate(envDir, root string) (server, agent string, err error) {
+	var dirs []string
+	if envDir != "" {
+		dirs = []string{envDir}
+	} else if root != "" {
+		dirs = []string{filepath.Join(root, "bin"), filepath.Join(root, "tools", "spire", "bin")}
 	}
 	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
 		s, a := filepath.Join(d, "spire-server"), filepath.Join(d, "spire-agent")
 		if isExec(s) && isExec(a) {
 			s, _ = filepath.Abs(s)
 			a, _ = filepath.Abs(a)
-			return s, a
+			return s, a, nil
 		}
 	}
-	t.Skipf("SPIRE binaries not found (looked in $%s, <module>/bin, <module>/tools/spire/bin): run `make spire` to build them", EnvBinDir)
-	return "", ""
+	if envDir != "" {
+		return "", "", fmt.Errorf("no executable spire-server and spire-agent in $%s=%s", EnvBinDir, envDir)
+	}
+	return "", "", fmt.Errorf("SPIRE binaries not found ($%s unset; looked in <module>/bin, <module>/tools/spire/bin)", EnvBinDir)
 }
 
 func isExec(p string) bool {
