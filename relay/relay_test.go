@@ -54,7 +54,7 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	clock := now
 	progress := &fixedProgress{}
 	r := New(tdb.Pool, nil, Options{Registry: "alpha-main", Source: "teg", BatchSize: 3, Progress: progress,
-		Retention: time.Hour, Now: func() time.Time { return clock }})
+		Retention: time.Hour, RepublishAfter: 365 * 24 * time.Hour, Now: func() time.Time { return clock }})
 	out := db.NewOutboxStore(tdb.Pool)
 	unpublished := func() []string {
 		rows, err := out.Unpublished(ctx, 100)
@@ -138,22 +138,31 @@ func TestSequencingWithoutRewritingRows(t *testing.T) {
 	require.EqualValues(t, 3, rows[1].Seq)
 
 	// Retention: nothing before the cutoff; then only whole batches the
-	// EventStore acknowledged.
+	// EventStore acknowledged. The acknowledgement comes the way it does in
+	// production: Step reads the high-water mark from the progress reader
+	// and retains up to it (everything is published, so Step needs no
+	// broker; the re-publish window is far away, so it re-publishes nothing).
 	count := func() (n int) {
 		require.NoError(t, tdb.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n))
 		return n
 	}
+	require.NoError(t, out.MarkPublished(ctx, 6))
+	step := func() {
+		t.Helper()
+		n, err := r.Step(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n, "nothing left to publish")
+	}
 	progress.hwm = 2
-	require.NoError(t, r.retain(ctx, clock))
+	step()
 	require.Equal(t, 6, count(), "nothing is older than the retention")
 	clock = clock.Add(2 * time.Hour)
-	r.ackedSeq = 2
-	require.NoError(t, r.retain(ctx, clock))
+	step()
 	require.Equal(t, 6, count(), "the first batch (1–3) is not acknowledged entirely")
-	r.ackedSeq = 4
-	require.NoError(t, r.retain(ctx, clock))
+	progress.hwm = 4
+	clock = clock.Add(2 * time.Minute) // the next progress check and retention pass are due
+	step()
 	require.Equal(t, 2, count(), "batches 1–3 and 4 are gone, 5 and 6 stay")
-	require.NoError(t, out.MarkPublished(ctx, 6))
 	rows, err = out.Range(ctx, 5, 6, 10)
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
