@@ -171,6 +171,10 @@ func (c xferCollector) Collect(ch chan<- prometheus.Metric) {
 		if !ok || peer == "" {
 			continue
 		}
+		// Prometheus samples are float64: this is the exported reading
+		// only (exact up to 2^53 base units, ~90 million AVT). Every
+		// decision about the cap is taken on the int64 units in the
+		// commit's transaction, never on this value.
 		ch <- prometheus.MustNewConstMetric(s.xm.exposure, prometheus.GaugeValue, float64(xferstate.Exposure(r.Units)), peer)
 		ch <- prometheus.MustNewConstMetric(s.xm.exposureCap, prometheus.GaugeValue, float64(s.caps.For(peer)), peer)
 	}
