@@ -68,7 +68,9 @@
 //  5. lock the touched balances FOR UPDATE in the global order and
 //     revalidate: the same sequence of decisions must still be valid from
 //     the locked values (each account's lowest running available balance,
-//     shifted by how much it moved since step 2, is still ≥ 0);
+//     shifted by how much it moved since step 2, is still ≥ 0) and each
+//     pair's velocity count is its step-2 count plus the batch's own
+//     transfers (another batch of the pair committed in between otherwise);
 //  6. apply the netted balance deltas in one UPDATE (fee_collector last)
 //     and commit.
 //

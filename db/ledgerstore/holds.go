@@ -236,6 +236,15 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 		if amount > h.AmountUnits {
 			return apperr.New(apperr.Invalid, "cannot post %s from a hold of %s", money.Format(amount), money.Format(h.AmountUnits))
 		}
+		// The sender's lock comes before the velocity count: every transfer
+		// of the pair locks the sender, so the count then includes all of
+		// them that committed before this one.
+		locked, err := s.lockBalances(ctx, tx, map[balKey]struct{}{
+			{h.From, ledger.BucketLiquid}: {}, {h.To, ledger.BucketLiquid}: {},
+		})
+		if err != nil {
+			return err
+		}
 		bps := int64(0)
 		if k, _ := ledger.KindOf(h.To); ledger.IsUserKind(k) {
 			counts, err := s.q.TransferPairCounts(ctx, tx, tegdb.TransferPairCountsParams{
@@ -253,12 +262,6 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 		fee, err := ledger.TransferFee(amount, bps)
 		if err != nil {
 			return apperr.New(apperr.Invalid, "%s", err.Error())
-		}
-		locked, err := s.lockBalances(ctx, tx, map[balKey]struct{}{
-			{h.From, ledger.BucketLiquid}: {}, {h.To, ledger.BucketLiquid}: {},
-		})
-		if err != nil {
-			return err
 		}
 		from, to := locked[balKey{h.From, ledger.BucketLiquid}], locked[balKey{h.To, ledger.BucketLiquid}]
 		if from == nil || to == nil {

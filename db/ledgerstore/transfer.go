@@ -361,7 +361,51 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 	if locked, err = s.revalidate(ctx, tx, locked); err != nil {
 		return err
 	}
+	if err := s.recheckVelocity(ctx, tx, pc, counts, pairs); err != nil {
+		return err
+	}
 	return s.applyBalances(ctx, tx, locked, feeTotal, now)
+}
+
+// recheckVelocity, run once the optimistic batch holds its senders' locks,
+// proves that the velocity counts its fees were set from are still exact:
+// counted again now, each pair must show its first count plus this batch's
+// own transfers and nothing else. A batch of the same pair that committed
+// in between (it locks the same sender, so it committed before our lock was
+// granted) would otherwise have been invisible, and both batches would have
+// priced their transfers as if the other did not exist; errStale reruns the
+// batch with the locks taken before the counts. Pairs whose first count
+// already reached the cap are priced at the maximum whatever came since.
+func (s *Store) recheckVelocity(ctx context.Context, tx pgx.Tx, first tegdb.TransferPairCountsParams, firstCounts []int32, now map[[2]string]int) error {
+	p := tegdb.TransferPairCountsParams{Since: first.Since}
+	var want []int
+	for i := range first.Senders {
+		pair := [2]string{first.Senders[i], first.Receivers[i]}
+		if int(firstCounts[i]) >= ledger.VelocityCountCap || now[pair] == int(firstCounts[i]) {
+			continue
+		}
+		p.Senders = append(p.Senders, pair[0])
+		p.Receivers = append(p.Receivers, pair[1])
+		want = append(want, now[pair])
+		// One more than expected is enough to see that something came in.
+		p.MaxCount = max(p.MaxCount, int32(now[pair]+1))
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	counts, err := s.q.TransferPairCounts(ctx, tx, p)
+	if err != nil {
+		return err
+	}
+	if len(counts) != len(want) {
+		return fmt.Errorf("ledgerstore: %d velocity counts for %d pairs", len(counts), len(want))
+	}
+	for i, c := range counts {
+		if int(c) != want[i] {
+			return errStale
+		}
+	}
+	return nil
 }
 
 // testHookBeforeRevalidate, when set by a test, runs between the optimistic
