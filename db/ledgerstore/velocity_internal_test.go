@@ -126,16 +126,47 @@ func TestVelocityFeeIndependentOfBatching(t *testing.T) {
 		require.Equal(t, curve[pos], it.res.FeeBps, "transfer %s is number %d of the pair's sequence", it.req.IdempotencyKey, pos)
 		require.Equal(t, fee.FeeUnits, it.res.FeeUnits, "fee of %s", it.req.IdempotencyKey)
 	}
-	var stored []int64
-	rows, err := tdb.Pool.Query(ctx, `SELECT fee_bps FROM transfers WHERE sender = $1 AND receiver = $2 ORDER BY fee_bps`, from, to)
-	require.NoError(t, err)
-	for rows.Next() {
-		var b int64
-		require.NoError(t, rows.Scan(&b))
-		stored = append(stored, b)
+	stored := func(from, to string) []int64 {
+		var out []int64
+		rows, err := tdb.Pool.Query(ctx, `SELECT fee_bps FROM transfers WHERE sender = $1 AND receiver = $2 ORDER BY fee_bps`, from, to)
+		require.NoError(t, err)
+		for rows.Next() {
+			var b int64
+			require.NoError(t, rows.Scan(&b))
+			out = append(out, b)
+		}
+		require.NoError(t, rows.Err())
+		return out
 	}
-	require.NoError(t, rows.Err())
-	require.Equal(t, curve, stored, "the committed rows carry the sequence's rates")
+	require.Equal(t, curve, stored(from, to), "the committed rows carry the sequence's rates")
+
+	// The committer itself, two workers and small batches, the transfers
+	// submitted at once: however they were grouped, the pair pays the
+	// curve, each transfer the fee of its rate.
+	gc := s.NewGroupCommitter(GroupCommitOptions{Workers: 2, MaxBatch: 3})
+	defer gc.Close()
+	from, to = open(10*avtUnits), open(0)
+	res := make([]Transfer, n)
+	errs = make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], errs[i] = gc.Transfer(ctx, TransferRequest{From: from, To: to, AmountUnits: amount(i), IdempotencyKey: fmt.Sprintf("gc-%d", i)})
+		}()
+	}
+	wg.Wait()
+	var gcBps []int64
+	for i := range n {
+		require.NoError(t, errs[i])
+		fee, err := ledger.TransferFee(amount(i), res[i].FeeBps)
+		require.NoError(t, err)
+		require.Equal(t, fee.FeeUnits, res[i].FeeUnits)
+		gcBps = append(gcBps, res[i].FeeBps)
+	}
+	slices.Sort(gcBps)
+	require.Equal(t, curve, gcBps, "the group committer's batches pay the curve")
+	require.Equal(t, curve, stored(from, to))
 }
 
 func waitTimeout(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
