@@ -70,15 +70,15 @@ func TestAuditReconcilesNonZeroTermsAndMoneyInFlight(t *testing.T) {
 	x, err := f.main.Payments.Forward(ctx, ledgerstore.XferRequest{From: alice, To: bob, Target: f.esReg.ID, AmountUnits: amount, IdempotencyKey: "audit-inflight"})
 	require.NoError(t, err)
 	wf := workflows.SettlementWorkflowID(f.mainReg.ID, f.esReg.ID, x.ID)
-	require.Eventually(t, func() bool { return sagaState(t, f.main, wf) == workflows.SagaCommitStalled }, 60*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return settlementSagaState(t, f.main, wf) == workflows.SagaCommitStalled }, 60*time.Second, 100*time.Millisecond)
 	require.Positive(t, refused.Load(), "the commit was refused by the injected fault")
 	got, err := f.main.Ledger.GetXfer(ctx, x.ID)
 	require.NoError(t, err)
 	require.Equal(t, xferstate.Committing, got.Status, "decided, not yet credited")
-	transitOut := tegUnits(t, f.main, ledgerstore.TransitAccount(f.esReg.ID))
+	transitOut := tegLiquidUnits(t, f.main, ledgerstore.TransitAccount(f.esReg.ID))
 	require.Equal(t, amount, transitOut, "the coordinator's leg: the sender's debit sits on transit:<target>")
-	require.Zero(t, tegUnits(t, f.es, ledgerstore.TransitAccount(f.mainReg.ID)), "the target's leg is unmatched")
-	require.Zero(t, tegUnits(t, f.es, bob))
+	require.Zero(t, tegLiquidUnits(t, f.es, ledgerstore.TransitAccount(f.mainReg.ID)), "the target's leg is unmatched")
+	require.Zero(t, tegLiquidUnits(t, f.es, bob))
 
 	f.reconciles(amount, amount)
 	// A wrong term fails the audit: one unit more destroyed than the TEG
@@ -101,7 +101,7 @@ func TestAuditReconcilesNonZeroTermsAndMoneyInFlight(t *testing.T) {
 		require.NoError(t, err)
 		return got.Status == xferstate.Committed
 	}, 90*time.Second, 100*time.Millisecond)
-	require.Equal(t, -amount, tegUnits(t, f.es, ledgerstore.TransitAccount(f.mainReg.ID)))
+	require.Equal(t, -amount, tegLiquidUnits(t, f.es, ledgerstore.TransitAccount(f.mainReg.ID)))
 	f.reconciles(0, 0)
 	require.Equal(t, float64(0), violation(t, f.es))
 }
@@ -176,7 +176,7 @@ func (f *reconFrame) reconciles(transit, inFlight int64) {
 	require.True(t, rep.OK, "%+v", rep)
 }
 
-func sagaState(t *testing.T, n *node.Node, workflowID string) string {
+func settlementSagaState(t *testing.T, n *node.Node, workflowID string) string {
 	t.Helper()
 	var st workflows.SettlementStatus
 	v, err := n.Temporal.QueryWorkflow(context.Background(), workflowID, "", workflows.QuerySettlement)
@@ -187,7 +187,7 @@ func sagaState(t *testing.T, n *node.Node, workflowID string) string {
 	return st.SagaState
 }
 
-func tegUnits(t *testing.T, n *node.Node, account string) int64 {
+func tegLiquidUnits(t *testing.T, n *node.Node, account string) int64 {
 	t.Helper()
 	var units int64
 	err := n.Pools[db.RoleTEG].QueryRow(context.Background(),
