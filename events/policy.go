@@ -57,6 +57,39 @@ const (
 	TypeBalanceCheckpoint = "BalanceCheckpoint"
 )
 
+// Disputes (db/migrations/common/00025_emission_dispute.sql), all
+// authored by the TEG that records the dispute. DisputeRuled's payload is
+// DisputeRuledPayload; the reputation run reads it.
+const (
+	TypeDisputeOpened         = "DisputeOpened"
+	TypeDisputeResponded      = "DisputeResponded"
+	TypeDisputeResponseMissed = "DisputeResponseMissed" // the response window passed unused
+	TypeDisputeRuled          = "DisputeRuled"
+	TypeDisputeLapsed         = "DisputeLapsed" // the ruling window passed unused: no consequence
+	// TypeDisputeCompensationMinted mints the award to the complainant
+	// (issuance −, complainant liquid +); the supply audit counts it as
+	// issuance under its own term, compensation_issued.
+	TypeDisputeCompensationMinted = "DisputeCompensationMinted"
+	// TypeDisputeFeeCharged moves a losing complainant's fee to the
+	// treasury.
+	TypeDisputeFeeCharged = "DisputeFeeCharged"
+)
+
+// DisputeRuledPayload is the payload of DisputeRuled. Winner and loser are
+// the complainant and the respondent in the order the tribunal decided.
+type DisputeRuledPayload struct {
+	DisputeID   string `json:"dispute_id"`
+	TransferID  string `json:"transfer_id"`
+	Complainant string `json:"complainant"`
+	Respondent  string `json:"respondent"`
+	Winner      string `json:"winner"`
+	Loser       string `json:"loser"`
+	AmountUnits int64  `json:"amount_units"` // the amount in dispute (the claim)
+	AwardUnits  int64  `json:"award_units"`  // compensation awarded (0 for a ruling for the respondent)
+	Outcome     string `json:"outcome"`      // "complainant" or "respondent"
+	Reason      string `json:"reason"`
+}
+
 // Permission says which sources may author an event type.
 type Permission struct {
 	FromTEG        bool
@@ -131,4 +164,12 @@ var DefaultPolicy = map[string]Permission{
 	TypeCrossRegistryTermsMismatch: teg,
 
 	TypeBalanceCheckpoint: teg,
+
+	TypeDisputeOpened:             teg,
+	TypeDisputeResponded:          teg,
+	TypeDisputeResponseMissed:     teg,
+	TypeDisputeRuled:              teg,
+	TypeDisputeLapsed:             teg,
+	TypeDisputeCompensationMinted: teg,
+	TypeDisputeFeeCharged:         teg,
 }

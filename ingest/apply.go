@@ -744,7 +744,7 @@ func (a *Applier) writeBatch(ctx context.Context, tx pgx.Tx, items []decoded, pl
 	}
 	if err := a.q.SupplyAuditApply(ctx, tx, eventdb.SupplyAuditApplyParams{
 		Frame: a.Frame, Issued: terms.issued, Destroyed: terms.destroyed, TransitNet: terms.transitNet,
-		Circulating: terms.circulating, Events: int64(len(applied.order) - len(applied.skipped)), Now: start,
+		Circulating: terms.circulating, Compensation: terms.compensation, Events: int64(len(applied.order) - len(applied.skipped)), Now: start,
 	}); err != nil {
 		return applied, terms, nil, nil, fmt.Errorf("supply audit: %w", err)
 	}
@@ -772,9 +772,13 @@ func (a *Applier) writeBatch(ctx context.Context, tx pgx.Tx, items []decoded, pl
 
 type auditTerms struct {
 	issued, destroyed, transitNet, circulating int64
+	// compensation is issuance by dispute rulings (its own term).
+	compensation int64
 }
 
-func (t auditTerms) delta() int64 { return t.issued - t.destroyed + t.transitNet - t.circulating }
+func (t auditTerms) delta() int64 {
+	return t.issued + t.compensation - t.destroyed + t.transitNet - t.circulating
+}
 
 // apply adds the non-zero deltas to the balance projection, in the order
 // given (positions in key order, prepared off the transaction's critical
@@ -846,7 +850,9 @@ func accumulate(env *events.Envelope, deltas *balanceDeltas, t *auditTerms, sign
 		var err error
 		switch classify(p.Account) {
 		case classIssuance:
-			if p.Delta < 0 {
+			if p.Delta < 0 && env.Type == events.TypeDisputeCompensationMinted {
+				err = add(&t.compensation, -p.Delta)
+			} else if p.Delta < 0 {
 				err = add(&t.issued, -p.Delta)
 			} else {
 				err = add(&t.destroyed, p.Delta)
@@ -867,15 +873,17 @@ func accumulate(env *events.Envelope, deltas *balanceDeltas, t *auditTerms, sign
 
 // AuditReport is the supply audit with every term.
 type AuditReport struct {
-	Frame            string    `json:"frame"`
-	TokensIssued     int64     `json:"tokens_issued"`
-	TokensDestroyed  int64     `json:"tokens_destroyed"`
-	TransitNet       int64     `json:"transit_net"`
-	TotalCirculating int64     `json:"total_circulating"`
-	NetSupply        int64     `json:"net_supply"`
-	Delta            int64     `json:"delta"`
-	EventsApplied    int64     `json:"events_applied"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	Frame        string `json:"frame"`
+	TokensIssued int64  `json:"tokens_issued"`
+	// CompensationIssued is issuance minted as dispute compensation.
+	CompensationIssued int64     `json:"compensation_issued"`
+	TokensDestroyed    int64     `json:"tokens_destroyed"`
+	TransitNet         int64     `json:"transit_net"`
+	TotalCirculating   int64     `json:"total_circulating"`
+	NetSupply          int64     `json:"net_supply"`
+	Delta              int64     `json:"delta"`
+	EventsApplied      int64     `json:"events_applied"`
+	UpdatedAt          time.Time `json:"updated_at"`
 	// Failures are the reconciliation and transit-netting differences that
 	// outlasted their grace period, and a reconciler that stopped, each
 	// naming its registry and term (reconcile.go).
@@ -915,8 +923,9 @@ func supplyAudit(ctx context.Context, q eventdb.DBTX, frame string) (AuditReport
 	rep := AuditReport{
 		Frame: frame, TokensIssued: r.TokensIssued, TokensDestroyed: r.TokensDestroyed, TransitNet: r.TransitNet,
 		TotalCirculating: r.TotalCirculating, EventsApplied: r.EventsApplied, UpdatedAt: r.UpdatedAt, Failures: []string{},
+		CompensationIssued: r.CompensationIssued,
 	}
-	rep.NetSupply = rep.TokensIssued - rep.TokensDestroyed + rep.TransitNet
+	rep.NetSupply = rep.TokensIssued + rep.CompensationIssued - rep.TokensDestroyed + rep.TransitNet
 	rep.Delta = rep.NetSupply - rep.TotalCirculating
 	return rep, nil
 }

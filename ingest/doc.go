@@ -25,11 +25,13 @@
 // Supply audit terms (SPEC §5), from the EventStore's own data only:
 //
 //	tokens_issued      Σ credits to the issuance account's counterpart, i.e. −Σ negative issuance postings
+//	compensation_issued the same, for DisputeCompensationMinted events only (dispute
+//	                   compensation is issuance with its own term; tokens_issued excludes it)
 //	tokens_destroyed   Σ positive issuance postings (burns)
 //	transit_net        −Σ postings on cross-frame contra accounts ("xframe:<frame>"): value that
 //	                   entered the frame from elsewhere minus value that left it
 //	total_circulating  Σ balances of every other account, native buckets only
-//	net_supply         tokens_issued − tokens_destroyed + transit_net
+//	net_supply         tokens_issued + compensation_issued − tokens_destroyed + transit_net
 //	delta              net_supply − total_circulating, which must be exactly 0
 //
 // Every applied event is checked to be zero-sum per currency (native buckets,

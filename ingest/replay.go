@@ -71,7 +71,7 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, frame string) (ReplayReport
 	}
 	live, re := rep.Live, rep.Replayed
 	rep.OK = len(rep.BalanceMismatches) == 0 && re.Delta == 0 &&
-		live.TokensIssued == re.TokensIssued && live.TokensDestroyed == re.TokensDestroyed &&
+		live.TokensIssued == re.TokensIssued && live.CompensationIssued == re.CompensationIssued && live.TokensDestroyed == re.TokensDestroyed &&
 		live.TransitNet == re.TransitNet && live.TotalCirculating == re.TotalCirculating &&
 		live.EventsApplied == re.EventsApplied && rep.EventRows == re.EventsApplied
 	for _, r := range rep.Registries {
@@ -115,8 +115,8 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, frame string) error {
 			return err
 		}
 		t := re.terms
-		if _, err := tx.Exec(ctx, `INSERT INTO supply_audit (frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, now())`, frame, t.issued, t.destroyed, t.transitNet, t.circulating, re.events); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO supply_audit (frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at, compensation_issued)
+			VALUES ($1, $2, $3, $4, $5, $6, now(), $7)`, frame, t.issued, t.destroyed, t.transitNet, t.circulating, re.events, t.compensation); err != nil {
 			return fmt.Errorf("rebuild audit: %w", err)
 		}
 		return nil
@@ -135,8 +135,9 @@ func (r *recomputation) report(frame string) AuditReport {
 	a := AuditReport{
 		Frame: frame, TokensIssued: r.terms.issued, TokensDestroyed: r.terms.destroyed,
 		TransitNet: r.terms.transitNet, TotalCirculating: r.terms.circulating, EventsApplied: r.events,
+		CompensationIssued: r.terms.compensation,
 	}
-	a.NetSupply = a.TokensIssued - a.TokensDestroyed + a.TransitNet
+	a.NetSupply = a.TokensIssued + a.CompensationIssued - a.TokensDestroyed + a.TransitNet
 	a.Delta = a.NetSupply - a.TotalCirculating
 	return a
 }
@@ -150,6 +151,7 @@ func (r *recomputation) merge(o *recomputation) error {
 	for _, p := range [][2]*int64{
 		{&r.terms.issued, &o.terms.issued}, {&r.terms.destroyed, &o.terms.destroyed},
 		{&r.terms.transitNet, &o.terms.transitNet}, {&r.terms.circulating, &o.terms.circulating},
+		{&r.terms.compensation, &o.terms.compensation},
 	} {
 		s, err := money.Add(*p[0], *p[1])
 		if err != nil {

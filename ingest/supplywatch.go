@@ -71,7 +71,8 @@ func (w *SupplyWatch) Reactor() Reactor {
 	return Reactor{
 		Name: "supply-invariant",
 		Types: []string{events.TypeTokensIssued, events.TypeTokensBurned, events.TypeTokensTransferred,
-			events.TypeTreasuryGrant, events.TypeHoldPosted, events.TypeReputationBondForfeited},
+			events.TypeTreasuryGrant, events.TypeHoldPosted, events.TypeReputationBondForfeited,
+			events.TypeDisputeCompensationMinted},
 		Handle: func(ctx context.Context, env events.Envelope) error {
 			w.mu.Lock()
 			due := time.Since(w.lastEvent) >= reactorCheckEvery

@@ -137,7 +137,7 @@ func (e *env) checkInvariants() {
 	t.Helper()
 	sup, err := e.store.Supply(e.ctx)
 	require.NoError(t, err)
-	require.Equal(t, sup.MintedUnits-sup.BurnedUnits, sup.CirculatingUnits, "Σ non-issuance balances == issued − burned")
+	require.Equal(t, sup.MintedUnits+sup.CompensationUnits-sup.BurnedUnits, sup.CirculatingUnits, "Σ non-issuance balances == issued + compensation − burned")
 	require.Equal(t, -sup.IssuanceUnits, sup.CirculatingUnits, "issuance mirrors circulation")
 
 	require.Zero(t, e.count(`SELECT count(*) FROM balances WHERE account_id <> 'issuance' AND (units < 0 OR held_units < 0 OR units < held_units)`),

@@ -220,14 +220,17 @@ func (s *Store) Balances(ctx context.Context, id string) (Balances, error) {
 
 // Supply is the ledger's own view of the supply invariant.
 type Supply struct {
-	MintedUnits      int64 // Σ mints (including genesis)
-	BurnedUnits      int64 // Σ burns
-	IssuanceUnits    int64 // the issuance balance: −(minted − burned)
-	CirculatingUnits int64 // Σ of every non-issuance balance, all buckets
+	MintedUnits int64 // Σ mints (including genesis)
+	BurnedUnits int64 // Σ burns
+	// CompensationUnits is Σ dispute compensation minted (not in
+	// MintedUnits: the supply audit reports it as its own term).
+	CompensationUnits int64
+	IssuanceUnits     int64 // the issuance balance: −(minted − burned)
+	CirculatingUnits  int64 // Σ of every non-issuance balance, all buckets
 }
 
 // Supply reads the totals in one repeatable-read snapshot. The invariant is
-// Minted − Burned == −Issuance == Circulating.
+// Minted + Compensation − Burned == −Issuance == Circulating.
 func (s *Store) Supply(ctx context.Context) (Supply, error) {
 	var out Supply
 	err := s.db.TxOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -239,7 +242,12 @@ func (s *Store) Supply(ctx context.Context) (Supply, error) {
 		if err != nil {
 			return err
 		}
-		out = Supply{MintedUnits: st.MintedUnits, BurnedUnits: st.BurnedUnits, IssuanceUnits: bt.IssuanceUnits, CirculatingUnits: bt.CirculatingUnits}
+		comp, err := s.q.DisputeCompensationTotal(ctx, tx)
+		if err != nil {
+			return err
+		}
+		out = Supply{MintedUnits: st.MintedUnits, BurnedUnits: st.BurnedUnits, CompensationUnits: comp,
+			IssuanceUnits: bt.IssuanceUnits, CirculatingUnits: bt.CirculatingUnits}
 		return nil
 	})
 	return out, err

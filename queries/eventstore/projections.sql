@@ -1,13 +1,14 @@
 -- name: SupplyAuditGet :one
-SELECT frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at
+SELECT frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at, compensation_issued
 FROM supply_audit WHERE frame = @frame;
 
 -- name: SupplyAuditApply :exec
 -- Adds one batch's terms (single writer: the consumer).
-INSERT INTO supply_audit (frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at)
-VALUES (@frame, @issued, @destroyed, @transit_net, @circulating, @events, @now)
+INSERT INTO supply_audit (frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at, compensation_issued)
+VALUES (@frame, @issued, @destroyed, @transit_net, @circulating, @events, @now, @compensation)
 ON CONFLICT (frame) DO UPDATE SET
     tokens_issued = supply_audit.tokens_issued + excluded.tokens_issued,
+    compensation_issued = supply_audit.compensation_issued + excluded.compensation_issued,
     tokens_destroyed = supply_audit.tokens_destroyed + excluded.tokens_destroyed,
     transit_net = supply_audit.transit_net + excluded.transit_net,
     total_circulating = supply_audit.total_circulating + excluded.total_circulating,

@@ -181,13 +181,14 @@ type SourceProgress struct {
 }
 
 type SupplyAudit struct {
-	Frame            string
-	TokensIssued     int64
-	TokensDestroyed  int64
-	TransitNet       int64
-	TotalCirculating int64
-	EventsApplied    int64
-	UpdatedAt        time.Time
+	Frame              string
+	TokensIssued       int64
+	TokensDestroyed    int64
+	TransitNet         int64
+	TotalCirculating   int64
+	EventsApplied      int64
+	UpdatedAt          time.Time
+	CompensationIssued int64
 }
 
 type TransitNetting struct {

@@ -294,10 +294,11 @@ func (q *Queries) SourceProgressUpsert(ctx context.Context, db DBTX, arg SourceP
 }
 
 const supplyAuditApply = `-- name: SupplyAuditApply :exec
-INSERT INTO supply_audit (frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO supply_audit (frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at, compensation_issued)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (frame) DO UPDATE SET
     tokens_issued = supply_audit.tokens_issued + excluded.tokens_issued,
+    compensation_issued = supply_audit.compensation_issued + excluded.compensation_issued,
     tokens_destroyed = supply_audit.tokens_destroyed + excluded.tokens_destroyed,
     transit_net = supply_audit.transit_net + excluded.transit_net,
     total_circulating = supply_audit.total_circulating + excluded.total_circulating,
@@ -306,13 +307,14 @@ ON CONFLICT (frame) DO UPDATE SET
 `
 
 type SupplyAuditApplyParams struct {
-	Frame       string
-	Issued      int64
-	Destroyed   int64
-	TransitNet  int64
-	Circulating int64
-	Events      int64
-	Now         time.Time
+	Frame        string
+	Issued       int64
+	Destroyed    int64
+	TransitNet   int64
+	Circulating  int64
+	Events       int64
+	Now          time.Time
+	Compensation int64
 }
 
 // Adds one batch's terms (single writer: the consumer).
@@ -325,12 +327,13 @@ func (q *Queries) SupplyAuditApply(ctx context.Context, db DBTX, arg SupplyAudit
 		arg.Circulating,
 		arg.Events,
 		arg.Now,
+		arg.Compensation,
 	)
 	return err
 }
 
 const supplyAuditGet = `-- name: SupplyAuditGet :one
-SELECT frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at
+SELECT frame, tokens_issued, tokens_destroyed, transit_net, total_circulating, events_applied, updated_at, compensation_issued
 FROM supply_audit WHERE frame = $1
 `
 
@@ -345,6 +348,7 @@ func (q *Queries) SupplyAuditGet(ctx context.Context, db DBTX, frame string) (Su
 		&i.TotalCirculating,
 		&i.EventsApplied,
 		&i.UpdatedAt,
+		&i.CompensationIssued,
 	)
 	return i, err
 }

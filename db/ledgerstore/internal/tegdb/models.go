@@ -42,6 +42,33 @@ type BondMove struct {
 	CreatedAt      time.Time
 }
 
+type Dispute struct {
+	ID                uuid.UUID
+	TransferID        uuid.UUID
+	Complainant       string
+	Respondent        string
+	ClaimedUnits      int64
+	EvidenceRef       string
+	ClientKey         string
+	Status            string
+	RespondBy         time.Time
+	RuleBy            time.Time
+	FeeDueUnits       int64
+	ResponseRef       *string
+	RespondedAt       *time.Time
+	Defaulted         bool
+	Outcome           *string
+	AwardUnits        int64
+	RulingReason      *string
+	RuledBy           *string
+	RuledAt           *time.Time
+	CompensationUnits int64
+	FeeUnits          int64
+	SettledAt         *time.Time
+	LapsedAt          *time.Time
+	CreatedAt         time.Time
+}
+
 type EmissionPolicy struct {
 	EventType          string
 	EmitFromTeg        bool
