@@ -154,6 +154,8 @@ func TestRecordHistories(t *testing.T) {
 	source := &memSettlementLedger{}
 	w.RegisterActivity(&activities.Settlement{Ledger: source, Peers: peers})
 	w.RegisterActivity(&activities.BalanceCheckpoints{Ledger: &memCheckpointLedger{}})
+	disputes := newMemDisputeLedger()
+	w.RegisterActivity(&activities.Disputes{Ledger: disputes})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	require.NoError(t, os.MkdirAll(historyDir, 0o755))
@@ -232,6 +234,7 @@ func TestRecordHistories(t *testing.T) {
 		peers.set(true, false)
 		require.NoError(t, tc.Client.SignalWorkflow(ctx, id, "", workflows.SignalSagaReplay, nil))
 	})
+	recordDisputeHistories(ctx, tc, disputes, record)
 }
 
 // memCheckpointLedger writes checkpoints covering ever higher numbers.

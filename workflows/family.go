@@ -20,6 +20,7 @@ var Families = []Family{
 	StakingFamily,
 	SettlementFamily,
 	CheckpointFamily,
+	DisputeFamily,
 }
 
 // Family is one business flow's workflows, declared once: what the worker

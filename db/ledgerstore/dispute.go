@@ -491,10 +491,10 @@ func (s *Store) LapseDispute(ctx context.Context, id uuid.UUID) (dispute.State, 
 // available. The slash of a losing respondent's stake is not done here:
 // a reactor on DisputeRuled does it through the enforcement slash.
 //
-// Compensation is a mint: it waits for the supply gate like Mint
-// (Unavailable or FailedPrecondition while the audit is unreadable or not
-// clean; retry). Errors: NotFound, FailedPrecondition (not ruled). A
-// settled dispute returns what it moved (Replayed).
+// Compensation is a mint: like Mint it waits for a clean supply audit
+// (Unavailable while the audit is unreadable or not clean: retry).
+// Errors: NotFound, FailedPrecondition (not ruled). A settled dispute
+// returns what it moved (Replayed).
 func (s *Store) SettleDispute(ctx context.Context, id uuid.UUID) (dispute.Settlement, error) {
 	d, err := s.GetDispute(ctx, id)
 	if err != nil {
@@ -512,7 +512,7 @@ func (s *Store) SettleDispute(ctx context.Context, id uuid.UUID) (dispute.Settle
 			return dispute.Settlement{}, apperr.Wrap(err, apperr.Unavailable, "supply audit unavailable; compensation waits")
 		}
 		if v.Delta != 0 || len(v.Failures) > 0 {
-			return dispute.Settlement{}, apperr.New(apperr.FailedPrecondition,
+			return dispute.Settlement{}, apperr.New(apperr.Unavailable,
 				"compensation waits: the frame's supply audit is not clean (delta %s, %d failures)", money.Format(v.Delta), len(v.Failures))
 		}
 	}

@@ -219,7 +219,7 @@ func TestDisputeCompensationWaitsForCleanAudit(t *testing.T) {
 	require.NoError(t, err)
 	gate.v = recon.Verdict{Delta: 1}
 	_, err = e.store.SettleDispute(e.ctx, d.ID)
-	require.Equal(t, apperr.FailedPrecondition, apperr.CodeOf(err))
+	require.Equal(t, apperr.Unavailable, apperr.CodeOf(err), "retryable: it waits")
 	require.Zero(t, e.disputeEvents(d.ID)[ledgerstore.EventDisputeCompensationMinted])
 	gate.v = recon.Verdict{}
 	s, err := e.store.SettleDispute(e.ctx, d.ID)
