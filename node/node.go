@@ -252,6 +252,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			acts = append(acts, n.bondActivities())
 		}
 		acts = append(acts, n.settlementActivities()...)
+		acts = append(acts, n.disputeActivities())
 		if n.Xfer != nil {
 			// A Temporal started by an older build may lack the newer
 			// search attributes; workflows fail to start without them.
@@ -346,6 +347,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	n.mountLedger(v1)
 	n.mountStaking(v1)
 	n.mountEventStore(v1)
+	n.mountDisputes(v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,
 		TrustDomain: n.opts.Frame.TrustDomain, Currency: n.opts.Frame.Currency, Roles: n.opts.Registry.Roles, Version: Version,

@@ -218,6 +218,7 @@ func (n *Node) startBackground(ctx context.Context) {
 	reactor := watch.Reactor()
 	kafka := o.KafkaOpts
 	n.goBackground(func() { _ = ingest.RunReactor(ctx, reactor, es, o.Frame.ID, o.KafkaBrokers, topic, n.log, kafka...) })
+	n.startDisputeEnforcer(ctx, topic)
 }
 
 func (n *Node) goBackground(f func()) {
