@@ -163,7 +163,9 @@ func TestDisputesEndToEnd(t *testing.T) {
 	// goes to the treasury; nobody is slashed for it.
 	var d2 disputeDTO
 	require.Equal(t, 201, c.call("POST", "/api/v1/disputes", bobTok, body(tr.ID, 20*avt), &d2))
-	t.Cleanup(func() { _ = n.Temporal.TerminateWorkflow(context.Background(), workflows.DisputeWorkflowID(d2.ID), "", "test over") })
+	t.Cleanup(func() {
+		_ = n.Temporal.TerminateWorkflow(context.Background(), workflows.DisputeWorkflowID(d2.ID), "", "test over")
+	})
 	treasuryBefore = bucket("treasury", "liquid")
 	require.Equal(t, 200, c.call("POST", "/api/v1/admin/disputes/"+d2.ID+"/ruling", admin, map[string]any{"outcome": "respondent", "reason": "frivolous"}, nil))
 	require.Eventually(t, func() bool {

@@ -87,7 +87,7 @@ type ResponseRequest struct {
 
 // RulingRequest is the body of POST /admin/disputes/:id/ruling.
 type RulingRequest struct {
-	Outcome    string `json:"outcome"`                // "complainant" or "respondent"
+	Outcome    string `json:"outcome"`               // "complainant" or "respondent"
 	AwardUnits int64  `json:"award_units,omitempty"` // for the complainant: 1..claimed (default: the claim)
 	Reason     string `json:"reason"`
 }
