@@ -3,9 +3,13 @@ package worker_test
 import (
 	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/dispute"
@@ -110,3 +114,58 @@ func recordDisputeHistories(ctx context.Context, tc testenv.Temporal, l *memDisp
 }
 
 var _ activities.DisputeLedger = (*memDisputeLedger)(nil)
+
+// countingDisputeLedger counts settlements applied (the ledger's guard:
+// applied once per dispute).
+type countingDisputeLedger struct {
+	*memDisputeLedger
+	mu      sync.Mutex
+	applied map[uuid.UUID]int
+}
+
+func (c *countingDisputeLedger) SettleDispute(ctx context.Context, id uuid.UUID) (dispute.Settlement, error) {
+	c.mu.Lock()
+	c.applied[id]++
+	c.mu.Unlock()
+	return c.memDisputeLedger.SettleDispute(ctx, id)
+}
+
+// A worker killed mid-dispute (while the workflow waits on its response
+// timer): the ruling recorded and signalled meanwhile is applied once by
+// the worker that takes over, on a real Temporal server.
+func TestDisputeSurvivesAKilledWorker(t *testing.T) {
+	ctx := context.Background()
+	tc := testenv.NewTemporal(t)
+	l := &countingDisputeLedger{memDisputeLedger: newMemDisputeLedger(), applied: map[uuid.UUID]int{}}
+	newWorker := func() sdkworker.Worker {
+		w := sdkworker.New(tc.Client, tc.TaskQueue, sdkworker.Options{})
+		workflows.DisputeFamily.RegisterWorkflows(w)
+		w.RegisterActivity(&activities.Disputes{Ledger: l})
+		require.NoError(t, w.Start())
+		return w
+	}
+	first := newWorker()
+	id := uuid.New()
+	l.open(id)
+	now := time.Now()
+	wid := workflows.DisputeWorkflowID(id.String())
+	run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: tc.TaskQueue}, workflows.DisputeName,
+		workflows.DisputeInput{DisputeID: id.String(), RespondBy: now.Add(time.Hour), RuleBy: now.Add(2 * time.Hour)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tc.Client.TerminateWorkflow(context.Background(), wid, "", "test over") })
+	require.Eventually(t, func() bool {
+		d, err := tc.Client.DescribeWorkflowExecution(ctx, wid, "")
+		return err == nil && d.WorkflowExecutionInfo.HistoryLength >= 5 // started, task, timer
+	}, 30*time.Second, 100*time.Millisecond, "the workflow waits on its timer")
+	first.Stop() // killed: the workflow lives on in the server's history
+
+	l.set(id, dispute.Ruled, dispute.ForComplainant)
+	require.NoError(t, tc.Client.SignalWorkflow(ctx, wid, "", workflows.DisputeRuledSignal, nil))
+	second := newWorker()
+	defer second.Stop()
+	var res workflows.DisputeResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, dispute.Ruled, res.Status)
+	require.EqualValues(t, 1_000_000, res.CompensationUnits)
+	require.Equal(t, 1, l.applied[id], "settled once")
+}
