@@ -16,7 +16,7 @@ import (
 
 // mountDisputes serves the dispute routes on nodes with a TEG. Only the
 // mainframe's TEG records disputes (it alone can mint compensation); the
-// others answer 412 failed_precondition.
+// others answer 422 failed_precondition.
 func (n *Node) mountDisputes(v1 *gin.RouterGroup) {
 	if n.Ledger == nil {
 		return
