@@ -58,6 +58,7 @@ type Config struct {
 	Peers       PeerSettings      // limits on peer registries (exposure caps)
 	Recon       ReconSettings     // balance checkpoints and reconciliation
 	EventAuth   EventAuthSettings // event signing key and the EventStore's trusted keys
+	Dispute     DisputeSettings   // dispute windows and fee (dispute.go)
 
 	// Deploy: identity source, Temporal/Kafka TLS and credentials, trusted
 	// proxies (prod.go).
@@ -98,6 +99,7 @@ func Defaults() Config {
 	c.Deploy.fromEnv(r)
 	c.Recon.fromEnv(r)
 	c.EventAuth.fromEnv(r)
+	c.Dispute.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -127,6 +129,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Deploy.registerFlags(fs)
 	c.Recon.registerFlags(fs)
 	c.EventAuth.registerFlags(fs)
+	c.Dispute.registerFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -163,6 +166,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
 		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate(), c.Recon.Validate(), c.EventAuth.Validate())
+	errs = append(errs, c.Dispute.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/api/disputeapi"
 	"github.com/theprotocol-dev/theprotocol/db"
-	"github.com/theprotocol-dev/theprotocol/dispute"
 	"github.com/theprotocol-dev/theprotocol/disputes"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest"
@@ -21,7 +20,7 @@ func (n *Node) mountDisputes(v1 *gin.RouterGroup) {
 	if n.Ledger == nil {
 		return
 	}
-	flow := &disputes.Service{Ledger: n.Ledger, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Rules: dispute.DefaultRules}
+	flow := &disputes.Service{Ledger: n.Ledger, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Rules: n.opts.DisputeSettings.Rules()}
 	disputeapi.New(disputeapi.Options{Flow: flow, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now}).Mount(v1)
 }
 

@@ -74,6 +74,8 @@ type Options struct {
 	RegistrySettings config.RegistrySettings
 	PeerSettings     config.PeerSettings
 	ReconSettings    ReconSettings
+	// DisputeSettings: Config.Dispute (zero: the defaults).
+	DisputeSettings config.DisputeSettings
 
 	// Production wiring (config.DeploySettings), zero for plain local
 	// services. Identity is the mTLS listener's SVID source:

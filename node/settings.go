@@ -30,6 +30,12 @@ func (o *Options) settingsOrDefaults() error {
 	if o.EventAuth.Mode == "" {
 		o.EventAuth.Mode = config.DefaultEventAuthSettings().Mode
 	}
+	if o.DisputeSettings == (config.DisputeSettings{}) {
+		o.DisputeSettings = config.DefaultDisputeSettings()
+	}
+	if err := o.DisputeSettings.Validate(); err != nil {
+		return err
+	}
 	var proxyErr error
 	if _, err := config.ParseTrustedProxies(strings.Join(o.TrustedProxies, ",")); err != nil {
 		proxyErr = fmt.Errorf("trusted proxies: %w", err)

@@ -107,6 +107,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				XferSettings:          cfg.Xfer,
 				RegistrySettings:      cfg.RegistryAPI,
 				PeerSettings:          cfg.Peers,
+				DisputeSettings:       cfg.Dispute,
 				Identity:              svc.Identity,
 				SPIFFEEndpointSocket:  svc.SPIFFESocket,
 				SPIREStartTimeout:     svc.SPIREStartTimeout,
