@@ -154,8 +154,8 @@ func TestDisputeSurvivesAKilledWorker(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tc.Client.TerminateWorkflow(context.Background(), wid, "", "test over") })
 	require.Eventually(t, func() bool {
-		d, err := tc.Client.DescribeWorkflowExecution(ctx, wid, "")
-		return err == nil && d.WorkflowExecutionInfo.HistoryLength >= 5 // started, task, timer
+		d, err := tc.Client.DescribeWorkflow(ctx, wid, "")
+		return err == nil && d.RawResponse.WorkflowExecutionInfo.HistoryLength >= 5 // started, task, timer
 	}, 30*time.Second, 100*time.Millisecond, "the workflow waits on its timer")
 	first.Stop() // killed: the workflow lives on in the server's history
 
