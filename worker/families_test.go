@@ -111,6 +111,7 @@ func TestMatchRunsFamiliesWhoseActivitiesAreSupplied(t *testing.T) {
 		{family: "staking", missing: "*activities.Staking"},
 		{family: "settlement", missing: "*activities.PrepareSweep"},
 		{family: "balance-checkpoint", missing: "*activities.BalanceCheckpoints"},
+		{family: "dispute", missing: "*activities.Disputes"},
 	}, skipped, "settlement needs both of its structs")
 
 	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{},
