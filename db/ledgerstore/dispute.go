@@ -174,7 +174,7 @@ func validateRef(field, s string) error {
 //
 // Errors, with nothing written: Invalid (malformed input, claim above the
 // transfer's amount), FailedPrecondition (not the mainframe; the dispute
-// window of the transfer has closed), NotFound (no such transfer here),
+// window of the transfer has closed; a cross-registry leg), NotFound (no such transfer here),
 // Forbidden (the complainant was not a party to it), Conflict (the
 // complainant already disputes it), IdempotencyReuse (the key was used
 // for another dispute). A retry with the same key returns the recorded
@@ -184,8 +184,8 @@ func (s *Store) OpenDispute(ctx context.Context, req OpenDisputeRequest) (Disput
 		return Dispute{}, apperr.New(apperr.FailedPrecondition,
 			"disputes are heard on the frame's mainframe registry; registry %s is not the mainframe", s.outbox.Registry)
 	}
-	if err := stakerAccount("complainant", req.Complainant); err != nil {
-		return Dispute{}, err
+	if k, err := ledger.KindOf(req.Complainant); err != nil || k != ledger.KindAgent {
+		return Dispute{}, apperr.New(apperr.Invalid, "complainant: only agents open disputes, not %q", req.Complainant)
 	}
 	if req.TransferID == uuid.Nil {
 		return Dispute{}, apperr.New(apperr.Invalid, "transfer_id is required")
@@ -218,6 +218,9 @@ func (s *Store) OpenDispute(ctx context.Context, req OpenDisputeRequest) (Disput
 		t, err := s.q.TransferGet(ctx, tx, req.TransferID)
 		if err != nil {
 			return db.NotFound(err, "transfer %s not found on this registry", req.TransferID)
+		}
+		if !userParties(t.Sender, t.Receiver) {
+			return apperr.New(apperr.FailedPrecondition, "transfer %s is a leg of a cross-registry transfer; those cannot be disputed yet", req.TransferID)
 		}
 		respondent, dl, feeDue, err := req.Rules.CheckOpen(dispute.Opening{
 			Complainant: req.Complainant, Sender: t.Sender, Receiver: t.Receiver, TransferUnits: t.AmountUnits,
@@ -262,6 +265,17 @@ func (s *Store) OpenDispute(ctx context.Context, req OpenDisputeRequest) (Disput
 		return Dispute{}, apperr.New(apperr.Conflict, "%s already disputes transfer %s", req.Complainant, req.TransferID)
 	}
 	return out, err
+}
+
+// userParties reports whether both parties are agents or developers (a
+// cross-registry leg has a transit account on one side).
+func userParties(ids ...string) bool {
+	for _, id := range ids {
+		if k, err := ledger.KindOf(id); err != nil || !ledger.IsUserKind(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // GetDispute returns dispute id (NotFound).

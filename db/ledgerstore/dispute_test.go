@@ -69,6 +69,16 @@ func TestOpenDisputeRefusals(t *testing.T) {
 		_, err := e.store.OpenDispute(e.ctx, c.req)
 		require.Equal(t, c.code, apperr.CodeOf(err), "%s: %v", c.name, err)
 	}
+	// A cross-registry leg (a transit account on one side).
+	leg := uuid.New()
+	_, err = e.pool.Exec(e.ctx, `INSERT INTO transfers (id, sender, receiver, amount_units, fee_units, fee_bps, client_key, created_at)
+		VALUES ($1, 'transit:alpha-op1', $2, 100, 0, 0, 'leg', $3)`, leg, a, e.clock.Now())
+	require.NoError(t, err)
+	_, err = e.store.OpenDispute(e.ctx, openReq(a, leg, 50, "leg"))
+	require.Equal(t, apperr.FailedPrecondition, apperr.CodeOf(err), "%v", err)
+	_, err = e.pool.Exec(e.ctx, `DELETE FROM transfers WHERE id = $1`, leg)
+	require.NoError(t, err)
+
 	// After the window.
 	e.clock.Advance(dispute.DefaultRules.OpenWindow)
 	_, err = e.store.OpenDispute(e.ctx, openReq(b, tr.ID, avt, "late"))
