@@ -69,6 +69,9 @@ func (m *memDisputeLedger) SettleDispute(_ context.Context, id uuid.UUID) (dispu
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := dispute.Settlement{DisputeID: id.String(), Status: m.st[id].Status, Outcome: m.o[id]}
+	if s.Status != dispute.Ruled {
+		return dispute.Settlement{DisputeID: id.String(), Status: s.Status}, nil
+	}
 	if s.Outcome == dispute.ForComplainant {
 		s.CompensationUnits = 1_000_000
 	} else {
@@ -79,7 +82,7 @@ func (m *memDisputeLedger) SettleDispute(_ context.Context, id uuid.UUID) (dispu
 
 // recordDisputeHistories records the Dispute workflow's paths: answered
 // and ruled; the response deadline passed, then ruled; both deadlines
-// passed (lapsed).
+// passed (lapsed); a ruling signal without a ruling.
 func recordDisputeHistories(ctx context.Context, tc testenv.Temporal, l *memDisputeLedger, record func(name, id string, wf string, arg any, during func())) {
 	start := func(name string, respondIn, ruleIn time.Duration, during func(id uuid.UUID, wid string)) {
 		id := uuid.New()
@@ -111,6 +114,12 @@ func recordDisputeHistories(ctx context.Context, tc testenv.Temporal, l *memDisp
 		signal(wid, workflows.DisputeRuledSignal)
 	})
 	start("dispute-lapsed", time.Second, time.Second, nil)
+	// A ruling signal with no ruling behind it: the workflow looks and
+	// keeps its deadlines.
+	start("dispute-signal-without-ruling", 2*time.Second, time.Second, func(_ uuid.UUID, wid string) {
+		time.Sleep(300 * time.Millisecond)
+		signal(wid, workflows.DisputeRuledSignal)
+	})
 }
 
 var _ activities.DisputeLedger = (*memDisputeLedger)(nil)

@@ -15,7 +15,9 @@ import (
 const (
 	// DisputeName carries one dispute's deadlines and applies its ruling.
 	DisputeName = "Dispute"
-	// DisputeRespondedSignal: the respondent's answer is recorded.
+	// DisputeRespondedSignal: the respondent's answer is recorded. Sent
+	// (with start) so that a dispute whose workflow never started gets it;
+	// the workflow reads the answer at the response deadline.
 	DisputeRespondedSignal = "dispute-responded"
 	// DisputeRuledSignal: the tribunal's ruling is recorded.
 	DisputeRuledSignal = "dispute-ruled"
@@ -54,15 +56,21 @@ type DisputeResult struct {
 	FeeUnits          int64
 }
 
-// Dispute waits for the respondent until RespondBy and for the tribunal
-// until RuleBy, then applies the ruling once or lets the dispute lapse.
-// The written-down outcomes of the deadlines (package dispute, ADR 0023):
-// no response by RespondBy puts the respondent in default and the dispute
-// goes to the tribunal anyway; no ruling by RuleBy lapses it with no
-// consequence. A ruling may arrive at any time before RuleBy, also during
-// the response window. Signals are prompts only: every decision is read
-// back from the ledger, whose row locks decide a ruling racing a
-// deadline, so the ruling is applied exactly once whichever comes first.
+// Dispute waits out the response window and then the ruling window,
+// then applies the ruling once or lets the dispute lapse. The written-down
+// outcomes of the deadlines (package dispute, ADR 0023): at RespondBy a
+// dispute still unanswered puts the respondent in default and goes to the
+// tribunal anyway; at RuleBy a dispute still unruled lapses with no
+// consequence. A ruling may come at any time before RuleBy, also during
+// the response window.
+//
+// Signals are prompts, never facts: every step reads the dispute's row
+// (whose lock decides a ruling racing a deadline), so the ruling is
+// applied exactly once whichever comes first, a ruling whose signal was
+// lost is found at the next deadline, and a ruling signal with no ruling
+// behind it only makes the workflow look and wait on. The answer needs no
+// signal: the response deadline step reads it (a dispute-responded signal
+// is accepted and ignored).
 func Dispute(ctx workflow.Context, in DisputeInput) (DisputeResult, error) {
 	if _, err := uuid.Parse(in.DisputeID); err != nil || in.RespondBy.IsZero() || in.RuleBy.Before(in.RespondBy) {
 		return DisputeResult{}, temporal.NewNonRetryableApplicationError("a dispute needs its id and deadlines (respond_by ≤ rule_by)", activities.ErrTypeDisputeInvalid, err)
@@ -79,45 +87,54 @@ func Dispute(ctx workflow.Context, in DisputeInput) (DisputeResult, error) {
 	})
 	var a *activities.Disputes
 	res := DisputeResult{DisputeID: in.DisputeID, Status: dispute.AwaitingResponse}
-	responded := workflow.GetSignalChannel(ctx, DisputeRespondedSignal)
 	ruled := workflow.GetSignalChannel(ctx, DisputeRuledSignal)
-	var isRuled bool
-
-	// The response window.
-	if fired := waitUntil(ctx, in.RespondBy, ruled, &isRuled, responded); fired {
-		var st dispute.State
-		if err := workflow.ExecuteActivity(ctx, a.CloseDisputeResponse, in.DisputeID).Get(ctx, &st); err != nil {
-			return res, err
-		}
-		res.Status, res.Defaulted = st.Status, st.Defaulted
-		isRuled = st.Status == dispute.Ruled
-	}
-	// The ruling window.
-	if !isRuled {
-		res.Status = dispute.AwaitingRuling
-		if fired := waitUntil(ctx, in.RuleBy, ruled, &isRuled, nil); fired {
-			var st dispute.State
-			if err := workflow.ExecuteActivity(ctx, a.LapseDispute, in.DisputeID).Get(ctx, &st); err != nil {
+	var isRuled, responseClosed bool
+	for {
+		switch {
+		case isRuled:
+			var s dispute.Settlement
+			if err := workflow.ExecuteActivity(ctx, a.SettleDispute, in.DisputeID).Get(ctx, &s); err != nil {
 				return res, err
 			}
-			res.Status, res.Defaulted = st.Status, res.Defaulted || st.Defaulted
-			if st.Status != dispute.Ruled {
-				return res, nil // lapsed: no consequence
+			res.Status = s.Status
+			switch s.Status {
+			case dispute.Ruled:
+				res.Outcome, res.CompensationUnits, res.FeeUnits = s.Outcome, s.CompensationUnits, s.FeeUnits
+				return res, nil
+			case dispute.Lapsed:
+				return res, nil
+			}
+			// Prompted, but not ruled: wait on.
+			isRuled, responseClosed = false, s.Status != dispute.AwaitingResponse
+		case !responseClosed:
+			if waitUntil(ctx, in.RespondBy, ruled, &isRuled) {
+				var st dispute.State
+				if err := workflow.ExecuteActivity(ctx, a.CloseDisputeResponse, in.DisputeID).Get(ctx, &st); err != nil {
+					return res, err
+				}
+				res.Status, res.Defaulted, responseClosed = st.Status, st.Defaulted, true
+				isRuled = st.Status == dispute.Ruled
+			}
+		default:
+			if waitUntil(ctx, in.RuleBy, ruled, &isRuled) {
+				var st dispute.State
+				if err := workflow.ExecuteActivity(ctx, a.LapseDispute, in.DisputeID).Get(ctx, &st); err != nil {
+					return res, err
+				}
+				res.Status = st.Status
+				if st.Status != dispute.Ruled {
+					return res, nil // lapsed: no consequence
+				}
+				isRuled = true
 			}
 		}
 	}
-	var s dispute.Settlement
-	if err := workflow.ExecuteActivity(ctx, a.SettleDispute, in.DisputeID).Get(ctx, &s); err != nil {
-		return res, err
-	}
-	res.Status, res.Outcome, res.CompensationUnits, res.FeeUnits = dispute.Ruled, s.Outcome, s.CompensationUnits, s.FeeUnits
-	return res, nil
 }
 
 // waitUntil blocks until deadline (true) or a ruling signal (false, and
-// *isRuled is set); a signal on also (the response) ends the wait too,
-// returning false. A deadline already past fires at once without a timer.
-func waitUntil(ctx workflow.Context, deadline time.Time, ruled workflow.ReceiveChannel, isRuled *bool, also workflow.ReceiveChannel) bool {
+// *isRuled is set). A deadline already past fires at once, without a
+// timer.
+func waitUntil(ctx workflow.Context, deadline time.Time, ruled workflow.ReceiveChannel, isRuled *bool) bool {
 	d := deadline.Sub(workflow.Now(ctx))
 	if d <= 0 {
 		return true
@@ -131,9 +148,6 @@ func waitUntil(ctx workflow.Context, deadline time.Time, ruled workflow.ReceiveC
 		c.Receive(ctx, nil)
 		*isRuled = true
 	})
-	if also != nil {
-		sel.AddReceive(also, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
-	}
 	sel.Select(ctx)
 	return fired
 }

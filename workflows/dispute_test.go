@@ -103,7 +103,7 @@ func (m *memDisputes) SettleDispute(_ context.Context, id uuid.UUID) (dispute.Se
 	m.calls = append(m.calls, "settle")
 	m.settleCalls++
 	if m.status != dispute.Ruled {
-		return dispute.Settlement{}, apperr.New(apperr.FailedPrecondition, "not ruled")
+		return dispute.Settlement{DisputeID: id.String(), Status: m.status}, nil
 	}
 	s := dispute.Settlement{DisputeID: id.String(), Status: m.status, Outcome: m.outcome}
 	if m.settled == 0 {
@@ -152,8 +152,9 @@ func runDispute(t *testing.T, env *testsuite.TestWorkflowEnvironment, m *memDisp
 	return res
 }
 
-// Answered, then ruled for the complainant: compensation applied once, no
-// deadline step runs.
+// Answered, then ruled for the complainant after the response window: the
+// response deadline finds the answer (no default), the compensation is
+// applied once.
 func TestDisputeRespondedThenRuled(t *testing.T) {
 	env, m := disputeEnv(t)
 	env.RegisterDelayedCallback(func() { m.respond(); env.SignalWorkflow(DisputeRespondedSignal, nil) }, 2*24*time.Hour)
@@ -163,7 +164,8 @@ func TestDisputeRespondedThenRuled(t *testing.T) {
 	}, 10*24*time.Hour)
 	res := runDispute(t, env, m)
 	require.Equal(t, DisputeResult{DisputeID: m.id.String(), Status: dispute.Ruled, Outcome: dispute.ForComplainant, CompensationUnits: 1000}, res)
-	require.Equal(t, []string{"settle"}, m.calls)
+	require.Equal(t, []string{"close-response", "settle"}, m.calls)
+	require.Zero(t, m.defaults)
 	require.Equal(t, 1, m.settled)
 }
 
@@ -202,7 +204,22 @@ func TestDisputeAnsweredButNeverRuledLapses(t *testing.T) {
 	env.RegisterDelayedCallback(func() { m.respond(); env.SignalWorkflow(DisputeRespondedSignal, nil) }, time.Hour)
 	res := runDispute(t, env, m)
 	require.Equal(t, DisputeResult{DisputeID: m.id.String(), Status: dispute.Lapsed}, res)
-	require.Equal(t, []string{"lapse"}, m.calls)
+	require.Equal(t, []string{"close-response", "lapse"}, m.calls)
+	require.Zero(t, m.defaults)
+}
+
+// A ruling signal with no ruling behind it (sent by hand, or forged) moves
+// nothing: the workflow looks, finds the dispute unruled and keeps its
+// deadlines (the respondent still defaults, the dispute still lapses).
+func TestDisputeRulingSignalWithoutRulingWaitsOn(t *testing.T) {
+	env, m := disputeEnv(t)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(DisputeRuledSignal, nil) }, time.Hour)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(DisputeRuledSignal, nil) }, respondWindow+time.Hour)
+	res := runDispute(t, env, m)
+	require.Equal(t, DisputeResult{DisputeID: m.id.String(), Status: dispute.Lapsed, Defaulted: true}, res)
+	require.Equal(t, []string{"settle", "close-response", "settle", "lapse"}, m.calls)
+	require.Zero(t, m.settled)
+	require.Equal(t, disputeStart.Add(respondWindow+ruleWindow), env.Now().UTC(), "the deadlines held")
 }
 
 // A ruling during the response window settles at once: no deadline step.

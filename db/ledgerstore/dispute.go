@@ -507,8 +507,8 @@ func (s *Store) LapseDispute(ctx context.Context, id uuid.UUID) (dispute.State, 
 //
 // Compensation is a mint: like Mint it waits for a clean supply audit
 // (Unavailable while the audit is unreadable or not clean: retry).
-// Errors: NotFound, FailedPrecondition (not ruled). A settled dispute
-// returns what it moved (Replayed).
+// Errors: NotFound. A settled dispute returns what it moved (Replayed); a
+// dispute not ruled moves nothing and returns its status.
 func (s *Store) SettleDispute(ctx context.Context, id uuid.UUID) (dispute.Settlement, error) {
 	d, err := s.GetDispute(ctx, id)
 	if err != nil {
@@ -518,7 +518,9 @@ func (s *Store) SettleDispute(ctx context.Context, id uuid.UUID) (dispute.Settle
 		return d.settlement(true), nil
 	}
 	if d.Status != dispute.Ruled {
-		return dispute.Settlement{}, apperr.New(apperr.FailedPrecondition, "dispute %s is %s, not ruled: nothing to settle", id, d.Status)
+		// Nothing to settle: the caller learns the status (a workflow
+		// prompted by a signal without a ruling behind it waits on).
+		return dispute.Settlement{DisputeID: id.String(), Status: d.Status}, nil
 	}
 	if d.Outcome == dispute.ForComplainant {
 		v, err := s.gate.SupplyVerdict(ctx)
