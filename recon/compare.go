@@ -119,8 +119,8 @@ func Persisting(since, now time.Time, grace time.Duration) bool {
 
 // Verdict is the frame's audit as the mint gate sees it.
 type Verdict struct {
-	// Delta is the supply audit's delta (issued − destroyed + transit −
-	// circulating), which must be 0.
+	// Delta is the supply audit's delta (issued + compensation issued −
+	// destroyed + transit − circulating), which must be 0.
 	Delta int64 `json:"delta"`
 	// Failures name every reconciliation or netting difference that has
 	// outlasted its grace period, and anything else that makes the audit
