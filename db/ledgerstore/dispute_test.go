@@ -2,9 +2,11 @@ package ledgerstore_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
@@ -242,3 +244,41 @@ func TestDisputeCompensationWaitsForCleanAudit(t *testing.T) {
 type switchGate struct{ v recon.Verdict }
 
 func (g *switchGate) SupplyVerdict(context.Context) (recon.Verdict, error) { return g.v, nil }
+
+// Settlements racing each other (a retried activity beside a duplicate
+// workflow) mint the compensation once.
+func TestDisputeConcurrentSettlementsMintOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	a, _, tr := disputeSetup(t, e)
+	d, err := e.store.OpenDispute(e.ctx, openReq(a, tr.ID, 30*avt, "open"))
+	require.NoError(t, err)
+	_, err = e.store.RuleDispute(e.ctx, ledgerstore.RulingRequest{DisputeID: d.ID, Outcome: dispute.ForComplainant, Reason: "r", Actor: "admin:t"})
+	require.NoError(t, err)
+	before, _ := e.balance(a)
+	var wg sync.WaitGroup
+	replays := make(chan bool, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := e.store.SettleDispute(e.ctx, d.ID)
+			assert.NoError(t, err)
+			assert.Equal(t, 30*avt, s.CompensationUnits)
+			replays <- s.Replayed
+		}()
+	}
+	wg.Wait()
+	close(replays)
+	fresh := 0
+	for r := range replays {
+		if !r {
+			fresh++
+		}
+	}
+	require.Equal(t, 1, fresh, "one settlement applied, the others replayed")
+	after, _ := e.balance(a)
+	require.Equal(t, before+30*avt, after)
+	require.Equal(t, 1, e.disputeEvents(d.ID)[ledgerstore.EventDisputeCompensationMinted])
+	e.checkInvariants()
+}
