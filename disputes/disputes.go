@@ -49,6 +49,7 @@ type Service struct {
 	Temporal  client.Client
 	TaskQueue string
 	Rules     dispute.Rules
+	Metrics   *Metrics // nil: not counted
 }
 
 // Open records the dispute (see ledgerstore.Store.OpenDispute for its
@@ -60,6 +61,9 @@ func (s *Service) Open(ctx context.Context, req ledgerstore.OpenDisputeRequest) 
 	d, err := s.Ledger.OpenDispute(ctx, req)
 	if err != nil {
 		return d, err
+	}
+	if s.Metrics != nil && !d.Replayed {
+		s.Metrics.Opened.Inc()
 	}
 	if err := worker.StartOnce(ctx, s.Temporal, s.TaskQueue, workflows.DisputeWorkflowID(d.ID.String()), workflows.DisputeName, input(d)); err != nil {
 		return d, apperr.Wrap(err, apperr.Unavailable, "dispute %s is recorded but its deadlines could not be scheduled; retry with the same Idempotency-Key", d.ID)
@@ -82,6 +86,9 @@ func (s *Service) Rule(ctx context.Context, req ledgerstore.RulingRequest) (ledg
 	d, err := s.Ledger.RuleDispute(ctx, req)
 	if err != nil {
 		return d, err
+	}
+	if s.Metrics != nil && !d.Replayed {
+		s.Metrics.Ruled.WithLabelValues(string(d.Outcome)).Inc()
 	}
 	return d, s.signal(ctx, d, workflows.DisputeRuledSignal)
 }
@@ -129,6 +136,7 @@ type Enforcer struct {
 	// other registries are not its business.
 	Registry string
 	Log      *slog.Logger
+	Metrics  *Metrics // nil: not counted
 }
 
 // CaseID is the enforcement case of dispute id: one slash per dispute.
@@ -179,6 +187,9 @@ func (e *Enforcer) Handle(ctx context.Context, env events.Envelope) error {
 		return err
 	}
 	if !s.Replayed {
+		if e.Metrics != nil {
+			e.Metrics.Slashed.Inc()
+		}
 		e.log().Info("dispute enforcer: slashed", "dispute", d.ID, "agent", d.Respondent, "positions", s.Positions, "slashed_units", s.SlashedUnits)
 	}
 	return nil

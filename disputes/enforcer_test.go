@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
@@ -64,11 +66,13 @@ func TestEnforcerSlashesTheLosingRespondentOnce(t *testing.T) {
 		lost: {ID: lost, Respondent: respondent, Status: dispute.Ruled, Outcome: dispute.ForRespondent},
 		open: {ID: open, Respondent: respondent, Status: dispute.AwaitingRuling},
 	}}
-	e := &Enforcer{Ledger: m, Registry: "alpha-main"}
+	metrics := NewMetrics(prometheus.NewRegistry())
+	e := &Enforcer{Ledger: m, Registry: "alpha-main", Metrics: metrics}
 	for range 3 {
 		require.NoError(t, e.Handle(ctx, ruledEvent(t, "alpha-main", won)))
 	}
 	require.Equal(t, map[string]string{CaseID(won): respondent}, m.slashes)
+	require.EqualValues(t, 1, testutil.ToFloat64(metrics.Slashed), "counted once")
 	for _, env := range []events.Envelope{
 		ruledEvent(t, "alpha-main", lost), ruledEvent(t, "alpha-main", open), ruledEvent(t, "alpha-main", uuid.New()),
 		ruledEvent(t, "alpha-op1", won), {Type: events.TypeDisputeRuled, Registry: "alpha-main", Payload: json.RawMessage(`{"dispute_id":"x"}`)},

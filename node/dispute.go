@@ -20,7 +20,9 @@ func (n *Node) mountDisputes(v1 *gin.RouterGroup) {
 	if n.Ledger == nil {
 		return
 	}
-	flow := &disputes.Service{Ledger: n.Ledger, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Rules: n.opts.DisputeSettings.Rules()}
+	n.disputeMetrics = disputes.NewMetrics(n.Metrics)
+	flow := &disputes.Service{Ledger: n.Ledger, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Rules: n.opts.DisputeSettings.Rules(),
+		Metrics: n.disputeMetrics}
 	disputeapi.New(disputeapi.Options{Flow: flow, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now}).Mount(v1)
 }
 
@@ -42,7 +44,7 @@ func (n *Node) startDisputeEnforcer(ctx context.Context, topic string) {
 		return
 	}
 	o := n.opts
-	e := &disputes.Enforcer{Ledger: n.Ledger, Registry: o.Registry.ID, Log: n.log}
+	e := &disputes.Enforcer{Ledger: n.Ledger, Registry: o.Registry.ID, Log: n.log, Metrics: n.disputeMetrics}
 	r := ingest.Reactor{Name: "dispute-enforcer", Types: []string{events.TypeDisputeRuled}, Handle: e.Handle}
 	kafka := o.KafkaOpts
 	n.goBackground(func() { _ = ingest.RunReactor(ctx, r, es, o.Frame.ID, o.KafkaBrokers, topic, n.log, kafka...) })

@@ -191,6 +191,14 @@ func TestDisputesEndToEnd(t *testing.T) {
 	re, err := ingest.Replay(ctx, es, frame.ID)
 	require.NoError(t, err)
 	require.True(t, re.OK, "%+v", re)
+
+	resp, err := http.Get(n.URL() + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{"disputes_opened_total 2", `disputes_ruled_total{outcome="complainant"} 1`, `disputes_ruled_total{outcome="respondent"} 1`, "dispute_stake_slashes_total 1"} {
+		require.Contains(t, string(metrics), "\n"+line+"\n")
+	}
 }
 
 // callWithKey is httpClient.call with a chosen Idempotency-Key.

@@ -33,6 +33,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
+	"github.com/theprotocol-dev/theprotocol/disputes"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
@@ -145,6 +146,8 @@ type Node struct {
 	// eventSigner signs what the node's relays publish (nil: event
 	// authentication is off).
 	eventSigner *events.Signer
+	// disputeMetrics count the dispute flow (nil without a TEG).
+	disputeMetrics *disputes.Metrics
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
