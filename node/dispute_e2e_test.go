@@ -133,6 +133,10 @@ func TestDisputesEndToEnd(t *testing.T) {
 	require.Equal(t, 200, c.call("POST", "/api/v1/disputes/"+d.ID+"/response", bobTok, map[string]any{"response_ref": "https://evidence.example/answer"}, nil))
 	ruling := map[string]any{"outcome": "complainant", "award_units": 50 * avt, "reason": "not delivered"}
 	require.Equal(t, 403, c.call("POST", "/api/v1/admin/disputes/"+d.ID+"/ruling", aliceTok, ruling, nil), "only the tribunal rules")
+	require.Equal(t, 400, c.call("POST", "/api/v1/admin/disputes/"+d.ID+"/ruling", admin, map[string]any{"outcome": "nobody", "reason": "r"}, nil))
+	require.Equal(t, 400, c.call("POST", "/api/v1/admin/disputes/"+d.ID+"/ruling", admin, map[string]any{"outcome": "complainant", "award_units": 61 * avt, "reason": "r"}, nil), "award above the claim")
+	require.Equal(t, 400, c.call("POST", "/api/v1/admin/disputes/not-an-id/ruling", admin, ruling, nil))
+	require.Equal(t, 404, c.call("POST", "/api/v1/admin/disputes/"+uuid.NewString()+"/ruling", admin, ruling, nil))
 	stakedBefore, treasuryBefore, aliceBefore := bucket(bob, "staked"), bucket("treasury", "liquid"), bucket(alice, "liquid")
 	require.Equal(t, 100*avt, stakedBefore)
 	require.Equal(t, 200, c.call("POST", "/api/v1/admin/disputes/"+d.ID+"/ruling", admin, ruling, nil))
@@ -150,6 +154,8 @@ func TestDisputesEndToEnd(t *testing.T) {
 	require.Equal(t, treasuryBefore+10*avt, bucket("treasury", "liquid"), "10 % penalty to the treasury")
 	var got disputeDTO
 	require.Equal(t, 404, c.call("GET", "/api/v1/disputes/"+d.ID, carolTok, nil, nil), "not a party")
+	require.Equal(t, 409, c.call("POST", "/api/v1/disputes/"+d.ID+"/response", bobTok, map[string]any{"response_ref": "https://evidence.example/late"}, nil), "answered once")
+	require.Equal(t, 409, c.call("POST", "/api/v1/admin/disputes/"+d.ID+"/ruling", admin, map[string]any{"outcome": "respondent", "reason": "changed my mind"}, nil), "ruled once")
 	require.Equal(t, 200, c.call("GET", "/api/v1/disputes/"+d.ID, admin, nil, &got))
 	require.Equal(t, bob, got.Loser)
 	require.EqualValues(t, 50*avt, got.CompensationUnits)
