@@ -20,7 +20,7 @@ func (s *Sim) Check(ctx context.Context) []string {
 	s.model.mu.Lock()
 	ck.diffs = append(ck.diffs, s.model.diffs...)
 	for _, kind := range sortedKeys(s.model.doubt) {
-		ck.differ("%d %s operation(s) never got a definitive answer (e.g. %v)", s.model.doubt[kind], kind, s.model.doubtEx)
+		ck.differ("%d %s operation(s) never got a definitive answer (e.g. %s)", s.model.doubt[kind], kind, s.model.doubtEx[kind])
 	}
 	s.model.mu.Unlock()
 	ck.resolveXfers(ctx)

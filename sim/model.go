@@ -62,13 +62,13 @@ type Model struct {
 	transfers []ackedTransfer
 	xfers     []*ackedXfer
 	stakes    []ackedStake
-	doubt     map[string]int // operation kind → operations whose outcome stayed unknown
-	doubtEx   []string
-	diffs     []string // differences found while running (chaos failures)
+	doubt     map[string]int    // operation kind → operations whose outcome stayed unknown
+	doubtEx   map[string]string // kind → an example
+	diffs     []string          // differences found while running (chaos failures)
 }
 
 func newModel() *Model {
-	return &Model{expect: map[string]*expect{}, doubt: map[string]int{}}
+	return &Model{expect: map[string]*expect{}, doubt: map[string]int{}, doubtEx: map[string]string{}}
 }
 
 func (m *Model) get(a *Account) *expect {
@@ -130,8 +130,8 @@ func (m *Model) unstaked(a *Account, units int64) {
 func (m *Model) inDoubt(kind string, err error) {
 	m.mu.Lock()
 	m.doubt[kind]++
-	if len(m.doubtEx) < 5 {
-		m.doubtEx = append(m.doubtEx, fmt.Sprintf("%s: %v", kind, err))
+	if m.doubtEx[kind] == "" {
+		m.doubtEx[kind] = err.Error()
 	}
 	m.mu.Unlock()
 }

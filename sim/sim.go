@@ -35,8 +35,8 @@ type Config struct {
 	Progress      io.Writer
 	ProgressEvery time.Duration
 	ProgressLines bool
-	// Chaos, when set, is called once the load runs, with the run's
-	// context; it injects faults and returns when they are over.
+	// Chaos, when set, is called as the load starts; it injects faults
+	// during the run (ParseChaos) and returns when they are over.
 	Chaos func(ctx context.Context, log *slog.Logger) error
 	Seed  uint64
 	Log   *slog.Logger
@@ -214,7 +214,7 @@ func (s *Sim) drive(ctx context.Context) {
 	if s.cfg.Chaos != nil {
 		go func() {
 			defer close(chaosDone)
-			if err := s.cfg.Chaos(runCtx, s.cfg.Log); err != nil {
+			if err := s.cfg.Chaos(ctx, s.cfg.Log); err != nil {
 				s.cfg.Log.Error("chaos", "err", err)
 				s.model.differ("chaos: %v", err)
 			}

@@ -18,6 +18,9 @@ type Target struct {
 	// and receivers are opened on registries that cannot fund agents).
 	PostgresAdminURL string
 	Registries       []Registry
+	// ControlURL is the dev stack's fault-injection endpoint ("" when the
+	// stack has none; -chaos needs it).
+	ControlURL string
 }
 
 // Registry is one node of the topology.
@@ -43,6 +46,7 @@ type endpointsFile struct {
 	Postgres struct {
 		AdminURL string `json:"admin_url"`
 	} `json:"postgres"`
+	ControlURL string `json:"control_url"`
 }
 
 // LoadEndpoints reads a dev stack's endpoints.json and checks it is a
@@ -56,7 +60,7 @@ func LoadEndpoints(path string) (Target, error) {
 	if err := json.Unmarshal(raw, &ep); err != nil {
 		return Target{}, fmt.Errorf("parse %s: %w", path, err)
 	}
-	t := Target{PostgresAdminURL: ep.Postgres.AdminURL, Registries: ep.Nodes}
+	t := Target{PostgresAdminURL: ep.Postgres.AdminURL, Registries: ep.Nodes, ControlURL: ep.ControlURL}
 	return t, t.Validate()
 }
 
@@ -69,6 +73,11 @@ func (t Target) Validate() error {
 	}
 	if err := loopback("postgres", t.PostgresAdminURL); err != nil {
 		return err
+	}
+	if t.ControlURL != "" {
+		if err := loopback("dev control", t.ControlURL); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for _, r := range t.Registries {

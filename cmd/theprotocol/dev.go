@@ -56,6 +56,8 @@ func runDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	start := time.Now()
+	// The fault-injection endpoint owns what it can restart (ADR 0025).
+	ctl := &devControl{ctx: ctx, cfg: cfg, topo: topo, log: log, dataDir: dataDir}
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -70,11 +72,12 @@ func runDev(ctx context.Context, args []string) error {
 		err error
 	}
 	pgCh := make(chan pgResult, 1)
+	pgOpts := devstack.PostgresOptions{
+		Dir: filepath.Join(dataDir, "pg"), Host: cfg.ListenHost, Port: cfg.PostgresPort, Install: true, Log: log,
+	}
 	if cfg.PostgresURL == "" {
 		go func() {
-			pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{
-				Dir: filepath.Join(dataDir, "pg"), Host: cfg.ListenHost, Port: cfg.PostgresPort, Install: true, Log: log,
-			})
+			pg, err := devstack.StartPostgres(ctx, pgOpts)
 			pgCh <- pgResult{pg, err}
 		}()
 	} else {
@@ -102,7 +105,8 @@ func runDev(ctx context.Context, args []string) error {
 		return r.err
 	}
 	if r.pg != nil {
-		cleanups = append(cleanups, func() { _ = r.pg.Stop() })
+		ctl.setPostgres(r.pg, pgOpts)
+		cleanups = append(cleanups, ctl.closePostgres)
 		svc.PostgresAdminURL, svc.PostgresAddr = r.pg.AdminURL(), r.pg.Addr()
 	} else {
 		svc.PostgresAdminURL, svc.PostgresAddr = cfg.PostgresURL, "external"
@@ -111,13 +115,15 @@ func runDev(ctx context.Context, args []string) error {
 	if brokers := cfg.KafkaBrokerList(); len(brokers) > 0 {
 		svc.KafkaBrokers = brokers
 	} else {
-		k, err := devstack.StartKafka(devstack.KafkaOptions{
+		kOpts := devstack.KafkaOptions{
 			Host: cfg.ListenHost, Port: cfg.KafkaPort, DataDir: filepath.Join(dataDir, "kafka"), Topics: topo.Topics(), Log: log,
-		})
+		}
+		k, err := devstack.StartKafka(kOpts)
 		if err != nil {
 			return err
 		}
-		cleanups = append(cleanups, k.Stop)
+		ctl.setKafka(k, kOpts)
+		cleanups = append(cleanups, ctl.closeKafka)
 		svc.KafkaBrokers = []string{k.Addr()}
 	}
 	// Namespaces, search attributes and topics: created by the embedded
@@ -130,13 +136,19 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() { stopNodes(nodes, cfg.ShutdownTimeout) })
+	ctl.svc, ctl.nodes = svc, nodes
+	cleanups = append(cleanups, ctl.closeNodes)
+	if err := ctl.start(cfg.ListenHost); err != nil {
+		return err
+	}
+	cleanups = append(cleanups, ctl.closeListener)
 
-	ep := buildEndpoints(topo, nodes, svc, dataDir)
 	epPath := filepath.Join(dataDir, "endpoints.json")
-	if err := writeJSONAtomic(epPath, ep); err != nil {
+	ctl.epPath = epPath
+	if err := ctl.rewriteEndpoints(); err != nil {
 		return fmt.Errorf("write %s: %w", epPath, err)
 	}
+	ep := ctl.ep
 	cleanups = append(cleanups, func() { _ = os.Remove(epPath) })
 	printEndpoints(ep)
 	log.Info("dev stack ready", "startup", time.Since(start).Round(time.Millisecond), "endpoints", epPath)

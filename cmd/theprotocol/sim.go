@@ -28,6 +28,7 @@ func runSim(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
 	settle := fs.Duration("settle-timeout", 3*time.Minute, "how long to wait for quiescence at the end")
 	report := fs.String("report", "", "also write the report as JSON to this file")
+	chaos := fs.String("chaos", "", "faults injected during the run through the dev stack's control endpoint, comma-separated: "+sim.ChaosHelp)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,6 +47,14 @@ func runSim(ctx context.Context, args []string) error {
 	cfg := sim.Config{
 		Target: target, Duration: *duration, MaxOps: *maxOps, Agents: *agents, Rate: *rate, Workers: *workers,
 		Mix: m, Seed: *seed, SettleTimeout: *settle, Progress: os.Stdout, ProgressLines: !isTerminal(os.Stdout), Log: log,
+	}
+	if *chaos != "" {
+		faults, err := sim.ParseChaos(*chaos, target)
+		if err != nil {
+			return err
+		}
+		cfg.Chaos = sim.Chaos(target.ControlURL, faults, *duration)
+		fmt.Printf("chaos: %v\n", faults)
 	}
 	s, err := sim.New(cfg)
 	if err != nil {

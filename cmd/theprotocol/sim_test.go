@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/config"
-	"github.com/theprotocol-dev/theprotocol/node"
+	"github.com/theprotocol-dev/theprotocol/devstack"
 	"github.com/theprotocol-dev/theprotocol/sim"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/testenv/logbuf"
@@ -22,26 +22,49 @@ import (
 
 // simStack starts a two-registry frame (a mainframe with the EventStore
 // and an operator registry, peered over mTLS) in this process on the test
-// services, writes its endpoints file as the dev stack does, and returns
-// the simulation's target.
-func simStack(t *testing.T) (sim.Target, []*node.Node, config.Frame) {
+// services, with the dev stack's control endpoint, writes its endpoints
+// file as the dev stack does, and returns the simulation's target. With
+// privateKafka the frame gets a broker of its own (which the control
+// endpoint may stop) and fixed ports (a restarted node keeps its
+// addresses).
+func simStack(t *testing.T, privateKafka bool) (sim.Target, *devControl, config.Frame) {
 	ctx := context.Background()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
 	mf := config.Registry{ID: "sm" + suffix, Mainframe: true, Roles: []string{"registry", "teg", "eventstore", "worker"}, Namespace: testenv.TestNamespace}
 	op := config.Registry{ID: "so" + suffix, Roles: []string{"registry", "teg", "worker"}, Namespace: testenv.TestNamespace}
+	if privateKafka {
+		for _, r := range []*config.Registry{&mf, &op} {
+			for _, p := range []*int{&r.APIPort, &r.MTLSPort} {
+				port, err := devstack.FreePort("127.0.0.1")
+				require.NoError(t, err)
+				*p = port
+			}
+		}
+	}
 	frame := config.Frame{ID: "fs" + suffix, TrustDomain: "fs" + suffix + ".theprotocol.test", Currency: "AVT", Genesis: true,
 		GenesisSupplyUnits: 10_000_000 * 100_000_000, Registries: []config.Registry{mf, op}}
 	topo := config.Topology{Frames: []config.Frame{frame}}
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()
+	log := quietLogger(t)
 	svc := services{PostgresAdminURL: testenv.PostgresURL(t), TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t)}
+	ctl := &devControl{ctx: ctx, cfg: cfg, topo: topo, log: log, dataDir: cfg.DataDir}
+	if privateKafka {
+		opts := devstack.KafkaOptions{DataDir: filepath.Join(cfg.DataDir, "kafka"), Topics: topo.Topics()}
+		k, err := devstack.StartKafka(opts)
+		require.NoError(t, err)
+		ctl.setKafka(k, opts)
+		t.Cleanup(ctl.closeKafka)
+		svc.KafkaBrokers = []string{k.Addr()}
+	}
 	t.Cleanup(func() {
 		dropDatabases(t, svc.PostgresAdminURL, mf.DBName(config.RoleRegistry), mf.DBName(config.RoleTEG), frame.EventStoreDBName(),
 			op.DBName(config.RoleRegistry), op.DBName(config.RoleTEG))
 	})
-	nodes, err := startNodes(ctx, cfg, topo, svc, nil, true, quietLogger(t))
+	nodes, err := startNodes(ctx, cfg, topo, svc, nil, true, log)
 	require.NoError(t, err)
-	t.Cleanup(func() { stopNodes(nodes, 30*time.Second) })
+	ctl.svc, ctl.nodes = svc, nodes
+	t.Cleanup(ctl.closeNodes)
 	t.Cleanup(func() {
 		for _, reg := range []string{mf.ID, op.ID} {
 			for _, prefix := range []string{"idempotency-sweep-", "hold-expiry-", "staking-rewards-", "balance-checkpoint-", "xfer-prepare-sweep-"} {
@@ -49,15 +72,37 @@ func simStack(t *testing.T) (sim.Target, []*node.Node, config.Frame) {
 			}
 		}
 	})
-	require.NoError(t, nodes[0].ConnectPeer(ctx, op.ID, nodes[1].MTLSURL()))
-	require.NoError(t, nodes[1].ConnectPeer(ctx, mf.ID, nodes[0].MTLSURL()))
-
-	ep := buildEndpoints(topo, nodes, svc, cfg.DataDir)
-	path := filepath.Join(cfg.DataDir, "endpoints.json")
-	require.NoError(t, writeJSONAtomic(path, ep))
-	target, err := sim.LoadEndpoints(path)
+	if !privateKafka {
+		// OS-chosen mTLS ports: the topology cannot name the peers.
+		require.NoError(t, nodes[0].ConnectPeer(ctx, op.ID, nodes[1].MTLSURL()))
+		require.NoError(t, nodes[1].ConnectPeer(ctx, mf.ID, nodes[0].MTLSURL()))
+	}
+	require.NoError(t, ctl.start("127.0.0.1"))
+	t.Cleanup(ctl.closeListener)
+	ctl.epPath = filepath.Join(cfg.DataDir, "endpoints.json")
+	require.NoError(t, ctl.rewriteEndpoints())
+	target, err := sim.LoadEndpoints(ctl.epPath)
 	require.NoError(t, err)
-	return target, nodes, frame
+	require.NotEmpty(t, target.ControlURL)
+	return target, ctl, frame
+}
+
+// cleanupWorkflows ends the workflows a run left in the shared test
+// namespace (bonds, unstake cooldowns).
+func cleanupWorkflows(t *testing.T, ctl *devControl, frame config.Frame, rep *sim.Report) {
+	t.Cleanup(func() {
+		ctl.mu.Lock()
+		tc := ctl.nodes[0].Temporal
+		ctl.mu.Unlock()
+		for _, did := range rep.Agents {
+			_ = tc.TerminateWorkflow(context.Background(), workflows.BondWorkflowID(did), "", "test over")
+		}
+		for _, reg := range []string{frame.Registries[0].ID, frame.Registries[1].ID} {
+			for _, pos := range rep.Positions {
+				_ = tc.TerminateWorkflow(context.Background(), workflows.UnstakeCooldownWorkflowID(reg, pos), "", "test over")
+			}
+		}
+	})
 }
 
 func quietLogger(t *testing.T) *slog.Logger {
@@ -76,7 +121,7 @@ func quietLogger(t *testing.T) *slog.Logger {
 func TestSimEndsAtZeroAndNamesACorruptedProjection(t *testing.T) {
 	testenv.SkipWithoutServices(t)
 	t.Parallel()
-	target, nodes, frame := simStack(t)
+	target, ctl, frame := simStack(t, false)
 	mix, err := sim.ParseMix(sim.DefaultMix)
 	require.NoError(t, err)
 	progress := &logbuf.Buffer{}
@@ -88,17 +133,7 @@ func TestSimEndsAtZeroAndNamesACorruptedProjection(t *testing.T) {
 	ctx := context.Background()
 	rep, err := s.Run(ctx)
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		tc := nodes[0].Temporal
-		for _, did := range rep.Agents {
-			_ = tc.TerminateWorkflow(context.Background(), workflows.BondWorkflowID(did), "", "test over")
-		}
-		for _, reg := range []string{frame.Registries[0].ID, frame.Registries[1].ID} {
-			for _, pos := range rep.Positions {
-				_ = tc.TerminateWorkflow(context.Background(), workflows.UnstakeCooldownWorkflowID(reg, pos), "", "test over")
-			}
-		}
-	})
+	cleanupWorkflows(t, ctl, frame, &rep)
 	t.Logf("progress:\n%s%s", progress.String(), rep.Summary.Table())
 	require.Empty(t, rep.Differences)
 	ok := map[string]int64{}
@@ -125,4 +160,37 @@ func TestSimEndsAtZeroAndNamesACorruptedProjection(t *testing.T) {
 	joined := strings.Join(diffs, "\n")
 	require.Contains(t, joined, "projection of "+victim, joined)
 	require.Contains(t, joined, "reconciliation of "+frame.Registries[0].ID, joined)
+}
+
+// The mainframe (registry, TEG, EventStore) restarts and the frame's Kafka
+// broker stops for three seconds while agents pay each other: requests
+// fail and are retried with their keys, the relays catch up, and the run
+// still ends with every invariant exactly zero.
+func TestSimSurvivesANodeRestartAndAKafkaStop(t *testing.T) {
+	testenv.SkipWithoutServices(t)
+	t.Parallel()
+	target, ctl, frame := simStack(t, true)
+	mix, err := sim.ParseMix(sim.DefaultMix)
+	require.NoError(t, err)
+	faults, err := sim.ParseChaos("node,kafka=3s", target)
+	require.NoError(t, err)
+	require.Equal(t, frame.Registries[0].ID, faults[0].Registry, "the EventStore's node restarts by default")
+	const d = 9 * time.Second
+	progress := &logbuf.Buffer{}
+	s, err := sim.New(sim.Config{
+		Target: target, Duration: d, Agents: 6, Workers: 4, Mix: mix, Rate: 60,
+		RetryFor: time.Minute, SettleTimeout: 2 * time.Minute, Progress: progress, ProgressLines: true,
+		Chaos: sim.Chaos(target.ControlURL, faults, d),
+	})
+	require.NoError(t, err)
+	rep, err := s.Run(context.Background())
+	require.NoError(t, err)
+	cleanupWorkflows(t, ctl, frame, &rep)
+	t.Logf("progress:\n%s%s\ncross-registry: %v", progress.String(), rep.Summary.Table(), rep.Xfers)
+	require.Empty(t, rep.Differences)
+	failed := int64(0)
+	for _, k := range rep.Summary.Kinds {
+		failed += k.Errors["transport"] + k.Errors["unavailable"]
+	}
+	require.Positive(t, failed, "the restart was felt: %s", rep.Summary.Table())
 }

@@ -161,6 +161,8 @@ type Endpoints struct {
 		Address  string `json:"address"`
 		AdminURL string `json:"admin_url"`
 	} `json:"postgres"`
+	// ControlURL is `dev`'s fault-injection endpoint (devcontrol.go).
+	ControlURL string `json:"control_url,omitempty"`
 }
 
 // EndpointsNode describes one node.
