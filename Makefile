@@ -134,9 +134,21 @@ test: ## tools, vet, lint, generated-code check, then every test (unit + integra
 	@$(MAKE) --no-print-directory -j4 test-prepare
 	THEPROTOCOL_SPIRE_BIN_DIR=$(SPIRE_BIN_DIR) $(THEPROTOCOL) testenv -- $(GO) test $(TEST_FLAGS) $(TEST_PKGS)
 
+.PHONY: sim
+sim: build ## load the running dev stack (make run) for a minute, then check every invariant (SIM_FLAGS="-chaos all")
+	$(THEPROTOCOL) sim $(SIM_FLAGS)
+
+# The report (bench/results/<date>-<machine>.md and .json): every figure,
+# its target, the ratio to it and to the baseline of the same run, the
+# machine and its load average (bench/benchreport).
+BENCH_RESULTS ?= bench/results
+
 .PHONY: bench
-bench: tools build ## run every benchmark against real services
-	$(THEPROTOCOL) testenv -- $(GO) test $(BENCH_FLAGS) -bench . $(BENCH_PKGS)
+bench: tools build ## run every benchmark against real services and write the report to bench/results/
+	@mkdir -p $(BENCH_RESULTS)
+	@load="$$(cut -d' ' -f1-3 /proc/loadavg)"; raw="$(BENCH_RESULTS)/.last-run.txt"; \
+	  $(THEPROTOCOL) testenv -- $(GO) test $(BENCH_FLAGS) -bench . $(BENCH_PKGS) | tee "$$raw"; \
+	  $(GO) run ./bench/benchreport -in "$$raw" -out $(BENCH_RESULTS) -load-before "$$load"
 
 .PHONY: bench-ledger
 bench-ledger: tools build ## ledger throughput: store with/without group commit, end to end over HTTP, and this machine's floors

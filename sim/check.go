@@ -17,6 +17,7 @@ import (
 // invariant is exactly zero). It can be called again after a run.
 func (s *Sim) Check(ctx context.Context) []string {
 	ck := &checker{s: s, deadline: time.Now().Add(s.cfg.SettleTimeout)}
+	ck.resolveDoubts(ctx)
 	s.model.mu.Lock()
 	ck.diffs = append(ck.diffs, s.model.diffs...)
 	for _, kind := range sortedKeys(s.model.doubt) {
@@ -465,4 +466,100 @@ func (ck *checker) query(ctx context.Context, dbName, sql string, args []any, ea
 		}
 	}
 	return rows.Err()
+}
+
+// resolveDoubts settles the transfers whose answer never came (a request
+// in flight when Postgres went away can leave its idempotency claim
+// behind, and every retry then hears "still in progress"): the TEG's
+// transfer row carries the sender's key, so it says whether the transfer
+// committed. Found, it counts as acknowledged; absent, it never happened.
+func (ck *checker) resolveDoubts(ctx context.Context) {
+	s := ck.s
+	s.model.mu.Lock()
+	doubts := s.model.doubtTransfers
+	s.model.doubtTransfers = nil
+	s.model.mu.Unlock()
+	for _, d := range doubts {
+		var t ackedTransfer
+		found := false
+		err := ck.query(ctx, s.reg(d.from.Registry).Databases["teg"],
+			`SELECT id, receiver, amount_units, fee_units FROM transfers WHERE sender = $1 AND client_key = $2`, []any{d.from.ID, d.key},
+			func(rows pgx.Rows) error {
+				found = true
+				return rows.Scan(&t.ID, &t.To, &t.Amount, &t.Fee)
+			})
+		if err != nil {
+			ck.differ("resolve a transfer in doubt from %s: %v", d.from.ID, err)
+			continue
+		}
+		s.model.resolved("transfer")
+		if !found {
+			continue
+		}
+		if t.To != d.to.ID {
+			ck.differ("transfer in doubt %s from %s went to %s, sent to %s", t.ID, d.from.ID, t.To, d.to.ID)
+			continue
+		}
+		t.Registry, t.From, t.Net = d.from.Registry, d.from.ID, t.Amount-t.Fee
+		s.model.transfer(t, d.from, d.to)
+	}
+	s.model.mu.Lock()
+	holds := s.model.doubtHolds
+	s.model.doubtHolds = nil
+	s.model.mu.Unlock()
+	for _, d := range holds {
+		if err := ck.resolveHold(ctx, d); err != nil {
+			ck.differ("resolve a hold in doubt from %s: %v", d.from.ID, err)
+			continue
+		}
+		s.model.resolved("hold")
+	}
+}
+
+// resolveHold finds what became of a hold whose answer never came: posted,
+// its transfer counts as acknowledged; still active, it is voided (with a
+// new key: the old one may be stuck); never created, voided or expired,
+// nothing moved.
+func (ck *checker) resolveHold(ctx context.Context, d doubtHold) error {
+	s := ck.s
+	db := s.reg(d.from.Registry).Databases["teg"]
+	sql := `SELECT id, status, transfer_id FROM holds WHERE id = $1`
+	args := []any{d.id}
+	if d.id == uuid.Nil {
+		sql = `SELECT id, status, transfer_id FROM holds WHERE account_id = $1 AND client_key = $2`
+		args = []any{d.from.ID, d.createKey}
+	}
+	var id uuid.UUID
+	var status string
+	var transfer *uuid.UUID
+	found := false
+	if err := ck.query(ctx, db, sql, args, func(rows pgx.Rows) error {
+		found = true
+		return rows.Scan(&id, &status, &transfer)
+	}); err != nil {
+		return err
+	}
+	switch {
+	case !found || status == "voided" || status == "expired":
+		return nil
+	case status == "posted" && transfer != nil:
+		t := ackedTransfer{ID: *transfer, Registry: d.from.Registry, From: d.from.ID}
+		if err := ck.query(ctx, db, `SELECT receiver, amount_units, fee_units FROM transfers WHERE id = $1`, []any{*transfer},
+			func(rows pgx.Rows) error { return rows.Scan(&t.To, &t.Amount, &t.Fee) }); err != nil {
+			return err
+		}
+		if t.To != d.to.ID {
+			return fmt.Errorf("hold %s was posted to %s, placed for %s", id, t.To, d.to.ID)
+		}
+		t.Net = t.Amount - t.Fee
+		s.model.transfer(t, d.from, d.to)
+		return nil
+	case status == "active":
+		c := s.setup.do(ctx, "check", http.MethodPost, s.api(d.from)+"/holds/"+id.String()+"/void", d.from.Token, idemKey(), nil)
+		if c.Status != http.StatusOK {
+			return c.err("void hold " + id.String())
+		}
+		return nil
+	}
+	return fmt.Errorf("hold %s: status %s", id, status)
 }

@@ -23,11 +23,13 @@ type call struct {
 }
 
 // definitive reports whether the answer settles the request: a success or
-// a refusal the server stored (4xx other than 429). Transport failures,
-// 429 and 5xx leave the outcome unknown; the request is retried with the
-// same Idempotency-Key, which replays the first outcome if there was one.
+// a refusal the server stored (4xx other than 429 and 409 conflict).
+// Transport failures, 429, 5xx and "a request with this key is still in
+// progress" (409 conflict) leave the outcome unknown; the request is
+// retried with the same Idempotency-Key, which replays the first outcome
+// if there was one.
 func (c call) definitive() bool {
-	return c.Code != "transport" && c.Status != http.StatusTooManyRequests && c.Status < 500
+	return c.Code != "transport" && c.Code != "conflict" && c.Status != http.StatusTooManyRequests && c.Status < 500
 }
 
 func (c call) decode(out any) error {

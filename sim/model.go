@@ -65,6 +65,43 @@ type Model struct {
 	doubt     map[string]int    // operation kind → operations whose outcome stayed unknown
 	doubtEx   map[string]string // kind → an example
 	diffs     []string          // differences found while running (chaos failures)
+	// transfers whose answer never came: resolved from the TEG's rows
+	doubtTransfers []doubtTransfer
+	doubtHolds     []doubtHold
+}
+
+// doubtHold is a hold operation whose answer never came: its creation
+// (id zero) or its post or void.
+type doubtHold struct {
+	from, to  *Account
+	createKey string
+	id        uuid.UUID
+}
+
+func (m *Model) doubtHold(d doubtHold) {
+	m.mu.Lock()
+	m.doubtHolds = append(m.doubtHolds, d)
+	m.mu.Unlock()
+}
+
+// resolved takes one operation of kind off the in-doubt count.
+func (m *Model) resolved(kind string) {
+	m.mu.Lock()
+	if m.doubt[kind]--; m.doubt[kind] <= 0 {
+		delete(m.doubt, kind)
+	}
+	m.mu.Unlock()
+}
+
+type doubtTransfer struct {
+	from, to *Account
+	key      string
+}
+
+func (m *Model) doubtTransfer(d doubtTransfer) {
+	m.mu.Lock()
+	m.doubtTransfers = append(m.doubtTransfers, d)
+	m.mu.Unlock()
 }
 
 func newModel() *Model {

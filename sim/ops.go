@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -66,10 +67,17 @@ func opTransfer(ctx context.Context, s *Sim, r *rand.Rand) error {
 	if !ok {
 		return ErrSkip
 	}
-	c := s.cl.do(ctx, "transfer", http.MethodPost, s.api(from)+"/transfers", from.Token, idemKey(),
+	key := idemKey()
+	c := s.cl.do(ctx, "transfer", http.MethodPost, s.api(from)+"/transfers", from.Token, key,
 		map[string]any{"to": to.ID, "amount_units": amount(r)})
 	if c.Status != http.StatusCreated {
-		return outcome("transfer", c)
+		err := outcome("transfer", c)
+		if errors.Is(err, errIndefinite) {
+			// The TEG's transfer row carries the key: the checks read
+			// whether it committed.
+			s.model.doubtTransfer(doubtTransfer{from: from, to: to, key: key})
+		}
+		return err
 	}
 	var t transferDTO
 	if err := c.decode(&t); err != nil {
@@ -116,10 +124,11 @@ func opHold(ctx context.Context, s *Sim, r *rand.Rand) error {
 	if !ok {
 		return ErrSkip
 	}
-	c := s.cl.do(ctx, "hold", http.MethodPost, s.api(from)+"/holds", from.Token, idemKey(),
+	key := idemKey()
+	c := s.cl.do(ctx, "hold", http.MethodPost, s.api(from)+"/holds", from.Token, key,
 		map[string]any{"to": to.ID, "amount_units": amount(r)})
 	if c.Status != http.StatusCreated {
-		return outcome("hold", c)
+		return s.holdOutcome("hold", c, doubtHold{from: from, to: to, createKey: key})
 	}
 	var h struct {
 		ID uuid.UUID `json:"id"`
@@ -131,13 +140,13 @@ func opHold(ctx context.Context, s *Sim, r *rand.Rand) error {
 	if r.IntN(2) == 0 {
 		c = s.cl.do(ctx, "hold.void", http.MethodPost, url+"/void", from.Token, idemKey(), nil)
 		if c.Status != http.StatusOK {
-			return outcome("hold void", c)
+			return s.holdOutcome("hold void", c, doubtHold{from: from, to: to, id: h.ID})
 		}
 		return nil
 	}
 	c = s.cl.do(ctx, "hold.post", http.MethodPost, url+"/post", from.Token, idemKey(), nil)
 	if c.Status != http.StatusOK {
-		return outcome("hold post", c)
+		return s.holdOutcome("hold post", c, doubtHold{from: from, to: to, id: h.ID})
 	}
 	var p struct {
 		Transfer transferDTO `json:"transfer"`
@@ -148,6 +157,16 @@ func opHold(ctx context.Context, s *Sim, r *rand.Rand) error {
 	t := p.Transfer
 	s.model.transfer(ackedTransfer{ID: t.ID, Registry: from.Registry, From: from.ID, To: to.ID, Amount: t.AmountUnits, Fee: t.FeeUnits, Net: t.NetUnits}, from, to)
 	return nil
+}
+
+// holdOutcome is outcome, remembering a hold left in doubt: the checks
+// read what became of it from the TEG and void it if it is still active.
+func (s *Sim) holdOutcome(what string, c call, d doubtHold) error {
+	err := outcome(what, c)
+	if errors.Is(err, errIndefinite) {
+		s.model.doubtHold(d)
+	}
+	return err
 }
 
 // opStake stakes 10 to 20 tokens in the flexible tier.
