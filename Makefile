@@ -148,7 +148,7 @@ bench: tools build ## run every benchmark against real services and write the re
 	@mkdir -p $(BENCH_RESULTS)
 	@load="$$(cut -d' ' -f1-3 /proc/loadavg)"; raw="$(BENCH_RESULTS)/.last-run.txt"; \
 	  $(THEPROTOCOL) testenv -- $(GO) test $(BENCH_FLAGS) -bench . $(BENCH_PKGS) | tee "$$raw"; \
-	  $(GO) run ./bench/benchreport -in "$$raw" -out $(BENCH_RESULTS) -load-before "$$load"
+	  $(GO) run ./bench/benchreport -in "$$raw" -out $(BENCH_RESULTS) -load-before "$$load" -command "$(BENCH_FLAGS) -bench . $(BENCH_PKGS)"
 
 .PHONY: bench-ledger
 bench-ledger: tools build ## ledger throughput: store with/without group commit, end to end over HTTP, and this machine's floors

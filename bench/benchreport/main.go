@@ -21,8 +21,9 @@ func main() {
 	in := flag.String("in", "", "go test -bench output (default stdin)")
 	out := flag.String("out", "bench/results", "directory of the reports")
 	loadBefore := flag.String("load-before", "", "load averages when the benchmarks started")
+	command := flag.String("command", "", "the go test flags and packages that produced the input (recorded in the report)")
 	flag.Parse()
-	if err := run(*in, *out, *loadBefore); err != nil {
+	if err := run(*in, *out, *loadBefore, *command); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
@@ -30,7 +31,7 @@ func main() {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-func run(in, out, loadBefore string) error {
+func run(in, out, loadBefore, command string) error {
 	r := os.Stdin
 	if in != "" {
 		f, err := os.Open(in)
@@ -49,6 +50,7 @@ func run(in, out, loadBefore string) error {
 	}
 	m := ThisMachine(loadBefore)
 	rep := Build(results, Targets, m, time.Now())
+	rep.Command = command
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type Row struct {
 // Report is one invocation's figures.
 type Report struct {
 	Date    time.Time `json:"date"`
+	Command string    `json:"command,omitempty"` // go test flags and packages
 	Machine Machine   `json:"machine"`
 	Targets []Row     `json:"targets"`
 	Results []Result  `json:"results"` // every figure of every benchmark
@@ -98,7 +99,11 @@ func (rep Report) Markdown() string {
 	m := rep.Machine
 	fmt.Fprintf(&b, "# Benchmarks %s on %s\n\n", rep.Date.Format("2006-01-02 15:04 UTC"), m.Host)
 	fmt.Fprintf(&b, "Machine: %d cores (%s), %s/%s; load average before %s, after %s.\n", m.Cores, m.CPU, m.GOOS, m.GOARCH, m.LoadBefore, m.LoadAfter)
-	b.WriteString("Written by `make bench` (`bench/benchreport`); the figures are medians over `-count` runs.\n\n")
+	b.WriteString("Written by `make bench` (`bench/benchreport`); the figures are medians over `-count` runs.\n")
+	if rep.Command != "" {
+		fmt.Fprintf(&b, "Benchmarks run: `go test %s`.\n", rep.Command)
+	}
+	b.WriteString("\n")
 	b.WriteString("## Targets\n\n")
 	if len(rep.Targets) == 0 {
 		b.WriteString("No benchmark with a target ran.\n\n")

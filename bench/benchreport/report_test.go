@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,9 +86,17 @@ func TestRunRefusesAnEmptyInput(t *testing.T) {
 	dir := t.TempDir()
 	in := dir + "/raw.txt"
 	require.NoError(t, writeFile(in, "PASS\nok x 1s\n"))
-	require.ErrorContains(t, run(in, dir, ""), "no benchmark result")
+	require.ErrorContains(t, run(in, dir, "", ""), "no benchmark result")
 	require.NoError(t, writeFile(in, sample))
-	require.NoError(t, run(in, dir, "0.1 0.2 0.3"))
+	require.NoError(t, run(in, dir, "0.1 0.2 0.3", "-bench . ./db/ledgerstore"))
+	files, err := filepath.Glob(filepath.Join(dir, "*-*.md"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	md, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	require.Contains(t, string(md), "Benchmarks run: `go test -bench . ./db/ledgerstore`.")
+	_, err = os.Stat(strings.TrimSuffix(files[0], ".md") + ".json")
+	require.NoError(t, err)
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
