@@ -160,6 +160,11 @@ func TestSimEndsAtZeroAndNamesACorruptedProjection(t *testing.T) {
 	joined := strings.Join(diffs, "\n")
 	require.Contains(t, joined, "projection of "+victim, joined)
 	require.Contains(t, joined, "reconciliation of "+frame.Registries[0].ID, joined)
+
+	// The command exits 1 on it, even for a population that never touched
+	// the corrupted account (the reconciliation covers the whole frame).
+	err = runSim(ctx, []string{"-endpoints", ctl.epPath, "-duration", "1s", "-agents", "2", "-workers", "1", "-mix", "transfer=1", "-settle-timeout", "2m"})
+	require.Equal(t, exitError(1), err)
 }
 
 // The mainframe (registry, TEG, EventStore) restarts and the frame's Kafka
