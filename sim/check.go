@@ -473,66 +473,108 @@ func (ck *checker) query(ctx context.Context, dbName, sql string, args []any, ea
 	return rows.Err()
 }
 
-// resolveDoubts settles the transfers whose answer never came (a request
-// in flight when Postgres went away can leave its idempotency claim
-// behind, and every retry then hears "still in progress"): the TEG's
-// transfer row carries the sender's key, so it says whether the transfer
-// committed. Found, it counts as acknowledged; absent, it never happened.
+// resolveDoubts runs the resolvers of the operations whose answer never
+// came. A request in flight when Postgres went away can leave its
+// idempotency claim behind, and every retry then hears "still in
+// progress"; the TEG's rows carry the client's key and say what happened.
 func (ck *checker) resolveDoubts(ctx context.Context) {
 	s := ck.s
 	s.model.mu.Lock()
-	doubts := s.model.doubtTransfers
-	s.model.doubtTransfers = nil
+	rs := s.model.resolvers
+	s.model.resolvers = nil
 	s.model.mu.Unlock()
-	for _, d := range doubts {
-		var t ackedTransfer
-		found := false
-		err := ck.query(ctx, s.reg(d.from.Registry).Databases["teg"],
-			`SELECT id, receiver, amount_units, fee_units FROM transfers WHERE sender = $1 AND client_key = $2`, []any{d.from.ID, d.key},
-			func(rows pgx.Rows) error {
-				found = true
-				return rows.Scan(&t.ID, &t.To, &t.Amount, &t.Fee)
-			})
-		if err != nil {
-			ck.differ("resolve a transfer in doubt from %s: %v", d.from.ID, err)
+	for _, r := range rs {
+		if err := r.fn(ctx, ck); err != nil {
+			ck.differ("%s in doubt: %v", r.kind, err)
 			continue
 		}
-		s.model.resolved("transfer")
-		if !found {
-			continue
-		}
-		if t.To != d.to.ID {
-			ck.differ("transfer in doubt %s from %s went to %s, sent to %s", t.ID, d.from.ID, t.To, d.to.ID)
-			continue
-		}
-		t.Registry, t.From, t.Net = d.from.Registry, d.from.ID, t.Amount-t.Fee
-		s.model.transfer(t, d.from, d.to)
-	}
-	s.model.mu.Lock()
-	holds := s.model.doubtHolds
-	s.model.doubtHolds = nil
-	s.model.mu.Unlock()
-	for _, d := range holds {
-		if err := ck.resolveHold(ctx, d); err != nil {
-			ck.differ("resolve a hold in doubt from %s: %v", d.from.ID, err)
-			continue
-		}
-		s.model.resolved("hold")
+		s.model.resolved(r.kind)
 	}
 }
 
-// resolveHold finds what became of a hold whose answer never came: posted,
-// its transfer counts as acknowledged; still active, it is voided (with a
-// new key: the old one may be stuck); never created, voided or expired,
-// nothing moved.
-func (ck *checker) resolveHold(ctx context.Context, d doubtHold) error {
+// resolveTransfer: committed, the transfer counts as acknowledged; absent,
+// it never happened.
+func (ck *checker) resolveTransfer(ctx context.Context, from, to *Account, key string) error {
+	t := ackedTransfer{Registry: from.Registry, From: from.ID}
+	found := false
+	err := ck.query(ctx, ck.s.reg(from.Registry).Databases["teg"],
+		`SELECT id, receiver, amount_units, fee_units FROM transfers WHERE sender = $1 AND client_key = $2`, []any{from.ID, key},
+		func(rows pgx.Rows) error {
+			found = true
+			return rows.Scan(&t.ID, &t.To, &t.Amount, &t.Fee)
+		})
+	if err != nil || !found {
+		return err
+	}
+	if t.To != to.ID {
+		return fmt.Errorf("transfer %s from %s went to %s, sent to %s", t.ID, from.ID, t.To, to.ID)
+	}
+	t.Net = t.Amount - t.Fee
+	ck.s.model.transfer(t, from, to)
+	return nil
+}
+
+// resolveStake: recorded, the position counts as acknowledged.
+func (ck *checker) resolveStake(ctx context.Context, a *Account, key string) error {
+	st := ackedStake{Registry: a.Registry, Owner: a.ID}
+	found := false
+	err := ck.query(ctx, ck.s.reg(a.Registry).Databases["teg"],
+		`SELECT id, principal_units FROM stake_positions WHERE owner = $1 AND client_key = $2`, []any{a.ID, key},
+		func(rows pgx.Rows) error {
+			found = true
+			return rows.Scan(&st.Position, &st.Amount)
+		})
+	if err != nil || !found {
+		return err
+	}
+	ck.s.model.stake(a, st)
+	return nil
+}
+
+// resolveUnstake: a position closed at once returned its principal; one in
+// cooldown (or still active) moved nothing.
+func (ck *checker) resolveUnstake(ctx context.Context, a *Account, pos int64) error {
+	var status string
+	var principal int64
+	err := ck.query(ctx, ck.s.reg(a.Registry).Databases["teg"],
+		`SELECT status, principal_units FROM stake_positions WHERE id = $1 AND owner = $2`, []any{pos, a.ID},
+		func(rows pgx.Rows) error { return rows.Scan(&status, &principal) })
+	if err == nil && status == "closed" {
+		ck.s.model.unstaked(a, principal)
+	}
+	return err
+}
+
+// resolveXfer: accepted, the cross-registry transfer joins the ones whose
+// outcome the checks read; absent, it never happened.
+func (ck *checker) resolveXfer(ctx context.Context, from, to *Account, key string) error {
+	x := &ackedXfer{Frame: from.Frame, Source: from.Registry, Target: to.Registry, From: from, To: to}
+	found := false
+	err := ck.query(ctx, ck.s.reg(from.Registry).Databases["teg"],
+		`SELECT id, amount_units, fee_units FROM xfers WHERE sender = $1 AND client_key = $2`, []any{from.ID, key},
+		func(rows pgx.Rows) error {
+			found = true
+			return rows.Scan(&x.ID, &x.Amount, &x.Fee)
+		})
+	if err != nil || !found {
+		return err
+	}
+	ck.s.model.xfer(x)
+	return nil
+}
+
+// resolveHold finds what became of a hold whose answer never came (by id,
+// or by its creation key): posted, its transfer counts as acknowledged;
+// still active, it is voided (with a new key: the old one may be stuck);
+// never created, voided or expired, nothing moved.
+func (ck *checker) resolveHold(ctx context.Context, from, to *Account, holdID uuid.UUID, createKey string) error {
 	s := ck.s
-	db := s.reg(d.from.Registry).Databases["teg"]
+	db := s.reg(from.Registry).Databases["teg"]
 	sql := `SELECT id, status, transfer_id FROM holds WHERE id = $1`
-	args := []any{d.id}
-	if d.id == uuid.Nil {
+	args := []any{holdID}
+	if holdID == uuid.Nil {
 		sql = `SELECT id, status, transfer_id FROM holds WHERE account_id = $1 AND client_key = $2`
-		args = []any{d.from.ID, d.createKey}
+		args = []any{from.ID, createKey}
 	}
 	var id uuid.UUID
 	var status string
@@ -548,19 +590,19 @@ func (ck *checker) resolveHold(ctx context.Context, d doubtHold) error {
 	case !found || status == "voided" || status == "expired":
 		return nil
 	case status == "posted" && transfer != nil:
-		t := ackedTransfer{ID: *transfer, Registry: d.from.Registry, From: d.from.ID}
+		t := ackedTransfer{ID: *transfer, Registry: from.Registry, From: from.ID}
 		if err := ck.query(ctx, db, `SELECT receiver, amount_units, fee_units FROM transfers WHERE id = $1`, []any{*transfer},
 			func(rows pgx.Rows) error { return rows.Scan(&t.To, &t.Amount, &t.Fee) }); err != nil {
 			return err
 		}
-		if t.To != d.to.ID {
-			return fmt.Errorf("hold %s was posted to %s, placed for %s", id, t.To, d.to.ID)
+		if t.To != to.ID {
+			return fmt.Errorf("hold %s was posted to %s, placed for %s", id, t.To, to.ID)
 		}
 		t.Net = t.Amount - t.Fee
-		s.model.transfer(t, d.from, d.to)
+		s.model.transfer(t, from, to)
 		return nil
 	case status == "active":
-		c := s.setup.do(ctx, "check", http.MethodPost, s.api(d.from)+"/holds/"+id.String()+"/void", d.from.Token, idemKey(), nil)
+		c := s.setup.do(ctx, "check", http.MethodPost, s.api(from)+"/holds/"+id.String()+"/void", from.Token, idemKey(), nil)
 		if c.Status != http.StatusOK {
 			return c.err("void hold " + id.String())
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -65,22 +66,21 @@ type Model struct {
 	doubt     map[string]int    // operation kind → operations whose outcome stayed unknown
 	doubtEx   map[string]string // kind → an example
 	diffs     []string          // differences found while running (chaos failures)
-	// transfers whose answer never came: resolved from the TEG's rows
-	doubtTransfers []doubtTransfer
-	doubtHolds     []doubtHold
+	// what settles each operation whose answer never came (resolveLater)
+	resolvers []resolver
 }
 
-// doubtHold is a hold operation whose answer never came: its creation
-// (id zero) or its post or void.
-type doubtHold struct {
-	from, to  *Account
-	createKey string
-	id        uuid.UUID
+// resolver reads, once the system is quiet, what became of an operation
+// whose answer never came (the TEG's rows carry the client's key),
+// records it in the model, and undoes what it left half-done.
+type resolver struct {
+	kind string
+	fn   func(ctx context.Context, ck *checker) error
 }
 
-func (m *Model) doubtHold(d doubtHold) {
+func (m *Model) resolveLater(kind string, fn func(ctx context.Context, ck *checker) error) {
 	m.mu.Lock()
-	m.doubtHolds = append(m.doubtHolds, d)
+	m.resolvers = append(m.resolvers, resolver{kind, fn})
 	m.mu.Unlock()
 }
 
@@ -90,17 +90,6 @@ func (m *Model) resolved(kind string) {
 	if m.doubt[kind]--; m.doubt[kind] <= 0 {
 		delete(m.doubt, kind)
 	}
-	m.mu.Unlock()
-}
-
-type doubtTransfer struct {
-	from, to *Account
-	key      string
-}
-
-func (m *Model) doubtTransfer(d doubtTransfer) {
-	m.mu.Lock()
-	m.doubtTransfers = append(m.doubtTransfers, d)
 	m.mu.Unlock()
 }
 

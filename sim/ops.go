@@ -71,13 +71,9 @@ func opTransfer(ctx context.Context, s *Sim, r *rand.Rand) error {
 	c := s.cl.do(ctx, "transfer", http.MethodPost, s.api(from)+"/transfers", from.Token, key,
 		map[string]any{"to": to.ID, "amount_units": amount(r)})
 	if c.Status != http.StatusCreated {
-		err := outcome("transfer", c)
-		if errors.Is(err, errIndefinite) {
-			// The TEG's transfer row carries the key: the checks read
-			// whether it committed.
-			s.model.doubtTransfer(doubtTransfer{from: from, to: to, key: key})
-		}
-		return err
+		return s.maybeLater("transfer", outcome("transfer", c), func(ctx context.Context, ck *checker) error {
+			return ck.resolveTransfer(ctx, from, to, key)
+		})
 	}
 	var t transferDTO
 	if err := c.decode(&t); err != nil {
@@ -104,10 +100,13 @@ func opXfer(ctx context.Context, s *Sim, r *rand.Rand) error {
 		return ErrSkip
 	}
 	to := targets[r.IntN(len(targets))]
-	c := s.cl.do(ctx, "xfer", http.MethodPost, s.api(from)+"/transfers", from.Token, idemKey(),
+	key := idemKey()
+	c := s.cl.do(ctx, "xfer", http.MethodPost, s.api(from)+"/transfers", from.Token, key,
 		map[string]any{"to": to.ID, "amount_units": amount(r)})
 	if c.Status != http.StatusAccepted {
-		return outcome("xfer", c)
+		return s.maybeLater("xfer", outcome("xfer", c), func(ctx context.Context, ck *checker) error {
+			return ck.resolveXfer(ctx, from, to, key)
+		})
 	}
 	var t transferDTO
 	if err := c.decode(&t); err != nil {
@@ -128,7 +127,9 @@ func opHold(ctx context.Context, s *Sim, r *rand.Rand) error {
 	c := s.cl.do(ctx, "hold", http.MethodPost, s.api(from)+"/holds", from.Token, key,
 		map[string]any{"to": to.ID, "amount_units": amount(r)})
 	if c.Status != http.StatusCreated {
-		return s.holdOutcome("hold", c, doubtHold{from: from, to: to, createKey: key})
+		return s.maybeLater("hold", outcome("hold", c), func(ctx context.Context, ck *checker) error {
+			return ck.resolveHold(ctx, from, to, uuid.Nil, key)
+		})
 	}
 	var h struct {
 		ID uuid.UUID `json:"id"`
@@ -140,13 +141,17 @@ func opHold(ctx context.Context, s *Sim, r *rand.Rand) error {
 	if r.IntN(2) == 0 {
 		c = s.cl.do(ctx, "hold.void", http.MethodPost, url+"/void", from.Token, idemKey(), nil)
 		if c.Status != http.StatusOK {
-			return s.holdOutcome("hold void", c, doubtHold{from: from, to: to, id: h.ID})
+			return s.maybeLater("hold", outcome("hold void", c), func(ctx context.Context, ck *checker) error {
+				return ck.resolveHold(ctx, from, to, h.ID, "")
+			})
 		}
 		return nil
 	}
 	c = s.cl.do(ctx, "hold.post", http.MethodPost, url+"/post", from.Token, idemKey(), nil)
 	if c.Status != http.StatusOK {
-		return s.holdOutcome("hold post", c, doubtHold{from: from, to: to, id: h.ID})
+		return s.maybeLater("hold", outcome("hold post", c), func(ctx context.Context, ck *checker) error {
+			return ck.resolveHold(ctx, from, to, h.ID, "")
+		})
 	}
 	var p struct {
 		Transfer transferDTO `json:"transfer"`
@@ -159,12 +164,11 @@ func opHold(ctx context.Context, s *Sim, r *rand.Rand) error {
 	return nil
 }
 
-// holdOutcome is outcome, remembering a hold left in doubt: the checks
-// read what became of it from the TEG and void it if it is still active.
-func (s *Sim) holdOutcome(what string, c call, d doubtHold) error {
-	err := outcome(what, c)
+// maybeLater returns err; when it leaves the outcome unknown, resolve runs
+// at the end of the run, once the system is quiet.
+func (s *Sim) maybeLater(kind string, err error, resolve func(ctx context.Context, ck *checker) error) error {
 	if errors.Is(err, errIndefinite) {
-		s.model.doubtHold(d)
+		s.model.resolveLater(kind, resolve)
 	}
 	return err
 }
@@ -176,10 +180,13 @@ func opStake(ctx context.Context, s *Sim, r *rand.Rand) error {
 	}
 	a := s.senders[r.IntN(len(s.senders))]
 	units := (10 + r.Int64N(11)) * unitsPerToken
-	c := s.cl.do(ctx, "stake", http.MethodPost, s.api(a)+"/staking/stake", a.Token, idemKey(),
+	key := idemKey()
+	c := s.cl.do(ctx, "stake", http.MethodPost, s.api(a)+"/staking/stake", a.Token, key,
 		map[string]any{"tier": "flexible", "amount_units": units})
 	if c.Status != http.StatusCreated {
-		return outcome("stake", c)
+		return s.maybeLater("stake", outcome("stake", c), func(ctx context.Context, ck *checker) error {
+			return ck.resolveStake(ctx, a, key)
+		})
 	}
 	var p struct {
 		ID             int64 `json:"id"`
@@ -214,7 +221,9 @@ func opUnstake(ctx context.Context, s *Sim, r *rand.Rand) error {
 	a.mu.Unlock()
 	c := s.cl.do(ctx, "unstake", http.MethodPost, s.api(a)+"/staking/positions/"+strconv.FormatInt(pos, 10)+"/unstake", a.Token, idemKey(), nil)
 	if c.Status != http.StatusOK && c.Status != http.StatusAccepted {
-		return outcome("unstake", c)
+		return s.maybeLater("unstake", outcome("unstake", c), func(ctx context.Context, ck *checker) error {
+			return ck.resolveUnstake(ctx, a, pos)
+		})
 	}
 	var u struct {
 		Position struct {
