@@ -210,6 +210,10 @@ func (s *Sim) drive(ctx context.Context) {
 			}
 		}()
 	}
+	go func() {
+		<-runCtx.Done()
+		s.Stats.LoadOver()
+	}()
 	chaosDone := make(chan struct{})
 	if s.cfg.Chaos != nil {
 		go func() {
@@ -242,6 +246,7 @@ func (s *Sim) drive(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	s.Stats.LoadOver() // if the operation count ended the load first
 	<-chaosDone
 	close(stop)
 	pw.Wait()

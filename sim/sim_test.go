@@ -87,3 +87,26 @@ func TestConfigBounds(t *testing.T) {
 		require.Error(t, c.Validate(), name)
 	}
 }
+
+func TestStatsRatesAreOverTheLoadWindow(t *testing.T) {
+	s := NewStats()
+	s.start = time.Now().Add(-10 * time.Second)
+	s.loadEnd = s.start.Add(2 * time.Second)
+	for range 100 {
+		s.Observe("transfer", time.Millisecond)
+		s.OpDone(true)
+	}
+	s.Error("transfer", "unavailable")
+	s.OpDone(false)
+	s.LoadOver() // the first end wins
+	sum := s.Snapshot()
+	require.Equal(t, 2*time.Second, sum.Load)
+	require.GreaterOrEqual(t, sum.Elapsed, 10*time.Second)
+	require.InDelta(t, 50.5, sum.PerSec, 0.01)
+	require.EqualValues(t, 1, sum.Failed)
+	require.Len(t, sum.Kinds, 1)
+	require.InDelta(t, 50, sum.Kinds[0].PerSec, 0.01)
+	require.Equal(t, map[string]int64{"unavailable": 1}, sum.Kinds[0].Errors)
+	require.Contains(t, sum.Line(), "errors unavailable=1")
+	require.Contains(t, sum.Table(), "101 operations over 2.0s of load")
+}

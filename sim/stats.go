@@ -67,12 +67,13 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 
 // Stats counts successes, latencies and errors per operation kind.
 type Stats struct {
-	mu     sync.Mutex
-	start  time.Time
-	lat    map[string]*Histogram
-	errs   map[string]map[string]int64 // kind → code → count
-	done   int64                       // operations completed (any outcome)
-	failed int64                       // operations refused or in doubt
+	mu      sync.Mutex
+	start   time.Time
+	loadEnd time.Time // when operations stopped being started (zero: still running)
+	lat     map[string]*Histogram
+	errs    map[string]map[string]int64 // kind → code → count
+	done    int64                       // operations completed (any outcome)
+	failed  int64                       // operations refused or in doubt
 }
 
 // NewStats starts counting now.
@@ -104,6 +105,17 @@ func (s *Stats) Error(kind, code string) {
 	s.mu.Unlock()
 }
 
+// LoadOver marks the end of the load window: operations still in flight
+// finish (their retries can take a while) but rates are per second of
+// load.
+func (s *Stats) LoadOver() {
+	s.mu.Lock()
+	if s.loadEnd.IsZero() {
+		s.loadEnd = time.Now()
+	}
+	s.mu.Unlock()
+}
+
 // OpDone counts a finished operation; ok false when it was refused or
 // stayed in doubt.
 func (s *Stats) OpDone(ok bool) {
@@ -127,7 +139,8 @@ type KindSummary struct {
 
 // Summary is the figures so far.
 type Summary struct {
-	Elapsed time.Duration `json:"elapsed_ns"`
+	Elapsed time.Duration `json:"elapsed_ns"` // until the last operation finished
+	Load    time.Duration `json:"load_ns"`    // operations were started during this window; rates are over it
 	Ops     int64         `json:"operations"`
 	Failed  int64         `json:"operations_failed"`
 	PerSec  float64       `json:"operations_per_sec"`
@@ -138,8 +151,12 @@ type Summary struct {
 func (s *Stats) Snapshot() Summary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	el := time.Since(s.start)
-	sum := Summary{Elapsed: el, Ops: s.done, Failed: s.failed, PerSec: float64(s.done) / el.Seconds()}
+	total := time.Since(s.start)
+	el := total
+	if !s.loadEnd.IsZero() {
+		el = s.loadEnd.Sub(s.start)
+	}
+	sum := Summary{Elapsed: total, Load: el, Ops: s.done, Failed: s.failed, PerSec: float64(s.done) / el.Seconds()}
 	kinds := map[string]bool{}
 	for k := range s.lat {
 		kinds[k] = true
@@ -189,7 +206,7 @@ func (sum Summary) Line() string {
 // Table is the end-of-run figures, one kind a line.
 func (sum Summary) Table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d operations in %.1fs: %.1f/s, %d refused or in doubt\n", sum.Ops, sum.Elapsed.Seconds(), sum.PerSec, sum.Failed)
+	fmt.Fprintf(&b, "%d operations over %.1fs of load (the last finished at %.1fs): %.1f/s, %d refused or in doubt\n", sum.Ops, sum.Load.Seconds(), sum.Elapsed.Seconds(), sum.PerSec, sum.Failed)
 	fmt.Fprintf(&b, "%-14s %8s %8s %10s %10s  %s\n", "request", "ok", "per s", "p50", "p99", "errors")
 	for _, k := range sum.Kinds {
 		var errs []string
