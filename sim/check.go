@@ -11,6 +11,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/theprotocol-dev/theprotocol/ingest"
 )
 
 // Check waits for quiescence, then compares everything the system
@@ -221,6 +224,59 @@ func (ck *checker) settle(ctx context.Context) {
 			}
 		}
 		ck.audits[frame], ck.recons[frame] = audit, rec
+		ck.replay(ctx, frame, es)
+	}
+}
+
+// replay recomputes the frame's audit and every balance from the raw
+// event log and compares them with the projections and the registries'
+// checkpoints (what `theprotocol audit -replay` does).
+func (ck *checker) replay(ctx context.Context, frame string, es Registry) {
+	u, err := ck.s.cfg.Target.dbURL(es.Databases["eventstore"])
+	if err != nil {
+		ck.differ("frame %s replay: %v", frame, err)
+		return
+	}
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		ck.differ("frame %s replay: %v", frame, err)
+		return
+	}
+	defer pool.Close()
+	rep, err := ingest.Replay(ctx, pool, frame)
+	if err != nil {
+		ck.differ("frame %s replay: %v", frame, err)
+		return
+	}
+	if rep.OK {
+		return
+	}
+	before := len(ck.diffs)
+	defer func() {
+		if len(ck.diffs) == before {
+			ck.differ("frame %s replay: the projections do not match the event log", frame)
+		}
+	}()
+	if rep.Replayed.Delta != 0 {
+		ck.differ("frame %s replay from the event log: delta %d", frame, rep.Replayed.Delta)
+	}
+	for i, m := range rep.BalanceMismatches {
+		if i == maxDiffsPerCheck {
+			ck.differ("frame %s replay: %d more balance mismatches", frame, len(rep.BalanceMismatches)-i)
+			break
+		}
+		ck.differ("frame %s replay: %s/%s projected %d, the event log gives %d", frame, m.Account, m.Bucket, m.Projection, m.Replayed)
+	}
+	for _, r := range rep.Registries {
+		for _, d := range r.Differences {
+			ck.differ("frame %s replay: registry %s checkpoint %d: term %s differs from the log by %d", frame, r.Registry, r.CheckpointSeq, d.Term, d.Delta)
+		}
+		if r.MissingCount > 0 {
+			ck.differ("frame %s replay: registry %s: %d sequence number(s) absent from the log, first %v", frame, r.Registry, r.MissingCount, r.MissingSeqs)
+		}
+	}
+	if rep.EventRows != rep.Replayed.EventsApplied {
+		ck.differ("frame %s replay: %d event rows, %d bodies replayed", frame, rep.EventRows, rep.Replayed.EventsApplied)
 	}
 }
 

@@ -160,6 +160,7 @@ func TestSimEndsAtZeroAndNamesACorruptedProjection(t *testing.T) {
 	joined := strings.Join(diffs, "\n")
 	require.Contains(t, joined, "projection of "+victim, joined)
 	require.Contains(t, joined, "reconciliation of "+frame.Registries[0].ID, joined)
+	require.Contains(t, joined, "replay: "+victim+"/liquid projected", joined)
 
 	// The command exits 1 on it, even for a population that never touched
 	// the corrupted account (the reconciliation covers the whole frame).
