@@ -46,8 +46,8 @@ func (n *Node) setupXfer() {
 	}
 	s := n.opts.XferSettings
 	dir := xfer.NewDirectory()
-	cl := &xfer.Client{Peers: dir}
 	metrics := xfer.NewMetrics(n.Metrics)
+	cl := &xfer.Client{Peers: dir, Metrics: metrics}
 	n.Xfer = &Xfer{
 		Peers: dir, Client: cl, Router: &xfer.Router{Client: cl, Log: n.log, Metrics: metrics},
 		Batcher: &xfer.Batcher{
@@ -58,6 +58,7 @@ func (n *Node) setupXfer() {
 		Accepter:    &xfer.Accepter{Store: n.Ledger},
 	}
 	n.xferSettings = s
+	n.Metrics.MustRegister(newSagaCollector(n.Temporal, n.opts.Registry.TemporalNamespace(), n.log))
 }
 
 // attachXferTLS mounts the participant API on the mTLS listener's mux and

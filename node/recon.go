@@ -188,6 +188,7 @@ func (n *Node) startReconciler(ctx context.Context) *ingest.SupplyWatch {
 	}
 	s := n.opts.ReconSettings
 	watch := ingest.NewSupplyWatch(es, n.opts.Frame.ID, n.Metrics, n.log)
+	n.Metrics.MustRegister(ingest.NewAuditCollector(es, n.opts.Frame.ID))
 	r := ingest.NewReconciler(es, n.opts.Frame.ID, ingest.ReconcileOptions{
 		Grace: s.Grace, StaleAfter: s.StaleAfter, CheckpointMaxAge: s.CheckpointMaxAge, Every: s.Every,
 		AfterPass: watch.AfterPass, Metrics: ingest.NewReconMetrics(n.Metrics), Now: n.opts.Now, Log: n.log,

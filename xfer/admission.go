@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/identity"
 )
 
@@ -74,6 +75,7 @@ func AuthorizePeerTEG(own spiffeid.TrustDomain, allowed PeerAllowed) identity.Au
 type Metrics struct {
 	refused       *prometheus.CounterVec
 	homeConflicts prometheus.Counter
+	peerCalls     *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
@@ -88,11 +90,39 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "xfer_home_conflicts_total",
 			Help: "Home-registry lookups that found an account claimed by more than one registry (the payment is refused; an operator must resolve it).",
 		}),
+		peerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xfer_peer_calls_total",
+			Help: "Calls to peers' participant APIs by operation (prepare, commit, abort, decisions, accounts), peer and result: ok, refused (a definite answer no retry changes) or unavailable (retried).",
+		}, []string{"op", "peer", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.refused, m.homeConflicts)
+		reg.MustRegister(m.refused, m.homeConflicts, m.peerCalls)
 	}
 	return m
+}
+
+// Results of xfer_peer_calls_total.
+const (
+	CallOK          = "ok"
+	CallRefused     = "refused"
+	CallUnavailable = "unavailable"
+)
+
+// peerCall counts one call; peer is a directory entry or "unknown", so
+// the label set stays bounded by the frame's registries.
+func (m *Metrics) peerCall(op, peer string, err error) {
+	if m == nil {
+		return
+	}
+	result := CallOK
+	switch {
+	case err == nil:
+	case apperr.CodeOf(err) == apperr.Unavailable:
+		result = CallUnavailable
+	default:
+		result = CallRefused
+	}
+	m.peerCalls.WithLabelValues(op, peer, result).Inc()
 }
 
 func (m *Metrics) refusedCall(reason string) {

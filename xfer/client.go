@@ -81,6 +81,8 @@ type Client struct {
 	// false. It is called again with after=true once the peer answered,
 	// so a test can lose a reply whose call was applied.
 	Fault func(op, target string, after bool) error
+	// Metrics counts calls by operation, peer and result (nil: not counted).
+	Metrics *Metrics
 }
 
 // Prepare asks target to prepare items.
@@ -119,10 +121,21 @@ func (c *Client) AccountExists(ctx context.Context, registry, account string) (b
 	return out.Exists, err
 }
 
-// call sends one request. Transport failures and 5xx answers are
-// apperr.Unavailable (retry); definite refusals keep their code (see
-// IsRejection).
+// call sends one request and counts its result. Transport failures and
+// 5xx answers are apperr.Unavailable (retry); definite refusals keep their
+// code (see IsRejection).
 func (c *Client) call(ctx context.Context, op, registry, method, path string, body, out any) error {
+	err := c.send(ctx, op, registry, method, path, body, out)
+	peer := registry
+	if _, ok := c.Peers.Get(registry); !ok {
+		// Not a label value: the name may come from a caller's input.
+		peer = "unknown"
+	}
+	c.Metrics.peerCall(op, peer, err)
+	return err
+}
+
+func (c *Client) send(ctx context.Context, op, registry, method, path string, body, out any) error {
 	p, ok := c.Peers.Get(registry)
 	if !ok {
 		return apperr.New(apperr.NotFound, "registry %q is not a known peer", registry)
