@@ -169,6 +169,10 @@ bench-staking: tools build ## staking reward run over 1,000,000 positions seeded
 bench-xfer: tools build ## cross-registry transfers: intra figure, lone latency, batched and unbatched transfers/s with accept→committed p50/p99 (two nodes, mTLS, dev Temporal)
 	XFER_BENCH_CLIENTS=$${XFER_BENCH_CLIENTS:-128} $(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench CrossRegistryTransfers -benchtime 8000x
 
+.PHONY: check-image
+check-image: ## build the binary exactly as the Dockerfile does (static, CGO off) and check deploy/'s compose rules; no Docker needed
+	THEPROTOCOL_TEST_STATIC_BUILD=1 $(GO) test -count=1 -run 'TestDockerfile|TestComposeFiles' ./deploy
+
 .PHONY: clean
 clean: ## remove built binaries and the dev stack's state (.data/)
 	rm -rf $(BIN) .data
