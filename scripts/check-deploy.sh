@@ -22,8 +22,11 @@ need() { # need <command> <debian package>
 	fi
 	echo ">> installing $2 (for $1)" >&2
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y -qq --no-install-recommends "$2" >/dev/null ||
-		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null; }
+	# Other tests may be installing packages at the same time: wait for
+	# dpkg's lock rather than fail on it.
+	local apt=(apt-get -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends)
+	"${apt[@]}" install "$2" >/dev/null ||
+		{ apt-get -o DPkg::Lock::Timeout=600 -qq update && "${apt[@]}" install "$2" >/dev/null; }
 	command -v "$1" >/dev/null || { echo "check-deploy: $2 installed no $1" >&2; exit 1; }
 }
 need promtool prometheus
