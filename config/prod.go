@@ -42,6 +42,12 @@ type DeploySettings struct {
 	// Empty (the default): no proxy is trusted, clients are known by their
 	// TCP address, and X-Forwarded-For is ignored.
 	TrustedProxies string
+	// PeersByName is THEPROTOCOL_PEERS_BY_NAME: a node reaches the other
+	// nodes of its frame (peer TEGs, the EventStore) at a host named after
+	// their registry ID, as when each registry runs in its own container
+	// named so (deploy/compose.yaml). Default false: at this node's listen
+	// host, every node of the frame on one machine.
+	PeersByName bool
 }
 
 // IdentitySettings choose the source of the nodes' SVIDs.
@@ -118,6 +124,7 @@ func (s *DeploySettings) fromEnv(r *envReader) {
 	s.Kafka.SASLPassword = Env("THEPROTOCOL_KAFKA_SASL_PASSWORD", "")
 	s.Kafka.SASLPasswordFile = Env("THEPROTOCOL_KAFKA_SASL_PASSWORD_FILE", "")
 	s.TrustedProxies = Env("THEPROTOCOL_TRUSTED_PROXIES", "")
+	s.PeersByName = envBool(r, "THEPROTOCOL_PEERS_BY_NAME", false)
 }
 
 func (t *TLSFiles) fromEnv(r *envReader, prefix string) {
@@ -141,6 +148,7 @@ func (s *DeploySettings) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Kafka.SASLUser, "kafka-sasl-user", s.Kafka.SASLUser, "Kafka SASL user name (env THEPROTOCOL_KAFKA_SASL_USER)")
 	fs.StringVar(&s.Kafka.SASLPasswordFile, "kafka-sasl-password-file", s.Kafka.SASLPasswordFile, "file holding the Kafka SASL password; the password itself may be given in THEPROTOCOL_KAFKA_SASL_PASSWORD instead (env THEPROTOCOL_KAFKA_SASL_PASSWORD_FILE)")
 	fs.StringVar(&s.TrustedProxies, "trusted-proxies", s.TrustedProxies, "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client; empty: trust none (env THEPROTOCOL_TRUSTED_PROXIES)")
+	fs.BoolVar(&s.PeersByName, "peers-by-name", s.PeersByName, "reach the frame's other nodes (peer TEGs, the EventStore) at a host named after their registry ID, one host or container per registry; default: this node's listen host (env THEPROTOCOL_PEERS_BY_NAME)")
 }
 
 func (t *TLSFiles) registerFlags(fs *flag.FlagSet, name, env, peer string) {

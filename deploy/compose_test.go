@@ -139,7 +139,12 @@ func TestComposeFiles(t *testing.T) {
 			case "serve":
 				i := slices.Index(cmd, "-registries")
 				require.True(t, i > 0 && i+1 < len(cmd), "%s: serve names the registries it hosts", where)
-				for _, r := range strings.Split(cmd[i+1], ",") {
+				regs := strings.Split(cmd[i+1], ",")
+				byName, _ := svc.Environment["THEPROTOCOL_PEERS_BY_NAME"]
+				if byName != nil && *byName == "true" {
+					require.Equal(t, []string{svc.Name}, regs, "%s: with THEPROTOCOL_PEERS_BY_NAME its peers reach it by its service name, so it serves the registry of that name alone", where)
+				}
+				for _, r := range regs {
 					require.Contains(t, topo, r, "%s serves %s, which topology.json does not name", where, r)
 					require.NotContains(t, served, r, "%s and %s both serve %s", where, served[r], r)
 					served[r] = svc.Name

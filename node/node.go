@@ -61,6 +61,9 @@ type Options struct {
 	// EventStore (relays read their acknowledged sequence from it); unused
 	// when this node hosts it.
 	EventStoreURL string
+	// PeerHostsByName: the frame's other nodes are reached at a host named
+	// after their registry ID (see peerHost), not at ListenHost.
+	PeerHostsByName bool
 	// WriteAdminCredentials creates an admin client on first start and writes
 	// it (0600) to <DataDir>/<registry>/admin-credentials.json (dev only).
 	WriteAdminCredentials bool

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -82,10 +83,6 @@ func (n *Node) attachXferTLS(ctx context.Context, mux *http.ServeMux, td spiffei
 	if err := n.loadXferPeers(ctx, td); err != nil {
 		return err
 	}
-	host := n.opts.ListenHost
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
 	for _, r := range n.opts.Frame.Registries {
 		if r.ID == n.opts.Registry.ID || r.MTLSPort == 0 || !r.HasRole(config.RoleTEG) {
 			continue
@@ -93,7 +90,7 @@ func (n *Node) attachXferTLS(ctx context.Context, mux *http.ServeMux, td spiffei
 		if _, ok := n.Xfer.Peers.Get(r.ID); ok {
 			continue
 		}
-		if err := n.ConnectPeer(ctx, r.ID, "https://"+host+":"+strconv.Itoa(r.MTLSPort)); err != nil {
+		if err := n.ConnectPeer(ctx, r.ID, "https://"+net.JoinHostPort(n.peerHost(r.ID), strconv.Itoa(r.MTLSPort))); err != nil {
 			return fmt.Errorf("peer %s from the topology: %w", r.ID, err)
 		}
 	}

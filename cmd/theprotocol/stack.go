@@ -87,7 +87,11 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 		// The frame's EventStore lives on its mainframe node; relays of the
 		// other nodes ask it how far it got.
 		mf := f.Mainframe()
-		esURL := fmt.Sprintf("http://%s", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(mf.APIPort)))
+		esHost := cfg.ListenHost
+		if cfg.Deploy.PeersByName {
+			esHost = mf.ID
+		}
+		esURL := fmt.Sprintf("http://%s", net.JoinHostPort(esHost, strconv.Itoa(mf.APIPort)))
 		for _, r := range f.Registries {
 			if len(only) > 0 && !only[r.ID] {
 				continue
@@ -101,6 +105,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				MaxBodyBytes:          cfg.MaxBodyBytes,
 				DataDir:               dataDir,
 				EventStoreURL:         esURL,
+				PeerHostsByName:       cfg.Deploy.PeersByName,
 				WriteAdminCredentials: writeAdmin,
 				Log:                   log,
 				BondSettings:          cfg.Bond,
