@@ -623,7 +623,12 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 
 // checkEventStore waits for every TEG event of both registries to reach
 // the frame's EventStore, then checks the audit and the projections.
-func (p *xferPair) checkEventStore() {
+func (p *xferPair) checkEventStore() { p.checkEventStoreWithin(60 * time.Second) }
+
+// checkEventStoreWithin is checkEventStore waiting up to within for the
+// events (a consumer group with members that died needs their session
+// timeout to pass before the partitions move).
+func (p *xferPair) checkEventStoreWithin(within time.Duration) {
 	t, ctx := p.t, context.Background()
 	es := p.src.Pools[db.RoleEventStore]
 	for _, n := range []*node.Node{p.src, p.dst} {
@@ -640,7 +645,7 @@ func (p *xferPair) checkEventStore() {
 			var ingested int
 			require.NoError(t, es.QueryRow(ctx, `SELECT count(*) FROM events WHERE registry = $1 AND idempotency_key = ANY($2)`, reg, keys).Scan(&ingested))
 			return ingested == outboxRows
-		}, 60*time.Second)
+		}, within)
 		if !ok {
 			rows, _ := es.Query(ctx, `SELECT event_type, reason FROM quarantine`)
 			for rows.Next() {
