@@ -96,16 +96,23 @@ func startRelay(t *testing.T, s *source, es testenv.DB, brokers []string, topic 
 	startRelayWithMetrics(t, s, es, brokers, topic, republishAfter, nil)
 }
 
-func startRelayWithMetrics(t *testing.T, s *source, es testenv.DB, brokers []string, topic string, republishAfter time.Duration, reg prometheus.Registerer) {
+// startRelayWithMetrics starts a relay stopped at cleanup; the returned
+// stop (idempotent) stops it earlier. Stopping waits for a produce in
+// flight, which does not return while no broker answers.
+func startRelayWithMetrics(t *testing.T, s *source, es testenv.DB, brokers []string, topic string, republishAfter time.Duration, reg prometheus.Registerer, kafka ...kgo.Opt) (stop func()) {
 	r := relay.New(s.db.Pool, brokers, relay.Options{
 		Registry: s.registry, Source: s.w.Source, Topic: topic, BatchSize: 200, Signer: testSigner(s.registry),
 		Progress: ingest.ProgressReader{Pool: es.Pool}, RepublishAfter: republishAfter, Log: testLog, Metrics: reg,
+		Kafka: kafka,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 func eventCount(t *testing.T, es testenv.DB) int64 {
@@ -237,7 +244,8 @@ func TestPipelineSurvivesKafkaOutage(t *testing.T) {
 	src := newSource(t, "alpha-main", events.SourceTEG)
 	startConsumer(t, p, brokers, topic)
 	relayMetrics := prometheus.NewRegistry()
-	startRelayWithMetrics(t, src, p.es, brokers, topic, time.Minute, relayMetrics)
+	var handed producerHandoffs
+	stopRelay := startRelayWithMetrics(t, src, p.es, brokers, topic, time.Minute, relayMetrics, kgo.WithHooks(&handed))
 
 	mint(src, "mint-1", 500_000)
 	for i := range 20 {
@@ -246,20 +254,40 @@ func TestPipelineSurvivesKafkaOutage(t *testing.T) {
 	waitEvents(t, p.es, 21, 30*time.Second)
 
 	k.Stop()
+	brokerBack := false
+	t.Cleanup(func() {
+		if brokerBack {
+			return
+		}
+		// A check failed while the broker was down: the relay's produce
+		// would block its stop for ever. Bring the broker back, then
+		// stop the relay and the broker.
+		if k, err := devstack.StartKafka(devstack.KafkaOptions{Port: port, DataDir: dir, Topics: []string{topic}}); err == nil {
+			stopRelay()
+			k.Stop()
+		}
+	})
 	errorsBefore := relayErrors(t, relayMetrics)
+	handedBefore := handed.n.Load()
 	for i := 20; i < 60; i++ {
 		transfer(src, fmt.Sprintf("x-%d", i), "treasury", "did:theprotocol:a", 10, 0)
 	}
 	// The relay cannot get these acknowledged (its producer retries, so it
 	// blocks rather than erroring): every row stays unpublished in the
 	// outbox, none counted as published (which would lose it), and none
-	// reached the EventStore.
+	// reached the EventStore. Checked once the relay has handed rows
+	// written during the outage to its producer — it has taken them into
+	// a pass and could have (wrongly) marked them — not merely before it
+	// got to them.
+	require.Eventually(t, func() bool { return handed.n.Load() > handedBefore }, 30*time.Second, 5*time.Millisecond,
+		"the relay hands the rows written during the outage to its producer")
 	require.EqualValues(t, 40, unpublished(t, src), "rows written while the broker is down stay unpublished")
 	require.EqualValues(t, 21, eventCount(t, p.es))
 	require.EqualValues(t, errorsBefore, relayErrors(t, relayMetrics), "the relay neither failed a stage nor moved on")
 
 	k, err = devstack.StartKafka(devstack.KafkaOptions{Port: port, DataDir: dir, Topics: []string{topic}})
 	require.NoError(t, err)
+	brokerBack = true
 	t.Cleanup(k.Stop)
 	waitEvents(t, p.es, 61, 60*time.Second)
 	require.EqualValues(t, 600, balance(t, p.es, "did:theprotocol:a", "liquid"))
@@ -476,6 +504,12 @@ func TestPipelineConsumerJoinsUnderTraffic(t *testing.T) {
 }
 
 // relayErrors is the relay's failure count over all stages.
+// producerHandoffs counts the records a relay's producer buffered (handed
+// to the client for sending, acknowledged or not).
+type producerHandoffs struct{ n atomic.Int64 }
+
+func (h *producerHandoffs) OnProduceRecordBuffered(*kgo.Record) { h.n.Add(1) }
+
 func relayErrors(t *testing.T, reg *prometheus.Registry) float64 {
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
