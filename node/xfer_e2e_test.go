@@ -43,6 +43,7 @@ type xferPair struct {
 	admin            string
 	alice, aliceTok  string
 	bob              string
+	devAccount       string // the developer owning alice, on the source
 	faultsMu         sync.Mutex
 	faults           map[string]int // op[/after] → remaining failures (-1: until cleared)
 	faultCalls       map[string]int
@@ -122,6 +123,7 @@ func (p *xferPair) setUpAccounts() {
 	t, ctx, dataDir, suffix := p.t, context.Background(), p.srcDir, strings.TrimPrefix(p.srcReg.ID, "xs")
 	p.admin = p.c.adminToken(dataDir, p.srcReg.ID)
 	dev, devTok := p.c.signUp("Ada", "ada-"+suffix+"@example.org")
+	p.devAccount = dev.AccountID
 	require.Equal(t, 201, p.c.call("POST", "/api/v1/admin/grants", p.admin, map[string]any{"to": dev.AccountID, "amount": "100", "reason": "bonds"}, nil))
 	var bt struct {
 		Token string `json:"bootstrap_token"`
