@@ -240,6 +240,16 @@ func (p *xferPair) waitStatus(id uuid.UUID, want string, within time.Duration) x
 	return x
 }
 
+// get reads transfer id once: for a state that must already hold (no
+// waiting, so no window a slow machine could miss).
+func (p *xferPair) get(id uuid.UUID, want string) xferDTO {
+	p.t.Helper()
+	var x xferDTO
+	require.Equal(p.t, 200, p.c.call("GET", "/api/v1/transfers/"+id.String(), p.aliceTok, nil, &x))
+	require.Equal(p.t, want, x.Status, "transfer %s", id)
+	return x
+}
+
 func balance(t *testing.T, n *node.Node, account string) (units, held int64) {
 	t.Helper()
 	err := n.Pools[db.RoleTEG].QueryRow(context.Background(),
@@ -391,7 +401,7 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.Eventually(t, func() bool { return p.sagaState(wf) == workflows.SagaCompensationFailed }, 60*time.Second, 100*time.Millisecond)
 		// Parked: the sender's hold stays visible, her funds reserved
 		// until the target acknowledged the abort.
-		done = p.waitStatus(x.ID, "aborting", time.Second)
+		done = p.get(x.ID, "aborting")
 		require.Contains(t, done.Reason, "could not prepare")
 		units, held := balance(t, p.src, p.alice)
 		require.Equal(t, start-sent, units)
@@ -447,7 +457,7 @@ func TestCrossRegistryTransferEndToEnd(t *testing.T) {
 		require.Equal(t, workflows.SettlementResult{Aborted: 1}, res)
 		require.Equal(t, workflows.SagaAborted, p.sagaState(wf))
 		// Acknowledged by the target: the hold is voided, the funds back.
-		done = p.waitStatus(x.ID, "aborted", time.Second)
+		done = p.get(x.ID, "aborted")
 		units, held = balance(t, p.src, p.alice)
 		require.Equal(t, start-sent, units)
 		require.Zero(t, held)
@@ -804,7 +814,7 @@ func TestCrossRegistryTargetDownBeforeTheDecision(t *testing.T) {
 	require.NoError(t, p.src.Temporal.GetWorkflow(ctx, done.SettlementID, "").Get(ctx, &res))
 	require.Equal(t, workflows.SettlementResult{Aborted: 1}, res)
 	// The target acknowledged the abort: the hold is voided.
-	done = p.waitStatus(x.ID, "aborted", time.Second)
+	done = p.get(x.ID, "aborted")
 	units, held = balance(t, p.src, p.alice)
 	require.Equal(t, start, units)
 	require.Zero(t, held, "the sender's available balance is restored")
