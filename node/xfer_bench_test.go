@@ -37,7 +37,8 @@ import (
 //	               adaptive batching on (the default)
 //	cross/unbatched  the same with one workflow per transfer (min(b.N, 500))
 //
-// Each reports transfers/s and p50/p99 latency in ms. Run e.g.
+// Each reports transfers/s and p50/p99 latency in ms (the cross modes also
+// transfers/workflow). Run e.g.
 //
 //	bin/theprotocol testenv -- go test ./node -run '^$' -bench CrossRegistryTransfers -benchtime 3000x
 func BenchmarkCrossRegistryTransfers(b *testing.B) {
@@ -125,6 +126,12 @@ func BenchmarkCrossRegistryTransfers(b *testing.B) {
 			bp.waitCommitted(b, ids)
 			elapsed := time.Since(start)
 			report(b, n, elapsed, bp.acceptToCommit(b, ids))
+			// How well arrivals shared workflows: a figure, not a check
+			// (it depends on timing; the e2e test asserts batching itself
+			// deterministically).
+			var wfs int
+			require.NoError(b, bp.src.Pools[db.RoleTEG].QueryRow(ctx, `SELECT count(DISTINCT workflow_id) FROM xfers WHERE id = ANY($1)`, ids).Scan(&wfs))
+			b.ReportMetric(float64(n)/float64(max(wfs, 1)), "transfers/workflow")
 		})
 	}
 }
