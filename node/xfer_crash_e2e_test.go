@@ -41,6 +41,7 @@ type coordinatorSpec struct {
 	TemporalAddr     string
 	KafkaBrokers     []string
 	DataDir          string
+	EventStoreURL    string
 	// CrashAt is the participant call ("prepare/after": the target
 	// applied it, the reply is not yet back) at which the child stops
 	// and announces childCrashAt; the parent then kills it.
@@ -61,7 +62,7 @@ func TestXferCoordinatorProcess(t *testing.T) {
 	n, err := node.Start(context.Background(), node.Options{
 		Frame: spec.Frame, Registry: spec.Registry, PostgresAdminURL: spec.PostgresAdminURL,
 		TemporalAddr: spec.TemporalAddr, KafkaBrokers: spec.KafkaBrokers,
-		DataDir: spec.DataDir, WriteAdminCredentials: true, Log: quietLog,
+		DataDir: spec.DataDir, EventStoreURL: spec.EventStoreURL, WriteAdminCredentials: true, Log: quietLog,
 	})
 	require.NoError(t, err)
 	n.Xfer.Client.Fault = func(op, _ string, after bool) error {
@@ -90,7 +91,8 @@ func (p *xferPair) startCoordinator(crashAt string) *coordinator {
 	t := p.t
 	raw, err := json.Marshal(coordinatorSpec{
 		Frame: p.srcOpts.Frame, Registry: p.srcOpts.Registry, PostgresAdminURL: p.srcOpts.PostgresAdminURL,
-		TemporalAddr: p.srcOpts.TemporalAddr, KafkaBrokers: p.srcOpts.KafkaBrokers, DataDir: p.srcOpts.DataDir, CrashAt: crashAt,
+		TemporalAddr: p.srcOpts.TemporalAddr, KafkaBrokers: p.srcOpts.KafkaBrokers, DataDir: p.srcOpts.DataDir,
+		EventStoreURL: p.srcOpts.EventStoreURL, CrashAt: crashAt,
 	})
 	require.NoError(t, err)
 	// A bounded -test.timeout: a child the parent failed to kill ends itself.
@@ -164,10 +166,10 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // TestCrossRegistrySettlementSurvivesCoordinatorSIGKILL runs the source
-// node (registry, TEG, EventStore, settlement worker) in a child process
-// and kills it with SIGKILL in the middle of a settlement activity: first
-// after the target prepared (the reply never recorded), then, in a second
-// process, after the target committed. The saga resumes on the next
+// node (registry, TEG, settlement worker; the frame's EventStore is on the
+// target) in a child process and kills it with SIGKILL in the middle of a
+// settlement activity: first after the target prepared (the reply never
+// recorded), then, in a second process, after the target committed. The saga resumes on the next
 // worker. Every transfer ends fully applied (credited once on the target,
 // debited once from the sender) or fully refunded (hold voided, nothing
 // credited), the one whose commit was cut ends committed, and both TEGs
@@ -179,12 +181,21 @@ func TestCrossRegistrySettlementSurvivesCoordinatorSIGKILL(t *testing.T) {
 	// restarted deployment does (the target's relay and peer entry
 	// point at them; the topology peers the two TEGs).
 	p := newXferPair(t, freePorts(t, 3))
+	// The frame's EventStore lives on the target: what is killed is the
+	// coordinator (registry, TEG, settlement worker), not the consumer
+	// of the frame's events, whose Kafka group would otherwise wait out
+	// the dead processes' sessions before anything is ingested again.
+	p.srcReg.Roles = []string{"registry", "teg", "worker"}
+	p.dstReg.Roles = []string{"registry", "teg", "eventstore", "worker"}
+	p.frame.Registries = []config.Registry{p.srcReg, p.dstReg}
+	p.srcOpts.Frame, p.srcOpts.Registry = p.frame, p.srcReg
+	p.dstOpts.Frame, p.dstOpts.Registry = p.frame, p.dstReg
+	p.startDst()
+	p.srcOpts.EventStoreURL = p.dst.URL()
 	srcURL := fmt.Sprintf("http://127.0.0.1:%d", p.srcReg.APIPort)
-	p.dstOpts.EventStoreURL = srcURL
 	p.c = httpClient{t, srcURL}
 
 	first := p.startCoordinator("prepare/after")
-	p.startDst()
 	p.setUpAccounts()
 	available := func() int64 {
 		var bal struct {
@@ -261,7 +272,5 @@ func TestCrossRegistrySettlementSurvivesCoordinatorSIGKILL(t *testing.T) {
 	in, _ := balance(t, p.dst, ledgerstore.TransitAccount(p.srcReg.ID))
 	require.Equal(t, committed, out)
 	require.Equal(t, -committed, in)
-	// The EventStore's consumer group still counts the two dead
-	// processes as members until their sessions time out.
-	p.checkEventStoreWithin(3 * time.Minute)
+	p.checkEventStore()
 }

@@ -643,6 +643,9 @@ func (p *xferPair) checkEventStore() { p.checkEventStoreWithin(60 * time.Second)
 func (p *xferPair) checkEventStoreWithin(within time.Duration) {
 	t, ctx := p.t, context.Background()
 	es := p.src.Pools[db.RoleEventStore]
+	if es == nil { // the frame's EventStore is on the target
+		es = p.dst.Pools[db.RoleEventStore]
+	}
 	for _, n := range []*node.Node{p.src, p.dst} {
 		reg := p.srcReg.ID
 		if n == p.dst {
