@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,18 +150,25 @@ func TestStakingEndToEnd(t *testing.T) {
 		// workflow is processing the trigger. A failed call is "not yet"
 		// (a require here would end the polling goroutine, and with it
 		// the wait, at the first transient error).
+		var last lastSeen // what the poll saw last, for the failure message
+		last.Store("nothing yet")
 		require.Eventually(t, func() bool {
 			d, err := sched.Describe(ctx)
 			if err != nil {
-				t.Logf("describe schedule (retrying): %v", err)
+				last.Store("describe: " + err.Error())
 				return false
 			}
 			if len(d.Info.RecentActions) < nth {
+				last.Store(fmt.Sprintf("%d recent actions, %d running", len(d.Info.RecentActions), len(d.Info.RunningWorkflows)))
 				return false
 			}
 			a := d.Info.RecentActions[nth-1].StartWorkflowResult
-			return n.Temporal.GetWorkflow(ctx, a.WorkflowID, a.FirstExecutionRunID).Get(ctx, &res) == nil
-		}, 60*time.Second, 200*time.Millisecond)
+			if err := n.Temporal.GetWorkflow(ctx, a.WorkflowID, a.FirstExecutionRunID).Get(ctx, &res); err != nil {
+				last.Store("run " + a.WorkflowID + ": " + err.Error())
+				return false
+			}
+			return true
+		}, 60*time.Second, 200*time.Millisecond, "reward run %d of the triggered schedule (last seen: %v)", nth, &last)
 		return res
 	}
 	// A triggered action's nominal time (the run's cutoff: positions
@@ -281,3 +289,9 @@ func countWhere(t *testing.T, q *pgxpool.Pool, sql string, args ...any) int {
 	require.NoError(t, q.QueryRow(context.Background(), sql, args...).Scan(&n))
 	return n
 }
+
+// lastSeen is what a poll saw last; a failure message formats it when the
+// wait ends (the poll runs on another goroutine).
+type lastSeen struct{ atomic.Value }
+
+func (l *lastSeen) String() string { v, _ := l.Load().(string); return v }
