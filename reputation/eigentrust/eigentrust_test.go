@@ -209,6 +209,10 @@ func TestWashTradingSaturatesAtCap(t *testing.T) {
 			g.AddTransfer("wash-2", "wash-1", wash/1000)
 		}
 		g.AddTransfer("agent-000", "wash-1", 10)
+		// Each also pays someone outside: without the cap, its row would
+		// put ever more weight on its partner as the volume grows.
+		g.AddTransfer("wash-1", "agent-001", 10)
+		g.AddTransfer("wash-2", "agent-002", 10)
 		return g
 	}
 	p := DefaultParams()
