@@ -41,7 +41,7 @@ func codes(nonRetryable string, cs ...apperr.Code) []errorCase {
 }
 
 // ourTypes are the error types the workflows treat as final.
-var ourTypes = []string{activities.ErrTypeBondNotFound, activities.ErrTypeBondNotDeregistered, activities.ErrTypePeerRefused, activities.ErrTypeXferNotFound, activities.ErrTypeXferRefused, activities.ErrTypeStakingInvalid, activities.ErrTypeDisputeInvalid}
+var ourTypes = []string{activities.ErrTypeBondNotFound, activities.ErrTypeBondNotDeregistered, activities.ErrTypePeerRefused, activities.ErrTypeXferNotFound, activities.ErrTypeXferRefused, activities.ErrTypeStakingInvalid, activities.ErrTypeDisputeInvalid, activities.ErrTypeReputationRunInvalid}
 
 var quiet = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 

@@ -28,10 +28,9 @@ type TrustScorer interface {
 	TrustScore(ctx context.Context, agentDID string) (int64, error)
 }
 
-// FixedTrust scores every agent the same. There is no reputation system
-// yet, so the default scorer is FixedTrust(10000): the trust criterion
-// always passes and maturity depends on age and activity only. Plug the
-// reputation service in here when it exists.
+// FixedTrust scores every agent the same: a stand-in for tests and for a
+// node with no source of trust scores (the node wires the reputation
+// service, or its API on the EventStore's node, as Service.Trust).
 type FixedTrust int64
 
 // TrustScore implements TrustScorer.
@@ -44,7 +43,7 @@ type Service struct {
 	Ledger   *ledgerstore.Store
 	Agents   *registrystore.Store
 	Temporal client.Client // queried for a running bond's schedule
-	Trust    TrustScorer   // default FixedTrust(10000)
+	Trust    TrustScorer   // the reputation scores; default FixedTrust(10000)
 	Log      *slog.Logger  // default: discard
 }
 

@@ -60,6 +60,9 @@ type Config struct {
 	EventAuth   EventAuthSettings // event signing key and the EventStore's trusted keys
 	Dispute     DisputeSettings   // dispute windows and fee (dispute.go)
 
+	// Reputation: the reputation runs on the EventStore's node.
+	Reputation ReputationSettings
+
 	// Deploy: identity source, Temporal/Kafka TLS and credentials, trusted
 	// proxies (prod.go).
 	Deploy DeploySettings
@@ -100,6 +103,7 @@ func Defaults() Config {
 	c.Recon.fromEnv(r)
 	c.EventAuth.fromEnv(r)
 	c.Dispute.fromEnv(r)
+	c.Reputation.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -130,6 +134,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Recon.registerFlags(fs)
 	c.EventAuth.registerFlags(fs)
 	c.Dispute.registerFlags(fs)
+	c.Reputation.RegisterFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -167,6 +172,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
 		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate(), c.Recon.Validate(), c.EventAuth.Validate())
 	errs = append(errs, c.Dispute.Validate())
+	errs = append(errs, c.Reputation.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}

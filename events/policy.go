@@ -90,6 +90,17 @@ type DisputeRuledPayload struct {
 	Reason      string `json:"reason"`
 }
 
+// Reputation runs (db/migrations/common/00024_emission_reputation.sql),
+// authored by the EventStore node where the runs compute.
+const (
+	// TypeTrustScoresPublished: one per reputation run, with the run's
+	// digests (reputation.PublishedPayload).
+	TypeTrustScoresPublished = "TrustScoresPublished"
+	// TypeReputationThresholdBreached: an agent's trust fell below the
+	// enforcement floor in a run (reputation.BreachPayload).
+	TypeReputationThresholdBreached = "ReputationThresholdBreached"
+)
+
 // Permission says which sources may author an event type.
 type Permission struct {
 	FromTEG        bool
@@ -172,4 +183,7 @@ var DefaultPolicy = map[string]Permission{
 	TypeDisputeLapsed:             teg,
 	TypeDisputeCompensationMinted: teg,
 	TypeDisputeFeeCharged:         teg,
+
+	TypeTrustScoresPublished:        eventstore,
+	TypeReputationThresholdBreached: eventstore,
 }

@@ -121,6 +121,9 @@ func startBondNode(t *testing.T) (*node.Node, config.Registry, string, httpClien
 	t.Helper()
 	bond := config.DefaultBondSettings()
 	bond.MinAge, bond.RecheckEvery, bond.MinTransfers = 2*time.Second, time.Second, 1
+	// No trust floor here: the bond now reads real trust scores, which
+	// these agents never earn; the floor is tested in reputation_e2e_test.
+	bond.MinTrust = 0
 	frame, reg := testRegistry(t)
 	frame.GenesisSupplyUnits = 1_000_000 * avt
 	dataDir := t.TempDir()

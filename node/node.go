@@ -38,6 +38,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
 	"github.com/theprotocol-dev/theprotocol/payments"
+	"github.com/theprotocol-dev/theprotocol/reputation"
 	"github.com/theprotocol-dev/theprotocol/worker"
 )
 
@@ -80,6 +81,9 @@ type Options struct {
 	ReconSettings    ReconSettings
 	// DisputeSettings: Config.Dispute (zero: the defaults).
 	DisputeSettings config.DisputeSettings
+
+	// ReputationSettings: the reputation runs (config.ReputationSettings).
+	ReputationSettings ReputationSettings
 
 	// Production wiring (config.DeploySettings), zero for plain local
 	// services. Identity is the mTLS listener's SVID source:
@@ -151,6 +155,10 @@ type Node struct {
 	eventSigner *events.Signer
 	// disputeMetrics count the dispute flow (nil without a TEG).
 	disputeMetrics *disputes.Metrics
+
+	// reputation runs and serves trust scores (nil unless the node hosts
+	// the EventStore).
+	reputation *reputation.Service
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
@@ -261,6 +269,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 		acts = append(acts, n.settlementActivities()...)
 		acts = append(acts, n.disputeActivities())
+		acts = append(acts, n.reputationActivities()...)
 		if n.Xfer != nil {
 			// A Temporal started by an older build may lack the newer
 			// search attributes; workflows fail to start without them.
@@ -274,6 +283,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
+		n.applyReputationCron(ctx)
 	}
 	n.startXferRecovery()
 	log.Info("node started", "api", n.server.URL(), "roles", o.Registry.Roles, "task_queue", o.Registry.TaskQueue())
@@ -356,6 +366,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	n.mountStaking(v1)
 	n.mountEventStore(v1)
 	n.mountDisputes(v1)
+	n.mountReputation(v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,
 		TrustDomain: n.opts.Frame.TrustDomain, Currency: n.opts.Frame.Currency, Roles: n.opts.Registry.Roles, Version: Version,

@@ -34,6 +34,16 @@ func TestScheduleOptionsAreUnchanged(t *testing.T) {
 				WorkflowExecutionTimeout: 30 * time.Minute,
 			},
 		}},
+		{workflows.ReputationSchedule, client.ScheduleOptions{
+			ID:            "reputation-run-alpha-main",
+			Spec:          client.ScheduleSpec{CronExpressions: []string{"0 * * * *"}, TimeZoneName: "UTC"},
+			CatchupWindow: time.Minute,
+			Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+			Action: &client.ScheduleWorkflowAction{
+				ID: "reputation-run-alpha-main", Workflow: "ReputationRun", TaskQueue: "alpha-main-main",
+				Args: []any{workflows.ReputationRunInput{}}, WorkflowExecutionTimeout: time.Hour,
+			},
+		}},
 		{workflows.HoldExpirySchedule, client.ScheduleOptions{
 			ID:            "hold-expiry-alpha-main",
 			Spec:          client.ScheduleSpec{CronExpressions: []string{"* * * * *"}, TimeZoneName: "UTC"},

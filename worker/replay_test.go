@@ -134,6 +134,13 @@ func (f fixedCriteria) LockedAt(context.Context, string) (time.Time, error) {
 	return time.Now().Add(-24 * time.Hour), nil
 }
 
+// fixedReputation computes every run the same.
+type fixedReputation struct{}
+
+func (fixedReputation) RunReputation(_ context.Context, runID string) (activities.ReputationRunResult, error) {
+	return activities.ReputationRunResult{RunID: runID, Seq: 1, Agents: 3, Edges: 2, Iterations: 9, Converged: true, Digest: "00"}, nil
+}
+
 // TestRecordHistories runs each workflow on the real dev server and writes
 // its history; only with -update.
 func TestRecordHistories(t *testing.T) {
@@ -156,6 +163,7 @@ func TestRecordHistories(t *testing.T) {
 	w.RegisterActivity(&activities.BalanceCheckpoints{Ledger: &memCheckpointLedger{}})
 	disputes := newMemDisputeLedger()
 	w.RegisterActivity(&activities.Disputes{Ledger: disputes})
+	w.RegisterActivity(&activities.ReputationRun{Runner: fixedReputation{}})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	require.NoError(t, os.MkdirAll(historyDir, 0o755))
@@ -184,6 +192,7 @@ func TestRecordHistories(t *testing.T) {
 	record("hold-expiry-sweep", "replay-hold-expiry-"+suffix, workflows.HoldExpirySweepName, workflows.HoldExpirySweepInput{BatchSize: 2}, nil)
 	record("settlement-prepare-sweep", "replay-prepare-sweep-"+suffix, workflows.PrepareSweepWorkflowName, nil, nil)
 	record("balance-checkpoint-written", "replay-balance-checkpoint-"+suffix, workflows.BalanceCheckpointName, nil, nil)
+	record("reputation-run", "reputation-run-replay-"+suffix, workflows.ReputationRunName, workflows.ReputationRunInput{}, nil)
 	record("bond-matured", "replay-bond-m-"+suffix, workflows.BondWorkflowName,
 		workflows.BondInput{AgentDID: "did:theprotocol:replay-m", AmountUnits: 5_000_000_000, MinAge: time.Second, RecheckEvery: time.Second}, nil)
 	id := "replay-bond-f-" + suffix

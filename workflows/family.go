@@ -21,6 +21,7 @@ var Families = []Family{
 	SettlementFamily,
 	CheckpointFamily,
 	DisputeFamily,
+	ReputationFamily,
 }
 
 // Family is one business flow's workflows, declared once: what the worker

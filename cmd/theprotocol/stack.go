@@ -121,6 +121,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				KafkaOpts:             svc.KafkaOpts,
 				TrustedProxies:        cfg.Deploy.TrustedProxyList(),
 				ReconSettings:         cfg.Recon,
+				ReputationSettings:    cfg.Reputation,
 				EventAuth:             cfg.EventAuth,
 			})
 			if err != nil {

@@ -81,6 +81,10 @@ type Result struct {
 	Delta      float64
 	// Edges is the number of positive local-trust entries.
 	Edges int
+	// Dangling is the final vector's mass on rows that trust nobody.
+	Dangling float64
+
+	prior []float64
 }
 
 // Compute runs the power iteration over g from t⁽⁰⁾ = p. An empty graph
@@ -112,6 +116,7 @@ func Compute(g *Graph, params Params) (Result, error) {
 		}
 	}
 	p := prior(m.dids, params.PreTrusted)
+	res.prior = p
 	t := slices.Clone(p)
 	next := make([]float64, n)
 	keep := 1 - params.Alpha
@@ -146,7 +151,64 @@ func Compute(g *Graph, params Params) (Result, error) {
 		}
 	}
 	res.Scores = t
+	for i := range n {
+		if m.rowPtr[i] == m.rowPtr[i+1] {
+			res.Dangling += t[i]
+		}
+	}
 	return res, nil
+}
+
+// EarnedBps is, per agent, the share of its trust that others' trust gave
+// it, in basis points: 10000·(t_i − b_i)/t_i, where b_i = (α + (1−α)·D)·p_i
+// is what the teleportation and the dangling rows give every agent
+// whatever anyone thinks of it. An agent nobody trusts scores 0; with a
+// prior over pre-trusted agents, any other agent with trust scores 10000.
+// Rounded down, in [0, 10000]; deterministic like the scores.
+func (r Result) EarnedBps(params Params) []int64 {
+	out := make([]int64, len(r.Scores))
+	for i, t := range r.Scores {
+		if !(t > 0) {
+			continue
+		}
+		base := float64(params.Alpha*r.prior[i]) + float64((1-params.Alpha)*float64(r.Dangling*r.prior[i]))
+		v := math.Floor(float64(10000 * float64(float64(t-base)/t)))
+		out[i] = int64(min(max(v, 0), 10000))
+	}
+	return out
+}
+
+// Ranks are every agent's 1-based rank (1: the most trusted; equal scores
+// share the better rank) and the percentile of agents it scores at or
+// above (0..100], in O(n log n).
+func (r Result) Ranks() (rank []int, percentile []float64) {
+	n := len(r.Scores)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		switch {
+		case r.Scores[a] > r.Scores[b]:
+			return -1
+		case r.Scores[a] < r.Scores[b]:
+			return 1
+		}
+		return a - b
+	})
+	rank, percentile = make([]int, n), make([]float64, n)
+	for k := 0; k < n; {
+		e := k
+		for e < n && r.Scores[idx[e]] == r.Scores[idx[k]] {
+			e++
+		}
+		for _, i := range idx[k:e] {
+			rank[i] = k + 1
+			percentile[i] = 100 * float64(n-k) / float64(n)
+		}
+		k = e
+	}
+	return rank, percentile
 }
 
 // prior is p: uniform over the pre-trusted agents present in the graph,

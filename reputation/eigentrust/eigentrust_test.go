@@ -496,13 +496,31 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 
 func TestRank(t *testing.T) {
 	r := Result{Agents: []string{"a", "b", "c", "d"}, Scores: []float64{0.1, 0.4, 0.4, 0.1}}
+	ranks, pcts := r.Ranks()
 	for i, want := range []struct {
 		rank int
 		pct  float64
 	}{{3, 50}, {1, 100}, {1, 100}, {3, 50}} {
 		rank, pct := r.Rank(i)
-		if rank != want.rank || pct != want.pct {
+		if rank != want.rank || pct != want.pct || ranks[i] != want.rank || pcts[i] != want.pct {
 			t.Errorf("agent %d: rank %d pct %g, want %d %g", i, rank, pct, want.rank, want.pct)
 		}
+	}
+}
+
+// Earned share: in TestHandComputedDangling's graph C is trusted by
+// nobody (0 bps) and B by A: t_B = 1.85/3.85, baseline b = (α + (1−α)·D)/3
+// with D = t_B + t_C = 2.85/3.85.
+func TestEarnedBps(t *testing.T) {
+	g := NewGraph()
+	g.AddTransfer("A", "B", 10)
+	g.AddAgent("C")
+	p := tight()
+	r := compute(t, g, p)
+	bps := r.EarnedBps(p)
+	base := (0.15 + 0.85*2.85/3.85) / 3
+	want := int64(math.Floor(10000 * (1.85/3.85 - base) / (1.85 / 3.85)))
+	if bps[1] != want || bps[0] != 0 || bps[2] != 0 {
+		t.Fatalf("earned bps %v, want [0 %d 0]", bps, want)
 	}
 }
