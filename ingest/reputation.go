@@ -177,7 +177,8 @@ func (s *ReputationStore) ReadSince(ctx context.Context, scan ReputationScan, no
 			}
 		}
 		var read []int64
-		skip := slices.Clone(scan.Done)
+		// Never nil: a NULL array would make "id <> ALL(…)" match nothing.
+		skip := append([]int64{}, scan.Done...)
 		if scan.From < 1 {
 			scan.From = 1
 		}

@@ -119,11 +119,17 @@ func TestReputationBondEndToEnd(t *testing.T) {
 // transfer) and returns it with its registry, data directory and client.
 func startBondNode(t *testing.T) (*node.Node, config.Registry, string, httpClient) {
 	t.Helper()
+	// No trust floor here: the bond reads real trust scores, which these
+	// agents never earn; the floor is tested in reputation_e2e_test.
+	return startBondNodeTrust(t, 0)
+}
+
+// startBondNodeTrust is startBondNode with the bond's trust floor, in
+// basis points.
+func startBondNodeTrust(t *testing.T, minTrust int64) (*node.Node, config.Registry, string, httpClient) {
+	t.Helper()
 	bond := config.DefaultBondSettings()
-	bond.MinAge, bond.RecheckEvery, bond.MinTransfers = 2*time.Second, time.Second, 1
-	// No trust floor here: the bond now reads real trust scores, which
-	// these agents never earn; the floor is tested in reputation_e2e_test.
-	bond.MinTrust = 0
+	bond.MinAge, bond.RecheckEvery, bond.MinTransfers, bond.MinTrust = 2*time.Second, time.Second, 1, minTrust
 	frame, reg := testRegistry(t)
 	frame.GenesisSupplyUnits = 1_000_000 * avt
 	dataDir := t.TempDir()

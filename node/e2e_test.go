@@ -206,7 +206,7 @@ func (c httpClient) signUp(name, email string) (developer, string) {
 
 func deleteSchedules(n *node.Node, registry string) {
 	ctx := context.Background()
-	for _, id := range []string{"idempotency-sweep-" + registry, "hold-expiry-" + registry, "staking-rewards-" + registry, "balance-checkpoint-" + registry} {
+	for _, id := range []string{"idempotency-sweep-" + registry, "hold-expiry-" + registry, "staking-rewards-" + registry, "balance-checkpoint-" + registry, "reputation-run-" + registry} {
 		_ = n.Temporal.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
 	}
 }
