@@ -116,10 +116,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Store is what a run needs of the EventStore (ingest.ReputationStore).
+type Store interface {
+	Run(ctx context.Context, runID string, withGraph bool) (ingest.ReputationRunRecord, error)
+	LatestRun(ctx context.Context, withGraph bool) (ingest.ReputationRunRecord, error)
+	ReadSince(ctx context.Context, scan ingest.ReputationScan, now time.Time) ([]ingest.ReputationEvent, ingest.ReputationScan, error)
+	Scores(ctx context.Context, runID string, agents []string) (map[string]ingest.ReputationScore, error)
+	Score(ctx context.Context, agent string) (ingest.ReputationScore, ingest.ReputationRunRecord, error)
+	SaveRun(ctx context.Context, r ingest.ReputationRunRecord, scores []ingest.ReputationScore, envs []events.Envelope) (ingest.ReputationRunRecord, bool, error)
+}
+
+var _ Store = (*ingest.ReputationStore)(nil)
+
 // Service runs and serves reputation on the node hosting the frame's
 // EventStore.
 type Service struct {
-	Store  *ingest.ReputationStore
+	Store  Store
 	Params eigentrust.Params
 	// BreachFloorBps: an agent whose earned trust falls from at least this
 	// to below it in a run is flagged (0: no flagging).
