@@ -29,7 +29,9 @@ type memStore struct {
 	envs    []events.Envelope
 }
 
-func newMemStore() *memStore { return &memStore{scores: map[string]map[string]ingest.ReputationScore{}} }
+func newMemStore() *memStore {
+	return &memStore{scores: map[string]map[string]ingest.ReputationScore{}}
+}
 
 func (m *memStore) Run(_ context.Context, id string, _ bool) (ingest.ReputationRunRecord, error) {
 	for _, r := range m.runs {
