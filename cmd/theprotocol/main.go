@@ -9,6 +9,7 @@
 //	theprotocol eventstore rebuild   recompute projections from the event log
 //	theprotocol admin sagas list|replay   list cross-registry sagas, replay parked ones
 //	theprotocol sim       load the dev stack with simulated agents, check the invariants
+//	theprotocol reputation verify <run>   recompute a reputation run, compare digests
 //	theprotocol testenv   start test services, run a command with their addresses
 //	theprotocol version   print the version
 package main
@@ -42,6 +43,7 @@ var commands = []command{
 	{"eventstore", "EventStore maintenance: `eventstore rebuild` recomputes projections from the event log", runEventStore},
 	{"admin", "operator tools: `admin sagas list|replay` lists cross-registry sagas by state and replays parked ones", runAdmin},
 	{"sim", "load the local dev stack with simulated agents, then check every invariant is exactly zero", runSim},
+	{"reputation", "`reputation verify <run>` recomputes a reputation run from its published inputs and compares digests", runReputation},
 	{"testenv", "start test Postgres/Temporal/Kafka, run the given command with their addresses, stop them", runTestenv},
 	{"version", "print the version", func(context.Context, []string) error { fmt.Println(node.Version); return nil }},
 }
