@@ -30,6 +30,10 @@ type ReputationSettings struct {
 	// reputation_threshold_breaches_total (THEPROTOCOL_REPUTATION_BREACH_FLOOR,
 	// basis points, default 2000; 0 turns flagging off).
 	BreachFloorBps int64
+	// SlashOnBreach also slashes the stake of a flagged agent held by the
+	// EventStore node's own TEG (THEPROTOCOL_REPUTATION_SLASH_ON_BREACH,
+	// default false).
+	SlashOnBreach bool
 }
 
 // DefaultReputationSettings are the settings when nothing is configured.
@@ -63,6 +67,13 @@ func (s *ReputationSettings) fromEnv(r *envReader) {
 	s.MaxIterations = r.int("THEPROTOCOL_REPUTATION_MAX_ITERATIONS", d.MaxIterations)
 	s.PreTrusted = splitDIDs(Env("THEPROTOCOL_REPUTATION_PRE_TRUSTED", ""))
 	s.BreachFloorBps = r.int64("THEPROTOCOL_REPUTATION_BREACH_FLOOR", d.BreachFloorBps)
+	switch v := Env("THEPROTOCOL_REPUTATION_SLASH_ON_BREACH", "false"); v {
+	case "true", "1":
+		s.SlashOnBreach = true
+	case "false", "0", "":
+	default:
+		r.errs = append(r.errs, fmt.Errorf("THEPROTOCOL_REPUTATION_SLASH_ON_BREACH must be true or false, got %q", v))
+	}
 }
 
 // RegisterFlags binds the reputation flags to fs.
@@ -74,6 +85,7 @@ func (s *ReputationSettings) RegisterFlags(fs *flag.FlagSet) {
 		s.PreTrusted = splitDIDs(v)
 		return nil
 	})
+	fs.BoolVar(&s.SlashOnBreach, "reputation-slash-on-breach", s.SlashOnBreach, "also slash the stake (on this node's TEG) of an agent flagged below the breach floor (env THEPROTOCOL_REPUTATION_SLASH_ON_BREACH)")
 	fs.Int64Var(&s.BreachFloorBps, "reputation-breach-floor", s.BreachFloorBps, "earned trust, basis points, below which a falling agent is flagged; 0 turns flagging off (env THEPROTOCOL_REPUTATION_BREACH_FLOOR)")
 }
 

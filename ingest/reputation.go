@@ -68,6 +68,7 @@ type ReputationRunRecord struct {
 	Iterations   int
 	Converged    bool
 	Delta        float64
+	Breached     []string // agents flagged below the enforcement floor
 	InputDigest  []byte
 	Digest       []byte
 	Graph        []byte // compressed canonical graph
@@ -103,12 +104,12 @@ const reputationCommitWindow = time.Minute
 const maxReputationEvents = 5_000_000
 
 const runColumns = `run_id, prev_run_id, seq, computed_at, scan_from, done_ids, gap_ids, gap_seen, events_merged,
-	params, agents, edges, iterations, converged, delta, input_digest, digest`
+	params, agents, edges, iterations, converged, delta, breached, input_digest, digest`
 
 func scanRun(row pgx.Row, withGraph bool) (ReputationRunRecord, error) {
 	var r ReputationRunRecord
 	dest := []any{&r.RunID, &r.PrevRunID, &r.Seq, &r.ComputedAt, &r.Scan.From, &r.Scan.Done, &r.Scan.Gaps, &r.Scan.GapSeen,
-		&r.EventsMerged, &r.Params, &r.Agents, &r.Edges, &r.Iterations, &r.Converged, &r.Delta, &r.InputDigest, &r.Digest}
+		&r.EventsMerged, &r.Params, &r.Agents, &r.Edges, &r.Iterations, &r.Converged, &r.Delta, &r.Breached, &r.InputDigest, &r.Digest}
 	if withGraph {
 		dest = append(dest, &r.Graph)
 	}
@@ -429,9 +430,9 @@ func (s *ReputationStore) SaveRun(ctx context.Context, r ReputationRunRecord, sc
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO reputation_runs (`+runColumns+`, graph)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 			r.RunID, r.PrevRunID, r.Seq, r.ComputedAt, r.Scan.From, r.Scan.Done, r.Scan.Gaps, r.Scan.GapSeen, r.EventsMerged,
-			r.Params, r.Agents, r.Edges, r.Iterations, r.Converged, r.Delta, r.InputDigest, r.Digest, r.Graph)
+			r.Params, r.Agents, r.Edges, r.Iterations, r.Converged, r.Delta, append([]string{}, r.Breached...), r.InputDigest, r.Digest, r.Graph)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return apperr.New(apperr.Conflict, "reputation run %s: another run continued %q first", r.RunID, r.PrevRunID)

@@ -12,6 +12,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/ingest"
 	"github.com/theprotocol-dev/theprotocol/reputation"
@@ -35,6 +36,9 @@ func (n *Node) mountReputation(v1 *gin.RouterGroup) {
 		store := ingest.NewReputationStore(pool, db.NewOutboxWriter(o.Frame.ID, o.Registry.ID, events.SourceEventStore, n.policies[db.RoleEventStore].Guard()))
 		n.reputation = &reputation.Service{Store: store, Params: params, BreachFloorBps: rs.BreachFloorBps,
 			Metrics: reputation.NewMetrics(n.Metrics), Now: o.Now, Log: n.log}
+		if rs.SlashOnBreach && n.Ledger != nil {
+			n.reputation.Slasher = ledgerSlasher{n.Ledger}
+		}
 		(&reputationapi.Handler{Store: store}).Mount(v1)
 	}
 	if n.bonds == nil {
@@ -51,6 +55,15 @@ func (n *Node) mountReputation(v1 *gin.RouterGroup) {
 		n.log.Warn("no EventStore to read trust scores from: reputation bonds will not pass the trust floor")
 		n.bonds.Trust = bonds.FixedTrust(0)
 	}
+}
+
+// ledgerSlasher slashes through the node's TEG: only agents whose stake
+// this TEG holds lose any (others are recorded with no position).
+type ledgerSlasher struct{ l *ledgerstore.Store }
+
+func (s ledgerSlasher) SlashStake(ctx context.Context, agentDID, caseID, reason string) error {
+	_, err := s.l.SlashStake(ctx, ledgerstore.SlashRequest{AgentDID: agentDID, CaseID: caseID, Reason: reason, Actor: "reputation"})
+	return err
 }
 
 // reputationRunner adapts the service to the workflow's activity port.

@@ -128,6 +128,12 @@ type Store interface {
 
 var _ Store = (*ingest.ReputationStore)(nil)
 
+// Slasher force-unstakes an agent's stake for an enforcement case
+// (ledgerstore.SlashStake through the node): idempotent per case ID.
+type Slasher interface {
+	SlashStake(ctx context.Context, agentDID, caseID, reason string) error
+}
+
 // Service runs and serves reputation on the node hosting the frame's
 // EventStore.
 type Service struct {
@@ -136,9 +142,12 @@ type Service struct {
 	// BreachFloorBps: an agent whose earned trust falls from at least this
 	// to below it in a run is flagged (0: no flagging).
 	BreachFloorBps int64
-	Metrics        *Metrics
-	Now            func() time.Time
-	Log            *slog.Logger
+	// Slasher, when set (config: slash on breach, off by default), slashes
+	// the stake of every agent a run flags, case "reputation-breach-<run>-<agent>".
+	Slasher Slasher
+	Metrics *Metrics
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 func (s *Service) now() time.Time {
@@ -157,7 +166,9 @@ func (s *Service) Run(ctx context.Context, runID string) (Summary, error) {
 		return Summary{}, apperr.New(apperr.Invalid, "a reputation run needs an ID")
 	}
 	if done, err := s.Store.Run(ctx, runID, false); err == nil {
-		return summaryOf(done, false), nil
+		// Stored by an earlier attempt, which may have stopped before its
+		// slashes: they are idempotent, so they are asked for again.
+		return summaryOf(done, false), s.slash(ctx, done)
 	} else if !apperr.Is(err, apperr.NotFound) {
 		return Summary{}, err
 	}
@@ -208,7 +219,7 @@ func (s *Service) Run(ctx context.Context, runID string) (Summary, error) {
 		}
 	}
 	var envs []events.Envelope
-	var breaches int
+	var breached []string
 	if prevID != "" && len(below) > 0 {
 		before, err := s.Store.Scores(ctx, prevID, below)
 		if err != nil {
@@ -225,18 +236,18 @@ func (s *Service) Run(ctx context.Context, runID string) (Summary, error) {
 				return Summary{}, err
 			}
 			envs = append(envs, env)
-			breaches++
+			breached = append(breached, a)
 		}
 	}
 	rec := ingest.ReputationRunRecord{
 		RunID: runID, PrevRunID: prevID, Seq: seq, ComputedAt: now, Scan: next, EventsMerged: int64(len(evs)),
 		Params: params, Agents: len(res.Agents), Edges: res.Edges, Iterations: res.Iterations, Converged: res.Converged,
-		Delta: res.Delta, InputDigest: inDigest[:], Digest: digest[:], Graph: blob,
+		Delta: res.Delta, Breached: breached, InputDigest: inDigest[:], Digest: digest[:], Graph: blob,
 	}
 	pub, err := newEvent(events.TypeTrustScoresPublished, "trust-scores-"+runID, "reputation", now, PublishedPayload{
 		RunID: runID, Seq: seq, PrevRunID: prevID, ComputedAt: now, Digest: hex.EncodeToString(digest[:]),
 		InputDigest: hex.EncodeToString(inDigest[:]), Agents: len(res.Agents), Edges: res.Edges,
-		Iterations: res.Iterations, Converged: res.Converged, Breaches: breaches,
+		Iterations: res.Iterations, Converged: res.Converged, Breaches: len(breached),
 	})
 	if err != nil {
 		return Summary{}, err
@@ -248,24 +259,36 @@ func (s *Service) Run(ctx context.Context, runID string) (Summary, error) {
 	}
 	sum := summaryOf(stored, created)
 	if created {
-		sum.Breaches = breaches
 		if s.Metrics != nil {
 			s.Metrics.Runs.Inc()
-			s.Metrics.Breaches.Add(float64(breaches))
+			s.Metrics.Breaches.Add(float64(len(breached)))
 			s.Metrics.Seconds.Set(time.Since(start).Seconds())
 			s.Metrics.Agents.Set(float64(len(res.Agents)))
 		}
 		if s.Log != nil {
 			s.Log.Info("reputation run", "run", runID, "seq", seq, "agents", len(res.Agents), "edges", res.Edges,
-				"merged", len(evs), "iterations", res.Iterations, "converged", res.Converged, "breaches", breaches)
+				"merged", len(evs), "iterations", res.Iterations, "converged", res.Converged, "breaches", len(breached))
 		}
 	}
-	return sum, nil
+	return sum, s.slash(ctx, stored)
+}
+
+// slash slashes the agents run flagged, when slashing on breach is on.
+func (s *Service) slash(ctx context.Context, run ingest.ReputationRunRecord) error {
+	if s.Slasher == nil {
+		return nil
+	}
+	for _, a := range run.Breached {
+		if err := s.Slasher.SlashStake(ctx, a, "reputation-breach-"+run.RunID+"-"+a, "trust fell below the enforcement floor in reputation run "+run.RunID); err != nil {
+			return fmt.Errorf("slash %s: %w", a, err)
+		}
+	}
+	return nil
 }
 
 func summaryOf(r ingest.ReputationRunRecord, created bool) Summary {
 	return Summary{RunID: r.RunID, Seq: r.Seq, Agents: r.Agents, Edges: r.Edges, Iterations: r.Iterations,
-		Converged: r.Converged, Digest: hex.EncodeToString(r.Digest), Merged: r.EventsMerged, Created: created}
+		Converged: r.Converged, Digest: hex.EncodeToString(r.Digest), Merged: r.EventsMerged, Breaches: len(r.Breached), Created: created}
 }
 
 func newEvent(typ, key, subject string, at time.Time, payload any) (events.Envelope, error) {

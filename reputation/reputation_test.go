@@ -181,6 +181,14 @@ func TestBreachFlaggedWhenTrustFalls(t *testing.T) {
 	require.Equal(t, []BreachPayload{{RunID: "run-2", Agent: "did:a", TrustBps: 0, PrevTrustBps: st.scores["run-1"]["did:a"].TrustBps, FloorBps: 2000}}, breaches)
 	require.Equal(t, 1.0, testutil.ToFloat64(m.Breaches))
 
+	// The stored run names the flagged agent; run again (a retried
+	// activity), it is not flagged twice.
+	again, err := s.Run(ctx, "run-2")
+	require.NoError(t, err)
+	require.False(t, again.Created)
+	require.Equal(t, 1, again.Breaches)
+	require.Equal(t, 1.0, testutil.ToFloat64(m.Breaches))
+
 	// Still below in the next run: not flagged again.
 	sum, err = s.Run(ctx, "run-3")
 	require.NoError(t, err)
@@ -248,4 +256,33 @@ func TestHTTPScorerChecksTheAnswer(t *testing.T) {
 		_, err := h.TrustScore(ctx, did)
 		require.Error(t, err, did)
 	}
+}
+
+type slashes []string
+
+func (s *slashes) SlashStake(_ context.Context, agent, caseID, reason string) error {
+	*s = append(*s, agent+" "+caseID)
+	return nil
+}
+
+// Slashing on breach (off unless a Slasher is set) slashes each flagged
+// agent under a case derived from the run; a retried run asks again with
+// the same case, which the ledger answers with the recorded slash.
+func TestSlashOnBreach(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	st.pending = []ingest.ReputationEvent{transfer("did:a", "did:b", 5), transfer("did:b", "did:a", 5), transfer("did:c", "did:a", 5)}
+	s, _ := newService(st)
+	var got slashes
+	s.Slasher = &got
+	_, err := s.Run(ctx, "run-1")
+	require.NoError(t, err)
+	require.Empty(t, got, "nobody fell")
+	st.pending = []ingest.ReputationEvent{{Kind: ingest.ReputationDisputeLoss, A: "did:b", B: "did:a", Units: 1 << 40}, {Kind: ingest.ReputationSlash, A: "did:a"}}
+	_, err = s.Run(ctx, "run-2")
+	require.NoError(t, err)
+	require.Equal(t, slashes{"did:a reputation-breach-run-2-did:a"}, got)
+	_, err = s.Run(ctx, "run-2")
+	require.NoError(t, err)
+	require.Equal(t, slashes{"did:a reputation-breach-run-2-did:a", "did:a reputation-breach-run-2-did:a"}, got)
 }

@@ -28,6 +28,10 @@ CREATE TABLE reputation_runs (
     iterations   integer     NOT NULL,
     converged    boolean     NOT NULL,
     delta        double precision NOT NULL,
+    -- Agents this run flagged below the enforcement floor (what the
+    -- optional slash acts on, again on a retry: slashing is idempotent
+    -- per case).
+    breached     text[]      NOT NULL DEFAULT '{}',
     input_digest bytea       NOT NULL,
     digest       bytea       NOT NULL,
     graph        bytea       NOT NULL
