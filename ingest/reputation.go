@@ -99,6 +99,11 @@ func NewReputationStore(pool *pgxpool.Pool, outbox *db.OutboxWriter) *Reputation
 // may still be uncommitted: as the reconciler's scan.
 const reputationCommitWindow = time.Minute
 
+// ReputationRunsKept is how many runs are kept, with their scores and
+// graphs (a week of hourly runs); older ones are deleted as a new one is
+// stored.
+const ReputationRunsKept = 168
+
 // maxReputationEvents bounds one run's merge: a run over a long log
 // merges the rest in the next runs.
 const maxReputationEvents = 5_000_000
@@ -452,6 +457,9 @@ func (s *ReputationStore) SaveRun(ctx context.Context, r ReputationRunRecord, sc
 			SELECT $1, unnest($2::text[]), unnest($3::float8[]), unnest($4::int[]), unnest($5::int[]), unnest($6::float8[])`,
 			r.RunID, agents, vals, bps, ranks, pcts); err != nil {
 			return fmt.Errorf("insert reputation scores: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM reputation_runs WHERE seq <= $1`, r.Seq-ReputationRunsKept); err != nil {
+			return fmt.Errorf("prune reputation runs: %w", err)
 		}
 		if err := s.Outbox.WriteBatch(ctx, tx, envs); err != nil {
 			return err

@@ -155,6 +155,12 @@ func TestReputationEndToEnd(t *testing.T) {
 	require.Equal(t, hex.EncodeToString(full[:]), run2.InputDigest, "incremental graph = full recomputation")
 	require.Equal(t, 200, c.call("GET", "/api/v1/reputation/"+fresh+"/trust-score", "", nil, &fs))
 	require.Positive(t, fs.TrustBps, "fresh is paid now")
+
+	// Runs move no money: the frame's supply audit holds.
+	require.Eventually(t, func() bool {
+		var rep ingest.AuditReport
+		return c.call("GET", "/api/v1/projections/supply-audit", "", nil, &rep) == 200 && rep.OK
+	}, 30*time.Second, 200*time.Millisecond, "supply audit ok")
 }
 
 // waitTransfersLogged waits until the EventStore has logged want

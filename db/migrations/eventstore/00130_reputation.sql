@@ -50,6 +50,8 @@ CREATE TABLE reputation_scores (
     percentile double precision NOT NULL,
     PRIMARY KEY (run_id, agent)
 );
+-- An agent's newest score (GET .../trust-score, the bond's check).
+CREATE INDEX reputation_scores_agent ON reputation_scores (agent);
 
 -- +goose Down
 DROP TABLE reputation_scores;
