@@ -122,6 +122,8 @@ func TestReputationEndToEnd(t *testing.T) {
 	require.Equal(t, 200, c.call("GET", "/api/v1/reputation/runs/"+run1, "", nil, &run))
 	require.Equal(t, 4, run.Agents)
 	require.True(t, run.Converged)
+	require.Equal(t, 404, c.call("GET", "/api/v1/reputation/runs/no-such-run", "", nil, nil))
+	require.Equal(t, 400, c.call("GET", "/api/v1/reputation/runs/a%20b", "", nil, nil))
 	blob := get(t, c.base+"/api/v1/reputation/runs/"+run1+"/graph")
 	got, ok, err := reputation.Verify(blob, run.Params, run.InputDigest, run.Digest)
 	require.NoError(t, err)
