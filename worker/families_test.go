@@ -122,10 +122,11 @@ func TestMatchRunsFamiliesWhoseActivitiesAreSupplied(t *testing.T) {
 		{family: "settlement", missing: "*activities.PrepareSweep"},
 		{family: "balance-checkpoint", missing: "*activities.BalanceCheckpoints"},
 		{family: "dispute", missing: "*activities.Disputes"},
+		{family: "reputation", missing: "*activities.ReputationRun"},
 	}, skipped, "settlement needs both of its structs")
 
 	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{},
-		&activities.BalanceCheckpoints{}, &activities.Disputes{}}
+		&activities.BalanceCheckpoints{}, &activities.Disputes{}, &activities.ReputationRun{}}
 	run, skipped, err = match(workflows.Families, all)
 	require.NoError(t, err)
 	require.Len(t, run, len(workflows.Families))
