@@ -524,3 +524,55 @@ func TestEarnedBps(t *testing.T) {
 		t.Fatalf("earned bps %v, want [0 %d 0]", bps, want)
 	}
 }
+
+// Property: the Sybil bound T_R = p(R) + (1−α)/α·(E + D·p(R)) holds (to
+// the convergence tolerance) for random honest networks, random rings of
+// random sizes and volumes, and random payments into the ring.
+func TestPropertySybilBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 41))
+	p := tight()
+	for iter := range 30 {
+		honest, ring := 5+rng.IntN(40), 2+rng.IntN(30)
+		g := randomGraph(rng, honest, rng.IntN(300))
+		for range ring * (1 + rng.IntN(4)) {
+			a, b := rng.IntN(ring), rng.IntN(ring)
+			g.AddTransfer(fmt.Sprintf("sybil-%03d", a), fmt.Sprintf("sybil-%03d", b), 1+rng.Int64N(math.MaxInt64/4))
+		}
+		for i := range ring { // every ring member trades inside the ring
+			g.AddTransfer(fmt.Sprintf("sybil-%03d", i), fmt.Sprintf("sybil-%03d", (i+1)%ring), 1)
+		}
+		for range rng.IntN(3) {
+			g.AddTransfer(fmt.Sprintf("agent-%03d", rng.IntN(honest)), fmt.Sprintf("sybil-%03d", rng.IntN(ring)), 1+rng.Int64N(1000))
+		}
+		r := compute(t, g, p)
+		total, pr := 0.0, 0.0
+		for i, d := range r.Agents {
+			if d[:6] == "sybil-" {
+				total += r.Scores[i]
+				pr += r.prior[i]
+			}
+		}
+		e := inflowInto(t, g, r, p, "sybil-")
+		bound := pr + (1-p.Alpha)/p.Alpha*(e+r.Dangling*pr)
+		if total > bound+1e-9 {
+			t.Fatalf("iter %d: ring total %.12f exceeds the bound %.12f (p(R) %.6f, E %.6f, D %.6f)", iter, total, bound, pr, e, r.Dangling)
+		}
+	}
+}
+
+// Decode never panics, and what it accepts encodes back to the same bytes.
+func FuzzDecode(f *testing.F) {
+	g := NewGraph()
+	apply(g, randomObservations(rand.New(rand.NewPCG(2, 3)), 6, 20))
+	f.Add(g.Encode())
+	f.Add([]byte(graphMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := Decode(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(d.Encode(), b) {
+			t.Fatalf("accepted input does not round-trip")
+		}
+	})
+}

@@ -133,6 +133,12 @@ func (r *reader) uvarint() uint64 {
 		r.err = errors.New("eigentrust: truncated or malformed varint")
 		return 0
 	}
+	// Only the shortest encoding: the canonical form is unique, so a
+	// graph has one encoding and one input digest.
+	if n != len(binary.AppendUvarint(nil, v)) {
+		r.err = errors.New("eigentrust: overlong varint")
+		return 0
+	}
 	r.b = r.b[n:]
 	return v
 }
