@@ -88,11 +88,12 @@ type ReputationScore struct {
 type ReputationStore struct {
 	Store  *db.Store
 	Outbox *db.OutboxWriter // the EventStore's outbox (source eventstore)
+	q      *eventdb.Queries
 }
 
 // NewReputationStore returns the store over the EventStore pool.
 func NewReputationStore(pool *pgxpool.Pool, outbox *db.OutboxWriter) *ReputationStore {
-	return &ReputationStore{Store: db.NewStore(pool, "eventstore"), Outbox: outbox}
+	return &ReputationStore{Store: db.NewStore(pool, "eventstore"), Outbox: outbox, q: eventdb.New()}
 }
 
 // reputationCommitWindow is how long a segment id below one already read
@@ -108,62 +109,69 @@ const ReputationRunsKept = 168
 // merges the rest in the next runs.
 const maxReputationEvents = 5_000_000
 
-const runColumns = `run_id, prev_run_id, seq, computed_at, scan_from, done_ids, gap_ids, gap_seen, events_merged,
-	params, agents, edges, iterations, converged, delta, breached, input_digest, digest`
+func runFromRow(r eventdb.ReputationRunGetRow) ReputationRunRecord {
+	return ReputationRunRecord{
+		RunID: r.RunID, PrevRunID: r.PrevRunID, Seq: r.Seq, ComputedAt: r.ComputedAt,
+		Scan:         ReputationScan{From: r.ScanFrom, Done: r.DoneIds, Gaps: r.GapIds, GapSeen: r.GapSeen, Legacy: true},
+		EventsMerged: r.EventsMerged, Params: r.Params, Agents: int(r.Agents), Edges: int(r.Edges),
+		Iterations: int(r.Iterations), Converged: r.Converged, Delta: r.Delta, Breached: r.Breached,
+		InputDigest: r.InputDigest, Digest: r.Digest,
+	}
+}
 
-func scanRun(row pgx.Row, withGraph bool) (ReputationRunRecord, error) {
-	var r ReputationRunRecord
-	dest := []any{&r.RunID, &r.PrevRunID, &r.Seq, &r.ComputedAt, &r.Scan.From, &r.Scan.Done, &r.Scan.Gaps, &r.Scan.GapSeen,
-		&r.EventsMerged, &r.Params, &r.Agents, &r.Edges, &r.Iterations, &r.Converged, &r.Delta, &r.Breached, &r.InputDigest, &r.Digest}
+// run reads one run (the latest when runID is ""), with its graph when
+// withGraph, in db (a pool or a transaction).
+func (s *ReputationStore) run(ctx context.Context, q eventdb.DBTX, runID string, withGraph bool) (ReputationRunRecord, error) {
+	var row eventdb.ReputationRunGetRow
+	var err error
+	if runID == "" {
+		var l eventdb.ReputationRunLatestRow
+		l, err = s.q.ReputationRunLatest(ctx, q)
+		row = eventdb.ReputationRunGetRow(l)
+	} else {
+		row, err = s.q.ReputationRunGet(ctx, q, runID)
+	}
+	if db.IsNotFound(err) {
+		return ReputationRunRecord{}, apperr.New(apperr.NotFound, "no such reputation run")
+	}
+	if err != nil {
+		return ReputationRunRecord{}, err
+	}
+	r := runFromRow(row)
 	if withGraph {
-		dest = append(dest, &r.Graph)
+		if r.Graph, err = s.q.ReputationRunGraph(ctx, q, r.RunID); err != nil {
+			return ReputationRunRecord{}, err
+		}
 	}
-	err := row.Scan(dest...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, apperr.New(apperr.NotFound, "no such reputation run")
-	}
-	r.Scan.Legacy = true
-	return r, err
+	return r, nil
 }
 
 // LatestRun is the newest run (NotFound when none has run), with its graph
 // when withGraph.
 func (s *ReputationStore) LatestRun(ctx context.Context, withGraph bool) (ReputationRunRecord, error) {
-	cols := runColumns
-	if withGraph {
-		cols += ", graph"
-	}
-	return scanRun(s.Store.Pool.QueryRow(ctx, `SELECT `+cols+` FROM reputation_runs ORDER BY seq DESC LIMIT 1`), withGraph)
+	return s.run(ctx, s.Store.Pool, "", withGraph)
 }
 
 // Run is the run runID, with its graph when withGraph (NotFound: none).
 func (s *ReputationStore) Run(ctx context.Context, runID string, withGraph bool) (ReputationRunRecord, error) {
-	cols := runColumns
-	if withGraph {
-		cols += ", graph"
+	if runID == "" {
+		return ReputationRunRecord{}, apperr.New(apperr.NotFound, "no such reputation run")
 	}
-	return scanRun(s.Store.Pool.QueryRow(ctx, `SELECT `+cols+` FROM reputation_runs WHERE run_id = $1`, runID), withGraph)
+	return s.run(ctx, s.Store.Pool, runID, withGraph)
 }
 
-// Score is agent's score in the latest run that has one, with that run
+// Score is agent's score in the newest run that scored it, with that run
 // (NotFound: no run scored the agent).
 func (s *ReputationStore) Score(ctx context.Context, agent string) (ReputationScore, ReputationRunRecord, error) {
-	var sc ReputationScore
-	var rank int32
-	var bps int32
-	var runID string
-	err := s.Store.Pool.QueryRow(ctx, `SELECT s.run_id, s.score, s.trust_bps, s.rank, s.percentile
-		FROM reputation_scores s JOIN reputation_runs r USING (run_id)
-		WHERE s.agent = $1 ORDER BY r.seq DESC LIMIT 1`, agent).Scan(&runID, &sc.Score, &bps, &rank, &sc.Percentile)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sc, ReputationRunRecord{}, apperr.New(apperr.NotFound, "agent %s has no trust score", agent)
+	row, err := s.q.ReputationScoreOfAgent(ctx, s.Store.Pool, agent)
+	if db.IsNotFound(err) {
+		return ReputationScore{}, ReputationRunRecord{}, apperr.New(apperr.NotFound, "agent %s has no trust score", agent)
 	}
 	if err != nil {
-		return sc, ReputationRunRecord{}, err
+		return ReputationScore{}, ReputationRunRecord{}, err
 	}
-	sc.Agent, sc.Rank, sc.TrustBps = agent, int(rank), int64(bps)
-	run, err := s.Run(ctx, runID, false)
-	return sc, run, err
+	run, err := s.Run(ctx, row.RunID, false)
+	return ReputationScore{Agent: agent, Score: row.Score, TrustBps: int64(row.TrustBps), Rank: int(row.Rank), Percentile: row.Percentile}, run, err
 }
 
 // ReadSince reads the reputation observations the log holds beyond scan,
@@ -420,13 +428,14 @@ func appendReputation(out []ReputationEvent, env *events.Envelope) []ReputationE
 }
 
 // SaveRun stores a run, its scores and its events (through the outbox) in
-// one transaction. It is idempotent on the run ID: a run already stored is
-// returned as stored (created false). A run whose predecessor another run
-// has already continued is refused with Conflict: the caller computes
+// one transaction, and deletes the runs older than the last
+// ReputationRunsKept. It is idempotent on the run ID: a run already stored
+// is returned as stored (created false). A run whose predecessor another
+// run has already continued is refused with Conflict: the caller computes
 // again from the newer run.
 func (s *ReputationStore) SaveRun(ctx context.Context, r ReputationRunRecord, scores []ReputationScore, envs []events.Envelope) (stored ReputationRunRecord, created bool, err error) {
 	err = s.Store.Tx(ctx, func(tx pgx.Tx) error {
-		prev, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM reputation_runs WHERE run_id = $1`, r.RunID), false)
+		prev, err := s.run(ctx, tx, r.RunID, false)
 		if err == nil {
 			stored, created = prev, false
 			return nil
@@ -434,10 +443,13 @@ func (s *ReputationStore) SaveRun(ctx context.Context, r ReputationRunRecord, sc
 		if !apperr.Is(err, apperr.NotFound) {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO reputation_runs (`+runColumns+`, graph)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-			r.RunID, r.PrevRunID, r.Seq, r.ComputedAt, r.Scan.From, r.Scan.Done, r.Scan.Gaps, r.Scan.GapSeen, r.EventsMerged,
-			r.Params, r.Agents, r.Edges, r.Iterations, r.Converged, r.Delta, append([]string{}, r.Breached...), r.InputDigest, r.Digest, r.Graph)
+		err = s.q.ReputationRunInsert(ctx, tx, eventdb.ReputationRunInsertParams{
+			RunID: r.RunID, PrevRunID: r.PrevRunID, Seq: r.Seq, ComputedAt: r.ComputedAt,
+			ScanFrom: r.Scan.From, DoneIds: nonNil(r.Scan.Done), GapIds: nonNil(r.Scan.Gaps), GapSeen: nonNil(r.Scan.GapSeen),
+			EventsMerged: r.EventsMerged, Params: r.Params, Agents: int32(r.Agents), Edges: int32(r.Edges),
+			Iterations: int32(r.Iterations), Converged: r.Converged, Delta: r.Delta, Breached: nonNil(r.Breached),
+			InputDigest: r.InputDigest, Digest: r.Digest, Graph: r.Graph,
+		})
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return apperr.New(apperr.Conflict, "reputation run %s: another run continued %q first", r.RunID, r.PrevRunID)
@@ -445,20 +457,15 @@ func (s *ReputationStore) SaveRun(ctx context.Context, r ReputationRunRecord, sc
 		if err != nil {
 			return fmt.Errorf("insert reputation run: %w", err)
 		}
-		agents := make([]string, len(scores))
-		vals := make([]float64, len(scores))
-		bps := make([]int32, len(scores))
-		ranks := make([]int32, len(scores))
-		pcts := make([]float64, len(scores))
+		p := eventdb.ReputationScoresInsertParams{RunID: r.RunID, Agents: make([]string, len(scores)), Scores: make([]float64, len(scores)),
+			TrustBps: make([]int32, len(scores)), Ranks: make([]int32, len(scores)), Percentiles: make([]float64, len(scores))}
 		for i, sc := range scores {
-			agents[i], vals[i], bps[i], ranks[i], pcts[i] = sc.Agent, sc.Score, int32(sc.TrustBps), int32(sc.Rank), sc.Percentile
+			p.Agents[i], p.Scores[i], p.TrustBps[i], p.Ranks[i], p.Percentiles[i] = sc.Agent, sc.Score, int32(sc.TrustBps), int32(sc.Rank), sc.Percentile
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO reputation_scores (run_id, agent, score, trust_bps, rank, percentile)
-			SELECT $1, unnest($2::text[]), unnest($3::float8[]), unnest($4::int[]), unnest($5::int[]), unnest($6::float8[])`,
-			r.RunID, agents, vals, bps, ranks, pcts); err != nil {
+		if err := s.q.ReputationScoresInsert(ctx, tx, p); err != nil {
 			return fmt.Errorf("insert reputation scores: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM reputation_runs WHERE seq <= $1`, r.Seq-ReputationRunsKept); err != nil {
+		if err := s.q.ReputationRunsPrune(ctx, tx, r.Seq-ReputationRunsKept); err != nil {
 			return fmt.Errorf("prune reputation runs: %w", err)
 		}
 		if err := s.Outbox.WriteBatch(ctx, tx, envs); err != nil {
@@ -470,24 +477,22 @@ func (s *ReputationStore) SaveRun(ctx context.Context, r ReputationRunRecord, sc
 	return stored, created, err
 }
 
-// Scores are a run's scores of the given agents (all of the run's when
-// agents is nil), by agent.
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+// Scores are a run's scores of the given agents, by agent.
 func (s *ReputationStore) Scores(ctx context.Context, runID string, agents []string) (map[string]ReputationScore, error) {
-	rows, err := s.Store.Pool.Query(ctx, `SELECT agent, score, trust_bps, rank, percentile FROM reputation_scores
-		WHERE run_id = $1 AND ($2::text[] IS NULL OR agent = ANY($2::text[]))`, runID, agents)
+	rows, err := s.q.ReputationScoresOf(ctx, s.Store.Pool, eventdb.ReputationScoresOfParams{RunID: runID, Agents: nonNil(agents)})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]ReputationScore{}
-	for rows.Next() {
-		var sc ReputationScore
-		var bps, rank int32
-		if err := rows.Scan(&sc.Agent, &sc.Score, &bps, &rank, &sc.Percentile); err != nil {
-			return nil, err
-		}
-		sc.TrustBps, sc.Rank = int64(bps), int(rank)
-		out[sc.Agent] = sc
+	out := make(map[string]ReputationScore, len(rows))
+	for _, r := range rows {
+		out[r.Agent] = ReputationScore{Agent: r.Agent, Score: r.Score, TrustBps: int64(r.TrustBps), Rank: int(r.Rank), Percentile: r.Percentile}
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -168,6 +168,37 @@ type Reconciliation struct {
 	Failing        bool
 }
 
+type ReputationRun struct {
+	RunID        string
+	PrevRunID    string
+	Seq          int64
+	ComputedAt   time.Time
+	ScanFrom     int64
+	DoneIds      []int64
+	GapIds       []int64
+	GapSeen      []time.Time
+	EventsMerged int64
+	Params       []byte
+	Agents       int32
+	Edges        int32
+	Iterations   int32
+	Converged    bool
+	Delta        float64
+	Breached     []string
+	InputDigest  []byte
+	Digest       []byte
+	Graph        []byte
+}
+
+type ReputationScore struct {
+	RunID      string
+	Agent      string
+	Score      float64
+	TrustBps   int32
+	Rank       int32
+	Percentile float64
+}
+
 type SourceProgress struct {
 	Registry    string
 	Source      string
