@@ -150,6 +150,10 @@ bench: tools build ## run every benchmark against real services and write the re
 	  $(THEPROTOCOL) testenv -- $(GO) test $(BENCH_FLAGS) -bench . $(BENCH_PKGS) | tee "$$raw"; \
 	  $(GO) run ./bench/benchreport -in "$$raw" -out $(BENCH_RESULTS) -load-before "$$load" -command "$(BENCH_FLAGS) -bench . $(BENCH_PKGS)"
 
+.PHONY: bench-reputation
+bench-reputation: ## EigenTrust over 100,000 agents and 1,000,000 transfers: full run, incremental run after 10,000 transfers, float vs fixed-point iteration
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./reputation/eigentrust/
+
 .PHONY: bench-ledger
 bench-ledger: tools build ## ledger throughput: store with/without group commit, end to end over HTTP, and this machine's floors
 	$(THEPROTOCOL) testenv -- $(GO) test ./db/ledgerstore -run '^$$' -bench 'Transfers|TransferFloor' -benchtime 40000x
