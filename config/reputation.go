@@ -51,15 +51,6 @@ func splitDIDs(s string) []string {
 	return out
 }
 
-// ReputationFromEnv reads the THEPROTOCOL_REPUTATION_* variables over the
-// defaults.
-func ReputationFromEnv() (ReputationSettings, error) {
-	r := &envReader{}
-	s := DefaultReputationSettings()
-	s.fromEnv(r)
-	return s, errors.Join(r.errs...)
-}
-
 func (s *ReputationSettings) fromEnv(r *envReader) {
 	d := DefaultReputationSettings()
 	s.Cron = Env("THEPROTOCOL_REPUTATION_CRON", d.Cron)
