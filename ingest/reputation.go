@@ -19,10 +19,9 @@ import (
 	"github.com/theprotocol-dev/theprotocol/ingest/internal/eventdb"
 )
 
-// typeDisputeRuled is the dispute ruling event the reputation graph reads
-// (payload: winner, loser, amount_units). Declared here until the
-// disputes' own event constant exists; the string is the contract.
-const typeDisputeRuled = "DisputeRuled"
+// typeDisputeRuled is the dispute ruling the reputation graph reads
+// (events.DisputeRuledPayload: winner, loser, amount_units).
+const typeDisputeRuled = events.TypeDisputeRuled
 
 // Reputation observation kinds (ReputationEvent.Kind).
 const (
@@ -414,6 +413,9 @@ func appendReputation(out []ReputationEvent, env *events.Envelope) []ReputationE
 		}
 		return append(out, ReputationEvent{Kind: ReputationSlash, A: p.Owner})
 	case typeDisputeRuled:
+		if env.Source != events.SourceTEG {
+			return out
+		}
 		var p struct {
 			Winner      string `json:"winner"`
 			Loser       string `json:"loser"`

@@ -61,9 +61,10 @@ func TestAppendReputation(t *testing.T) {
 		{"malformed", &events.Envelope{Type: events.TypeTokensTransferred, Source: events.SourceTEG, Payload: json.RawMessage(`[`)}, nil},
 		{"slash", &events.Envelope{Type: events.TypeStakeSlashed, Source: events.SourceTEG, Payload: payload(map[string]any{"owner": "did:x"})},
 			[]ReputationEvent{{Kind: ReputationSlash, A: "did:x"}}},
-		{"dispute", &events.Envelope{Type: typeDisputeRuled, Source: events.SourceRegistry, Payload: payload(map[string]any{"winner": "did:w", "loser": "did:l", "amount_units": 9})},
+		{"dispute", &events.Envelope{Type: typeDisputeRuled, Source: events.SourceTEG, Payload: payload(map[string]any{"winner": "did:w", "loser": "did:l", "amount_units": 9})},
 			[]ReputationEvent{{Kind: ReputationDisputeLoss, A: "did:w", B: "did:l", Units: 9}}},
-		{"dispute against oneself", &events.Envelope{Type: typeDisputeRuled, Payload: payload(map[string]any{"winner": "did:w", "loser": "did:w", "amount_units": 9})}, nil},
+		{"dispute not from a TEG", &events.Envelope{Type: typeDisputeRuled, Source: events.SourceRegistry, Payload: payload(map[string]any{"winner": "did:w", "loser": "did:l", "amount_units": 9})}, nil},
+		{"dispute against oneself", &events.Envelope{Type: typeDisputeRuled, Source: events.SourceTEG, Payload: payload(map[string]any{"winner": "did:w", "loser": "did:w", "amount_units": 9})}, nil},
 	}
 	for _, c := range cases {
 		require.Equal(t, c.want, appendReputation(nil, c.env), c.name)
