@@ -66,15 +66,19 @@ func TestReputationEndToEnd(t *testing.T) {
 	fresh, freshTok := agent()
 	payer1, payer1Tok := agent()
 	_, payer2Tok := agent()
-	pay := func(tok, to, amount string) {
-		require.Equal(t, 201, c.call("POST", "/api/v1/transfers", tok, map[string]any{"to": to, "amount": amount}, nil))
+	pay := func(tok, to, amount string) string {
+		var tr struct {
+			ID string `json:"id"`
+		}
+		require.Equal(t, 201, c.call("POST", "/api/v1/transfers", tok, map[string]any{"to": to, "amount": amount}, &tr))
+		return tr.ID
 	}
 	// Both bonded agents send one transfer (the test's activity minimum);
 	// only `trusted` is paid by others. By hand (α = 0.15, p = 1/4, no
 	// dangling row): payer2 and fresh hold 0.0375 each, trusted and payer1
 	// 0.4625, so trusted earned 1 − 0.0375/0.4625 ≈ 9189 bps, fresh 0.
 	pay(payer1Tok, trusted, "2")
-	pay(payer2Tok, trusted, "2")
+	disputed := pay(payer2Tok, trusted, "2")
 	pay(trustedTok, payer1, "1")
 	pay(freshTok, payer1, "1")
 	waitTransfersLogged(t, es, 4)
@@ -83,13 +87,28 @@ func TestReputationEndToEnd(t *testing.T) {
 	require.Equal(t, 404, c.call("GET", "/api/v1/reputation/"+trusted+"/trust-score", "", nil, nil))
 	require.Equal(t, 400, c.call("GET", "/api/v1/reputation/not-a-did/trust-score", "", nil, nil))
 
+	// runAfter triggers the node's reputation Schedule until a run newer
+	// than prev is stored, and returns it. (A run is named by the
+	// schedule's ID and the trigger's second: two triggers within one
+	// second are one run, so it triggers again a second later.)
 	sched := n.Temporal.ScheduleClient().GetHandle(ctx, workflows.ReputationSchedule.ID(reg.ID))
-	require.NoError(t, sched.Trigger(ctx, client.ScheduleTriggerOptions{}))
+	runAfter := func(prev string) string {
+		var latest struct {
+			RunID string `json:"run_id"`
+		}
+		require.Eventually(t, func() bool {
+			if c.call("GET", "/api/v1/reputation/runs/latest", "", nil, &latest) == 200 && latest.RunID != prev {
+				return true
+			}
+			_ = sched.Trigger(ctx, client.ScheduleTriggerOptions{})
+			return false
+		}, 90*time.Second, 1100*time.Millisecond, "a scheduled run after %q", prev)
+		return latest.RunID
+	}
+	run1 := runAfter("")
 	var ts trustScore
-	require.Eventually(t, func() bool {
-		return c.call("GET", "/api/v1/reputation/"+trusted+"/trust-score", "", nil, &ts) == 200
-	}, 60*time.Second, 200*time.Millisecond, "the scheduled run publishes scores")
-	run1 := ts.RunID
+	require.Equal(t, 200, c.call("GET", "/api/v1/reputation/"+trusted+"/trust-score", "", nil, &ts))
+	require.Equal(t, run1, ts.RunID)
 	require.GreaterOrEqual(t, ts.TrustBps, int64(5000), "trusted is paid by two agents")
 	require.LessOrEqual(t, ts.Rank, 2, "trusted and payer1 pay each other: the top two")
 	var fs trustScore
@@ -136,16 +155,13 @@ func TestReputationEndToEnd(t *testing.T) {
 	// graph of every event read afresh.
 	pay(payer2Tok, fresh, "1")
 	waitTransfersLogged(t, es, 5)
-	require.NoError(t, sched.Trigger(ctx, client.ScheduleTriggerOptions{}))
 	var run2 struct {
 		RunID        string `json:"run_id"`
 		PrevRunID    string `json:"prev_run_id"`
 		EventsMerged int64  `json:"events_merged"`
 		InputDigest  string `json:"input_digest"`
 	}
-	require.Eventually(t, func() bool {
-		return c.call("GET", "/api/v1/reputation/runs/latest", "", nil, &run2) == 200 && run2.RunID != run1
-	}, 60*time.Second, 200*time.Millisecond, "a second scheduled run")
+	require.Equal(t, 200, c.call("GET", "/api/v1/reputation/runs/"+runAfter(run1), "", nil, &run2))
 	require.Equal(t, run1, run2.PrevRunID)
 	require.EqualValues(t, 1, run2.EventsMerged, "only the new transfer is merged")
 	store := ingest.NewReputationStore(es, nil)
@@ -157,6 +173,31 @@ func TestReputationEndToEnd(t *testing.T) {
 	require.Equal(t, hex.EncodeToString(full[:]), run2.InputDigest, "incremental graph = full recomputation")
 	require.Equal(t, 200, c.call("GET", "/api/v1/reputation/"+fresh+"/trust-score", "", nil, &fs))
 	require.Positive(t, fs.TrustBps, "fresh is paid now")
+
+	// payer2 wins a dispute over its payment to trusted: at the next run
+	// trusted's score falls (payer2's trust in it drops by the claim,
+	// everyone's is halved).
+	var before trustScore
+	require.Equal(t, 200, c.call("GET", "/api/v1/reputation/"+trusted+"/trust-score", "", nil, &before))
+	var d struct {
+		ID string `json:"id"`
+	}
+	require.Equal(t, 201, c.call("POST", "/api/v1/disputes", payer2Tok, map[string]any{"transfer_id": disputed, "claimed_units": 2 * avt, "evidence_ref": "https://evidence.example/" + disputed}, &d))
+	t.Cleanup(func() {
+		_ = n.Temporal.TerminateWorkflow(context.Background(), workflows.DisputeWorkflowID(d.ID), "", "test over")
+	})
+	require.Equal(t, 200, c.call("POST", "/api/v1/disputes/"+d.ID+"/response", trustedTok, map[string]any{"response_ref": "https://evidence.example/answer"}, nil))
+	require.Equal(t, 200, c.call("POST", "/api/v1/admin/disputes/"+d.ID+"/ruling", admin, map[string]any{"outcome": "complainant", "award_units": avt, "reason": "not delivered"}, nil))
+	require.Eventually(t, func() bool {
+		var n int
+		return es.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_type = 'DisputeRuled'`).Scan(&n) == nil && n == 1
+	}, 60*time.Second, 100*time.Millisecond, "the ruling reaches the EventStore")
+	run3 := runAfter(run2.RunID)
+	var after trustScore
+	require.Equal(t, 200, c.call("GET", "/api/v1/reputation/"+trusted+"/trust-score", "", nil, &after))
+	require.Equal(t, run3, after.RunID)
+	require.Less(t, after.TrustBps, before.TrustBps, "the lost dispute lowers trusted's trust")
+	require.Less(t, after.Score, before.Score)
 
 	// Runs move no money: the frame's supply audit holds.
 	require.Eventually(t, func() bool {
