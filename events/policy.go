@@ -101,6 +101,18 @@ const (
 	TypeReputationThresholdBreached = "ReputationThresholdBreached"
 )
 
+// Governance (db/migrations/common/00022_emission_governance.sql), written
+// by the TEG that holds the proposals and the governed parameters.
+const (
+	TypeProposalCreated  = "ProposalCreated"
+	TypeVoteCast         = "VoteCast"
+	TypeVoteDelegated    = "VoteDelegated"
+	TypeProposalTallied  = "ProposalTallied"
+	TypeProposalVetoed   = "ProposalVetoed"
+	TypeProposalEnacted  = "ProposalEnacted"
+	TypeProposalElevated = "ProposalElevated"
+)
+
 // Permission says which sources may author an event type.
 type Permission struct {
 	FromTEG        bool
@@ -186,4 +198,12 @@ var DefaultPolicy = map[string]Permission{
 
 	TypeTrustScoresPublished:        eventstore,
 	TypeReputationThresholdBreached: eventstore,
+
+	TypeProposalCreated:  teg,
+	TypeVoteCast:         teg,
+	TypeVoteDelegated:    teg,
+	TypeProposalTallied:  teg,
+	TypeProposalVetoed:   teg,
+	TypeProposalEnacted:  teg,
+	TypeProposalElevated: teg,
 }

@@ -247,8 +247,12 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 		}
 		bps := int64(0)
 		if k, _ := ledger.KindOf(h.To); ledger.IsUserKind(k) {
+			curve, err := s.feeCurve(ctx, tx)
+			if err != nil {
+				return err
+			}
 			counts, err := s.q.TransferPairCounts(ctx, tx, tegdb.TransferPairCountsParams{
-				Since: now.Add(-ledger.VelocityWindow), MaxCount: int32(ledger.VelocityCountCap),
+				Since: now.Add(-ledger.VelocityWindow), MaxCount: int32(curve.CountCap()),
 				Senders: []string{h.From}, Receivers: []string{h.To},
 			})
 			if err != nil {
@@ -257,7 +261,7 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 			if len(counts) != 1 {
 				return fmt.Errorf("ledgerstore: %d velocity counts for 1 pair", len(counts))
 			}
-			bps = ledger.FeeBpsForVelocity(int(counts[0]))
+			bps = curve.BpsForVelocity(int(counts[0]))
 		}
 		fee, err := ledger.TransferFee(amount, bps)
 		if err != nil {

@@ -265,8 +265,14 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 		return err
 	}
 
-	// 3. Fee velocity: recent transfers per ordered pair.
-	pc := tegdb.TransferPairCountsParams{Since: now.Add(-ledger.VelocityWindow), MaxCount: int32(ledger.VelocityCountCap),
+	// 3. Fee velocity: recent transfers per ordered pair, on the governed
+	// fee curve in force (read in this transaction: an enacted change
+	// applies from the next batch on).
+	curve, err := s.feeCurve(ctx, tx)
+	if err != nil {
+		return err
+	}
+	pc := tegdb.TransferPairCountsParams{Since: now.Add(-ledger.VelocityWindow), MaxCount: int32(curve.CountCap()),
 		Senders: make([]string, 0, len(pairs)), Receivers: make([]string, 0, len(pairs))}
 	for p := range pairs {
 		pc.Senders = append(pc.Senders, p[0])
@@ -302,7 +308,7 @@ func (s *Store) applyTransfers(ctx context.Context, tx pgx.Tx, items []*xfer, lo
 			continue
 		}
 		pair := [2]string{r.From, r.To}
-		fee, err := ledger.TransferFee(r.AmountUnits, ledger.FeeBpsForVelocity(pairs[pair]))
+		fee, err := ledger.TransferFee(r.AmountUnits, curve.BpsForVelocity(pairs[pair]))
 		if err != nil {
 			it.err = apperr.New(apperr.Invalid, "%s", err.Error())
 			continue

@@ -79,6 +79,65 @@ type EmissionPolicy struct {
 	UpdatedBy          string
 }
 
+type GovernanceDelegation struct {
+	Delegator string
+	Delegate  *string
+	Version   int64
+	UpdatedAt time.Time
+}
+
+type GovernanceProposal struct {
+	ID            uuid.UUID
+	Proposer      string
+	Title         string
+	Body          string
+	WindowSeconds int64
+	QuorumBps     int64
+	ThresholdBps  int64
+	Change        []byte
+	State         string
+	OpensAt       time.Time
+	ClosesAt      time.Time
+	Electorate    int64
+	Voters        int32
+	VetoSeconds   int64
+	TalliedAt     *time.Time
+	YesPower      *int64
+	NoPower       *int64
+	AbstainPower  *int64
+	QuorumMet     pgtype.Bool
+	EnactAfter    *time.Time
+	EnactedAt     *time.Time
+	VetoedAt      *time.Time
+	VetoActor     *string
+	VetoReason    *string
+	CreatedAt     time.Time
+}
+
+type GovernanceSnapshot struct {
+	ProposalID uuid.UUID
+	Voter      string
+	Power      int64
+	Delegate   *string
+}
+
+type GovernanceVote struct {
+	ProposalID uuid.UUID
+	Voter      string
+	Choice     string
+	Version    int32
+	CastAt     time.Time
+	UpdatedAt  time.Time
+}
+
+type GovernedFeeCurve struct {
+	ID         int16
+	BaseBps    int64
+	MaxBps     int64
+	ProposalID *uuid.UUID
+	UpdatedAt  time.Time
+}
+
 type Hold struct {
 	ID          uuid.UUID
 	AccountID   string
