@@ -52,13 +52,14 @@ type Config struct {
 	ShutdownTimeout time.Duration // graceful shutdown budget
 
 	// The roles' own settings, handed to every node.
-	Bond        BondSettings      // reputation bond maturity
-	Xfer        XferSettings      // cross-registry settlement
-	RegistryAPI RegistrySettings  // registry signing key and token lifetimes
-	Peers       PeerSettings      // limits on peer registries (exposure caps)
-	Recon       ReconSettings     // balance checkpoints and reconciliation
-	EventAuth   EventAuthSettings // event signing key and the EventStore's trusted keys
-	Dispute     DisputeSettings   // dispute windows and fee (dispute.go)
+	Bond        BondSettings       // reputation bond maturity
+	Xfer        XferSettings       // cross-registry settlement
+	RegistryAPI RegistrySettings   // registry signing key and token lifetimes
+	Peers       PeerSettings       // limits on peer registries (exposure caps)
+	Recon       ReconSettings      // balance checkpoints and reconciliation
+	EventAuth   EventAuthSettings  // event signing key and the EventStore's trusted keys
+	Dispute     DisputeSettings    // dispute windows and fee (dispute.go)
+	Governance  GovernanceSettings // proposal limits and the veto window
 
 	// Reputation: the reputation runs on the EventStore's node.
 	Reputation ReputationSettings
@@ -104,6 +105,7 @@ func Defaults() Config {
 	c.EventAuth.fromEnv(r)
 	c.Dispute.fromEnv(r)
 	c.Reputation.fromEnv(r)
+	c.Governance.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -135,6 +137,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.EventAuth.registerFlags(fs)
 	c.Dispute.registerFlags(fs)
 	c.Reputation.RegisterFlags(fs)
+	c.Governance.registerFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -173,6 +176,7 @@ func (c *Config) Validate() error {
 		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate(), c.Recon.Validate(), c.EventAuth.Validate())
 	errs = append(errs, c.Dispute.Validate())
 	errs = append(errs, c.Reputation.Validate())
+	errs = append(errs, c.Governance.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}

@@ -143,3 +143,26 @@ const (
 	StateEnacted  = "enacted"  // its change applied
 	StateVetoed   = "vetoed"   // passed, stopped by the operator; never enacted
 )
+
+// Status is what the tally workflow needs to know of a proposal: its
+// state and the instants it waits for. Workflows carry the ID and read
+// this through an activity, never the proposal itself.
+type Status struct {
+	ProposalID string
+	State      string
+	ClosesAt   time.Time
+	EnactAfter *time.Time // set once a proposal with a change has passed
+	HasChange  bool
+}
+
+// Final reports whether nothing more will happen to the proposal: rejected,
+// enacted, vetoed, or passed without a change to enact.
+func (s Status) Final() bool {
+	switch s.State {
+	case StateRejected, StateEnacted, StateVetoed:
+		return true
+	case StatePassed:
+		return !s.HasChange
+	}
+	return false
+}

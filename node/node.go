@@ -81,6 +81,8 @@ type Options struct {
 	ReconSettings    ReconSettings
 	// DisputeSettings: Config.Dispute (zero: the defaults).
 	DisputeSettings config.DisputeSettings
+	// GovernanceSettings bound proposals (zero: the defaults).
+	GovernanceSettings config.GovernanceSettings
 
 	// ReputationSettings: the reputation runs (config.ReputationSettings).
 	ReputationSettings ReputationSettings
@@ -260,7 +262,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 		// The activity structs this node can run; worker.Start runs every
 		// workflow family whose structs are all here (nil ones are absent).
-		acts := []any{&activities.Sweeper{Stores: stores}, n.stakingActivities()}
+		acts := []any{&activities.Sweeper{Stores: stores}, n.stakingActivities(), n.governanceActivities()}
 		if n.Ledger != nil {
 			acts = append(acts, &activities.HoldSweeper{Expirer: n.Ledger}, n.checkpointActivities())
 		}
@@ -364,6 +366,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	}
 	n.mountLedger(v1)
 	n.mountStaking(v1)
+	n.mountGovernance(v1)
 	n.mountEventStore(v1)
 	n.mountDisputes(v1)
 	n.mountReputation(v1)

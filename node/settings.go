@@ -30,6 +30,9 @@ func (o *Options) settingsOrDefaults() error {
 	if o.ReputationSettings.Cron == "" {
 		o.ReputationSettings = config.DefaultReputationSettings()
 	}
+	if o.GovernanceSettings.IsZero() {
+		o.GovernanceSettings = config.DefaultGovernanceSettings()
+	}
 	if o.EventAuth.Mode == "" {
 		o.EventAuth.Mode = config.DefaultEventAuthSettings().Mode
 	}
@@ -43,5 +46,5 @@ func (o *Options) settingsOrDefaults() error {
 	if _, err := config.ParseTrustedProxies(strings.Join(o.TrustedProxies, ",")); err != nil {
 		proxyErr = fmt.Errorf("trusted proxies: %w", err)
 	}
-	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), o.EventAuth.Validate(), o.ReputationSettings.Validate(), proxyErr)
+	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), o.EventAuth.Validate(), o.ReputationSettings.Validate(), o.GovernanceSettings.Validate(), proxyErr)
 }

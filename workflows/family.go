@@ -22,6 +22,7 @@ var Families = []Family{
 	CheckpointFamily,
 	DisputeFamily,
 	ReputationFamily,
+	GovernanceFamily,
 }
 
 // Family is one business flow's workflows, declared once: what the worker

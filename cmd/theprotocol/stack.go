@@ -113,6 +113,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				RegistrySettings:      cfg.RegistryAPI,
 				PeerSettings:          cfg.Peers,
 				DisputeSettings:       cfg.Dispute,
+				GovernanceSettings:    cfg.Governance,
 				Identity:              svc.Identity,
 				SPIFFEEndpointSocket:  svc.SPIFFESocket,
 				SPIREStartTimeout:     svc.SPIREStartTimeout,

@@ -272,7 +272,8 @@ type ProposalInput struct {
 // delegate as of now, checks the proposer's own power against MinPower,
 // and writes the proposal, its snapshot and ProposalCreated in one
 // transaction (repeatable read, so the positions and delegations are read
-// at one instant). Errors: Invalid (the draft), FailedPrecondition (the
+// at one instant). A proposal with the same ID and proposer is returned as
+// it is (Replayed). Errors: Invalid (the draft), FailedPrecondition (the
 // proposer's power is below the minimum; nothing written).
 func (s *Store) CreateProposal(ctx context.Context, in ProposalInput) (Proposal, error) {
 	if err := in.Draft.Validate(governance.Limits{
@@ -286,6 +287,18 @@ func (s *Store) CreateProposal(ctx context.Context, in ProposalInput) (Proposal,
 	now := s.clock()
 	var out Proposal
 	err := s.db.TxOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		// The ID derives from the request (proposer + Idempotency-Key), so
+		// a retried request finds its proposal instead of opening another.
+		if prev, err := s.q.GovernanceProposalGet(ctx, tx, in.ID); err == nil {
+			if prev.Proposer != in.Proposer {
+				return apperr.New(apperr.Conflict, "proposal %s exists with another proposer", in.ID)
+			}
+			out, err = proposalFromRow(prev)
+			out.Replayed = true
+			return err
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 		rows, err := s.q.GovernanceStakesOpen(ctx, tx)
 		if err != nil {
 			return err
@@ -745,4 +758,13 @@ func (s *Store) VetoProposal(ctx context.Context, id uuid.UUID, actor, reason st
 // window (the sweep's scan).
 func (s *Store) ProposalsDue(ctx context.Context, limit int) ([]uuid.UUID, error) {
 	return s.q.GovernanceProposalsDue(ctx, s.pool, tegdb.GovernanceProposalsDueParams{Now: s.clock(), MaxRows: int32(min(max(limit, 1), 1000))})
+}
+
+// parseProposalID accepts a proposal ID in its canonical UUID form.
+func parseProposalID(id string) (uuid.UUID, error) {
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != id {
+		return uuid.Nil, apperr.New(apperr.Invalid, "proposal id %q is not a canonical UUID", clipID(id))
+	}
+	return u, nil
 }
