@@ -112,7 +112,7 @@ func TestGovernanceRejectsBadRequests(t *testing.T) {
 		{req{method: "POST", path: "/api/v1/governance/proposals", body: `{"title":"x","window_seconds":3600,"quorum_bps":3000,"threshold_bps":6000,"change":{"kind":"mint"}}`, subject: alice, key: "j"}, 400, "invalid_argument"},
 		{req{method: "POST", path: "/api/v1/governance/proposals", body: `{"title":"x","window_seconds":3600,"quorum_bps":3000,"threshold_bps":6000,"change":{"kind":"fee_curve","fee_curve":{"base_bps":10,"max_bps":501}}}`, subject: alice, key: "k"}, 400, "invalid_argument"},
 		{req{method: "POST", path: "/api/v1/governance/proposals", body: `{"title":"x","window_seconds":3600,"quorum_bps":3000,"threshold_bps":6000,"extra":1}`, subject: alice, key: "l"}, 400, "invalid_argument"},
-		{req{method: "POST", path: vote, body: `{"choice":"yes"}`, subject: poor, key: "m"}, 422, "failed_precondition"},                 // no stake
+		{req{method: "POST", path: vote, body: `{"choice":"yes"}`, subject: poor, key: "m"}, 422, "failed_precondition"},               // no stake
 		{req{method: "POST", path: vote, body: `{"choice":"yes"}`, subject: "dev:1", scopes: "developer", key: "n"}, 403, "forbidden"}, // developer token
 		{req{method: "POST", path: vote, body: `{"choice":"maybe"}`, subject: alice, key: "o"}, 400, "invalid_argument"},
 		{req{method: "POST", path: "/api/v1/governance/proposals/8c1b7a4e-0000-4000-8000-000000000000/vote", body: `{"choice":"yes"}`, subject: alice, key: "p"}, 404, "not_found"},
