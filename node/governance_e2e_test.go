@@ -1,0 +1,147 @@
+package node_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/governance"
+	"github.com/theprotocol-dev/theprotocol/ingest"
+	"github.com/theprotocol-dev/theprotocol/node"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+	"github.com/theprotocol-dev/theprotocol/workflows"
+)
+
+// TestGovernanceEndToEnd drives a local proposal over HTTP on a node with
+// real Postgres, Temporal and Kafka: agents stake, one proposes an
+// executable fee change, votes are cast (a developer token and a voter
+// without stake are refused), the GovernanceTally workflow tallies at the
+// window's end and enacts after the veto window, the next transfer pays
+// the new fee, every governance event reaches the EventStore and the
+// supply audit stays at delta 0.
+func TestGovernanceEndToEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	frame, reg := testRegistry(t)
+	frame.GenesisSupplyUnits = 1_000_000 * avt
+	dataDir := t.TempDir()
+	limits := governance.DefaultLimits
+	limits.MinWindow, limits.VetoWindow = time.Second, 2*time.Second
+	n, err := node.Start(ctx, node.Options{
+		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
+		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
+		DataDir: dataDir, WriteAdminCredentials: true, Log: quietLog,
+		GovernanceSettings: config.GovernanceSettings{Limits: limits},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	t.Cleanup(func() { deleteSchedules(n, reg.ID) })
+	c := httpClient{t, n.URL()}
+	teg, es := n.Pools[db.RoleTEG], n.Pools[db.RoleEventStore]
+
+	admin := c.adminToken(dataDir, reg.ID)
+	dev, devTok := c.signUp("Ada", "ada@example.org")
+	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": dev.AccountID, "amount": "150", "reason": "bonds"}, nil))
+	newAgent := func() (string, string) {
+		var bt struct {
+			Token string `json:"bootstrap_token"`
+		}
+		require.Equal(t, 201, c.call("POST", "/api/v1/bootstrap-tokens", devTok, map[string]any{}, &bt))
+		var ag struct {
+			DID          string `json:"did"`
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+		}
+		require.Equal(t, 201, c.call("POST", "/api/v1/agents", bt.Token, map[string]any{}, &ag))
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": ag.ClientID, "client_secret": ag.ClientSecret}, &tok))
+		return ag.DID, tok.AccessToken
+	}
+	alice, aliceTok := newAgent()
+	bob, bobTok := newAgent()
+	carol, carolTok := newAgent()
+	t.Cleanup(func() { terminateBonds(n, alice, bob, carol) })
+	for _, a := range []string{alice, bob, carol} {
+		require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": a, "amount": "1000", "reason": "governance e2e"}, nil))
+	}
+	require.Equal(t, 201, c.call("POST", "/api/v1/staking/stake", aliceTok, map[string]any{"tier": "365d", "amount": "400"}, nil))
+	require.Equal(t, 201, c.call("POST", "/api/v1/staking/stake", bobTok, map[string]any{"tier": "365d", "amount": "100"}, nil))
+
+	var params struct {
+		FeeCurve struct {
+			BaseBps int64 `json:"base_bps"`
+			MaxBps  int64 `json:"max_bps"`
+		} `json:"fee_curve"`
+	}
+	require.Equal(t, 200, c.call("GET", "/api/v1/governance/parameters", "", nil, &params))
+	require.EqualValues(t, 50, params.FeeCurve.BaseBps)
+
+	proposal := map[string]any{"title": "cheaper transfers", "body": "halve the fee", "window_seconds": 4, "quorum_bps": 5000, "threshold_bps": 6000,
+		"change": map[string]any{"kind": "fee_curve", "fee_curve": map[string]any{"base_bps": 10, "max_bps": 200}}}
+	require.Equal(t, 403, c.call("POST", "/api/v1/governance/proposals", devTok, proposal, nil), "a developer token cannot propose")
+	require.Equal(t, 422, c.call("POST", "/api/v1/governance/proposals", carolTok, proposal, nil), "no stake, no proposal")
+	var p struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	require.Equal(t, 201, c.call("POST", "/api/v1/governance/proposals", aliceTok, proposal, &p))
+	votePath := "/api/v1/governance/proposals/" + p.ID + "/vote"
+	require.Equal(t, 403, c.call("POST", votePath, devTok, map[string]any{"choice": "yes"}, nil), "a developer token cannot vote")
+	require.Equal(t, 422, c.call("POST", votePath, carolTok, map[string]any{"choice": "yes"}, nil), "no stake, no vote")
+	require.Equal(t, 200, c.call("POST", votePath, aliceTok, map[string]any{"choice": "yes"}, nil))
+	require.Equal(t, 200, c.call("POST", votePath, bobTok, map[string]any{"choice": "no"}, nil))
+	require.Equal(t, 409, c.call("POST", votePath, bobTok, map[string]any{"choice": "no"}, nil), "the same vote twice")
+
+	var got struct {
+		State string `json:"state"`
+		Tally *struct {
+			Yes    int64 `json:"yes_power"`
+			No     int64 `json:"no_power"`
+			Passed bool  `json:"passed"`
+		} `json:"tally"`
+	}
+	require.Eventually(t, func() bool {
+		require.Equal(t, 200, c.call("GET", "/api/v1/governance/proposals/"+p.ID, bobTok, nil, &got))
+		return got.State == governance.StateEnacted
+	}, 60*time.Second, 200*time.Millisecond, "the proposal passes and is enacted")
+	require.True(t, got.Tally.Passed)
+	require.Greater(t, got.Tally.Yes, got.Tally.No)
+	require.Equal(t, 422, c.call("POST", votePath, bobTok, map[string]any{"choice": "yes"}, nil), "after the window")
+	desc, err := n.Temporal.DescribeWorkflow(ctx, workflows.GovernanceTallyWorkflowID(reg.ID, p.ID), "")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		desc, err = n.Temporal.DescribeWorkflow(ctx, workflows.GovernanceTallyWorkflowID(reg.ID, p.ID), "")
+		return err == nil && desc.RawResponse.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	}, 30*time.Second, 200*time.Millisecond)
+
+	require.Equal(t, 200, c.call("GET", "/api/v1/governance/parameters", "", nil, &params))
+	require.EqualValues(t, 10, params.FeeCurve.BaseBps)
+	require.EqualValues(t, 200, params.FeeCurve.MaxBps)
+	var tr struct {
+		FeeBps   int64 `json:"fee_bps"`
+		FeeUnits int64 `json:"fee_units"`
+	}
+	require.Equal(t, 201, c.call("POST", "/api/v1/transfers", carolTok, map[string]any{"to": bob, "amount": "100"}, &tr))
+	require.EqualValues(t, 10, tr.FeeBps, "the next transfer pays the governed base rate")
+	require.Equal(t, 100*avt*10/10_000, tr.FeeUnits)
+
+	var outboxRows int
+	require.NoError(t, teg.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&outboxRows))
+	require.Eventually(t, func() bool {
+		return countWhere(t, es, `SELECT count(*) FROM events WHERE source = 'teg'`) == outboxRows
+	}, 30*time.Second, 100*time.Millisecond, "all %d TEG events reach the EventStore", outboxRows)
+	for typ, want := range map[string]int{"ProposalCreated": 1, "VoteCast": 2, "ProposalTallied": 1, "ProposalEnacted": 1} {
+		require.Equal(t, want, countWhere(t, es, `SELECT count(*) FROM events WHERE event_type = $1`, typ), typ)
+	}
+	require.Zero(t, countWhere(t, es, `SELECT count(*) FROM quarantine`), "nothing quarantined")
+	rep, err := ingest.Audit(ctx, es, frame.ID)
+	require.NoError(t, err)
+	require.Zero(t, rep.Delta, "%+v", rep)
+}
