@@ -428,9 +428,12 @@ type Vote struct {
 }
 
 // CastVote records voter's direct vote on proposal id, or changes it, with
-// VoteCast (vote-<id>-<voter>-<version>). It takes the proposal row FOR
-// SHARE, so a tally (FOR UPDATE) waits for it and every vote it counts is
-// committed before it. Errors: NotFound (no proposal); FailedPrecondition
+// VoteCast (vote-<id>-<voter>-<version>). Its first statement takes
+// governance_votes in ROW EXCLUSIVE mode: votes never wait for each other
+// (a share lock on the hot proposal row would make them queue on multixact
+// updates), a tally's SHARE lock waits for the votes in flight, and a vote
+// that waited for a tally reads the proposal after it, finds it tallied
+// and is refused. Errors: NotFound (no proposal); FailedPrecondition
 // (window ended or proposal tallied; the voter had no power in the
 // snapshot, neither own nor delegated); Conflict (the same choice again).
 func (s *Store) CastVote(ctx context.Context, id uuid.UUID, voter string, choice governance.Choice) (Vote, error) {
@@ -440,7 +443,10 @@ func (s *Store) CastVote(ctx context.Context, id uuid.UUID, voter string, choice
 	now := s.clock()
 	var out Vote
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
-		pr, err := s.q.GovernanceProposalShare(ctx, tx, id)
+		if err := s.q.GovernanceVotesLockForVote(ctx, tx); err != nil {
+			return err
+		}
+		pr, err := s.q.GovernanceProposalGet(ctx, tx, id)
 		if err != nil {
 			return db.NotFound(err, "proposal %s not found", id)
 		}
@@ -577,9 +583,10 @@ func (s *Store) DelegateVotingPower(ctx context.Context, delegator, delegate str
 	return out, err
 }
 
-// TallyProposal tallies proposal id over its snapshot, once: it locks the
-// proposal (FOR UPDATE, so in-flight votes commit first and later ones
-// are refused), counts, records the result and writes ProposalTallied
+// TallyProposal tallies proposal id over its snapshot, once: it takes
+// governance_votes in SHARE mode (the votes in flight, on any proposal,
+// commit first; new ones wait and are then refused for this proposal),
+// locks the proposal FOR UPDATE, counts, records the result and writes ProposalTallied
 // (tally-<id>) in one transaction. A passed proposal with a change gets
 // enact_after = now + its veto window. Tallying an already tallied
 // proposal returns it as it is (Replayed). Errors: NotFound;
@@ -589,6 +596,9 @@ func (s *Store) TallyProposal(ctx context.Context, id uuid.UUID) (Proposal, erro
 	now := s.clock()
 	var out Proposal
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		if err := s.q.GovernanceVotesLockForTally(ctx, tx); err != nil {
+			return err
+		}
 		row, err := s.q.GovernanceProposalLock(ctx, tx, id)
 		if err != nil {
 			return db.NotFound(err, "proposal %s not found", id)

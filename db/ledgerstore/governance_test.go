@@ -1,6 +1,7 @@
 package ledgerstore_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -218,4 +219,59 @@ func TestGovernanceVetoAndRejection(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ledger.DefaultFeeCurve, c)
 	e.checkInvariants()
+}
+
+// Votes racing the tally at the window's end: every vote the store
+// accepted is in the tally, with the choice it accepted last, and every
+// vote after the tally is refused.
+func TestGovernanceVotesRacingTheTally(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{realClock: true})
+	const n = 12
+	voters := make([]string, n)
+	for i := range voters {
+		voters[i] = e.agent(100 * avt)
+		e.stake(voters[i], "flexible", 100*avt, false, "s")
+	}
+	id := uuid.New()
+	_, err := e.store.CreateProposal(e.ctx, ledgerstore.ProposalInput{ID: id, Proposer: voters[0], MinPower: 1, VetoWindow: 0,
+		Draft: governance.Draft{Title: "race", Window: time.Second, QuorumBps: 1, ThresholdBps: 5000}})
+	require.NoError(t, err)
+	last := make([]governance.Choice, n)
+	var wg sync.WaitGroup
+	for i := range voters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				c := [2]governance.Choice{governance.Yes, governance.No}[k%2]
+				_, err := e.store.CastVote(e.ctx, id, voters[i], c)
+				if apperr.CodeOf(err) == apperr.FailedPrecondition {
+					return
+				}
+				if err != nil {
+					t.Errorf("vote: %v", err)
+					return
+				}
+				last[i] = c
+			}
+		}()
+	}
+	var p ledgerstore.Proposal
+	require.Eventually(t, func() bool {
+		p, err = e.store.TallyProposal(e.ctx, id)
+		return err == nil
+	}, 30*time.Second, 5*time.Millisecond)
+	wg.Wait()
+	var yes, no int64
+	for i, c := range last {
+		require.NotEmpty(t, c, "voter %d voted at least once", i)
+		if c == governance.Yes {
+			yes += 1000
+		} else {
+			no += 1000
+		}
+	}
+	require.Equal(t, yes, p.Tally.Yes)
+	require.Equal(t, no, p.Tally.No)
 }

@@ -47,10 +47,6 @@ SELECT * FROM governance_proposals WHERE id = @id;
 -- name: GovernanceProposalLock :one
 SELECT * FROM governance_proposals WHERE id = @id FOR UPDATE;
 
--- name: GovernanceProposalShare :one
--- Held by a vote so a tally (FOR UPDATE) waits for it and sees it.
-SELECT * FROM governance_proposals WHERE id = @id FOR SHARE;
-
 -- name: GovernanceProposalsPage :many
 -- Newest first; keyset on (created_at, id).
 SELECT * FROM governance_proposals
@@ -98,3 +94,14 @@ RETURNING *;
 
 -- name: GovernanceVotesAll :many
 SELECT voter, choice FROM governance_votes WHERE proposal_id = @proposal_id;
+
+-- name: GovernanceVotesLockForVote :exec
+-- A vote's first statement: votes never block each other (ROW EXCLUSIVE
+-- does not conflict with itself), but they wait for a tally in progress
+-- (SHARE), and everything the vote reads after it sees that tally.
+LOCK TABLE governance_votes IN ROW EXCLUSIVE MODE;
+
+-- name: GovernanceVotesLockForTally :exec
+-- A tally's first statement: waits for the votes in flight to commit and
+-- holds new ones until the tally commits (they then find it tallied).
+LOCK TABLE governance_votes IN SHARE MODE;

@@ -293,44 +293,6 @@ func (q *Queries) GovernanceProposalSetVetoed(ctx context.Context, db DBTX, arg 
 	return err
 }
 
-const governanceProposalShare = `-- name: GovernanceProposalShare :one
-SELECT id, proposer, title, body, window_seconds, quorum_bps, threshold_bps, change, state, opens_at, closes_at, electorate, voters, veto_seconds, tallied_at, yes_power, no_power, abstain_power, quorum_met, enact_after, enacted_at, vetoed_at, veto_actor, veto_reason, created_at FROM governance_proposals WHERE id = $1 FOR SHARE
-`
-
-// Held by a vote so a tally (FOR UPDATE) waits for it and sees it.
-func (q *Queries) GovernanceProposalShare(ctx context.Context, db DBTX, id uuid.UUID) (GovernanceProposal, error) {
-	row := db.QueryRow(ctx, governanceProposalShare, id)
-	var i GovernanceProposal
-	err := row.Scan(
-		&i.ID,
-		&i.Proposer,
-		&i.Title,
-		&i.Body,
-		&i.WindowSeconds,
-		&i.QuorumBps,
-		&i.ThresholdBps,
-		&i.Change,
-		&i.State,
-		&i.OpensAt,
-		&i.ClosesAt,
-		&i.Electorate,
-		&i.Voters,
-		&i.VetoSeconds,
-		&i.TalliedAt,
-		&i.YesPower,
-		&i.NoPower,
-		&i.AbstainPower,
-		&i.QuorumMet,
-		&i.EnactAfter,
-		&i.EnactedAt,
-		&i.VetoedAt,
-		&i.VetoActor,
-		&i.VetoReason,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
 const governanceProposalsDue = `-- name: GovernanceProposalsDue :many
 (SELECT id FROM governance_proposals p1 WHERE p1.state = 'open' AND p1.closes_at <= $1 ORDER BY p1.closes_at LIMIT $2)
 UNION
@@ -684,6 +646,29 @@ func (q *Queries) GovernanceVotesAll(ctx context.Context, db DBTX, proposalID uu
 		return nil, err
 	}
 	return items, nil
+}
+
+const governanceVotesLockForTally = `-- name: GovernanceVotesLockForTally :exec
+LOCK TABLE governance_votes IN SHARE MODE
+`
+
+// A tally's first statement: waits for the votes in flight to commit and
+// holds new ones until the tally commits (they then find it tallied).
+func (q *Queries) GovernanceVotesLockForTally(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, governanceVotesLockForTally)
+	return err
+}
+
+const governanceVotesLockForVote = `-- name: GovernanceVotesLockForVote :exec
+LOCK TABLE governance_votes IN ROW EXCLUSIVE MODE
+`
+
+// A vote's first statement: votes never block each other (ROW EXCLUSIVE
+// does not conflict with itself), but they wait for a tally in progress
+// (SHARE), and everything the vote reads after it sees that tally.
+func (q *Queries) GovernanceVotesLockForVote(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, governanceVotesLockForVote)
+	return err
 }
 
 const governedFeeCurveGet = `-- name: GovernedFeeCurveGet :one
