@@ -169,6 +169,11 @@ bench-eventstore: tools build ## EventStore ingest (DB path 200k, Kafka path 1M 
 bench-staking: tools build ## staking reward run over 1,000,000 positions seeded in the database (STAKING_BENCH_POSITIONS to change), wall time and Temporal history length
 	$(THEPROTOCOL) testenv -- $(GO) test ./worker -run '^$$' -bench StakingRewardRun -benchtime 1x -timeout 60m
 
+.PHONY: bench-governance
+bench-governance: tools build ## governance: tally of 100,000 votes with delegation (pure and on Postgres), votes/s over HTTP next to transfers/s
+	$(THEPROTOCOL) testenv -- $(GO) test ./governance ./db/ledgerstore -run '^$$' -bench 'Tally100k' -benchtime 1x
+	$(THEPROTOCOL) testenv -- $(GO) test ./api/ledgerapi -run '^$$' -bench HTTPVotes -benchtime 4000x
+
 .PHONY: bench-xfer
 bench-xfer: tools build ## cross-registry transfers: intra figure, lone latency, batched and unbatched transfers/s with accept→committed p50/p99 (two nodes, mTLS, dev Temporal)
 	XFER_BENCH_CLIENTS=$${XFER_BENCH_CLIENTS:-128} $(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench CrossRegistryTransfers -benchtime 8000x
