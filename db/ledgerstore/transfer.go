@@ -387,7 +387,7 @@ func (s *Store) recheckVelocity(ctx context.Context, tx pgx.Tx, first tegdb.Tran
 	var want []int
 	for i := range first.Senders {
 		pair := [2]string{first.Senders[i], first.Receivers[i]}
-		if int(firstCounts[i]) >= ledger.VelocityCountCap || now[pair] == int(firstCounts[i]) {
+		if firstCounts[i] >= first.MaxCount || now[pair] == int(firstCounts[i]) { // at the curve's cap
 			continue
 		}
 		p.Senders = append(p.Senders, pair[0])
