@@ -22,7 +22,8 @@ import (
 // executable fee change, votes are cast (a developer token and a voter
 // without stake are refused), the GovernanceTally workflow tallies at the
 // window's end and enacts after the veto window, the next transfer pays
-// the new fee, every governance event reaches the EventStore and the
+// the new fee, a second passed proposal vetoed by the mainframe's operator
+// is never enacted, every governance event reaches the EventStore and the
 // supply audit stays at delta 0.
 func TestGovernanceEndToEnd(t *testing.T) {
 	t.Parallel()
@@ -31,7 +32,7 @@ func TestGovernanceEndToEnd(t *testing.T) {
 	frame.GenesisSupplyUnits = 1_000_000 * avt
 	dataDir := t.TempDir()
 	limits := governance.DefaultLimits
-	limits.MinWindow, limits.VetoWindow = time.Second, 2*time.Second
+	limits.MinWindow, limits.VetoWindow = time.Second, 6*time.Second
 	n, err := node.Start(ctx, node.Options{
 		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
 		TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
@@ -92,12 +93,38 @@ func TestGovernanceEndToEnd(t *testing.T) {
 		State string `json:"state"`
 	}
 	require.Equal(t, 201, c.call("POST", "/api/v1/governance/proposals", aliceTok, proposal, &p))
+	// A second one, to be vetoed by the operator once it has passed.
+	vetoed := map[string]any{"title": "free transfers", "window_seconds": 4, "quorum_bps": 5000, "threshold_bps": 6000,
+		"change": map[string]any{"kind": "fee_curve", "fee_curve": map[string]any{"base_bps": 0, "max_bps": 0}}}
+	var pv struct {
+		ID string `json:"id"`
+	}
+	require.Equal(t, 201, c.call("POST", "/api/v1/governance/proposals", bobTok, vetoed, &pv))
+	require.Equal(t, 200, c.call("POST", "/api/v1/governance/proposals/"+pv.ID+"/vote", aliceTok, map[string]any{"choice": "yes"}, nil))
 	votePath := "/api/v1/governance/proposals/" + p.ID + "/vote"
 	require.Equal(t, 403, c.call("POST", votePath, devTok, map[string]any{"choice": "yes"}, nil), "a developer token cannot vote")
 	require.Equal(t, 422, c.call("POST", votePath, carolTok, map[string]any{"choice": "yes"}, nil), "no stake, no vote")
 	require.Equal(t, 200, c.call("POST", votePath, aliceTok, map[string]any{"choice": "yes"}, nil))
 	require.Equal(t, 200, c.call("POST", votePath, bobTok, map[string]any{"choice": "no"}, nil))
 	require.Equal(t, 409, c.call("POST", votePath, bobTok, map[string]any{"choice": "no"}, nil), "the same vote twice")
+
+	// The operator vetoes the second within its veto window.
+	var vs struct {
+		State string `json:"state"`
+	}
+	require.Eventually(t, func() bool {
+		require.Equal(t, 200, c.call("GET", "/api/v1/governance/proposals/"+pv.ID, bobTok, nil, &vs))
+		return vs.State != governance.StateOpen
+	}, 60*time.Second, 100*time.Millisecond)
+	require.Equal(t, governance.StatePassed, vs.State)
+	vetoPath := "/api/v1/governance/proposals/" + pv.ID + "/veto"
+	require.Equal(t, 403, c.call("POST", vetoPath, aliceTok, map[string]any{"reason": "mine"}, nil), "an agent cannot veto")
+	require.Equal(t, 200, c.call("POST", vetoPath, admin, map[string]any{"reason": "would zero the fee collector's income"}, &vs))
+	require.Equal(t, governance.StateVetoed, vs.State)
+	require.Eventually(t, func() bool {
+		d, err := n.Temporal.DescribeWorkflow(ctx, workflows.GovernanceTallyWorkflowID(reg.ID, pv.ID), "")
+		return err == nil && d.RawResponse.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	}, 60*time.Second, 200*time.Millisecond, "the vetoed proposal's workflow ends without enacting")
 
 	var got struct {
 		State string `json:"state"`
@@ -123,7 +150,7 @@ func TestGovernanceEndToEnd(t *testing.T) {
 
 	require.Equal(t, 200, c.call("GET", "/api/v1/governance/parameters", "", nil, &params))
 	require.EqualValues(t, 10, params.FeeCurve.BaseBps)
-	require.EqualValues(t, 200, params.FeeCurve.MaxBps)
+	require.EqualValues(t, 200, params.FeeCurve.MaxBps, "the vetoed change was never applied")
 	var tr struct {
 		FeeBps   int64 `json:"fee_bps"`
 		FeeUnits int64 `json:"fee_units"`
@@ -137,7 +164,7 @@ func TestGovernanceEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return countWhere(t, es, `SELECT count(*) FROM events WHERE source = 'teg'`) == outboxRows
 	}, 30*time.Second, 100*time.Millisecond, "all %d TEG events reach the EventStore", outboxRows)
-	for typ, want := range map[string]int{"ProposalCreated": 1, "VoteCast": 2, "ProposalTallied": 1, "ProposalEnacted": 1} {
+	for typ, want := range map[string]int{"ProposalCreated": 2, "VoteCast": 3, "ProposalTallied": 2, "ProposalEnacted": 1, "ProposalVetoed": 1} {
 		require.Equal(t, want, countWhere(t, es, `SELECT count(*) FROM events WHERE event_type = $1`, typ), typ)
 	}
 	require.Zero(t, countWhere(t, es, `SELECT count(*) FROM quarantine`), "nothing quarantined")
