@@ -12,6 +12,10 @@ import (
 // stack shortens the windows; production keeps the defaults.
 type GovernanceSettings struct {
 	governance.Limits
+	// SqrtByDeveloper takes the √ of voting power over all the stake of
+	// one developer's agents (the split-stake defence across agents), on
+	// nodes that host the registry with the TEG. Off by default.
+	SqrtByDeveloper bool
 }
 
 // DefaultGovernanceSettings are governance.DefaultLimits.
@@ -20,7 +24,7 @@ func DefaultGovernanceSettings() GovernanceSettings {
 }
 
 // IsZero reports whether s was left unset.
-func (s GovernanceSettings) IsZero() bool { return s.Limits == (governance.Limits{}) }
+func (s GovernanceSettings) IsZero() bool { return s.Limits == (governance.Limits{}) && !s.SqrtByDeveloper }
 
 func (s *GovernanceSettings) fromEnv(r *envReader) {
 	d := DefaultGovernanceSettings()
@@ -30,6 +34,7 @@ func (s *GovernanceSettings) fromEnv(r *envReader) {
 	s.MinThreshold = r.int64("THEPROTOCOL_GOVERNANCE_MIN_THRESHOLD_BPS", d.MinThreshold)
 	s.MinPower = r.int64("THEPROTOCOL_GOVERNANCE_MIN_POWER", d.MinPower)
 	s.VetoWindow = r.duration("THEPROTOCOL_GOVERNANCE_VETO_WINDOW", d.VetoWindow)
+	s.SqrtByDeveloper = Env("THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER", "") == "true"
 }
 
 func (s *GovernanceSettings) registerFlags(fs *flag.FlagSet) {
@@ -38,6 +43,7 @@ func (s *GovernanceSettings) registerFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&s.MinQuorumBps, "governance-min-quorum-bps", s.MinQuorumBps, "lowest quorum a proposal may ask for, basis points (env THEPROTOCOL_GOVERNANCE_MIN_QUORUM_BPS)")
 	fs.Int64Var(&s.MinThreshold, "governance-min-threshold-bps", s.MinThreshold, "lowest pass threshold, basis points, at least 5000 (env THEPROTOCOL_GOVERNANCE_MIN_THRESHOLD_BPS)")
 	fs.Int64Var(&s.MinPower, "governance-min-power", s.MinPower, "voting power a proposer needs from its own stake (env THEPROTOCOL_GOVERNANCE_MIN_POWER)")
+	fs.BoolVar(&s.SqrtByDeveloper, "governance-sqrt-by-developer", s.SqrtByDeveloper, "take the √ of voting power over all the stake of one developer's agents (env THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER=true)")
 	fs.DurationVar(&s.VetoWindow, "governance-veto-window", s.VetoWindow, "how long a passed change waits, vetoable, before it is enacted (env THEPROTOCOL_GOVERNANCE_VETO_WINDOW)")
 }
 

@@ -14,10 +14,20 @@ func (n *Node) proposalService() *proposals.Service {
 	if n.Ledger == nil {
 		return nil
 	}
-	return &proposals.Service{
+	svc := &proposals.Service{
 		Ledger: n.Ledger, Registry: n.opts.Registry.ID, Temporal: n.Temporal,
 		TaskQueue: n.opts.Registry.TaskQueue(), Limits: n.opts.GovernanceSettings.Limits,
 	}
+	if n.opts.GovernanceSettings.SqrtByDeveloper {
+		// The agent → developer map is the registry's: the option needs
+		// the registry on this node.
+		if n.RegistryStore != nil {
+			svc.Developers = n.RegistryStore
+		} else {
+			n.log.Warn("governance-sqrt-by-developer needs the registry role on this node; grouping by agent")
+		}
+	}
+	return svc
 }
 
 // mountGovernance serves the governance routes on nodes with a TEG. Only

@@ -29,17 +29,28 @@ import (
 // implements it.
 type Ledger interface {
 	CreateProposal(ctx context.Context, in ledgerstore.ProposalInput) (ledgerstore.Proposal, error)
+	GovernanceStakeOwners(ctx context.Context) ([]string, error)
 }
 
 var _ Ledger = (*ledgerstore.Store)(nil)
 
-// Service runs the proposal flows; every field is required.
+// Developers maps agents to the developers that control them (the
+// registry store implements it).
+type Developers interface {
+	AgentDevelopers(ctx context.Context, dids []string) (map[string]string, error)
+}
+
+// Service runs the proposal flows; every field is required but Developers.
 type Service struct {
 	Ledger    Ledger
 	Registry  string // the TEG's registry: part of workflow IDs
 	Temporal  client.Client
 	TaskQueue string
 	Limits    governance.Limits
+	// Developers, when set, turns on the split-stake defence by developer:
+	// the √ is taken over all the stake of one developer's agents and
+	// apportioned to them (governance.ByDeveloper). Nil: by agent.
+	Developers Developers
 }
 
 // idNamespace scopes proposal IDs derived from requests.
@@ -63,10 +74,22 @@ func (s *Service) Propose(ctx context.Context, proposer, idempotencyKey string, 
 	if idempotencyKey == "" {
 		return ledgerstore.Proposal{}, apperr.New(apperr.Invalid, "a proposal needs an Idempotency-Key")
 	}
-	p, err := s.Ledger.CreateProposal(ctx, ledgerstore.ProposalInput{
+	in := ledgerstore.ProposalInput{
 		ID: ProposalID(s.Registry, proposer, idempotencyKey), Proposer: proposer, Draft: d,
 		MinPower: s.Limits.MinPower, VetoWindow: s.Limits.VetoWindow,
-	})
+	}
+	if s.Developers != nil {
+		// Read before the snapshot's transaction (another database): an
+		// agent that stakes in between is grouped alone for this proposal.
+		owners, err := s.Ledger.GovernanceStakeOwners(ctx)
+		if err != nil {
+			return ledgerstore.Proposal{}, err
+		}
+		if in.Developers, err = s.Developers.AgentDevelopers(ctx, owners); err != nil {
+			return ledgerstore.Proposal{}, err
+		}
+	}
+	p, err := s.Ledger.CreateProposal(ctx, in)
 	if err != nil {
 		return p, err
 	}

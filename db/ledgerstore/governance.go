@@ -266,6 +266,15 @@ type ProposalInput struct {
 	Draft      governance.Draft // validated by the caller against its limits
 	MinPower   int64            // the proposer's own power must reach it
 	VetoWindow time.Duration
+	// Developers, when not nil, groups stake by developer for the √
+	// (governance.ByDeveloper): agent → developer. Agents missing from it
+	// (e.g. staked after the map was read) are grouped alone.
+	Developers map[string]string
+}
+
+// GovernanceStakeOwners lists every agent holding voting power now.
+func (s *Store) GovernanceStakeOwners(ctx context.Context) ([]string, error) {
+	return s.q.GovernanceStakeOwners(ctx, s.pool)
 }
 
 // CreateProposal opens a proposal: it snapshots every voter's power and
@@ -311,7 +320,14 @@ func (s *Store) CreateProposal(ctx context.Context, in ProposalInput) (Proposal,
 		if err != nil {
 			return err
 		}
-		powers, err := governance.VoterPowers(st, governance.ByVoter)
+		grouping := governance.ByVoter
+		if in.Developers != nil {
+			grouping = governance.ByDeveloper
+			for i := range st {
+				st[i].Developer = in.Developers[st[i].Voter]
+			}
+		}
+		powers, err := governance.VoterPowers(st, grouping)
 		if err != nil {
 			return err
 		}

@@ -275,3 +275,34 @@ func TestGovernanceVotesRacingTheTally(t *testing.T) {
 	require.Equal(t, yes, p.Tally.Yes)
 	require.Equal(t, no, p.Tally.No)
 }
+
+// With the developer grouping, two agents of one developer splitting 200
+// AVT have the power of one agent holding it; by agent they have √2 times
+// more.
+func TestGovernanceSnapshotByDeveloper(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	a, b, c := e.agent(1000*avt), e.agent(1000*avt), e.agent(1000*avt)
+	e.stake(a, "365d", 100*avt, false, "s")
+	e.stake(b, "365d", 100*avt, false, "s")
+	e.stake(c, "365d", 200*avt, false, "s")
+	owners, err := e.store.GovernanceStakeOwners(e.ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{a, b, c}, owners)
+	draft := governance.Draft{Title: "t", Window: time.Hour, QuorumBps: 100, ThresholdBps: 5000}
+	power := func(id uuid.UUID, voter string) int64 {
+		var p int64
+		require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT power FROM governance_snapshots WHERE proposal_id = $1 AND voter = $2`, id, voter).Scan(&p))
+		return p
+	}
+	byAgent, byDev := uuid.New(), uuid.New()
+	_, err = e.store.CreateProposal(e.ctx, ledgerstore.ProposalInput{ID: byAgent, Proposer: c, Draft: draft, MinPower: 1})
+	require.NoError(t, err)
+	_, err = e.store.CreateProposal(e.ctx, ledgerstore.ProposalInput{ID: byDev, Proposer: c, Draft: draft, MinPower: 1,
+		Developers: map[string]string{a: "dev-1", b: "dev-1", c: "dev-2"}})
+	require.NoError(t, err)
+	require.Equal(t, int64(200000), power(byAgent, a)+power(byAgent, b), "by agent: splitting gains √2")
+	require.Equal(t, int64(141421), power(byAgent, c))
+	require.Equal(t, int64(141420), power(byDev, a)+power(byDev, b), "by developer: no gain (⌊√(2·10^10)⌋ apportioned, rounded down)")
+	require.Equal(t, int64(141421), power(byDev, c))
+}

@@ -39,3 +39,7 @@ FROM agents a WHERE a.did = @did;
 
 -- name: AgentCount :one
 SELECT count(*)::bigint FROM agents WHERE status = 'active';
+
+-- name: AgentDevelopers :many
+-- The developer of each listed agent (governance's split-stake defence).
+SELECT did, developer_id FROM agents WHERE did = ANY(@dids::text[]);

@@ -105,3 +105,7 @@ LOCK TABLE governance_votes IN ROW EXCLUSIVE MODE;
 -- A tally's first statement: waits for the votes in flight to commit and
 -- holds new ones until the tally commits (they then find it tallied).
 LOCK TABLE governance_votes IN SHARE MODE;
+
+-- name: GovernanceStakeOwners :many
+-- Every agent holding voting power now, for the developer grouping.
+SELECT DISTINCT owner FROM stake_positions WHERE status = 'active' AND principal_units > 0 ORDER BY owner;

@@ -489,6 +489,31 @@ func (q *Queries) GovernanceSnapshotReceived(ctx context.Context, db DBTX, arg G
 	return i, err
 }
 
+const governanceStakeOwners = `-- name: GovernanceStakeOwners :many
+SELECT DISTINCT owner FROM stake_positions WHERE status = 'active' AND principal_units > 0 ORDER BY owner
+`
+
+// Every agent holding voting power now, for the developer grouping.
+func (q *Queries) GovernanceStakeOwners(ctx context.Context, db DBTX) ([]string, error) {
+	rows, err := db.Query(ctx, governanceStakeOwners)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var owner string
+		if err := rows.Scan(&owner); err != nil {
+			return nil, err
+		}
+		items = append(items, owner)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const governanceStakesOpen = `-- name: GovernanceStakesOpen :many
 SELECT owner, tier, principal_units, unlock_at FROM stake_positions WHERE status = 'active' AND principal_units > 0
 `

@@ -81,6 +81,36 @@ func (q *Queries) AgentDeregister(ctx context.Context, db DBTX, arg AgentDeregis
 	return i, err
 }
 
+const agentDevelopers = `-- name: AgentDevelopers :many
+SELECT did, developer_id FROM agents WHERE did = ANY($1::text[])
+`
+
+type AgentDevelopersRow struct {
+	Did         string
+	DeveloperID uuid.UUID
+}
+
+// The developer of each listed agent (governance's split-stake defence).
+func (q *Queries) AgentDevelopers(ctx context.Context, db DBTX, dids []string) ([]AgentDevelopersRow, error) {
+	rows, err := db.Query(ctx, agentDevelopers, dids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentDevelopersRow{}
+	for rows.Next() {
+		var i AgentDevelopersRow
+		if err := rows.Scan(&i.Did, &i.DeveloperID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const agentGet = `-- name: AgentGet :one
 SELECT did, home_registry, frame, developer_id, organisation_id, bootstrap_token_id, client_id, client_secret_hash, credential_generation, status, created_at, updated_at, deregistered_at FROM agents WHERE did = $1
 `
