@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"strconv"
 
 	"github.com/theprotocol-dev/theprotocol/governance"
 )
@@ -24,7 +25,9 @@ func DefaultGovernanceSettings() GovernanceSettings {
 }
 
 // IsZero reports whether s was left unset.
-func (s GovernanceSettings) IsZero() bool { return s.Limits == (governance.Limits{}) && !s.SqrtByDeveloper }
+func (s GovernanceSettings) IsZero() bool {
+	return s.Limits == (governance.Limits{}) && !s.SqrtByDeveloper
+}
 
 func (s *GovernanceSettings) fromEnv(r *envReader) {
 	d := DefaultGovernanceSettings()
@@ -34,7 +37,14 @@ func (s *GovernanceSettings) fromEnv(r *envReader) {
 	s.MinThreshold = r.int64("THEPROTOCOL_GOVERNANCE_MIN_THRESHOLD_BPS", d.MinThreshold)
 	s.MinPower = r.int64("THEPROTOCOL_GOVERNANCE_MIN_POWER", d.MinPower)
 	s.VetoWindow = r.duration("THEPROTOCOL_GOVERNANCE_VETO_WINDOW", d.VetoWindow)
-	s.SqrtByDeveloper = Env("THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER", "") == "true"
+	s.SqrtByDeveloper = d.SqrtByDeveloper
+	if v := Env("THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER", ""); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER=%q: want true or false", v))
+		}
+		s.SqrtByDeveloper = b
+	}
 }
 
 func (s *GovernanceSettings) registerFlags(fs *flag.FlagSet) {
@@ -43,7 +53,7 @@ func (s *GovernanceSettings) registerFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&s.MinQuorumBps, "governance-min-quorum-bps", s.MinQuorumBps, "lowest quorum a proposal may ask for, basis points (env THEPROTOCOL_GOVERNANCE_MIN_QUORUM_BPS)")
 	fs.Int64Var(&s.MinThreshold, "governance-min-threshold-bps", s.MinThreshold, "lowest pass threshold, basis points, at least 5000 (env THEPROTOCOL_GOVERNANCE_MIN_THRESHOLD_BPS)")
 	fs.Int64Var(&s.MinPower, "governance-min-power", s.MinPower, "voting power a proposer needs from its own stake (env THEPROTOCOL_GOVERNANCE_MIN_POWER)")
-	fs.BoolVar(&s.SqrtByDeveloper, "governance-sqrt-by-developer", s.SqrtByDeveloper, "take the √ of voting power over all the stake of one developer's agents (env THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER=true)")
+	fs.BoolVar(&s.SqrtByDeveloper, "governance-sqrt-by-developer", s.SqrtByDeveloper, "take the √ of voting power over all the stake of one developer's agents (env THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER)")
 	fs.DurationVar(&s.VetoWindow, "governance-veto-window", s.VetoWindow, "how long a passed change waits, vetoable, before it is enacted (env THEPROTOCOL_GOVERNANCE_VETO_WINDOW)")
 }
 

@@ -21,7 +21,9 @@ func (f *fakeLedger) CreateProposal(_ context.Context, in ledgerstore.ProposalIn
 	f.got = in
 	return ledgerstore.Proposal{ID: in.ID, State: governance.StateOpen}, nil
 }
-func (f *fakeLedger) GovernanceStakeOwners(context.Context) ([]string, error) { return []string{"a", "b"}, nil }
+func (f *fakeLedger) GovernanceStakeOwners(context.Context) ([]string, error) {
+	return []string{"a", "b"}, nil
+}
 
 type fakeDevs struct{}
 
