@@ -206,8 +206,10 @@ func (c httpClient) signUp(name, email string) (developer, string) {
 
 func deleteSchedules(n *node.Node, registry string) {
 	ctx := context.Background()
-	for _, id := range []string{"idempotency-sweep-" + registry, "hold-expiry-" + registry, "staking-rewards-" + registry, "balance-checkpoint-" + registry, "reputation-run-" + registry} {
-		_ = n.Temporal.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
+	for _, f := range workflows.Families { // every family's, so none outlives its test
+		for _, s := range f.Schedules {
+			_ = n.Temporal.ScheduleClient().GetHandle(ctx, s.ID(registry)).Delete(ctx)
+		}
 	}
 }
 

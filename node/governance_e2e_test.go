@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
@@ -23,7 +24,8 @@ import (
 // without stake are refused), the GovernanceTally workflow tallies at the
 // window's end and enacts after the veto window, the next transfer pays
 // the new fee, a second passed proposal vetoed by the mainframe's operator
-// is never enacted, every governance event reaches the EventStore and the
+// is never enacted, a proposal whose workflow was lost is tallied by the
+// sweep schedule, every governance event reaches the EventStore and the
 // supply audit stays at delta 0.
 func TestGovernanceEndToEnd(t *testing.T) {
 	t.Parallel()
@@ -108,6 +110,16 @@ func TestGovernanceEndToEnd(t *testing.T) {
 	require.Equal(t, 200, c.call("POST", votePath, bobTok, map[string]any{"choice": "no"}, nil))
 	require.Equal(t, 409, c.call("POST", votePath, bobTok, map[string]any{"choice": "no"}, nil), "the same vote twice")
 
+	// A third proposal whose workflow is lost (terminated, as with its
+	// namespace): the sweep schedule, triggered once its window has ended,
+	// starts its tally again.
+	lost := map[string]any{"title": "lost", "window_seconds": 2, "quorum_bps": 5000, "threshold_bps": 5000}
+	var pl struct {
+		ID string `json:"id"`
+	}
+	require.Equal(t, 201, c.call("POST", "/api/v1/governance/proposals", aliceTok, lost, &pl))
+	require.NoError(t, n.Temporal.TerminateWorkflow(ctx, workflows.GovernanceTallyWorkflowID(reg.ID, pl.ID), "", "lost with its namespace"))
+
 	// The operator vetoes the second within its veto window.
 	var vs struct {
 		State string `json:"state"`
@@ -159,12 +171,25 @@ func TestGovernanceEndToEnd(t *testing.T) {
 	require.EqualValues(t, 10, tr.FeeBps, "the next transfer pays the governed base rate")
 	require.Equal(t, 100*avt*10/10_000, tr.FeeUnits)
 
+	var ls struct {
+		State string `json:"state"`
+	}
+	require.Equal(t, 200, c.call("GET", "/api/v1/governance/proposals/"+pl.ID, aliceTok, nil, &ls))
+	require.Equal(t, governance.StateOpen, ls.State, "nothing tallied the lost proposal")
+	sweep := n.Temporal.ScheduleClient().GetHandle(ctx, workflows.GovernanceTallySweepSchedule.ID(reg.ID))
+	require.NoError(t, sweep.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}))
+	require.Eventually(t, func() bool {
+		require.Equal(t, 200, c.call("GET", "/api/v1/governance/proposals/"+pl.ID, aliceTok, nil, &ls))
+		return ls.State != governance.StateOpen
+	}, 60*time.Second, 200*time.Millisecond, "the sweep restarted the lost proposal's tally")
+	require.Equal(t, governance.StateRejected, ls.State, "nobody voted: no quorum")
+
 	var outboxRows int
 	require.NoError(t, teg.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&outboxRows))
 	require.Eventually(t, func() bool {
 		return countWhere(t, es, `SELECT count(*) FROM events WHERE source = 'teg'`) == outboxRows
 	}, 30*time.Second, 100*time.Millisecond, "all %d TEG events reach the EventStore", outboxRows)
-	for typ, want := range map[string]int{"ProposalCreated": 2, "VoteCast": 3, "ProposalTallied": 2, "ProposalEnacted": 1, "ProposalVetoed": 1} {
+	for typ, want := range map[string]int{"ProposalCreated": 3, "VoteCast": 3, "ProposalTallied": 3, "ProposalEnacted": 1, "ProposalVetoed": 1} {
 		require.Equal(t, want, countWhere(t, es, `SELECT count(*) FROM events WHERE event_type = $1`, typ), typ)
 	}
 	require.Zero(t, countWhere(t, es, `SELECT count(*) FROM quarantine`), "nothing quarantined")
