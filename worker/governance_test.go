@@ -164,3 +164,84 @@ func TestRecordGovernanceHistories(t *testing.T) {
 		workflows.GovernanceTallyInput{ProposalID: "00000000-0000-4000-8000-00000000d000"})
 	record("governance-tally-sweep", "replay-governance-sweep-"+suffix, workflows.GovernanceTallySweepName, workflows.GovernanceTallySweepInput{})
 }
+
+// stallAfterTally commits the tally, then holds the activity until its
+// worker stops: the tally is in the database, its result never reaches
+// Temporal from this worker.
+type stallAfterTally struct {
+	activities.GovernanceLedger
+	committed chan struct{}
+	once      sync.Once
+}
+
+func (s *stallAfterTally) GovernanceTally(ctx context.Context, id string) (governance.Status, error) {
+	st, err := s.GovernanceLedger.GovernanceTally(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	s.once.Do(func() { close(s.committed) })
+	<-ctx.Done()
+	return governance.Status{}, ctx.Err()
+}
+
+// A worker stopped in the middle of the tally activity (after its commit)
+// on the real Temporal and Postgres: another worker resumes the workflow,
+// which finds the recorded tally, and the proposal is tallied and enacted
+// exactly once.
+func TestGovernanceTallySurvivesWorkerStopMidTally(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tdb := testenv.NewDB(t, db.RoleTEG)
+	store := ledgerstore.New(tdb.Pool, ledgerstore.Options{Frame: "alpha", Registry: "alpha-main", Mainframe: true})
+	_, err := store.Genesis(ctx, 10_000*avt)
+	require.NoError(t, err)
+	voter := "did:theprotocol:" + uuid.NewString()
+	_, _, err = store.OpenAccount(ctx, voter, "agent")
+	require.NoError(t, err)
+	_, err = store.Grant(ctx, ledgerstore.SupplyRequest{To: voter, AmountUnits: 100 * avt, Reason: "t", Actor: "admin:t", IdempotencyKey: "g"})
+	require.NoError(t, err)
+	_, err = store.Stake(ctx, ledgerstore.StakeRequest{Owner: voter, Tier: "365d", AmountUnits: 100 * avt, IdempotencyKey: "s"})
+	require.NoError(t, err)
+	id := uuid.New()
+	_, err = store.CreateProposal(ctx, ledgerstore.ProposalInput{ID: id, Proposer: voter, MinPower: 1, VetoWindow: time.Second,
+		Draft: governance.Draft{Title: "t", Window: time.Second, QuorumBps: 5000, ThresholdBps: 5000,
+			Change: &governance.Change{Kind: governance.ChangeFeeCurve, FeeCurve: &ledger.FeeCurve{BaseBps: 40, MaxBps: 400}}}})
+	require.NoError(t, err)
+	_, err = store.CastVote(ctx, id, voter, governance.Yes)
+	require.NoError(t, err)
+
+	tc := testenv.NewTemporal(t)
+	require.NoError(t, worker.EnsureSearchAttributes(ctx, tc.Client, tc.Namespace))
+	start := func(l activities.GovernanceLedger) sdkworker.Worker {
+		w := sdkworker.New(tc.Client, tc.TaskQueue, sdkworker.Options{})
+		workflows.GovernanceFamily.RegisterWorkflows(w)
+		w.RegisterActivity(&activities.Governance{Ledger: l, Starter: nopStarter{}})
+		require.NoError(t, w.Start())
+		return w
+	}
+	stall := &stallAfterTally{GovernanceLedger: store, committed: make(chan struct{})}
+	w1 := start(stall)
+	wfID := workflows.GovernanceTallyWorkflowID("alpha-main-"+tc.TaskQueue, id.String())
+	run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: tc.TaskQueue}, workflows.GovernanceTallyName,
+		workflows.GovernanceTallyInput{ProposalID: id.String()})
+	require.NoError(t, err)
+	select {
+	case <-stall.committed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the tally never committed")
+	}
+	w1.Stop()
+	w2 := start(store)
+	t.Cleanup(w2.Stop)
+	var st governance.Status
+	require.NoError(t, run.Get(ctx, &st))
+	require.Equal(t, governance.StateEnacted, st.State)
+	for _, key := range []string{"tally-" + id.String(), "enact-" + id.String()} {
+		var n int
+		require.NoError(t, tdb.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE idempotency_key = $1`, key).Scan(&n))
+		require.Equal(t, 1, n, key)
+	}
+	c, err := store.FeeCurve(ctx)
+	require.NoError(t, err)
+	require.Equal(t, ledger.FeeCurve{BaseBps: 40, MaxBps: 400}, c)
+}
