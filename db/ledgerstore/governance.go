@@ -368,9 +368,14 @@ func (s *Store) CreateProposal(ctx context.Context, in ProposalInput) (Proposal,
 		}); err != nil {
 			return err
 		}
-		if err := s.q.GovernanceSnapshotInsert(ctx, tx, tegdb.GovernanceSnapshotInsertParams{
-			ProposalID: in.ID, Voters: voters, Powers: pws, Delegates: dlg,
-		}); err != nil {
+		snap := make([]tegdb.GovernanceSnapshotCopyParams, len(voters))
+		for i, v := range voters {
+			snap[i] = tegdb.GovernanceSnapshotCopyParams{ProposalID: in.ID, Voter: v, Power: pws[i]}
+			if dlg[i] != "" {
+				snap[i].Delegate = &dlg[i]
+			}
+		}
+		if _, err := s.q.GovernanceSnapshotCopy(ctx, tx, snap); err != nil {
 			return err
 		}
 		row, err := s.q.GovernanceProposalGet(ctx, tx, in.ID)

@@ -36,10 +36,8 @@ INSERT INTO governance_proposals (id, proposer, title, body, window_seconds, quo
 VALUES (@id, @proposer, @title, @body, @window_seconds, @quorum_bps, @threshold_bps, @change, 'open',
     @now, @closes_at, @electorate, @voters, @veto_seconds, @now);
 
--- name: GovernanceSnapshotInsert :exec
-INSERT INTO governance_snapshots (proposal_id, voter, power, delegate)
-SELECT @proposal_id::uuid, t.v, t.p, NULLIF(t.d, '')
-FROM (SELECT unnest(@voters::text[]) AS v, unnest(@powers::bigint[]) AS p, unnest(@delegates::text[]) AS d) AS t;
+-- name: GovernanceSnapshotCopy :copyfrom
+INSERT INTO governance_snapshots (proposal_id, voter, power, delegate) VALUES (@proposal_id, @voter, @power, @delegate);
 
 -- name: GovernanceProposalGet :one
 SELECT * FROM governance_proposals WHERE id = @id;

@@ -9,6 +9,41 @@ import (
 	"context"
 )
 
+// iteratorForGovernanceSnapshotCopy implements pgx.CopyFromSource.
+type iteratorForGovernanceSnapshotCopy struct {
+	rows                 []GovernanceSnapshotCopyParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForGovernanceSnapshotCopy) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForGovernanceSnapshotCopy) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].ProposalID,
+		r.rows[0].Voter,
+		r.rows[0].Power,
+		r.rows[0].Delegate,
+	}, nil
+}
+
+func (r iteratorForGovernanceSnapshotCopy) Err() error {
+	return nil
+}
+
+func (q *Queries) GovernanceSnapshotCopy(ctx context.Context, db DBTX, arg []GovernanceSnapshotCopyParams) (int64, error) {
+	return db.CopyFrom(ctx, []string{"governance_snapshots"}, []string{"proposal_id", "voter", "power", "delegate"}, &iteratorForGovernanceSnapshotCopy{rows: arg})
+}
+
 // iteratorForStakingJournalCopy implements pgx.CopyFromSource.
 type iteratorForStakingJournalCopy struct {
 	rows                 []StakingJournalCopyParams

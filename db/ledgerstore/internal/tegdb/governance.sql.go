@@ -422,6 +422,13 @@ func (q *Queries) GovernanceSnapshotAll(ctx context.Context, db DBTX, proposalID
 	return items, nil
 }
 
+type GovernanceSnapshotCopyParams struct {
+	ProposalID uuid.UUID
+	Voter      string
+	Power      int64
+	Delegate   *string
+}
+
 const governanceSnapshotGet = `-- name: GovernanceSnapshotGet :one
 SELECT proposal_id, voter, power, delegate FROM governance_snapshots WHERE proposal_id = $1 AND voter = $2
 `
@@ -441,29 +448,6 @@ func (q *Queries) GovernanceSnapshotGet(ctx context.Context, db DBTX, arg Govern
 		&i.Delegate,
 	)
 	return i, err
-}
-
-const governanceSnapshotInsert = `-- name: GovernanceSnapshotInsert :exec
-INSERT INTO governance_snapshots (proposal_id, voter, power, delegate)
-SELECT $1::uuid, t.v, t.p, NULLIF(t.d, '')
-FROM (SELECT unnest($2::text[]) AS v, unnest($3::bigint[]) AS p, unnest($4::text[]) AS d) AS t
-`
-
-type GovernanceSnapshotInsertParams struct {
-	ProposalID uuid.UUID
-	Voters     []string
-	Powers     []int64
-	Delegates  []string
-}
-
-func (q *Queries) GovernanceSnapshotInsert(ctx context.Context, db DBTX, arg GovernanceSnapshotInsertParams) error {
-	_, err := db.Exec(ctx, governanceSnapshotInsert,
-		arg.ProposalID,
-		arg.Voters,
-		arg.Powers,
-		arg.Delegates,
-	)
-	return err
 }
 
 const governanceSnapshotReceived = `-- name: GovernanceSnapshotReceived :one
