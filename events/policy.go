@@ -50,6 +50,19 @@ const (
 	TypeCrossRegistryTermsMismatch = "CrossRegistryTermsMismatch"
 )
 
+// Cross-frame bridge (db/migrations/common/00020_emission_bridge.sql), keys
+// bridge-<transfer id>-<step>. Wrapped tokens live in wrapped:<origin frame>
+// buckets, balanced against issuance in the same bucket; native value
+// leaving the frame sits in bridge:<peer frame>'s locked_bridge bucket.
+const (
+	TypeBridgeLocked    = "BridgeLocked"    // source: sender liquid → escrow
+	TypeBridgeUnlocked  = "BridgeUnlocked"  // source: escrow → sender (the mint never happened)
+	TypeBridgeReleased  = "BridgeReleased"  // origin: escrow → recipient (a redemption)
+	TypeWrappedMinted   = "WrappedMinted"   // target: wrapped minted to the recipient
+	TypeWrappedBurned   = "WrappedBurned"   // target: wrapped burned for a redemption
+	TypeWrappedReminted = "WrappedReminted" // target: a refused redemption's burn undone
+)
+
 // Reconciliation (db/migrations/common/00012_emission_checkpoint.sql).
 const (
 	// TypeBalanceCheckpoint is a TEG's statement of its balances as of an
@@ -185,6 +198,9 @@ var DefaultPolicy = map[string]Permission{
 	TypeCrossRegistryCredited:     teg,
 
 	TypeCrossRegistryTermsMismatch: teg,
+
+	TypeBridgeLocked: teg, TypeBridgeUnlocked: teg, TypeBridgeReleased: teg,
+	TypeWrappedMinted: teg, TypeWrappedBurned: teg, TypeWrappedReminted: teg,
 
 	TypeBalanceCheckpoint: teg,
 

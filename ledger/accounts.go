@@ -34,7 +34,13 @@ const (
 	didPrefix     = "did:theprotocol:"
 	devPrefix     = "dev:"
 	transitPrefix = "transit:"
+	bridgePrefix  = "bridge:"
 )
+
+// BridgeEscrowAccount is the system account whose locked_bridge bucket
+// holds this frame's native value sent to frame (what frame's wrapped
+// tokens of this frame's currency stand for).
+func BridgeEscrowAccount(frame string) string { return bridgePrefix + frame }
 
 // The identifier shapes below are checked by byte loops rather than
 // regexps: KindOf runs for both parties of every transfer, and the regexp
@@ -99,6 +105,11 @@ func KindOf(id string) (Kind, error) {
 	switch {
 	case id == AccountTreasury || id == AccountFeeCollector || id == AccountIssuance:
 		return KindSystem, nil
+	case strings.HasPrefix(id, bridgePrefix):
+		if frameID.MatchString(id[len(bridgePrefix):]) {
+			return KindSystem, nil
+		}
+		return "", fmt.Errorf("account %q: a bridge escrow must be bridge:<frame id>", clip(id))
 	case strings.HasPrefix(id, didPrefix):
 		if isDIDUUID(id[len(didPrefix):]) {
 			return KindAgent, nil

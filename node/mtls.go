@@ -91,6 +91,7 @@ func (n *Node) startMTLS() error {
 		return err
 	}
 	n.attachSupplyAuditTLS(mux, td)
+	n.attachBridgeTLS(mux, td, src)
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         n.TLS.ServerConfig(authz),

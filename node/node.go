@@ -148,6 +148,7 @@ type Node struct {
 	Xfer *Xfer
 	// Payments routes transfers here or to peers (nil without a TEG).
 	Payments     *payments.Service
+	Bridge       *Bridge // cross-frame bridge (mainframe TEGs only)
 	xferSettings XferSettings
 	remoteGate   *remoteSupplyGate // the mint gate when the EventStore is on another node
 	bgCancel     context.CancelFunc
@@ -272,7 +273,10 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		acts = append(acts, n.settlementActivities()...)
 		acts = append(acts, n.disputeActivities())
 		acts = append(acts, n.reputationActivities()...)
-		if n.Xfer != nil {
+		if b := n.bridgeActivities(); b != nil {
+			acts = append(acts, b)
+		}
+		if n.Xfer != nil || n.Bridge != nil {
 			// A Temporal started by an older build may lack the newer
 			// search attributes; workflows fail to start without them.
 			if err := worker.EnsureSearchAttributes(ctx, n.Temporal, o.Registry.TemporalNamespace()); err != nil {
@@ -370,6 +374,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	n.mountEventStore(v1)
 	n.mountDisputes(v1)
 	n.mountReputation(v1)
+	n.mountBridge(v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,
 		TrustDomain: n.opts.Frame.TrustDomain, Currency: n.opts.Frame.Currency, Roles: n.opts.Registry.Roles, Version: Version,

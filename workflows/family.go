@@ -23,6 +23,7 @@ var Families = []Family{
 	DisputeFamily,
 	ReputationFamily,
 	GovernanceFamily,
+	BridgeFamily,
 }
 
 // Family is one business flow's workflows, declared once: what the worker

@@ -42,6 +42,34 @@ type BondMove struct {
 	CreatedAt      time.Time
 }
 
+type BridgeInbound struct {
+	ID          uuid.UUID
+	Kind        string
+	PeerFrame   string
+	Recipient   string
+	AmountUnits int64
+	FeeUnits    int64
+	Status      string
+	CreatedAt   time.Time
+}
+
+type BridgeTransfer struct {
+	ID          uuid.UUID
+	Kind        string
+	PeerFrame   string
+	Sender      string
+	Recipient   string
+	AmountUnits int64
+	ClientKey   string
+	Status      string
+	Reason      string
+	FeeUnits    int64
+	ExpiresAt   time.Time
+	WorkflowID  string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
 type Dispute struct {
 	ID                uuid.UUID
 	TransferID        uuid.UUID

@@ -1,0 +1,193 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/workflows"
+)
+
+// DefaultWindow is how long a peer may apply an operation after it was
+// accepted; past it the peer refuses it and this frame refunds.
+const DefaultWindow = 30 * time.Second
+
+// Store is what the bridge needs from the TEG (*ledgerstore.Store).
+type Store interface {
+	BridgeStart(ctx context.Context, r ledgerstore.BridgeRequest) (ledgerstore.BridgeTransfer, error)
+	GetBridgeTransfer(ctx context.Context, id uuid.UUID) (ledgerstore.BridgeTransfer, error)
+	BridgeComplete(ctx context.Context, id uuid.UUID, feeUnits int64) (ledgerstore.BridgeTransfer, error)
+	BridgeRefund(ctx context.Context, id uuid.UUID, reason string) (ledgerstore.BridgeTransfer, error)
+	BridgePosition(ctx context.Context, peerFrame string) (ledgerstore.BridgePosition, error)
+	BridgeInboundApplied(ctx context.Context, peerFrame, kind string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	StaleBridgeTransfers(ctx context.Context, before time.Time, limit int) ([]ledgerstore.BridgeTransfer, error)
+}
+
+// LedgerPort adapts the store to the activities' port.
+type LedgerPort struct{ Store Store }
+
+var _ activities.BridgeLedger = LedgerPort{}
+
+// BridgeRecord reads operation id.
+func (l LedgerPort) BridgeRecord(ctx context.Context, id uuid.UUID) (activities.BridgeRecord, error) {
+	t, err := l.Store.GetBridgeTransfer(ctx, id)
+	if err != nil {
+		return activities.BridgeRecord{}, err
+	}
+	return activities.BridgeRecord{ID: t.ID, Kind: t.Kind, PeerFrame: t.PeerFrame, Recipient: t.Recipient,
+		AmountUnits: t.AmountUnits, Status: t.Status, ExpiresAt: t.ExpiresAt}, nil
+}
+
+// BridgeComplete marks id completed.
+func (l LedgerPort) BridgeComplete(ctx context.Context, id uuid.UUID, fee int64) error {
+	_, err := l.Store.BridgeComplete(ctx, id, fee)
+	return err
+}
+
+// BridgeRefund refunds id.
+func (l LedgerPort) BridgeRefund(ctx context.Context, id uuid.UUID, reason string) error {
+	_, err := l.Store.BridgeRefund(ctx, id, reason)
+	return err
+}
+
+// Service accepts bridge operations on a frame's mainframe and starts
+// their workflows.
+type Service struct {
+	Frame     string // this frame
+	Store     Store
+	Peers     *Directory
+	Client    *Client
+	Temporal  client.Client
+	TaskQueue string
+	Window    time.Duration
+	Log       *slog.Logger
+	Metrics   *Metrics
+}
+
+// Request is a send or a redemption as the API received it.
+type Request struct {
+	Kind        string // ledgerstore.BridgeSend or BridgeRedeem
+	Frame       string // the peer frame
+	From, To    string
+	AmountUnits int64
+	Key         string // the client's idempotency key
+}
+
+// Start records the operation, moves its first leg (lock, or burn) and
+// starts its workflow. A retry with the same key returns the original
+// and makes sure its workflow runs.
+func (s *Service) Start(ctx context.Context, r Request) (ledgerstore.BridgeTransfer, error) {
+	if r.Frame == s.Frame {
+		return ledgerstore.BridgeTransfer{}, apperr.New(apperr.Invalid, "frame %q is this frame: pay within a frame with POST /api/v1/transfers", clip(r.Frame))
+	}
+	if _, ok := s.Peers.Get(r.Frame); !ok {
+		return ledgerstore.BridgeTransfer{}, apperr.New(apperr.Invalid, "frame %q is not a frame this one bridges with", clip(r.Frame))
+	}
+	window := s.Window
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	t, err := s.Store.BridgeStart(ctx, ledgerstore.BridgeRequest{
+		Kind: r.Kind, PeerFrame: r.Frame, Sender: r.From, Recipient: r.To, AmountUnits: r.AmountUnits,
+		ClientKey: r.Key, Window: window, WorkflowID: workflows.BridgeWorkflowID,
+	})
+	if err != nil {
+		return t, err
+	}
+	if t.Status == ledgerstore.BridgePending {
+		if err := s.startWorkflow(ctx, t); err != nil {
+			// Accepted and locked: recovery starts it later.
+			s.log().Warn("bridge workflow not started; recovery will", "transfer", t.ID, "err", err)
+		}
+	}
+	return t, nil
+}
+
+func (s *Service) startWorkflow(ctx context.Context, t ledgerstore.BridgeTransfer) error {
+	name := workflows.BridgeTransferWorkflowName
+	if t.Kind == ledgerstore.BridgeRedeem {
+		name = workflows.BridgeRedemptionWorkflowName
+	}
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: t.WorkflowID, TaskQueue: s.TaskQueue,
+		TypedSearchAttributes: workflows.BridgeSearchAttributes(t.ID, s.Frame, t.PeerFrame),
+		EnableEagerStart:      true,
+	}, name, workflows.BridgeInput{TransferID: t.ID})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	return err
+}
+
+// Get returns operation id.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (ledgerstore.BridgeTransfer, error) {
+	return s.Store.GetBridgeTransfer(ctx, id)
+}
+
+// Recover starts the workflows of operations pending for longer than age
+// (a crash between accepting and starting); Temporal refuses a duplicate
+// of a running one, and a finished workflow's operation is not pending.
+func (s *Service) Recover(ctx context.Context, age time.Duration) {
+	ts, err := s.Store.StaleBridgeTransfers(ctx, time.Now().Add(-age), 500)
+	if err != nil {
+		s.log().Warn("bridge recovery", "err", err)
+		return
+	}
+	for _, t := range ts {
+		full, err := s.Store.GetBridgeTransfer(ctx, t.ID)
+		if err != nil || full.Status != ledgerstore.BridgePending {
+			continue
+		}
+		if err := s.startWorkflowReusing(ctx, full); err != nil {
+			s.log().Warn("bridge recovery: start", "transfer", t.ID, "err", err)
+		}
+	}
+}
+
+// startWorkflowReusing starts t's workflow even when an earlier run of it
+// ended (it then finds the operation finished or carries it on).
+func (s *Service) startWorkflowReusing(ctx context.Context, t ledgerstore.BridgeTransfer) error {
+	name := workflows.BridgeTransferWorkflowName
+	if t.Kind == ledgerstore.BridgeRedeem {
+		name = workflows.BridgeRedemptionWorkflowName
+	}
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: t.WorkflowID, TaskQueue: s.TaskQueue,
+		TypedSearchAttributes: workflows.BridgeSearchAttributes(t.ID, s.Frame, t.PeerFrame),
+	}, name, workflows.BridgeInput{TransferID: t.ID})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	return err
+}
+
+// RunRecovery calls Recover every interval until ctx ends.
+func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Recover(ctx, every)
+		}
+	}
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}

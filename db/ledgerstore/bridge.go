@@ -1,0 +1,635 @@
+package ledgerstore
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore/internal/tegdb"
+	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/money"
+)
+
+// Bridge operation kinds and statuses (see db/migrations/teg/00140_bridge.sql).
+const (
+	BridgeSend   = "send"   // lock here, the peer mints wrapped
+	BridgeRedeem = "redeem" // burn wrapped here, the peer releases its escrow
+
+	BridgeMint    = "mint"    // inbound: mint wrapped:<peer> to the recipient
+	BridgeRelease = "release" // inbound: release bridge:<peer> escrow to the recipient
+
+	BridgePending   = "pending"
+	BridgeCompleted = "completed"
+	BridgeRefunded  = "refunded"
+
+	BridgeApplied  = "applied"  // inbound applied
+	BridgeFenced   = "fenced"   // inbound never applied and never will be
+	BridgeRejected = "rejected" // inbound refused now (and fenced)
+)
+
+var bridgeFrameID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// BridgeTransfer is a bridge operation this TEG started.
+type BridgeTransfer struct {
+	ID          uuid.UUID
+	Kind        string // BridgeSend or BridgeRedeem
+	PeerFrame   string
+	Sender      string
+	Recipient   string
+	AmountUnits int64
+	ClientKey   string
+	Status      string
+	Reason      string
+	FeeUnits    int64 // charged by the target frame on a send (reported back)
+	ExpiresAt   time.Time
+	WorkflowID  string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Replayed    bool
+}
+
+func bridgeFromRow(r tegdb.BridgeTransfer) BridgeTransfer {
+	return BridgeTransfer{ID: r.ID, Kind: r.Kind, PeerFrame: r.PeerFrame, Sender: r.Sender, Recipient: r.Recipient,
+		AmountUnits: r.AmountUnits, ClientKey: r.ClientKey, Status: r.Status, Reason: r.Reason, FeeUnits: r.FeeUnits,
+		ExpiresAt: r.ExpiresAt.UTC(), WorkflowID: r.WorkflowID, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+// BridgeRequest starts a bridge operation.
+type BridgeRequest struct {
+	Kind      string
+	PeerFrame string
+	Sender    string // an agent or developer account of this TEG
+	// Recipient: on a send, an account of the peer frame; on a redeem, an
+	// account of the peer frame too (the origin frame, where the escrow is).
+	Recipient   string
+	AmountUnits int64
+	ClientKey   string
+	// Window is how long the peer may apply the operation.
+	Window time.Duration
+	// WorkflowID names the workflow that will carry the operation.
+	WorkflowID func(id uuid.UUID) string
+}
+
+func (r BridgeRequest) validate() error {
+	if r.Kind != BridgeSend && r.Kind != BridgeRedeem {
+		return apperr.New(apperr.Invalid, "bridge kind must be send or redeem")
+	}
+	if !bridgeFrameID.MatchString(r.PeerFrame) {
+		return apperr.New(apperr.Invalid, "frame %q is not a frame id", clip(r.PeerFrame))
+	}
+	if err := userAccount("from", r.Sender); err != nil {
+		return err
+	}
+	if err := userAccount("to", r.Recipient); err != nil {
+		return err
+	}
+	if err := ledger.ValidateAmount(r.AmountUnits); err != nil {
+		return apperr.New(apperr.Invalid, "%s", err.Error())
+	}
+	if r.Window <= 0 || r.WorkflowID == nil {
+		return apperr.New(apperr.Internal, "bridge request without a window or workflow id")
+	}
+	return validateClientKey(r.ClientKey)
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// bridgePayload is the payload of every bridge event.
+type bridgePayload struct {
+	TransferID  uuid.UUID `json:"transfer_id"`
+	PeerFrame   string    `json:"peer_frame"`
+	From        string    `json:"from,omitempty"`
+	To          string    `json:"to,omitempty"`
+	AmountUnits int64     `json:"amount_units"`
+	FeeUnits    int64     `json:"fee_units,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
+// BridgeStart records a bridge operation and moves its first leg in one
+// transaction: a send locks amount from the sender's liquid balance into
+// bridge:<peer>'s locked_bridge (BridgeLocked); a redeem burns the
+// sender's wrapped:<peer> tokens (WrappedBurned). A retry with the same
+// (sender, client key) returns the original (Replayed); different terms
+// are IdempotencyReuse. Only the mainframe bridges (FailedPrecondition).
+// Errors: Invalid, NotFound (sender), InsufficientFunds.
+func (s *Store) BridgeStart(ctx context.Context, r BridgeRequest) (BridgeTransfer, error) {
+	if err := r.validate(); err != nil {
+		return BridgeTransfer{}, err
+	}
+	if !s.mainframe {
+		return BridgeTransfer{}, apperr.New(apperr.FailedPrecondition, "only the frame's mainframe TEG bridges to other frames")
+	}
+	replay := func(q tegdb.DBTX) (BridgeTransfer, bool, error) {
+		row, err := s.q.BridgeTransferByKey(ctx, q, tegdb.BridgeTransferByKeyParams{Sender: r.Sender, ClientKey: r.ClientKey})
+		if db.IsNotFound(err) {
+			return BridgeTransfer{}, false, nil
+		}
+		if err != nil {
+			return BridgeTransfer{}, false, err
+		}
+		if row.Kind != r.Kind || row.PeerFrame != r.PeerFrame || row.Recipient != r.Recipient || row.AmountUnits != r.AmountUnits {
+			return BridgeTransfer{}, true, apperr.New(apperr.IdempotencyReuse, "idempotency key %q was already used for a different bridge operation", r.ClientKey)
+		}
+		t := bridgeFromRow(row)
+		t.Replayed = true
+		return t, true, nil
+	}
+	if t, found, err := replay(s.pool); found || err != nil {
+		return t, err
+	}
+	id, err := newID()
+	if err != nil {
+		return BridgeTransfer{}, err
+	}
+	now := s.clock()
+	var out BridgeTransfer
+	err = s.db.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := s.q.AccountGet(ctx, tx, r.Sender); err != nil {
+			return db.NotFound(err, "account %q not found", r.Sender)
+		}
+		var postings []ledger.Posting
+		var typ, step string
+		if r.Kind == BridgeSend {
+			escrow := ledger.BridgeEscrowAccount(r.PeerFrame)
+			if err := s.ensureSystemAccount(ctx, tx, escrow, ledger.BucketLockedBridge, now); err != nil {
+				return err
+			}
+			postings = []ledger.Posting{
+				{Account: r.Sender, Bucket: ledger.BucketLiquid, Delta: -r.AmountUnits},
+				{Account: escrow, Bucket: ledger.BucketLockedBridge, Delta: r.AmountUnits},
+			}
+			typ, step = events.TypeBridgeLocked, "lock"
+		} else {
+			w := ledger.WrappedBucket(r.PeerFrame)
+			if err := s.ensureSystemAccount(ctx, tx, ledger.AccountIssuance, w, now); err != nil {
+				return err
+			}
+			postings = []ledger.Posting{
+				{Account: r.Sender, Bucket: w, Delta: -r.AmountUnits},
+				{Account: ledger.AccountIssuance, Bucket: w, Delta: r.AmountUnits},
+			}
+			typ, step = events.TypeWrappedBurned, "burn"
+		}
+		kind := "transfer"
+		if r.Kind == BridgeRedeem {
+			kind = OpBurn
+		}
+		if err := s.bridgeMove(ctx, tx, kind, postings, now); err != nil {
+			return err
+		}
+		// Under read committed a duplicate may have committed while this
+		// transaction waited for the sender's row: the insert's unique key
+		// turns that into a retry that finds it.
+		if err := s.q.BridgeTransferInsert(ctx, tx, tegdb.BridgeTransferInsertParams{
+			ID: id, Kind: r.Kind, PeerFrame: r.PeerFrame, Sender: r.Sender, Recipient: r.Recipient,
+			AmountUnits: r.AmountUnits, ClientKey: r.ClientKey, ExpiresAt: now.Add(r.Window),
+			WorkflowID: r.WorkflowID(id), Now: now,
+		}); err != nil {
+			return err
+		}
+		out = BridgeTransfer{ID: id, Kind: r.Kind, PeerFrame: r.PeerFrame, Sender: r.Sender, Recipient: r.Recipient,
+			AmountUnits: r.AmountUnits, ClientKey: r.ClientKey, Status: BridgePending, ExpiresAt: now.Add(r.Window),
+			WorkflowID: r.WorkflowID(id), CreatedAt: now, UpdatedAt: now}
+		return s.bridgeEvent(ctx, tx, typ, id, step, r.Sender, postings, bridgePayload{
+			TransferID: id, PeerFrame: r.PeerFrame, From: r.Sender, To: r.Recipient, AmountUnits: r.AmountUnits,
+		}, now)
+	})
+	if err != nil && isUniqueViolation(err, "bridge_transfers_client_key") {
+		if t, found, rerr := replay(s.pool); found || rerr != nil {
+			return t, rerr
+		}
+	}
+	return out, err
+}
+
+// GetBridgeTransfer returns bridge operation id (NotFound).
+func (s *Store) GetBridgeTransfer(ctx context.Context, id uuid.UUID) (BridgeTransfer, error) {
+	row, err := s.q.BridgeTransferGet(ctx, s.pool, id)
+	if err != nil {
+		return BridgeTransfer{}, db.NotFound(err, "bridge transfer %s not found", id)
+	}
+	return bridgeFromRow(row), nil
+}
+
+// BridgeComplete marks a pending operation completed: the peer applied it.
+// Completing a completed one is a no-op; a refunded one is Conflict (it
+// was refunded, so the peer must never have applied it).
+func (s *Store) BridgeComplete(ctx context.Context, id uuid.UUID, feeUnits int64) (BridgeTransfer, error) {
+	var out BridgeTransfer
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		row, err := s.q.BridgeTransferGetForUpdate(ctx, tx, id)
+		if err != nil {
+			return db.NotFound(err, "bridge transfer %s not found", id)
+		}
+		switch row.Status {
+		case BridgeCompleted:
+			out = bridgeFromRow(row)
+			return nil
+		case BridgeRefunded:
+			return apperr.New(apperr.Conflict, "bridge transfer %s was refunded; it cannot complete", id)
+		}
+		now := s.clock()
+		if err := s.q.BridgeTransferFinish(ctx, tx, tegdb.BridgeTransferFinishParams{ID: id, Status: BridgeCompleted, FeeUnits: max(feeUnits, 0), Now: now}); err != nil {
+			return err
+		}
+		row.Status, row.FeeUnits, row.UpdatedAt = BridgeCompleted, max(feeUnits, 0), now
+		out = bridgeFromRow(row)
+		return nil
+	})
+	return out, err
+}
+
+// BridgeRefund undoes a pending operation's first leg because the peer
+// did not and will not apply it: a send is unlocked back to the sender
+// (BridgeUnlocked), a redeem's burn is re-minted to the holder
+// (WrappedReminted). Refunding a refunded one is a no-op; a completed one
+// is Conflict.
+func (s *Store) BridgeRefund(ctx context.Context, id uuid.UUID, reason string) (BridgeTransfer, error) {
+	if len(reason) > MaxReasonBytes {
+		reason = reason[:MaxReasonBytes]
+	}
+	var out BridgeTransfer
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		row, err := s.q.BridgeTransferGetForUpdate(ctx, tx, id)
+		if err != nil {
+			return db.NotFound(err, "bridge transfer %s not found", id)
+		}
+		switch row.Status {
+		case BridgeRefunded:
+			out = bridgeFromRow(row)
+			return nil
+		case BridgeCompleted:
+			return apperr.New(apperr.Conflict, "bridge transfer %s completed; it cannot be refunded", id)
+		}
+		now := s.clock()
+		var postings []ledger.Posting
+		var typ, step, kind string
+		if row.Kind == BridgeSend {
+			postings = []ledger.Posting{
+				{Account: ledger.BridgeEscrowAccount(row.PeerFrame), Bucket: ledger.BucketLockedBridge, Delta: -row.AmountUnits},
+				{Account: row.Sender, Bucket: ledger.BucketLiquid, Delta: row.AmountUnits},
+			}
+			typ, step, kind = events.TypeBridgeUnlocked, "unlock", "transfer"
+		} else {
+			w := ledger.WrappedBucket(row.PeerFrame)
+			postings = []ledger.Posting{
+				{Account: ledger.AccountIssuance, Bucket: w, Delta: -row.AmountUnits},
+				{Account: row.Sender, Bucket: w, Delta: row.AmountUnits},
+			}
+			typ, step, kind = events.TypeWrappedReminted, "remint", OpMint
+		}
+		if err := s.bridgeMove(ctx, tx, kind, postings, now); err != nil {
+			return err
+		}
+		if err := s.q.BridgeTransferFinish(ctx, tx, tegdb.BridgeTransferFinishParams{ID: id, Status: BridgeRefunded, Reason: reason, Now: now}); err != nil {
+			return err
+		}
+		row.Status, row.Reason, row.UpdatedAt = BridgeRefunded, reason, now
+		out = bridgeFromRow(row)
+		return s.bridgeEvent(ctx, tx, typ, id, step, row.Sender, postings, bridgePayload{
+			TransferID: id, PeerFrame: row.PeerFrame, From: row.Sender, To: row.Recipient, AmountUnits: row.AmountUnits, Reason: reason,
+		}, now)
+	})
+	return out, err
+}
+
+// BridgeInbound is an operation a peer frame asks this TEG to apply. The
+// peer frame comes from the caller's verified identity, never the body.
+type BridgeInbound struct {
+	ID          uuid.UUID
+	Kind        string // BridgeMint or BridgeRelease
+	PeerFrame   string
+	Recipient   string
+	AmountUnits int64
+	ExpiresAt   time.Time
+}
+
+// BridgeInboundResult is the answer to a peer.
+type BridgeInboundResult struct {
+	Status   string // BridgeApplied, BridgeRejected or BridgeFenced
+	Reason   string
+	FeeUnits int64
+}
+
+// BridgeApply applies in exactly once, keyed by its ID. A mint credits
+// wrapped:<peer> to the recipient (amount − 0.5 %, the fee to this
+// TEG's fee_collector in the same bucket) against issuance (WrappedMinted);
+// a release moves amount from bridge:<peer>'s escrow to the recipient
+// (BridgeReleased). An operation past its expiry, for an unknown
+// recipient or beyond the escrow is refused and fenced: a later delivery
+// of the same ID is refused too. A repeat of an applied or fenced ID gets
+// the same answer; the same ID with other terms is Conflict.
+func (s *Store) BridgeApply(ctx context.Context, in BridgeInbound) (BridgeInboundResult, error) {
+	if in.Kind != BridgeMint && in.Kind != BridgeRelease {
+		return BridgeInboundResult{}, apperr.New(apperr.Invalid, "bridge operation must be mint or release")
+	}
+	if !bridgeFrameID.MatchString(in.PeerFrame) {
+		return BridgeInboundResult{}, apperr.New(apperr.Invalid, "frame %q is not a frame id", clip(in.PeerFrame))
+	}
+	if err := userAccount("to", in.Recipient); err != nil {
+		return BridgeInboundResult{}, err
+	}
+	if err := ledger.ValidateAmount(in.AmountUnits); err != nil {
+		return BridgeInboundResult{}, apperr.New(apperr.Invalid, "%s", err.Error())
+	}
+	if !s.mainframe {
+		return BridgeInboundResult{}, apperr.New(apperr.FailedPrecondition, "only the frame's mainframe TEG bridges to other frames")
+	}
+	var out BridgeInboundResult
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		now := s.clock()
+		reject := func(reason string) error {
+			out = BridgeInboundResult{Status: BridgeRejected, Reason: reason}
+			_, err := s.q.BridgeInboundInsert(ctx, tx, tegdb.BridgeInboundInsertParams{
+				ID: in.ID, Kind: in.Kind, PeerFrame: in.PeerFrame, Recipient: in.Recipient, AmountUnits: in.AmountUnits,
+				Status: BridgeFenced, Now: now,
+			})
+			return err
+		}
+		// The row first: a concurrent duplicate waits on its key and then
+		// finds it.
+		fee, net := int64(0), in.AmountUnits
+		if in.Kind == BridgeMint {
+			f, err := ledger.TransferFee(in.AmountUnits, ledger.BaseFeeBps)
+			if err != nil {
+				if prev, found, perr := s.bridgeInboundSeen(ctx, tx, in); found || perr != nil {
+					out = prev
+					return perr
+				}
+				return reject(err.Error())
+			}
+			fee, net = f.FeeUnits, f.NetUnits
+		}
+		n, err := s.q.BridgeInboundInsert(ctx, tx, tegdb.BridgeInboundInsertParams{
+			ID: in.ID, Kind: in.Kind, PeerFrame: in.PeerFrame, Recipient: in.Recipient, AmountUnits: in.AmountUnits,
+			FeeUnits: fee, Status: BridgeApplied, Now: now,
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			prev, _, err := s.bridgeInboundSeen(ctx, tx, in)
+			out = prev
+			return err
+		}
+		if now.After(in.ExpiresAt) {
+			return s.rollbackTo(ctx, tx, in, now, "expired before it arrived", &out)
+		}
+		if _, err := s.q.AccountGet(ctx, tx, in.Recipient); err != nil {
+			if db.IsNotFound(err) {
+				return s.rollbackTo(ctx, tx, in, now, fmt.Sprintf("account %s does not exist on this frame", in.Recipient), &out)
+			}
+			return err
+		}
+		var postings []ledger.Posting
+		var typ, step, kind string
+		if in.Kind == BridgeMint {
+			w := ledger.WrappedBucket(in.PeerFrame)
+			if err := s.ensureSystemAccount(ctx, tx, ledger.AccountIssuance, w, now); err != nil {
+				return err
+			}
+			postings = []ledger.Posting{
+				{Account: ledger.AccountIssuance, Bucket: w, Delta: -in.AmountUnits},
+				{Account: in.Recipient, Bucket: w, Delta: net},
+			}
+			if fee > 0 {
+				postings = append(postings, ledger.Posting{Account: ledger.AccountFeeCollector, Bucket: w, Delta: fee})
+			}
+			typ, step, kind = events.TypeWrappedMinted, "mint", OpMint
+		} else {
+			escrow := ledger.BridgeEscrowAccount(in.PeerFrame)
+			have, err := s.q.BridgeBalance(ctx, tx, tegdb.BridgeBalanceParams{AccountID: escrow, Bucket: ledger.BucketLockedBridge})
+			if err != nil {
+				return err
+			}
+			if have < in.AmountUnits {
+				return s.rollbackTo(ctx, tx, in, now, fmt.Sprintf("the escrow for frame %s holds %s, the release needs %s",
+					in.PeerFrame, money.Format(have), money.Format(in.AmountUnits)), &out)
+			}
+			postings = []ledger.Posting{
+				{Account: escrow, Bucket: ledger.BucketLockedBridge, Delta: -in.AmountUnits},
+				{Account: in.Recipient, Bucket: ledger.BucketLiquid, Delta: in.AmountUnits},
+			}
+			typ, step, kind = events.TypeBridgeReleased, "release", "transfer"
+		}
+		if err := s.bridgeMove(ctx, tx, kind, postings, now); err != nil {
+			return err
+		}
+		out = BridgeInboundResult{Status: BridgeApplied, FeeUnits: fee}
+		return s.bridgeEvent(ctx, tx, typ, in.ID, step, in.Recipient, postings, bridgePayload{
+			TransferID: in.ID, PeerFrame: in.PeerFrame, To: in.Recipient, AmountUnits: in.AmountUnits, FeeUnits: fee,
+		}, now)
+	})
+	return out, err
+}
+
+// rollbackTo turns the applied row just inserted into a fenced refusal.
+func (s *Store) rollbackTo(ctx context.Context, tx pgx.Tx, in BridgeInbound, now time.Time, reason string, out *BridgeInboundResult) error {
+	if err := s.q.BridgeInboundFence(ctx, tx, in.ID); err != nil {
+		return err
+	}
+	*out = BridgeInboundResult{Status: BridgeRejected, Reason: reason}
+	return nil
+}
+
+// bridgeInboundSeen answers a repeat of in from its row.
+func (s *Store) bridgeInboundSeen(ctx context.Context, tx pgx.Tx, in BridgeInbound) (BridgeInboundResult, bool, error) {
+	row, err := s.q.BridgeInboundGet(ctx, tx, in.ID)
+	if db.IsNotFound(err) {
+		return BridgeInboundResult{}, false, nil
+	}
+	if err != nil {
+		return BridgeInboundResult{}, false, err
+	}
+	if row.Kind != in.Kind || row.PeerFrame != in.PeerFrame || row.Recipient != in.Recipient || row.AmountUnits != in.AmountUnits {
+		return BridgeInboundResult{}, true, apperr.New(apperr.Conflict, "bridge operation %s was recorded with other terms", in.ID)
+	}
+	if row.Status == BridgeApplied {
+		return BridgeInboundResult{Status: BridgeApplied, FeeUnits: row.FeeUnits}, true, nil
+	}
+	return BridgeInboundResult{Status: BridgeFenced, Reason: "refused earlier"}, true, nil
+}
+
+// BridgeInboundStatus answers a peer asking whether this TEG applied
+// operation id of kind for it. An ID never seen is fenced first, so the
+// answer "not applied" stays true: a delivery still on its way is refused.
+func (s *Store) BridgeInboundStatus(ctx context.Context, peerFrame, kind string, id uuid.UUID) (string, error) {
+	if kind != BridgeMint && kind != BridgeRelease {
+		return "", apperr.New(apperr.Invalid, "bridge operation must be mint or release")
+	}
+	var status string
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := s.q.BridgeInboundInsert(ctx, tx, tegdb.BridgeInboundInsertParams{
+			ID: id, Kind: kind, PeerFrame: peerFrame, Recipient: "-", Status: BridgeFenced, Now: s.clock(),
+		}); err != nil {
+			return err
+		}
+		row, err := s.q.BridgeInboundGet(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if row.Kind != kind || row.PeerFrame != peerFrame {
+			return apperr.New(apperr.Conflict, "bridge operation %s belongs to another frame or kind", id)
+		}
+		status = row.Status
+		return nil
+	})
+	return status, err
+}
+
+// BridgePosition is this TEG's side of the bridge with one peer frame.
+type BridgePosition struct {
+	// EscrowUnits: native value locked for the peer (bridge:<peer> locked_bridge).
+	EscrowUnits int64
+	// WrappedUnits: the peer's wrapped tokens outstanding here (−issuance in wrapped:<peer>).
+	WrappedUnits int64
+	// Pending are this TEG's unfinished operations with the peer.
+	Pending []BridgePendingOp
+}
+
+// BridgePendingOp is one unfinished operation.
+type BridgePendingOp struct {
+	ID          uuid.UUID
+	Kind        string
+	AmountUnits int64
+}
+
+// BridgePosition reads escrow, wrapped supply and pending operations with
+// peerFrame in one snapshot.
+func (s *Store) BridgePosition(ctx context.Context, peerFrame string) (BridgePosition, error) {
+	var out BridgePosition
+	err := s.db.TxOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		if out.EscrowUnits, err = s.q.BridgeBalance(ctx, tx, tegdb.BridgeBalanceParams{AccountID: ledger.BridgeEscrowAccount(peerFrame), Bucket: ledger.BucketLockedBridge}); err != nil {
+			return err
+		}
+		iss, err := s.q.BridgeBalance(ctx, tx, tegdb.BridgeBalanceParams{AccountID: ledger.AccountIssuance, Bucket: ledger.WrappedBucket(peerFrame)})
+		if err != nil {
+			return err
+		}
+		out.WrappedUnits = -iss
+		rows, err := s.q.BridgeTransfersPending(ctx, tx, peerFrame)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out.Pending = append(out.Pending, BridgePendingOp{ID: r.ID, Kind: r.Kind, AmountUnits: r.AmountUnits})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// BridgeInboundApplied returns which of ids this TEG applied for peerFrame.
+func (s *Store) BridgeInboundApplied(ctx context.Context, peerFrame, kind string, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	out := map[uuid.UUID]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.q.BridgeInboundApplied(ctx, s.pool, tegdb.BridgeInboundAppliedParams{PeerFrame: peerFrame, Kind: kind, Ids: ids})
+	for _, id := range rows {
+		out[id] = true
+	}
+	return out, err
+}
+
+// StaleBridgeTransfers lists pending operations created before before.
+func (s *Store) StaleBridgeTransfers(ctx context.Context, before time.Time, limit int) ([]BridgeTransfer, error) {
+	rows, err := s.q.BridgeTransfersStale(ctx, s.pool, tegdb.BridgeTransfersStaleParams{Before: before, MaxRows: int32(limit)})
+	out := make([]BridgeTransfer, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, BridgeTransfer{ID: r.ID, Kind: r.Kind, WorkflowID: r.WorkflowID})
+	}
+	return out, err
+}
+
+// ensureSystemAccount creates a system account and its bucket row when
+// missing.
+func (s *Store) ensureSystemAccount(ctx context.Context, tx pgx.Tx, account, bucket string, now time.Time) error {
+	if _, err := s.q.AccountInsert(ctx, tx, tegdb.AccountInsertParams{ID: account, Kind: string(ledger.KindSystem), Now: now}); err != nil {
+		return err
+	}
+	return s.q.BalanceEnsure(ctx, tx, tegdb.BalanceEnsureParams{AccountID: account, Bucket: bucket, Now: now})
+}
+
+// bridgeMove applies postings: debited rows are locked in the global
+// order and checked (available for liquid, units elsewhere), credited
+// rows are created when missing; fee_collector is only ever credited and
+// goes last, as everywhere in the ledger.
+func (s *Store) bridgeMove(ctx context.Context, tx pgx.Tx, kind string, postings []ledger.Posting, now time.Time) error {
+	if err := ledger.ValidatePostings(postings); err != nil {
+		return apperr.Wrap(err, apperr.Internal, "unbalanced bridge entry")
+	}
+	keys := map[balKey]struct{}{}
+	var fee *ledger.Posting
+	for i, p := range postings {
+		if p.Account == ledger.AccountFeeCollector {
+			fee = &postings[i]
+			if err := s.q.BalanceEnsure(ctx, tx, tegdb.BalanceEnsureParams{AccountID: p.Account, Bucket: p.Bucket, Now: now}); err != nil {
+				return err
+			}
+			continue
+		}
+		if p.Delta > 0 {
+			if err := s.q.BalanceEnsure(ctx, tx, tegdb.BalanceEnsureParams{AccountID: p.Account, Bucket: p.Bucket, Now: now}); err != nil {
+				return mapConstraint(err)
+			}
+		}
+		keys[balKey{p.Account, p.Bucket}] = struct{}{}
+	}
+	locked, err := s.lockBalances(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+	for _, p := range postings {
+		if p.Account == ledger.AccountFeeCollector {
+			continue
+		}
+		b := locked[balKey{p.Account, p.Bucket}]
+		if b == nil {
+			return apperr.New(apperr.NotFound, "account %q has no %s balance", p.Account, p.Bucket)
+		}
+		if b.newUnits, err = money.Add(b.newUnits, p.Delta); err != nil {
+			return apperr.New(apperr.Invalid, "the balance of %s would overflow", p.Account)
+		}
+		if p.Delta < 0 && !ledger.MayGoNegative(p.Account) && b.available() < 0 {
+			return apperr.New(apperr.InsufficientFunds, "available %s balance of %s is %s, the bridge needs %s",
+				p.Bucket, p.Account, money.Format(b.available()-p.Delta), money.Format(-p.Delta))
+		}
+	}
+	if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
+		return err
+	}
+	if fee != nil {
+		n, err := s.q.BalancesApply(ctx, tx, tegdb.BalancesApplyParams{AccountIds: []string{fee.Account}, Buckets: []string{fee.Bucket},
+			Deltas: []int64{fee.Delta}, HeldDeltas: []int64{0}, Now: now})
+		if err != nil {
+			return mapConstraint(err)
+		}
+		if n != 1 {
+			return fmt.Errorf("ledgerstore: fee credit touched %d rows", n)
+		}
+	}
+	return s.journal(ctx, tx, kind, postings, now)
+}
+
+func (s *Store) bridgeEvent(ctx context.Context, tx pgx.Tx, typ string, id uuid.UUID, step, subject string, postings []ledger.Posting, p bridgePayload, now time.Time) error {
+	env, err := newEvent(typ, "bridge-"+id.String()+"-"+step, subject, now, slices.Clone(postings), p)
+	if err != nil {
+		return err
+	}
+	return s.outbox.Write(ctx, tx, env)
+}

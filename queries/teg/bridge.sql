@@ -1,0 +1,48 @@
+-- name: BridgeTransferInsert :exec
+INSERT INTO bridge_transfers (id, kind, peer_frame, sender, recipient, amount_units, client_key, status,
+    expires_at, workflow_id, created_at, updated_at)
+VALUES (@id, @kind, @peer_frame, @sender, @recipient, @amount_units, @client_key, 'pending',
+    @expires_at, @workflow_id, @now, @now);
+
+-- name: BridgeTransferGet :one
+SELECT * FROM bridge_transfers WHERE id = @id;
+
+-- name: BridgeTransferGetForUpdate :one
+SELECT * FROM bridge_transfers WHERE id = @id FOR UPDATE;
+
+-- name: BridgeTransferByKey :one
+SELECT * FROM bridge_transfers WHERE sender = @sender AND client_key = @client_key;
+
+-- name: BridgeTransferFinish :exec
+UPDATE bridge_transfers SET status = @status, reason = @reason, fee_units = @fee_units, updated_at = @now
+WHERE id = @id AND status = 'pending';
+
+-- name: BridgeTransfersPending :many
+-- Pending operations with one peer frame (reconciliation: what is in flight).
+SELECT id, kind, amount_units FROM bridge_transfers
+WHERE peer_frame = @peer_frame AND status = 'pending' ORDER BY id LIMIT 10000;
+
+-- name: BridgeTransfersStale :many
+-- Pending operations older than a cut-off (recovery restarts their workflow).
+SELECT id, kind, workflow_id FROM bridge_transfers
+WHERE status = 'pending' AND created_at < @before ORDER BY created_at LIMIT @max_rows;
+
+-- name: BridgeInboundInsert :execrows
+INSERT INTO bridge_inbound (id, kind, peer_frame, recipient, amount_units, fee_units, status, created_at)
+VALUES (@id, @kind, @peer_frame, @recipient, @amount_units, @fee_units, @status, @now)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: BridgeInboundGet :one
+SELECT * FROM bridge_inbound WHERE id = @id;
+
+-- name: BridgeInboundApplied :many
+-- Which of ids this TEG applied for peer_frame (reconciliation).
+SELECT id FROM bridge_inbound
+WHERE peer_frame = @peer_frame AND kind = @kind AND status = 'applied' AND id = ANY(@ids::uuid[]);
+
+-- name: BridgeBalance :one
+SELECT coalesce((SELECT units FROM balances WHERE account_id = @account_id AND bucket = @bucket), 0)::bigint AS units;
+
+-- name: BridgeInboundFence :exec
+-- Turns an inbound operation refused after its row was written into a fence.
+UPDATE bridge_inbound SET status = 'fenced', fee_units = 0 WHERE id = @id;
