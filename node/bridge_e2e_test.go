@@ -291,6 +291,26 @@ func TestBridgeEndToEnd(t *testing.T) {
 			Recipient: f.bob, AmountUnits: 2 * avt, ExpiresAt: time.Now().Add(-time.Second)})
 		require.Equal(t, activities.BridgeRefused, ans.Outcome, "%+v", ans)
 		require.Equal(t, bobHas, bucketOf(t, f.b, f.bob, wrappedA))
+		// Operators find it through the saga admin API, with its frames.
+		var page struct {
+			Sagas []struct {
+				WorkflowID  string `json:"workflow_id"`
+				SagaState   string `json:"saga_state"`
+				SourceFrame string `json:"source_frame"`
+				TargetFrame string `json:"target_frame"`
+			} `json:"sagas"`
+		}
+		require.Eventually(t, func() bool {
+			require.Equal(t, 200, f.ca.call("GET", "/api/v1/admin/sagas?state=Refunded", f.adminA, nil, &page))
+			for _, s := range page.Sagas {
+				if s.WorkflowID == done.WorkflowID {
+					return s.SourceFrame == f.fa.ID && s.TargetFrame == f.fb.ID
+				}
+			}
+			return false
+		}, 30*time.Second, 200*time.Millisecond)
+		// A replay of a finished bridge saga names it and finds it not running.
+		require.Equal(t, 404, f.ca.call("POST", "/api/v1/admin/sagas/"+done.WorkflowID+"/replay", f.adminA, map[string]any{}, nil))
 		f.consistent()
 	})
 

@@ -79,6 +79,8 @@ type Saga struct {
 	SourceRegistry string    `json:"source_registry,omitempty"`
 	TargetRegistry string    `json:"target_registry,omitempty"`
 	TransferIDs    []string  `json:"transfer_ids,omitempty"`
+	SourceFrame    string    `json:"source_frame,omitempty"` // bridge sagas
+	TargetFrame    string    `json:"target_frame,omitempty"`
 	Status         string    `json:"status"`
 	StartedAt      time.Time `json:"started_at"`
 	UIURL          string    `json:"ui_url,omitempty"`
@@ -93,11 +95,14 @@ type SagaPage struct {
 var sagaStates = map[string]bool{
 	workflows.SagaPreparing: true, workflows.SagaCommitting: true, workflows.SagaCommitStalled: true,
 	workflows.SagaCommitted: true, workflows.SagaAborted: true, workflows.SagaCompensationFailed: true,
+	workflows.SagaDelivering: true, workflows.SagaOutcomeUnknown: true, workflows.SagaCompleted: true, workflows.SagaRefunded: true,
 }
 
-// Query is the visibility query for settlement sagas in state ("" = all).
+// Query is the visibility query for settlement and bridge sagas in state
+// ("" = all).
 func Query(state string) string {
-	q := fmt.Sprintf("WorkflowType = '%s'", workflows.SettlementWorkflowName)
+	q := fmt.Sprintf("WorkflowType IN ('%s', '%s', '%s')", workflows.SettlementWorkflowName,
+		workflows.BridgeTransferWorkflowName, workflows.BridgeRedemptionWorkflowName)
 	if state != "" {
 		q += fmt.Sprintf(" AND SagaState = '%s'", state)
 	}
@@ -107,7 +112,7 @@ func Query(state string) string {
 func (h *Handler) list(c *gin.Context) {
 	state := c.Query("state")
 	if state != "" && !sagaStates[state] {
-		api.WriteError(c, apperr.New(apperr.Invalid, "state must be one of Preparing, Committing, CommitStalled, Committed, Aborted, CompensationFailed"))
+		api.WriteError(c, apperr.New(apperr.Invalid, "state must be one of Preparing, Committing, CommitStalled, Committed, Aborted, CompensationFailed, Delivering, OutcomeUnknown, Completed, Refunded"))
 		return
 	}
 	limit := DefaultPageSize
@@ -146,6 +151,8 @@ func (h *Handler) list(c *gin.Context) {
 		_ = dc.FromPayload(fields["SourceRegistry"], &s.SourceRegistry)
 		_ = dc.FromPayload(fields["TargetRegistry"], &s.TargetRegistry)
 		_ = dc.FromPayload(fields["TransferIDs"], &s.TransferIDs)
+		_ = dc.FromPayload(fields["SourceFrame"], &s.SourceFrame)
+		_ = dc.FromPayload(fields["TargetFrame"], &s.TargetFrame)
 		s.UIURL = h.uiURL(s.WorkflowID)
 		out.Sagas = append(out.Sagas, s)
 	}
@@ -155,7 +162,7 @@ func (h *Handler) list(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-var workflowIDPattern = regexp.MustCompile(`^xsettle-[A-Za-z0-9._:-]{1,250}$`)
+var workflowIDPattern = regexp.MustCompile(`^(xsettle|bridge)-[A-Za-z0-9._:-]{1,250}$`)
 
 // ReplayResponse is POST /admin/sagas/{id}/replay.
 type ReplayResponse struct {
@@ -166,7 +173,7 @@ type ReplayResponse struct {
 func (h *Handler) replay(c *gin.Context) {
 	id := c.Param("id")
 	if !workflowIDPattern.MatchString(id) {
-		api.WriteError(c, apperr.New(apperr.Invalid, "%q is not a settlement workflow ID (xsettle-…)", clip(id)))
+		api.WriteError(c, apperr.New(apperr.Invalid, "%q is not a saga workflow ID (xsettle-… or bridge-…)", clip(id)))
 		return
 	}
 	err := h.Temporal.SignalWorkflow(c.Request.Context(), id, "", workflows.SignalSagaReplay, nil)

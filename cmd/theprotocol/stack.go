@@ -138,6 +138,10 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("no registry of the topology matched")
 	}
+	if err := bridgeFrames(ctx, nodes); err != nil {
+		stopNodes(nodes, cfg.ShutdownTimeout)
+		return nil, err
+	}
 	return nodes, nil
 }
 
