@@ -251,6 +251,8 @@ type Metrics struct {
 	Difference *prometheus.GaugeVec
 	Escrow     *prometheus.GaugeVec
 	Wrapped    *prometheus.GaugeVec
+	// Reachable is 1 when the last reconciliation could ask the peer.
+	Reachable *prometheus.GaugeVec
 }
 
 // NewMetrics registers the bridge metrics with reg.
@@ -266,8 +268,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Native value locked for the peer frame (base units)."}, []string{"origin", "peer"}),
 		Wrapped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bridge_wrapped_outstanding_units",
 			Help: "The origin frame's wrapped tokens outstanding on the peer frame (base units)."}, []string{"origin", "peer"}),
+		Reachable: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bridge_reconciliation_peer_reachable",
+			Help: "1 when the last bridge reconciliation could read the peer frame's side, else 0."}, []string{"origin", "peer"}),
 	}
-	reg.MustRegister(m.refusedCalls, m.applies, m.Difference, m.Escrow, m.Wrapped)
+	reg.MustRegister(m.refusedCalls, m.applies, m.Difference, m.Escrow, m.Wrapped, m.Reachable)
 	return m
 }
 

@@ -69,6 +69,9 @@ func (s *Service) reconcilePair(ctx context.Context, peer string) PairReport {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	remote, err := s.Client.Position(ctx, peer, sends)
+	if s.Metrics != nil {
+		s.Metrics.Reachable.WithLabelValues(s.Frame, peer).Set(map[bool]float64{true: 1, false: 0}[err == nil])
+	}
 	if err != nil {
 		r.Error = "ask peer: " + err.Error()
 		return r
