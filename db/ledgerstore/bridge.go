@@ -35,6 +35,9 @@ const (
 	BridgeRejected = "rejected" // inbound refused now (and fenced)
 )
 
+// fenceRecipient stands for the terms of a fence written by a question.
+const fenceRecipient = "-"
+
 var bridgeFrameID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
 // BridgeTransfer is a bridge operation this TEG started.
@@ -454,7 +457,15 @@ func (s *Store) bridgeInboundSeen(ctx context.Context, tx pgx.Tx, in BridgeInbou
 	if err != nil {
 		return BridgeInboundResult{}, false, err
 	}
-	if row.Kind != in.Kind || row.PeerFrame != in.PeerFrame || row.Recipient != in.Recipient || row.AmountUnits != in.AmountUnits {
+	if row.Kind != in.Kind || row.PeerFrame != in.PeerFrame {
+		return BridgeInboundResult{}, true, apperr.New(apperr.Conflict, "bridge operation %s was recorded with other terms", in.ID)
+	}
+	// A fence written by a question carries no terms: any delivery of
+	// that ID is refused.
+	if row.Status == BridgeFenced && row.Recipient == fenceRecipient {
+		return BridgeInboundResult{Status: BridgeFenced, Reason: "refused earlier"}, true, nil
+	}
+	if row.Recipient != in.Recipient || row.AmountUnits != in.AmountUnits {
 		return BridgeInboundResult{}, true, apperr.New(apperr.Conflict, "bridge operation %s was recorded with other terms", in.ID)
 	}
 	if row.Status == BridgeApplied {
@@ -473,7 +484,7 @@ func (s *Store) BridgeInboundStatus(ctx context.Context, peerFrame, kind string,
 	var status string
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := s.q.BridgeInboundInsert(ctx, tx, tegdb.BridgeInboundInsertParams{
-			ID: id, Kind: kind, PeerFrame: peerFrame, Recipient: "-", Status: BridgeFenced, Now: s.clock(),
+			ID: id, Kind: kind, PeerFrame: peerFrame, Recipient: fenceRecipient, Status: BridgeFenced, Now: s.clock(),
 		}); err != nil {
 			return err
 		}

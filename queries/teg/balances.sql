@@ -13,11 +13,13 @@ WHERE b.account_id = d.account_id AND b.bucket = d.bucket;
 
 -- name: BalanceTotals :one
 -- Σ of every non-issuance balance, and the issuance balance (for audits and
--- tests: issued − burned == −issuance == Σ others).
+-- tests: issued − burned == −issuance == Σ others), in the native currency:
+-- wrapped:<frame> buckets are other frames' currencies, balanced on their
+-- own against issuance in the same bucket.
 SELECT
     coalesce(sum(units) FILTER (WHERE account_id <> 'issuance'), 0)::bigint AS circulating_units,
     coalesce(sum(units) FILTER (WHERE account_id = 'issuance'), 0)::bigint AS issuance_units
-FROM balances;
+FROM balances WHERE bucket NOT LIKE 'wrapped:%';
 
 -- name: BalancesLockInOrder :many
 -- Locks the named (account, bucket) rows FOR UPDATE and returns them;

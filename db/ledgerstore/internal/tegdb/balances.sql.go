@@ -14,7 +14,7 @@ const balanceTotals = `-- name: BalanceTotals :one
 SELECT
     coalesce(sum(units) FILTER (WHERE account_id <> 'issuance'), 0)::bigint AS circulating_units,
     coalesce(sum(units) FILTER (WHERE account_id = 'issuance'), 0)::bigint AS issuance_units
-FROM balances
+FROM balances WHERE bucket NOT LIKE 'wrapped:%'
 `
 
 type BalanceTotalsRow struct {
@@ -23,7 +23,9 @@ type BalanceTotalsRow struct {
 }
 
 // Σ of every non-issuance balance, and the issuance balance (for audits and
-// tests: issued − burned == −issuance == Σ others).
+// tests: issued − burned == −issuance == Σ others), in the native currency:
+// wrapped:<frame> buckets are other frames' currencies, balanced on their
+// own against issuance in the same bucket.
 func (q *Queries) BalanceTotals(ctx context.Context, db DBTX) (BalanceTotalsRow, error) {
 	row := db.QueryRow(ctx, balanceTotals)
 	var i BalanceTotalsRow

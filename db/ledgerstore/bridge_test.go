@@ -1,0 +1,126 @@
+package ledgerstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+)
+
+func (e *env) bridgeBucket(account, bucket string) int64 {
+	e.t.Helper()
+	var units int64
+	require.NoError(e.t, e.pool.QueryRow(e.ctx,
+		`SELECT coalesce((SELECT units FROM balances WHERE account_id = $1 AND bucket = $2), 0)`, account, bucket).Scan(&units))
+	return units
+}
+
+// The origin side: a send locks into bridge:<peer>, a refund unlocks it,
+// and a completed send cannot be refunded (nor a refunded one completed).
+func TestBridgeSendLockRefundComplete(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	alice := e.agent(100 * avt)
+	escrow := ledger.BridgeEscrowAccount("beta")
+	bob := agentID()
+	start := func(key string, amount int64) (ledgerstore.BridgeTransfer, error) {
+		return e.store.BridgeStart(e.ctx, ledgerstore.BridgeRequest{Kind: ledgerstore.BridgeSend, PeerFrame: "beta", Sender: alice,
+			Recipient: bob, AmountUnits: amount, ClientKey: key, Window: time.Minute, WorkflowID: func(id uuid.UUID) string { return "bridge-" + id.String() }})
+	}
+	before := e.snapshot()
+	_, err := start("too-much", 101*avt)
+	require.True(t, apperr.Is(err, apperr.InsufficientFunds), "%v", err)
+	require.Equal(t, before, e.snapshot(), "a refused send writes nothing")
+
+	t1, err := start("one", 10*avt)
+	require.NoError(t, err)
+	again, err := start("one", 10*avt)
+	require.NoError(t, err)
+	require.True(t, again.Replayed)
+	require.Equal(t, t1.ID, again.ID)
+	units, _ := e.balance(alice)
+	require.Equal(t, 90*avt, units)
+	require.Equal(t, 10*avt, e.bridgeBucket(escrow, ledger.BucketLockedBridge))
+
+	_, err = e.store.BridgeRefund(e.ctx, t1.ID, "peer refused")
+	require.NoError(t, err)
+	_, err = e.store.BridgeRefund(e.ctx, t1.ID, "again")
+	require.NoError(t, err, "a refund is idempotent")
+	units, _ = e.balance(alice)
+	require.Equal(t, 100*avt, units, "the sender is whole")
+	require.Zero(t, e.bridgeBucket(escrow, ledger.BucketLockedBridge))
+	_, err = e.store.BridgeComplete(e.ctx, t1.ID, 0)
+	require.True(t, apperr.Is(err, apperr.Conflict), "a refunded send never completes: %v", err)
+
+	t2, err := start("two", 5*avt)
+	require.NoError(t, err)
+	_, err = e.store.BridgeComplete(e.ctx, t2.ID, 1)
+	require.NoError(t, err)
+	_, err = e.store.BridgeRefund(e.ctx, t2.ID, "late")
+	require.True(t, apperr.Is(err, apperr.Conflict), "a completed send never unlocks: %v", err)
+	require.Equal(t, 5*avt, e.bridgeBucket(escrow, ledger.BucketLockedBridge))
+	e.checkInvariants()
+}
+
+// The target side: a mint applies once whatever the repeats, is refused
+// after its expiry and after a question fenced it, and a release never
+// takes more than the escrow holds.
+func TestBridgeApplyOnceAndFences(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	bob := e.agent(0)
+	w := ledger.WrappedBucket("alpha")
+	mint := func(id uuid.UUID, amount int64, expires time.Time) ledgerstore.BridgeInboundResult {
+		res, err := e.store.BridgeApply(e.ctx, ledgerstore.BridgeInbound{ID: id, Kind: ledgerstore.BridgeMint, PeerFrame: "alpha",
+			Recipient: bob, AmountUnits: amount, ExpiresAt: expires})
+		require.NoError(t, err)
+		return res
+	}
+	later := e.clock.Now().Add(time.Minute)
+	id := uuid.New()
+	for range 3 {
+		res := mint(id, 10*avt, later)
+		require.Equal(t, ledgerstore.BridgeApplied, res.Status)
+		require.Equal(t, int64(5_000_000), res.FeeUnits)
+	}
+	require.Equal(t, 10*avt-5_000_000, e.bridgeBucket(bob, w), "minted once")
+	require.Equal(t, int64(5_000_000), e.bridgeBucket(ledger.AccountFeeCollector, w))
+	require.Equal(t, -10*avt, e.bridgeBucket(ledger.AccountIssuance, w))
+	require.Zero(t, e.bridgeBucket(bob, ledger.BucketLiquid), "nothing native is minted")
+	st, err := e.store.BridgeInboundStatus(e.ctx, "alpha", ledgerstore.BridgeMint, id)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.BridgeApplied, st)
+	// Other terms under the same ID: refused.
+	_, err = e.store.BridgeApply(e.ctx, ledgerstore.BridgeInbound{ID: id, Kind: ledgerstore.BridgeMint, PeerFrame: "alpha", Recipient: bob, AmountUnits: avt, ExpiresAt: later})
+	require.True(t, apperr.Is(err, apperr.Conflict), "%v", err)
+
+	// Expired on arrival: refused and fenced.
+	expired := uuid.New()
+	require.Equal(t, ledgerstore.BridgeRejected, mint(expired, avt, e.clock.Now().Add(-time.Second)).Status)
+	require.Equal(t, ledgerstore.BridgeFenced, mint(expired, avt, later).Status)
+
+	// Asked about before it arrived: fenced, so a late delivery is refused.
+	asked := uuid.New()
+	st, err = e.store.BridgeInboundStatus(e.ctx, "alpha", ledgerstore.BridgeMint, asked)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.BridgeFenced, st)
+	require.Equal(t, ledgerstore.BridgeFenced, mint(asked, avt, later).Status)
+
+	// Unknown recipient: refused, nothing minted.
+	res, err := e.store.BridgeApply(e.ctx, ledgerstore.BridgeInbound{ID: uuid.New(), Kind: ledgerstore.BridgeMint, PeerFrame: "alpha", Recipient: agentID(), AmountUnits: avt, ExpiresAt: later})
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.BridgeRejected, res.Status)
+	require.Equal(t, -10*avt, e.bridgeBucket(ledger.AccountIssuance, w))
+
+	// A release is bounded by the escrow for the asking frame (empty here).
+	res, err = e.store.BridgeApply(e.ctx, ledgerstore.BridgeInbound{ID: uuid.New(), Kind: ledgerstore.BridgeRelease, PeerFrame: "alpha", Recipient: bob, AmountUnits: avt, ExpiresAt: later})
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.BridgeRejected, res.Status)
+	require.Zero(t, e.bridgeBucket(bob, ledger.BucketLiquid))
+	e.checkInvariants()
+}
