@@ -252,14 +252,19 @@ func TestBridgeEndToEnd(t *testing.T) {
 		// The balance response shows the wrapped bucket, named for its origin.
 		var bal struct {
 			Buckets []struct {
-				Bucket string `json:"bucket"`
-				Units  int64  `json:"units"`
+				Bucket       string `json:"bucket"`
+				Units        int64  `json:"units"`
+				Denomination string `json:"denomination"`
+				OriginFrame  string `json:"origin_frame"`
 			} `json:"buckets"`
 		}
 		require.Equal(t, 200, f.cb.call("GET", "/api/v1/agents/"+f.bob+"/balance", f.bobT, nil, &bal))
 		found := false
 		for _, b := range bal.Buckets {
-			found = found || (b.Bucket == wrappedA && b.Units == bobHas)
+			found = found || (b.Bucket == wrappedA && b.Units == bobHas && b.Denomination == "wrapped" && b.OriginFrame == f.fa.ID)
+			if b.Bucket == "liquid" {
+				require.Equal(t, "native", b.Denomination)
+			}
 		}
 		require.True(t, found, "%+v", bal)
 		f.consistent()

@@ -1,6 +1,7 @@
 package ledgerapi
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,19 @@ type BucketResponse struct {
 	HeldUnits      int64  `json:"held_units"`
 	AvailableUnits int64  `json:"available_units"`
 	Amount         string `json:"amount"`
+	// Denomination is "native" (this frame's currency) or "wrapped"
+	// (another frame's, held here as wrapped tokens: never part of this
+	// frame's supply); OriginFrame names that frame.
+	Denomination string `json:"denomination"`
+	OriginFrame  string `json:"origin_frame,omitempty"`
+}
+
+// bucketDenomination splits a bucket name into its denomination.
+func bucketDenomination(bucket string) (string, string) {
+	if origin, ok := strings.CutPrefix(bucket, "wrapped:"); ok {
+		return "wrapped", origin
+	}
+	return "native", ""
 }
 
 // BalanceResponse is GET /agents/{did}/balance.

@@ -435,6 +435,7 @@ func (h *Handler) balance(c *gin.Context) {
 	}
 	for i, bk := range b.Buckets {
 		out.Buckets[i] = BucketResponse{Bucket: bk.Bucket, Units: bk.Units, HeldUnits: bk.HeldUnits, AvailableUnits: bk.AvailableUnits, Amount: money.Format(bk.Units)}
+		out.Buckets[i].Denomination, out.Buckets[i].OriginFrame = bucketDenomination(bk.Bucket)
 	}
 	c.JSON(http.StatusOK, out)
 }
