@@ -182,6 +182,10 @@ bench-xfer: tools build ## cross-registry transfers: intra figure, lone latency,
 check-image: ## build the binary exactly as the Dockerfile does (static, CGO off) and check deploy/'s compose rules; no Docker needed
 	THEPROTOCOL_TEST_STATIC_BUILD=1 $(GO) test -count=1 -run 'TestDockerfile|TestComposeFiles' ./deploy
 
+.PHONY: bench-bridge
+bench-bridge: tools build ## cross-frame bridge: lone and loaded bridge sends (transfers/s, accept→minted p50/p99) beside the batched cross-registry figure, same run
+	XFER_BENCH_CLIENTS=$${XFER_BENCH_CLIENTS:-128} $(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench BridgeTransfers -benchtime $${BRIDGE_BENCH_N:-2000}x -timeout 30m
+
 .PHONY: clean
 clean: ## remove built binaries and the dev stack's state (.data/)
 	rm -rf $(BIN) .data
