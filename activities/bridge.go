@@ -150,3 +150,76 @@ func classifyBridge(err error) error {
 	}
 	return err
 }
+
+// BridgeBatchLedger is what the batch activities need of this TEG.
+type BridgeBatchLedger interface {
+	BridgeRecords(ctx context.Context, ids []uuid.UUID) ([]BridgeRecord, error)
+	BridgeCompleteMany(ctx context.Context, fees map[uuid.UUID]int64) error
+}
+
+// BridgeBatchPeers delivers several operations to one peer frame in one call.
+type BridgeBatchPeers interface {
+	DeliverBatch(ctx context.Context, frame string, rs []BridgeRecord) []BridgeAnswer
+}
+
+// BridgeBatch holds the batch activities of the bridge.
+type BridgeBatch struct {
+	Ledger BridgeBatchLedger
+	Peers  BridgeBatchPeers
+}
+
+// BridgeBatchInput names a batch's operations and the peer frame the
+// batch was formed for.
+type BridgeBatchInput struct {
+	Peer string
+	IDs  []uuid.UUID
+}
+
+// BridgeItemStep is one operation's step in a batch.
+type BridgeItemStep struct {
+	ID uuid.UUID
+	BridgeStep
+}
+
+// BridgeDeliverBatch sends the pending operations among in.IDs that this
+// TEG recorded for in.Peer in one call, with the terms from the records.
+// Operations not pending are answered BridgeFinished; unknown IDs and
+// operations with another peer are answered BridgeUndelivered (their own
+// workflow deals with them).
+func (a *BridgeBatch) BridgeDeliverBatch(ctx context.Context, in BridgeBatchInput) ([]BridgeItemStep, error) {
+	recs, err := a.Ledger.BridgeRecords(ctx, in.IDs)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[uuid.UUID]BridgeRecord, len(recs))
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	out := make([]BridgeItemStep, len(in.IDs))
+	var send []BridgeRecord
+	var at []int
+	for i, id := range in.IDs {
+		r, ok := byID[id]
+		out[i] = BridgeItemStep{ID: id, BridgeStep: BridgeStep{ExpiresAt: r.ExpiresAt, Status: r.Status}}
+		switch {
+		case !ok || r.PeerFrame != in.Peer:
+			out[i].Outcome = BridgeUndelivered
+		case r.Status != "pending":
+			out[i].Outcome = BridgeFinished
+		default:
+			send = append(send, r)
+			at = append(at, i)
+		}
+	}
+	if len(send) > 0 {
+		for j, ans := range a.Peers.DeliverBatch(ctx, in.Peer, send) {
+			out[at[j]].BridgeAnswer = ans
+		}
+	}
+	return out, nil
+}
+
+// BridgeCompleteBatch records that the peer applied these operations.
+func (a *BridgeBatch) BridgeCompleteBatch(ctx context.Context, fees map[uuid.UUID]int64) error {
+	return a.Ledger.BridgeCompleteMany(ctx, fees)
+}

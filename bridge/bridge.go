@@ -24,9 +24,10 @@ import (
 
 // Participant API paths (mTLS listener).
 const (
-	PathApply    = "/internal/v1/bridge/apply"
-	PathStatus   = "/internal/v1/bridge/status"
-	PathPosition = "/internal/v1/bridge/position"
+	PathApply      = "/internal/v1/bridge/apply"
+	PathApplyBatch = "/internal/v1/bridge/apply-batch"
+	PathStatus     = "/internal/v1/bridge/status"
+	PathPosition   = "/internal/v1/bridge/position"
 )
 
 // Peer is another frame this frame bridges with.

@@ -58,6 +58,50 @@ func (c *Client) Deliver(ctx context.Context, r activities.BridgeRecord) activit
 	return answer(out, err)
 }
 
+// DeliverBatch sends the peer legs of rs (all with one peer frame) in one
+// call; a transport failure is every operation's answer. An operation the
+// peer found malformed is answered unknown: its own workflow retries it
+// alone.
+func (c *Client) DeliverBatch(ctx context.Context, frame string, rs []activities.BridgeRecord) []activities.BridgeAnswer {
+	req := BatchRequest{Operations: make([]ApplyRequest, len(rs))}
+	for i, r := range rs {
+		op := ApplyRequest{ID: r.ID, Recipient: r.Recipient, AmountUnits: r.AmountUnits, ExpiresAt: r.ExpiresAt}
+		if r.Kind == ledgerstore.BridgeRedeem {
+			op.Kind = ledgerstore.BridgeRelease
+			if p, ok := c.Peers.Get(frame); ok {
+				op.Currency = p.Currency
+			}
+		} else {
+			op.Kind, op.Currency = ledgerstore.BridgeMint, c.Currency
+		}
+		req.Operations[i] = op
+	}
+	var out BatchAnswer
+	err := c.call(ctx, "apply", frame, PathApplyBatch, req, &out)
+	answers := make([]activities.BridgeAnswer, len(rs))
+	if err == nil && len(out.Results) != len(rs) {
+		err = apperr.New(apperr.Unavailable, "the peer answered %d of %d operations", len(out.Results), len(rs))
+	}
+	for i := range rs {
+		if err != nil {
+			answers[i] = answer(ApplyAnswer{}, err)
+			if answers[i].Outcome == activities.BridgeRefused {
+				// A refusal of the whole request says nothing definite
+				// about each operation: leave them to their own workflows.
+				answers[i].Outcome = activities.BridgeUnknown
+			}
+			continue
+		}
+		res := out.Results[i]
+		if res.ID != rs[i].ID {
+			answers[i] = activities.BridgeAnswer{Outcome: activities.BridgeUnknown, Reason: "the peer answered for another operation"}
+			continue
+		}
+		answers[i] = answer(res, nil)
+	}
+	return answers
+}
+
 // Ask asks the peer whether it applied r's leg (and fences it if not).
 func (c *Client) Ask(ctx context.Context, r activities.BridgeRecord) activities.BridgeAnswer {
 	kind := ledgerstore.BridgeMint

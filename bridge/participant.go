@@ -17,7 +17,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/identity"
 )
 
-const maxBodyBytes = 64 << 10
+const maxBodyBytes = 1 << 20 // a batch of MaxBridgeBatch operations fits
 
 // ApplyRequest asks the peer to apply one operation.
 type ApplyRequest struct {
@@ -70,6 +70,7 @@ type PendingOp struct {
 // ParticipantStore is what the participant needs (*ledgerstore.Store).
 type ParticipantStore interface {
 	BridgeApply(ctx context.Context, in ledgerstore.BridgeInbound) (ledgerstore.BridgeInboundResult, error)
+	BridgeApplyBatch(ctx context.Context, ins []ledgerstore.BridgeInbound) ([]ledgerstore.BridgeInboundResult, error)
 	BridgeInboundStatus(ctx context.Context, peerFrame, kind string, id uuid.UUID) (string, error)
 	BridgePosition(ctx context.Context, peerFrame string) (ledgerstore.BridgePosition, error)
 	BridgeInboundApplied(ctx context.Context, peerFrame, kind string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
@@ -92,6 +93,7 @@ type Participant struct {
 // Register mounts the routes on mux.
 func (p *Participant) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathApply, p.serve("apply", p.apply))
+	mux.HandleFunc("POST "+PathApplyBatch, p.serve("apply", p.applyBatch))
 	mux.HandleFunc("POST "+PathStatus, p.serve("status", p.status))
 	mux.HandleFunc("POST "+PathPosition, p.serve("position", p.position))
 }
@@ -133,28 +135,80 @@ func (p *Participant) serve(op string, h func(*http.Request, Peer) (any, error))
 	}
 }
 
+// checkApply refuses a request whose currency is not the one its kind
+// moves: a mint is of the caller's currency (it becomes wrapped:<caller>),
+// a release pays out this frame's own. Neither ever creates this frame's
+// native currency.
+func (p *Participant) checkApply(req ApplyRequest, peer Peer) error {
+	if req.ID == uuid.Nil {
+		return apperr.New(apperr.Invalid, "id is required")
+	}
+	switch req.Kind {
+	case ledgerstore.BridgeMint:
+		if peer.Currency != "" && req.Currency != peer.Currency {
+			return apperr.New(apperr.Invalid, "a mint from frame %s must be of its currency %s, not %q", peer.Frame, peer.Currency, clip(req.Currency))
+		}
+	case ledgerstore.BridgeRelease:
+		if p.Currency != "" && req.Currency != p.Currency {
+			return apperr.New(apperr.Invalid, "a release here is of %s, not %q", p.Currency, clip(req.Currency))
+		}
+	default:
+		return apperr.New(apperr.Invalid, "kind must be mint or release")
+	}
+	return nil
+}
+
+// BatchRequest asks the peer to apply several operations.
+type BatchRequest struct {
+	Operations []ApplyRequest `json:"operations"`
+}
+
+// BatchAnswer answers each operation of a batch, in order.
+type BatchAnswer struct {
+	Results []ApplyAnswer `json:"results"`
+}
+
+func (p *Participant) applyBatch(r *http.Request, peer Peer) (any, error) {
+	var req BatchRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Operations) == 0 || len(req.Operations) > ledgerstore.MaxBridgeBatch {
+		return nil, apperr.New(apperr.Invalid, "a batch holds 1..%d operations", ledgerstore.MaxBridgeBatch)
+	}
+	out := BatchAnswer{Results: make([]ApplyAnswer, len(req.Operations))}
+	var ins []ledgerstore.BridgeInbound
+	var at []int
+	for i, op := range req.Operations {
+		if err := p.checkApply(op, peer); err != nil {
+			// Refused as a whole request would be: nothing recorded.
+			out.Results[i] = ApplyAnswer{ID: op.ID, Status: "invalid", Reason: apperr.MessageOf(err)}
+			continue
+		}
+		ins = append(ins, ledgerstore.BridgeInbound{ID: op.ID, Kind: op.Kind, PeerFrame: peer.Frame, Recipient: op.Recipient,
+			AmountUnits: op.AmountUnits, ExpiresAt: op.ExpiresAt})
+		at = append(at, i)
+	}
+	if len(ins) > 0 {
+		res, err := p.Store.BridgeApplyBatch(r.Context(), ins)
+		if err != nil {
+			return nil, err
+		}
+		for j, rr := range res {
+			p.Metrics.applied(ins[j].Kind, rr.Status)
+			out.Results[at[j]] = ApplyAnswer{ID: ins[j].ID, Status: rr.Status, Reason: rr.Reason, FeeUnits: rr.FeeUnits}
+		}
+	}
+	return out, nil
+}
+
 func (p *Participant) apply(r *http.Request, peer Peer) (any, error) {
 	var req ApplyRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.ID == uuid.Nil {
-		return nil, apperr.New(apperr.Invalid, "id is required")
-	}
-	// A mint is of the caller's currency (it becomes wrapped:<caller>); a
-	// release pays out this frame's own. Neither ever creates this frame's
-	// native currency.
-	switch req.Kind {
-	case ledgerstore.BridgeMint:
-		if peer.Currency != "" && req.Currency != peer.Currency {
-			return nil, apperr.New(apperr.Invalid, "a mint from frame %s must be of its currency %s, not %q", peer.Frame, peer.Currency, clip(req.Currency))
-		}
-	case ledgerstore.BridgeRelease:
-		if p.Currency != "" && req.Currency != p.Currency {
-			return nil, apperr.New(apperr.Invalid, "a release here is of %s, not %q", p.Currency, clip(req.Currency))
-		}
-	default:
-		return nil, apperr.New(apperr.Invalid, "kind must be mint or release")
+	if err := p.checkApply(req, peer); err != nil {
+		return nil, err
 	}
 	res, err := p.Store.BridgeApply(r.Context(), ledgerstore.BridgeInbound{
 		ID: req.ID, Kind: req.Kind, PeerFrame: peer.Frame, Recipient: req.Recipient, AmountUnits: req.AmountUnits, ExpiresAt: req.ExpiresAt,

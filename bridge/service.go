@@ -29,12 +29,17 @@ type Store interface {
 	BridgePosition(ctx context.Context, peerFrame string) (ledgerstore.BridgePosition, error)
 	BridgeInboundApplied(ctx context.Context, peerFrame, kind string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 	StaleBridgeTransfers(ctx context.Context, before time.Time, limit int) ([]ledgerstore.BridgeTransfer, error)
+	BridgeTransfers(ctx context.Context, ids []uuid.UUID) ([]ledgerstore.BridgeTransfer, error)
+	BridgeCompleteMany(ctx context.Context, fees map[uuid.UUID]int64) error
 }
 
 // LedgerPort adapts the store to the activities' port.
 type LedgerPort struct{ Store Store }
 
-var _ activities.BridgeLedger = LedgerPort{}
+var (
+	_ activities.BridgeLedger      = LedgerPort{}
+	_ activities.BridgeBatchLedger = LedgerPort{}
+)
 
 // BridgeRecord reads operation id.
 func (l LedgerPort) BridgeRecord(ctx context.Context, id uuid.UUID) (activities.BridgeRecord, error) {
@@ -50,6 +55,22 @@ func (l LedgerPort) BridgeRecord(ctx context.Context, id uuid.UUID) (activities.
 func (l LedgerPort) BridgeComplete(ctx context.Context, id uuid.UUID, fee int64) error {
 	_, err := l.Store.BridgeComplete(ctx, id, fee)
 	return err
+}
+
+// BridgeRecords reads several operations.
+func (l LedgerPort) BridgeRecords(ctx context.Context, ids []uuid.UUID) ([]activities.BridgeRecord, error) {
+	ts, err := l.Store.BridgeTransfers(ctx, ids)
+	out := make([]activities.BridgeRecord, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, activities.BridgeRecord{ID: t.ID, Kind: t.Kind, PeerFrame: t.PeerFrame, Recipient: t.Recipient,
+			AmountUnits: t.AmountUnits, Status: t.Status, ExpiresAt: t.ExpiresAt})
+	}
+	return out, err
+}
+
+// BridgeCompleteMany completes several operations.
+func (l LedgerPort) BridgeCompleteMany(ctx context.Context, fees map[uuid.UUID]int64) error {
+	return l.Store.BridgeCompleteMany(ctx, fees)
 }
 
 // BridgeRefund refunds id.
@@ -70,6 +91,9 @@ type Service struct {
 	Window    time.Duration
 	Log       *slog.Logger
 	Metrics   *Metrics
+	// Batcher, when set (and batching: MaxBatch ≠ 1), carries operations
+	// in BridgeBatch workflows per peer frame, with admission control.
+	Batcher *Batcher
 }
 
 // Request is a send or a redemption as the API received it.
@@ -95,12 +119,29 @@ func (s *Service) Start(ctx context.Context, r Request) (ledgerstore.BridgeTrans
 	if window <= 0 {
 		window = DefaultWindow
 	}
+	batched := s.Batcher != nil && s.Batcher.Opts.MaxBatch != 1
+	release := func() {}
+	if batched {
+		var err error
+		if release, err = s.Batcher.Admit(ctx, r.Frame); err != nil {
+			return ledgerstore.BridgeTransfer{}, err
+		}
+	}
 	t, err := s.Store.BridgeStart(ctx, ledgerstore.BridgeRequest{
 		Kind: r.Kind, PeerFrame: r.Frame, Sender: r.From, Recipient: r.To, AmountUnits: r.AmountUnits,
 		ClientKey: r.Key, Window: window, WorkflowID: workflows.BridgeWorkflowID,
 	})
 	if err != nil {
+		release()
 		return t, err
+	}
+	if batched {
+		if t.Replayed || t.Status != ledgerstore.BridgePending {
+			release() // already carried, or being carried
+		} else {
+			s.Batcher.Submit(r.Frame, t.ID)
+		}
+		return t, nil
 	}
 	if t.Status == ledgerstore.BridgePending {
 		if err := s.startWorkflow(ctx, t); err != nil {
@@ -154,7 +195,9 @@ func (s *Service) Recover(ctx context.Context, age time.Duration) {
 }
 
 // startWorkflowReusing starts t's workflow even when an earlier run of it
-// ended (it then finds the operation finished or carries it on).
+// ended (it then finds the operation finished or carries it on). An
+// earlier attempt may have reached the peer, so the workflow will not
+// refund without the peer's answer.
 func (s *Service) startWorkflowReusing(ctx context.Context, t ledgerstore.BridgeTransfer) error {
 	name := workflows.BridgeTransferWorkflowName
 	if t.Kind == ledgerstore.BridgeRedeem {
@@ -163,7 +206,7 @@ func (s *Service) startWorkflowReusing(ctx context.Context, t ledgerstore.Bridge
 	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: t.WorkflowID, TaskQueue: s.TaskQueue,
 		TypedSearchAttributes: workflows.BridgeSearchAttributes(t.ID, s.Frame, t.PeerFrame),
-	}, name, workflows.BridgeInput{TransferID: t.ID})
+	}, name, workflows.BridgeInput{TransferID: t.ID, MaybeDelivered: true})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil

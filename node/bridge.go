@@ -37,6 +37,10 @@ type Bridge struct {
 // (zero: bridge.DefaultWindow). Tests shorten it.
 var BridgeWindow time.Duration
 
+// BridgeBatching tunes the batching of bridge operations per peer frame
+// (zero: the defaults; MaxBatch 1: one workflow per operation).
+var BridgeBatching bridge.BatcherOptions
+
 // mountBridge creates the bridge on the frame's mainframe TEG and mounts
 // its API routes.
 func (n *Node) mountBridge(v1 *gin.RouterGroup) {
@@ -49,7 +53,8 @@ func (n *Node) mountBridge(v1 *gin.RouterGroup) {
 	n.Bridge = &Bridge{
 		Peers: dir, Client: cl, Metrics: m,
 		Service: &bridge.Service{Frame: n.opts.Frame.ID, Store: n.Ledger, Peers: dir, Client: cl, Temporal: n.Temporal,
-			TaskQueue: n.opts.Registry.TaskQueue(), Window: BridgeWindow, Log: n.log, Metrics: m},
+			TaskQueue: n.opts.Registry.TaskQueue(), Window: BridgeWindow, Log: n.log, Metrics: m,
+			Batcher: &bridge.Batcher{Frame: n.opts.Frame.ID, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Opts: BridgeBatching, Log: n.log}},
 		Participant: &bridge.Participant{Store: n.Ledger, Peers: dir, Currency: n.opts.Frame.Currency, Metrics: m},
 	}
 	(&bridgeapi.Handler{Service: n.Bridge.Service, Idem: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now}).Mount(v1)
@@ -163,10 +168,11 @@ func ConnectFrames(ctx context.Context, a, b *Node) error {
 	return nil
 }
 
-// bridgeActivities are the worker's bridge activities (nil off the mainframe).
-func (n *Node) bridgeActivities() any {
+// bridgeActivities are the worker's bridge activities (none off the mainframe).
+func (n *Node) bridgeActivities() []any {
 	if n.Bridge == nil {
 		return nil
 	}
-	return &activities.Bridge{Ledger: bridge.LedgerPort{Store: n.Ledger}, Peers: n.Bridge.Client}
+	port := bridge.LedgerPort{Store: n.Ledger}
+	return []any{&activities.Bridge{Ledger: port, Peers: n.Bridge.Client}, &activities.BridgeBatch{Ledger: port, Peers: n.Bridge.Client}}
 }

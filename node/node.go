@@ -273,9 +273,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		acts = append(acts, n.settlementActivities()...)
 		acts = append(acts, n.disputeActivities())
 		acts = append(acts, n.reputationActivities()...)
-		if b := n.bridgeActivities(); b != nil {
-			acts = append(acts, b)
-		}
+		acts = append(acts, n.bridgeActivities()...)
 		if n.Xfer != nil || n.Bridge != nil {
 			// A Temporal started by an older build may lack the newer
 			// search attributes; workflows fail to start without them.

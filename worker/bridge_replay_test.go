@@ -31,6 +31,7 @@ func TestRecordBridgeHistories(t *testing.T) {
 	l := &memBridgeLedger{recs: map[uuid.UUID]*activities.BridgeRecord{}}
 	p := &scriptedBridgePeer{}
 	w.RegisterActivity(&activities.Bridge{Ledger: l, Peers: p})
+	w.RegisterActivity(&activities.BridgeBatch{Ledger: l, Peers: p})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	require.NoError(t, os.MkdirAll(historyDir, 0o755))
@@ -63,6 +64,21 @@ func TestRecordBridgeHistories(t *testing.T) {
 	record("bridge-transfer-parked-replayed", "send", workflows.BridgeTransferWorkflowName, []string{ud}, ud, 1, time.Second, func(id string) {
 		time.Sleep(4 * time.Second)
 		require.NoError(t, tc.Client.SignalWorkflow(ctx, id, "", workflows.SignalSagaReplay, nil))
+	})
+	// A batch of three: two minted at once, one whose answer was lost
+	// handed to its own saga (which finds it minted).
+	t.Run("bridge-batch-minted-and-handed-over", func(t *testing.T) {
+		ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+		for _, id := range ids {
+			l.add(id, "send", time.Second, 0)
+		}
+		p.script([]string{ap, ap, un, ap}, ap)
+		wid := workflows.BridgeBatchWorkflowID(ids[0])
+		run, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: tc.TaskQueue},
+			workflows.BridgeBatchWorkflowName, workflows.BridgeBatchInput{SourceFrame: "alpha", TargetFrame: "beta", TransferIDs: ids})
+		require.NoError(t, err)
+		require.NoError(t, run.Get(ctx, nil))
+		writeHistory(t, tc.Client, wid, run.GetRunID(), "bridge-batch-minted-and-handed-over")
 	})
 	record("bridge-redemption-released", "redeem", workflows.BridgeRedemptionWorkflowName, []string{ap}, "", 0, time.Minute, nil)
 	record("bridge-redemption-reminted", "redeem", workflows.BridgeRedemptionWorkflowName, []string{rf}, "", 0, time.Minute, nil)
@@ -137,4 +153,28 @@ func (p *scriptedBridgePeer) Ask(context.Context, activities.BridgeRecord) activ
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return activities.BridgeAnswer{Outcome: p.ask, Reason: p.ask}
+}
+
+func (m *memBridgeLedger) BridgeRecords(ctx context.Context, ids []uuid.UUID) ([]activities.BridgeRecord, error) {
+	var out []activities.BridgeRecord
+	for _, id := range ids {
+		r, _ := m.BridgeRecord(ctx, id)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (m *memBridgeLedger) BridgeCompleteMany(ctx context.Context, fees map[uuid.UUID]int64) error {
+	for id := range fees {
+		_ = m.BridgeComplete(ctx, id, 0)
+	}
+	return nil
+}
+
+func (p *scriptedBridgePeer) DeliverBatch(ctx context.Context, _ string, rs []activities.BridgeRecord) []activities.BridgeAnswer {
+	out := make([]activities.BridgeAnswer, len(rs))
+	for i, r := range rs {
+		out[i] = p.Deliver(ctx, r)
+	}
+	return out
 }

@@ -41,8 +41,9 @@ var BridgeFamily = Family{
 	Workflows: []Workflow{
 		{Name: BridgeTransferWorkflowName, Func: BridgeTransfer},
 		{Name: BridgeRedemptionWorkflowName, Func: BridgeRedemption},
+		{Name: BridgeBatchWorkflowName, Func: BridgeBatch},
 	},
-	Activities: []any{(*activities.Bridge)(nil)},
+	Activities: []any{(*activities.Bridge)(nil), (*activities.BridgeBatch)(nil)},
 	// SagaState, TransferID and TransferIDs are the settlement family's
 	// (each key is declared once); bridge sagas set them too.
 	SearchAttributes: []temporal.SearchAttributeKey{SourceFrameKey, TargetFrameKey},
@@ -68,6 +69,10 @@ type BridgeInput struct {
 	// CompensationAttempts bounds the refund's retries before the saga
 	// parks in CompensationFailed (default 5).
 	CompensationAttempts int32
+	// MaybeDelivered says an earlier attempt outside this workflow (a
+	// batch, or a run before a crash) may have reached the peer: the saga
+	// then never refunds without the peer's answer.
+	MaybeDelivered bool
 }
 
 // BridgeStatus is the query result.
@@ -181,7 +186,7 @@ func bridgeSaga(ctx workflow.Context, in BridgeInput) (BridgeResult, error) {
 	}
 
 	// 1. Deliver until the peer answers or the operation expires.
-	maybeDelivered := false
+	maybeDelivered := in.MaybeDelivered
 	backoff := 200 * time.Millisecond
 	var step activities.BridgeStep
 	for {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 )
@@ -269,4 +270,62 @@ func TestBridgeTransferNeverBothProperty(t *testing.T) {
 			require.Zero(t, f.completes, "case %d %v", i, script)
 		}
 	}
+}
+
+func (f *fakeBridge) BridgeRecords(ctx context.Context, ids []uuid.UUID) ([]activities.BridgeRecord, error) {
+	r, _ := f.BridgeRecord(ctx, ids[0])
+	return []activities.BridgeRecord{r}, nil
+}
+
+func (f *fakeBridge) BridgeCompleteMany(ctx context.Context, fees map[uuid.UUID]int64) error {
+	for id, fee := range fees {
+		if err := f.BridgeComplete(ctx, id, fee); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeBridge) DeliverBatch(ctx context.Context, _ string, rs []activities.BridgeRecord) []activities.BridgeAnswer {
+	return []activities.BridgeAnswer{f.Deliver(ctx, rs[0])}
+}
+
+// A batch whose delivery may have reached the peer hands the operation to
+// its own saga, which then never refunds without the peer's answer.
+func TestBridgeBatchHandsOverWhatItCouldNotSettle(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		script    []string
+		completed bool
+	}{
+		{"applied in the batch", []string{netOK}, true},
+		{"applied, answer lost, then unreachable", append([]string{netLost}, repeat(netUndelivered, 60)...), true},
+		{"never delivered", repeat(netUndelivered, 60), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &fakeBridge{script: c.script}
+			env := bridgeEnv(t, f)
+			env.RegisterActivity(&activities.BridgeBatch{Ledger: f, Peers: f})
+			env.RegisterWorkflowWithOptions(BridgeTransfer, workflow.RegisterOptions{Name: BridgeTransferWorkflowName})
+			env.ExecuteWorkflow(BridgeBatch, BridgeBatchInput{SourceFrame: "alpha", TargetFrame: "beta", TransferIDs: []uuid.UUID{f.rec.ID}})
+			require.True(t, env.IsWorkflowCompleted())
+			require.NoError(t, env.GetWorkflowError())
+			require.LessOrEqual(t, f.applies, 1)
+			if c.completed {
+				require.Equal(t, "completed", f.rec.Status)
+				require.Zero(t, f.refunds)
+			} else {
+				require.Equal(t, "refunded", f.rec.Status)
+				require.Zero(t, f.applies)
+			}
+		})
+	}
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
 }

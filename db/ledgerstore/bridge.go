@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -101,6 +102,17 @@ func (r BridgeRequest) validate() error {
 		return apperr.New(apperr.Internal, "bridge request without a window or workflow id")
 	}
 	return validateClientKey(r.ClientKey)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func clip(s string) string {
@@ -262,7 +274,7 @@ func (s *Store) BridgeComplete(ctx context.Context, id uuid.UUID, feeUnits int64
 // is Conflict.
 func (s *Store) BridgeRefund(ctx context.Context, id uuid.UUID, reason string) (BridgeTransfer, error) {
 	if len(reason) > MaxReasonBytes {
-		reason = reason[:MaxReasonBytes]
+		reason = truncate(reason, MaxReasonBytes)
 	}
 	var out BridgeTransfer
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
@@ -325,6 +337,7 @@ type BridgeInboundResult struct {
 	Status   string // BridgeApplied, BridgeRejected or BridgeFenced
 	Reason   string
 	FeeUnits int64
+	err      error // why an item of a batch was refused as invalid
 }
 
 // BridgeApply applies in exactly once, keyed by its ID. A mint credits
@@ -336,116 +349,190 @@ type BridgeInboundResult struct {
 // of the same ID is refused too. A repeat of an applied or fenced ID gets
 // the same answer; the same ID with other terms is Conflict.
 func (s *Store) BridgeApply(ctx context.Context, in BridgeInbound) (BridgeInboundResult, error) {
-	if in.Kind != BridgeMint && in.Kind != BridgeRelease {
-		return BridgeInboundResult{}, apperr.New(apperr.Invalid, "bridge operation must be mint or release")
-	}
-	if !bridgeFrameID.MatchString(in.PeerFrame) {
-		return BridgeInboundResult{}, apperr.New(apperr.Invalid, "frame %q is not a frame id", clip(in.PeerFrame))
-	}
-	if err := userAccount("to", in.Recipient); err != nil {
+	if err := in.validate(); err != nil {
 		return BridgeInboundResult{}, err
 	}
+	res, err := s.BridgeApplyBatch(ctx, []BridgeInbound{in})
+	if err != nil {
+		return BridgeInboundResult{}, err
+	}
+	if res[0].err != nil {
+		return BridgeInboundResult{}, res[0].err
+	}
+	return res[0], nil
+}
+
+func (in BridgeInbound) validate() error {
+	if in.ID == uuid.Nil {
+		return apperr.New(apperr.Invalid, "bridge operation id is required")
+	}
+	if in.Kind != BridgeMint && in.Kind != BridgeRelease {
+		return apperr.New(apperr.Invalid, "bridge operation must be mint or release")
+	}
+	if !bridgeFrameID.MatchString(in.PeerFrame) {
+		return apperr.New(apperr.Invalid, "frame %q is not a frame id", clip(in.PeerFrame))
+	}
+	if err := userAccount("to", in.Recipient); err != nil {
+		return err
+	}
 	if err := ledger.ValidateAmount(in.AmountUnits); err != nil {
-		return BridgeInboundResult{}, apperr.New(apperr.Invalid, "%s", err.Error())
+		return apperr.New(apperr.Invalid, "%s", err.Error())
+	}
+	return nil
+}
+
+// MaxBridgeBatch bounds one BridgeApplyBatch.
+const MaxBridgeBatch = 1000
+
+// BridgeApplyBatch applies ins as BridgeApply does each, in one
+// transaction: the escrow, issuance and fee rows are locked once for the
+// batch. Answers are in the order of ins; an invalid item or one recorded
+// with other terms is answered Rejected (with its error's message) without
+// touching the others.
+func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]BridgeInboundResult, error) {
+	if len(ins) == 0 || len(ins) > MaxBridgeBatch {
+		return nil, apperr.New(apperr.Invalid, "a bridge batch holds 1..%d operations", MaxBridgeBatch)
 	}
 	if !s.mainframe {
-		return BridgeInboundResult{}, apperr.New(apperr.FailedPrecondition, "only the frame's mainframe TEG bridges to other frames")
+		return nil, apperr.New(apperr.FailedPrecondition, "only the frame's mainframe TEG bridges to other frames")
 	}
-	var out BridgeInboundResult
+	var out []BridgeInboundResult
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		out = make([]BridgeInboundResult, len(ins))
 		now := s.clock()
-		reject := func(reason string) error {
-			out = BridgeInboundResult{Status: BridgeRejected, Reason: reason}
-			_, err := s.q.BridgeInboundInsert(ctx, tx, tegdb.BridgeInboundInsertParams{
-				ID: in.ID, Kind: in.Kind, PeerFrame: in.PeerFrame, Recipient: in.Recipient, AmountUnits: in.AmountUnits,
-				Status: BridgeFenced, Now: now,
-			})
-			return err
-		}
-		// The row first: a concurrent duplicate waits on its key and then
-		// finds it.
-		fee, net := int64(0), in.AmountUnits
-		if in.Kind == BridgeMint {
-			f, err := ledger.TransferFee(in.AmountUnits, ledger.BaseFeeBps)
-			if err != nil {
-				if prev, found, perr := s.bridgeInboundSeen(ctx, tx, in); found || perr != nil {
-					out = prev
-					return perr
+		var moves []bridgeEntry
+		var evs []bridgeEv
+		escrowLeft := map[string]int64{}
+		for i, in := range ins {
+			if err := in.validate(); err != nil {
+				out[i] = BridgeInboundResult{Status: BridgeRejected, Reason: apperr.MessageOf(err), err: err}
+				continue
+			}
+			fee, net := int64(0), in.AmountUnits
+			if in.Kind == BridgeMint {
+				if f, err := ledger.TransferFee(in.AmountUnits, ledger.BaseFeeBps); err == nil {
+					fee, net = f.FeeUnits, f.NetUnits
 				}
-				return reject(err.Error())
 			}
-			fee, net = f.FeeUnits, f.NetUnits
-		}
-		n, err := s.q.BridgeInboundInsert(ctx, tx, tegdb.BridgeInboundInsertParams{
-			ID: in.ID, Kind: in.Kind, PeerFrame: in.PeerFrame, Recipient: in.Recipient, AmountUnits: in.AmountUnits,
-			FeeUnits: fee, Status: BridgeApplied, Now: now,
-		})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			prev, _, err := s.bridgeInboundSeen(ctx, tx, in)
-			out = prev
-			return err
-		}
-		if now.After(in.ExpiresAt) {
-			return s.rollbackTo(ctx, tx, in, now, "expired before it arrived", &out)
-		}
-		if _, err := s.q.AccountGet(ctx, tx, in.Recipient); err != nil {
-			if db.IsNotFound(err) {
-				return s.rollbackTo(ctx, tx, in, now, fmt.Sprintf("account %s does not exist on this frame", in.Recipient), &out)
-			}
-			return err
-		}
-		var postings []ledger.Posting
-		var typ, step, kind string
-		if in.Kind == BridgeMint {
-			w := ledger.WrappedBucket(in.PeerFrame)
-			if err := s.ensureSystemAccount(ctx, tx, ledger.AccountIssuance, w, now); err != nil {
-				return err
-			}
-			postings = []ledger.Posting{
-				{Account: ledger.AccountIssuance, Bucket: w, Delta: -in.AmountUnits},
-				{Account: in.Recipient, Bucket: w, Delta: net},
-			}
-			if fee > 0 {
-				postings = append(postings, ledger.Posting{Account: ledger.AccountFeeCollector, Bucket: w, Delta: fee})
-			}
-			typ, step, kind = events.TypeWrappedMinted, "mint", OpMint
-		} else {
-			escrow := ledger.BridgeEscrowAccount(in.PeerFrame)
-			have, err := s.q.BridgeBalance(ctx, tx, tegdb.BridgeBalanceParams{AccountID: escrow, Bucket: ledger.BucketLockedBridge})
+			// The row first: a concurrent duplicate waits on its key and
+			// then finds it.
+			n, err := s.q.BridgeInboundInsert(ctx, tx, tegdb.BridgeInboundInsertParams{
+				ID: in.ID, Kind: in.Kind, PeerFrame: in.PeerFrame, Recipient: in.Recipient, AmountUnits: in.AmountUnits,
+				FeeUnits: fee, Status: BridgeApplied, Now: now,
+			})
 			if err != nil {
 				return err
 			}
-			if have < in.AmountUnits {
-				return s.rollbackTo(ctx, tx, in, now, fmt.Sprintf("the escrow for frame %s holds %s, the release needs %s",
-					in.PeerFrame, money.Format(have), money.Format(in.AmountUnits)), &out)
+			if n == 0 {
+				prev, _, err := s.bridgeInboundSeen(ctx, tx, in)
+				if err != nil && !apperr.Is(err, apperr.Conflict) {
+					return err
+				}
+				if err != nil {
+					prev = BridgeInboundResult{Status: BridgeRejected, Reason: apperr.MessageOf(err), err: err}
+				}
+				out[i] = prev
+				continue
 			}
-			postings = []ledger.Posting{
-				{Account: escrow, Bucket: ledger.BucketLockedBridge, Delta: -in.AmountUnits},
-				{Account: in.Recipient, Bucket: ledger.BucketLiquid, Delta: in.AmountUnits},
+			refuse := func(reason string) error {
+				out[i] = BridgeInboundResult{Status: BridgeRejected, Reason: reason}
+				return s.q.BridgeInboundFence(ctx, tx, tegdb.BridgeInboundFenceParams{ID: in.ID, Reason: truncate(reason, 500)})
 			}
-			typ, step, kind = events.TypeBridgeReleased, "release", "transfer"
+			if now.After(in.ExpiresAt) {
+				if err := refuse("expired before it arrived"); err != nil {
+					return err
+				}
+				continue
+			}
+			if in.Kind == BridgeMint && net == in.AmountUnits {
+				if err := refuse(ledger.ErrAmountTooSmall.Error()); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := s.q.AccountGet(ctx, tx, in.Recipient); err != nil {
+				if !db.IsNotFound(err) {
+					return err
+				}
+				if err := refuse(fmt.Sprintf("account %s does not exist on this frame", in.Recipient)); err != nil {
+					return err
+				}
+				continue
+			}
+			var postings []ledger.Posting
+			var typ, step, kind string
+			if in.Kind == BridgeMint {
+				w := ledger.WrappedBucket(in.PeerFrame)
+				postings = []ledger.Posting{
+					{Account: ledger.AccountIssuance, Bucket: w, Delta: -in.AmountUnits},
+					{Account: in.Recipient, Bucket: w, Delta: net},
+					{Account: ledger.AccountFeeCollector, Bucket: w, Delta: fee},
+				}
+				typ, step, kind = events.TypeWrappedMinted, "mint", OpMint
+			} else {
+				escrow := ledger.BridgeEscrowAccount(in.PeerFrame)
+				left, ok := escrowLeft[escrow]
+				if !ok {
+					if left, err = s.q.BridgeBalance(ctx, tx, tegdb.BridgeBalanceParams{AccountID: escrow, Bucket: ledger.BucketLockedBridge}); err != nil {
+						return err
+					}
+				}
+				if left < in.AmountUnits {
+					escrowLeft[escrow] = left
+					if err := refuse(fmt.Sprintf("the escrow for frame %s holds %s, the release needs %s",
+						in.PeerFrame, money.Format(left), money.Format(in.AmountUnits))); err != nil {
+						return err
+					}
+					continue
+				}
+				escrowLeft[escrow] = left - in.AmountUnits
+				postings = []ledger.Posting{
+					{Account: escrow, Bucket: ledger.BucketLockedBridge, Delta: -in.AmountUnits},
+					{Account: in.Recipient, Bucket: ledger.BucketLiquid, Delta: in.AmountUnits},
+				}
+				typ, step, kind = events.TypeBridgeReleased, "release", "transfer"
+			}
+			moves = append(moves, bridgeEntry{kind: kind, postings: postings})
+			evs = append(evs, bridgeEv{typ: typ, id: in.ID, step: step, subject: in.Recipient, postings: postings,
+				p: bridgePayload{TransferID: in.ID, PeerFrame: in.PeerFrame, To: in.Recipient, AmountUnits: in.AmountUnits, FeeUnits: fee}})
+			out[i] = BridgeInboundResult{Status: BridgeApplied, FeeUnits: fee}
 		}
-		if err := s.bridgeMove(ctx, tx, kind, postings, now); err != nil {
+		if len(moves) == 0 {
+			return nil
+		}
+		for _, in := range ins {
+			if in.Kind == BridgeMint && bridgeFrameID.MatchString(in.PeerFrame) {
+				if err := s.ensureSystemAccount(ctx, tx, ledger.AccountIssuance, ledger.WrappedBucket(in.PeerFrame), now); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.bridgeMoves(ctx, tx, moves, now); err != nil {
 			return err
 		}
-		out = BridgeInboundResult{Status: BridgeApplied, FeeUnits: fee}
-		return s.bridgeEvent(ctx, tx, typ, in.ID, step, in.Recipient, postings, bridgePayload{
-			TransferID: in.ID, PeerFrame: in.PeerFrame, To: in.Recipient, AmountUnits: in.AmountUnits, FeeUnits: fee,
-		}, now)
+		envs := make([]events.Envelope, 0, len(evs))
+		for _, e := range evs {
+			env, err := newEvent(e.typ, "bridge-"+e.id.String()+"-"+e.step, e.subject, now, e.postings, e.p)
+			if err != nil {
+				return err
+			}
+			envs = append(envs, env)
+		}
+		return s.outbox.WriteBatch(ctx, tx, envs)
 	})
 	return out, err
 }
 
-// rollbackTo turns the applied row just inserted into a fenced refusal.
-func (s *Store) rollbackTo(ctx context.Context, tx pgx.Tx, in BridgeInbound, now time.Time, reason string, out *BridgeInboundResult) error {
-	if err := s.q.BridgeInboundFence(ctx, tx, in.ID); err != nil {
-		return err
-	}
-	*out = BridgeInboundResult{Status: BridgeRejected, Reason: reason}
-	return nil
+type bridgeEntry struct {
+	kind     string
+	postings []ledger.Posting
+}
+
+type bridgeEv struct {
+	typ, step, subject string
+	id                 uuid.UUID
+	postings           []ledger.Posting
+	p                  bridgePayload
 }
 
 // bridgeInboundSeen answers a repeat of in from its row.
@@ -471,7 +558,11 @@ func (s *Store) bridgeInboundSeen(ctx context.Context, tx pgx.Tx, in BridgeInbou
 	if row.Status == BridgeApplied {
 		return BridgeInboundResult{Status: BridgeApplied, FeeUnits: row.FeeUnits}, true, nil
 	}
-	return BridgeInboundResult{Status: BridgeFenced, Reason: "refused earlier"}, true, nil
+	reason := "refused earlier"
+	if row.Reason != "" {
+		reason += ": " + row.Reason
+	}
+	return BridgeInboundResult{Status: BridgeFenced, Reason: reason}, true, nil
 }
 
 // BridgeInboundStatus answers a peer asking whether this TEG applied
@@ -576,65 +667,100 @@ func (s *Store) ensureSystemAccount(ctx context.Context, tx pgx.Tx, account, buc
 	return s.q.BalanceEnsure(ctx, tx, tegdb.BalanceEnsureParams{AccountID: account, Bucket: bucket, Now: now})
 }
 
-// bridgeMove applies postings: debited rows are locked in the global
-// order and checked (available for liquid, units elsewhere), credited
-// rows are created when missing; fee_collector is only ever credited and
-// goes last, as everywhere in the ledger.
+// bridgeMove applies one journal entry's postings (see bridgeMoves).
 func (s *Store) bridgeMove(ctx context.Context, tx pgx.Tx, kind string, postings []ledger.Posting, now time.Time) error {
-	if err := ledger.ValidatePostings(postings); err != nil {
-		return apperr.Wrap(err, apperr.Internal, "unbalanced bridge entry")
-	}
+	return s.bridgeMoves(ctx, tx, []bridgeEntry{{kind: kind, postings: postings}}, now)
+}
+
+// bridgeMoves applies journal entries: their postings are netted per
+// balance row, debited rows are locked in the global order and checked
+// (available for liquid, units elsewhere) after every entry, credited rows
+// are created when missing; fee_collector is only ever credited and goes
+// last, as everywhere in the ledger. Each entry is its own journal entry.
+func (s *Store) bridgeMoves(ctx context.Context, tx pgx.Tx, entries []bridgeEntry, now time.Time) error {
 	keys := map[balKey]struct{}{}
-	var fee *ledger.Posting
-	for i, p := range postings {
-		if p.Account == ledger.AccountFeeCollector {
-			fee = &postings[i]
-			if err := s.q.BalanceEnsure(ctx, tx, tegdb.BalanceEnsureParams{AccountID: p.Account, Bucket: p.Bucket, Now: now}); err != nil {
-				return err
-			}
-			continue
+	fees := map[string]int64{} // fee_collector credits per bucket
+	ensured := map[balKey]bool{}
+	for _, e := range entries {
+		if err := ledger.ValidatePostings(e.postings); err != nil {
+			return apperr.Wrap(err, apperr.Internal, "unbalanced bridge entry")
 		}
-		if p.Delta > 0 {
-			if err := s.q.BalanceEnsure(ctx, tx, tegdb.BalanceEnsureParams{AccountID: p.Account, Bucket: p.Bucket, Now: now}); err != nil {
-				return mapConstraint(err)
+		for _, p := range e.postings {
+			k := balKey{p.Account, p.Bucket}
+			if (p.Delta > 0 || p.Account == ledger.AccountFeeCollector) && !ensured[k] {
+				ensured[k] = true
+				if err := s.q.BalanceEnsure(ctx, tx, tegdb.BalanceEnsureParams{AccountID: p.Account, Bucket: p.Bucket, Now: now}); err != nil {
+					return mapConstraint(err)
+				}
 			}
+			if p.Account == ledger.AccountFeeCollector {
+				if p.Delta < 0 {
+					return apperr.New(apperr.Internal, "a bridge entry may only credit fee_collector")
+				}
+				fees[p.Bucket] += p.Delta
+				continue
+			}
+			keys[k] = struct{}{}
 		}
-		keys[balKey{p.Account, p.Bucket}] = struct{}{}
 	}
 	locked, err := s.lockBalances(ctx, tx, keys)
 	if err != nil {
 		return err
 	}
-	for _, p := range postings {
-		if p.Account == ledger.AccountFeeCollector {
-			continue
-		}
-		b := locked[balKey{p.Account, p.Bucket}]
-		if b == nil {
-			return apperr.New(apperr.NotFound, "account %q has no %s balance", p.Account, p.Bucket)
-		}
-		if b.newUnits, err = money.Add(b.newUnits, p.Delta); err != nil {
-			return apperr.New(apperr.Invalid, "the balance of %s would overflow", p.Account)
-		}
-		if p.Delta < 0 && !ledger.MayGoNegative(p.Account) && b.available() < 0 {
-			return apperr.New(apperr.InsufficientFunds, "available %s balance of %s is %s, the bridge needs %s",
-				p.Bucket, p.Account, money.Format(b.available()-p.Delta), money.Format(-p.Delta))
+	for _, e := range entries {
+		for _, p := range e.postings {
+			if p.Account == ledger.AccountFeeCollector {
+				continue
+			}
+			b := locked[balKey{p.Account, p.Bucket}]
+			if b == nil {
+				return apperr.New(apperr.NotFound, "account %q has no %s balance", p.Account, p.Bucket)
+			}
+			if b.newUnits, err = money.Add(b.newUnits, p.Delta); err != nil {
+				return apperr.New(apperr.Invalid, "the balance of %s would overflow", p.Account)
+			}
+			if p.Delta < 0 && !ledger.MayGoNegative(p.Account) && b.available() < 0 {
+				return apperr.New(apperr.InsufficientFunds, "available %s balance of %s is %s, the bridge needs %s",
+					p.Bucket, p.Account, money.Format(b.available()-p.Delta), money.Format(-p.Delta))
+			}
 		}
 	}
 	if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
 		return err
 	}
-	if fee != nil {
-		n, err := s.q.BalancesApply(ctx, tx, tegdb.BalancesApplyParams{AccountIds: []string{fee.Account}, Buckets: []string{fee.Bucket},
-			Deltas: []int64{fee.Delta}, HeldDeltas: []int64{0}, Now: now})
-		if err != nil {
-			return mapConstraint(err)
+	if len(fees) > 0 {
+		fp := tegdb.BalancesApplyParams{Now: now}
+		buckets := make([]string, 0, len(fees))
+		for bucket := range fees {
+			buckets = append(buckets, bucket)
 		}
-		if n != 1 {
-			return fmt.Errorf("ledgerstore: fee credit touched %d rows", n)
+		slices.Sort(buckets) // one row order for every batch
+		for _, bucket := range buckets {
+			units := fees[bucket]
+			if units == 0 {
+				continue
+			}
+			fp.AccountIds = append(fp.AccountIds, ledger.AccountFeeCollector)
+			fp.Buckets = append(fp.Buckets, bucket)
+			fp.Deltas = append(fp.Deltas, units)
+			fp.HeldDeltas = append(fp.HeldDeltas, 0)
+		}
+		if len(fp.AccountIds) > 0 {
+			n, err := s.q.BalancesApply(ctx, tx, fp)
+			if err != nil {
+				return mapConstraint(err)
+			}
+			if n != int64(len(fp.AccountIds)) {
+				return fmt.Errorf("ledgerstore: fee credit touched %d rows", n)
+			}
 		}
 	}
-	return s.journal(ctx, tx, kind, postings, now)
+	for _, e := range entries {
+		if err := s.journal(ctx, tx, e.kind, e.postings, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) bridgeEvent(ctx context.Context, tx pgx.Tx, typ string, id uuid.UUID, step, subject string, postings []ledger.Posting, p bridgePayload, now time.Time) error {
@@ -643,4 +769,28 @@ func (s *Store) bridgeEvent(ctx context.Context, tx pgx.Tx, typ string, id uuid.
 		return err
 	}
 	return s.outbox.Write(ctx, tx, env)
+}
+
+// BridgeTransfers returns the operations of ids that exist.
+func (s *Store) BridgeTransfers(ctx context.Context, ids []uuid.UUID) ([]BridgeTransfer, error) {
+	rows, err := s.q.BridgeTransfersByIDs(ctx, s.pool, ids)
+	out := make([]BridgeTransfer, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, bridgeFromRow(r))
+	}
+	return out, err
+}
+
+// BridgeCompleteMany marks pending operations completed (fee per ID), in
+// one statement; operations not pending are left as they are.
+func (s *Store) BridgeCompleteMany(ctx context.Context, fees map[uuid.UUID]int64) error {
+	if len(fees) == 0 {
+		return nil
+	}
+	p := tegdb.BridgeTransfersCompleteParams{Now: s.clock()}
+	for id, fee := range fees {
+		p.Ids = append(p.Ids, id)
+		p.Fees = append(p.Fees, max(fee, 0))
+	}
+	return s.db.Tx(ctx, func(tx pgx.Tx) error { return s.q.BridgeTransfersComplete(ctx, tx, p) })
 }

@@ -45,4 +45,13 @@ SELECT coalesce((SELECT units FROM balances WHERE account_id = @account_id AND b
 
 -- name: BridgeInboundFence :exec
 -- Turns an inbound operation refused after its row was written into a fence.
-UPDATE bridge_inbound SET status = 'fenced', fee_units = 0 WHERE id = @id;
+UPDATE bridge_inbound SET status = 'fenced', fee_units = 0, reason = @reason WHERE id = @id;
+
+-- name: BridgeTransfersByIDs :many
+SELECT * FROM bridge_transfers WHERE id = ANY(@ids::uuid[]);
+
+-- name: BridgeTransfersComplete :exec
+-- Marks pending operations completed with the fee the peer reported.
+UPDATE bridge_transfers AS t SET status = 'completed', fee_units = d.fee_units, updated_at = @now
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@fees::bigint[]) AS fee_units) AS d
+WHERE t.id = d.id AND t.status = 'pending';

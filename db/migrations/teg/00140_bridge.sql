@@ -46,6 +46,7 @@ CREATE TABLE bridge_inbound (
     amount_units bigint      NOT NULL CHECK (amount_units >= 0),
     fee_units    bigint      NOT NULL DEFAULT 0 CHECK (fee_units >= 0),
     status       text        NOT NULL CHECK (status IN ('applied', 'fenced')),
+    reason       text        NOT NULL DEFAULT '' CHECK (length(reason) <= 500),
     created_at   timestamptz NOT NULL
 );
 

@@ -61,17 +61,22 @@ func (q *Queries) BridgeInboundApplied(ctx context.Context, db DBTX, arg BridgeI
 }
 
 const bridgeInboundFence = `-- name: BridgeInboundFence :exec
-UPDATE bridge_inbound SET status = 'fenced', fee_units = 0 WHERE id = $1
+UPDATE bridge_inbound SET status = 'fenced', fee_units = 0, reason = $1 WHERE id = $2
 `
 
+type BridgeInboundFenceParams struct {
+	Reason string
+	ID     uuid.UUID
+}
+
 // Turns an inbound operation refused after its row was written into a fence.
-func (q *Queries) BridgeInboundFence(ctx context.Context, db DBTX, id uuid.UUID) error {
-	_, err := db.Exec(ctx, bridgeInboundFence, id)
+func (q *Queries) BridgeInboundFence(ctx context.Context, db DBTX, arg BridgeInboundFenceParams) error {
+	_, err := db.Exec(ctx, bridgeInboundFence, arg.Reason, arg.ID)
 	return err
 }
 
 const bridgeInboundGet = `-- name: BridgeInboundGet :one
-SELECT id, kind, peer_frame, recipient, amount_units, fee_units, status, created_at FROM bridge_inbound WHERE id = $1
+SELECT id, kind, peer_frame, recipient, amount_units, fee_units, status, reason, created_at FROM bridge_inbound WHERE id = $1
 `
 
 func (q *Queries) BridgeInboundGet(ctx context.Context, db DBTX, id uuid.UUID) (BridgeInbound, error) {
@@ -85,6 +90,7 @@ func (q *Queries) BridgeInboundGet(ctx context.Context, db DBTX, id uuid.UUID) (
 		&i.AmountUnits,
 		&i.FeeUnits,
 		&i.Status,
+		&i.Reason,
 		&i.CreatedAt,
 	)
 	return i, err
@@ -264,6 +270,63 @@ func (q *Queries) BridgeTransferInsert(ctx context.Context, db DBTX, arg BridgeT
 		arg.WorkflowID,
 		arg.Now,
 	)
+	return err
+}
+
+const bridgeTransfersByIDs = `-- name: BridgeTransfersByIDs :many
+SELECT id, kind, peer_frame, sender, recipient, amount_units, client_key, status, reason, fee_units, expires_at, workflow_id, created_at, updated_at FROM bridge_transfers WHERE id = ANY($1::uuid[])
+`
+
+func (q *Queries) BridgeTransfersByIDs(ctx context.Context, db DBTX, ids []uuid.UUID) ([]BridgeTransfer, error) {
+	rows, err := db.Query(ctx, bridgeTransfersByIDs, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []BridgeTransfer{}
+	for rows.Next() {
+		var i BridgeTransfer
+		if err := rows.Scan(
+			&i.ID,
+			&i.Kind,
+			&i.PeerFrame,
+			&i.Sender,
+			&i.Recipient,
+			&i.AmountUnits,
+			&i.ClientKey,
+			&i.Status,
+			&i.Reason,
+			&i.FeeUnits,
+			&i.ExpiresAt,
+			&i.WorkflowID,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const bridgeTransfersComplete = `-- name: BridgeTransfersComplete :exec
+UPDATE bridge_transfers AS t SET status = 'completed', fee_units = d.fee_units, updated_at = $1
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bigint[]) AS fee_units) AS d
+WHERE t.id = d.id AND t.status = 'pending'
+`
+
+type BridgeTransfersCompleteParams struct {
+	Now  time.Time
+	Ids  []uuid.UUID
+	Fees []int64
+}
+
+// Marks pending operations completed with the fee the peer reported.
+func (q *Queries) BridgeTransfersComplete(ctx context.Context, db DBTX, arg BridgeTransfersCompleteParams) error {
+	_, err := db.Exec(ctx, bridgeTransfersComplete, arg.Now, arg.Ids, arg.Fees)
 	return err
 }
 

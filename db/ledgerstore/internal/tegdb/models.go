@@ -50,6 +50,7 @@ type BridgeInbound struct {
 	AmountUnits int64
 	FeeUnits    int64
 	Status      string
+	Reason      string
 	CreatedAt   time.Time
 }
 
