@@ -94,6 +94,8 @@ type Service struct {
 	// Batcher, when set (and batching: MaxBatch ≠ 1), carries operations
 	// in BridgeBatch workflows per peer frame, with admission control.
 	Batcher *Batcher
+	// Accepter, when set, group-commits the first legs.
+	Accepter *Accepter
 }
 
 // Request is a send or a redemption as the API received it.
@@ -127,10 +129,17 @@ func (s *Service) Start(ctx context.Context, r Request) (ledgerstore.BridgeTrans
 			return ledgerstore.BridgeTransfer{}, err
 		}
 	}
-	t, err := s.Store.BridgeStart(ctx, ledgerstore.BridgeRequest{
+	req := ledgerstore.BridgeRequest{
 		Kind: r.Kind, PeerFrame: r.Frame, Sender: r.From, Recipient: r.To, AmountUnits: r.AmountUnits,
 		ClientKey: r.Key, Window: window, WorkflowID: workflows.BridgeWorkflowID,
-	})
+	}
+	var t ledgerstore.BridgeTransfer
+	var err error
+	if s.Accepter != nil {
+		t, err = s.Accepter.Start(ctx, req)
+	} else {
+		t, err = s.Store.BridgeStart(ctx, req)
+	}
 	if err != nil {
 		release()
 		return t, err

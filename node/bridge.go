@@ -54,7 +54,8 @@ func (n *Node) mountBridge(v1 *gin.RouterGroup) {
 		Peers: dir, Client: cl, Metrics: m,
 		Service: &bridge.Service{Frame: n.opts.Frame.ID, Store: n.Ledger, Peers: dir, Client: cl, Temporal: n.Temporal,
 			TaskQueue: n.opts.Registry.TaskQueue(), Window: BridgeWindow, Log: n.log, Metrics: m,
-			Batcher: &bridge.Batcher{Frame: n.opts.Frame.ID, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Opts: BridgeBatching, Log: n.log}},
+			Batcher:  &bridge.Batcher{Frame: n.opts.Frame.ID, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Opts: BridgeBatching, Log: n.log},
+			Accepter: &bridge.Accepter{Store: n.Ledger}},
 		Participant: &bridge.Participant{Store: n.Ledger, Peers: dir, Currency: n.opts.Frame.Currency, Metrics: m},
 	}
 	(&bridgeapi.Handler{Service: n.Bridge.Service, Idem: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now}).Mount(v1)
@@ -62,7 +63,7 @@ func (n *Node) mountBridge(v1 *gin.RouterGroup) {
 	done := make(chan struct{}, 2)
 	go func() { n.Bridge.Service.RunRecovery(ctx, 30*time.Second); done <- struct{}{} }()
 	go func() { n.Bridge.Service.RunReconciliation(ctx, 15*time.Second); done <- struct{}{} }()
-	n.closers = append(n.closers, func() { cancel(); <-done; <-done })
+	n.closers = append(n.closers, func() { cancel(); <-done; <-done; n.Bridge.Service.Accepter.Close() })
 }
 
 // attachBridgeTLS mounts the bridge participant on the mTLS listener and

@@ -794,3 +794,162 @@ func (s *Store) BridgeCompleteMany(ctx context.Context, fees map[uuid.UUID]int64
 	}
 	return s.db.Tx(ctx, func(tx pgx.Tx) error { return s.q.BridgeTransfersComplete(ctx, tx, p) })
 }
+
+// BridgeStarted is one answer of BridgeStartMany.
+type BridgeStarted struct {
+	Transfer BridgeTransfer
+	Err      error
+}
+
+// BridgeStartMany is BridgeStart for several requests in one transaction
+// (the escrow and issuance rows locked once for all of them); each request
+// is answered on its own, in order. Should the shared transaction fail,
+// every request not yet answered is run alone.
+func (s *Store) BridgeStartMany(ctx context.Context, rs []BridgeRequest) []BridgeStarted {
+	out := make([]BridgeStarted, len(rs))
+	type item struct {
+		i        int
+		id       uuid.UUID
+		postings []ledger.Posting
+		kind     string
+		typ      string
+		step     string
+	}
+	var live []item
+	seen := map[[2]string]bool{}
+	var later []int // a second request with the same key in the batch
+	for i, r := range rs {
+		if err := r.validate(); err != nil {
+			out[i].Err = err
+			continue
+		}
+		if !s.mainframe {
+			out[i].Err = apperr.New(apperr.FailedPrecondition, "only the frame's mainframe TEG bridges to other frames")
+			continue
+		}
+		k := [2]string{r.Sender, r.ClientKey}
+		if seen[k] {
+			later = append(later, i)
+			continue
+		}
+		seen[k] = true
+		id, err := newID()
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		live = append(live, item{i: i, id: id})
+	}
+	if len(live) > 0 {
+		now := s.clock()
+		var done []item
+		err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+			done = done[:0]
+			keys := map[balKey]struct{}{}
+			ensured := map[balKey]bool{}
+			for _, it := range live {
+				r := rs[it.i]
+				var credit balKey
+				if r.Kind == BridgeSend {
+					credit = balKey{ledger.BridgeEscrowAccount(r.PeerFrame), ledger.BucketLockedBridge}
+					keys[balKey{r.Sender, ledger.BucketLiquid}] = struct{}{}
+				} else {
+					credit = balKey{ledger.AccountIssuance, ledger.WrappedBucket(r.PeerFrame)}
+					keys[balKey{r.Sender, credit.bucket}] = struct{}{}
+				}
+				keys[credit] = struct{}{}
+				if !ensured[credit] {
+					ensured[credit] = true
+					if err := s.ensureSystemAccount(ctx, tx, credit.account, credit.bucket, now); err != nil {
+						return err
+					}
+				}
+			}
+			locked, err := s.lockBalances(ctx, tx, keys)
+			if err != nil {
+				return err
+			}
+			for _, it := range live {
+				r := rs[it.i]
+				var debit, credit balKey
+				if r.Kind == BridgeSend {
+					debit, credit = balKey{r.Sender, ledger.BucketLiquid}, balKey{ledger.BridgeEscrowAccount(r.PeerFrame), ledger.BucketLockedBridge}
+					it.kind, it.typ, it.step = "transfer", events.TypeBridgeLocked, "lock"
+				} else {
+					w := ledger.WrappedBucket(r.PeerFrame)
+					debit, credit = balKey{r.Sender, w}, balKey{ledger.AccountIssuance, w}
+					it.kind, it.typ, it.step = OpBurn, events.TypeWrappedBurned, "burn"
+				}
+				d, c := locked[debit], locked[credit]
+				switch {
+				case d == nil:
+					out[it.i].Err = apperr.New(apperr.NotFound, "account %q has no %s balance", r.Sender, debit.bucket)
+					continue
+				case d.available() < r.AmountUnits:
+					out[it.i].Err = apperr.New(apperr.InsufficientFunds, "available %s balance of %s is %s, the bridge needs %s",
+						debit.bucket, r.Sender, money.Format(d.available()), money.Format(r.AmountUnits))
+					continue
+				case c == nil:
+					return fmt.Errorf("ledgerstore: bridge row %s/%s missing", credit.account, credit.bucket)
+				}
+				nc, err := money.Add(c.newUnits, r.AmountUnits)
+				if err != nil {
+					out[it.i].Err = apperr.New(apperr.Invalid, "the balance of %s would overflow", credit.account)
+					continue
+				}
+				d.newUnits -= r.AmountUnits
+				c.newUnits = nc
+				out[it.i].Err = nil
+				it.postings = []ledger.Posting{
+					{Account: debit.account, Bucket: debit.bucket, Delta: -r.AmountUnits},
+					{Account: credit.account, Bucket: credit.bucket, Delta: r.AmountUnits},
+				}
+				done = append(done, it)
+			}
+			if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
+				return err
+			}
+			envs := make([]events.Envelope, 0, len(done))
+			for _, it := range done {
+				r := rs[it.i]
+				if err := s.journal(ctx, tx, it.kind, it.postings, now); err != nil {
+					return err
+				}
+				if err := s.q.BridgeTransferInsert(ctx, tx, tegdb.BridgeTransferInsertParams{
+					ID: it.id, Kind: r.Kind, PeerFrame: r.PeerFrame, Sender: r.Sender, Recipient: r.Recipient,
+					AmountUnits: r.AmountUnits, ClientKey: r.ClientKey, ExpiresAt: now.Add(r.Window),
+					WorkflowID: r.WorkflowID(it.id), Now: now,
+				}); err != nil {
+					return err
+				}
+				env, err := newEvent(it.typ, "bridge-"+it.id.String()+"-"+it.step, r.Sender, now, it.postings, bridgePayload{
+					TransferID: it.id, PeerFrame: r.PeerFrame, From: r.Sender, To: r.Recipient, AmountUnits: r.AmountUnits,
+				})
+				if err != nil {
+					return err
+				}
+				envs = append(envs, env)
+			}
+			return s.outbox.WriteBatch(ctx, tx, envs)
+		})
+		if err != nil {
+			// A retry's duplicate key, or anything else: each alone.
+			for _, it := range live {
+				t, err := s.BridgeStart(ctx, rs[it.i])
+				out[it.i] = BridgeStarted{Transfer: t, Err: err}
+			}
+		} else {
+			for _, it := range done {
+				r := rs[it.i]
+				out[it.i].Transfer = BridgeTransfer{ID: it.id, Kind: r.Kind, PeerFrame: r.PeerFrame, Sender: r.Sender, Recipient: r.Recipient,
+					AmountUnits: r.AmountUnits, ClientKey: r.ClientKey, Status: BridgePending, ExpiresAt: now.Add(r.Window),
+					WorkflowID: r.WorkflowID(it.id), CreatedAt: now, UpdatedAt: now}
+			}
+		}
+	}
+	for _, i := range later {
+		t, err := s.BridgeStart(ctx, rs[i])
+		out[i] = BridgeStarted{Transfer: t, Err: err}
+	}
+	return out
+}

@@ -124,3 +124,37 @@ func TestBridgeApplyOnceAndFences(t *testing.T) {
 	require.Zero(t, e.bridgeBucket(bob, ledger.BucketLiquid))
 	e.checkInvariants()
 }
+
+// Several sends in one transaction: each answered on its own (a short
+// sender refused without affecting the others), a repeated key answered
+// with the original, and a retry of a committed key replayed.
+func TestBridgeStartMany(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	rich, poor := e.agent(100*avt), e.agent(avt)
+	bob := agentID()
+	wf := func(id uuid.UUID) string { return "bridge-" + id.String() }
+	req := func(from, key string, amount int64) ledgerstore.BridgeRequest {
+		return ledgerstore.BridgeRequest{Kind: ledgerstore.BridgeSend, PeerFrame: "beta", Sender: from, Recipient: bob,
+			AmountUnits: amount, ClientKey: key, Window: time.Minute, WorkflowID: wf}
+	}
+	res := e.store.BridgeStartMany(e.ctx, []ledgerstore.BridgeRequest{
+		req(rich, "a", 10*avt), req(poor, "b", 2*avt), req(rich, "c", 5*avt), req(rich, "a", 10*avt),
+	})
+	require.NoError(t, res[0].Err)
+	require.True(t, apperr.Is(res[1].Err, apperr.InsufficientFunds), "%v", res[1].Err)
+	require.NoError(t, res[2].Err)
+	require.NoError(t, res[3].Err)
+	require.Equal(t, res[0].Transfer.ID, res[3].Transfer.ID)
+	again := e.store.BridgeStartMany(e.ctx, []ledgerstore.BridgeRequest{req(rich, "c", 5*avt), req(rich, "d", avt)})
+	require.NoError(t, again[0].Err)
+	require.Equal(t, res[2].Transfer.ID, again[0].Transfer.ID)
+	require.NoError(t, again[1].Err)
+	units, _ := e.balance(rich)
+	require.Equal(t, 84*avt, units)
+	units, _ = e.balance(poor)
+	require.Equal(t, avt, units)
+	require.Equal(t, 16*avt, e.bridgeBucket(ledger.BridgeEscrowAccount("beta"), ledger.BucketLockedBridge))
+	require.Equal(t, 3, e.count(`SELECT count(*) FROM bridge_transfers`))
+	e.checkInvariants()
+}
