@@ -57,6 +57,7 @@ type Config struct {
 	RegistryAPI RegistrySettings   // registry signing key and token lifetimes
 	Peers       PeerSettings       // limits on peer registries (exposure caps)
 	Recon       ReconSettings      // balance checkpoints and reconciliation
+	Bridge      BridgeSettings     // the cross-frame bridge
 	EventAuth   EventAuthSettings  // event signing key and the EventStore's trusted keys
 	Dispute     DisputeSettings    // dispute windows and fee (dispute.go)
 	Governance  GovernanceSettings // proposal limits and the veto window
@@ -102,6 +103,7 @@ func Defaults() Config {
 	c.Peers.fromEnv(r)
 	c.Deploy.fromEnv(r)
 	c.Recon.fromEnv(r)
+	c.Bridge.fromEnv(r)
 	c.EventAuth.fromEnv(r)
 	c.Dispute.fromEnv(r)
 	c.Reputation.fromEnv(r)
@@ -134,6 +136,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Peers.registerFlags(fs)
 	c.Deploy.registerFlags(fs)
 	c.Recon.registerFlags(fs)
+	c.Bridge.registerFlags(fs)
 	c.EventAuth.registerFlags(fs)
 	c.Dispute.registerFlags(fs)
 	c.Reputation.RegisterFlags(fs)
@@ -177,6 +180,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Dispute.Validate())
 	errs = append(errs, c.Reputation.Validate())
 	errs = append(errs, c.Governance.Validate())
+	errs = append(errs, c.Bridge.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/api/bridgeapi"
 	"github.com/theprotocol-dev/theprotocol/bridge"
+	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
 )
@@ -33,28 +34,25 @@ type Bridge struct {
 	own x509bundle.Source
 }
 
-// BridgeWindow is how long a peer frame may apply a bridge operation
-// (zero: bridge.DefaultWindow). Tests shorten it.
-var BridgeWindow time.Duration
-
-// BridgeBatching tunes the batching of bridge operations per peer frame
-// (zero: the defaults; MaxBatch 1: one workflow per operation).
-var BridgeBatching bridge.BatcherOptions
-
 // mountBridge creates the bridge on the frame's mainframe TEG and mounts
 // its API routes.
 func (n *Node) mountBridge(v1 *gin.RouterGroup) {
 	if n.Ledger == nil || !n.opts.Registry.Mainframe {
 		return
 	}
+	bs := n.opts.BridgeSettings
+	if bs == (config.BridgeSettings{}) {
+		bs = config.DefaultBridgeSettings()
+	}
+	batching := bridge.BatcherOptions{MaxBatch: bs.MaxBatch, MaxInFlight: bs.MaxInFlight, MaxBacklog: bs.MaxBacklog}
 	dir := bridge.NewDirectory()
 	m := bridge.NewMetrics(n.Metrics)
 	cl := &bridge.Client{Peers: dir, Currency: n.opts.Frame.Currency}
 	n.Bridge = &Bridge{
 		Peers: dir, Client: cl, Metrics: m,
 		Service: &bridge.Service{Frame: n.opts.Frame.ID, Store: n.Ledger, Peers: dir, Client: cl, Temporal: n.Temporal,
-			TaskQueue: n.opts.Registry.TaskQueue(), Window: BridgeWindow, Log: n.log, Metrics: m,
-			Batcher:  &bridge.Batcher{Frame: n.opts.Frame.ID, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Opts: BridgeBatching, Log: n.log},
+			TaskQueue: n.opts.Registry.TaskQueue(), Window: bs.Window, Log: n.log, Metrics: m,
+			Batcher:  &bridge.Batcher{Frame: n.opts.Frame.ID, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Opts: batching, Log: n.log},
 			Accepter: &bridge.Accepter{Store: n.Ledger}},
 		Participant: &bridge.Participant{Store: n.Ledger, Peers: dir, Currency: n.opts.Frame.Currency, Metrics: m},
 	}

@@ -68,7 +68,6 @@ func (f *bridgeFrames) setFault(key string, n int) {
 
 func startBridgeFrames(t *testing.T) *bridgeFrames {
 	ctx := context.Background()
-	node.BridgeWindow = 6 * time.Second
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
 	f := &bridgeFrames{t: t, dirA: t.TempDir(), dirB: t.TempDir(), faults: map[string]int{}}
 	start := func(id, currency, dir string) (*node.Node, config.Frame) {
@@ -79,6 +78,11 @@ func startBridgeFrames(t *testing.T) *bridgeFrames {
 			Frame: fr, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
 			TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
 			DataDir: dir, WriteAdminCredentials: true, Log: quietLog,
+			BridgeSettings: func() config.BridgeSettings {
+				s := config.DefaultBridgeSettings()
+				s.Window = 6 * time.Second // the refund tests wait for it
+				return s
+			}(),
 		})
 		require.NoError(t, err)
 		t.Cleanup(func() { n.Stop(context.Background()) })

@@ -86,6 +86,8 @@ type Options struct {
 
 	// ReputationSettings: the reputation runs (config.ReputationSettings).
 	ReputationSettings ReputationSettings
+	// BridgeSettings tune the cross-frame bridge (zero: the defaults).
+	BridgeSettings config.BridgeSettings
 
 	// Production wiring (config.DeploySettings), zero for plain local
 	// services. Identity is the mTLS listener's SVID source:

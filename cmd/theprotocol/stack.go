@@ -123,6 +123,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				TrustedProxies:        cfg.Deploy.TrustedProxyList(),
 				ReconSettings:         cfg.Recon,
 				ReputationSettings:    cfg.Reputation,
+				BridgeSettings:        cfg.Bridge,
 				EventAuth:             cfg.EventAuth,
 			})
 			if err != nil {
