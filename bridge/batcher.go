@@ -56,8 +56,9 @@ type Batcher struct {
 	Opts      BatcherOptions
 	Log       *slog.Logger
 
-	mu    sync.Mutex
-	pairs map[string]*pairQueue
+	mu       sync.Mutex
+	pairs    map[string]*pairQueue
+	carrying map[uuid.UUID]bool // queued or in a running batch
 }
 
 type pairQueue struct {
@@ -99,6 +100,10 @@ func (b *Batcher) Submit(peer string, id uuid.UUID) {
 	q := b.pair(peer)
 	b.mu.Lock()
 	q.pending = append(q.pending, id)
+	if b.carrying == nil {
+		b.carrying = map[uuid.UUID]bool{}
+	}
+	b.carrying[id] = true
 	b.mu.Unlock()
 	b.kick(peer, q)
 }
@@ -127,6 +132,9 @@ func (b *Batcher) run(peer string, q *pairQueue, ids []uuid.UUID) {
 		}
 		b.mu.Lock()
 		q.inFlight--
+		for _, id := range ids {
+			delete(b.carrying, id)
+		}
 		b.mu.Unlock()
 		b.kick(peer, q)
 	}()
@@ -149,6 +157,14 @@ func (b *Batcher) run(peer string, q *pairQueue, ids []uuid.UUID) {
 	if err := run.Get(ctx, nil); err != nil {
 		b.log().Warn("bridge batch failed; recovery will carry what it left", "peer", peer, "workflow", run.GetID(), "err", err)
 	}
+}
+
+// Carrying reports whether operation id is queued or in a running batch
+// (recovery leaves those alone).
+func (b *Batcher) Carrying(id uuid.UUID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.carrying[id]
 }
 
 func (b *Batcher) log() *slog.Logger {

@@ -193,6 +193,9 @@ func (s *Service) Recover(ctx context.Context, age time.Duration) {
 		return
 	}
 	for _, t := range ts {
+		if s.Batcher != nil && s.Batcher.Carrying(t.ID) {
+			continue
+		}
 		full, err := s.Store.GetBridgeTransfer(ctx, t.ID)
 		if err != nil || full.Status != ledgerstore.BridgePending {
 			continue
