@@ -123,10 +123,12 @@ func TestMatchRunsFamiliesWhoseActivitiesAreSupplied(t *testing.T) {
 		{family: "balance-checkpoint", missing: "*activities.BalanceCheckpoints"},
 		{family: "dispute", missing: "*activities.Disputes"},
 		{family: "reputation", missing: "*activities.ReputationRun"},
+		{family: "governance", missing: "*activities.Governance"},
+		{family: "bridge", missing: "*activities.Bridge"},
 	}, skipped, "settlement needs both of its structs")
 
 	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{},
-		&activities.BalanceCheckpoints{}, &activities.Disputes{}, &activities.ReputationRun{}}
+		&activities.BalanceCheckpoints{}, &activities.Disputes{}, &activities.ReputationRun{}, &activities.Governance{}, &activities.Bridge{}, &activities.BridgeBatch{}}
 	run, skipped, err = match(workflows.Families, all)
 	require.NoError(t, err)
 	require.Len(t, run, len(workflows.Families))
