@@ -44,6 +44,14 @@ const (
 	TypeCrossRegistryCredited = "CrossRegistryCredited"
 )
 
+// Paid agent calls: the payer's TEG records each step of a payment token
+// with the hold it moves (package paidcalls).
+const (
+	TypePaymentTokenIssued = "PaymentTokenIssued"
+	TypePaymentSettled     = "PaymentSettled"
+	TypePaymentReleased    = "PaymentReleased"
+)
+
 // Cross-registry checks: a transfer the coordinator aborted because its
 // target prepared other terms than the coordinator recorded (no postings).
 const (
@@ -215,11 +223,14 @@ var DefaultPolicy = map[string]Permission{
 	TypeTrustScoresPublished:        eventstore,
 	TypeReputationThresholdBreached: eventstore,
 
-	TypeProposalCreated:  teg,
-	TypeVoteCast:         teg,
-	TypeVoteDelegated:    teg,
-	TypeProposalTallied:  teg,
-	TypeProposalVetoed:   teg,
-	TypeProposalEnacted:  teg,
-	TypeProposalElevated: teg,
+	TypeProposalCreated:    teg,
+	TypeVoteCast:           teg,
+	TypeVoteDelegated:      teg,
+	TypeProposalTallied:    teg,
+	TypeProposalVetoed:     teg,
+	TypeProposalEnacted:    teg,
+	TypeProposalElevated:   teg,
+	TypePaymentTokenIssued: teg,
+	TypePaymentSettled:     teg,
+	TypePaymentReleased:    teg,
 }

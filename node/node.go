@@ -37,6 +37,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
+	"github.com/theprotocol-dev/theprotocol/paidcalls"
 	"github.com/theprotocol-dev/theprotocol/payments"
 	"github.com/theprotocol-dev/theprotocol/reputation"
 	"github.com/theprotocol-dev/theprotocol/worker"
@@ -149,8 +150,11 @@ type Node struct {
 	// Xfer carries cross-registry transfers (nil without a TEG).
 	Xfer *Xfer
 	// Payments routes transfers here or to peers (nil without a TEG).
-	Payments     *payments.Service
-	Bridge       *Bridge // cross-frame bridge (mainframe TEGs only)
+	Payments *payments.Service
+	Bridge   *Bridge // cross-frame bridge (mainframe TEGs only)
+	// PaidCalls issues and settles payment tokens (nil unless the node
+	// has both the registry and TEG roles).
+	PaidCalls    *paidcalls.Service
 	xferSettings XferSettings
 	remoteGate   *remoteSupplyGate // the mint gate when the EventStore is on another node
 	bgCancel     context.CancelFunc
@@ -369,6 +373,9 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 		return err
 	}
 	n.mountLedger(v1)
+	if err := n.mountPaid(v1); err != nil {
+		return err
+	}
 	n.mountStaking(v1)
 	n.mountGovernance(v1)
 	n.mountEventStore(v1)

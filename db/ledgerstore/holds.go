@@ -99,6 +99,10 @@ func (r HoldRequest) validate(now time.Time) error {
 // IdempotencyReuse. A retry with the same key returns the original hold
 // (Replayed), whatever its state now.
 func (s *Store) PlaceHold(ctx context.Context, r HoldRequest) (Hold, error) {
+	return s.placeHold(ctx, r, nil)
+}
+
+func (s *Store) placeHold(ctx context.Context, r HoldRequest, extra HoldEvents) (Hold, error) {
 	now := s.clock()
 	r.ExpiresAt = r.ExpiresAt.UTC().Truncate(time.Microsecond)
 	if err := r.validate(now); err != nil {
@@ -134,6 +138,9 @@ func (s *Store) PlaceHold(ctx context.Context, r HoldRequest) (Hold, error) {
 			}
 			out = Hold{ID: id, From: r.From, To: r.To, AmountUnits: r.AmountUnits, Status: HoldActive, Memo: r.Memo,
 				IdempotencyKey: r.IdempotencyKey, ExpiresAt: r.ExpiresAt, CreatedAt: now, UpdatedAt: now}
+			if err := s.writeExtraHoldEvents(ctx, tx, extra, out, nil, now); err != nil {
+				return err
+			}
 			return s.writeHoldEvent(ctx, tx, EventHoldPlaced, "hold-placed-", out, now)
 		})
 		if err != nil && attempt == 0 && isUniqueViolation(err, "holds_client_key") {
@@ -199,6 +206,10 @@ func (s *Store) GetHold(ctx context.Context, id uuid.UUID) (Hold, error) {
 // out of range or too small for the fee), Conflict (posted with another
 // amount), FailedPrecondition (voided, expired, or past its expiry).
 func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (Hold, Transfer, error) {
+	return s.postHold(ctx, id, amountUnits, nil)
+}
+
+func (s *Store) postHold(ctx context.Context, id uuid.UUID, amountUnits int64, extra HoldEvents) (Hold, Transfer, error) {
 	if amountUnits < 0 {
 		return Hold{}, Transfer{}, apperr.New(apperr.Invalid, "amount_units must be positive (or omitted for the full hold)")
 	}
@@ -295,6 +306,9 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 		if err != nil {
 			return err
 		}
+		if err := s.writeExtraHoldEvents(ctx, tx, extra, h, &t, now); err != nil {
+			return err
+		}
 		return s.insertTransfers(ctx, tx, []Transfer{t}, []events.Envelope{posted}, now)
 	})
 	if err != nil {
@@ -308,6 +322,10 @@ func (s *Store) PostHold(ctx context.Context, id uuid.UUID, amountUnits int64) (
 // funds are released either way. Errors: NotFound, FailedPrecondition
 // (already posted).
 func (s *Store) VoidHold(ctx context.Context, id uuid.UUID) (Hold, error) {
+	return s.voidHold(ctx, id, nil)
+}
+
+func (s *Store) voidHold(ctx context.Context, id uuid.UUID, extra HoldEvents) (Hold, error) {
 	now := s.clock()
 	var h Hold
 	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
@@ -330,6 +348,9 @@ func (s *Store) VoidHold(ctx context.Context, id uuid.UUID) (Hold, error) {
 			return err
 		}
 		h.Status, h.UpdatedAt = HoldVoided, now
+		if err := s.writeExtraHoldEvents(ctx, tx, extra, h, nil, now); err != nil {
+			return err
+		}
 		return s.writeHoldEvent(ctx, tx, EventHoldVoided, "hold-voided-", h, now)
 	})
 	if err != nil {

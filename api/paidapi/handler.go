@@ -1,0 +1,228 @@
+// Package paidapi is the REST surface of paid agent calls (package
+// paidcalls): POST /payments/tokens (the payer), POST /payments/settle
+// (the payee) and POST /payments/release (payee or payer). Every route
+// needs a bearer token of this registry and an Idempotency-Key.
+package paidapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/theprotocol-dev/theprotocol/api"
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/paidcalls"
+)
+
+// TokenRequest is the body of POST /payments/tokens. Give the maximum as
+// max_amount_units (base units) or max_amount (decimal string).
+type TokenRequest struct {
+	Payee            string `json:"payee"`
+	MaxAmountUnits   *int64 `json:"max_amount_units,omitempty"`
+	MaxAmount        string `json:"max_amount,omitempty"`
+	ExpiresInSeconds *int64 `json:"expires_in_seconds,omitempty"` // default 300, 2..3600
+	Description      string `json:"description,omitempty"`
+}
+
+// TokenResponse is a payment token and what it says.
+type TokenResponse struct {
+	Token     string    `json:"token"`
+	HoldID    uuid.UUID `json:"hold_id"`
+	Payer     string    `json:"payer"`
+	Payee     string    `json:"payee"`
+	MaxUnits  int64     `json:"max_units"`
+	MaxAmount string    `json:"max_amount"`
+	Currency  string    `json:"currency"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Nonce     string    `json:"nonce"`
+	Registry  string    `json:"registry"`
+}
+
+// SettleRequest is the body of POST /payments/settle.
+type SettleRequest struct {
+	Token       string `json:"token"`
+	AmountUnits *int64 `json:"amount_units,omitempty"`
+	Amount      string `json:"amount,omitempty"`
+}
+
+// SettleResponse is a settled payment.
+type SettleResponse struct {
+	HoldID      uuid.UUID `json:"hold_id"`
+	TransferID  uuid.UUID `json:"transfer_id"`
+	Payer       string    `json:"payer"`
+	Payee       string    `json:"payee"`
+	AmountUnits int64     `json:"amount_units"`
+	FeeUnits    int64     `json:"fee_units"`
+	NetUnits    int64     `json:"net_units"`
+	Status      string    `json:"status"`
+}
+
+// ReleaseRequest is the body of POST /payments/release.
+type ReleaseRequest struct {
+	Token string `json:"token"`
+}
+
+// ReleaseResponse is a released payment token.
+type ReleaseResponse struct {
+	HoldID uuid.UUID `json:"hold_id"`
+	Status string    `json:"status"`
+}
+
+// Handler serves the routes.
+type Handler struct {
+	Service     *paidcalls.Service
+	Idempotency api.IdempotencyStore
+	Auth        gin.HandlerFunc // nil when the group already authenticates
+	Now         func() time.Time
+}
+
+// Mount registers the routes on v1.
+func (h *Handler) Mount(v1 *gin.RouterGroup) {
+	p := v1
+	if h.Auth != nil {
+		p = v1.Group("", h.Auth)
+	}
+	now := h.Now
+	if now == nil {
+		now = time.Now
+	}
+	idem := api.Idempotency(h.Idempotency, true, now)
+	user := api.RequireScope(api.ScopeAgent, api.ScopeDeveloper)
+	p.POST("/payments/tokens", user, idem, h.issue)
+	p.POST("/payments/settle", user, idem, h.settle)
+	p.POST("/payments/release", user, idem, h.release)
+}
+
+func caller(c *gin.Context) (string, error) {
+	p, _ := api.PrincipalFrom(c)
+	k, err := ledger.KindOf(p.Subject)
+	if err != nil || !ledger.IsUserKind(k) {
+		return "", apperr.New(apperr.Forbidden, "the caller has no ledger account")
+	}
+	return p.Subject, nil
+}
+
+func (h *Handler) issue(c *gin.Context) {
+	var req TokenRequest
+	if err := api.DecodeJSON(c, &req); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	payer, err := caller(c)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	if err := api.RequireFields(api.Field("payee", req.Payee)); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	k, err := ledger.KindOf(req.Payee)
+	if err != nil || !ledger.IsUserKind(k) {
+		api.WriteError(c, apperr.New(apperr.Invalid, "payee must be an agent DID or developer account"))
+		return
+	}
+	max, err := amountOf("max_amount", req.MaxAmountUnits, req.MaxAmount)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	var ttl time.Duration
+	if req.ExpiresInSeconds != nil {
+		ttl = time.Duration(*req.ExpiresInSeconds) * time.Second
+		if *req.ExpiresInSeconds <= 0 || ttl > paidcalls.MaxTTL {
+			api.WriteError(c, apperr.New(apperr.Invalid, "expires_in_seconds must be %d..%d", int(paidcalls.MinTTL/time.Second), int(paidcalls.MaxTTL/time.Second)))
+			return
+		}
+	}
+	out, err := h.Service.Issue(c.Request.Context(), paidcalls.IssueRequest{
+		Payer: payer, Payee: req.Payee, MaxUnits: max, TTL: ttl, Description: req.Description,
+		IdempotencyKey: api.IdempotencyKeyFrom(c),
+	})
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	cl := out.Claims
+	c.JSON(http.StatusCreated, TokenResponse{
+		Token: out.Token, HoldID: cl.HoldID, Payer: cl.Payer, Payee: cl.Payee, MaxUnits: cl.MaxUnits,
+		MaxAmount: money.Format(cl.MaxUnits), Currency: cl.Currency, ExpiresAt: cl.Expiry(), Nonce: cl.Nonce, Registry: cl.Registry,
+	})
+}
+
+func (h *Handler) settle(c *gin.Context) {
+	var req SettleRequest
+	if err := api.DecodeJSON(c, &req); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	payee, err := caller(c)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	if err := api.RequireFields(api.Field("token", req.Token)); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	amount, err := amountOf("amount", req.AmountUnits, req.Amount)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	s, err := h.Service.Settle(c.Request.Context(), payee, req.Token, amount)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, SettleResponse{
+		HoldID: s.Hold.ID, TransferID: s.Transfer.ID, Payer: s.Hold.From, Payee: s.Hold.To, AmountUnits: s.Transfer.AmountUnits,
+		FeeUnits: s.Transfer.FeeUnits, NetUnits: s.Transfer.NetUnits, Status: string(s.Hold.Status),
+	})
+}
+
+func (h *Handler) release(c *gin.Context) {
+	var req ReleaseRequest
+	if err := api.DecodeJSON(c, &req); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	who, err := caller(c)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	if err := api.RequireFields(api.Field("token", req.Token)); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	hold, err := h.Service.Release(c.Request.Context(), who, req.Token)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ReleaseResponse{HoldID: hold.ID, Status: string(hold.Status)})
+}
+
+func amountOf(field string, units *int64, decimal string) (int64, error) {
+	switch {
+	case units != nil && decimal != "":
+		return 0, apperr.New(apperr.Invalid, "give either %s_units or %s, not both", field, field)
+	case units != nil:
+		if *units <= 0 {
+			return 0, apperr.New(apperr.Invalid, "%s_units must be a positive integer number of base units", field)
+		}
+		return *units, nil
+	case decimal != "":
+		u, err := money.Parse(decimal)
+		if err != nil || u <= 0 {
+			return 0, apperr.New(apperr.Invalid, "%s must be a positive decimal string with at most 8 decimals", field)
+		}
+		return u, nil
+	}
+	return 0, apperr.New(apperr.Invalid, "%s_units (integer base units) or %s (decimal string) is required", field, field)
+}

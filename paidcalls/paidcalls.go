@@ -1,0 +1,259 @@
+// Package paidcalls is the registry side of paid agent calls: a payer
+// agent asks for a payment token, the registry reserves the maximum with a
+// hold on the payer's TEG and signs a paytoken naming the payee; the payee
+// serves the call and settles the token for the amount due (the hold is
+// posted, the rest released) or releases it. A token settles at most once
+// because its hold posts at most once; a token nobody settles dies with
+// its hold, which the hold expiry sweep voids.
+//
+// Every step writes its own event (PaymentTokenIssued, PaymentSettled,
+// PaymentReleased) in the transaction that moves the hold, so the event log
+// shows each paid call next to the money it moved.
+package paidcalls
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/paytoken"
+)
+
+// Token lifetime bounds: long enough for one call, short enough that a
+// forgotten token's reservation comes back soon.
+const (
+	DefaultTTL = 5 * time.Minute
+	MaxTTL     = time.Hour
+	MinTTL     = 2 * time.Second
+)
+
+// Ledger is what paid calls need from the payer's TEG.
+// *ledgerstore.Store implements it.
+type Ledger interface {
+	PlaceHoldWith(ctx context.Context, r ledgerstore.HoldRequest, extra ledgerstore.HoldEvents) (ledgerstore.Hold, error)
+	PostHoldWith(ctx context.Context, id uuid.UUID, amountUnits int64, extra ledgerstore.HoldEvents) (ledgerstore.Hold, ledgerstore.Transfer, error)
+	VoidHoldWith(ctx context.Context, id uuid.UUID, extra ledgerstore.HoldEvents) (ledgerstore.Hold, error)
+}
+
+var _ Ledger = (*ledgerstore.Store)(nil)
+
+// Service issues, settles and releases payment tokens of one registry.
+type Service struct {
+	Ledger   Ledger
+	Key      ed25519.PrivateKey // the registry's signing key (its JWKS key)
+	Issuer   string             // the registry's issuer URI
+	Registry string
+	Frame    string
+	Currency string
+	Now      func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Keys verifies tokens this registry signed.
+func (s *Service) Keys() paytoken.KeyFunc {
+	return paytoken.StaticKeys(s.Issuer, s.Key.Public().(ed25519.PublicKey))
+}
+
+// IssueRequest asks for a token: Payer reserves up to MaxUnits for Payee.
+type IssueRequest struct {
+	Payer, Payee   string
+	MaxUnits       int64
+	TTL            time.Duration // 0: DefaultTTL
+	Description    string
+	IdempotencyKey string // the hold's, per payer
+}
+
+// Issued is a signed token with its claims and hold.
+type Issued struct {
+	Token  string
+	Claims paytoken.Claims
+	Hold   ledgerstore.Hold
+}
+
+type issuedPayload struct {
+	HoldID      uuid.UUID `json:"hold_id"`
+	Payer       string    `json:"payer"`
+	Payee       string    `json:"payee"`
+	MaxUnits    int64     `json:"max_units"`
+	Currency    string    `json:"currency"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Nonce       string    `json:"nonce"`
+	Description string    `json:"description,omitempty"`
+}
+
+type settledPayload struct {
+	HoldID     uuid.UUID `json:"hold_id"`
+	Payer      string    `json:"payer"`
+	Payee      string    `json:"payee"`
+	MaxUnits   int64     `json:"max_units"`
+	Units      int64     `json:"units"`
+	FeeUnits   int64     `json:"fee_units"`
+	NetUnits   int64     `json:"net_units"`
+	TransferID uuid.UUID `json:"transfer_id"`
+	Nonce      string    `json:"nonce"`
+}
+
+type releasedPayload struct {
+	HoldID uuid.UUID `json:"hold_id"`
+	Payer  string    `json:"payer"`
+	Payee  string    `json:"payee"`
+	By     string    `json:"by"`
+	Nonce  string    `json:"nonce"`
+}
+
+// Issue places the hold and signs the token. A replay of the idempotency
+// key returns a fresh token (new nonce) for the original hold; that hold
+// still settles once. Errors: Invalid, NotFound (payee not on this
+// registry's TEG), InsufficientFunds, IdempotencyReuse.
+func (s *Service) Issue(ctx context.Context, r IssueRequest) (Issued, error) {
+	ttl := r.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if ttl < MinTTL || ttl > MaxTTL {
+		return Issued{}, apperr.New(apperr.Invalid, "expiry must be %s..%s ahead", MinTTL, MaxTTL)
+	}
+	if r.MaxUnits <= 0 {
+		return Issued{}, apperr.New(apperr.Invalid, "the maximum amount must be positive")
+	}
+	nonce, err := paytoken.NewNonce()
+	if err != nil {
+		return Issued{}, err
+	}
+	now := s.now()
+	h, err := s.Ledger.PlaceHoldWith(ctx, ledgerstore.HoldRequest{
+		From: r.Payer, To: r.Payee, AmountUnits: r.MaxUnits, Memo: r.Description,
+		ExpiresAt: now.Add(ttl), IdempotencyKey: r.IdempotencyKey,
+	}, func(h ledgerstore.Hold, _ *ledgerstore.Transfer) ([]events.Envelope, error) {
+		env, err := event(events.TypePaymentTokenIssued, "payment-token-issued-", h, now, issuedPayload{
+			HoldID: h.ID, Payer: h.From, Payee: h.To, MaxUnits: h.AmountUnits, Currency: s.Currency,
+			ExpiresAt: h.ExpiresAt, Nonce: nonce, Description: h.Memo,
+		})
+		return []events.Envelope{env}, err
+	})
+	if err != nil {
+		return Issued{}, err
+	}
+	c := paytoken.Claims{
+		Issuer: s.Issuer, Payer: h.From, Payee: h.To, HoldID: h.ID, MaxUnits: h.AmountUnits, Currency: s.Currency,
+		IssuedAt: now.Unix(), ExpiresAt: h.ExpiresAt.Unix(), Nonce: nonce, Registry: s.Registry, Frame: s.Frame,
+	}
+	tok, err := paytoken.Sign(s.Key, c)
+	if err != nil {
+		return Issued{}, err
+	}
+	return Issued{Token: tok, Claims: c, Hold: h}, nil
+}
+
+// Settled is a settled token: its hold (posted) and the transfer.
+type Settled struct {
+	Claims   paytoken.Claims
+	Hold     ledgerstore.Hold
+	Transfer ledgerstore.Transfer
+}
+
+// Settle posts the token's hold for amountUnits (1..max) to the payee,
+// who must be the caller. Nothing moves unless every check passes:
+// forged or malformed tokens are Invalid, another payee's Forbidden, an
+// expired one FailedPrecondition, an amount over the maximum Invalid, a
+// token already settled Conflict, one released FailedPrecondition.
+func (s *Service) Settle(ctx context.Context, caller, tok string, amountUnits int64) (Settled, error) {
+	c, err := paytoken.VerifyFor(tok, caller, s.Keys(), s.now())
+	if err != nil {
+		return Settled{}, err
+	}
+	if c.Registry != s.Registry {
+		return Settled{}, apperr.New(apperr.Invalid, "payment token was issued by registry %q; settle it there", c.Registry)
+	}
+	if amountUnits <= 0 {
+		return Settled{}, apperr.New(apperr.Invalid, "the amount to settle must be positive")
+	}
+	if amountUnits > c.MaxUnits {
+		return Settled{}, apperr.New(apperr.Invalid, "cannot settle %s from a payment token of at most %s", money.Format(amountUnits), money.Format(c.MaxUnits))
+	}
+	now := s.now()
+	h, t, err := s.Ledger.PostHoldWith(ctx, c.HoldID, amountUnits, func(h ledgerstore.Hold, t *ledgerstore.Transfer) ([]events.Envelope, error) {
+		if err := matches(c, h); err != nil {
+			return nil, err
+		}
+		env, err := event(events.TypePaymentSettled, "payment-settled-", h, now, settledPayload{
+			HoldID: h.ID, Payer: h.From, Payee: h.To, MaxUnits: h.AmountUnits, Units: t.AmountUnits,
+			FeeUnits: t.FeeUnits, NetUnits: t.NetUnits, TransferID: t.ID, Nonce: c.Nonce,
+		})
+		return []events.Envelope{env}, err
+	})
+	switch {
+	case apperr.Is(err, apperr.Conflict):
+		return Settled{}, apperr.Wrap(err, apperr.Conflict, "payment token was already settled")
+	case err != nil:
+		return Settled{}, err
+	case h.Replayed:
+		return Settled{}, apperr.New(apperr.Conflict, "payment token was already settled (transfer %s)", t.ID)
+	}
+	return Settled{Claims: c, Hold: h, Transfer: t}, nil
+}
+
+// Release voids the token's hold: the payee declines the payment, or the
+// payer withdraws it before it is settled. Releasing twice returns the
+// voided hold again; releasing a settled token is FailedPrecondition.
+func (s *Service) Release(ctx context.Context, caller, tok string) (ledgerstore.Hold, error) {
+	c, err := paytoken.Verify(tok, s.Keys(), s.now())
+	if err != nil {
+		return ledgerstore.Hold{}, err
+	}
+	if caller != c.Payee && caller != c.Payer {
+		return ledgerstore.Hold{}, paytoken.ErrWrongAudience
+	}
+	if c.Registry != s.Registry {
+		return ledgerstore.Hold{}, apperr.New(apperr.Invalid, "payment token was issued by registry %q; release it there", c.Registry)
+	}
+	now := s.now()
+	h, err := s.Ledger.VoidHoldWith(ctx, c.HoldID, func(h ledgerstore.Hold, _ *ledgerstore.Transfer) ([]events.Envelope, error) {
+		if err := matches(c, h); err != nil {
+			return nil, err
+		}
+		env, err := event(events.TypePaymentReleased, "payment-released-", h, now, releasedPayload{
+			HoldID: h.ID, Payer: h.From, Payee: h.To, By: caller, Nonce: c.Nonce,
+		})
+		return []events.Envelope{env}, err
+	})
+	if apperr.Is(err, apperr.FailedPrecondition) {
+		return ledgerstore.Hold{}, apperr.Wrap(err, apperr.FailedPrecondition, "payment token was already settled")
+	}
+	return h, err
+}
+
+// matches refuses a hold that is not the one the token describes (a
+// token signed for another ledger's hold ID, or a bug): the transaction
+// rolls back.
+func matches(c paytoken.Claims, h ledgerstore.Hold) error {
+	if h.From != c.Payer || h.To != c.Payee || h.AmountUnits != c.MaxUnits {
+		return apperr.New(apperr.Invalid, "payment token does not match its hold")
+	}
+	return nil
+}
+
+func event(typ, keyPrefix string, h ledgerstore.Hold, now time.Time, payload any) (events.Envelope, error) {
+	env, err := events.New(typ, keyPrefix+h.ID.String(), h.From, now)
+	if err != nil {
+		return env, err
+	}
+	if env.Payload, err = json.Marshal(payload); err != nil {
+		return env, fmt.Errorf("paidcalls: encode %s: %w", typ, err)
+	}
+	return env, nil
+}
