@@ -124,6 +124,7 @@ type Node struct {
 	Temporal client.Client
 	kafka    *kgo.Client
 	server   *api.Server
+	engine   *gin.Engine // the public API, for Routes
 	worker   sdkworker.Worker
 	serveErr chan error
 	stopOnce sync.Once
@@ -387,7 +388,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 		TrustDomain: n.opts.Frame.TrustDomain, Currency: n.opts.Frame.Currency, Roles: n.opts.Registry.Roles, Version: Version,
 	}
 	v1.GET("/node", func(c *gin.Context) { c.JSON(http.StatusOK, info) })
-	return nil
+	return n.mountOpenAPI(e)
 }
 
 // URL is the API base URL.
