@@ -1,0 +1,147 @@
+// Package demo is the paid-call walkthrough built only on package sdk and
+// the public API, as any agent developer would write it: a developer signs
+// up, registers a service agent selling one call and a client agent, funds
+// the client, and the client pays for the call through PayFor while the
+// service sells it through PaymentVerifier. The example program
+// (sdk/examples/paidcall) and the SDK's end-to-end test run it.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/theprotocol-dev/theprotocol/sdk"
+)
+
+// Config says where the demo runs.
+type Config struct {
+	API string // the registry's base URL
+	// Admin funds the developer and the client (dev stacks only; a real
+	// developer buys AVT instead).
+	AdminClientID, AdminClientSecret string
+	PriceUnits                       int64 // one call's price (0: 1 AVT)
+	Log                              func(format string, args ...any)
+}
+
+// Result is what happened, for the caller to check.
+type Result struct {
+	Service, Client           string // DIDs
+	ServiceURL                string
+	First                     int // the unpaid attempt's status (402)
+	Answer                    string
+	Token                     string
+	PriceUnits                int64
+	ClientBefore, ClientAfter int64 // liquid units
+	ServiceBefore, ServiceAft int64
+	Replay                    int // the status of presenting the same token again
+	// A2AAnswer is the paid message/send answer; the After balances
+	// include it (two paid calls in all).
+	A2AAnswer string
+	// Stop ends the service agent's server.
+	Stop func()
+}
+
+// Run walks through one paid call.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	logf := cfg.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	price := cfg.PriceUnits
+	if price == 0 {
+		price = 100_000_000
+	}
+	api := sdk.New(cfg.API)
+	node, err := api.Node(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	admin := api.Agent(cfg.AdminClientID, cfg.AdminClientSecret)
+
+	dev, err := api.SignUp(ctx, "Demo developer", fmt.Sprintf("demo-%d@example.org", time.Now().UnixNano()))
+	if err != nil {
+		return Result{}, fmt.Errorf("sign up: %w", err)
+	}
+	devc := api.Developer(dev.APIKey)
+	// Two reputation bonds of 50 AVT come from the developer's wallet.
+	if err := admin.Grant(ctx, dev.AccountID, 200*100_000_000, "demo developer"); err != nil {
+		return Result{}, fmt.Errorf("fund developer: %w", err)
+	}
+	svcCreds, err := devc.RegisterAgent(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("register service agent: %w", err)
+	}
+	cliCreds, err := devc.RegisterAgent(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("register client agent: %w", err)
+	}
+	if err := admin.Grant(ctx, cliCreds.DID, 10*price, "demo client"); err != nil {
+		return Result{}, fmt.Errorf("fund client: %w", err)
+	}
+	svc := api.Agent(svcCreds.ClientID, svcCreds.ClientSecret)
+	cli := api.Agent(cliCreds.ClientID, cliCreds.ClientSecret)
+	logf("service agent %s, client agent %s on %s", svcCreds.DID, cliCreds.DID, node.Registry)
+
+	// The service agent sells one answer.
+	verifier := &sdk.PaymentVerifier{
+		Payee: svcCreds.DID, PriceUnits: price, Currency: node.Currency, Settler: svc,
+		Keys: &sdk.KeyCache{Registries: []*sdk.Client{sdk.New(cfg.API)}},
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/answer", verifier.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("42"))
+	})))
+	// The same service over A2A JSON-RPC (message/send), same price.
+	mux.Handle("/a2a", &sdk.A2AHandler{Verifier: verifier, Handle: func(_ context.Context, in sdk.A2AMessage) (sdk.A2AMessage, error) {
+		return sdk.A2AMessage{Parts: []sdk.A2APart{{Kind: "text", Text: "you said: " + in.Text()}}}, nil
+	}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Result{}, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	res := Result{Service: svcCreds.DID, Client: cliCreds.DID, ServiceURL: "http://" + ln.Addr().String() + "/answer", PriceUnits: price,
+		Stop: func() { _ = srv.Close() }}
+
+	balance := func(c *sdk.Client, did string) int64 {
+		b, err := c.Balance(ctx, did)
+		if err != nil {
+			return -1
+		}
+		return b.Liquid()
+	}
+	res.ClientBefore, res.ServiceBefore = balance(cli, cliCreds.DID), balance(svc, svcCreds.DID)
+
+	paid, err := cli.PayFor(ctx, sdk.Call{Method: http.MethodGet, URL: res.ServiceURL, MaxUnits: 2 * price})
+	if err != nil {
+		res.Stop()
+		return res, fmt.Errorf("paid call: %w", err)
+	}
+	if paid.Offer == nil || !paid.Charged {
+		res.Stop()
+		return res, errors.New("the call was not charged")
+	}
+	res.First, res.Answer, res.Token = http.StatusPaymentRequired, string(paid.Body), paid.Token.Token
+	logf("answer %q for %d units", res.Answer, paid.Offer.PriceUnits)
+
+	// Presenting the same token again is refused.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, res.ServiceURL, nil)
+	req.Header.Set(sdk.PaymentHeader, res.Token)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		res.Replay = resp.StatusCode
+		resp.Body.Close()
+	}
+	a2a, err := cli.SendMessage(ctx, "http://"+ln.Addr().String()+"/a2a", "hello", 2*price)
+	if err != nil {
+		res.Stop()
+		return res, fmt.Errorf("paid A2A message: %w", err)
+	}
+	res.A2AAnswer = a2a.Text()
+	res.ClientAfter, res.ServiceAft = balance(cli, cliCreds.DID), balance(svc, svcCreds.DID)
+	return res, nil
+}
