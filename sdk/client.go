@@ -61,17 +61,20 @@ type Client struct {
 	Retries int
 	// Backoff is the first retry's delay, doubled each time (0: 100ms).
 	Backoff time.Duration
+
+	offers *sync.Map // PayFor's last offer per endpoint (nil: none kept)
 }
 
 // New returns a client of the API at baseURL.
 func New(baseURL string) *Client {
-	return &Client{BaseURL: strings.TrimRight(baseURL, "/")}
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), offers: &sync.Map{}}
 }
 
 // WithAuth returns a copy of c that authenticates with ts.
 func (c *Client) WithAuth(ts TokenSource) *Client {
 	cp := *c
 	cp.Auth = ts
+	cp.offers = &sync.Map{}
 	return &cp
 }
 

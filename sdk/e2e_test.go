@@ -33,42 +33,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // supply audit stays exact.
 func TestPaidCallThroughTheSDK(t *testing.T) {
 	ctx := context.Background()
-	id := fmt.Sprintf("p%d", time.Now().UnixNano()%1_000_000_000)
-	reg := config.Registry{ID: id, Mainframe: true, Roles: []string{"registry", "teg", "eventstore", "worker"}, Namespace: testenv.TestNamespace}
-	frame := config.Frame{ID: "f" + id, TrustDomain: "f.theprotocol.test", Currency: "AVT", Genesis: true, Registries: []config.Registry{reg},
-		GenesisSupplyUnits: 1_000_000 * 100_000_000}
-	dataDir := t.TempDir()
-	n, err := node.Start(ctx, node.Options{
-		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t), TemporalAddr: testenv.TemporalAddr(t),
-		KafkaBrokers: testenv.KafkaBrokers(t), DataDir: dataDir, WriteAdminCredentials: true,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { n.Stop(context.Background()) })
-	t.Cleanup(func() {
-		for _, s := range []string{"idempotency-sweep-", "hold-expiry-", "staking-rewards-", "balance-checkpoint-"} {
-			_ = n.Temporal.ScheduleClient().GetHandle(ctx, s+id).Delete(ctx)
-		}
-	})
-
-	var creds struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	raw, err := os.ReadFile(node.AdminCredentialsFile(dataDir, id))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &creds))
-
+	n, frame, creds := startNode(t)
 	const price = 3 * 100_000_000
-	res, err := demo.Run(ctx, demo.Config{API: n.URL(), AdminClientID: creds.ClientID, AdminClientSecret: creds.ClientSecret, PriceUnits: price, Log: t.Logf})
-	if res.Stop != nil {
-		t.Cleanup(res.Stop)
-	}
-	t.Cleanup(func() {
-		for _, did := range []string{res.Service, res.Client} {
-			_ = n.Temporal.TerminateWorkflow(context.Background(), workflows.BondWorkflowID(did), "", "test over")
-		}
-	})
+	res, err := runDemo(t, n, creds, demo.Config{PriceUnits: price, Log: t.Logf})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusPaymentRequired, res.First)
 	require.Equal(t, "42", res.Answer)
@@ -109,4 +76,54 @@ func TestPaidCallThroughTheSDK(t *testing.T) {
 	rep, err := ingest.Audit(ctx, es, frame.ID)
 	require.NoError(t, err)
 	require.Zero(t, rep.Delta)
+}
+
+type adminCreds struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// startNode starts a one-registry frame with every role (and Kafka, for
+// the audit) and returns it with its dev admin client.
+func startNode(tb testing.TB) (*node.Node, config.Frame, adminCreds) {
+	ctx := context.Background()
+	id := fmt.Sprintf("p%d", time.Now().UnixNano()%1_000_000_000)
+	reg := config.Registry{ID: id, Mainframe: true, Roles: []string{"registry", "teg", "eventstore", "worker"}, Namespace: testenv.TestNamespace}
+	frame := config.Frame{ID: "f" + id, TrustDomain: "f.theprotocol.test", Currency: "AVT", Genesis: true, Registries: []config.Registry{reg},
+		GenesisSupplyUnits: 1_000_000 * 100_000_000}
+	dataDir := tb.TempDir()
+	n, err := node.Start(ctx, node.Options{
+		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(tb), TemporalAddr: testenv.TemporalAddr(tb),
+		KafkaBrokers: testenv.KafkaBrokers(tb), DataDir: dataDir, WriteAdminCredentials: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { n.Stop(context.Background()) })
+	tb.Cleanup(func() {
+		for _, s := range []string{"idempotency-sweep-", "hold-expiry-", "staking-rewards-", "balance-checkpoint-"} {
+			_ = n.Temporal.ScheduleClient().GetHandle(ctx, s+id).Delete(ctx)
+		}
+	})
+	var creds adminCreds
+	raw, err := os.ReadFile(node.AdminCredentialsFile(dataDir, id))
+	require.NoError(tb, err)
+	require.NoError(tb, json.Unmarshal(raw, &creds))
+	return n, frame, creds
+}
+
+// runDemo runs the demo against n and cleans up its server and bonds.
+func runDemo(tb testing.TB, n *node.Node, creds adminCreds, cfg demo.Config) (demo.Result, error) {
+	cfg.API, cfg.AdminClientID, cfg.AdminClientSecret = n.URL(), creds.ClientID, creds.ClientSecret
+	res, err := demo.Run(context.Background(), cfg)
+	if res.Stop != nil {
+		tb.Cleanup(res.Stop)
+	}
+	tb.Cleanup(func() {
+		for _, did := range []string{res.Service, res.Client} {
+			if did != "" {
+				_ = n.Temporal.TerminateWorkflow(context.Background(), workflows.BondWorkflowID(did), "", "test over")
+			}
+		}
+	})
+	return res, err
 }

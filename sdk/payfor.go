@@ -36,7 +36,23 @@ type Paid struct {
 // budget, it asks the caller's registry for a payment token for the
 // offer's payee and price, and calls again presenting it. If that second
 // call fails, the token is released so the reservation returns at once.
+//
+// The offer is remembered per method and URL: the next PayFor of the same
+// endpoint pays up front and skips the 402 round trip (falling back to it
+// if the endpoint refuses the payment, e.g. because its price changed).
 func (c *Client) PayFor(ctx context.Context, call Call) (Paid, error) {
+	key := call.Method + " " + call.URL
+	if c.offers != nil {
+		if o, ok := c.offers.Load(key); ok {
+			paid, err := c.payOffer(ctx, call, o.(*Offer))
+			if err != nil || paid.Status != http.StatusPaymentRequired {
+				// A failure is returned as is, never paid again here: the
+				// payee may have settled before the answer was lost.
+				return paid, err
+			}
+			c.offers.Delete(key)
+		}
+	}
 	p, err := c.send(ctx, call, "")
 	if err != nil || p.Status != http.StatusPaymentRequired {
 		return p, err
@@ -47,7 +63,16 @@ func (c *Client) PayFor(ctx context.Context, call Call) (Paid, error) {
 	if err := json.Unmarshal(p.Body, &body); err != nil || body.Payment == nil || body.Payment.Scheme != PaymentScheme {
 		return p, fmt.Errorf("theprotocol: 402 without a %s offer", PaymentScheme)
 	}
-	offer := body.Payment
+	paid, err := c.payOffer(ctx, call, body.Payment)
+	if err == nil && paid.Charged && c.offers != nil {
+		c.offers.Store(key, body.Payment)
+	}
+	return paid, err
+}
+
+// payOffer pays offer and sends call with the token.
+func (c *Client) payOffer(ctx context.Context, call Call, offer *Offer) (Paid, error) {
+	p := Paid{Offer: offer}
 	switch {
 	case offer.PriceUnits <= 0 || offer.PriceUnits > call.MaxUnits:
 		return p, fmt.Errorf("theprotocol: the call costs %d units, over the budget of %d", offer.PriceUnits, call.MaxUnits)

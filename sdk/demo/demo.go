@@ -24,6 +24,7 @@ type Config struct {
 	// developer buys AVT instead).
 	AdminClientID, AdminClientSecret string
 	PriceUnits                       int64 // one call's price (0: 1 AVT)
+	ClientFunds                      int64 // granted to the client (0: ten prices)
 	Log                              func(format string, args ...any)
 }
 
@@ -43,6 +44,8 @@ type Result struct {
 	A2AAnswer string
 	// Stop ends the service agent's server.
 	Stop func()
+	// ClientAgent and ServiceAgent are the agents' authenticated clients.
+	ClientAgent, ServiceAgent *sdk.Client
 }
 
 // Run walks through one paid call.
@@ -79,7 +82,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("register client agent: %w", err)
 	}
-	if err := admin.Grant(ctx, cliCreds.DID, 10*price, "demo client"); err != nil {
+	funds := cfg.ClientFunds
+	if funds == 0 {
+		funds = 10 * price
+	}
+	if err := admin.Grant(ctx, cliCreds.DID, funds, "demo client"); err != nil {
 		return Result{}, fmt.Errorf("fund client: %w", err)
 	}
 	svc := api.Agent(svcCreds.ClientID, svcCreds.ClientSecret)
@@ -106,7 +113,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	res := Result{Service: svcCreds.DID, Client: cliCreds.DID, ServiceURL: "http://" + ln.Addr().String() + "/answer", PriceUnits: price,
-		Stop: func() { _ = srv.Close() }}
+		Stop: func() { _ = srv.Close() }, ClientAgent: cli, ServiceAgent: svc}
 
 	balance := func(c *sdk.Client, did string) int64 {
 		b, err := c.Balance(ctx, did)
