@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
@@ -155,4 +156,36 @@ func TestPaymentVerifierSellsEachTokenOnce(t *testing.T) {
 	require.Equal(t, 500, code)
 	require.Len(t, reg.settled, 2)
 	require.Equal(t, 1, reg.released)
+}
+
+// The Gin form sells the same way: 402 without a token, the answer after
+// settlement, a replayed token refused.
+func TestPaymentVerifierGin(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	reg := newFakeRegistry(t, pub)
+	const payee, price = "did:theprotocol:payee", int64(700)
+	v := &sdk.PaymentVerifier{Payee: payee, PriceUnits: price, Currency: "AVT", Settler: sdk.New(reg.srv.URL),
+		Keys: &sdk.KeyCache{Registries: []*sdk.Client{sdk.New(reg.srv.URL)}}}
+	e := gin.New()
+	e.GET("/answer", v.Gin(), func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"answer": 42}) })
+	do := func(tok string) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, "/answer", nil)
+		if tok != "" {
+			req.Header.Set(sdk.PaymentHeader, tok)
+		}
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+		return w.Code, w.Body.String()
+	}
+	code, _ := do("")
+	require.Equal(t, 402, code)
+	require.Empty(t, reg.settled)
+	tok := token(t, key, payee, price)
+	code, body := do(tok)
+	require.Equal(t, 200, code)
+	require.JSONEq(t, `{"answer":42}`, body)
+	require.Equal(t, []int64{price}, reg.settled)
+	code, _ = do(tok)
+	require.Equal(t, 402, code)
+	require.Len(t, reg.settled, 1)
 }
