@@ -178,6 +178,10 @@ bench-governance: tools build ## governance: tally of 100,000 votes with delegat
 bench-xfer: tools build ## cross-registry transfers: intra figure, lone latency, batched and unbatched transfers/s with accept→committed p50/p99 (two nodes, mTLS, dev Temporal)
 	XFER_BENCH_CLIENTS=$${XFER_BENCH_CLIENTS:-128} $(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench CrossRegistryTransfers -benchtime 8000x
 
+.PHONY: bench-paid
+bench-paid: tools build ## paid calls/s through PaymentVerifier (token issue → call → settle) next to plain HTTP transfers, same node and run
+	$(THEPROTOCOL) testenv -- $(GO) test ./sdk -run '^$$' -bench PaidCalls -benchtime 500x
+
 .PHONY: check-image
 check-image: ## build the binary exactly as the Dockerfile does (static, CGO off) and check deploy/'s compose rules; no Docker needed
 	THEPROTOCOL_TEST_STATIC_BUILD=1 $(GO) test -count=1 -run 'TestDockerfile|TestComposeFiles' ./deploy
