@@ -61,6 +61,7 @@ type Config struct {
 	EventAuth   EventAuthSettings  // event signing key and the EventStore's trusted keys
 	Dispute     DisputeSettings    // dispute windows and fee (dispute.go)
 	Governance  GovernanceSettings // proposal limits and the veto window
+	Demo        DemoSettings       // dev's demonstration agents (demo.go)
 
 	// Reputation: the reputation runs on the EventStore's node.
 	Reputation ReputationSettings
@@ -106,6 +107,7 @@ func Defaults() Config {
 	c.Bridge.fromEnv(r)
 	c.EventAuth.fromEnv(r)
 	c.Dispute.fromEnv(r)
+	c.Demo.fromEnv(r)
 	c.Reputation.fromEnv(r)
 	c.Governance.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
@@ -139,6 +141,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Bridge.registerFlags(fs)
 	c.EventAuth.registerFlags(fs)
 	c.Dispute.registerFlags(fs)
+	c.Demo.registerFlags(fs)
 	c.Reputation.RegisterFlags(fs)
 	c.Governance.registerFlags(fs)
 }
@@ -178,6 +181,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
 		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate(), c.Recon.Validate(), c.EventAuth.Validate())
 	errs = append(errs, c.Dispute.Validate())
+	errs = append(errs, c.Demo.Validate())
 	errs = append(errs, c.Reputation.Validate())
 	errs = append(errs, c.Governance.Validate())
 	errs = append(errs, c.Bridge.Validate())

@@ -105,6 +105,7 @@ type JWK struct {
 type NodeInfo struct {
 	Frame       string `json:"frame"`
 	Registry    string `json:"registry"`
+	Mainframe   bool   `json:"mainframe"`
 	TrustDomain string `json:"trust_domain"`
 	Currency    string `json:"currency"`
 }

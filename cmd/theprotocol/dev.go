@@ -138,6 +138,9 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	ctl.svc, ctl.nodes = svc, nodes
 	cleanups = append(cleanups, ctl.closeNodes)
+	if cfg.Demo.Agents {
+		cleanups = append(cleanups, startDemoAgents(ctx, nodes, dataDir, cfg.Demo.Interval, log))
+	}
 	if err := ctl.start(cfg.ListenHost); err != nil {
 		return err
 	}
