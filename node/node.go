@@ -35,6 +35,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
 	"github.com/theprotocol-dev/theprotocol/disputes"
 	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/federation"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
 	"github.com/theprotocol-dev/theprotocol/paidcalls"
@@ -169,6 +170,8 @@ type Node struct {
 	// reputation runs and serves trust scores (nil unless the node hosts
 	// the EventStore).
 	reputation *reputation.Service
+	// funding allocates the mainframe's treasury to peers (nil without a TEG).
+	funding *federation.Funding
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
@@ -383,6 +386,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	n.mountDisputes(v1)
 	n.mountReputation(v1)
 	n.mountBridge(v1)
+	n.mountFederation(v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,
 		TrustDomain: n.opts.Frame.TrustDomain, Currency: n.opts.Frame.Currency, Roles: n.opts.Registry.Roles, Version: Version,

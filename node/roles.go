@@ -124,7 +124,8 @@ func (n *Node) openLedger(ctx context.Context) error {
 	n.Ledger = ledgerstore.New(pool, ledgerstore.Options{
 		Frame: o.Frame.ID, Registry: o.Registry.ID, Mainframe: o.Registry.Mainframe,
 		Gate: gate, Guard: n.policies[db.RoleTEG].Guard(), Now: o.Now, Log: n.log,
-		ExposureCaps: xferstate.Caps{Default: o.PeerSettings.ExposureCapUnits, PerPeer: o.PeerSettings.ExposureCaps},
+		ExposureCaps:   xferstate.Caps{Default: o.PeerSettings.ExposureCapUnits, PerPeer: o.PeerSettings.ExposureCaps},
+		TreasuryFunder: treasuryFunder(o),
 	})
 	n.Metrics.MustRegister(n.Ledger.XferCollector())
 	n.transfers = n.Ledger.NewGroupCommitter(ledgerstore.GroupCommitOptions{})
@@ -224,4 +225,13 @@ func (n *Node) startBackground(ctx context.Context) {
 func (n *Node) goBackground(f func()) {
 	n.bg.Add(1)
 	go func() { defer n.bg.Done(); f() }()
+}
+
+// treasuryFunder is the registry whose treasury may fund this one's across
+// registries: the frame's mainframe, for every other registry.
+func treasuryFunder(o Options) string {
+	if o.Registry.Mainframe {
+		return ""
+	}
+	return o.Frame.Mainframe().ID
 }

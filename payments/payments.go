@@ -108,8 +108,8 @@ func (s *Service) Transfer(ctx context.Context, r ledgerstore.TransferRequest) (
 }
 
 // Reroute is Pay's second step, after Transfer failed with cause. When
-// cause is NotFound and the receiver is an agent with no account here
-// whose home is a peer registry, r is accepted as a cross-registry
+// cause is NotFound and the receiver is an agent or a developer wallet
+// with no account here whose home is a peer registry, r is accepted as a cross-registry
 // transfer to it. Otherwise cause is returned: the payment has no other
 // route (also when reading the local account fails, as cause is the better
 // answer then). The lookup of the receiver's home can fail by itself
@@ -118,7 +118,7 @@ func (s *Service) Reroute(ctx context.Context, r ledgerstore.TransferRequest, ca
 	if s.Cross == nil || !apperr.Is(cause, apperr.NotFound) {
 		return Payment{}, cause
 	}
-	if k, err := ledger.KindOf(r.To); err != nil || k != ledger.KindAgent {
+	if k, err := ledger.KindOf(r.To); err != nil || !ledger.IsUserKind(k) {
 		return Payment{}, cause
 	}
 	if local, err := s.Ledger.AccountExists(ctx, r.To); err != nil || local {

@@ -145,6 +145,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	cleanups = append(cleanups, ctl.closeListener)
+	fundOperators(ctx, nodes, log)
 
 	epPath := filepath.Join(dataDir, "endpoints.json")
 	ctl.epPath = epPath

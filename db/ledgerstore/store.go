@@ -75,6 +75,10 @@ type Options struct {
 	// transit account (see xfer_exposure.go); empty: DefaultExposureCapUnits
 	// for every peer.
 	ExposureCaps xferstate.Caps
+	// TreasuryFunder is the peer registry (the frame's mainframe) whose
+	// treasury may fund this registry's treasury across registries; ""
+	// accepts no such allocation.
+	TreasuryFunder string
 }
 
 // Store is the TEG ledger. It is safe for concurrent use.
@@ -89,6 +93,7 @@ type Store struct {
 	log       *slog.Logger
 	caps      xferstate.Caps
 	xm        *xferMetrics
+	funder    string
 }
 
 // New returns a Store on pool, a migrated TEG database (db.RoleTEG).
@@ -113,6 +118,7 @@ func New(pool *pgxpool.Pool, o Options) *Store {
 		log:       o.Log,
 		caps:      exposureCaps(o.ExposureCaps),
 		xm:        newXferMetrics(),
+		funder:    o.TreasuryFunder,
 	}
 }
 

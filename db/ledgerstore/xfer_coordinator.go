@@ -53,21 +53,32 @@ func xferFromRow(r tegdb.Xfer) Xfer {
 // XferRequest asks to send AmountUnits to an agent of registry Target.
 type XferRequest struct {
 	From           string // agent or developer account here
-	To             string // an agent DID whose home is Target
+	To             string // an agent DID or developer wallet whose home is Target (treasury: an allocation)
 	Target         string
 	AmountUnits    int64
 	Memo           string
 	IdempotencyKey string // per sender, like TransferRequest's
 }
 
+// IsAllocation reports whether r moves treasury to treasury: the
+// mainframe funding an operator registry. Only the admin allocation
+// route builds one (a payment's sender is its caller and its receiver an
+// agent or developer), and only the target's configured funder may make
+// it (PrepareXfers).
+func (r XferRequest) IsAllocation() bool {
+	return r.From == ledger.AccountTreasury && r.To == ledger.AccountTreasury
+}
+
 func (r XferRequest) validate() error {
-	if err := userAccount("from", r.From); err != nil {
-		return err
+	if !r.IsAllocation() {
+		if err := userAccount("from", r.From); err != nil {
+			return err
+		}
+		if err := userAccount("to", r.To); err != nil {
+			return err
+		}
 	}
-	if err := userAccount("to", r.To); err != nil {
-		return err
-	}
-	if r.From == r.To {
+	if r.From == r.To && !r.IsAllocation() {
 		return apperr.New(apperr.Invalid, "cannot transfer to the sending account itself")
 	}
 	if err := ledger.ValidateAmount(r.AmountUnits); err != nil {

@@ -45,7 +45,8 @@ type XferPrepareResult struct {
 const ReasonTermsDiffer = "the prepared terms differ from the coordinator's; nothing credited"
 
 // PrepareXfers validates and records transfers from source: a receiver
-// that is an agent or developer account here and an amount that carries
+// that is an agent or developer account here (or, from the configured
+// treasury funder only, treasury to treasury) and an amount that carries
 // the 0.5% fee are prepared (nothing moves yet), anything else is rejected
 // with a reason, and so is one that would take the source's exposure
 // beyond its cap with the source's open prepares counted (reason
@@ -78,10 +79,13 @@ func (s *Store) PrepareXfers(ctx context.Context, source string, items []XferPre
 		ids[i] = it.ID
 		status, reason := xferstate.Prepared, ""
 		fee, ferr := ledger.TransferFee(it.AmountUnits, ledger.BaseFeeBps)
+		allocation := it.From == ledger.AccountTreasury && it.To == ledger.AccountTreasury
 		switch {
-		case userAccount("from", it.From) != nil:
+		case allocation && (s.funder == "" || source != s.funder):
+			status, reason = xferstate.Rejected, "registry "+clipID(source)+" may not fund this registry's treasury"
+		case !allocation && userAccount("from", it.From) != nil:
 			status, reason = xferstate.Rejected, "the sender is not an agent or developer account"
-		case !ledger.IsUserKind(kinds[it.To]):
+		case !allocation && !ledger.IsUserKind(kinds[it.To]):
 			status, reason = xferstate.Rejected, "receiver "+clipID(it.To)+" has no account on this registry"
 		case ferr != nil:
 			status, reason = xferstate.Rejected, ferr.Error()
