@@ -96,6 +96,22 @@ const (
 	TypeDisputeFeeCharged = "DisputeFeeCharged"
 )
 
+// Federation (db/migrations/common/00028_emission_peer_licence.sql): a
+// registry's decision on a peer's licence, authored by that registry.
+// Payload: PeerStatusChangedPayload.
+const TypeFederationPeerStatusChanged = "FederationPeerStatusChanged"
+
+// PeerStatusChangedPayload is the payload of FederationPeerStatusChanged.
+type PeerStatusChangedPayload struct {
+	Peer        string `json:"peer"` // the peer's SPIFFE ID
+	Registry    string `json:"peer_registry"`
+	TrustDomain string `json:"trust_domain"`
+	From        string `json:"from"` // previous status ("" when first added)
+	To          string `json:"to"`
+	By          string `json:"by"`
+	Reason      string `json:"reason"`
+}
+
 // DisputeRuledPayload is the payload of DisputeRuled. Winner and loser are
 // the complainant and the respondent in the order the tribunal decided.
 type DisputeRuledPayload struct {
@@ -234,4 +250,6 @@ var DefaultPolicy = map[string]Permission{
 	TypePaymentTokenIssued: teg,
 	TypePaymentSettled:     teg,
 	TypePaymentReleased:    teg,
+
+	TypeFederationPeerStatusChanged: registry,
 }

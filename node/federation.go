@@ -16,7 +16,7 @@ import (
 // mountFederation serves the federation routes. The treasury allocation
 // needs the node's TEG and its cross-registry machinery.
 func (n *Node) mountFederation(v1 *gin.RouterGroup) {
-	o := federationapi.Options{Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now}
+	o := federationapi.Options{Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now, Licences: n.licences()}
 	if n.Ledger != nil && n.Xfer != nil && n.Payments != nil && n.Payments.Cross != nil {
 		n.funding = &federation.Funding{
 			Self: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe, Payments: n.Payments,

@@ -300,6 +300,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		n.applyReputationCron(ctx)
 	}
 	n.startXferRecovery()
+	n.watchPeers()
 	log.Info("node started", "api", n.server.URL(), "roles", o.Registry.Roles, "task_queue", o.Registry.TaskQueue())
 	return n, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/activities"
 	"github.com/theprotocol-dev/theprotocol/api/sagaapi"
+	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
@@ -91,6 +92,12 @@ func (n *Node) attachXferTLS(ctx context.Context, mux *http.ServeMux, td spiffei
 			continue
 		}
 		if err := n.ConnectPeer(ctx, r.ID, "https://"+net.JoinHostPort(n.peerHost(r.ID), strconv.Itoa(r.MTLSPort))); err != nil {
+			if apperr.Is(err, apperr.FailedPrecondition) {
+				// Suspended or revoked by an operator: the topology never
+				// overrides that, and the node runs without the peer.
+				n.log.Warn("topology peer not connected", "peer", r.ID, "err", err)
+				continue
+			}
 			return fmt.Errorf("peer %s from the topology: %w", r.ID, err)
 		}
 	}

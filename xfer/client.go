@@ -320,3 +320,11 @@ func (r *Router) Remember(account, registry string, now time.Time) {
 	}
 	r.cache[account] = routeEntry{registry: registry, expires: now.Add(ttl)}
 }
+
+// Forget drops every cached answer: the peer set changed (a peer added,
+// suspended or revoked), so earlier answers, found or not, may be wrong.
+func (r *Router) Forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cache = nil
+}

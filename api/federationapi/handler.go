@@ -5,6 +5,7 @@
 package federationapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 // Options wires the handler. Funding nil leaves the allocation route out
 // (a node without a TEG).
 type Options struct {
-	Funding     *federation.Funding
+	Funding *federation.Funding
+	// Licences nil leaves the peer routes out (a node without a registry).
+	Licences    *federation.Licences
 	Idempotency api.IdempotencyStore
 	Auth        gin.HandlerFunc
 	Now         func() time.Time
@@ -50,7 +53,14 @@ type AllocationRequest struct {
 //	POST /admin/federation/allocations  fund a peer registry's treasury
 //	                                     (mainframe only; 202, then follow
 //	                                     GET /transfers/{id})
+//	POST /admin/federation/peers        license a peer by its mTLS base URL
+//	POST /admin/federation/peers/:registry/{suspend,reinstate,revoke}
+//
+// and, for anyone, GET /federation/peers (every peer, live status).
 func (h *Handler) Mount(v1 *gin.RouterGroup) {
+	if h.o.Licences != nil {
+		v1.GET("/federation/peers", h.listPeers)
+	}
 	p := v1
 	if h.o.Auth != nil {
 		p = v1.Group("", h.o.Auth)
@@ -58,6 +68,13 @@ func (h *Handler) Mount(v1 *gin.RouterGroup) {
 	admin := api.RequireScope(api.ScopeAdmin)
 	if h.o.Funding != nil && h.o.Idempotency != nil {
 		p.POST("/admin/federation/allocations", admin, api.Idempotency(h.o.Idempotency, true, h.o.Now), h.allocate)
+	}
+	if h.o.Licences != nil && h.o.Idempotency != nil {
+		idem := api.Idempotency(h.o.Idempotency, false, h.o.Now)
+		p.POST("/admin/federation/peers", admin, idem, h.addPeer)
+		p.POST("/admin/federation/peers/:registry/suspend", admin, idem, h.decide(h.o.Licences.Suspend))
+		p.POST("/admin/federation/peers/:registry/reinstate", admin, idem, h.decide(h.o.Licences.Reinstate))
+		p.POST("/admin/federation/peers/:registry/revoke", admin, idem, h.decide(h.o.Licences.Revoke))
 	}
 }
 
@@ -105,4 +122,67 @@ func amountOf(units *int64, decimal string) (int64, error) {
 		return u, nil
 	}
 	return 0, apperr.New(apperr.Invalid, "amount_units (integer base units) or amount (decimal string) is required")
+}
+
+// PeerRequest is the body of POST /admin/federation/peers.
+type PeerRequest struct {
+	BaseURL string `json:"base_url"`
+	Reason  string `json:"reason"`
+}
+
+// DecisionRequest is the body of a suspension, reinstatement or revocation.
+type DecisionRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (h *Handler) addPeer(c *gin.Context) {
+	var req PeerRequest
+	if err := api.DecodeJSON(c, &req); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	if err := api.RequireFields(api.Field("base_url", req.BaseURL), api.Field("reason", req.Reason)); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	p, _ := api.PrincipalFrom(c)
+	v, err := h.o.Licences.Add(c.Request.Context(), req.BaseURL, p.Subject, req.Reason)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, v)
+}
+
+func (h *Handler) decide(f func(ctx context.Context, registry, by, reason string) (federation.PeerView, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var req DecisionRequest
+		if err := api.DecodeJSON(c, &req); err != nil {
+			api.WriteError(c, err)
+			return
+		}
+		if err := api.RequireFields(api.Field("reason", req.Reason)); err != nil {
+			api.WriteError(c, err)
+			return
+		}
+		p, _ := api.PrincipalFrom(c)
+		v, err := f(c.Request.Context(), c.Param("registry"), p.Subject, req.Reason)
+		if err != nil {
+			api.WriteError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, v)
+	}
+}
+
+// maxListedPeers bounds GET /federation/peers.
+const maxListedPeers = 1000
+
+func (h *Handler) listPeers(c *gin.Context) {
+	vs, err := h.o.Licences.List(c.Request.Context(), maxListedPeers)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"peers": vs})
 }

@@ -54,14 +54,22 @@ func (p *Peers) ListActive(ctx context.Context, afterSpiffeID string, maxRows in
 	return out, nil
 }
 
-// Upsert adds r as an active peer, or re-activates and updates it.
+// Upsert adds r as an active peer, or re-activates and updates it. A
+// peer an operator suspended or revoked keeps that state (UpsertStatus
+// says which).
 func (p *Peers) Upsert(ctx context.Context, r PeerRecord, now time.Time) error {
-	_, err := p.q.PeerRegistryUpsert(ctx, p.pool, registrydb.PeerRegistryUpsertParams{
+	_, err := p.UpsertStatus(ctx, r, now)
+	return err
+}
+
+// UpsertStatus is Upsert returning the peer's licence state afterwards.
+func (p *Peers) UpsertStatus(ctx context.Context, r PeerRecord, now time.Time) (string, error) {
+	row, err := p.q.PeerRegistryUpsert(ctx, p.pool, registrydb.PeerRegistryUpsertParams{
 		SpiffeID: r.SpiffeID, TrustDomain: r.TrustDomain, BaseUrl: r.BaseURL,
 		BundleEndpointUrl: r.BundleEndpointURL, BundleEndpointProfile: r.BundleEndpointProfile, BundleEndpointID: r.BundleEndpointID,
 		Bundle: r.Bundle, Now: now,
 	})
-	return err
+	return row.Status, err
 }
 
 // Remove marks the peer removed; removed is false when no active peer had

@@ -127,7 +127,8 @@ func peerFromRow(r registrystore.PeerRecord) (identity.Peer, *spiffebundle.Bundl
 // Add stores p as an active peer. For a peer in another trust domain it
 // first fetches and pins that trust domain's bundle (identity.Bundles.AddPeer);
 // a failed fetch adds nothing (apperr.Unavailable). Invalid input is
-// apperr.Invalid.
+// apperr.Invalid; a peer an operator suspended or revoked stays so and is
+// apperr.FailedPrecondition.
 func (s *Store) Add(ctx context.Context, p Peer, now time.Time) error {
 	if p.ID.IsZero() || p.ID.Path() == "" {
 		return apperr.New(apperr.Invalid, "peer SPIFFE ID is required")
@@ -165,13 +166,17 @@ func (s *Store) Add(ctx context.Context, p Peer, now time.Time) error {
 		e := p.EndpointID.String()
 		endpointID = &e
 	}
-	err = s.db.Upsert(ctx, registrystore.PeerRecord{
+	status, err := s.db.UpsertStatus(ctx, registrystore.PeerRecord{
 		SpiffeID: p.ID.String(), TrustDomain: td.Name(), BaseURL: p.BaseURL,
 		BundleEndpointURL: p.BundleEndpointURL, BundleEndpointProfile: p.Profile, BundleEndpointID: endpointID,
 		Bundle: bundleJSON,
 	}, now)
 	if err != nil {
 		return fmt.Errorf("add peer: %w", err)
+	}
+	if status != registrystore.PeerActive {
+		// An operator's suspension or revocation outlives any re-add.
+		return apperr.New(apperr.FailedPrecondition, "peer %s is %s by an operator; it is not re-added", p.ID, status)
 	}
 	s.set.Add(p.ID)
 	return nil

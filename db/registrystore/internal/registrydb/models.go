@@ -146,6 +146,9 @@ type PeerRegistry struct {
 	Status                string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	ChangedBy             string
+	ChangeReason          string
+	StatusSeq             int64
 }
 
 type RevokedToken struct {

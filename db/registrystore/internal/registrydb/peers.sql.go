@@ -41,8 +41,34 @@ func (q *Queries) PeerRegistryCountActiveInTrustDomain(ctx context.Context, db D
 	return count, err
 }
 
+const peerRegistryGet = `-- name: PeerRegistryGet :one
+SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq FROM peer_registries WHERE spiffe_id = $1
+`
+
+func (q *Queries) PeerRegistryGet(ctx context.Context, db DBTX, spiffeID string) (PeerRegistry, error) {
+	row := db.QueryRow(ctx, peerRegistryGet, spiffeID)
+	var i PeerRegistry
+	err := row.Scan(
+		&i.SpiffeID,
+		&i.TrustDomain,
+		&i.BaseUrl,
+		&i.BundleEndpointUrl,
+		&i.BundleEndpointProfile,
+		&i.BundleEndpointID,
+		&i.Bundle,
+		&i.BundleRefreshedAt,
+		&i.Status,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ChangedBy,
+		&i.ChangeReason,
+		&i.StatusSeq,
+	)
+	return i, err
+}
+
 const peerRegistryListActive = `-- name: PeerRegistryListActive :many
-SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at FROM peer_registries
+SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq FROM peer_registries
 WHERE status = 'active' AND spiffe_id > $1
 ORDER BY spiffe_id
 LIMIT $2::int
@@ -75,6 +101,9 @@ func (q *Queries) PeerRegistryListActive(ctx context.Context, db DBTX, arg PeerR
 			&i.Status,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ChangedBy,
+			&i.ChangeReason,
+			&i.StatusSeq,
 		); err != nil {
 			return nil, err
 		}
@@ -84,6 +113,65 @@ func (q *Queries) PeerRegistryListActive(ctx context.Context, db DBTX, arg PeerR
 		return nil, err
 	}
 	return items, nil
+}
+
+const peerRegistryListAll = `-- name: PeerRegistryListAll :many
+SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq FROM peer_registries
+WHERE spiffe_id > $1
+ORDER BY spiffe_id
+LIMIT $2::int
+`
+
+type PeerRegistryListAllParams struct {
+	AfterSpiffeID string
+	MaxRows       int32
+}
+
+// Every peer in any state, in spiffe_id order after the cursor.
+func (q *Queries) PeerRegistryListAll(ctx context.Context, db DBTX, arg PeerRegistryListAllParams) ([]PeerRegistry, error) {
+	rows, err := db.Query(ctx, peerRegistryListAll, arg.AfterSpiffeID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PeerRegistry{}
+	for rows.Next() {
+		var i PeerRegistry
+		if err := rows.Scan(
+			&i.SpiffeID,
+			&i.TrustDomain,
+			&i.BaseUrl,
+			&i.BundleEndpointUrl,
+			&i.BundleEndpointProfile,
+			&i.BundleEndpointID,
+			&i.Bundle,
+			&i.BundleRefreshedAt,
+			&i.Status,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ChangedBy,
+			&i.ChangeReason,
+			&i.StatusSeq,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const peerRegistryNotify = `-- name: PeerRegistryNotify :exec
+SELECT pg_notify('theprotocol_peers', $1::text)
+`
+
+// Tells every process of this registry that the peer set changed (LISTEN
+// theprotocol_peers); delivered when the transaction commits.
+func (q *Queries) PeerRegistryNotify(ctx context.Context, db DBTX, spiffeID string) error {
+	_, err := db.Exec(ctx, peerRegistryNotify, spiffeID)
+	return err
 }
 
 const peerRegistryRemove = `-- name: PeerRegistryRemove :execrows
@@ -104,6 +192,54 @@ func (q *Queries) PeerRegistryRemove(ctx context.Context, db DBTX, arg PeerRegis
 	return result.RowsAffected(), nil
 }
 
+const peerRegistrySetStatus = `-- name: PeerRegistrySetStatus :one
+UPDATE peer_registries
+SET status = $1, changed_by = $2, change_reason = $3,
+    status_seq = status_seq + 1, updated_at = $4
+WHERE spiffe_id = $5 AND status = ANY($6::text[])
+RETURNING spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq
+`
+
+type PeerRegistrySetStatusParams struct {
+	Status       string
+	ChangedBy    string
+	ChangeReason string
+	Now          time.Time
+	SpiffeID     string
+	FromStatuses []string
+}
+
+// Moves a peer's licence from one of @from_statuses to @status, recording
+// who and why; no row when the peer is unknown or in another state.
+func (q *Queries) PeerRegistrySetStatus(ctx context.Context, db DBTX, arg PeerRegistrySetStatusParams) (PeerRegistry, error) {
+	row := db.QueryRow(ctx, peerRegistrySetStatus,
+		arg.Status,
+		arg.ChangedBy,
+		arg.ChangeReason,
+		arg.Now,
+		arg.SpiffeID,
+		arg.FromStatuses,
+	)
+	var i PeerRegistry
+	err := row.Scan(
+		&i.SpiffeID,
+		&i.TrustDomain,
+		&i.BaseUrl,
+		&i.BundleEndpointUrl,
+		&i.BundleEndpointProfile,
+		&i.BundleEndpointID,
+		&i.Bundle,
+		&i.BundleRefreshedAt,
+		&i.Status,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ChangedBy,
+		&i.ChangeReason,
+		&i.StatusSeq,
+	)
+	return i, err
+}
+
 const peerRegistryUpsert = `-- name: PeerRegistryUpsert :one
 INSERT INTO peer_registries (spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile,
     bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at)
@@ -113,8 +249,11 @@ ON CONFLICT (spiffe_id) DO UPDATE
 SET trust_domain = EXCLUDED.trust_domain, base_url = EXCLUDED.base_url,
     bundle_endpoint_url = EXCLUDED.bundle_endpoint_url, bundle_endpoint_profile = EXCLUDED.bundle_endpoint_profile,
     bundle_endpoint_id = EXCLUDED.bundle_endpoint_id, bundle = EXCLUDED.bundle,
-    bundle_refreshed_at = EXCLUDED.bundle_refreshed_at, status = 'active', updated_at = EXCLUDED.updated_at
-RETURNING spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at
+    bundle_refreshed_at = EXCLUDED.bundle_refreshed_at,
+    -- An operator's suspension or revocation is never undone by a re-add.
+    status = CASE WHEN peer_registries.status IN ('suspended', 'revoked') THEN peer_registries.status ELSE 'active' END,
+    updated_at = EXCLUDED.updated_at
+RETURNING spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq
 `
 
 type PeerRegistryUpsertParams struct {
@@ -153,6 +292,9 @@ func (q *Queries) PeerRegistryUpsert(ctx context.Context, db DBTX, arg PeerRegis
 		&i.Status,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ChangedBy,
+		&i.ChangeReason,
+		&i.StatusSeq,
 	)
 	return i, err
 }
