@@ -24,6 +24,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/devstack"
+	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/testenv"
 	"github.com/theprotocol-dev/theprotocol/testenv/logbuf"
 	"github.com/theprotocol-dev/theprotocol/worker"
@@ -131,13 +132,17 @@ func TestDevStackLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
 
-	// The demo topology with every API port chosen by the OS, so the test
+	// The demo topology with every port chosen by the OS, so the test
 	// never collides with a running `make run`.
 	topo := config.DevTopology()
 	for fi := range topo.Frames {
 		for ri := range topo.Frames[fi].Registries {
 			topo.Frames[fi].Registries[ri].APIPort = 0
-			topo.Frames[fi].Registries[ri].MTLSPort = 0
+			// Free mTLS ports known up front: the frame's TEGs peer through
+			// them at start (the mainframe funds alpha-op1 over them).
+			mp, err := devstack.FreePort("127.0.0.1")
+			require.NoError(t, err)
+			topo.Frames[fi].Registries[ri].MTLSPort = mp
 			topo.Frames[fi].Registries[ri].BundlePort = 0
 		}
 	}
@@ -173,6 +178,11 @@ func TestDevStackLifecycle(t *testing.T) {
 	for _, ns := range []string{"alpha-main", "alpha-op1", "beta-main"} {
 		require.Contains(t, body, `"`+ns+`"`, "the UI lists namespace %s", ns)
 	}
+
+	// The mainframe funded alpha-op1's treasury through the saga.
+	fundedOp1 := node.DevOperatorFundingUnits - node.DevOperatorFundingUnits/200 // less op1's fee
+	require.Eventually(t, func() bool { return devTreasury(t, ep, "alpha_op1_teg") == fundedOp1 }, 60*time.Second, 200*time.Millisecond,
+		"alpha-op1's treasury is funded at first start")
 
 	// Leave state behind in every service: a Postgres row, a Kafka record,
 	// and remember the schedule the worker created.
@@ -213,6 +223,14 @@ func TestDevStackLifecycle(t *testing.T) {
 		require.Equal(t, 200, code, "%s: %s", n.Registry, body)
 	}
 	require.NotContains(t, run.log.String(), "initialising PostgreSQL cluster")
+	// The start-up funding replayed: one allocation ever, paid once.
+	conn, err = pgx.Connect(ctx, strings.Replace(ep.Postgres.AdminURL, "/postgres?", "/alpha_main_teg?", 1))
+	require.NoError(t, err)
+	var allocations int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM xfers WHERE sender = 'treasury' AND receiver = 'treasury'`).Scan(&allocations))
+	conn.Close(ctx)
+	require.Equal(t, 1, allocations)
+	require.Equal(t, fundedOp1, devTreasury(t, ep, "alpha_op1_teg"))
 	conn, err = pgx.Connect(ctx, strings.Replace(ep.Postgres.AdminURL, "/postgres?", "/alpha_main_teg?", 1))
 	require.NoError(t, err)
 	var v string
@@ -257,3 +275,14 @@ func (nopLogger) Debug(string, ...any) {}
 func (nopLogger) Info(string, ...any)  {}
 func (nopLogger) Warn(string, ...any)  {}
 func (nopLogger) Error(string, ...any) {}
+
+// devTreasury reads the treasury's liquid balance in the TEG database db.
+func devTreasury(t *testing.T, ep Endpoints, db string) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), strings.Replace(ep.Postgres.AdminURL, "/postgres?", "/"+db+"?", 1))
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var units int64
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT units FROM balances WHERE account_id = 'treasury' AND bucket = 'liquid'`).Scan(&units))
+	return units
+}
