@@ -93,6 +93,19 @@ func TestOperatorRegistryFundedByTheMainframe(t *testing.T) {
 	require.Equal(t, int64(50*avt), units, "100 granted, 50 locked in the bond")
 	require.Zero(t, held)
 
+	// Where they live, asked on the mainframe.
+	for _, acct := range []string{carol.DID, dev.AccountID} {
+		var res struct {
+			Registry string `json:"registry"`
+			Local    bool   `json:"local"`
+		}
+		require.Equal(t, 200, p.c.call("GET", "/api/v1/federation/resolve/"+acct, p.aliceTok, nil, &res))
+		require.Equal(t, p.dstReg.ID, res.Registry)
+		require.False(t, res.Local)
+	}
+	require.Equal(t, 400, p.c.call("GET", "/api/v1/federation/resolve/treasury", p.aliceTok, nil, nil))
+	require.Equal(t, 401, p.c.call("GET", "/api/v1/federation/resolve/"+carol.DID, "", nil, nil))
+
 	// An agent of the mainframe pays the operator's agent and the
 	// developer's wallet.
 	for _, to := range []string{carol.DID, dev.AccountID} {

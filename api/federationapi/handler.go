@@ -23,7 +23,9 @@ import (
 type Options struct {
 	Funding *federation.Funding
 	// Licences nil leaves the peer routes out (a node without a registry).
-	Licences    *federation.Licences
+	Licences *federation.Licences
+	// Resolver nil leaves GET /federation/resolve/:account out.
+	Resolver    *federation.Resolver
 	Idempotency api.IdempotencyStore
 	Auth        gin.HandlerFunc
 	Now         func() time.Time
@@ -56,7 +58,9 @@ type AllocationRequest struct {
 //	POST /admin/federation/peers        license a peer by its mTLS base URL
 //	POST /admin/federation/peers/:registry/{suspend,reinstate,revoke}
 //
-// and, for anyone, GET /federation/peers (every peer, live status).
+// and, for anyone, GET /federation/peers (every peer, live status); for
+// any authenticated caller, GET /federation/resolve/:account (an account's
+// home registry; 409 when two registries claim it).
 func (h *Handler) Mount(v1 *gin.RouterGroup) {
 	if h.o.Licences != nil {
 		v1.GET("/federation/peers", h.listPeers)
@@ -66,6 +70,10 @@ func (h *Handler) Mount(v1 *gin.RouterGroup) {
 		p = v1.Group("", h.o.Auth)
 	}
 	admin := api.RequireScope(api.ScopeAdmin)
+	if h.o.Resolver != nil {
+		// Authenticated: an answer may cost a question to every peer.
+		p.GET("/federation/resolve/:account", api.RequireScope(api.ScopeAgent, api.ScopeDeveloper, api.ScopeAdmin), h.resolve)
+	}
 	if h.o.Funding != nil && h.o.Idempotency != nil {
 		p.POST("/admin/federation/allocations", admin, api.Idempotency(h.o.Idempotency, true, h.o.Now), h.allocate)
 	}
@@ -185,4 +193,13 @@ func (h *Handler) listPeers(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"peers": vs})
+}
+
+func (h *Handler) resolve(c *gin.Context) {
+	r, err := h.o.Resolver.Resolve(c.Request.Context(), c.Param("account"))
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
 }
