@@ -2,9 +2,11 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/batchq"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 )
 
@@ -21,19 +23,10 @@ type Accepter struct {
 	Workers  int // default 2
 
 	once sync.Once
-	reqs chan *startReq
-	stop chan struct{}
-	wg   sync.WaitGroup
+	q    *batchq.Queue[ledgerstore.BridgeRequest, ledgerstore.BridgeStarted]
 }
 
-type startReq struct {
-	ctx  context.Context
-	r    ledgerstore.BridgeRequest
-	res  ledgerstore.BridgeStarted
-	done chan struct{}
-}
-
-func (a *Accepter) init() {
+func (a *Accepter) queue() *batchq.Queue[ledgerstore.BridgeRequest, ledgerstore.BridgeStarted] {
 	a.once.Do(func() {
 		if a.MaxBatch <= 0 {
 			a.MaxBatch = 256
@@ -41,76 +34,22 @@ func (a *Accepter) init() {
 		if a.Workers <= 0 {
 			a.Workers = 2
 		}
-		a.reqs = make(chan *startReq, 4*a.MaxBatch)
-		a.stop = make(chan struct{})
-		for range a.Workers {
-			a.wg.Add(1)
-			go a.loop()
-		}
+		a.q = batchq.New(a.MaxBatch, a.Workers, a.Store.BridgeStartMany)
 	})
+	return a.q
 }
 
 // Start records r (see ledgerstore.BridgeStart).
 func (a *Accepter) Start(ctx context.Context, r ledgerstore.BridgeRequest) (ledgerstore.BridgeTransfer, error) {
-	a.init()
-	req := &startReq{ctx: ctx, r: r, done: make(chan struct{})}
-	select {
-	case a.reqs <- req:
-	case <-a.stop:
+	res, err := a.queue().Do(ctx, r)
+	switch {
+	case errors.Is(err, batchq.ErrClosed):
 		return ledgerstore.BridgeTransfer{}, apperr.New(apperr.Unavailable, "shutting down")
-	case <-ctx.Done():
+	case err != nil:
 		return ledgerstore.BridgeTransfer{}, apperr.New(apperr.Unavailable, "the bridge is busy; retry with the same Idempotency-Key")
 	}
-	// Queued requests are decided (they may commit): wait, so a caller is
-	// never told an accepted operation failed.
-	<-req.done
-	return req.res.Transfer, req.res.Err
-}
-
-func (a *Accepter) loop() {
-	defer a.wg.Done()
-	for {
-		select {
-		case <-a.stop:
-			for {
-				select {
-				case r := <-a.reqs:
-					a.run([]*startReq{r})
-				default:
-					return
-				}
-			}
-		case r := <-a.reqs:
-			batch := []*startReq{r}
-		fill:
-			for len(batch) < a.MaxBatch {
-				select {
-				case r := <-a.reqs:
-					batch = append(batch, r)
-				default:
-					break fill
-				}
-			}
-			a.run(batch)
-		}
-	}
-}
-
-func (a *Accepter) run(batch []*startReq) {
-	rs := make([]ledgerstore.BridgeRequest, len(batch))
-	for i, b := range batch {
-		rs[i] = b.r
-	}
-	res := a.Store.BridgeStartMany(context.WithoutCancel(batch[0].ctx), rs)
-	for i, b := range batch {
-		b.res = res[i]
-		close(b.done)
-	}
+	return res.Transfer, res.Err
 }
 
 // Close stops the loops after the queued requests are decided.
-func (a *Accepter) Close() {
-	a.init()
-	close(a.stop)
-	a.wg.Wait()
-}
+func (a *Accepter) Close() { a.queue().Close() }
