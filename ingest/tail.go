@@ -22,7 +22,6 @@ type TailedEvent struct {
 	IdempotencyKey string          `json:"idempotency_key"`
 	Registry       string          `json:"registry"`
 	Source         string          `json:"source"`
-	SourceSeq      int64           `json:"source_seq"`
 	Subject        string          `json:"subject"`
 	OccurredAt     time.Time       `json:"occurred_at"`
 	Postings       int             `json:"postings"`
@@ -82,7 +81,7 @@ func Tail(ctx context.Context, pool *pgxpool.Pool, after int64, maxSegments int)
 			}
 			ev := TailedEvent{
 				Segment: id, Pos: pos, Type: env.Type, IdempotencyKey: env.IdempotencyKey,
-				Registry: env.Registry, Source: env.Source, SourceSeq: env.SourceSeq,
+				Registry: env.Registry, Source: env.Source,
 				Subject: env.Subject, OccurredAt: env.OccurredAt, Postings: len(env.Postings),
 			}
 			if len(env.Payload) <= MaxTailedPayload {

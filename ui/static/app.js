@@ -53,6 +53,7 @@
         cell(row, label);
         cell(row, String(a[k]), "num");
       }
+      $("terms").dataset.eventsApplied = String(a.events_applied);
       $("audit-failures").textContent = (a.failures || []).join("; ");
       $("audit-updated").textContent = new Date().toLocaleTimeString();
     } catch (e) {
@@ -145,7 +146,7 @@
     li.className = "event";
     li.dataset.type = ev.type;
     li.textContent = new Date(ev.occurred_at).toLocaleTimeString() + "  " + ev.type + "  " +
-      ev.registry + "/" + ev.source + "#" + ev.source_seq + "  " + ev.subject;
+      ev.registry + "/" + ev.source + "  " + ev.subject;
     const list = $("events");
     list.insertBefore(li, list.firstChild);
     while (list.children.length > MAX_EVENTS) list.removeChild(list.lastChild);
