@@ -24,6 +24,8 @@ THEPROTOCOL := $(BIN)/theprotocol
 # testenv`; -race everywhere fits the CI budget on 2 cores.
 TEST_FLAGS  ?= -race -count=1 -timeout 25m
 TEST_PKGS   ?= ./...
+# 1: the browser test of /ui fails without chromium (make test installs it)
+REQUIRE_BROWSER ?= 1
 # Unit tests: -short makes every test that needs Postgres, Temporal, Kafka or
 # SPIRE skip (testenv's helpers do it), so nothing is started or built.
 UNIT_FLAGS  ?= -short -count=1 -timeout 5m
@@ -132,7 +134,8 @@ test-prepare: $(TOOL_STAMPS) $(SPIRE_STAMP) test-compile lint check-generated bu
 .PHONY: test
 test: ## tools, vet, lint, generated-code check, then every test (unit + integration on real Postgres/Temporal/Kafka/SPIRE) with -race
 	@$(MAKE) --no-print-directory -j4 test-prepare
-	THEPROTOCOL_SPIRE_BIN_DIR=$(SPIRE_BIN_DIR) $(THEPROTOCOL) testenv -- $(GO) test $(TEST_FLAGS) $(TEST_PKGS)
+	scripts/ensure-chromium.sh
+	THEPROTOCOL_REQUIRE_BROWSER=$(REQUIRE_BROWSER) THEPROTOCOL_SPIRE_BIN_DIR=$(SPIRE_BIN_DIR) $(THEPROTOCOL) testenv -- $(GO) test $(TEST_FLAGS) $(TEST_PKGS)
 
 .PHONY: sim
 sim: build ## load the running dev stack (make run) for a minute, then check every invariant (SIM_FLAGS="-chaos all")
