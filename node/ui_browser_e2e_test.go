@@ -91,6 +91,9 @@ func TestMonitorPageInABrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, frame.ID, shown, "the page names the node's frame")
 
+	// A malformed cursor is refused before any stream opens.
+	require.Equal(t, 400, c.call("GET", "/api/v1/events/stream?after=12.x", "", nil, nil))
+
 	admin := c.adminToken(dataDir, reg.ID)
 	dev, devTok := c.signUp("Grace", "grace@example.org")
 	newAgent := func() (string, string) {
