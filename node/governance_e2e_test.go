@@ -44,6 +44,12 @@ func TestGovernanceEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	t.Cleanup(func() { deleteSchedules(n, reg.ID) })
+	// The sweep's schedule is paused so that the lost proposal below stays
+	// open until the test runs the sweep itself: under load the test can
+	// outlast a scheduled minute, and then the "still open" check would
+	// race the schedule.
+	sweep := n.Temporal.ScheduleClient().GetHandle(ctx, workflows.GovernanceTallySweepSchedule.ID(reg.ID))
+	require.NoError(t, sweep.Pause(ctx, client.SchedulePauseOptions{Note: "TestGovernanceEndToEnd runs the sweep itself"}))
 	c := httpClient{t, n.URL()}
 	teg, es := n.Pools[db.RoleTEG], n.Pools[db.RoleEventStore]
 
