@@ -93,14 +93,27 @@ run: ## start the whole system on embedded defaults (state in .data/)
 	@$(MAKE) --no-print-directory -j2 $(BIN)/.temporal-$(TEMPORAL_VERSION) build
 	$(THEPROTOCOL) dev
 
-.PHONY: generate
-generate: $(BIN)/.sqlc-$(SQLC_VERSION) ## regenerate sqlc code from queries/ and db/migrations/
-	$(SQLC) generate
+# oapi-codegen is pinned by the tools module tools/oapi-codegen (a `tool`
+# line in its go.mod, like tools/spire): `go tool` builds it on first use and
+# caches it, so there is no stamp. Its input is the committed OpenAPI
+# document, written from the operation table (api/openapi) first.
+OAPI_CODEGEN := $(GO) tool -modfile=tools/oapi-codegen/go.mod oapi-codegen
 
+.PHONY: generate
+generate: $(BIN)/.sqlc-$(SQLC_VERSION) ## regenerate sqlc code, the committed OpenAPI document and the SDK's generated client
+	$(SQLC) generate
+	$(GO) run ./api/openapi/cmd/openapispec -o api/openapi/openapi.json
+	$(OAPI_CODEGEN) -config sdk/apiclient/oapi-codegen.yaml -o sdk/apiclient/client.gen.go api/openapi/openapi.json
+
+# The OpenAPI document and the client are also checked by Go tests in
+# `make test` (TestCommittedDocumentIsCurrent, TestGeneratedClientIsCurrent),
+# which regenerate into memory or a temporary file, so they need no git.
 .PHONY: check-generated
 check-generated: $(BIN)/.sqlc-$(SQLC_VERSION) ## fail when generated code is stale
 	@$(SQLC) diff || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
 	@$(SQLC) vet
+	@$(GO) test -count=1 -run 'TestCommittedDocumentIsCurrent|TestGeneratedClientIsCurrent' ./api/openapi ./sdk/apiclient || \
+	  { echo "the OpenAPI document or the SDK client is stale: run 'make generate' and commit"; exit 1; }
 
 .PHONY: vet
 vet: ## go vet + gofmt check

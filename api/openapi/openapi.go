@@ -210,3 +210,19 @@ func Document(version string) ([]byte, error) {
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }
+
+// CommittedVersion is info.version of the committed copy of the document
+// (api/openapi/openapi.json): the API's major version, not the build's, so
+// the file changes only when an operation or a schema does.
+const CommittedVersion = "v1"
+
+// Committed returns the document as committed to the repository (the
+// generated SDK client's input): Document at CommittedVersion, ending in a
+// newline.
+func Committed() ([]byte, error) {
+	doc, err := Document(CommittedVersion)
+	if err != nil {
+		return nil, err
+	}
+	return append(doc, '\n'), nil
+}
