@@ -1,6 +1,7 @@
 // Package sdk is the Go client agents use to reach TheProtocol: a typed
 // client of the public REST API (its shapes follow GET
-// /api/v1/openapi.json; written by hand for now, see README), helpers for
+// /api/v1/openapi.json; the generated one is package apiclient, reached
+// through Client.API), helpers for
 // the common flows — sign up a developer, register agents, keep an access
 // token fresh, transfer with automatic Idempotency-Keys and retries, pay
 // for a call (PayFor) — and PaymentVerifier, the middleware that puts a
@@ -206,15 +207,7 @@ func (c *Client) once(ctx context.Context, method, path string, raw []byte, out 
 		return resp.StatusCode, err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error APIError `json:"error"`
-		}
-		_ = json.Unmarshal(body, &e)
-		e.Error.Status = resp.StatusCode
-		if e.Error.Code == "" {
-			e.Error.Code, e.Error.Message = "http_"+fmt.Sprint(resp.StatusCode), strings.TrimSpace(string(body))
-		}
-		return resp.StatusCode, &e.Error
+		return resp.StatusCode, decodeAPIError(resp.StatusCode, body)
 	}
 	if out != nil && len(body) > 0 {
 		if err := json.Unmarshal(body, out); err != nil {

@@ -3,8 +3,9 @@ package sdk
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/theprotocol-dev/theprotocol/sdk/apiclient"
 )
 
 // SignUp registers a developer (the API key in the answer is shown once).
@@ -32,15 +33,26 @@ func (c *Client) Agent(clientID, clientSecret string) *Client {
 // for a bootstrap token and spends it at POST /agents. The agent's
 // reputation bond is locked from the developer's wallet.
 func (c *Client) RegisterAgent(ctx context.Context) (AgentCredentials, error) {
-	var bt struct {
-		Token string `json:"bootstrap_token"`
-	}
-	if err := c.Do(ctx, http.MethodPost, "/api/v1/bootstrap-tokens", map[string]any{}, &bt); err != nil {
+	api := c.API()
+	bt, err := api.CreateBootstrapTokenWithResponse(ctx,
+		&apiclient.CreateBootstrapTokenParams{IdempotencyKey: NewIdempotencyKey()}, apiclient.BootstrapTokenRequest{})
+	if err := CheckResult(bt, err); err != nil {
 		return AgentCredentials{}, err
 	}
-	var ag AgentCredentials
-	err := c.do(ctx, http.MethodPost, "/api/v1/agents", map[string]any{}, &ag, callOpts{idemKey: NewIdempotencyKey(), bearer: bt.Token})
-	return ag, err
+	tok, err := decoded(bt.JSON201, bt.Body)
+	if err != nil {
+		return AgentCredentials{}, err
+	}
+	ag, err := api.CreateAgentWithResponse(ctx, &apiclient.CreateAgentParams{IdempotencyKey: NewIdempotencyKey()},
+		apiclient.CreateAgentRequest{}, bearer(tok.BootstrapToken))
+	if err := CheckResult(ag, err); err != nil {
+		return AgentCredentials{}, err
+	}
+	a, err := decoded(ag.JSON201, ag.Body)
+	if err != nil {
+		return AgentCredentials{}, err
+	}
+	return AgentCredentials{DID: a.Did, HomeRegistry: a.HomeRegistry, Frame: a.Frame, ClientID: a.ClientId, ClientSecret: a.ClientSecret}, nil
 }
 
 // Transfer sends amountUnits to to (here or on a peer registry), retrying
@@ -58,25 +70,49 @@ func (c *Client) Grant(ctx context.Context, to string, amountUnits int64, reason
 
 // Balance returns an account's balances.
 func (c *Client) Balance(ctx context.Context, account string) (Balance, error) {
-	var b Balance
-	err := c.Do(ctx, http.MethodGet, "/api/v1/agents/"+url.PathEscape(account)+"/balance", nil, &b)
-	return b, err
+	res, err := c.API().GetBalanceWithResponse(ctx, account)
+	if err := CheckResult(res, err); err != nil {
+		return Balance{}, err
+	}
+	r, err := decoded(res.JSON200, res.Body)
+	if err != nil {
+		return Balance{}, err
+	}
+	b := Balance{Account: r.Account, AvailableUnits: r.AvailableUnits}
+	for _, x := range r.Buckets {
+		b.Buckets = append(b.Buckets, Bucket{Bucket: x.Bucket, Units: x.Units, HeldUnits: x.HeldUnits})
+	}
+	return b, nil
 }
 
 // Node returns who the registry is.
 func (c *Client) Node(ctx context.Context) (NodeInfo, error) {
-	var n NodeInfo
-	err := c.Do(ctx, http.MethodGet, "/api/v1/node", nil, &n)
-	return n, err
+	res, err := c.API().GetNodeWithResponse(ctx)
+	if err := CheckResult(res, err); err != nil {
+		return NodeInfo{}, err
+	}
+	n, err := decoded(res.JSON200, res.Body)
+	if err != nil {
+		return NodeInfo{}, err
+	}
+	return NodeInfo{Frame: n.Frame, Registry: n.Registry, Mainframe: n.Mainframe, TrustDomain: n.TrustDomain, Currency: n.Currency}, nil
 }
 
-// JWKS returns the registry's public keys.
+// JWKS returns the registry's public keys (an unauthenticated call).
 func (c *Client) JWKS(ctx context.Context) ([]JWK, error) {
-	var out struct {
-		Keys []JWK `json:"keys"`
+	res, err := c.api(true).GetJWKSWithResponse(ctx)
+	if err := CheckResult(res, err); err != nil {
+		return nil, err
 	}
-	err := c.do(ctx, http.MethodGet, "/api/v1/auth/jwks.json", nil, &out, callOpts{noAuth: true})
-	return out.Keys, err
+	set, err := decoded(res.JSON200, res.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]JWK, 0, len(set.Keys))
+	for _, k := range set.Keys {
+		out = append(out, JWK{Kty: k.Kty, Crv: k.Crv, X: k.X, Kid: k.Kid})
+	}
+	return out, nil
 }
 
 // IssuePaymentToken reserves up to maxUnits for payee and returns the
