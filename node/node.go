@@ -378,6 +378,9 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 		return err
 	}
 	n.mountLedger(v1)
+	if err := n.mountAgentSVID(v1); err != nil {
+		return err
+	}
 	if err := n.mountPaid(v1); err != nil {
 		return err
 	}

@@ -71,16 +71,31 @@ type rpcResponse struct {
 }
 
 // A2AHandler serves message/send; with a Verifier every message must carry
-// a payment token, settled after Handle answers.
+// a payment token, settled after Handle answers. With Callers, every
+// request must come from an agent presenting a valid SVID over mutual TLS
+// (serve with Callers.ServerTLSConfig()); Handle finds its DID with
+// CallerDID.
 type A2AHandler struct {
 	Handle   func(ctx context.Context, in A2AMessage) (A2AMessage, error)
-	Verifier *PaymentVerifier // nil: free
+	Verifier *PaymentVerifier  // nil: free
+	Callers  *A2AAuthenticator // nil: any caller
 }
+
+// a2aUnauthenticated answers a caller without a valid, active agent SVID.
+const a2aUnauthenticated = -32401
 
 func (h *A2AHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply := func(id json.RawMessage, result any, e *RPCError) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(rpcResponse{JSONRPC: "2.0", ID: id, Result: result, Error: e})
+	}
+	if h.Callers != nil {
+		did, err := h.Callers.VerifyCaller(r)
+		if err != nil {
+			reply(nil, nil, &RPCError{Code: a2aUnauthenticated, Message: err.Error()})
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, did))
 	}
 	var req rpcRequest
 	if r.Method != http.MethodPost {
@@ -182,7 +197,11 @@ func (c *Client) rpcSend(ctx context.Context, endpoint string, msg A2AMessage) (
 		return A2AMessage{}, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http().Do(req)
+	hc := c.http()
+	if c.a2aHTTP != nil {
+		hc = c.a2aHTTP
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return A2AMessage{}, nil, err
 	}

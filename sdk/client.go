@@ -64,6 +64,9 @@ type Client struct {
 	Backoff time.Duration
 
 	offers *sync.Map // PayFor's last offer per endpoint (nil: none kept)
+	// a2aHTTP carries A2A calls (SendMessage) when they need another
+	// transport than the registry's: mutual TLS (A2AAuthenticator.A2AClient).
+	a2aHTTP *http.Client
 }
 
 // New returns a client of the API at baseURL.

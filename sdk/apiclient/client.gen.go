@@ -279,6 +279,22 @@ type DisputeResponse struct {
 	Winner              *string    `json:"winner,omitempty"`
 }
 
+// EnrolRequest defines model for EnrolRequest.
+type EnrolRequest struct {
+	Csr        string `json:"csr"`
+	TtlSeconds *int64 `json:"ttl_seconds,omitempty"`
+}
+
+// EnrolResponse defines model for EnrolResponse.
+type EnrolResponse struct {
+	BundlePem   string    `json:"bundle_pem"`
+	Did         string    `json:"did"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	SpiffeId    string    `json:"spiffe_id"`
+	SvidPem     string    `json:"svid_pem"`
+	TrustDomain string    `json:"trust_domain"`
+}
+
 // ErrorBody defines model for ErrorBody.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
@@ -1133,6 +1149,12 @@ type RotateAgentCredentialsParams struct {
 	IdempotencyKey IdempotencyKeyRequired `json:"Idempotency-Key"`
 }
 
+// EnrolAgentSVIDParams defines parameters for EnrolAgentSVID.
+type EnrolAgentSVIDParams struct {
+	// IdempotencyKey Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateBootstrapTokenParams defines parameters for CreateBootstrapToken.
 type CreateBootstrapTokenParams struct {
 	// IdempotencyKey Required. Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
@@ -1351,6 +1373,9 @@ type MintJSONRequestBody = MintRequest
 
 // CreateAgentJSONRequestBody defines body for CreateAgent for application/json ContentType.
 type CreateAgentJSONRequestBody = CreateAgentRequest
+
+// EnrolAgentSVIDJSONRequestBody defines body for EnrolAgentSVID for application/json ContentType.
+type EnrolAgentSVIDJSONRequestBody = EnrolRequest
 
 // IssueTokenJSONRequestBody defines body for IssueToken for application/json ContentType.
 type IssueTokenJSONRequestBody = RegistryTokenRequest
@@ -1725,6 +1750,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/agents/{did}/reputation-bond (the `GetReputationBond` operationId).
 	GetReputationBond(ctx context.Context, did string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnrolAgentSVIDWithBody The agent itself sends a CSR and gets a short-lived X.509 SVID carrying its DID, with the trust bundle (agent-to-agent mTLS)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/agents/{did}/svid (the `EnrolAgentSVID` operationId).
+	EnrolAgentSVIDWithBody(ctx context.Context, did string, params *EnrolAgentSVIDParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnrolAgentSVID The agent itself sends a CSR and gets a short-lived X.509 SVID carrying its DID, with the trust bundle (agent-to-agent mTLS)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/agents/{did}/svid (the `EnrolAgentSVID` operationId).
+	EnrolAgentSVID(ctx context.Context, did string, params *EnrolAgentSVIDParams, body EnrolAgentSVIDJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetJWKS The registry's public signing keys (access and payment tokens)
 	//
@@ -2859,6 +2898,40 @@ func (c *Client) RotateAgentCredentials(ctx context.Context, did string, params 
 // Corresponds with GET /api/v1/agents/{did}/reputation-bond (the `GetReputationBond` operationId).
 func (c *Client) GetReputationBond(ctx context.Context, did string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReputationBondRequest(c.Server, did)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnrolAgentSVIDWithBody The agent itself sends a CSR and gets a short-lived X.509 SVID carrying its DID, with the trust bundle (agent-to-agent mTLS)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/agents/{did}/svid (the `EnrolAgentSVID` operationId).
+func (c *Client) EnrolAgentSVIDWithBody(ctx context.Context, did string, params *EnrolAgentSVIDParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnrolAgentSVIDRequestWithBody(c.Server, did, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnrolAgentSVID The agent itself sends a CSR and gets a short-lived X.509 SVID carrying its DID, with the trust bundle (agent-to-agent mTLS)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/agents/{did}/svid (the `EnrolAgentSVID` operationId).
+func (c *Client) EnrolAgentSVID(ctx context.Context, did string, params *EnrolAgentSVIDParams, body EnrolAgentSVIDJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnrolAgentSVIDRequest(c.Server, did, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5597,6 +5670,68 @@ func NewGetReputationBondRequest(server string, did string) (*http.Request, erro
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEnrolAgentSVIDRequest calls the generic EnrolAgentSVID builder with application/json body
+func NewEnrolAgentSVIDRequest(server string, did string, params *EnrolAgentSVIDParams, body EnrolAgentSVIDJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEnrolAgentSVIDRequestWithBody(server, did, params, "application/json", bodyReader)
+}
+
+// NewEnrolAgentSVIDRequestWithBody constructs an http.Request for the EnrolAgentSVID method, with any body, and a specified content type
+func NewEnrolAgentSVIDRequestWithBody(server string, did string, params *EnrolAgentSVIDParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "did", did, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agents/%s/svid", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -8621,6 +8756,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/agents/{did}/reputation-bond (the `GetReputationBond` operationId).
 	GetReputationBondWithResponse(ctx context.Context, did string, reqEditors ...RequestEditorFn) (*GetReputationBondResult, error)
+
+	// EnrolAgentSVIDWithBodyWithResponse The agent itself sends a CSR and gets a short-lived X.509 SVID carrying its DID, with the trust bundle (agent-to-agent mTLS)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agents/{did}/svid (the `EnrolAgentSVID` operationId).
+	EnrolAgentSVIDWithBodyWithResponse(ctx context.Context, did string, params *EnrolAgentSVIDParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EnrolAgentSVIDResult, error)
+
+	// EnrolAgentSVIDWithResponse The agent itself sends a CSR and gets a short-lived X.509 SVID carrying its DID, with the trust bundle (agent-to-agent mTLS)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agents/{did}/svid (the `EnrolAgentSVID` operationId).
+	EnrolAgentSVIDWithResponse(ctx context.Context, did string, params *EnrolAgentSVIDParams, body EnrolAgentSVIDJSONRequestBody, reqEditors ...RequestEditorFn) (*EnrolAgentSVIDResult, error)
 
 	// GetJWKSWithResponse The registry's public signing keys (access and payment tokens)
 	//
@@ -12041,6 +12190,110 @@ func (r GetReputationBondResult) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetReputationBondResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type EnrolAgentSVIDResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *EnrolResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON201() *EnrolResponse {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EnrolAgentSVIDResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EnrolAgentSVIDResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnrolAgentSVIDResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnrolAgentSVIDResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnrolAgentSVIDResult) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19381,6 +19634,32 @@ func (c *ClientWithResponses) GetReputationBondWithResponse(ctx context.Context,
 	return ParseGetReputationBondResult(rsp)
 }
 
+// EnrolAgentSVIDWithBodyWithResponse The agent itself sends a CSR and gets a short-lived X.509 SVID carrying its DID, with the trust bundle (agent-to-agent mTLS)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agents/{did}/svid (the `EnrolAgentSVID` operationId).
+func (c *ClientWithResponses) EnrolAgentSVIDWithBodyWithResponse(ctx context.Context, did string, params *EnrolAgentSVIDParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EnrolAgentSVIDResult, error) {
+	rsp, err := c.EnrolAgentSVIDWithBody(ctx, did, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnrolAgentSVIDResult(rsp)
+}
+
+// EnrolAgentSVIDWithResponse The agent itself sends a CSR and gets a short-lived X.509 SVID carrying its DID, with the trust bundle (agent-to-agent mTLS)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agents/{did}/svid (the `EnrolAgentSVID` operationId).
+func (c *ClientWithResponses) EnrolAgentSVIDWithResponse(ctx context.Context, did string, params *EnrolAgentSVIDParams, body EnrolAgentSVIDJSONRequestBody, reqEditors ...RequestEditorFn) (*EnrolAgentSVIDResult, error) {
+	rsp, err := c.EnrolAgentSVID(ctx, did, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnrolAgentSVIDResult(rsp)
+}
+
 // GetJWKSWithResponse The registry's public signing keys (access and payment tokens)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -22859,6 +23138,95 @@ func ParseGetReputationBondResult(rsp *http.Response) (*GetReputationBondResult,
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseEnrolAgentSVIDResult parses an HTTP response from a EnrolAgentSVIDWithResponse call
+func ParseEnrolAgentSVIDResult(rsp *http.Response) (*EnrolAgentSVIDResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnrolAgentSVIDResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest EnrolResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest Error
