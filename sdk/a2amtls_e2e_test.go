@@ -13,6 +13,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,7 +68,9 @@ func TestAgentsCallEachOtherOverMTLS(t *testing.T) {
 
 	// The SVID names the agent's DID in the frame's trust domain, lives no
 	// longer than asked, and chains to the bundle the registry handed out.
-	caller := &sdk.A2AAuthenticator{Client: callerAPI, DID: callerCreds.DID, TTL: 10 * time.Minute}
+	var shift atomic.Int64 // the caller's clock runs ahead by this much
+	caller := &sdk.A2AAuthenticator{Client: callerAPI, DID: callerCreds.DID, TTL: 10 * time.Minute,
+		Now: func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }}
 	require.NoError(t, caller.Enrol(ctx))
 	svid, err := caller.GetX509SVID()
 	require.NoError(t, err)
@@ -85,11 +88,18 @@ func TestAgentsCallEachOtherOverMTLS(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, callerCreds.DID+" said hello", out.Text())
 
-	// Renewal: a fresh SVID (and key) serves the next handshake.
-	require.NoError(t, caller.Enrol(ctx))
+	// Renewal: before half its lifetime the SVID is kept; past it, the
+	// next handshake enrols afresh (new key, new certificate) by itself.
+	shift.Store(int64(4 * time.Minute))
+	same, err := caller.GetX509SVID()
+	require.NoError(t, err)
+	require.Equal(t, svid.Certificates[0].SerialNumber, same.Certificates[0].SerialNumber)
+	shift.Store(int64(6 * time.Minute))
 	svid2, err := caller.GetX509SVID()
 	require.NoError(t, err)
 	require.NotEqual(t, svid.Certificates[0].SerialNumber, svid2.Certificates[0].SerialNumber)
+	require.NotEqual(t, svid.PrivateKey, svid2.PrivateKey)
+	shift.Store(0)
 	cc, err = caller.A2AClient(callerAPI, calleeCreds.DID)
 	require.NoError(t, err)
 	_, err = cc.SendMessage(ctx, srvURL, "again", 0)
