@@ -96,6 +96,9 @@ type A2AAuthenticator struct {
 	status map[string]callerStatus
 }
 
+// maxCachedCallers bounds the caller status cache.
+const maxCachedCallers = 10_000
+
 type callerStatus struct {
 	err error // nil: active
 	at  time.Time
@@ -334,8 +337,8 @@ func (a *A2AAuthenticator) callerActive(ctx context.Context, did string) error {
 		}
 	}
 	a.smu.Lock()
-	if a.status == nil {
-		a.status = map[string]callerStatus{}
+	if a.status == nil || len(a.status) >= maxCachedCallers {
+		a.status = map[string]callerStatus{} // forgetting only costs a lookup
 	}
 	a.status[did] = callerStatus{err: err, at: now}
 	a.smu.Unlock()
