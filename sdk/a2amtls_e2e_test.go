@@ -105,6 +105,28 @@ func TestAgentsCallEachOtherOverMTLS(t *testing.T) {
 	_, err = cc.SendMessage(ctx, srvURL, "again", 0)
 	require.NoError(t, err)
 
+	// Paid and authenticated at once: the callee sells to known agents
+	// only; the caller pays through its registry and calls over mTLS.
+	const price = 100_000_000
+	require.NoError(t, admin.Grant(ctx, callerCreds.DID, 5*price, "a paid call"))
+	node, err := api.Node(ctx)
+	require.NoError(t, err)
+	paidURL := serveTLS(t, srvTLS, &sdk.A2AHandler{Callers: callee,
+		Verifier: &sdk.PaymentVerifier{Payee: calleeCreds.DID, PriceUnits: price, Currency: node.Currency, Settler: calleeAPI,
+			Keys: &sdk.KeyCache{Registries: []*sdk.Client{sdk.New(n.URL())}}},
+		Handle: func(ctx context.Context, in sdk.A2AMessage) (sdk.A2AMessage, error) {
+			did, _ := sdk.CallerDID(ctx)
+			return sdk.A2AMessage{Parts: []sdk.A2APart{{Kind: "text", Text: "paid by " + did}}}, nil
+		}})
+	before, err := callerAPI.Balance(ctx, callerCreds.DID)
+	require.NoError(t, err)
+	out, err = cc.SendMessage(ctx, paidURL, "sell me", price)
+	require.NoError(t, err)
+	require.Equal(t, "paid by "+callerCreds.DID, out.Text())
+	after, err := callerAPI.Balance(ctx, callerCreds.DID)
+	require.NoError(t, err)
+	require.Equal(t, int64(price), before.Liquid()-after.Liquid())
+
 	// The caller authenticates the callee too: expecting another agent at
 	// that address fails the handshake.
 	wrong, err := caller.A2AClient(callerAPI, goneCreds.DID)
