@@ -1,10 +1,15 @@
 package bridge
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"math/rand"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -84,4 +89,27 @@ func TestAnswerClassification(t *testing.T) {
 	}
 	require.True(t, neverSent(dial))
 	require.False(t, neverSent(read))
+}
+
+// A caller the listener admitted (its trust domain is pinned) whose frame
+// the directory does not hold yet is told to retry, not refused: a
+// refusal would make it refund an operation it may still deliver. The
+// other refusals stay definitive.
+func TestParticipantNotYetConnectedFrameIsRetryable(t *testing.T) {
+	p := &Participant{TrustDomain: spiffeid.RequireTrustDomainFromString("alpha.test"), Peers: testDirectory()}
+	mux := http.NewServeMux()
+	p.Register(mux)
+	call := func(caller string) int {
+		u, err := url.Parse(caller)
+		require.NoError(t, err)
+		req := httptest.NewRequest(http.MethodPost, PathApply, strings.NewReader(`{}`))
+		req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{URIs: []*url.URL{u}}}}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	require.Equal(t, http.StatusServiceUnavailable, call("spiffe://gamma.test/teg/gamma-main"))
+	require.Equal(t, http.StatusForbidden, call("spiffe://beta.test/teg/beta-op1"))
+	require.Equal(t, http.StatusForbidden, call("spiffe://alpha.test/teg/alpha-main"))
+	require.Equal(t, activities.BridgeUnknown, answer(ApplyAnswer{}, &remoteError{Status: http.StatusServiceUnavailable}).Outcome)
 }

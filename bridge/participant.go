@@ -83,6 +83,8 @@ type Participant struct {
 	Peers       *Directory
 	// Currency is this frame's.
 	Currency string
+	// Accounts answers whether a receiver lives here (nil: never).
+	Accounts AccountStore
 	Metrics  *Metrics
 	// Fault, when set (tests), is called before (after=false) and after
 	// (after=true) the store applied a call: an error then answers 503,
@@ -96,6 +98,7 @@ func (p *Participant) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathApplyBatch, p.serve("apply", p.applyBatch))
 	mux.HandleFunc("POST "+PathStatus, p.serve("status", p.status))
 	mux.HandleFunc("POST "+PathPosition, p.serve("position", p.position))
+	mux.HandleFunc("POST "+PathAccount, p.serve("account", p.account))
 }
 
 func (p *Participant) serve(op string, h func(*http.Request, Peer) (any, error)) http.HandlerFunc {
@@ -108,6 +111,14 @@ func (p *Participant) serve(op string, h func(*http.Request, Peer) (any, error))
 		frame, refusal := AdmitCaller(p.TrustDomain, caller, p.Peers)
 		if refusal != "" {
 			p.Metrics.refused(refusal)
+			if refusal == RefusedUnknownFrame {
+				// The listener admitted the caller, so its trust domain
+				// is pinned: a federated frame this node has not
+				// connected (yet). Not definitive: the caller retries
+				// rather than refunding what it might still deliver.
+				writeErr(w, apperr.New(apperr.Unavailable, "%s yet; retry", refusalMessage(caller, refusal)))
+				return
+			}
 			writeErr(w, apperr.New(apperr.PeerNotAdmitted, "%s", refusalMessage(caller, refusal)))
 			return
 		}

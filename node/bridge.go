@@ -16,6 +16,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/api/bridgeapi"
 	"github.com/theprotocol-dev/theprotocol/bridge"
 	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/identity/peerstore"
 )
@@ -41,8 +42,10 @@ func (n *Node) mountBridge(v1 *gin.RouterGroup) {
 		return
 	}
 	bs := n.opts.BridgeSettings
-	if bs == (config.BridgeSettings{}) {
+	if (config.BridgeSettings{PeerCards: bs.PeerCards, AdvertiseHost: bs.AdvertiseHost}) == bs {
+		cards, host := bs.PeerCards, bs.AdvertiseHost
 		bs = config.DefaultBridgeSettings()
+		bs.PeerCards, bs.AdvertiseHost = cards, host
 	}
 	batching := bridge.BatcherOptions{MaxBatch: bs.MaxBatch, MaxInFlight: bs.MaxInFlight, MaxBacklog: bs.MaxBacklog}
 	dir := bridge.NewDirectory()
@@ -54,7 +57,11 @@ func (n *Node) mountBridge(v1 *gin.RouterGroup) {
 			TaskQueue: n.opts.Registry.TaskQueue(), Window: bs.Window, Log: n.log, Metrics: m,
 			Batcher:  &bridge.Batcher{Frame: n.opts.Frame.ID, Temporal: n.Temporal, TaskQueue: n.opts.Registry.TaskQueue(), Opts: batching, Log: n.log},
 			Accepter: &bridge.Accepter{Store: n.Ledger}},
-		Participant: &bridge.Participant{Store: n.Ledger, Peers: dir, Currency: n.opts.Frame.Currency, Metrics: m},
+		Participant: &bridge.Participant{Store: n.Ledger, Peers: dir, Currency: n.opts.Frame.Currency, Metrics: m, Accounts: n.Ledger},
+	}
+	if n.Payments != nil {
+		// POST /transfers to a receiver of a peer frame goes over the bridge.
+		n.Payments.Frames = &bridge.Router{Service: n.Bridge.Service, Client: cl, Now: n.opts.Now}
 	}
 	(&bridgeapi.Handler{Service: n.Bridge.Service, Idem: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now}).Mount(v1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,10 +73,16 @@ func (n *Node) mountBridge(v1 *gin.RouterGroup) {
 
 // attachBridgeTLS mounts the bridge participant on the mTLS listener and
 // gives the client the node's SVID; the client talks only to the
-// mainframe TEGs of peer frames.
-func (n *Node) attachBridgeTLS(mux *http.ServeMux, td spiffeid.TrustDomain, own x509bundle.Source) {
+// mainframe TEGs of peer frames. It runs before the listener serves, and
+// fills the peer directory first: the frames recorded by earlier
+// connections, then the configured frame cards. So a peer frame's call
+// that arrives right after a restart is admitted, never refused.
+func (n *Node) attachBridgeTLS(ctx context.Context, mux *http.ServeMux, td spiffeid.TrustDomain, own x509bundle.Source) error {
 	if n.Bridge == nil {
-		return
+		return nil
+	}
+	if err := n.loadBridgePeers(ctx); err != nil {
+		return err
 	}
 	n.Bridge.own = own
 	n.Bridge.Participant.TrustDomain = td
@@ -84,6 +97,10 @@ func (n *Node) attachBridgeTLS(mux *http.ServeMux, td spiffeid.TrustDomain, own 
 		return fmt.Errorf("%s is no peer frame's mainframe TEG", id)
 	}
 	n.Bridge.Client.HTTP = n.TLS.HTTPClient(serverAuthz, identity.HTTPClientOptions{Timeout: 10 * time.Second, MaxIdleConnsPerHost: 32})
+	if err := n.writeFrameCard(); err != nil {
+		return err
+	}
+	return n.connectFrameCards(ctx)
 }
 
 // FrameBundle is this frame's trust bundle, for a peer frame to
@@ -143,6 +160,13 @@ func (n *Node) ConnectFrame(ctx context.Context, p FramePeer) error {
 		EndpointID: teg, InitialBundle: p.Bundle,
 	}, n.opts.Now()); err != nil {
 		return err
+	}
+	// Recorded before the directory admits it, so that whatever a peer
+	// was admitted for is admitted again after a restart.
+	if err := n.Ledger.SaveBridgePeerFrame(ctx, ledgerstore.BridgePeerFrame{
+		Frame: p.Frame, TrustDomain: td.Name(), TEGID: teg.String(), BaseURL: p.MTLSURL, Currency: p.Currency,
+	}); err != nil {
+		return fmt.Errorf("record peer frame %s: %w", p.Frame, err)
 	}
 	n.Bridge.Peers.Set(bridge.Peer{Frame: p.Frame, TrustDomain: td, TEG: teg, BaseURL: p.MTLSURL, Currency: p.Currency})
 	return nil

@@ -393,6 +393,42 @@ func TestBridgeEndToEnd(t *testing.T) {
 		f.consistent()
 	})
 
+	t.Run("POST /transfers to a receiver of frame B goes over the bridge", func(t *testing.T) {
+		before := bucketOf(t, f.a, f.alice, "liquid")
+		amount, key := 3*avt, "xframe-"+uuid.NewString()
+		body := map[string]any{"to": f.bob, "amount_units": amount, "memo": "across frames"}
+		var x bridgeDTO
+		require.Equal(t, 202, callWithKey(t, f.a.URL(), "POST", "/api/v1/transfers", f.aliceT, key, body, &x))
+		require.Equal(t, "send", x.Kind)
+		require.Equal(t, "native", x.Denomination)
+		require.Equal(t, "bridge-"+x.ID.String(), x.WorkflowID)
+		// The same request again (same Idempotency-Key): the same transfer.
+		var again bridgeDTO
+		require.Equal(t, 202, callWithKey(t, f.a.URL(), "POST", "/api/v1/transfers", f.aliceT, key, body, &again))
+		require.Equal(t, x.ID, again.ID)
+		done := f.wait(f.ca, f.aliceT, x.ID, "completed")
+		bobHas += amount - done.FeeUnits
+		sent += amount
+		require.Equal(t, before-amount, bucketOf(t, f.a, f.alice, "liquid"), "paid once")
+		require.Equal(t, bobHas, bucketOf(t, f.b, f.bob, wrappedA))
+		require.Equal(t, sent, bucketOf(t, f.a, escrow, "locked_bridge"))
+
+		// A DID no frame knows: 404, nothing written on either frame.
+		var rows int
+		count := func() int {
+			require.NoError(t, f.a.Pools[db.RoleTEG].QueryRow(context.Background(),
+				`SELECT count(*) FROM bridge_transfers WHERE sender = $1`, f.alice).Scan(&rows))
+			return rows
+		}
+		n0 := count()
+		nobody := "did:theprotocol:" + uuid.NewString()
+		require.Equal(t, 404, callWithKey(t, f.a.URL(), "POST", "/api/v1/transfers", f.aliceT, uuid.NewString(), map[string]any{"to": nobody, "amount_units": avt}, nil))
+		require.Equal(t, n0, count())
+		require.Equal(t, before-amount, bucketOf(t, f.a, f.alice, "liquid"))
+		require.Equal(t, bobHas, bucketOf(t, f.b, f.bob, wrappedA))
+		f.consistent()
+	})
+
 	t.Run("bad input writes nothing", func(t *testing.T) {
 		before := bucketOf(t, f.a, f.alice, "liquid")
 		require.Equal(t, 400, f.ca.call("POST", "/api/v1/bridge/transfers", f.aliceT, map[string]any{"frame": f.fb.ID, "to": f.bob, "amount_units": -1}, nil))

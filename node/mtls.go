@@ -84,6 +84,7 @@ func (n *Node) startMTLS() error {
 	if err != nil {
 		return fmt.Errorf("mTLS listener: %w", err)
 	}
+	n.mtlsURL = "https://" + ln.Addr().String()
 	// Cross-registry participant API; before serving, so peers
 	// from the topology are admitted from the first handshake.
 	if err := n.attachXferTLS(ctx, mux, td); err != nil {
@@ -91,14 +92,16 @@ func (n *Node) startMTLS() error {
 		return err
 	}
 	n.attachSupplyAuditTLS(mux, td)
-	n.attachBridgeTLS(mux, td, src)
+	if err := n.attachBridgeTLS(ctx, mux, td, src); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         n.TLS.ServerConfig(authz),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	n.mtlsURL = "https://" + ln.Addr().String()
 	go func() {
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("mTLS listener stopped", "err", err)

@@ -65,24 +65,39 @@ type Cross struct {
 	Settlement Settlement
 }
 
+// Frames sends to receivers whose home is another frame, over the
+// cross-frame bridge. *bridge.Router implements it.
+type Frames interface {
+	// Send pays r by a bridge transfer when a peer frame claims r.To
+	// (ok false, nothing written, when none does).
+	Send(ctx context.Context, r ledgerstore.TransferRequest) (t ledgerstore.BridgeTransfer, ok bool, err error)
+}
+
 // Service routes payments. Ledger and Transfers are required; Cross nil
-// pays receivers on this registry only.
+// pays receivers on this registry only; Frames (a frame's mainframe) also
+// pays receivers of peer frames.
 type Service struct {
 	Ledger    Ledger
 	Transfers Transferer
 	Cross     *Cross
+	Frames    Frames
 }
 
 // Payment is a transfer on this registry, or, when Cross is true, a
-// cross-registry transfer.
+// cross-registry transfer, or, when Frame is true, a bridge transfer.
 type Payment struct {
-	Transfer ledgerstore.Transfer // when !Cross
-	Xfer     ledgerstore.Xfer     // when Cross
+	Transfer ledgerstore.Transfer       // when neither
+	Xfer     ledgerstore.Xfer           // when Cross
+	Bridge   ledgerstore.BridgeTransfer // when Frame
 	Cross    bool
+	Frame    bool
 }
 
 // Parties are the payment's sender and receiver.
 func (p Payment) Parties() (from, to string) {
+	if p.Frame {
+		return p.Bridge.Sender, p.Bridge.Recipient
+	}
 	if p.Cross {
 		return p.Xfer.From, p.Xfer.To
 	}
@@ -114,8 +129,12 @@ func (s *Service) Transfer(ctx context.Context, r ledgerstore.TransferRequest) (
 // route (also when reading the local account fails, as cause is the better
 // answer then). The lookup of the receiver's home can fail by itself
 // (Unavailable: peers unreachable), and so can the acceptance.
+//
+// A receiver no registry of this frame claims is then looked up among the
+// peer frames (Frames): one of them claiming it, r becomes a bridge
+// transfer to that frame.
 func (s *Service) Reroute(ctx context.Context, r ledgerstore.TransferRequest, cause error) (Payment, error) {
-	if s.Cross == nil || !apperr.Is(cause, apperr.NotFound) {
+	if (s.Cross == nil && s.Frames == nil) || !apperr.Is(cause, apperr.NotFound) {
 		return Payment{}, cause
 	}
 	if k, err := ledger.KindOf(r.To); err != nil || !ledger.IsUserKind(k) {
@@ -124,12 +143,25 @@ func (s *Service) Reroute(ctx context.Context, r ledgerstore.TransferRequest, ca
 	if local, err := s.Ledger.AccountExists(ctx, r.To); err != nil || local {
 		return Payment{}, cause
 	}
-	home, err := s.Cross.Router.Home(ctx, r.To)
-	if err != nil {
-		return Payment{}, err
+	home := ""
+	if s.Cross != nil {
+		var err error
+		if home, err = s.Cross.Router.Home(ctx, r.To); err != nil {
+			return Payment{}, err
+		}
 	}
 	if home == "" {
-		return Payment{}, cause
+		if s.Frames == nil {
+			return Payment{}, cause
+		}
+		t, ok, err := s.Frames.Send(ctx, r)
+		if err != nil {
+			return Payment{}, err
+		}
+		if !ok {
+			return Payment{}, cause
+		}
+		return Payment{Bridge: t, Frame: true}, nil
 	}
 	x, err := s.Forward(ctx, ledgerstore.XferRequest{
 		From: r.From, To: r.To, Target: home, AmountUnits: r.AmountUnits, Memo: r.Memo, IdempotencyKey: r.IdempotencyKey,

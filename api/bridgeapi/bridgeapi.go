@@ -63,7 +63,9 @@ type TransferDTO struct {
 	CreatedAt    time.Time `json:"created_at"`
 }
 
-func dto(t ledgerstore.BridgeTransfer) TransferDTO {
+// DTO renders a bridge operation as the bridge routes (and POST /transfers to a
+// receiver of another frame) answer it.
+func DTO(t ledgerstore.BridgeTransfer) TransferDTO {
 	d := TransferDTO{ID: t.ID, Kind: t.Kind, Status: t.Status, Frame: t.PeerFrame, From: t.Sender, To: t.Recipient,
 		AmountUnits: t.AmountUnits, Amount: money.Format(t.AmountUnits), Denomination: "native", FeeUnits: t.FeeUnits,
 		Reason: t.Reason, WorkflowID: t.WorkflowID, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt}
@@ -126,7 +128,7 @@ func (h *Handler) start(kind string) gin.HandlerFunc {
 			api.WriteError(c, err)
 			return
 		}
-		c.JSON(http.StatusAccepted, dto(t))
+		c.JSON(http.StatusAccepted, DTO(t))
 	}
 }
 
@@ -146,7 +148,7 @@ func (h *Handler) get(c *gin.Context) {
 		api.WriteError(c, apperr.New(apperr.NotFound, "bridge transfer %s not found", id))
 		return
 	}
-	c.JSON(http.StatusOK, dto(t))
+	c.JSON(http.StatusOK, DTO(t))
 }
 
 func (h *Handler) reconciliation(c *gin.Context) {

@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/theprotocol-dev/theprotocol/api"
+	"github.com/theprotocol-dev/theprotocol/api/bridgeapi"
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
@@ -207,8 +208,14 @@ func (h *Handler) createTransferFor(c *gin.Context, req TransferRequest) {
 }
 
 // writePayment answers a payment made: 201 with the transfer here, 202 with
-// a cross-registry transfer (its settlement follows).
+// a cross-registry or bridge transfer (its settlement follows).
 func writePayment(c *gin.Context, p payments.Payment) {
+	if p.Frame {
+		// A receiver of another frame: the bridge transfer, as POST
+		// /bridge/transfers answers it.
+		c.JSON(http.StatusAccepted, bridgeapi.DTO(p.Bridge))
+		return
+	}
 	if p.Cross {
 		c.JSON(http.StatusAccepted, XferDTO(p.Xfer))
 		return

@@ -953,3 +953,36 @@ func (s *Store) BridgeStartMany(ctx context.Context, rs []BridgeRequest) []Bridg
 	}
 	return out
 }
+
+// BridgePeerFrame is a peer frame as this mainframe last connected it.
+type BridgePeerFrame struct {
+	Frame       string
+	TrustDomain string
+	TEGID       string
+	BaseURL     string
+	Currency    string
+}
+
+// SaveBridgePeerFrame records (or replaces) a peer frame of the bridge
+// directory, so a restart admits it before anything connects it again.
+func (s *Store) SaveBridgePeerFrame(ctx context.Context, p BridgePeerFrame) error {
+	if !bridgeFrameID.MatchString(p.Frame) {
+		return apperr.New(apperr.Invalid, "frame must match %s", bridgeFrameID)
+	}
+	return s.q.BridgePeerFrameUpsert(ctx, s.pool, tegdb.BridgePeerFrameUpsertParams{
+		Frame: p.Frame, TrustDomain: p.TrustDomain, TegID: p.TEGID, BaseUrl: p.BaseURL, Currency: p.Currency, Now: s.clock(),
+	})
+}
+
+// BridgePeerFrames lists the recorded peer frames.
+func (s *Store) BridgePeerFrames(ctx context.Context) ([]BridgePeerFrame, error) {
+	rows, err := s.q.BridgePeerFrames(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BridgePeerFrame, len(rows))
+	for i, r := range rows {
+		out[i] = BridgePeerFrame{Frame: r.Frame, TrustDomain: r.TrustDomain, TEGID: r.TegID, BaseURL: r.BaseUrl, Currency: r.Currency}
+	}
+	return out, nil
+}

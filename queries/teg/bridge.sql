@@ -55,3 +55,12 @@ SELECT * FROM bridge_transfers WHERE id = ANY(@ids::uuid[]);
 UPDATE bridge_transfers AS t SET status = 'completed', fee_units = d.fee_units, updated_at = @now
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@fees::bigint[]) AS fee_units) AS d
 WHERE t.id = d.id AND t.status = 'pending';
+
+-- name: BridgePeerFrameUpsert :exec
+INSERT INTO bridge_peer_frames (frame, trust_domain, teg_id, base_url, currency, updated_at)
+VALUES (@frame, @trust_domain, @teg_id, @base_url, @currency, @now)
+ON CONFLICT (frame) DO UPDATE SET trust_domain = excluded.trust_domain, teg_id = excluded.teg_id,
+    base_url = excluded.base_url, currency = excluded.currency, updated_at = excluded.updated_at;
+
+-- name: BridgePeerFrames :many
+SELECT frame, trust_domain, teg_id, base_url, currency FROM bridge_peer_frames ORDER BY frame LIMIT 1000;

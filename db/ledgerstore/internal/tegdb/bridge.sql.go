@@ -130,6 +130,72 @@ func (q *Queries) BridgeInboundInsert(ctx context.Context, db DBTX, arg BridgeIn
 	return result.RowsAffected(), nil
 }
 
+const bridgePeerFrameUpsert = `-- name: BridgePeerFrameUpsert :exec
+INSERT INTO bridge_peer_frames (frame, trust_domain, teg_id, base_url, currency, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (frame) DO UPDATE SET trust_domain = excluded.trust_domain, teg_id = excluded.teg_id,
+    base_url = excluded.base_url, currency = excluded.currency, updated_at = excluded.updated_at
+`
+
+type BridgePeerFrameUpsertParams struct {
+	Frame       string
+	TrustDomain string
+	TegID       string
+	BaseUrl     string
+	Currency    string
+	Now         time.Time
+}
+
+func (q *Queries) BridgePeerFrameUpsert(ctx context.Context, db DBTX, arg BridgePeerFrameUpsertParams) error {
+	_, err := db.Exec(ctx, bridgePeerFrameUpsert,
+		arg.Frame,
+		arg.TrustDomain,
+		arg.TegID,
+		arg.BaseUrl,
+		arg.Currency,
+		arg.Now,
+	)
+	return err
+}
+
+const bridgePeerFrames = `-- name: BridgePeerFrames :many
+SELECT frame, trust_domain, teg_id, base_url, currency FROM bridge_peer_frames ORDER BY frame LIMIT 1000
+`
+
+type BridgePeerFramesRow struct {
+	Frame       string
+	TrustDomain string
+	TegID       string
+	BaseUrl     string
+	Currency    string
+}
+
+func (q *Queries) BridgePeerFrames(ctx context.Context, db DBTX) ([]BridgePeerFramesRow, error) {
+	rows, err := db.Query(ctx, bridgePeerFrames)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []BridgePeerFramesRow{}
+	for rows.Next() {
+		var i BridgePeerFramesRow
+		if err := rows.Scan(
+			&i.Frame,
+			&i.TrustDomain,
+			&i.TegID,
+			&i.BaseUrl,
+			&i.Currency,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const bridgeTransferByKey = `-- name: BridgeTransferByKey :one
 SELECT id, kind, peer_frame, sender, recipient, amount_units, client_key, status, reason, fee_units, expires_at, workflow_id, created_at, updated_at FROM bridge_transfers WHERE sender = $1 AND client_key = $2
 `

@@ -54,6 +54,15 @@ type BridgeInbound struct {
 	CreatedAt   time.Time
 }
 
+type BridgePeerFrame struct {
+	Frame       string
+	TrustDomain string
+	TegID       string
+	BaseUrl     string
+	Currency    string
+	UpdatedAt   time.Time
+}
+
 type BridgeTransfer struct {
 	ID          uuid.UUID
 	Kind        string
