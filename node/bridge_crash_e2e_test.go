@@ -36,6 +36,8 @@ type bridgeOriginSpec struct {
 	KafkaBrokers     []string
 	DataDir          string
 	Window           time.Duration
+	// PeerCards are the frame cards it bridges with (-bridge-peer-cards).
+	PeerCards string
 	// CrashAt ("apply", "apply/after") is the client call to B at which
 	// the child stops; CrashServing ("apply") is the participant call
 	// from B (a redemption's release) at which it stops before applying.
@@ -55,6 +57,7 @@ func TestBridgeOriginProcess(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(raw), &spec))
 	bs := config.DefaultBridgeSettings()
 	bs.Window = spec.Window
+	bs.PeerCards = spec.PeerCards
 	n, err := node.Start(context.Background(), node.Options{
 		Frame: spec.Frame, Registry: spec.Registry, PostgresAdminURL: spec.PostgresAdminURL,
 		TemporalAddr: spec.TemporalAddr, KafkaBrokers: spec.KafkaBrokers,
@@ -319,18 +322,23 @@ type originProcess struct{ coordinator }
 // startOrigin runs frame A's mainframe in a child process holding at the
 // given calls, and waits until it serves.
 func (f *bridgeFrames) startOrigin(o node.Options, crashAt, crashServing string) *originProcess {
-	t := f.t
 	// The frame's EventStore consumer stays out of the killed processes
 	// (as in the cross-registry crash test): a consumer killed in its
 	// Kafka group makes the next one wait out the dead member's session.
 	// A's events wait in its outbox and Kafka until A is back here.
 	reg := o.Registry
 	reg.Roles = []string{"registry", "teg", "worker"}
-	spec, err := json.Marshal(bridgeOriginSpec{
+	return startFrameProcess(f.t, bridgeOriginSpec{
 		Frame: o.Frame, Registry: reg, PostgresAdminURL: o.PostgresAdminURL, TemporalAddr: o.TemporalAddr,
 		KafkaBrokers: o.KafkaBrokers, DataDir: o.DataDir, Window: o.BridgeSettings.Window,
 		CrashAt: crashAt, CrashServing: crashServing,
 	})
+}
+
+// startFrameProcess runs a frame's mainframe as described by spec in a
+// child process and waits until it serves.
+func startFrameProcess(t *testing.T, s bridgeOriginSpec) *originProcess {
+	spec, err := json.Marshal(s)
 	require.NoError(t, err)
 	// A bounded -test.timeout: a child the parent failed to kill ends itself.
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBridgeOriginProcess$", "-test.count=1", "-test.timeout=5m")
@@ -351,7 +359,7 @@ func (f *bridgeFrames) startOrigin(o node.Options, crashAt, crashServing string)
 	t.Cleanup(func() { c.kill(t) })
 	if !c.await(childReady, 2*time.Minute) {
 		c.kill(t)
-		t.Fatalf("frame A's process did not start\n%s", stderr.String())
+		t.Fatalf("frame %s's process did not start\n%s", s.Frame.ID, stderr.String())
 	}
 	return c
 }
