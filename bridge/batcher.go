@@ -59,6 +59,14 @@ type Batcher struct {
 	mu       sync.Mutex
 	pairs    map[string]*pairQueue
 	carrying map[uuid.UUID]bool // queued or in a running batch
+	runs     map[uuid.UUID]*batchRun
+}
+
+// batchRun is one running batch; settled closes once the batch committed
+// the completion of what the peer applied.
+type batchRun struct {
+	settled chan struct{}
+	once    sync.Once
 }
 
 type pairQueue struct {
@@ -120,23 +128,67 @@ func (b *Batcher) kick(peer string, q *pairQueue) {
 		batch := append([]uuid.UUID(nil), q.pending[:n]...)
 		q.pending = q.pending[n:]
 		q.inFlight++
+		br := &batchRun{settled: make(chan struct{})}
+		if b.runs == nil {
+			b.runs = map[uuid.UUID]*batchRun{}
+		}
+		for _, id := range batch {
+			b.runs[id] = br
+		}
 		b.mu.Unlock()
-		go b.run(peer, q, batch)
+		go b.run(peer, q, batch, br)
 	}
 }
 
-func (b *Batcher) run(peer string, q *pairQueue, ids []uuid.UUID) {
+// Settled is told that operations were completed by their batch: the
+// batch's turn of the pair ends then (the next batch starts) rather than
+// when its workflow's result arrives, a round trip later. Operations the
+// batch handed to their own sagas keep their backlog room until the
+// batch workflow ends.
+func (b *Batcher) Settled(ids []uuid.UUID) {
+	b.mu.Lock()
+	var rs []*batchRun
+	for _, id := range ids {
+		if r := b.runs[id]; r != nil {
+			rs = append(rs, r)
+		}
+	}
+	b.mu.Unlock()
+	for _, r := range rs {
+		r.once.Do(func() { close(r.settled) })
+	}
+}
+
+func (b *Batcher) run(peer string, q *pairQueue, ids []uuid.UUID, br *batchRun) {
+	var turn sync.Once
+	endTurn := func() {
+		turn.Do(func() {
+			b.mu.Lock()
+			q.inFlight--
+			b.mu.Unlock()
+			b.kick(peer, q)
+		})
+	}
+	finished := make(chan struct{})
+	go func() {
+		select {
+		case <-br.settled:
+			endTurn()
+		case <-finished:
+		}
+	}()
 	defer func() {
+		close(finished)
 		for range ids {
 			<-q.slots
 		}
 		b.mu.Lock()
-		q.inFlight--
 		for _, id := range ids {
 			delete(b.carrying, id)
+			delete(b.runs, id)
 		}
 		b.mu.Unlock()
-		b.kick(peer, q)
+		endTurn()
 	}()
 	ctx := context.Background()
 	run, err := b.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

@@ -34,7 +34,13 @@ type Store interface {
 }
 
 // LedgerPort adapts the store to the activities' port.
-type LedgerPort struct{ Store Store }
+type LedgerPort struct {
+	Store Store
+	// Settled, when set, is told which operations a batch completed, as
+	// soon as that is committed (the batcher starts the pair's next batch
+	// without waiting for the workflow's result).
+	Settled func(ids []uuid.UUID)
+}
 
 var (
 	_ activities.BridgeLedger      = LedgerPort{}
@@ -70,7 +76,17 @@ func (l LedgerPort) BridgeRecords(ctx context.Context, ids []uuid.UUID) ([]activ
 
 // BridgeCompleteMany completes several operations.
 func (l LedgerPort) BridgeCompleteMany(ctx context.Context, fees map[uuid.UUID]int64) error {
-	return l.Store.BridgeCompleteMany(ctx, fees)
+	if err := l.Store.BridgeCompleteMany(ctx, fees); err != nil {
+		return err
+	}
+	if l.Settled != nil {
+		ids := make([]uuid.UUID, 0, len(fees))
+		for id := range fees {
+			ids = append(ids, id)
+		}
+		l.Settled(ids)
+	}
+	return nil
 }
 
 // BridgeRefund refunds id.

@@ -197,5 +197,8 @@ func (n *Node) bridgeActivities() []any {
 		return nil
 	}
 	port := bridge.LedgerPort{Store: n.Ledger}
+	if b := n.Bridge.Service.Batcher; b != nil {
+		port.Settled = b.Settled
+	}
 	return []any{&activities.Bridge{Ledger: port, Peers: n.Bridge.Client}, &activities.BridgeBatch{Ledger: port, Peers: n.Bridge.Client}}
 }

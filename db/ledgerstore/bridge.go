@@ -403,6 +403,12 @@ func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]Br
 		var moves []bridgeEntry
 		var evs []bridgeEv
 		escrowLeft := map[string]int64{}
+		type item struct {
+			i        int
+			fee, net int64
+		}
+		var valid []item
+		ip := tegdb.BridgeInboundInsertManyParams{Now: now}
 		for i, in := range ins {
 			if err := in.validate(); err != nil {
 				out[i] = BridgeInboundResult{Status: BridgeRejected, Reason: apperr.MessageOf(err), err: err}
@@ -414,16 +420,42 @@ func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]Br
 					fee, net = f.FeeUnits, f.NetUnits
 				}
 			}
-			// The row first: a concurrent duplicate waits on its key and
-			// then finds it.
-			n, err := s.q.BridgeInboundInsert(ctx, tx, tegdb.BridgeInboundInsertParams{
-				ID: in.ID, Kind: in.Kind, PeerFrame: in.PeerFrame, Recipient: in.Recipient, AmountUnits: in.AmountUnits,
-				FeeUnits: fee, Status: BridgeApplied, Now: now,
-			})
+			valid = append(valid, item{i: i, fee: fee, net: net})
+			ip.Ids, ip.Kinds, ip.PeerFrames = append(ip.Ids, in.ID), append(ip.Kinds, in.Kind), append(ip.PeerFrames, in.PeerFrame)
+			ip.Recipients, ip.Amounts, ip.Fees = append(ip.Recipients, in.Recipient), append(ip.Amounts, in.AmountUnits), append(ip.Fees, fee)
+		}
+		// The rows first, in one statement (in ID order): a concurrent
+		// duplicate waits on its key and then finds it. Every round trip
+		// here is paid once per batch, not per operation.
+		fresh := map[uuid.UUID]bool{}
+		if len(valid) > 0 {
+			ids, err := s.q.BridgeInboundInsertMany(ctx, tx, ip)
 			if err != nil {
 				return err
 			}
-			if n == 0 {
+			for _, id := range ids {
+				fresh[id] = true
+			}
+		}
+		var recipients []string
+		for _, it := range valid {
+			if fresh[ins[it.i].ID] {
+				recipients = append(recipients, ins[it.i].Recipient)
+			}
+		}
+		exists := map[string]bool{}
+		if len(recipients) > 0 {
+			have, err := s.q.BridgeAccountsExisting(ctx, tx, recipients)
+			if err != nil {
+				return err
+			}
+			for _, a := range have {
+				exists[a] = true
+			}
+		}
+		for _, it := range valid {
+			i, in, fee, net := it.i, ins[it.i], it.fee, it.net
+			if !fresh[in.ID] {
 				prev, _, err := s.bridgeInboundSeen(ctx, tx, in)
 				if err != nil && !apperr.Is(err, apperr.Conflict) {
 					return err
@@ -434,6 +466,8 @@ func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]Br
 				out[i] = prev
 				continue
 			}
+			// A second copy of the ID in this batch finds the first's row.
+			delete(fresh, in.ID)
 			refuse := func(reason string) error {
 				out[i] = BridgeInboundResult{Status: BridgeRejected, Reason: reason}
 				return s.q.BridgeInboundFence(ctx, tx, tegdb.BridgeInboundFenceParams{ID: in.ID, Reason: truncate(reason, 500)})
@@ -450,10 +484,7 @@ func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]Br
 				}
 				continue
 			}
-			if _, err := s.q.AccountGet(ctx, tx, in.Recipient); err != nil {
-				if !db.IsNotFound(err) {
-					return err
-				}
+			if !exists[in.Recipient] {
 				if err := refuse(fmt.Sprintf("account %s does not exist on this frame", in.Recipient)); err != nil {
 					return err
 				}
@@ -473,6 +504,7 @@ func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]Br
 				escrow := ledger.BridgeEscrowAccount(in.PeerFrame)
 				left, ok := escrowLeft[escrow]
 				if !ok {
+					var err error
 					if left, err = s.q.BridgeBalance(ctx, tx, tegdb.BridgeBalanceParams{AccountID: escrow, Bucket: ledger.BucketLockedBridge}); err != nil {
 						return err
 					}
@@ -500,8 +532,10 @@ func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]Br
 		if len(moves) == 0 {
 			return nil
 		}
+		ensured := map[string]bool{}
 		for _, in := range ins {
-			if in.Kind == BridgeMint && bridgeFrameID.MatchString(in.PeerFrame) {
+			if in.Kind == BridgeMint && bridgeFrameID.MatchString(in.PeerFrame) && !ensured[in.PeerFrame] {
+				ensured[in.PeerFrame] = true
 				if err := s.ensureSystemAccount(ctx, tx, ledger.AccountIssuance, ledger.WrappedBucket(in.PeerFrame), now); err != nil {
 					return err
 				}
@@ -681,6 +715,7 @@ func (s *Store) bridgeMoves(ctx context.Context, tx pgx.Tx, entries []bridgeEntr
 	keys := map[balKey]struct{}{}
 	fees := map[string]int64{} // fee_collector credits per bucket
 	ensured := map[balKey]bool{}
+	var ensure, ensureFees []balKey
 	for _, e := range entries {
 		if err := ledger.ValidatePostings(e.postings); err != nil {
 			return apperr.Wrap(err, apperr.Internal, "unbalanced bridge entry")
@@ -689,8 +724,10 @@ func (s *Store) bridgeMoves(ctx context.Context, tx pgx.Tx, entries []bridgeEntr
 			k := balKey{p.Account, p.Bucket}
 			if (p.Delta > 0 || p.Account == ledger.AccountFeeCollector) && !ensured[k] {
 				ensured[k] = true
-				if err := s.q.BalanceEnsure(ctx, tx, tegdb.BalanceEnsureParams{AccountID: p.Account, Bucket: p.Bucket, Now: now}); err != nil {
-					return mapConstraint(err)
+				if p.Account == ledger.AccountFeeCollector {
+					ensureFees = append(ensureFees, k)
+				} else {
+					ensure = append(ensure, k)
 				}
 			}
 			if p.Account == ledger.AccountFeeCollector {
@@ -701,6 +738,19 @@ func (s *Store) bridgeMoves(ctx context.Context, tx pgx.Tx, entries []bridgeEntr
 				continue
 			}
 			keys[k] = struct{}{}
+		}
+	}
+	// Missing credited rows are created in one statement, in the global
+	// lock order with fee_collector last.
+	sortBalKeys(ensure)
+	sortBalKeys(ensureFees)
+	if ensure = append(ensure, ensureFees...); len(ensure) > 0 {
+		ep := tegdb.BridgeBalancesEnsureParams{Now: now}
+		for _, k := range ensure {
+			ep.AccountIds, ep.Buckets = append(ep.AccountIds, k.account), append(ep.Buckets, k.bucket)
+		}
+		if err := s.q.BridgeBalancesEnsure(ctx, tx, ep); err != nil {
+			return mapConstraint(err)
 		}
 	}
 	locked, err := s.lockBalances(ctx, tx, keys)
@@ -755,12 +805,20 @@ func (s *Store) bridgeMoves(ctx context.Context, tx pgx.Tx, entries []bridgeEntr
 			}
 		}
 	}
-	for _, e := range entries {
-		if err := s.journal(ctx, tx, e.kind, e.postings, now); err != nil {
+	// Every entry is its own journal entry, written in one statement.
+	jp := tegdb.BridgeJournalInsertManyParams{Now: now}
+	for n, e := range entries {
+		id, err := newID()
+		if err != nil {
 			return err
 		}
+		jp.EntryIds, jp.EntryKinds = append(jp.EntryIds, id), append(jp.EntryKinds, e.kind)
+		for _, p := range e.postings {
+			jp.PostingEntries = append(jp.PostingEntries, int64(n+1))
+			jp.PostingAccounts, jp.PostingBuckets, jp.PostingDeltas = append(jp.PostingAccounts, p.Account), append(jp.PostingBuckets, p.Bucket), append(jp.PostingDeltas, p.Delta)
+		}
 	}
-	return nil
+	return mapConstraint(s.q.BridgeJournalInsertMany(ctx, tx, jp))
 }
 
 func (s *Store) bridgeEvent(ctx context.Context, tx pgx.Tx, typ string, id uuid.UUID, step, subject string, postings []ledger.Posting, p bridgePayload, now time.Time) error {

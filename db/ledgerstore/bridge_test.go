@@ -158,3 +158,46 @@ func TestBridgeStartMany(t *testing.T) {
 	require.Equal(t, 3, e.count(`SELECT count(*) FROM bridge_transfers`))
 	e.checkInvariants()
 }
+
+// A batch applies like its items one by one, with one statement per kind
+// of row: a repeated ID in the batch is answered from the first, an
+// unknown recipient or an invalid item is refused without touching the
+// others, and each applied mint is its own journal entry.
+func TestBridgeApplyBatchMixed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	bob, carol := e.agent(0), e.agent(0)
+	w := ledger.WrappedBucket("alpha")
+	later := e.clock.Now().Add(time.Minute)
+	mint := func(id uuid.UUID, to string, amount int64) ledgerstore.BridgeInbound {
+		return ledgerstore.BridgeInbound{ID: id, Kind: ledgerstore.BridgeMint, PeerFrame: "alpha", Recipient: to, AmountUnits: amount, ExpiresAt: later}
+	}
+	var entries0 int
+	require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT count(*) FROM journal_entries`).Scan(&entries0))
+	first, nobody := uuid.New(), uuid.New()
+	res, err := e.store.BridgeApplyBatch(e.ctx, []ledgerstore.BridgeInbound{
+		mint(first, bob, 10*avt),
+		mint(nobody, agentID(), avt),
+		mint(first, bob, 10*avt),
+		mint(uuid.Nil, bob, avt),
+		mint(uuid.New(), carol, 2*avt),
+	})
+	require.NoError(t, err)
+	got := make([]string, len(res))
+	for i, r := range res {
+		got[i] = r.Status
+	}
+	require.Equal(t, []string{ledgerstore.BridgeApplied, ledgerstore.BridgeRejected, ledgerstore.BridgeApplied,
+		ledgerstore.BridgeRejected, ledgerstore.BridgeApplied}, got)
+	require.Equal(t, 10*avt-5_000_000, e.bridgeBucket(bob, w), "minted once")
+	require.Equal(t, 2*avt-1_000_000, e.bridgeBucket(carol, w))
+	require.Equal(t, int64(6_000_000), e.bridgeBucket(ledger.AccountFeeCollector, w))
+	require.Equal(t, -12*avt, e.bridgeBucket(ledger.AccountIssuance, w))
+	var entries int
+	require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT count(*) FROM journal_entries`).Scan(&entries))
+	require.Equal(t, entries0+2, entries, "one journal entry per applied mint")
+	st, err := e.store.BridgeInboundStatus(e.ctx, "alpha", ledgerstore.BridgeMint, nobody)
+	require.NoError(t, err)
+	require.Equal(t, ledgerstore.BridgeFenced, st, "the refused mint is fenced")
+	e.checkInvariants()
+}

@@ -64,3 +64,46 @@ ON CONFLICT (frame) DO UPDATE SET trust_domain = excluded.trust_domain, teg_id =
 
 -- name: BridgePeerFrames :many
 SELECT frame, trust_domain, teg_id, base_url, currency FROM bridge_peer_frames ORDER BY frame LIMIT 1000;
+
+-- name: BridgeBalancesEnsure :exec
+-- Creates the missing (account, bucket) rows at zero, in the order given
+-- (the caller sorts them into the global lock order).
+INSERT INTO balances (account_id, bucket, units, held_units, updated_at)
+SELECT u.account_id, u.bucket, 0, 0, @now
+FROM (SELECT unnest(@account_ids::text[]) AS account_id, unnest(@buckets::text[]) AS bucket,
+    generate_series(1, cardinality(@account_ids::text[])) AS ord) AS u
+ORDER BY u.ord
+ON CONFLICT (account_id, bucket) DO NOTHING;
+
+-- name: BridgeAccountsExisting :many
+-- Which of ids are accounts here (a batch of mints' recipients at once).
+SELECT id FROM accounts WHERE id = ANY(@ids::text[]);
+
+-- name: BridgeInboundInsertMany :many
+-- A batch's inbound rows in one statement, in id order (the order every
+-- batch takes their key locks in); returns the ids inserted, the others
+-- were recorded before.
+INSERT INTO bridge_inbound (id, kind, peer_frame, recipient, amount_units, fee_units, status, created_at)
+SELECT u.id, u.kind, u.peer_frame, u.recipient, u.amount_units, u.fee_units, 'applied', @now
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@kinds::text[]) AS kind, unnest(@peer_frames::text[]) AS peer_frame,
+    unnest(@recipients::text[]) AS recipient, unnest(@amounts::bigint[]) AS amount_units,
+    unnest(@fees::bigint[]) AS fee_units) AS u
+ORDER BY u.id
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: BridgeJournalInsertMany :exec
+-- A batch's journal entries in one statement: postings flattened, each
+-- naming its entry's 1-based position.
+INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
+SELECT e.id, e.kind, p.accounts, p.buckets, p.deltas, @now
+FROM (SELECT unnest(@entry_ids::uuid[]) AS id, unnest(@entry_kinds::text[]) AS kind,
+    generate_series(1, cardinality(@entry_ids::uuid[])) AS n) AS e
+JOIN (
+    SELECT u.entry, array_agg(u.account ORDER BY u.ord)::text[] AS accounts,
+        array_agg(u.bucket ORDER BY u.ord)::text[] AS buckets, array_agg(u.delta ORDER BY u.ord)::bigint[] AS deltas
+    FROM (SELECT unnest(@posting_entries::bigint[]) AS entry, unnest(@posting_accounts::text[]) AS account,
+        unnest(@posting_buckets::text[]) AS bucket, unnest(@posting_deltas::bigint[]) AS delta,
+        generate_series(1, cardinality(@posting_entries::bigint[])) AS ord) AS u
+    GROUP BY u.entry
+) p ON p.entry = e.n;

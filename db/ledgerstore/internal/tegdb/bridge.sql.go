@@ -12,6 +12,31 @@ import (
 	"github.com/google/uuid"
 )
 
+const bridgeAccountsExisting = `-- name: BridgeAccountsExisting :many
+SELECT id FROM accounts WHERE id = ANY($1::text[])
+`
+
+// Which of ids are accounts here (a batch of mints' recipients at once).
+func (q *Queries) BridgeAccountsExisting(ctx context.Context, db DBTX, ids []string) ([]string, error) {
+	rows, err := db.Query(ctx, bridgeAccountsExisting, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const bridgeBalance = `-- name: BridgeBalance :one
 SELECT coalesce((SELECT units FROM balances WHERE account_id = $1 AND bucket = $2), 0)::bigint AS units
 `
@@ -26,6 +51,28 @@ func (q *Queries) BridgeBalance(ctx context.Context, db DBTX, arg BridgeBalanceP
 	var units int64
 	err := row.Scan(&units)
 	return units, err
+}
+
+const bridgeBalancesEnsure = `-- name: BridgeBalancesEnsure :exec
+INSERT INTO balances (account_id, bucket, units, held_units, updated_at)
+SELECT u.account_id, u.bucket, 0, 0, $1
+FROM (SELECT unnest($2::text[]) AS account_id, unnest($3::text[]) AS bucket,
+    generate_series(1, cardinality($2::text[])) AS ord) AS u
+ORDER BY u.ord
+ON CONFLICT (account_id, bucket) DO NOTHING
+`
+
+type BridgeBalancesEnsureParams struct {
+	Now        time.Time
+	AccountIds []string
+	Buckets    []string
+}
+
+// Creates the missing (account, bucket) rows at zero, in the order given
+// (the caller sorts them into the global lock order).
+func (q *Queries) BridgeBalancesEnsure(ctx context.Context, db DBTX, arg BridgeBalancesEnsureParams) error {
+	_, err := db.Exec(ctx, bridgeBalancesEnsure, arg.Now, arg.AccountIds, arg.Buckets)
+	return err
 }
 
 const bridgeInboundApplied = `-- name: BridgeInboundApplied :many
@@ -128,6 +175,98 @@ func (q *Queries) BridgeInboundInsert(ctx context.Context, db DBTX, arg BridgeIn
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const bridgeInboundInsertMany = `-- name: BridgeInboundInsertMany :many
+INSERT INTO bridge_inbound (id, kind, peer_frame, recipient, amount_units, fee_units, status, created_at)
+SELECT u.id, u.kind, u.peer_frame, u.recipient, u.amount_units, u.fee_units, 'applied', $1
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::text[]) AS kind, unnest($4::text[]) AS peer_frame,
+    unnest($5::text[]) AS recipient, unnest($6::bigint[]) AS amount_units,
+    unnest($7::bigint[]) AS fee_units) AS u
+ORDER BY u.id
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+`
+
+type BridgeInboundInsertManyParams struct {
+	Now        time.Time
+	Ids        []uuid.UUID
+	Kinds      []string
+	PeerFrames []string
+	Recipients []string
+	Amounts    []int64
+	Fees       []int64
+}
+
+// A batch's inbound rows in one statement, in id order (the order every
+// batch takes their key locks in); returns the ids inserted, the others
+// were recorded before.
+func (q *Queries) BridgeInboundInsertMany(ctx context.Context, db DBTX, arg BridgeInboundInsertManyParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, bridgeInboundInsertMany,
+		arg.Now,
+		arg.Ids,
+		arg.Kinds,
+		arg.PeerFrames,
+		arg.Recipients,
+		arg.Amounts,
+		arg.Fees,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const bridgeJournalInsertMany = `-- name: BridgeJournalInsertMany :exec
+INSERT INTO journal_entries (id, kind, accounts, buckets, deltas, created_at)
+SELECT e.id, e.kind, p.accounts, p.buckets, p.deltas, $1
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::text[]) AS kind,
+    generate_series(1, cardinality($2::uuid[])) AS n) AS e
+JOIN (
+    SELECT u.entry, array_agg(u.account ORDER BY u.ord)::text[] AS accounts,
+        array_agg(u.bucket ORDER BY u.ord)::text[] AS buckets, array_agg(u.delta ORDER BY u.ord)::bigint[] AS deltas
+    FROM (SELECT unnest($4::bigint[]) AS entry, unnest($5::text[]) AS account,
+        unnest($6::text[]) AS bucket, unnest($7::bigint[]) AS delta,
+        generate_series(1, cardinality($4::bigint[])) AS ord) AS u
+    GROUP BY u.entry
+) p ON p.entry = e.n
+`
+
+type BridgeJournalInsertManyParams struct {
+	Now             time.Time
+	EntryIds        []uuid.UUID
+	EntryKinds      []string
+	PostingEntries  []int64
+	PostingAccounts []string
+	PostingBuckets  []string
+	PostingDeltas   []int64
+}
+
+// A batch's journal entries in one statement: postings flattened, each
+// naming its entry's 1-based position.
+func (q *Queries) BridgeJournalInsertMany(ctx context.Context, db DBTX, arg BridgeJournalInsertManyParams) error {
+	_, err := db.Exec(ctx, bridgeJournalInsertMany,
+		arg.Now,
+		arg.EntryIds,
+		arg.EntryKinds,
+		arg.PostingEntries,
+		arg.PostingAccounts,
+		arg.PostingBuckets,
+		arg.PostingDeltas,
+	)
+	return err
 }
 
 const bridgePeerFrameUpsert = `-- name: BridgePeerFrameUpsert :exec
