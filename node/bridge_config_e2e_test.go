@@ -65,7 +65,8 @@ func TestBridgeFramesFederateByConfig(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("https://127.0.0.1:%d", ra.MTLSPort), peerA.MTLSURL)
 	// B again, now configured with A's card.
 	b.Stop(context.Background())
-	optsB.BridgeSettings.PeerCards = cardA
+	// One list for every frame: B skips its own card.
+	optsB.BridgeSettings.PeerCards = cardA + "," + cardB
 	b = startB()
 	_, ok := b.Bridge.Peers.Get(fa.ID)
 	require.True(t, ok, "B connected frame A from its card at start")

@@ -164,6 +164,9 @@ func (n *Node) connectFrameCards(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if p.Frame == n.opts.Frame.ID {
+			continue // one list can serve every frame: its own card is skipped
+		}
 		if err := n.connectFrameSoon(ctx, p, 5*time.Second); err != nil {
 			n.log.Warn("bridge peer frame not reachable yet; retrying", "frame", p.Frame, "err", err)
 			later = append(later, p)
