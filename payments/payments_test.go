@@ -199,3 +199,65 @@ func TestGet(t *testing.T) {
 		})
 	}
 }
+
+// fakeFrames is a bridge router: frame claims the receiver ("" none).
+type fakeFrames struct {
+	f     *fakes
+	frame string
+	err   error
+}
+
+func (ff fakeFrames) Send(_ context.Context, r ledgerstore.TransferRequest) (ledgerstore.BridgeTransfer, bool, error) {
+	ff.f.calls = append(ff.f.calls, "frames")
+	if ff.err != nil || ff.frame == "" {
+		return ledgerstore.BridgeTransfer{}, false, ff.err
+	}
+	return ledgerstore.BridgeTransfer{Kind: ledgerstore.BridgeSend, PeerFrame: ff.frame, Sender: r.From, Recipient: r.To, AmountUnits: r.AmountUnits}, true, nil
+}
+
+// TestPayAcrossFrames: a receiver no registry of this frame claims is
+// offered to the peer frames, after the peers of this frame; a claim makes
+// a bridge send, no claim keeps the local answer, a failed lookup is
+// returned.
+func TestPayAcrossFrames(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		cross bool
+		frame string
+		err   error
+		code  apperr.Code
+		calls []string
+	}{
+		{name: "claimed by a peer frame", cross: true, frame: "beta", calls: []string{"transfer", "exists", "home", "frames"}},
+		{name: "a mainframe without registry peers", frame: "beta", calls: []string{"transfer", "exists", "frames"}},
+		{name: "no frame claims it", cross: true, code: apperr.NotFound, calls: []string{"transfer", "exists", "home", "frames"}},
+		{name: "frames unreachable", cross: true, err: apperr.New(apperr.Unavailable, "no answer"), code: apperr.Unavailable,
+			calls: []string{"transfer", "exists", "home", "frames"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakes{transferErr: unknown}
+			s := service(f, tc.cross)
+			s.Frames = fakeFrames{f: f, frame: tc.frame, err: tc.err}
+			p, err := s.Pay(context.Background(), ledgerstore.TransferRequest{From: "dev:0a0a0a0a-5c1e-4d8e-9a55-3f0f6b0c2a11", To: remoteAgent, AmountUnits: 7, IdempotencyKey: "k1"})
+			require.Equal(t, tc.calls, f.calls)
+			require.Equal(t, tc.code, apperr.CodeOf(err), "%v", err)
+			if tc.code != "" {
+				return
+			}
+			require.True(t, p.Frame)
+			require.Equal(t, tc.frame, p.Bridge.PeerFrame)
+			from, to := p.Parties()
+			require.Equal(t, "dev:0a0a0a0a-5c1e-4d8e-9a55-3f0f6b0c2a11", from)
+			require.Equal(t, remoteAgent, to)
+		})
+	}
+	// A receiver a registry of this frame claims never reaches the bridge.
+	f := &fakes{transferErr: unknown, home: "beta-op1"}
+	s := service(f, true)
+	s.Frames = fakeFrames{f: f, frame: "beta"}
+	p, err := s.Pay(context.Background(), ledgerstore.TransferRequest{From: "dev:0a0a0a0a-5c1e-4d8e-9a55-3f0f6b0c2a11", To: remoteAgent, AmountUnits: 7, IdempotencyKey: "k1"})
+	require.NoError(t, err)
+	require.True(t, p.Cross)
+	require.NotContains(t, f.calls, "frames")
+}
