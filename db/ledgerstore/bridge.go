@@ -409,6 +409,7 @@ func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]Br
 		}
 		var valid []item
 		ip := tegdb.BridgeInboundInsertManyParams{Now: now}
+		queued := map[uuid.UUID]bool{}
 		for i, in := range ins {
 			if err := in.validate(); err != nil {
 				out[i] = BridgeInboundResult{Status: BridgeRejected, Reason: apperr.MessageOf(err), err: err}
@@ -421,6 +422,10 @@ func (s *Store) BridgeApplyBatch(ctx context.Context, ins []BridgeInbound) ([]Br
 				}
 			}
 			valid = append(valid, item{i: i, fee: fee, net: net})
+			if queued[in.ID] {
+				continue // the row is written with its first copy's terms
+			}
+			queued[in.ID] = true
 			ip.Ids, ip.Kinds, ip.PeerFrames = append(ip.Ids, in.ID), append(ip.Kinds, in.Kind), append(ip.PeerFrames, in.PeerFrame)
 			ip.Recipients, ip.Amounts, ip.Fees = append(ip.Recipients, in.Recipient), append(ip.Amounts, in.AmountUnits), append(ip.Fees, fee)
 		}

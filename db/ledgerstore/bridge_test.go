@@ -179,6 +179,7 @@ func TestBridgeApplyBatchMixed(t *testing.T) {
 		mint(first, bob, 10*avt),
 		mint(nobody, agentID(), avt),
 		mint(first, bob, 10*avt),
+		mint(first, carol, avt), // the same ID with other terms
 		mint(uuid.Nil, bob, avt),
 		mint(uuid.New(), carol, 2*avt),
 	})
@@ -188,11 +189,16 @@ func TestBridgeApplyBatchMixed(t *testing.T) {
 		got[i] = r.Status
 	}
 	require.Equal(t, []string{ledgerstore.BridgeApplied, ledgerstore.BridgeRejected, ledgerstore.BridgeApplied,
-		ledgerstore.BridgeRejected, ledgerstore.BridgeApplied}, got)
+		ledgerstore.BridgeRejected, ledgerstore.BridgeRejected, ledgerstore.BridgeApplied}, got)
 	require.Equal(t, 10*avt-5_000_000, e.bridgeBucket(bob, w), "minted once")
 	require.Equal(t, 2*avt-1_000_000, e.bridgeBucket(carol, w))
 	require.Equal(t, int64(6_000_000), e.bridgeBucket(ledger.AccountFeeCollector, w))
 	require.Equal(t, -12*avt, e.bridgeBucket(ledger.AccountIssuance, w))
+	var recipient string
+	var amount int64
+	require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT recipient, amount_units FROM bridge_inbound WHERE id = $1`, first).Scan(&recipient, &amount))
+	require.Equal(t, bob, recipient, "recorded with the terms it was applied with")
+	require.Equal(t, 10*avt, amount)
 	var entries int
 	require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT count(*) FROM journal_entries`).Scan(&entries))
 	require.Equal(t, entries0+2, entries, "one journal entry per applied mint")
