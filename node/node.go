@@ -199,9 +199,12 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	log := o.Log.With("frame", o.Frame.ID, "registry", o.Registry.ID)
 	n = &Node{opts: o, log: log, Metrics: prometheus.NewRegistry(), Pools: map[db.Role]*pgxpool.Pool{}, DBNames: map[db.Role]string{}, serveErr: make(chan error, 1), policies: map[db.Role]*db.Policy{}}
+	// The failure paths below return nil for the node, so the cleanup
+	// holds its own reference to what was started.
+	started := n
 	defer func() {
 		if err != nil {
-			n.Stop(context.Background())
+			started.Stop(context.Background())
 		}
 	}()
 	n.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -258,7 +261,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	go func() { n.serveErr <- n.server.Serve() }()
+	srv, serveErr := n.server, n.serveErr // n is nil if Start fails below
+	go func() { serveErr <- srv.Serve() }()
 	if err := n.startMTLS(); err != nil {
 		return nil, err
 	}

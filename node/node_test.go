@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -127,6 +128,28 @@ func TestReadyzReportsPostgresOutageAndRecovery(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond, "readyz recovers once Postgres is back")
 }
 
+// A node whose Temporal cannot be reached fails to start with an error
+// naming its address; the cleanup of what it had started must not trip over the
+// nil node the failure returns.
+func TestStartFailureReturnsTheError(t *testing.T) {
+	t.Parallel()
+	frame, reg := testRegistry(t)
+	port, err := devstack.FreePort("127.0.0.1")
+	require.NoError(t, err)
+	reg.APIPort = port
+	frame.Registries[0].APIPort = port
+	n, err := node.Start(context.Background(), node.Options{
+		Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
+		TemporalAddr: "127.0.0.1:1", DataDir: t.TempDir(), Log: quietLog,
+	})
+	require.ErrorContains(t, err, "127.0.0.1:1")
+	require.Nil(t, n)
+	// The API was listening when the worker failed; the cleanup closed it.
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	require.NoError(t, err, "the failed node left its API port bound")
+	require.NoError(t, l.Close())
+}
+
 func TestNodeServesInfoMetricsAndSchedules(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -206,15 +229,22 @@ func TestNodeServesInfoMetricsAndSchedules(t *testing.T) {
 
 	// The worker created the sweep schedule; a second start is idempotent.
 	h := n.Temporal.ScheduleClient().GetHandle(ctx, worker.IdempotencySweepScheduleID(reg.ID))
-	desc, err := h.Describe(ctx)
-	require.NoError(t, err)
+	// A describe is a query to the schedule's workflow, which a busy dev
+	// server can time out: ask again until it answers.
+	var desc *client.ScheduleDescription
+	require.Eventually(t, func() bool {
+		desc, err = h.Describe(ctx)
+		return err == nil
+	}, 2*time.Minute, 200*time.Millisecond, "describe the sweep schedule")
 	action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
 	require.True(t, ok, "%T", desc.Schedule.Action)
 	require.Equal(t, "IdempotencySweep", action.Workflow)
 	require.Equal(t, reg.TaskQueue(), action.TaskQueue)
 	require.NoError(t, worker.EnsureSchedules(ctx, n.Temporal, worker.Options{Registry: reg.ID, TaskQueue: reg.TaskQueue()}, workflows.IdempotencySweepFamily, workflows.HoldExpiryFamily))
-	_, err = n.Temporal.ScheduleClient().GetHandle(ctx, worker.HoldExpiryScheduleID(reg.ID)).Describe(ctx)
-	require.NoError(t, err, "the TEG's hold expiry sweep is scheduled")
+	require.Eventually(t, func() bool {
+		_, err = n.Temporal.ScheduleClient().GetHandle(ctx, worker.HoldExpiryScheduleID(reg.ID)).Describe(ctx)
+		return err == nil
+	}, 2*time.Minute, 200*time.Millisecond, "the TEG's hold expiry sweep is scheduled")
 	t.Cleanup(func() {
 		_ = h.Delete(context.Background())
 		_ = n.Temporal.ScheduleClient().GetHandle(context.Background(), worker.HoldExpiryScheduleID(reg.ID)).Delete(context.Background())
