@@ -38,9 +38,13 @@ func NewOutboxStore(pool *pgxpool.Pool) *OutboxStore {
 // relayLockKey derives the advisory-lock key electing the database's relay.
 const relayLockKey = 0x7468_6570_726f_74 // "theprot"
 
+// ErrRelayLockHeld says another process holds the database's relay lock:
+// this one is a standby, not failing.
+var ErrRelayLockHeld = errors.New("another relay holds this database's lock")
+
 // WithRelayLock runs fn while holding the database's relay lock (a session
-// advisory lock on a connection of its own), and fails at once when another
-// process holds it.
+// advisory lock on a connection of its own), and fails at once with
+// ErrRelayLockHeld when another process holds it.
 func (o *OutboxStore) WithRelayLock(ctx context.Context, fn func() error) error {
 	conn, err := o.store.Pool.Acquire(ctx)
 	if err != nil {
@@ -52,7 +56,7 @@ func (o *OutboxStore) WithRelayLock(ctx context.Context, fn func() error) error 
 		return err
 	}
 	if !got {
-		return errors.New("another relay holds this database's lock")
+		return ErrRelayLockHeld
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(relayLockKey)) //nolint:errcheck
 	return fn()

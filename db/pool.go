@@ -85,7 +85,9 @@ func EnsureDatabase(ctx context.Context, adminDSN, name string) error {
 		return nil
 	}
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	if err != nil && SQLState(err) != "42P04" { // duplicate_database
+	// Two processes of one registry starting at once: the loser of the
+	// race sees duplicate_database, or a unique violation on the catalog.
+	if err != nil && SQLState(err) != "42P04" && SQLState(err) != "23505" {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil

@@ -17,6 +17,7 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -161,8 +162,14 @@ func NewProducer(brokers []string, extra ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(opts...)
 }
 
+// standbyPoll is how often a standby relay (another process of the
+// registry holds the lock) tries to take over: it bounds the pause in
+// publishing after the active process dies, whose lock Postgres releases
+// with its connection.
+const standbyPoll = time.Second
+
 // Run relays until ctx ends. Only the process holding the database's relay
-// lock publishes; others wait for it.
+// lock publishes; the others stand by and take over when it goes away.
 func (r *Relay) Run(ctx context.Context) error {
 	defer r.Close()
 	backoff := 50 * time.Millisecond
@@ -171,14 +178,19 @@ func (r *Relay) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		wait := backoff
+		switch {
+		case errors.Is(err, db.ErrRelayLockHeld):
+			// Normal with several processes per registry: not an error.
+			wait, backoff = standbyPoll, 50*time.Millisecond
+		case err != nil:
 			r.o.Log.Warn("outbox relay error", "registry", r.o.Registry, "source", r.o.Source, "err", err, "backoff", backoff)
+			backoff = min(backoff*2, 5*time.Second)
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 	return nil
 }

@@ -221,21 +221,30 @@ func (b *Batcher) maybeFlushLocked(target string, q *pairQueue) {
 // pair's queue move on.
 func (b *Batcher) settle(target string, batch []activities.XferItem, reuse enumspb.WorkflowIdReusePolicy) {
 	defer b.wg.Done()
-	defer func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		q := b.pairs[target]
-		q.inflight--
-		q.settling -= len(batch)
-		q.wake()
-		b.maybeFlushLocked(target, q)
-	}()
+	defer b.release(target, len(batch))
 	run, err := b.start(b.ctx, target, batch, reuse)
 	if err != nil {
 		// The rows stay pending; Recover starts them again.
 		b.Log.Error("start settlement workflow", "target", target, "transfers", len(batch), "err", err)
 		return
 	}
+	b.follow(run)
+}
+
+// release frees the pair's in-flight slot of a workflow of k transfers and
+// lets the queue move on.
+func (b *Batcher) release(target string, k int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.pairs[target]
+	q.inflight--
+	q.settling -= k
+	q.wake()
+	b.maybeFlushLocked(target, q)
+}
+
+// follow waits (bounded) for a started settlement workflow.
+func (b *Batcher) follow(run client.WorkflowRun) {
 	// A saga that parks (CompensationFailed) or stalls (CommitStalled)
 	// keeps running in Temporal for as long as it takes; it must not hold
 	// the pair's in-flight slot that long.
@@ -277,8 +286,26 @@ func (b *Batcher) start(ctx context.Context, target string, batch []activities.X
 // ago that are still unsettled and whose workflow is not running (never
 // started, or ended without settling them). It returns how many transfers
 // it resubmitted.
+//
+// Every process of a registry runs recovery: passes are serialised by the
+// registry's recovery lock (waiting for it), and a pass starts its
+// workflows before it lets go, so the next pass, here or in another
+// process, finds them running instead of settling the same transfers
+// again. (Were a transfer ever carried by two workflows, the source's
+// decision log would still settle it once: the first decision recorded
+// stands and both follow it.)
 func (b *Batcher) Recover(ctx context.Context, minAge time.Duration) (int, error) {
 	b.init()
+	n := 0
+	err := b.Store.WithXferRecoveryLock(ctx, func() error {
+		var err error
+		n, err = b.recoverLocked(ctx, minAge)
+		return err
+	})
+	return n, err
+}
+
+func (b *Batcher) recoverLocked(ctx context.Context, minAge time.Duration) (int, error) {
 	xs, err := b.Store.UnsettledXfers(ctx, time.Now().Add(-minAge), ledgerstore.MaxXferBatch)
 	if err != nil {
 		return 0, err
@@ -307,7 +334,21 @@ func (b *Batcher) Recover(ctx context.Context, minAge time.Duration) (int, error
 	for _, target := range order {
 		items := byTarget[target]
 		for len(items) > 0 {
+			b.mu.Lock()
 			k := min(len(items), b.Opts.MaxBatch)
+			b.mu.Unlock()
+			batch := items[:k]
+			items = items[k:]
+			// Started here, under the lock (see Recover); only following
+			// the workflow happens in the background. A failed or
+			// terminated earlier run of the same batch ID may be
+			// restarted; a completed one cannot (it settled its rows).
+			run, err := b.start(ctx, target, batch, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY)
+			if err != nil {
+				// The rows stay unsettled; the next pass tries again.
+				b.Log.Error("restart settlement workflow", "target", target, "transfers", k, "err", err)
+				continue
+			}
 			b.mu.Lock()
 			q := b.pairs[target]
 			if q == nil {
@@ -318,11 +359,12 @@ func (b *Batcher) Recover(ctx context.Context, minAge time.Duration) (int, error
 			q.settling += k
 			b.mu.Unlock()
 			b.wg.Add(1)
-			// A failed or terminated earlier run of the same batch ID may
-			// be restarted; a completed one cannot (it settled its rows).
-			go b.settle(target, items[:k], enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY)
+			go func() {
+				defer b.wg.Done()
+				defer b.release(target, k)
+				b.follow(run)
+			}()
 			n += k
-			items = items[k:]
 		}
 	}
 	return n, nil

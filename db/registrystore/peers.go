@@ -4,8 +4,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore/internal/registrydb"
 )
 
@@ -24,7 +26,7 @@ type PeerRecord struct {
 // Peers is the peer_registries table of a registry database. It stands
 // apart from Store because the identity fabric opens it before the
 // registry API (and its outbox) exists, and peers emit no events. Each
-// method is one statement.
+// method is one statement (with, for changes, its notification).
 type Peers struct {
 	pool *pgxpool.Pool
 	q    *registrydb.Queries
@@ -63,20 +65,39 @@ func (p *Peers) Upsert(ctx context.Context, r PeerRecord, now time.Time) error {
 }
 
 // UpsertStatus is Upsert returning the peer's licence state afterwards.
+// Like every change to the peer set it notifies the registry's other
+// processes (LISTEN theprotocol_peers) in the same transaction, so a peer
+// added on one process is admitted by all of them from the next call.
 func (p *Peers) UpsertStatus(ctx context.Context, r PeerRecord, now time.Time) (string, error) {
-	row, err := p.q.PeerRegistryUpsert(ctx, p.pool, registrydb.PeerRegistryUpsertParams{
-		SpiffeID: r.SpiffeID, TrustDomain: r.TrustDomain, BaseUrl: r.BaseURL,
-		BundleEndpointUrl: r.BundleEndpointURL, BundleEndpointProfile: r.BundleEndpointProfile, BundleEndpointID: r.BundleEndpointID,
-		Bundle: r.Bundle, Now: now,
+	var status string
+	err := db.NewStore(p.pool, "registry").Tx(ctx, func(tx pgx.Tx) error {
+		row, err := p.q.PeerRegistryUpsert(ctx, tx, registrydb.PeerRegistryUpsertParams{
+			SpiffeID: r.SpiffeID, TrustDomain: r.TrustDomain, BaseUrl: r.BaseURL,
+			BundleEndpointUrl: r.BundleEndpointURL, BundleEndpointProfile: r.BundleEndpointProfile, BundleEndpointID: r.BundleEndpointID,
+			Bundle: r.Bundle, Now: now,
+		})
+		if err != nil {
+			return err
+		}
+		status = row.Status
+		return p.q.PeerRegistryNotify(ctx, tx, r.SpiffeID)
 	})
-	return row.Status, err
+	return status, err
 }
 
-// Remove marks the peer removed; removed is false when no active peer had
-// that SPIFFE ID.
+// Remove marks the peer removed (notifying the registry's other
+// processes, which refuse it from their next call too); removed is false
+// when no active peer had that SPIFFE ID.
 func (p *Peers) Remove(ctx context.Context, spiffeID string, now time.Time) (removed bool, err error) {
-	n, err := p.q.PeerRegistryRemove(ctx, p.pool, registrydb.PeerRegistryRemoveParams{SpiffeID: spiffeID, Now: now})
-	return n > 0, err
+	err = db.NewStore(p.pool, "registry").Tx(ctx, func(tx pgx.Tx) error {
+		n, err := p.q.PeerRegistryRemove(ctx, tx, registrydb.PeerRegistryRemoveParams{SpiffeID: spiffeID, Now: now})
+		if err != nil || n == 0 {
+			return err
+		}
+		removed = true
+		return p.q.PeerRegistryNotify(ctx, tx, spiffeID)
+	})
+	return removed, err
 }
 
 // CountActiveInTrustDomain counts the active peers of a trust domain.
