@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -41,6 +42,7 @@ func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string
 		log = slog.New(slog.DiscardHandler)
 	}
 	q := eventdb.New()
+	store := db.NewStore(pool, "reactor-"+r.Name)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := func() error {
@@ -67,18 +69,8 @@ func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string
 					if json.Unmarshal(rec.Value, &env) != nil || !slices.Contains(r.Types, env.Type) || strings.Contains(env.Registry, "/") {
 						continue
 					}
-					key := env.Registry + "/" + env.IdempotencyKey
-					_, err := q.ReactorMarkProcessed(ctx, pool, eventdb.ReactorMarkProcessedParams{Reactor: r.Name, IdempotencyKey: key, Now: time.Now()})
-					if db.IsNotFound(err) {
-						continue // handled before
-					}
-					if err != nil {
+					if err := handleOnce(ctx, store, q, r, env); err != nil {
 						return err
-					}
-					if err := r.Handle(ctx, env); err != nil {
-						// Unmark so a redelivery retries the side effect.
-						_, _ = pool.Exec(context.WithoutCancel(ctx), `DELETE FROM reactor_processed WHERE reactor = $1 AND idempotency_key = $2`, r.Name, key)
-						return fmt.Errorf("reactor %s on %s: %w", r.Name, key, err)
 					}
 				}
 				if len(recs) > 0 {
@@ -101,6 +93,34 @@ func RunReactor(ctx context.Context, r Reactor, pool *pgxpool.Pool, frame string
 		}
 	}
 	return nil
+}
+
+// handleOnce marks env processed by r and handles it in one transaction,
+// so the mark commits only with a handled event. A process that dies while
+// handling leaves no mark (its transaction rolls back with its
+// connection): the record, redelivered to another member of the group, is
+// handled there. A concurrent duplicate (two members during a rebalance)
+// waits on the mark's key and then skips it. A handler that fails rolls
+// the mark back, so a redelivery retries the side effect. Handlers are
+// idempotent in effect: one that succeeded just before its process died
+// is run again, which must be harmless.
+func handleOnce(ctx context.Context, store *db.Store, q *eventdb.Queries, r Reactor, env events.Envelope) error {
+	// Registry IDs never contain "/", so "<registry>/<key>" names one
+	// registry's key: as in the event log, no registry can take another's.
+	key := env.Registry + "/" + env.IdempotencyKey
+	return store.Tx(ctx, func(tx pgx.Tx) error {
+		_, err := q.ReactorMarkProcessed(ctx, tx, eventdb.ReactorMarkProcessedParams{Reactor: r.Name, IdempotencyKey: key, Now: time.Now()})
+		if db.IsNotFound(err) {
+			return nil // handled before
+		}
+		if err != nil {
+			return err
+		}
+		if err := r.Handle(ctx, env); err != nil {
+			return fmt.Errorf("reactor %s on %s: %w", r.Name, key, err)
+		}
+		return nil
+	})
 }
 
 // SupplyInvariantReactor is NewSupplyWatch(…).Reactor(): a watch of its
