@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -63,9 +64,33 @@ func (s *IdempotencyStore) Claim(ctx context.Context, scope, key string, hash []
 		if row.StatusCode != nil {
 			rec.StatusCode = int(*row.StatusCode)
 		}
+		if rec.StatusCode == 0 && bytes.Equal(rec.RequestHash, hash) && rec.CreatedAt.Before(now.Add(-StaleClaimAfter)) {
+			_, err := s.q.IdempotencyKeyTakeOver(ctx, s.pool, commondb.IdempotencyKeyTakeOverParams{
+				Scope: scope, Key: key, RequestHash: hash, Now: now, StaleBefore: now.Add(-StaleClaimAfter),
+			})
+			if err == nil {
+				return true, IdempotencyRecord{}, nil
+			}
+			if !IsNotFound(err) {
+				return false, IdempotencyRecord{}, err
+			}
+			// Completed, released or taken over meanwhile: read it again.
+			if attempt < 2 {
+				continue
+			}
+		}
 		return false, rec, nil
 	}
 }
+
+// StaleClaimAfter is how long an in-flight claim holds its key against a
+// retry of the same request. Past the API server's write timeout the
+// request that made it can no longer answer its client; most often its
+// process died (with several processes behind one address the retry lands
+// on another). The retry then takes the claim over and runs, which the
+// business keys derived from the Idempotency-Key make safe. Before, the
+// key answered 409 "in progress" until the sweeper dropped the claim.
+const StaleClaimAfter = time.Minute
 
 // Complete stores the final response of a claimed key.
 func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, status int, body []byte, now time.Time) error {

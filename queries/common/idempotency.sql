@@ -31,3 +31,14 @@ USING (
     LIMIT sqlc.arg(max_rows)::int
 ) AS old
 WHERE k.scope = old.scope AND k.key = old.key;
+
+-- name: IdempotencyKeyTakeOver :one
+-- Takes over an in-flight claim left by a request that can no longer
+-- answer (its process died, or it ran past the server's write timeout):
+-- the same request runs again under the caller's claim. The business keys
+-- every handler derives from the Idempotency-Key make that safe. No row
+-- when the claim is fresh, completed, gone or for another request.
+UPDATE idempotency_keys SET created_at = @now
+WHERE scope = @scope AND key = @key AND status_code IS NULL
+  AND request_hash = @request_hash AND created_at < @stale_before
+RETURNING scope, key;

@@ -140,3 +140,41 @@ func (q *Queries) IdempotencyKeySweep(ctx context.Context, db DBTX, arg Idempote
 	}
 	return result.RowsAffected(), nil
 }
+
+const idempotencyKeyTakeOver = `-- name: IdempotencyKeyTakeOver :one
+UPDATE idempotency_keys SET created_at = $1
+WHERE scope = $2 AND key = $3 AND status_code IS NULL
+  AND request_hash = $4 AND created_at < $5
+RETURNING scope, key
+`
+
+type IdempotencyKeyTakeOverParams struct {
+	Now         time.Time
+	Scope       string
+	Key         string
+	RequestHash []byte
+	StaleBefore time.Time
+}
+
+type IdempotencyKeyTakeOverRow struct {
+	Scope string
+	Key   string
+}
+
+// Takes over an in-flight claim left by a request that can no longer
+// answer (its process died, or it ran past the server's write timeout):
+// the same request runs again under the caller's claim. The business keys
+// every handler derives from the Idempotency-Key make that safe. No row
+// when the claim is fresh, completed, gone or for another request.
+func (q *Queries) IdempotencyKeyTakeOver(ctx context.Context, db DBTX, arg IdempotencyKeyTakeOverParams) (IdempotencyKeyTakeOverRow, error) {
+	row := db.QueryRow(ctx, idempotencyKeyTakeOver,
+		arg.Now,
+		arg.Scope,
+		arg.Key,
+		arg.RequestHash,
+		arg.StaleBefore,
+	)
+	var i IdempotencyKeyTakeOverRow
+	err := row.Scan(&i.Scope, &i.Key)
+	return i, err
+}
