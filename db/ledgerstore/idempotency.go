@@ -1,6 +1,7 @@
 package ledgerstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -92,6 +93,12 @@ func (b *IdempotencyBatcher) Claim(ctx context.Context, scope, key string, hash 
 	}
 	select {
 	case <-r.ready:
+		if !r.claimed && r.err == nil && r.rec.StatusCode == 0 && bytes.Equal(r.rec.RequestHash, hash) &&
+			r.rec.CreatedAt.Before(now.Add(-db.StaleClaimAfter)) {
+			// An abandoned claim (its process died): the unbatched store
+			// takes it over for this retry (rare, so not batched).
+			return b.plain.Claim(ctx, scope, key, hash, method, path, now)
+		}
 		return r.claimed, r.rec, r.err
 	case <-ctx.Done():
 		// The batch carrying this claim may still commit it; nobody would
