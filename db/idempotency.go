@@ -64,7 +64,7 @@ func (s *IdempotencyStore) Claim(ctx context.Context, scope, key string, hash []
 		if row.StatusCode != nil {
 			rec.StatusCode = int(*row.StatusCode)
 		}
-		if rec.StatusCode == 0 && bytes.Equal(rec.RequestHash, hash) && rec.CreatedAt.Before(now.Add(-StaleClaimAfter)) {
+		if rec.Abandoned(hash, now) {
 			_, err := s.q.IdempotencyKeyTakeOver(ctx, s.pool, commondb.IdempotencyKeyTakeOverParams{
 				Scope: scope, Key: key, RequestHash: hash, Now: now, StaleBefore: now.Add(-StaleClaimAfter),
 			})
@@ -91,6 +91,13 @@ func (s *IdempotencyStore) Claim(ctx context.Context, scope, key string, hash []
 // business keys derived from the Idempotency-Key make safe. Before, the
 // key answered 409 "in progress" until the sweeper dropped the claim.
 const StaleClaimAfter = time.Minute
+
+// Abandoned reports whether r is an in-flight claim of the request hashed
+// hash older than StaleClaimAfter at now: a retry of that request may take
+// it over.
+func (r IdempotencyRecord) Abandoned(hash []byte, now time.Time) bool {
+	return r.StatusCode == 0 && bytes.Equal(r.RequestHash, hash) && r.CreatedAt.Before(now.Add(-StaleClaimAfter))
+}
 
 // Complete stores the final response of a claimed key.
 func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, status int, body []byte, now time.Time) error {

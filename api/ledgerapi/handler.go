@@ -276,6 +276,11 @@ func (h *Handler) postTransfer(c *gin.Context) {
 	}
 	t, err := h.o.Payments.Transfer(c.Request.Context(), tr)
 	switch {
+	case err == nil && t.Recorded != nil && t.Recorded.Abandoned(hash, h.o.Now()):
+		// This request's earlier attempt claimed the key and never
+		// answered (its process died): run it again under the claim,
+		// which the retry takes over.
+		api.RecordResponse(c, h.o.Idempotency, key, hash, h.o.Now, func() { h.createTransferFor(c, req) })
 	case err == nil && t.Recorded != nil:
 		api.AnswerFromRecord(c, key, hash, *t.Recorded)
 	case err == nil:

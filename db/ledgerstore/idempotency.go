@@ -1,7 +1,6 @@
 package ledgerstore
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -93,8 +92,7 @@ func (b *IdempotencyBatcher) Claim(ctx context.Context, scope, key string, hash 
 	}
 	select {
 	case <-r.ready:
-		if !r.claimed && r.err == nil && r.rec.StatusCode == 0 && bytes.Equal(r.rec.RequestHash, hash) &&
-			r.rec.CreatedAt.Before(now.Add(-db.StaleClaimAfter)) {
+		if !r.claimed && r.err == nil && r.rec.Abandoned(hash, now) {
 			// An abandoned claim (its process died): the unbatched store
 			// takes it over for this retry (rare, so not batched).
 			return b.plain.Claim(ctx, scope, key, hash, method, path, now)
