@@ -34,12 +34,12 @@ import (
 //	bin/theprotocol testenv -- go test ./node -run '^$' -bench CrossRegistryProcesses -benchtime 2000x
 func BenchmarkCrossRegistryProcesses(b *testing.B) {
 	clients := envInt("XFER_BENCH_CLIENTS", 64)
-	runID := uuid.NewString()[:8]
 	for _, procs := range []int{1, 2} {
 		g := startProcGroups(b, procs)
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
 			ctx := context.Background()
 			n := b.N
+			run := uuid.NewString()[:8] // -count repeats this function: fresh keys each time
 			ids := make([]uuid.UUID, n)
 			var next atomic.Int64
 			start := time.Now()
@@ -56,7 +56,7 @@ func BenchmarkCrossRegistryProcesses(b *testing.B) {
 						}
 						x, err := src.Payments.Forward(ctx, ledgerstore.XferRequest{
 							From: g.senders[i%len(g.senders)], To: g.receivers[(i*7)%len(g.receivers)], Target: g.dstID,
-							AmountUnits: 1_000_000, IdempotencyKey: fmt.Sprintf("procs-%d-%d-%s", b.N, i, runID),
+							AmountUnits: 1_000_000, IdempotencyKey: fmt.Sprintf("procs-%d-%d-%s", b.N, i, run),
 						})
 						require.NoError(b, err)
 						ids[i] = x.ID
