@@ -20,9 +20,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/db/registrystore"
+	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/xfer"
 )
@@ -440,4 +443,31 @@ func (p *xferPair) everyOutboxIngested(nodes []*node.Node, roles []db.Role, with
 			require.True(t, ok, "every %s event of %s reached the EventStore", role, reg)
 		}
 	}
+}
+
+// TestPeerRemovalReachesEveryProcess: a peer removed by another process
+// of the registry (its row changed straight in the database, as that
+// process's store does, with the notification) is refused by this one
+// from its next call, without waiting for the periodic re-read: its calls
+// to our participant API are refused and payments to it find no route.
+func TestPeerRemovalReachesEveryProcess(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := startXferPair(t)
+	x := p.send(p.bob, avt)
+	p.waitStatus(x.ID, "committed", 60*time.Second)
+
+	td, err := identity.FrameTrustDomain(p.frame)
+	require.NoError(t, err)
+	id, err := identity.TEGID(td, p.dstReg.ID)
+	require.NoError(t, err)
+	removed, err := registrystore.NewPeers(p.src.Pools[db.RoleRegistry]).Remove(ctx, id.String(), time.Now())
+	require.NoError(t, err)
+	require.True(t, removed)
+	// Well inside the 30 s re-read: only the notification gets it there.
+	require.Eventually(t, func() bool {
+		_, err := p.dst.Xfer.Client.Decisions(ctx, p.srcReg.ID, []uuid.UUID{uuid.New()})
+		return err != nil && strings.Contains(err.Error(), string(apperr.PeerNotAdmitted))
+	}, 20*time.Second, 50*time.Millisecond, "the removal made elsewhere reaches this process")
+	p.assertCutOff()
 }
