@@ -354,15 +354,19 @@ func TestTwoProcessesOfOneRegistrySettleOnce(t *testing.T) {
 	p.src.Xfer.Batcher.Configure(xfer.BatcherOptions{})
 	require.Equal(t, len(orphans), resubmitted[0]+resubmitted[1], "each orphan resubmitted by one pass only (%v)", resubmitted)
 
-	// 2. Both processes serve.
+	// 2. Both processes serve. XFER_MULTIPROC_TRANSFERS and
+	// XFER_MULTIPROC_CLIENTS scale phases 2 and 3 up for a longer run
+	// (the sender holds 1,000 AVT: at most ~900 transfers in phase 3).
+	total3 := envInt("XFER_MULTIPROC_TRANSFERS", 160)
+	clients := envInt("XFER_MULTIPROC_CLIENTS", 8)
 	s := newSender(t, lbURL, p.aliceTok, p.bob)
-	sent := s.sendAll("both", 60, 8, avt, 0, nil)
+	sent := s.sendAll("both", 60, clients, avt, 0, nil)
 	require.Positive(t, api.served[0].Load(), "the first process took requests")
 	require.Positive(t, api.served[1].Load(), "the second process took requests")
 
 	// 3. The second process dies with transfers in every stage.
 	var killedAt time.Time
-	killed := s.sendAll("kill", 160, 8, avt, 50, func() { child.kill(t); killedAt = time.Now() })
+	killed := s.sendAll("kill", total3, clients, avt, total3/3, func() { child.kill(t); killedAt = time.Now() })
 	require.NotNil(t, child.cmd.ProcessState, "the child was killed mid-run")
 
 	all := append(append([]uuid.UUID{}, orphans...), idsOf(sent)...)
