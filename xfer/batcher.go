@@ -16,6 +16,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/payments"
 	"github.com/theprotocol-dev/theprotocol/workflows"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // BatcherOptions bound the batcher. Zero values take defaults.
@@ -311,8 +312,7 @@ func (b *Batcher) recoverLocked(ctx context.Context, minAge time.Duration) (int,
 		return 0, err
 	}
 	running := map[string]bool{}
-	byTarget := map[string][]activities.XferItem{}
-	var order []string
+	var orphans []ledgerstore.Xfer
 	for _, x := range xs {
 		if x.WorkflowID != "" {
 			alive, ok := running[x.WorkflowID]
@@ -324,6 +324,28 @@ func (b *Batcher) recoverLocked(ctx context.Context, minAge time.Duration) (int,
 			if alive {
 				continue
 			}
+		}
+		orphans = append(orphans, x)
+	}
+	if len(orphans) == 0 {
+		return 0, nil
+	}
+	// A workflow that finished between the listing and its description
+	// settled its rows before it finished: read them again, so they are
+	// not resubmitted as orphans.
+	ids := make([]uuid.UUID, len(orphans))
+	for i, x := range orphans {
+		ids[i] = x.ID
+	}
+	now, err := b.Store.XferStatuses(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	byTarget := map[string][]activities.XferItem{}
+	var order []string
+	for _, x := range orphans {
+		if st := now[x.ID].Status; st != xferstate.Pending && st != xferstate.Committing && st != xferstate.Aborting {
+			continue
 		}
 		if _, ok := byTarget[x.Target]; !ok {
 			order = append(order, x.Target)
