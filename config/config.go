@@ -73,6 +73,9 @@ type Config struct {
 	// envErr holds the environment values that did not parse; Validate
 	// reports them.
 	envErr error
+
+	// FedSync: the signed agent-card sync and peering requests.
+	FedSync FederationSyncSettings
 }
 
 // Defaults returns the configuration with every default filled in, then
@@ -106,6 +109,7 @@ func Defaults() Config {
 	c.Recon.fromEnv(r)
 	c.Bridge.fromEnv(r)
 	c.EventAuth.fromEnv(r)
+	c.FedSync.fromEnv(r)
 	c.Dispute.fromEnv(r)
 	c.Demo.fromEnv(r)
 	c.Reputation.fromEnv(r)
@@ -140,6 +144,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Recon.registerFlags(fs)
 	c.Bridge.registerFlags(fs)
 	c.EventAuth.registerFlags(fs)
+	c.FedSync.registerFlags(fs)
 	c.Dispute.registerFlags(fs)
 	c.Demo.registerFlags(fs)
 	c.Reputation.RegisterFlags(fs)
@@ -181,6 +186,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, positive("shutdown-timeout", "THEPROTOCOL_SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
 		c.Bond.Validate(), c.Xfer.Validate(), c.RegistryAPI.Validate(), c.Peers.Validate(), c.Deploy.Validate(), c.Recon.Validate(), c.EventAuth.Validate())
 	errs = append(errs, c.Dispute.Validate())
+	errs = append(errs, c.FedSync.Validate())
 	errs = append(errs, c.Demo.Validate())
 	errs = append(errs, c.Reputation.Validate())
 	errs = append(errs, c.Governance.Validate())

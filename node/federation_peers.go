@@ -86,6 +86,7 @@ func (n *Node) probePeer(ctx context.Context, baseURL string) (spiffeid.ID, erro
 // route directory: a peer no longer active is refused and no longer routed
 // to from the next call.
 func (n *Node) reloadPeers(ctx context.Context) error {
+	defer n.syncPeers(ctx) // a reinstated peer's card sync starts again
 	if n.Peers == nil {
 		return nil
 	}

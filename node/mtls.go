@@ -96,6 +96,10 @@ func (n *Node) startMTLS() error {
 		_ = ln.Close()
 		return err
 	}
+	if err := n.attachCardSyncTLS(mux, td, src); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         n.TLS.ServerConfig(authz),

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -113,6 +114,10 @@ type Options struct {
 	// EventAuth: the relays' event signing key and the keys the
 	// EventStore trusts (Config.EventAuth; zero: required, under DataDir).
 	EventAuth config.EventAuthSettings
+
+	// FederationSync tunes the signed card sync and peering requests
+	// (zero fields: config.DefaultFederationSyncSettings).
+	FederationSync config.FederationSyncSettings
 }
 
 // Node is a running registry process.
@@ -172,6 +177,9 @@ type Node struct {
 	reputation *reputation.Service
 	// funding allocates the mainframe's treasury to peers (nil without a TEG).
 	funding *federation.Funding
+	// cardSync signs, serves and pulls signed agent cards (set once the
+	// mTLS identity is up; nil without a registry database).
+	cardSync atomic.Pointer[federation.CardSync]
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
@@ -288,6 +296,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		acts = append(acts, n.disputeActivities())
 		acts = append(acts, n.reputationActivities()...)
 		acts = append(acts, n.bridgeActivities()...)
+		acts = append(acts, n.cardSyncActivities())
 		if n.Xfer != nil || n.Bridge != nil {
 			// A Temporal started by an older build may lack the newer
 			// search attributes; workflows fail to start without them.
@@ -395,6 +404,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	n.mountReputation(v1)
 	n.mountBridge(v1)
 	n.mountFederation(v1)
+	n.mountCardSync(v1)
 	n.mountUI(e, v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,

@@ -164,6 +164,7 @@ func TestRecordHistories(t *testing.T) {
 	disputes := newMemDisputeLedger()
 	w.RegisterActivity(&activities.Disputes{Ledger: disputes})
 	w.RegisterActivity(&activities.ReputationRun{Runner: fixedReputation{}})
+	w.RegisterActivity(&activities.FederationSync{Puller: scriptedPulls})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	require.NoError(t, os.MkdirAll(historyDir, 0o755))
@@ -244,6 +245,7 @@ func TestRecordHistories(t *testing.T) {
 		require.NoError(t, tc.Client.SignalWorkflow(ctx, id, "", workflows.SignalSagaReplay, nil))
 	})
 	recordDisputeHistories(ctx, tc, disputes, record)
+	recordFederationSyncHistories(t, ctx, tc, record)
 }
 
 // memCheckpointLedger writes checkpoints covering ever higher numbers.

@@ -24,6 +24,7 @@ var Families = []Family{
 	ReputationFamily,
 	GovernanceFamily,
 	BridgeFamily,
+	FederationSyncFamily,
 }
 
 // Family is one business flow's workflows, declared once: what the worker

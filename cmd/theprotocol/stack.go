@@ -125,6 +125,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				ReputationSettings:    cfg.Reputation,
 				BridgeSettings:        cfg.Bridge,
 				EventAuth:             cfg.EventAuth,
+				FederationSync:        cfg.FedSync,
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)

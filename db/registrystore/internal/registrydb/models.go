@@ -77,6 +77,39 @@ type EmissionPolicy struct {
 	UpdatedBy          string
 }
 
+type FederationCard struct {
+	Origin     string
+	Did        string
+	Version    int64
+	Deleted    bool
+	Body       []byte
+	SignedAt   time.Time
+	KeyID      string
+	Signature  []byte
+	Hops       int32
+	Via        string
+	Seq        int64
+	ReceivedAt time.Time
+}
+
+type FederationCardKey struct {
+	Registry    string
+	KeyID       string
+	PublicKey   []byte
+	Attestation []byte
+	VerifiedAt  time.Time
+}
+
+type FederationCardPending struct {
+	Did string
+}
+
+type FederationSyncCursor struct {
+	Peer      string
+	Cursor    int64
+	UpdatedAt time.Time
+}
+
 type IdempotencyKey struct {
 	Scope        string
 	Key          string
