@@ -176,6 +176,12 @@ func (s *CardSync) Serve(ctx context.Context, caller string, after int64, limit 
 		}
 		seen[k] = true
 		key, err := s.Store.Key(ctx, r.Origin, r.KeyID)
+		if apperr.Is(err, apperr.NotFound) {
+			// Only verified cards are stored, so this is a damaged row; the
+			// receiver rejects the card for want of a key, and the feed
+			// goes on.
+			continue
+		}
 		if err != nil {
 			return FeedPage{}, fmt.Errorf("key %s of %s: %w", r.KeyID, r.Origin, err)
 		}

@@ -154,6 +154,7 @@ func (n *Node) ConnectPeer(ctx context.Context, registryID, mtlsURL string) erro
 		return err
 	}
 	n.Xfer.Peers.Set(xfer.Peer{Registry: registryID, BaseURL: mtlsURL})
+	n.syncPeers(ctx)
 	return nil
 }
 

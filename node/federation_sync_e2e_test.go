@@ -1,0 +1,192 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/registrystore"
+	"github.com/theprotocol-dev/theprotocol/federation"
+	"github.com/theprotocol-dev/theprotocol/node"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+	"github.com/theprotocol-dev/theprotocol/workflows"
+)
+
+// cardLine is three registries of one frame peered in a line, A – B – C
+// (A and C are not peers): C is the mainframe, so agents can be bonded
+// there through the public API.
+type cardLine struct {
+	t       *testing.T
+	a, b, c *node.Node
+	ids     [3]string
+	c0      httpClient
+	admin   string
+	dataDir string
+}
+
+const cardSyncInterval = 200 * time.Millisecond
+
+func startCardLine(t *testing.T) *cardLine {
+	ctx := context.Background()
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
+	ids := [3]string{"la" + suffix, "lb" + suffix, "lc" + suffix}
+	regs := []config.Registry{
+		{ID: ids[0], Roles: []string{"registry", "teg", "worker"}, Namespace: testenv.TestNamespace},
+		{ID: ids[1], Roles: []string{"registry", "teg", "worker"}, Namespace: testenv.TestNamespace},
+		{ID: ids[2], Mainframe: true, Roles: []string{"registry", "teg", "eventstore", "worker"}, Namespace: testenv.TestNamespace},
+	}
+	frame := config.Frame{ID: "fl" + suffix, TrustDomain: "fl" + suffix + ".theprotocol.test", Currency: "AVT", Genesis: true,
+		GenesisSupplyUnits: 1_000_000 * avt, Registries: regs}
+	l := &cardLine{t: t, ids: ids, dataDir: t.TempDir()}
+	opts := func(r config.Registry) node.Options {
+		return node.Options{Frame: frame, Registry: r, PostgresAdminURL: testenv.PostgresURL(t), TemporalAddr: testenv.TemporalAddr(t),
+			KafkaBrokers: testenv.KafkaBrokers(t), DataDir: l.dataDir, WriteAdminCredentials: r.Mainframe, Log: quietLog,
+			FederationSync: config.FederationSyncSettings{Interval: cardSyncInterval}}
+	}
+	start := func(o node.Options) *node.Node {
+		n, err := node.Start(ctx, o)
+		require.NoError(t, err)
+		t.Cleanup(func() { n.Stop(context.Background()) })
+		return n
+	}
+	l.c = start(opts(regs[2]))
+	for i, r := range regs[:2] {
+		o := opts(r)
+		o.EventStoreURL = l.c.URL()
+		if i == 0 {
+			l.a = start(o)
+		} else {
+			l.b = start(o)
+		}
+	}
+	t.Cleanup(func() {
+		for _, reg := range ids {
+			deleteSchedules(l.c, reg)
+			_ = l.c.Temporal.ScheduleClient().GetHandle(context.Background(), "xfer-prepare-sweep-"+reg).Delete(context.Background())
+			for _, peer := range ids {
+				_ = l.c.Temporal.TerminateWorkflow(context.Background(), workflows.FederationSyncWorkflowID(reg, peer), "", "test over")
+			}
+		}
+	})
+	require.NoError(t, l.a.ConnectPeer(ctx, ids[1], l.b.MTLSURL()))
+	require.NoError(t, l.b.ConnectPeer(ctx, ids[0], l.a.MTLSURL()))
+	require.NoError(t, l.b.ConnectPeer(ctx, ids[2], l.c.MTLSURL()))
+	require.NoError(t, l.c.ConnectPeer(ctx, ids[1], l.b.MTLSURL()))
+	l.c0 = httpClient{t, l.c.URL()}
+	l.admin = l.c0.adminToken(l.dataDir, ids[2])
+	return l
+}
+
+// register creates an agent on C (the mainframe) with a card, through the
+// public API, and returns its DID and its developer's token.
+func (l *cardLine) register(name string) (string, string) {
+	t := l.t
+	dev, devTok := l.c0.signUp("Dev "+name, name+"-"+l.ids[2]+"@example.org")
+	require.Equal(t, 201, l.c0.call("POST", "/api/v1/admin/grants", l.admin, map[string]any{"to": dev.AccountID, "amount": "100", "reason": "bond"}, nil))
+	var bt struct {
+		Token string `json:"bootstrap_token"`
+	}
+	require.Equal(t, 201, l.c0.call("POST", "/api/v1/bootstrap-tokens", devTok, map[string]any{}, &bt))
+	var ag struct {
+		DID string `json:"did"`
+	}
+	require.Equal(t, 201, l.c0.call("POST", "/api/v1/agents", bt.Token, map[string]any{"card": map[string]any{
+		"name": name, "description": "translates", "url": "https://agents.example/" + name,
+		"skills": []map[string]any{{"id": "translate", "name": "Translate"}},
+	}}, &ag))
+	t.Cleanup(func() { terminateBonds(l.c, ag.DID) })
+	return ag.DID, devTok
+}
+
+func cardsOf(t *testing.T, n *node.Node, did string) []federation.CardView {
+	t.Helper()
+	cs := n.CardSync()
+	require.NotNil(t, cs)
+	cards, err := cs.Cards(context.Background(), did)
+	require.NoError(t, err)
+	return cards
+}
+
+func (l *cardLine) waitCard(n *node.Node, did string, want func([]federation.CardView) bool, what string) {
+	l.t.Helper()
+	require.Eventually(l.t, func() bool { return want(cardsOf(l.t, n, did)) }, 90*time.Second, 50*time.Millisecond, what)
+}
+
+// TestCardSyncAcrossALine: a card registered on C reaches A through B (hop
+// count 2, origin C, C's signature); a relay that alters it is rejected
+// and counted while A keeps the genuine card; C's deregistration reaches A
+// as a signed tombstone and the card disappears; revoking B on A makes C's
+// cards disappear from A at once and stops A's pull of B.
+func TestCardSyncAcrossALine(t *testing.T) {
+	l := startCardLine(t)
+	ctx := context.Background()
+	a, b, c := l.a, l.b, l.c
+	idA, idB, idC := l.ids[0], l.ids[1], l.ids[2]
+
+	// A card registered on C reaches A through B.
+	began := time.Now()
+	did, devTok := l.register("polyglot")
+	l.waitCard(a, did, func(cs []federation.CardView) bool { return len(cs) == 1 }, "C's card reaches A")
+	converged := time.Since(began)
+	got := cardsOf(t, a, did)[0]
+	require.Equal(t, idC, got.Origin)
+	require.Equal(t, 2, got.Hops, "C → B → A")
+	require.Equal(t, idB, got.Via)
+	require.Contains(t, string(got.Card), `"https://agents.example/polyglot"`)
+	require.Equal(t, 1, cardsOf(t, b, did)[0].Hops)
+	require.Equal(t, 0, cardsOf(t, c, did)[0].Hops)
+	var bytes float64
+	for _, n := range []*node.Node{a, b, c} {
+		bytes += n.CardSync().Metrics.Bytes()
+	}
+	t.Logf("card sync: a new card on C was seen on A after %s (interval %s; %0.f bytes pulled by the three registries so far)", converged, cardSyncInterval, bytes)
+
+	// B alters the card it relays (same version, another URL): A rejects
+	// it, counts it, and keeps the genuine one.
+	rejected := a.CardSync().Metrics.Rejected("signature")
+	_, err := b.Pools[db.RoleRegistry].Exec(ctx, `UPDATE federation_cards
+		SET body = convert_to(replace(convert_from(body, 'UTF8'), 'agents.example', 'evil.example'), 'UTF8'), seq = nextval('federation_card_seq')
+		WHERE origin = $1 AND did = $2`, idC, did)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return a.CardSync().Metrics.Rejected("signature") > rejected }, 60*time.Second, 50*time.Millisecond,
+		"A rejects the altered card")
+	require.Contains(t, string(cardsOf(t, a, did)[0].Card), `"https://agents.example/polyglot"`, "A keeps the card C signed")
+
+	// B forges a card in C's name for a DID of its own choosing, signed
+	// with its own key: A has no key of C's by that ID and rejects it.
+	unknown := a.CardSync().Metrics.Rejected("unknown_key")
+	forged := "did:theprotocol:00000000-0000-4000-8000-" + fmt.Sprintf("%012d", time.Now().UnixNano()%1_000_000_000_000)
+	_, err = b.Pools[db.RoleRegistry].Exec(ctx, `INSERT INTO federation_cards (origin, did, version, deleted, body, signed_at, key_id, signature, hops, via, seq, received_at)
+		SELECT $1, $2, 1, false, body, signed_at, k.key_id, signature, 1, $3, nextval('federation_card_seq'), now()
+		FROM federation_cards, federation_card_keys k WHERE origin = $1 AND did = $4 AND k.registry = $5`, idC, forged, idC, did, idB)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return a.CardSync().Metrics.Rejected("unknown_key") > unknown }, 60*time.Second, 50*time.Millisecond,
+		"A rejects a card B signed in C's name")
+	require.Empty(t, cardsOf(t, a, forged))
+
+	// Deregistered on C: the signed tombstone reaches A.
+	require.Equal(t, 200, l.c0.call("DELETE", "/api/v1/agents/"+did, devTok, map[string]any{}, nil))
+	l.waitCard(a, did, func(cs []federation.CardView) bool { return len(cs) == 0 }, "the tombstone reaches A")
+	require.Empty(t, cardsOf(t, b, did))
+
+	// Revoking B on A: C's cards (relayed by B) vanish from A's view at
+	// once, and A stops pulling B.
+	did2, _ := l.register("scribe")
+	l.waitCard(a, did2, func(cs []federation.CardView) bool { return len(cs) == 1 }, "the second card reaches A")
+	peers := registrystore.NewPeers(a.Pools[db.RoleRegistry])
+	_, _, err = peers.SetStatus(ctx, registrystore.PeerChange{SpiffeID: "spiffe://" + a.CardSync().TrustDomain.Name() + "/teg/" + idB,
+		From: []string{"active"}, To: "revoked", By: "test", Reason: "licence withdrawn", Now: time.Now()}, nil)
+	require.NoError(t, err)
+	require.Empty(t, cardsOf(t, a, did2), "C's cards, held through B, disappear from A with B's licence")
+	require.Len(t, cardsOf(t, b, did2), 1, "B still sees them")
+	require.Eventually(t, func() bool {
+		d, err := a.Temporal.DescribeWorkflowExecution(ctx, workflows.FederationSyncWorkflowID(idA, idB), "")
+		return err == nil && d.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	}, 60*time.Second, 100*time.Millisecond, "A's sync of B ends")
+}
