@@ -49,6 +49,11 @@ type Licences struct {
 	// Reload re-reads the peer set from the database on this process.
 	Reload func(ctx context.Context) error
 	Now    func() time.Time
+
+	// Handshake, when set, adds a new, removed or pending peer through the
+	// two-sided handshake (Handshake.Initiate) instead of licensing it
+	// here alone.
+	Handshake func(ctx context.Context, id spiffeid.ID, registry, baseURL, by, reason string) (PeerView, error)
 }
 
 // MaxPeerReasonBytes bounds a decision's reason.
@@ -109,6 +114,9 @@ func (l *Licences) Add(ctx context.Context, baseURL, by, reason string) (PeerVie
 		prev = cur.Status
 	} else if !apperr.Is(err, apperr.NotFound) {
 		return PeerView{}, err
+	}
+	if l.Handshake != nil && (prev == "" || prev == registrystore.PeerPending || prev == registrystore.PeerRemoved) {
+		return l.Handshake(ctx, id, reg, baseURL, by, reason)
 	}
 	if err := l.Connect(ctx, reg, baseURL); err != nil {
 		return PeerView{}, err

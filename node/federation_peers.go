@@ -51,6 +51,8 @@ func (n *Node) licences() *federation.Licences {
 		},
 		Reload: n.reloadPeers,
 		Now:    n.opts.Now,
+
+		Handshake: n.initiatePeering,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/theprotocol-dev/theprotocol/activities"
+	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/api/federationapi"
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/auth"
@@ -107,17 +108,11 @@ func (n *Node) attachCardSyncTLS(mux *http.ServeMux, td spiffeid.TrustDomain, sr
 
 func writeMTLSError(w http.ResponseWriter, err error) {
 	code := apperr.CodeOf(err)
-	status := http.StatusInternalServerError
-	switch code {
-	case apperr.PeerNotAdmitted:
-		status = http.StatusForbidden
-	case apperr.Invalid:
-		status = http.StatusBadRequest
-	}
+	status := api.StatusOf(code)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	msg := "internal error"
-	if status != http.StatusInternalServerError {
+	if status < http.StatusInternalServerError || code == apperr.Unavailable {
 		msg = err.Error()
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
@@ -216,11 +211,13 @@ func (n *Node) syncPeers(ctx context.Context) {
 	}
 }
 
-// mountCardSync serves GET /federation/cards/{did}.
+// mountCardSync serves GET /federation/cards/{did} and the admin's accept
+// of a peering request.
 func (n *Node) mountCardSync(v1 *gin.RouterGroup) {
 	if n.Pools[db.RoleRegistry] == nil {
 		return
 	}
+	n.mountHandshake(v1)
 	federationapi.MountCards(v1, federationapi.CardsOptions{Auth: n.Auth,
 		Cards: func(ctx context.Context, did string) ([]federation.CardView, error) {
 			cs := n.CardSync()

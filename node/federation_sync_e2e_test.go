@@ -6,12 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db"
 	"github.com/theprotocol-dev/theprotocol/db/registrystore"
+	"github.com/theprotocol-dev/theprotocol/events"
 	"github.com/theprotocol-dev/theprotocol/federation"
 	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/testenv"
@@ -32,7 +34,7 @@ type cardLine struct {
 
 const cardSyncInterval = 200 * time.Millisecond
 
-func startCardLine(t *testing.T) *cardLine {
+func startCardLine(t *testing.T, tune ...func(i int, o *node.Options)) *cardLine {
 	ctx := context.Background()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
 	ids := [3]string{"la" + suffix, "lb" + suffix, "lc" + suffix}
@@ -46,7 +48,7 @@ func startCardLine(t *testing.T) *cardLine {
 	l := &cardLine{t: t, ids: ids, dataDir: t.TempDir()}
 	opts := func(r config.Registry) node.Options {
 		return node.Options{Frame: frame, Registry: r, PostgresAdminURL: testenv.PostgresURL(t), TemporalAddr: testenv.TemporalAddr(t),
-			KafkaBrokers: testenv.KafkaBrokers(t), DataDir: l.dataDir, WriteAdminCredentials: r.Mainframe, Log: quietLog,
+			KafkaBrokers: testenv.KafkaBrokers(t), DataDir: l.dataDir, WriteAdminCredentials: true, Log: quietLog,
 			FederationSync: config.FederationSyncSettings{Interval: cardSyncInterval}}
 	}
 	start := func(o node.Options) *node.Node {
@@ -55,9 +57,16 @@ func startCardLine(t *testing.T) *cardLine {
 		t.Cleanup(func() { n.Stop(context.Background()) })
 		return n
 	}
-	l.c = start(opts(regs[2]))
-	for i, r := range regs[:2] {
-		o := opts(r)
+	tuned := func(i int) node.Options {
+		o := opts(regs[i])
+		for _, f := range tune {
+			f(i, &o)
+		}
+		return o
+	}
+	l.c = start(tuned(2))
+	for i := range regs[:2] {
+		o := tuned(i)
 		o.EventStoreURL = l.c.URL()
 		if i == 0 {
 			l.a = start(o)
@@ -189,4 +198,113 @@ func TestCardSyncAcrossALine(t *testing.T) {
 		d, err := a.Temporal.DescribeWorkflowExecution(ctx, workflows.FederationSyncWorkflowID(idA, idB), "")
 		return err == nil && d.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 	}, 60*time.Second, 100*time.Millisecond, "A's sync of B ends")
+}
+
+func peerStatusOn(t *testing.T, n *node.Node, registry string) string {
+	t.Helper()
+	var out struct {
+		Peers []peerView `json:"peers"`
+	}
+	require.Equal(t, 200, httpClient{t, n.URL()}.call("GET", "/api/v1/federation/peers", "", nil, &out))
+	for _, v := range out.Peers {
+		if v.Registry == registry {
+			return v.Status
+		}
+	}
+	return "none"
+}
+
+// statusEvents lists n's FederationPeerStatusChanged events about peer as
+// "from>to by".
+func statusEvents(t *testing.T, n *node.Node, peer string) []string {
+	t.Helper()
+	rows, err := n.Pools[db.RoleRegistry].Query(context.Background(), `SELECT envelope->'payload'->>'from', envelope->'payload'->>'to', envelope->'payload'->>'by'
+		FROM outbox WHERE envelope->>'type' = $1 AND envelope->'payload'->>'peer_registry' = $2 ORDER BY id`, events.TypeFederationPeerStatusChanged, peer)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var from, to, by string
+		require.NoError(t, rows.Scan(&from, &to, &by))
+		out = append(out, from+">"+to+" "+by)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// TestPeeringHandshake: an admin of A adds C (not peered) by its mTLS URL:
+// both sides fetch each other's bundle and record the other pending; C's
+// admin accepts, and both are active, each change an event with who and
+// why; C's cards then reach A directly (one hop). B, whose policy accepts
+// requests automatically, becomes active on both sides as soon as A's
+// admin asks. Refusals: accepting twice, accepting on the asking side, a
+// revoked peer asking again.
+func TestPeeringHandshake(t *testing.T) {
+	l := startCardLine(t, func(i int, o *node.Options) { o.FederationSync.AutoAccept = i == 1 })
+	ctx := context.Background()
+	a, b, c := l.a, l.b, l.c
+	idA, idB, idC := l.ids[0], l.ids[1], l.ids[2]
+	cA := httpClient{t, a.URL()}
+	adminA := cA.adminToken(l.dataDir, idA)
+	did, _ := l.register("herald")
+	l.waitCard(a, did, func(cs []federation.CardView) bool { return len(cs) == 1 && cs[0].Hops == 2 }, "C's card reaches A through B")
+
+	// A asks C: pending on both sides.
+	var v peerView
+	require.Equal(t, 201, cA.call("POST", "/api/v1/admin/federation/peers", adminA, map[string]any{"base_url": c.MTLSURL(), "reason": "direct route"}, &v))
+	require.Equal(t, idC, v.Registry)
+	require.Equal(t, "pending", v.Status)
+	require.Equal(t, "pending", peerStatusOn(t, c, idA), "C recorded A's request")
+	require.Equal(t, 422, cA.call("POST", "/api/v1/admin/federation/peers/"+idC+"/accept", adminA, map[string]any{"reason": "r"}, nil),
+		"A has accepted already; C has not")
+	require.Equal(t, 400, l.c0.call("POST", "/api/v1/admin/federation/peers/"+idA+"/accept", l.admin, map[string]any{}, nil), "a reason is required")
+	require.Equal(t, "pending", peerStatusOn(t, c, idA))
+
+	// C's admin accepts: active on both sides.
+	require.Equal(t, 200, l.c0.call("POST", "/api/v1/admin/federation/peers/"+idA+"/accept", l.admin, map[string]any{"reason": "welcome"}, &v))
+	require.Equal(t, "active", v.Status)
+	require.Equal(t, "active", peerStatusOn(t, a, idC), "C told A")
+	require.Equal(t, 422, l.c0.call("POST", "/api/v1/admin/federation/peers/"+idA+"/accept", l.admin, map[string]any{"reason": "again"}, nil))
+	require.Equal(t, []string{">pending " + adminSubject(t, a), "pending>active peer:" + idC}, statusEvents(t, a, idC))
+	require.Equal(t, []string{">pending peer:" + idA, "pending>active " + adminSubject(t, c)}, statusEvents(t, c, idA))
+
+	// C's cards now reach A directly.
+	did2, _ := l.register("courier")
+	l.waitCard(a, did2, func(cs []federation.CardView) bool { return len(cs) == 1 && cs[0].Hops == 1 && cs[0].Via == idC }, "C's card reaches A directly")
+
+	// B auto-accepts: A's re-request after the link was removed on both
+	// sides is active at once.
+	for _, side := range []struct {
+		n    *node.Node
+		peer string
+	}{{a, idB}, {b, idA}} {
+		require.NoError(t, side.n.Peers.Remove(ctx, spiffeTEG(side.n, side.peer), time.Now()))
+	}
+	require.Equal(t, 201, cA.call("POST", "/api/v1/admin/federation/peers", adminA, map[string]any{"base_url": b.MTLSURL(), "reason": "again"}, &v))
+	require.Equal(t, "active", v.Status, "B's policy accepted at once")
+	require.Equal(t, "active", peerStatusOn(t, b, idA))
+	require.Contains(t, statusEvents(t, b, idA), "removed>active policy:auto-accept (asked by "+idA+")")
+
+	// A revoked peer asking again is refused, and stays revoked.
+	_, _, err := registrystore.NewPeers(c.Pools[db.RoleRegistry]).SetStatus(ctx, registrystore.PeerChange{SpiffeID: spiffeTEG(c, idA).String(),
+		From: []string{"active"}, To: "revoked", By: "test", Reason: "withdrawn", Now: time.Now()}, nil)
+	require.NoError(t, err)
+	require.NoError(t, a.Peers.Remove(ctx, spiffeTEG(a, idC), time.Now()))
+	require.Equal(t, 422, cA.call("POST", "/api/v1/admin/federation/peers", adminA, map[string]any{"base_url": c.MTLSURL(), "reason": "please"}, nil))
+	require.Equal(t, "revoked", peerStatusOn(t, c, idA))
+}
+
+func spiffeTEG(n *node.Node, registry string) spiffeid.ID {
+	return spiffeid.RequireFromSegments(n.CardSync().TrustDomain, "teg", registry)
+}
+
+// adminSubject is the subject of n's dev admin client's tokens.
+func adminSubject(t *testing.T, n *node.Node) string {
+	t.Helper()
+	var subj string
+	require.NoError(t, n.Pools[db.RoleRegistry].QueryRow(context.Background(), `SELECT envelope->'payload'->>'by' FROM outbox
+		WHERE envelope->>'type' = $1 AND envelope->'payload'->>'by' NOT LIKE 'peer:%' AND envelope->'payload'->>'by' NOT LIKE 'policy:%'
+		AND envelope->'payload'->>'by' <> 'test' LIMIT 1`, events.TypeFederationPeerStatusChanged).Scan(&subj))
+	require.NotEmpty(t, subj)
+	return subj
 }

@@ -96,7 +96,7 @@ func (n *Node) startMTLS() error {
 		_ = ln.Close()
 		return err
 	}
-	if err := n.attachCardSyncTLS(mux, td, src); err != nil {
+	if err := n.attachFederationTLS(mux, td, src); err != nil {
 		_ = ln.Close()
 		return err
 	}

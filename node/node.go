@@ -180,6 +180,8 @@ type Node struct {
 	// cardSync signs, serves and pulls signed agent cards (set once the
 	// mTLS identity is up; nil without a registry database).
 	cardSync atomic.Pointer[federation.CardSync]
+	// handshake is the two-sided peering handshake (set with cardSync).
+	handshake atomic.Pointer[federation.Handshake]
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and

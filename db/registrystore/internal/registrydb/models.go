@@ -182,6 +182,8 @@ type PeerRegistry struct {
 	ChangedBy             string
 	ChangeReason          string
 	StatusSeq             int64
+	AcceptedHere          bool
+	AcceptedThere         bool
 }
 
 type RevokedToken struct {

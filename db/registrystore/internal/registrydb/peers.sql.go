@@ -42,7 +42,7 @@ func (q *Queries) PeerRegistryCountActiveInTrustDomain(ctx context.Context, db D
 }
 
 const peerRegistryGet = `-- name: PeerRegistryGet :one
-SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq FROM peer_registries WHERE spiffe_id = $1
+SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq, accepted_here, accepted_there FROM peer_registries WHERE spiffe_id = $1
 `
 
 func (q *Queries) PeerRegistryGet(ctx context.Context, db DBTX, spiffeID string) (PeerRegistry, error) {
@@ -63,12 +63,14 @@ func (q *Queries) PeerRegistryGet(ctx context.Context, db DBTX, spiffeID string)
 		&i.ChangedBy,
 		&i.ChangeReason,
 		&i.StatusSeq,
+		&i.AcceptedHere,
+		&i.AcceptedThere,
 	)
 	return i, err
 }
 
 const peerRegistryListActive = `-- name: PeerRegistryListActive :many
-SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq FROM peer_registries
+SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq, accepted_here, accepted_there FROM peer_registries
 WHERE status = 'active' AND spiffe_id > $1
 ORDER BY spiffe_id
 LIMIT $2::int
@@ -104,6 +106,8 @@ func (q *Queries) PeerRegistryListActive(ctx context.Context, db DBTX, arg PeerR
 			&i.ChangedBy,
 			&i.ChangeReason,
 			&i.StatusSeq,
+			&i.AcceptedHere,
+			&i.AcceptedThere,
 		); err != nil {
 			return nil, err
 		}
@@ -116,7 +120,7 @@ func (q *Queries) PeerRegistryListActive(ctx context.Context, db DBTX, arg PeerR
 }
 
 const peerRegistryListAll = `-- name: PeerRegistryListAll :many
-SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq FROM peer_registries
+SELECT spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq, accepted_here, accepted_there FROM peer_registries
 WHERE spiffe_id > $1
 ORDER BY spiffe_id
 LIMIT $2::int
@@ -152,6 +156,8 @@ func (q *Queries) PeerRegistryListAll(ctx context.Context, db DBTX, arg PeerRegi
 			&i.ChangedBy,
 			&i.ChangeReason,
 			&i.StatusSeq,
+			&i.AcceptedHere,
+			&i.AcceptedThere,
 		); err != nil {
 			return nil, err
 		}
@@ -197,7 +203,7 @@ UPDATE peer_registries
 SET status = $1, changed_by = $2, change_reason = $3,
     status_seq = status_seq + 1, updated_at = $4
 WHERE spiffe_id = $5 AND status = ANY($6::text[])
-RETURNING spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq
+RETURNING spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq, accepted_here, accepted_there
 `
 
 type PeerRegistrySetStatusParams struct {
@@ -236,6 +242,8 @@ func (q *Queries) PeerRegistrySetStatus(ctx context.Context, db DBTX, arg PeerRe
 		&i.ChangedBy,
 		&i.ChangeReason,
 		&i.StatusSeq,
+		&i.AcceptedHere,
+		&i.AcceptedThere,
 	)
 	return i, err
 }
@@ -253,7 +261,7 @@ SET trust_domain = EXCLUDED.trust_domain, base_url = EXCLUDED.base_url,
     -- An operator's suspension or revocation is never undone by a re-add.
     status = CASE WHEN peer_registries.status IN ('suspended', 'revoked') THEN peer_registries.status ELSE 'active' END,
     updated_at = EXCLUDED.updated_at
-RETURNING spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq
+RETURNING spiffe_id, trust_domain, base_url, bundle_endpoint_url, bundle_endpoint_profile, bundle_endpoint_id, bundle, bundle_refreshed_at, status, created_at, updated_at, changed_by, change_reason, status_seq, accepted_here, accepted_there
 `
 
 type PeerRegistryUpsertParams struct {
@@ -295,6 +303,8 @@ func (q *Queries) PeerRegistryUpsert(ctx context.Context, db DBTX, arg PeerRegis
 		&i.ChangedBy,
 		&i.ChangeReason,
 		&i.StatusSeq,
+		&i.AcceptedHere,
+		&i.AcceptedThere,
 	)
 	return i, err
 }
