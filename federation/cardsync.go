@@ -328,15 +328,15 @@ func (s *CardSync) log() *slog.Logger {
 
 // CardView is a card as this registry currently sees it.
 type CardView struct {
-	DID      string    `json:"did"`
-	Origin   string    `json:"origin"`
-	Version  int64     `json:"version"`
-	Deleted  bool      `json:"deleted"`
-	Hops     int       `json:"hops"`
-	Via      string    `json:"via,omitempty"`
-	SignedAt time.Time `json:"signed_at"`
-	KeyID    string    `json:"key_id"`
-	Card     []byte    `json:"card,omitempty"`
+	DID      string          `json:"did"`
+	Origin   string          `json:"origin"`
+	Version  int64           `json:"version"`
+	Deleted  bool            `json:"deleted"`
+	Hops     int             `json:"hops"`
+	Via      string          `json:"via,omitempty"`
+	SignedAt time.Time       `json:"signed_at"`
+	KeyID    string          `json:"key_id"`
+	Card     json.RawMessage `json:"card,omitempty"` // the agent card as its origin signed it
 }
 
 // Cards returns the live (not tombstoned) signed cards of did this
@@ -360,7 +360,7 @@ func (s *CardSync) Cards(ctx context.Context, did string) ([]CardView, error) {
 			continue
 		}
 		out = append(out, CardView{DID: r.DID, Origin: r.Origin, Version: r.Version, Hops: r.Hops, Via: r.Via,
-			SignedAt: r.SignedAt, KeyID: r.KeyID, Card: r.Body})
+			SignedAt: r.SignedAt, KeyID: r.KeyID, Card: json.RawMessage(r.Body)})
 	}
 	return out, nil
 }
