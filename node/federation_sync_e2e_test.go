@@ -156,16 +156,29 @@ func TestCardSyncAcrossALine(t *testing.T) {
 	}
 	t.Logf("card sync: a new card on C was seen on A after %s (interval %s; %0.f bytes pulled by the three registries so far)", converged, cardSyncInterval, bytes)
 
-	// B alters the card it relays (same version, another URL): A rejects
-	// it, counts it, and keeps the genuine one.
+	// B alters the card it relays (another URL, and a version above C's so
+	// that only the signature stands in the way): A rejects it, counts it,
+	// and keeps the genuine one.
 	rejected := a.CardSync().Metrics.Rejected("signature")
+	var tampered int64
+	require.NoError(t, b.Pools[db.RoleRegistry].QueryRow(ctx, `UPDATE federation_cards
+		SET body = convert_to(replace(convert_from(body, 'UTF8'), 'agents.example', 'evil.example'), 'UTF8'),
+		    version = version + 1, seq = nextval('federation_card_seq')
+		WHERE origin = $1 AND did = $2 RETURNING seq`, idC, did).Scan(&tampered))
+	require.Eventually(t, func() bool {
+		var cursor int64
+		err := a.Pools[db.RoleRegistry].QueryRow(ctx, `SELECT cursor FROM federation_sync_cursors WHERE peer = $1`, idB).Scan(&cursor)
+		return err == nil && cursor >= tampered
+	}, 60*time.Second, 50*time.Millisecond, "A pulls past the altered card")
+	held := cardsOf(t, a, did)[0]
+	require.EqualValues(t, 1, held.Version, "A keeps the card C signed")
+	require.Contains(t, string(held.Card), `"https://agents.example/polyglot"`)
+	require.Greater(t, a.CardSync().Metrics.Rejected("signature"), rejected, "the altered card is counted")
+	// B is repaired, so C's later tombstone (version 2) is newer there.
 	_, err := b.Pools[db.RoleRegistry].Exec(ctx, `UPDATE federation_cards
-		SET body = convert_to(replace(convert_from(body, 'UTF8'), 'agents.example', 'evil.example'), 'UTF8'), seq = nextval('federation_card_seq')
+		SET body = convert_to(replace(convert_from(body, 'UTF8'), 'evil.example', 'agents.example'), 'UTF8'), version = version - 1
 		WHERE origin = $1 AND did = $2`, idC, did)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return a.CardSync().Metrics.Rejected("signature") > rejected }, 60*time.Second, 50*time.Millisecond,
-		"A rejects the altered card")
-	require.Contains(t, string(cardsOf(t, a, did)[0].Card), `"https://agents.example/polyglot"`, "A keeps the card C signed")
 
 	// B forges a card in C's name for a DID of its own choosing, signed
 	// with its own key: A has no key of C's by that ID and rejects it.
