@@ -193,8 +193,10 @@ func TestCardSyncAcrossALine(t *testing.T) {
 	require.Empty(t, cardsOf(t, a, forged))
 
 	// Deregistered on C: the signed tombstone reaches A.
+	deregistered := time.Now()
 	require.Equal(t, 200, l.c0.call("DELETE", "/api/v1/agents/"+did, devTok, map[string]any{}, nil))
 	l.waitCard(a, did, func(cs []federation.CardView) bool { return len(cs) == 0 }, "the tombstone reaches A")
+	t.Logf("card sync: C's tombstone was applied on A after %s", time.Since(deregistered))
 	require.Empty(t, cardsOf(t, b, did))
 
 	// Revoking B on A: C's cards (relayed by B) vanish from A's view at
