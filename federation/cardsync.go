@@ -417,6 +417,9 @@ func (m *CardMetrics) Rejected(reason string) float64 {
 // Bytes is the encoded size of every page pulled so far.
 func (m *CardMetrics) Bytes() float64 { return counterValue(m.bytes) }
 
+// Pulls is the number of successful pulls so far.
+func (m *CardMetrics) Pulls() float64 { return counterValue(m.pulls.WithLabelValues("ok")) }
+
 func result(err error) string {
 	if err != nil {
 		return "error"

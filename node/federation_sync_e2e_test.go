@@ -155,6 +155,13 @@ func TestCardSyncAcrossALine(t *testing.T) {
 		bytes += n.CardSync().Metrics.Bytes()
 	}
 	t.Logf("card sync: a new card on C was seen on A after %s (interval %s; %0.f bytes pulled by the three registries so far)", converged, cardSyncInterval, bytes)
+	// The traffic of an idle cycle (nothing new): A's pulls of B over
+	// three quiet seconds.
+	m := a.CardSync().Metrics
+	b0, p0 := m.Bytes(), m.Pulls()
+	time.Sleep(3 * time.Second)
+	dp := m.Pulls() - p0
+	t.Logf("card sync: idle, A pulled B %.0f times in 3s for %.0f bytes of feed", dp, m.Bytes()-b0)
 
 	// B alters the card it relays (another URL, and a version above C's so
 	// that only the signature stands in the way): A rejects it, counts it,

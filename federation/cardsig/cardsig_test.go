@@ -3,6 +3,7 @@ package cardsig_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"testing"
 	"testing/quick"
 	"time"
@@ -163,4 +164,24 @@ func TestKeyAttestation(t *testing.T) {
 	late := a
 	late.IssuedAt = time.Now().Add(48 * time.Hour)
 	require.Error(t, late.Verify(ca.X509Bundle(), td), "changing the time breaks the signature or the validity window")
+}
+
+// BenchmarkVerifyCard: a receiver's cost per card (signature check), with
+// the encoded size of a typical card on the wire.
+func BenchmarkVerifyCard(b *testing.B) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	pub := key.Public().(ed25519.PublicKey)
+	s, err := cardsig.Sign(key, cardsig.Card{DID: did, Origin: "alpha-op1", Version: 1, SignedAt: time.Now(),
+		Body: []byte(`{"name":"translator","description":"translates text between forty languages","url":"https://agents.example/translator","skills":[{"id":"translate","name":"Translate"}]}`)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := json.Marshal(s)
+	b.ResetTimer()
+	for range b.N {
+		if err := s.Verify(pub); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(raw)), "wire-bytes/card")
 }
