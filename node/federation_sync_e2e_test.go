@@ -217,8 +217,8 @@ func TestCardSyncAcrossALine(t *testing.T) {
 	require.Empty(t, cardsOf(t, a, did2), "C's cards, held through B, disappear from A with B's licence")
 	require.Len(t, cardsOf(t, b, did2), 1, "B still sees them")
 	require.Eventually(t, func() bool {
-		d, err := a.Temporal.DescribeWorkflowExecution(ctx, workflows.FederationSyncWorkflowID(idA, idB), "")
-		return err == nil && d.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+		d, err := a.Temporal.DescribeWorkflow(ctx, workflows.FederationSyncWorkflowID(idA, idB), "")
+		return err == nil && d.RawResponse.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 	}, 60*time.Second, 100*time.Millisecond, "A's sync of B ends")
 }
 
