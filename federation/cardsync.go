@@ -223,7 +223,7 @@ func (s *CardSync) PullOnce(ctx context.Context, peer string) (activities.Federa
 		return activities.FederationPullResult{}, fmt.Errorf("pull cards from %s: %w", peer, err)
 	}
 	s.Metrics.bytes.Add(float64(size))
-	if page.Next < cursor || len(page.Cards) > limit {
+	if page.Next < cursor || len(page.Cards) > limit || len(page.Keys) > limit+1 {
 		s.reject(peer, "bad_page", len(page.Cards))
 		return activities.FederationPullResult{}, fmt.Errorf("pull cards from %s: a page moving the cursor back or longer than asked", peer)
 	}
@@ -243,6 +243,7 @@ func (s *CardSync) PullOnce(ctx context.Context, peer string) (activities.Federa
 		}
 	}
 	kept := make([]cardsig.Signed, 0, len(page.Cards))
+	rejected := 0
 	for _, c := range page.Cards {
 		reason, err := s.check(ctx, c, keys)
 		if err != nil {
@@ -252,6 +253,7 @@ func (s *CardSync) PullOnce(ctx context.Context, peer string) (activities.Federa
 			continue
 		}
 		if reason != "" {
+			rejected++
 			s.reject(peer, reason, 1)
 			s.log().Warn("signed card rejected", "peer", peer, "origin", c.Origin, "did", c.DID, "version", c.Version, "reason", reason)
 			continue
@@ -266,7 +268,7 @@ func (s *CardSync) PullOnce(ctx context.Context, peer string) (activities.Federa
 	s.Metrics.stored.Add(float64(res.Stored))
 	out := activities.FederationPullResult{
 		Active: true, More: len(page.Cards) == limit, Received: len(page.Cards), Stored: res.Stored,
-		Rejected: len(page.Cards) - len(kept), Bytes: size, Cursor: page.Next,
+		Rejected: rejected, Bytes: size, Cursor: page.Next,
 	}
 	if out.Received > 0 {
 		s.log().Info("card sync pull", "peer", peer, "received", out.Received, "stored", out.Stored, "rejected", out.Rejected,
