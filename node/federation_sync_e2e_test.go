@@ -130,8 +130,9 @@ func (l *cardLine) waitCard(n *node.Node, did string, want func([]federation.Car
 // TestCardSyncAcrossALine: a card registered on C reaches A through B (hop
 // count 2, origin C, C's signature); a relay that alters it is rejected
 // and counted while A keeps the genuine card; C's deregistration reaches A
-// as a signed tombstone and the card disappears; revoking B on A makes C's
-// cards disappear from A at once and stops A's pull of B.
+// as a signed tombstone and the card disappears; suspending B on A makes
+// C's cards disappear from A at once and stops A's pull of B, reinstating
+// it brings them back and resumes the pull, revoking it ends both.
 func TestCardSyncAcrossALine(t *testing.T) {
 	l := startCardLine(t)
 	ctx := context.Background()
@@ -206,20 +207,46 @@ func TestCardSyncAcrossALine(t *testing.T) {
 	t.Logf("card sync: C's tombstone was applied on A after %s", time.Since(deregistered))
 	require.Empty(t, cardsOf(t, b, did))
 
-	// Revoking B on A: C's cards (relayed by B) vanish from A's view at
-	// once, and A stops pulling B.
+	// Suspending B on A: C's cards (held through B) vanish from A's view at
+	// once and A stops pulling B; reinstated, they are back at once and
+	// the pull resumes (a card registered meanwhile arrives); revoked, they
+	// vanish for good.
+	registered := time.Now()
 	did2, _ := l.register("scribe")
 	l.waitCard(a, did2, func(cs []federation.CardView) bool { return len(cs) == 1 }, "the second card reaches A")
+	t.Logf("card sync: with the syncs running, a new card on C was seen on A after %s (from its registration call)", time.Since(registered))
 	peers := registrystore.NewPeers(a.Pools[db.RoleRegistry])
-	_, _, err = peers.SetStatus(ctx, registrystore.PeerChange{SpiffeID: "spiffe://" + a.CardSync().TrustDomain.Name() + "/teg/" + idB,
-		From: []string{"active"}, To: "revoked", By: "test", Reason: "licence withdrawn", Now: time.Now()}, nil)
-	require.NoError(t, err)
+	decide := func(from, to string) {
+		t.Helper()
+		_, _, err := peers.SetStatus(ctx, registrystore.PeerChange{SpiffeID: spiffeTEG(a, idB).String(),
+			From: []string{from}, To: to, By: "test", Reason: "licence " + to, Now: time.Now()}, nil)
+		require.NoError(t, err)
+	}
+	syncStatus := func() enumspb.WorkflowExecutionStatus {
+		d, err := a.Temporal.DescribeWorkflow(ctx, workflows.FederationSyncWorkflowID(idA, idB), "")
+		if err != nil {
+			return enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED
+		}
+		return d.RawResponse.WorkflowExecutionInfo.GetStatus()
+	}
+	decide("active", "suspended")
 	require.Empty(t, cardsOf(t, a, did2), "C's cards, held through B, disappear from A with B's licence")
 	require.Len(t, cardsOf(t, b, did2), 1, "B still sees them")
-	require.Eventually(t, func() bool {
-		d, err := a.Temporal.DescribeWorkflow(ctx, workflows.FederationSyncWorkflowID(idA, idB), "")
-		return err == nil && d.RawResponse.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
-	}, 60*time.Second, 100*time.Millisecond, "A's sync of B ends")
+	require.Eventually(t, func() bool { return syncStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED }, 60*time.Second, 100*time.Millisecond,
+		"A's sync of B ends")
+	did3, _ := l.register("envoy")
+	l.waitCard(b, did3, func(cs []federation.CardView) bool { return len(cs) == 1 }, "B has the card registered during the suspension")
+	require.Empty(t, cardsOf(t, a, did3))
+
+	decide("suspended", "active")
+	require.Len(t, cardsOf(t, a, did2), 1, "reinstated: held cards are seen again at once")
+	l.waitCard(a, did3, func(cs []federation.CardView) bool { return len(cs) == 1 }, "the pull resumes")
+
+	decide("active", "revoked")
+	require.Empty(t, cardsOf(t, a, did2))
+	require.Empty(t, cardsOf(t, a, did3))
+	require.Eventually(t, func() bool { return syncStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED }, 60*time.Second, 100*time.Millisecond,
+		"A's sync of B ends")
 }
 
 func peerStatusOn(t *testing.T, n *node.Node, registry string) string {
