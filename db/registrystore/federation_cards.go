@@ -66,7 +66,7 @@ func (f *FederationCards) SignPending(ctx context.Context, origin string, sign S
 			if err != nil {
 				return err
 			}
-			dids := make([]string, 0, len(rows))
+			dids, marks := make([]string, 0, len(rows)), make([]int64, 0, len(rows))
 			for _, r := range rows {
 				c := cardsig.Card{DID: r.Did, Origin: origin, Version: r.SignedVersion + 1, Deleted: r.Status != "active", SignedAt: now}
 				if !c.Deleted && r.Card != nil {
@@ -87,10 +87,10 @@ func (f *FederationCards) SignPending(ctx context.Context, origin string, sign S
 				if err := f.put(ctx, tx, StoredCard{Signed: s}, now); err != nil {
 					return err
 				}
-				dids = append(dids, r.Did)
+				dids, marks = append(dids, r.Did), append(marks, r.Mark)
 			}
 			n = len(dids)
-			return f.q.FederationCardPendingDelete(ctx, tx, dids)
+			return f.q.FederationCardPendingDelete(ctx, tx, registrydb.FederationCardPendingDeleteParams{Dids: dids, Marks: marks})
 		})
 		if err != nil {
 			return total, err

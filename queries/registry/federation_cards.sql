@@ -8,7 +8,7 @@ SELECT nextval('federation_card_seq')::bigint;
 
 -- name: FederationCardPendingTake :many
 -- Own agents to sign, with their state and card (NULL without one).
-SELECT p.did, a.status, c.card, coalesce(f.version, 0)::bigint AS signed_version
+SELECT p.did, p.mark, a.status, c.card, coalesce(f.version, 0)::bigint AS signed_version
 FROM federation_card_pending p
 JOIN agents a ON a.did = p.did
 LEFT JOIN agent_cards c ON c.did = p.did
@@ -17,7 +17,9 @@ ORDER BY p.did
 LIMIT sqlc.arg(max_rows)::int;
 
 -- name: FederationCardPendingDelete :exec
-DELETE FROM federation_card_pending WHERE did = ANY(@dids::text[]);
+-- Clears the signed marks, each only if no change moved it since it was read.
+DELETE FROM federation_card_pending
+WHERE (did, mark) IN (SELECT unnest(@dids::text[]), unnest(@marks::bigint[]));
 
 -- name: FederationCardGet :one
 SELECT * FROM federation_cards WHERE origin = @origin AND did = @did;

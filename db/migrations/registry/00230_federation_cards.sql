@@ -30,15 +30,18 @@ CREATE SEQUENCE federation_card_seq;
 
 -- Own agents whose record changed and is not signed yet. Triggers fill it
 -- in the transaction of the change, so no change is missed; signing
--- empties it.
+-- removes a row only at the mark it read, so a change committed while it
+-- signed (the mark moved on) is signed again.
 CREATE TABLE federation_card_pending (
-    did text PRIMARY KEY
+    did  text   PRIMARY KEY,
+    mark bigint NOT NULL DEFAULT 1
 );
 
 -- +goose StatementBegin
 CREATE FUNCTION federation_card_pending_mark() RETURNS trigger AS $$
 BEGIN
-    INSERT INTO federation_card_pending (did) VALUES (NEW.did) ON CONFLICT DO NOTHING;
+    INSERT INTO federation_card_pending (did) VALUES (NEW.did)
+    ON CONFLICT (did) DO UPDATE SET mark = federation_card_pending.mark + 1;
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;

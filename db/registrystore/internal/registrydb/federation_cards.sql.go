@@ -169,16 +169,23 @@ func (q *Queries) FederationCardNextSeq(ctx context.Context, db DBTX) (int64, er
 }
 
 const federationCardPendingDelete = `-- name: FederationCardPendingDelete :exec
-DELETE FROM federation_card_pending WHERE did = ANY($1::text[])
+DELETE FROM federation_card_pending
+WHERE (did, mark) IN (SELECT unnest($1::text[]), unnest($2::bigint[]))
 `
 
-func (q *Queries) FederationCardPendingDelete(ctx context.Context, db DBTX, dids []string) error {
-	_, err := db.Exec(ctx, federationCardPendingDelete, dids)
+type FederationCardPendingDeleteParams struct {
+	Dids  []string
+	Marks []int64
+}
+
+// Clears the signed marks, each only if no change moved it since it was read.
+func (q *Queries) FederationCardPendingDelete(ctx context.Context, db DBTX, arg FederationCardPendingDeleteParams) error {
+	_, err := db.Exec(ctx, federationCardPendingDelete, arg.Dids, arg.Marks)
 	return err
 }
 
 const federationCardPendingTake = `-- name: FederationCardPendingTake :many
-SELECT p.did, a.status, c.card, coalesce(f.version, 0)::bigint AS signed_version
+SELECT p.did, p.mark, a.status, c.card, coalesce(f.version, 0)::bigint AS signed_version
 FROM federation_card_pending p
 JOIN agents a ON a.did = p.did
 LEFT JOIN agent_cards c ON c.did = p.did
@@ -194,6 +201,7 @@ type FederationCardPendingTakeParams struct {
 
 type FederationCardPendingTakeRow struct {
 	Did           string
+	Mark          int64
 	Status        string
 	Card          []byte
 	SignedVersion int64
@@ -211,6 +219,7 @@ func (q *Queries) FederationCardPendingTake(ctx context.Context, db DBTX, arg Fe
 		var i FederationCardPendingTakeRow
 		if err := rows.Scan(
 			&i.Did,
+			&i.Mark,
 			&i.Status,
 			&i.Card,
 			&i.SignedVersion,

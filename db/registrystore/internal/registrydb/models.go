@@ -101,7 +101,8 @@ type FederationCardKey struct {
 }
 
 type FederationCardPending struct {
-	Did string
+	Did  string
+	Mark int64
 }
 
 type FederationSyncCursor struct {
