@@ -211,6 +211,12 @@ func deleteSchedules(n *node.Node, registry string) {
 			_ = n.Temporal.ScheduleClient().GetHandle(ctx, s.ID(registry)).Delete(ctx)
 		}
 	}
+	if n.Xfer != nil { // the card syncs with the node's peers, both ways
+		for _, p := range n.Xfer.Peers.List() {
+			_ = n.Temporal.TerminateWorkflow(ctx, workflows.FederationSyncWorkflowID(registry, p.Registry), "", "test over")
+			_ = n.Temporal.TerminateWorkflow(ctx, workflows.FederationSyncWorkflowID(p.Registry, registry), "", "test over")
+		}
+	}
 }
 
 // terminateBonds ends the bond workflows of dids (the test namespace is

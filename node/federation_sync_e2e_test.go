@@ -32,7 +32,9 @@ type cardLine struct {
 	dataDir string
 }
 
-const cardSyncInterval = 200 * time.Millisecond
+// cardSyncInterval is short enough for a quick test and long enough not
+// to load the shared Temporal server.
+const cardSyncInterval = time.Second
 
 func startCardLine(t *testing.T, tune ...func(i int, o *node.Options)) *cardLine {
 	ctx := context.Background()
@@ -124,7 +126,7 @@ func cardsOf(t *testing.T, n *node.Node, did string) []federation.CardView {
 
 func (l *cardLine) waitCard(n *node.Node, did string, want func([]federation.CardView) bool, what string) {
 	l.t.Helper()
-	require.Eventually(l.t, func() bool { return want(cardsOf(l.t, n, did)) }, 90*time.Second, 50*time.Millisecond, what)
+	require.Eventually(l.t, func() bool { return want(cardsOf(l.t, n, did)) }, 120*time.Second, 100*time.Millisecond, what)
 }
 
 // TestCardSyncAcrossALine: a card registered on C reaches A through B (hop
@@ -177,7 +179,7 @@ func TestCardSyncAcrossALine(t *testing.T) {
 		var cursor int64
 		err := a.Pools[db.RoleRegistry].QueryRow(ctx, `SELECT cursor FROM federation_sync_cursors WHERE peer = $1`, idB).Scan(&cursor)
 		return err == nil && cursor >= tampered
-	}, 60*time.Second, 50*time.Millisecond, "A pulls past the altered card")
+	}, 120*time.Second, 100*time.Millisecond, "A pulls past the altered card")
 	held := cardsOf(t, a, did)[0]
 	require.EqualValues(t, 1, held.Version, "A keeps the card C signed")
 	require.Contains(t, string(held.Card), `"https://agents.example/polyglot"`)
@@ -196,7 +198,7 @@ func TestCardSyncAcrossALine(t *testing.T) {
 		SELECT $1, $2, 1, false, body, signed_at, k.key_id, signature, 1, $3, nextval('federation_card_seq'), now()
 		FROM federation_cards, federation_card_keys k WHERE origin = $1 AND did = $4 AND k.registry = $5`, idC, forged, idC, did, idB)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return a.CardSync().Metrics.Rejected("unknown_key") > unknown }, 60*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return a.CardSync().Metrics.Rejected("unknown_key") > unknown }, 120*time.Second, 100*time.Millisecond,
 		"A rejects a card B signed in C's name")
 	require.Empty(t, cardsOf(t, a, forged))
 
@@ -232,7 +234,7 @@ func TestCardSyncAcrossALine(t *testing.T) {
 	decide("active", "suspended")
 	require.Empty(t, cardsOf(t, a, did2), "C's cards, held through B, disappear from A with B's licence")
 	require.Len(t, cardsOf(t, b, did2), 1, "B still sees them")
-	require.Eventually(t, func() bool { return syncStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED }, 60*time.Second, 100*time.Millisecond,
+	require.Eventually(t, func() bool { return syncStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED }, 120*time.Second, 100*time.Millisecond,
 		"A's sync of B ends")
 	did3, _ := l.register("envoy")
 	l.waitCard(b, did3, func(cs []federation.CardView) bool { return len(cs) == 1 }, "B has the card registered during the suspension")
@@ -245,7 +247,7 @@ func TestCardSyncAcrossALine(t *testing.T) {
 	decide("active", "revoked")
 	require.Empty(t, cardsOf(t, a, did2))
 	require.Empty(t, cardsOf(t, a, did3))
-	require.Eventually(t, func() bool { return syncStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED }, 60*time.Second, 100*time.Millisecond,
+	require.Eventually(t, func() bool { return syncStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED }, 120*time.Second, 100*time.Millisecond,
 		"A's sync of B ends")
 }
 
