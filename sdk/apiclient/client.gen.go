@@ -211,6 +211,19 @@ type CardResponse struct {
 	Version     int64     `json:"version"`
 }
 
+// CardView defines model for CardView.
+type CardView struct {
+	Card     interface{} `json:"card,omitempty"`
+	Deleted  bool        `json:"deleted"`
+	Did      string      `json:"did"`
+	Hops     int64       `json:"hops"`
+	KeyId    string      `json:"key_id"`
+	Origin   string      `json:"origin"`
+	SignedAt time.Time   `json:"signed_at"`
+	Version  int64       `json:"version"`
+	Via      *string     `json:"via,omitempty"`
+}
+
 // Change defines model for Change.
 type Change struct {
 	FeeCurve *FeeCurve `json:"fee_curve,omitempty"`
@@ -1006,6 +1019,11 @@ type XferResponse struct {
 	UpdatedAt            time.Time          `json:"updated_at"`
 }
 
+// CardList defines model for cardList.
+type CardList struct {
+	Cards []CardView `json:"cards"`
+}
+
 // PeerList defines model for peerList.
 type PeerList struct {
 	Peers []PeerView `json:"peers"`
@@ -1058,6 +1076,12 @@ type AllocateToOperatorParams struct {
 
 // AddFederationPeerParams defines parameters for AddFederationPeer.
 type AddFederationPeerParams struct {
+	// IdempotencyKey Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// AcceptFederationPeerParams defines parameters for AcceptFederationPeer.
+type AcceptFederationPeerParams struct {
 	// IdempotencyKey Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -1356,6 +1380,9 @@ type AllocateToOperatorJSONRequestBody = AllocationRequest
 // AddFederationPeerJSONRequestBody defines body for AddFederationPeer for application/json ContentType.
 type AddFederationPeerJSONRequestBody = PeerRequest
 
+// AcceptFederationPeerJSONRequestBody defines body for AcceptFederationPeer for application/json ContentType.
+type AcceptFederationPeerJSONRequestBody = DecisionRequest
+
 // ReinstateFederationPeerJSONRequestBody defines body for ReinstateFederationPeer for application/json ContentType.
 type ReinstateFederationPeerJSONRequestBody = DecisionRequest
 
@@ -1601,6 +1628,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/federation/peers (the `AddFederationPeer` operationId).
 	AddFederationPeer(ctx context.Context, params *AddFederationPeerParams, body AddFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptFederationPeerWithBody Accept another registry's pending peering request (admin)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/admin/federation/peers/{registry}/accept (the `AcceptFederationPeer` operationId).
+	AcceptFederationPeerWithBody(ctx context.Context, registry string, params *AcceptFederationPeerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptFederationPeer Accept another registry's pending peering request (admin)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/admin/federation/peers/{registry}/accept (the `AcceptFederationPeer` operationId).
+	AcceptFederationPeer(ctx context.Context, registry string, params *AcceptFederationPeerParams, body AcceptFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReinstateFederationPeerWithBody Reinstate a suspended peer (admin)
 	//
@@ -1902,6 +1943,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/events/stream (the `EventStream` operationId).
 	EventStream(ctx context.Context, params *EventStreamParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetFederatedCards The live signed agent cards of a DID this registry sees, one per origin registry (more than one: a conflict)
+	//
+	// Corresponds with GET /api/v1/federation/cards/{did} (the `GetFederatedCards` operationId).
+	GetFederatedCards(ctx context.Context, did string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListFederationPeers Every peer registry with its live licence status
 	//
@@ -2499,6 +2545,40 @@ func (c *Client) AddFederationPeerWithBody(ctx context.Context, params *AddFeder
 // Corresponds with POST /api/v1/admin/federation/peers (the `AddFederationPeer` operationId).
 func (c *Client) AddFederationPeer(ctx context.Context, params *AddFederationPeerParams, body AddFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAddFederationPeerRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptFederationPeerWithBody Accept another registry's pending peering request (admin)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/admin/federation/peers/{registry}/accept (the `AcceptFederationPeer` operationId).
+func (c *Client) AcceptFederationPeerWithBody(ctx context.Context, registry string, params *AcceptFederationPeerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptFederationPeerRequestWithBody(c.Server, registry, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptFederationPeer Accept another registry's pending peering request (admin)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/admin/federation/peers/{registry}/accept (the `AcceptFederationPeer` operationId).
+func (c *Client) AcceptFederationPeer(ctx context.Context, registry string, params *AcceptFederationPeerParams, body AcceptFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptFederationPeerRequest(c.Server, registry, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3290,6 +3370,21 @@ func (c *Client) RespondDispute(ctx context.Context, id string, params *RespondD
 // Corresponds with GET /api/v1/events/stream (the `EventStream` operationId).
 func (c *Client) EventStream(ctx context.Context, params *EventStreamParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewEventStreamRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetFederatedCards The live signed agent cards of a DID this registry sees, one per origin registry (more than one: a conflict)
+//
+// Corresponds with GET /api/v1/federation/cards/{did} (the `GetFederatedCards` operationId).
+func (c *Client) GetFederatedCards(ctx context.Context, did string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFederatedCardsRequest(c.Server, did)
 	if err != nil {
 		return nil, err
 	}
@@ -4713,6 +4808,68 @@ func NewAddFederationPeerRequestWithBody(server string, params *AddFederationPee
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/admin/federation/peers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewAcceptFederationPeerRequest calls the generic AcceptFederationPeer builder with application/json body
+func NewAcceptFederationPeerRequest(server string, registry string, params *AcceptFederationPeerParams, body AcceptFederationPeerJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAcceptFederationPeerRequestWithBody(server, registry, params, "application/json", bodyReader)
+}
+
+// NewAcceptFederationPeerRequestWithBody constructs an http.Request for the AcceptFederationPeer method, with any body, and a specified content type
+func NewAcceptFederationPeerRequestWithBody(server string, registry string, params *AcceptFederationPeerParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "registry", registry, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/federation/peers/%s/accept", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6413,6 +6570,40 @@ func NewEventStreamRequest(server string, params *EventStreamParams) (*http.Requ
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
 		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetFederatedCardsRequest constructs an http.Request for the GetFederatedCards method
+func NewGetFederatedCardsRequest(server string, did string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "did", did, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/federation/cards/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -8582,6 +8773,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/admin/federation/peers (the `AddFederationPeer` operationId).
 	AddFederationPeerWithResponse(ctx context.Context, params *AddFederationPeerParams, body AddFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*AddFederationPeerResult, error)
 
+	// AcceptFederationPeerWithBodyWithResponse Accept another registry's pending peering request (admin)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/federation/peers/{registry}/accept (the `AcceptFederationPeer` operationId).
+	AcceptFederationPeerWithBodyWithResponse(ctx context.Context, registry string, params *AcceptFederationPeerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptFederationPeerResult, error)
+
+	// AcceptFederationPeerWithResponse Accept another registry's pending peering request (admin)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/federation/peers/{registry}/accept (the `AcceptFederationPeer` operationId).
+	AcceptFederationPeerWithResponse(ctx context.Context, registry string, params *AcceptFederationPeerParams, body AcceptFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptFederationPeerResult, error)
+
 	// ReinstateFederationPeerWithBodyWithResponse Reinstate a suspended peer (admin)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -8924,6 +9129,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/events/stream (the `EventStream` operationId).
 	EventStreamWithResponse(ctx context.Context, params *EventStreamParams, reqEditors ...RequestEditorFn) (*EventStreamResult, error)
+
+	// GetFederatedCardsWithResponse The live signed agent cards of a DID this registry sees, one per origin registry (more than one: a conflict)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/federation/cards/{did} (the `GetFederatedCards` operationId).
+	GetFederatedCardsWithResponse(ctx context.Context, did string, reqEditors ...RequestEditorFn) (*GetFederatedCardsResult, error)
 
 	// ListFederationPeersWithResponse Every peer registry with its live licence status
 	//
@@ -10214,6 +10426,110 @@ func (r AddFederationPeerResult) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AddFederationPeerResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AcceptFederationPeerResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PeerView
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON200() *PeerView {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AcceptFederationPeerResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptFederationPeerResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptFederationPeerResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptFederationPeerResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptFederationPeerResult) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13851,6 +14167,110 @@ func (r EventStreamResult) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r EventStreamResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetFederatedCardsResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CardList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFederatedCardsResult) GetJSON200() *CardList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetFederatedCardsResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetFederatedCardsResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetFederatedCardsResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetFederatedCardsResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r GetFederatedCardsResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r GetFederatedCardsResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetFederatedCardsResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetFederatedCardsResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetFederatedCardsResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFederatedCardsResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFederatedCardsResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFederatedCardsResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFederatedCardsResult) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19309,6 +19729,32 @@ func (c *ClientWithResponses) AddFederationPeerWithResponse(ctx context.Context,
 	return ParseAddFederationPeerResult(rsp)
 }
 
+// AcceptFederationPeerWithBodyWithResponse Accept another registry's pending peering request (admin)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/federation/peers/{registry}/accept (the `AcceptFederationPeer` operationId).
+func (c *ClientWithResponses) AcceptFederationPeerWithBodyWithResponse(ctx context.Context, registry string, params *AcceptFederationPeerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptFederationPeerResult, error) {
+	rsp, err := c.AcceptFederationPeerWithBody(ctx, registry, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptFederationPeerResult(rsp)
+}
+
+// AcceptFederationPeerWithResponse Accept another registry's pending peering request (admin)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/federation/peers/{registry}/accept (the `AcceptFederationPeer` operationId).
+func (c *ClientWithResponses) AcceptFederationPeerWithResponse(ctx context.Context, registry string, params *AcceptFederationPeerParams, body AcceptFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptFederationPeerResult, error) {
+	rsp, err := c.AcceptFederationPeer(ctx, registry, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptFederationPeerResult(rsp)
+}
+
 // ReinstateFederationPeerWithBodyWithResponse Reinstate a suspended peer (admin)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -19944,6 +20390,19 @@ func (c *ClientWithResponses) EventStreamWithResponse(ctx context.Context, param
 		return nil, err
 	}
 	return ParseEventStreamResult(rsp)
+}
+
+// GetFederatedCardsWithResponse The live signed agent cards of a DID this registry sees, one per origin registry (more than one: a conflict)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/federation/cards/{did} (the `GetFederatedCards` operationId).
+func (c *ClientWithResponses) GetFederatedCardsWithResponse(ctx context.Context, did string, reqEditors ...RequestEditorFn) (*GetFederatedCardsResult, error) {
+	rsp, err := c.GetFederatedCards(ctx, did, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFederatedCardsResult(rsp)
 }
 
 // ListFederationPeersWithResponse Every peer registry with its live licence status
@@ -21447,6 +21906,95 @@ func ParseAddFederationPeerResult(rsp *http.Response) (*AddFederationPeerResult,
 			return nil, err
 		}
 		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAcceptFederationPeerResult parses an HTTP response from a AcceptFederationPeerWithResponse call
+func ParseAcceptFederationPeerResult(rsp *http.Response) (*AcceptFederationPeerResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptFederationPeerResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PeerView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest Error
@@ -24558,6 +25106,95 @@ func ParseEventStreamResult(rsp *http.Response) (*EventStreamResult, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetFederatedCardsResult parses an HTTP response from a GetFederatedCardsWithResponse call
+func ParseGetFederatedCardsResult(rsp *http.Response) (*GetFederatedCardsResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFederatedCardsResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CardList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
