@@ -125,6 +125,7 @@ func TestMatchRunsFamiliesWhoseActivitiesAreSupplied(t *testing.T) {
 		{family: "reputation", missing: "*activities.ReputationRun"},
 		{family: "governance", missing: "*activities.Governance"},
 		{family: "bridge", missing: "*activities.Bridge"},
+		{family: "federation-sync", missing: "*activities.FederationSync"},
 	}, skipped, "settlement needs both of its structs")
 
 	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{},
