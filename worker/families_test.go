@@ -129,7 +129,7 @@ func TestMatchRunsFamiliesWhoseActivitiesAreSupplied(t *testing.T) {
 	}, skipped, "settlement needs both of its structs")
 
 	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{},
-		&activities.BalanceCheckpoints{}, &activities.Disputes{}, &activities.ReputationRun{}, &activities.Governance{}, &activities.Bridge{}, &activities.BridgeBatch{}}
+		&activities.BalanceCheckpoints{}, &activities.Disputes{}, &activities.ReputationRun{}, &activities.Governance{}, &activities.Bridge{}, &activities.BridgeBatch{}, &activities.FederationSync{}}
 	run, skipped, err = match(workflows.Families, all)
 	require.NoError(t, err)
 	require.Len(t, run, len(workflows.Families))
