@@ -36,12 +36,23 @@ type FixedTrust int64
 // TrustScore implements TrustScorer.
 func (f FixedTrust) TrustScore(context.Context, string) (int64, error) { return int64(f), nil }
 
+// AgentLookup reads an agent from the registry: *registrystore.Store, or
+// the registry's process over mTLS when the roles run apart (package
+// split). NotFound must mean the agent does not exist, never that the
+// registry could not be asked.
+type AgentLookup interface {
+	Agent(ctx context.Context, did string) (registry.Agent, error)
+}
+
+var _ AgentLookup = (*registrystore.Store)(nil)
+
 // Service serves the bond workflow's activities and the bond status. It
 // needs the registry (is the agent still there?) and the TEG (transfers,
-// bond moves) of one node: bonds run where both roles do.
+// bond moves): bonds run on the TEG's node, with the registry in the same
+// process or reached through Agents.
 type Service struct {
 	Ledger   *ledgerstore.Store
-	Agents   *registrystore.Store
+	Agents   AgentLookup
 	Temporal client.Client // queried for a running bond's schedule
 	Trust    TrustScorer   // the reputation scores; default FixedTrust(10000)
 	Log      *slog.Logger  // default: discard

@@ -61,6 +61,7 @@ type Config struct {
 	EventAuth   EventAuthSettings  // event signing key and the EventStore's trusted keys
 	Dispute     DisputeSettings    // dispute windows and fee (dispute.go)
 	Governance  GovernanceSettings // proposal limits and the veto window
+	Split       SplitSettings      // where a split registry's other roles run (split.go)
 	Demo        DemoSettings       // dev's demonstration agents (demo.go)
 
 	// Reputation: the reputation runs on the EventStore's node.
@@ -114,6 +115,7 @@ func Defaults() Config {
 	c.Demo.fromEnv(r)
 	c.Reputation.fromEnv(r)
 	c.Governance.fromEnv(r)
+	c.Split.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -149,6 +151,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Demo.registerFlags(fs)
 	c.Reputation.RegisterFlags(fs)
 	c.Governance.registerFlags(fs)
+	c.Split.registerFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -191,6 +194,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Reputation.Validate())
 	errs = append(errs, c.Governance.Validate())
 	errs = append(errs, c.Bridge.Validate())
+	errs = append(errs, c.Split.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}

@@ -92,6 +92,7 @@ func (n *Node) startMTLS() error {
 		return err
 	}
 	n.attachSupplyAuditTLS(mux, td)
+	n.attachSplitTLS(mux)
 	if err := n.attachBridgeTLS(ctx, mux, td, src); err != nil {
 		_ = ln.Close()
 		return err

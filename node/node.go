@@ -118,6 +118,10 @@ type Options struct {
 	// FederationSync tunes the signed card sync and peering requests
 	// (zero fields: config.DefaultFederationSyncSettings).
 	FederationSync config.FederationSyncSettings
+
+	// Split: where this registry's other roles run when this process
+	// hosts only some of them (split.go; zero when it hosts all).
+	Split config.SplitSettings
 }
 
 // Node is a running registry process.
@@ -182,6 +186,9 @@ type Node struct {
 	cardSync atomic.Pointer[federation.CardSync]
 	// handshake is the two-sided peering handshake (set with cardSync).
 	handshake atomic.Pointer[federation.Handshake]
+
+	// split reaches the registry's roles hosted by other processes.
+	split splitWiring
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
@@ -277,6 +284,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.armRemoteSupplyGate()
+	n.armSplit()
 
 	if o.Registry.HasRole(config.RoleWorker) {
 		var stores []activities.IdempotencySweeper
@@ -386,12 +394,16 @@ type NodeInfo struct {
 
 func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	v1 := e.Group("/api/v1")
+	if err := n.prepareSplit(); err != nil {
+		return err
+	}
 	if err := n.openLedger(ctx); err != nil {
 		return err
 	}
 	if err := n.mountRegistry(ctx, v1); err != nil {
 		return err
 	}
+	n.wireSplit()
 	n.mountLedger(v1)
 	if err := n.mountAgentSVID(v1); err != nil {
 		return err

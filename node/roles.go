@@ -58,6 +58,13 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 			Units: registry.DefaultBondUnits, Maturity: o.BondSettings, Temporal: n.Temporal, TaskQueue: o.Registry.TaskQueue(),
 		}
 		n.bonds = &bonds.Service{Ledger: n.Ledger, Agents: n.RegistryStore, Temporal: n.Temporal, Trust: bonds.FixedTrust(10000), Log: n.log}
+	} else if n.split.teg != nil {
+		// The TEG runs in another process (split.go): the same saga, each
+		// ledger step over mTLS; that TEG's worker runs the bond workflow.
+		onboard.Ledger = n.split.teg
+		onboard.Bond = &onboarding.Bond{
+			Units: registry.DefaultBondUnits, Maturity: o.BondSettings, Temporal: n.Temporal, TaskQueue: o.Registry.TaskQueue(),
+		}
 	}
 	h, err := registryapi.New(registryapi.Options{
 		Store:        n.RegistryStore,

@@ -126,6 +126,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				BridgeSettings:        cfg.Bridge,
 				EventAuth:             cfg.EventAuth,
 				FederationSync:        cfg.FedSync,
+				Split:                 cfg.Split,
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)

@@ -1,0 +1,120 @@
+package node
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/theprotocol-dev/theprotocol/bonds"
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/identity"
+	"github.com/theprotocol-dev/theprotocol/split"
+)
+
+// Roles split across processes (docs/adr/0035): a registry's registry, TEG
+// and EventStore may each run in a process of their own. What one role
+// asked another in-process it then asks the other's process over mTLS
+// (package split):
+//
+//   - a registry without its TEG runs the onboarding saga against the TEG's
+//     process (accounts and the reputation bond; Options.Split.TEGMTLSURL);
+//   - a TEG without its registry authenticates its API callers and answers
+//     the bond workflow's agent checks through the registry's process
+//     (Options.Split.RegistryMTLSURL), and runs the bond workflow's
+//     activities itself;
+//   - the mint gate, the relays and the bond's trust scores already reach a
+//     remote EventStore (remoteSupplyGate, EventStoreURL).
+
+// splitWiring holds the clients of the roles that run elsewhere.
+type splitWiring struct {
+	teg      *split.TEGClient      // nil unless registry without TEG
+	registry *split.RegistryClient // nil unless a registry URL is configured and the role is elsewhere
+}
+
+// prepareSplit checks that a process hosting only some of a registry's
+// roles knows where the others are, and builds their clients (armed with
+// the node's SVID once its mTLS source is up: armSplit).
+func (n *Node) prepareSplit() error {
+	o := n.opts
+	if missing := o.Split.MissingFor(o.Registry); missing != "" {
+		return fmt.Errorf("node %s hosts roles %v and needs %s", o.Registry.ID, o.Registry.Roles, missing)
+	}
+	hasReg, hasTEG := o.Registry.HasRole(config.RoleRegistry), o.Registry.HasRole(config.RoleTEG)
+	if (hasReg && !hasTEG) || (!hasReg && o.Split.RegistryMTLSURL != "") {
+		if o.DataDir == "" && o.Identity != config.IdentitySPIRE {
+			return fmt.Errorf("node %s: its roles run split and talk over mTLS, which needs a data directory (dev CA) or SPIRE", o.Registry.ID)
+		}
+	}
+	var err error
+	if hasReg && !hasTEG {
+		if n.split.teg, err = split.NewTEGClient(o.Split.TEGMTLSURL); err != nil {
+			return err
+		}
+	}
+	if !hasReg && o.Split.RegistryMTLSURL != "" {
+		if n.split.registry, err = split.NewRegistryClient(o.Split.RegistryMTLSURL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wireSplit, after the registry role is mounted (or not), gives a node
+// without the registry role the registry's authentication and, on a TEG,
+// the bond workflow's activities with the registry's agent checks.
+func (n *Node) wireSplit() {
+	reg := n.split.registry
+	if reg == nil {
+		return
+	}
+	n.Auth = reg.Authenticate
+	if n.Ledger != nil && n.bonds == nil {
+		n.bonds = &bonds.Service{Ledger: n.Ledger, Agents: reg, Temporal: n.Temporal, Trust: bonds.FixedTrust(10000), Log: n.log}
+	}
+}
+
+// armSplit gives the clients their mTLS client: the server must present
+// the registry's own identity.
+func (n *Node) armSplit() {
+	if n.TLS == nil || (n.split.teg == nil && n.split.registry == nil) {
+		return
+	}
+	self, err := n.selfID()
+	if err != nil {
+		n.log.Error("split roles: own SPIFFE ID", "err", err)
+		return
+	}
+	cl := n.TLS.HTTPClient(identity.AuthorizeID(self), identity.HTTPClientOptions{Timeout: 10 * time.Second, MaxIdleConnsPerHost: 32})
+	if n.split.teg != nil {
+		n.split.teg.Arm(cl)
+	}
+	if n.split.registry != nil {
+		n.split.registry.Arm(cl)
+	}
+}
+
+// attachSplitTLS serves this node's roles to the registry's other
+// processes on the mTLS listener, to the registry's own identity only.
+func (n *Node) attachSplitTLS(mux *http.ServeMux) {
+	self, err := n.selfID()
+	if err != nil {
+		return
+	}
+	if n.Ledger != nil {
+		(&split.TEGServer{Ledger: n.Ledger, Self: self}).Register(mux)
+	}
+	if n.RegistryStore != nil {
+		(&split.RegistryServer{Auth: n.Auth, Agents: n.RegistryStore, Self: self}).Register(mux)
+	}
+}
+
+// selfID is the SPIFFE ID every process of this registry presents.
+func (n *Node) selfID() (spiffeid.ID, error) {
+	td, err := identity.FrameTrustDomain(n.opts.Frame)
+	if err != nil {
+		return spiffeid.ID{}, err
+	}
+	return identity.TEGID(td, n.opts.Registry.ID)
+}
