@@ -46,5 +46,9 @@ func (o *Options) settingsOrDefaults() error {
 	if _, err := config.ParseTrustedProxies(strings.Join(o.TrustedProxies, ",")); err != nil {
 		proxyErr = fmt.Errorf("trusted proxies: %w", err)
 	}
-	return errors.Join(o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), o.EventAuth.Validate(), o.ReputationSettings.Validate(), o.GovernanceSettings.Validate(), proxyErr)
+	var splitErr error
+	if missing := o.Split.MissingFor(o.Registry); missing != "" {
+		splitErr = fmt.Errorf("roles %v need %s", o.Registry.Roles, missing)
+	}
+	return errors.Join(splitErr, o.Split.Validate(), o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), o.EventAuth.Validate(), o.ReputationSettings.Validate(), o.GovernanceSettings.Validate(), proxyErr)
 }

@@ -37,10 +37,7 @@ type splitWiring struct {
 // roles knows where the others are, and builds their clients (armed with
 // the node's SVID once its mTLS source is up: armSplit).
 func (n *Node) prepareSplit() error {
-	o := n.opts
-	if missing := o.Split.MissingFor(o.Registry); missing != "" {
-		return fmt.Errorf("node %s hosts roles %v and needs %s", o.Registry.ID, o.Registry.Roles, missing)
-	}
+	o := n.opts // Split was validated with the other settings (settingsOrDefaults)
 	hasReg, hasTEG := o.Registry.HasRole(config.RoleRegistry), o.Registry.HasRole(config.RoleTEG)
 	if (hasReg && !hasTEG) || (!hasReg && o.Split.RegistryMTLSURL != "") {
 		if o.DataDir == "" && o.Identity != config.IdentitySPIRE {

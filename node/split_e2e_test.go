@@ -59,16 +59,20 @@ func startSplitRegistry(t *testing.T) *splitRegistry {
 		t.Cleanup(func() { n.Stop(context.Background()) })
 		return n
 	}
-	s.es = start(opts(config.RoleEventStore))
-
-	// The registry's mTLS port is chosen first: the TEG asks it for tokens
-	// and agents, the registry asks the TEG for accounts and bonds.
+	// The registry's mTLS port is chosen first: the TEG and the EventStore
+	// ask it for tokens (and the TEG for agents), the registry asks the
+	// TEG for accounts and bonds.
 	regPort, err := devstack.FreePort("127.0.0.1")
 	require.NoError(t, err)
-	o := opts(config.RoleTEG, config.RoleWorker)
+	regMTLS := fmt.Sprintf("https://127.0.0.1:%d", regPort)
+	o := opts(config.RoleEventStore)
+	o.Split.RegistryMTLSURL = regMTLS
+	s.es = start(o)
+
+	o = opts(config.RoleTEG, config.RoleWorker)
 	o.EventStoreURL = s.es.URL()
 	o.ReconSettings.EventStoreMTLSURL = s.es.MTLSURL()
-	o.Split.RegistryMTLSURL = fmt.Sprintf("https://127.0.0.1:%d", regPort)
+	o.Split.RegistryMTLSURL = regMTLS
 	s.teg = start(o)
 	t.Cleanup(func() { deleteSchedules(s.teg, reg.ID) })
 
@@ -204,6 +208,9 @@ func TestSplitRolesRunTheRegistryFlow(t *testing.T) {
 		return ec.call("GET", "/api/v1/projections/supply-audit", "", nil, &audit) == 200 && audit.OK
 	}, 60*time.Second, 200*time.Millisecond, "the audit is clean")
 	require.Equal(t, 201, tc.call("POST", "/api/v1/admin/mint", admin, map[string]any{"amount": "1", "reason": "split roles"}, nil))
+	// The EventStore's admin routes take the registry's tokens too.
+	require.Equal(t, 200, ec.call("GET", "/api/v1/admin/projections/balances?account="+alice, admin, nil, nil))
+	require.Equal(t, 403, ec.call("GET", "/api/v1/admin/projections/balances?account="+alice, aliceTok, nil, nil))
 
 	// Every event of both databases reaches the EventStore's node.
 	for role, n := range map[db.Role]*node.Node{db.RoleTEG: s.teg, db.RoleRegistry: s.rgy} {
@@ -265,4 +272,25 @@ func postJSON(t *testing.T, cl *http.Client, url string, body, out any) int {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
 	}
 	return resp.StatusCode
+}
+
+// A process hosting a registry without its TEG, or a TEG without its
+// registry, refuses to start without the other's address, before it
+// creates anything: it would create agents with no account and no bond,
+// or answer 401 to every caller.
+func TestSplitRolesNeedTheOtherRolesAddress(t *testing.T) {
+	t.Parallel()
+	frame, reg := testRegistry(t)
+	for _, roles := range [][]string{{config.RoleRegistry}, {config.RoleRegistry, config.RoleWorker}, {config.RoleTEG, config.RoleWorker}} {
+		r := reg
+		r.Roles = roles
+		_, err := node.Start(context.Background(), node.Options{Frame: frame, Registry: r, PostgresAdminURL: "postgres://nowhere.invalid/x",
+			TemporalAddr: testenv.TemporalAddr(t), DataDir: t.TempDir(), Log: quietLog})
+		require.ErrorContains(t, err, "-mtls-url", "%v", roles)
+	}
+	r := reg
+	r.Roles = []string{config.RoleRegistry}
+	_, err := node.Start(context.Background(), node.Options{Frame: frame, Registry: r, PostgresAdminURL: "postgres://nowhere.invalid/x",
+		TemporalAddr: testenv.TemporalAddr(t), DataDir: t.TempDir(), Log: quietLog, Split: config.SplitSettings{TEGMTLSURL: "http://teg:1"}})
+	require.ErrorContains(t, err, "teg-mtls-url", "plain http is refused")
 }
