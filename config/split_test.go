@@ -20,6 +20,12 @@ func TestSplitSettingsValidate(t *testing.T) {
 		{"a path", SplitSettings{RegistryMTLSURL: "https://reg:9102/internal"}, false},
 		{"a query", SplitSettings{TEGMTLSURL: "https://reg:9102?x=1"}, false},
 		{"not a URL", SplitSettings{TEGMTLSURL: "::"}, false},
+		{"roles", SplitSettings{Roles: []string{RoleTEG, RoleWorker}}, true},
+		{"an unknown role", SplitSettings{Roles: []string{"miner"}}, false},
+		{"a role twice", SplitSettings{Roles: []string{RoleTEG, RoleTEG}}, false},
+		{"an EventStore URL", SplitSettings{EventStoreURL: "http://es:8101"}, true},
+		{"an EventStore URL without host", SplitSettings{EventStoreURL: "http://"}, false},
+		{"an EventStore URL of another scheme", SplitSettings{EventStoreURL: "ftp://es:8101"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.s.Validate()
@@ -56,4 +62,28 @@ func TestSplitFlagsAndEnv(t *testing.T) {
 	require.NoError(t, c.Split.Validate())
 	require.NoError(t, fs.Parse([]string{"-registry-mtls-url", "http://reg:9102"}))
 	require.ErrorContains(t, c.Validate(), "registry-mtls-url")
+}
+
+func TestSplitSettingsHost(t *testing.T) {
+	r := Registry{ID: "r1", Roles: []string{RoleRegistry, RoleTEG, RoleWorker}}
+	got, err := SplitSettings{}.Host(r)
+	require.NoError(t, err)
+	require.Equal(t, r, got, "no roles configured: all of them")
+	got, err = SplitSettings{Roles: []string{RoleTEG, RoleWorker}}.Host(r)
+	require.NoError(t, err)
+	require.Equal(t, []string{RoleTEG, RoleWorker}, got.Roles)
+	require.Equal(t, []string{RoleRegistry, RoleTEG, RoleWorker}, r.Roles, "the topology's entry is not changed")
+	_, err = SplitSettings{Roles: []string{RoleEventStore}}.Host(r)
+	require.ErrorContains(t, err, "no role \"eventstore\"")
+}
+
+func TestSplitRolesFlag(t *testing.T) {
+	t.Setenv("THEPROTOCOL_ROLES", "teg, worker")
+	c := Defaults()
+	require.Equal(t, []string{RoleTEG, RoleWorker}, c.Split.Roles)
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	require.NoError(t, fs.Parse([]string{"-roles", "registry", "-eventstore-url", "http://es:8101"}))
+	require.Equal(t, []string{RoleRegistry}, c.Split.Roles)
+	require.Equal(t, "http://es:8101", c.Split.EventStoreURL)
 }

@@ -92,9 +92,16 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 			esHost = mf.ID
 		}
 		esURL := fmt.Sprintf("http://%s", net.JoinHostPort(esHost, strconv.Itoa(mf.APIPort)))
+		if cfg.Split.EventStoreURL != "" {
+			esURL = cfg.Split.EventStoreURL
+		}
 		for _, r := range f.Registries {
 			if len(only) > 0 && !only[r.ID] {
 				continue
+			}
+			if r, err = hostedRegistry(cfg, r, only); err != nil {
+				stopNodes(nodes, cfg.ShutdownTimeout)
+				return nil, err
 			}
 			n, err := node.Start(ctx, node.Options{
 				Frame: f, Registry: r,
@@ -133,7 +140,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				return nil, fmt.Errorf("start node %s: %w", r.ID, err)
 			}
 			nodes = append(nodes, n)
-			if r.Mainframe {
+			if r.Mainframe && cfg.Split.EventStoreURL == "" {
 				esURL = n.URL()
 			}
 		}
