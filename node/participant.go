@@ -84,6 +84,13 @@ func (n *Node) attachXferTLS(ctx context.Context, mux *http.ServeMux, td spiffei
 	if err := n.loadXferPeers(ctx, td); err != nil {
 		return err
 	}
+	if n.Peers == nil {
+		// A TEG whose registry runs in another process has no peer set
+		// (the licences live in the registry's database): it admits no
+		// peer and takes no cross-registry transfer (docs/adr/0035).
+		n.log.Warn("TEG without its registry in the process: no peers, no cross-registry transfers")
+		return nil
+	}
 	for _, r := range n.opts.Frame.Registries {
 		if r.ID == n.opts.Registry.ID || r.MTLSPort == 0 || !r.HasRole(config.RoleTEG) {
 			continue

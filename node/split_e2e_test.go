@@ -42,6 +42,9 @@ func startSplitRegistry(t *testing.T) *splitRegistry {
 	ctx := context.Background()
 	frame, reg := testRegistry(t)
 	frame.GenesisSupplyUnits = 1_000_000 * avt
+	// Another registry of the frame (never started): the TEG's process,
+	// without the registry's peer licences, starts without peering it.
+	frame.Registries = append(frame.Registries, config.Registry{ID: reg.ID + "-other", Roles: []string{config.RoleRegistry, config.RoleTEG}, MTLSPort: 1})
 	s := &splitRegistry{frame: frame, reg: reg, dataDir: t.TempDir()} // one data dir: one dev CA, one event key
 	bond := config.DefaultBondSettings()
 	// Checked 2s after the lock; never mature here (too few transfers).
