@@ -13,7 +13,8 @@ import (
 // TEG's mTLS URL (it opens accounts and locks bonds there); a TEG-only
 // process needs its registry's (it authenticates API callers and checks
 // agents there); an EventStore-only process may have the registry's, for
-// its admin routes. Processes hosting both roles ignore them.
+// its admin routes, and the TEG's, for its reactors that slash stakes.
+// Processes hosting both roles ignore them.
 type SplitSettings struct {
 	// TEGMTLSURL: THEPROTOCOL_TEG_MTLS_URL, e.g. https://10.0.0.6:9101.
 	TEGMTLSURL string
@@ -47,7 +48,7 @@ func splitList(v string) []string {
 }
 
 func (s *SplitSettings) registerFlags(fs *flag.FlagSet) {
-	fs.StringVar(&s.TEGMTLSURL, "teg-mtls-url", s.TEGMTLSURL, "mTLS base URL of this registry's TEG process, for a process hosting the registry role without the teg role (env THEPROTOCOL_TEG_MTLS_URL)")
+	fs.StringVar(&s.TEGMTLSURL, "teg-mtls-url", s.TEGMTLSURL, "mTLS base URL of this registry's TEG process, for a process hosting the registry (or eventstore) role without the teg role (env THEPROTOCOL_TEG_MTLS_URL)")
 	fs.Func("roles", "roles this process hosts of the one registry -registries names, comma-separated, a subset of its topology roles; empty: all of them (env THEPROTOCOL_ROLES)", func(v string) error {
 		s.Roles = splitList(v)
 		return nil

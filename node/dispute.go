@@ -39,12 +39,12 @@ func (n *Node) disputeActivities() *activities.Disputes {
 // stake, on the node hosting both the frame's EventStore and a TEG (the
 // mainframe, where disputes are recorded).
 func (n *Node) startDisputeEnforcer(ctx context.Context, topic string) {
-	es := n.Pools[db.RoleEventStore]
-	if es == nil || n.Ledger == nil {
+	es, slasher := n.Pools[db.RoleEventStore], n.disputeSlasher()
+	if es == nil || slasher == nil {
 		return
 	}
 	o := n.opts
-	e := &disputes.Enforcer{Ledger: n.Ledger, Registry: o.Registry.ID, Log: n.log, Metrics: n.disputeMetrics}
+	e := &disputes.Enforcer{Ledger: slasher, Registry: o.Registry.ID, Log: n.log, Metrics: n.disputeMetrics}
 	r := ingest.Reactor{Name: "dispute-enforcer", Types: []string{events.TypeDisputeRuled}, Handle: e.Handle}
 	kafka := o.KafkaOpts
 	n.goBackground(func() { _ = ingest.RunReactor(ctx, r, es, o.Frame.ID, o.KafkaBrokers, topic, n.log, kafka...) })

@@ -38,6 +38,8 @@ func (n *Node) mountReputation(v1 *gin.RouterGroup) {
 			Metrics: reputation.NewMetrics(n.Metrics), Now: o.Now, Log: n.log}
 		if rs.SlashOnBreach && n.Ledger != nil {
 			n.reputation.Slasher = ledgerSlasher{n.Ledger}
+		} else if rs.SlashOnBreach && n.split.teg != nil {
+			n.reputation.Slasher = remoteSlasher{n.split.teg}
 		}
 		(&reputationapi.Handler{Store: store}).Mount(v1)
 	}

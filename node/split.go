@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
+	"github.com/theprotocol-dev/theprotocol/disputes"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/split"
 )
@@ -25,11 +28,13 @@ import (
 //     (Options.Split.RegistryMTLSURL), and runs the bond workflow's
 //     activities itself;
 //   - the mint gate, the relays and the bond's trust scores already reach a
-//     remote EventStore (remoteSupplyGate, EventStoreURL).
+//     remote EventStore (remoteSupplyGate, EventStoreURL);
+//   - an EventStore without its TEG runs the dispute enforcer and the
+//     reputation slasher against the TEG's process (Options.Split.TEGMTLSURL).
 
 // splitWiring holds the clients of the roles that run elsewhere.
 type splitWiring struct {
-	teg      *split.TEGClient      // nil unless registry without TEG
+	teg      *split.TEGClient      // nil unless a TEG URL is configured and the role is elsewhere
 	registry *split.RegistryClient // nil unless a registry URL is configured and the role is elsewhere
 }
 
@@ -39,13 +44,13 @@ type splitWiring struct {
 func (n *Node) prepareSplit() error {
 	o := n.opts // Split was validated with the other settings (settingsOrDefaults)
 	hasReg, hasTEG := o.Registry.HasRole(config.RoleRegistry), o.Registry.HasRole(config.RoleTEG)
-	if (hasReg && !hasTEG) || (!hasReg && o.Split.RegistryMTLSURL != "") {
+	if (!hasTEG && o.Split.TEGMTLSURL != "") || (!hasReg && o.Split.RegistryMTLSURL != "") {
 		if o.DataDir == "" && o.Identity != config.IdentitySPIRE {
 			return fmt.Errorf("node %s: its roles run split and talk over mTLS, which needs a data directory (dev CA) or SPIRE", o.Registry.ID)
 		}
 	}
 	var err error
-	if hasReg && !hasTEG {
+	if !hasTEG && o.Split.TEGMTLSURL != "" {
 		if n.split.teg, err = split.NewTEGClient(o.Split.TEGMTLSURL); err != nil {
 			return err
 		}
@@ -100,11 +105,31 @@ func (n *Node) attachSplitTLS(mux *http.ServeMux) {
 		return
 	}
 	if n.Ledger != nil {
-		(&split.TEGServer{Ledger: n.Ledger, Self: self}).Register(mux)
+		(&split.TEGServer{Ledger: n.Ledger, Slasher: n.Ledger, Self: self}).Register(mux)
 	}
 	if n.RegistryStore != nil {
 		(&split.RegistryServer{Auth: n.Auth, Agents: n.RegistryStore, Self: self}).Register(mux)
 	}
+}
+
+// disputeSlasher is the TEG the dispute enforcer reads disputes from and
+// slashes on: this node's, or its registry's TEG process (nil: neither).
+func (n *Node) disputeSlasher() disputes.Slasher {
+	if n.Ledger != nil {
+		return n.Ledger
+	}
+	if n.split.teg != nil {
+		return n.split.teg
+	}
+	return nil
+}
+
+// remoteSlasher is the reputation slasher through the TEG's process.
+type remoteSlasher struct{ c *split.TEGClient }
+
+func (s remoteSlasher) SlashStake(ctx context.Context, agentDID, caseID, reason string) error {
+	_, err := s.c.SlashStake(ctx, ledgerstore.SlashRequest{AgentDID: agentDID, CaseID: caseID, Reason: reason, Actor: "reputation"})
+	return err
 }
 
 // selfID is the SPIFFE ID every process of this registry presents.

@@ -67,12 +67,16 @@ func startSplitRegistry(t *testing.T) *splitRegistry {
 	// TEG for accounts and bonds.
 	regPort, err := devstack.FreePort("127.0.0.1")
 	require.NoError(t, err)
+	tegPort, err := devstack.FreePort("127.0.0.1")
+	require.NoError(t, err)
 	regMTLS := fmt.Sprintf("https://127.0.0.1:%d", regPort)
 	o := opts(config.RoleEventStore)
 	o.Split.RegistryMTLSURL = regMTLS
+	o.Split.TEGMTLSURL = fmt.Sprintf("https://127.0.0.1:%d", tegPort) // its dispute enforcer slashes there
 	s.es = start(o)
 
 	o = opts(config.RoleTEG, config.RoleWorker)
+	o.Registry.MTLSPort = tegPort
 	o.EventStoreURL = s.es.URL()
 	o.ReconSettings.EventStoreMTLSURL = s.es.MTLSURL()
 	o.Split.RegistryMTLSURL = regMTLS
@@ -155,8 +159,12 @@ func TestSplitRolesRunTheRegistryFlow(t *testing.T) {
 	require.Equal(t, 401, tc.call("POST", "/api/v1/transfers", "not-a-token", map[string]any{"to": bob, "amount": "1"}, nil))
 	require.Equal(t, 401, tc.call("POST", "/api/v1/transfers", "", map[string]any{"to": bob, "amount": "1"}, nil))
 	// Revoked on the registry's node, refused on the TEG's at once.
-	require.Equal(t, 200, rc.call("POST", "/api/v1/auth/revoke", bobTok, nil, nil))
-	require.Equal(t, 401, tc.call("POST", "/api/v1/transfers", bobTok, map[string]any{"to": alice, "amount": "1"}, nil))
+	require.Equal(t, 200, rc.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "api_key", "api_key": dev.APIKey}, &tok))
+	devTok2 := tok.AccessToken
+	require.Equal(t, 200, tc.call("GET", "/api/v1/transfers", devTok2, nil, nil))
+	require.Equal(t, 200, rc.call("POST", "/api/v1/auth/revoke", devTok2, nil, nil))
+	require.Equal(t, 401, tc.call("GET", "/api/v1/transfers", devTok2, nil, nil))
+	require.Equal(t, 200, tc.call("GET", "/api/v1/transfers", devTok, nil, nil), "only that token")
 
 	t.Run("the TEG's split endpoints are idempotent and admit only the registry", func(t *testing.T) {
 		self, err := identity.TEGID(spiffeid.RequireTrustDomainFromString(s.frame.TrustDomain), s.reg.ID)
@@ -205,6 +213,35 @@ func TestSplitRolesRunTheRegistryFlow(t *testing.T) {
 		require.Equal(t, 50*avt, bucket(alice, "locked_bond"), "live agents keep theirs")
 	})
 
+	t.Run("a dispute ruled on the TEG's node is enforced by the EventStore's", func(t *testing.T) {
+		require.Equal(t, 201, tc.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": bob, "amount": "200", "reason": "stake"}, nil))
+		require.Equal(t, 201, tc.call("POST", "/api/v1/staking/stake", bobTok, map[string]any{"tier": "flexible", "amount": "100"}, nil))
+		var tr struct {
+			ID string `json:"id"`
+		}
+		require.Equal(t, 201, tc.call("POST", "/api/v1/transfers", aliceTok, map[string]any{"to": bob, "amount": "100"}, &tr))
+		var d struct {
+			ID string `json:"id"`
+		}
+		require.Equal(t, 201, tc.call("POST", "/api/v1/disputes", aliceTok, map[string]any{"transfer_id": tr.ID, "claimed_units": 60 * avt, "evidence_ref": "https://evidence.example/" + tr.ID}, &d))
+		t.Cleanup(func() {
+			_ = s.teg.Temporal.TerminateWorkflow(context.Background(), workflows.DisputeWorkflowID(d.ID), "", "test over")
+		})
+		require.Equal(t, 200, tc.call("POST", "/api/v1/disputes/"+d.ID+"/response", bobTok, map[string]any{"response_ref": "https://evidence.example/answer"}, nil))
+		require.Equal(t, 100*avt, bucket(bob, "staked"))
+		require.Equal(t, 200, tc.call("POST", "/api/v1/admin/disputes/"+d.ID+"/ruling", admin, map[string]any{"outcome": "complainant", "award_units": 50 * avt, "reason": "not delivered"}, nil))
+		require.Eventually(t, func() bool {
+			var got struct {
+				SettledAt string `json:"settled_at"`
+			}
+			return tc.call("GET", "/api/v1/disputes/"+d.ID, aliceTok, nil, &got) == 200 && got.SettledAt != ""
+		}, 60*time.Second, 200*time.Millisecond, "the compensation minted by the TEG's worker, through the mint gate")
+		require.Eventually(t, func() bool {
+			return countWhere(t, teg, `SELECT count(*) FROM stake_slashes WHERE case_id = $1 AND agent_did = $2`, "dispute-"+d.ID, bob) == 1
+		}, 60*time.Second, 200*time.Millisecond, "the loser's stake slashed through the TEG's split endpoint")
+		require.Zero(t, bucket(bob, "staked"))
+	})
+
 	// The mint gate of the TEG's node asks the EventStore's node.
 	var audit ingest.AuditReport
 	require.Eventually(t, func() bool {
@@ -229,6 +266,7 @@ func TestSplitRolesRunTheRegistryFlow(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, s.frame.GenesisSupplyUnits+avt, rep.TokensIssued)
 	require.Zero(t, rep.TransitNet)
+	require.Equal(t, 50*avt, rep.CompensationIssued)
 	require.Zero(t, rep.Delta)
 	replay, err := ingest.Replay(ctx, es, s.frame.ID)
 	require.NoError(t, err)
@@ -253,7 +291,8 @@ func TestSplitRolesRunTheRegistryFlow(t *testing.T) {
 		Available int64 `json:"available_units"`
 	}
 	require.Equal(t, 200, tc.call("GET", "/api/v1/agents/"+alice+"/balance", aliceTok, nil, &bal))
-	require.EqualValues(t, (1000-5*10.5)*100_000_000, bal.Available)
+	// 1000 granted, 5 × 10.5 and 100 paid to bob, 50 awarded by the ruling.
+	require.EqualValues(t, (1000-5*10.5-100+50)*100_000_000, bal.Available)
 }
 
 // postJSON posts body (JSON, or nothing) over cl and decodes a 200 answer

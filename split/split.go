@@ -6,6 +6,9 @@
 //   - the registry asks its TEG to open accounts and to lock or void a
 //     reputation bond (the onboarding saga's ledger steps: TEGClient, served
 //     by TEGServer);
+//   - the EventStore asks its TEG for a dispute and to slash a stake (the
+//     dispute enforcer and the reputation slasher react to the frame's
+//     events there);
 //   - the TEG asks its registry to authenticate a bearer token (the public
 //     ledger API's authentication) and for an agent's state (the bond
 //     workflow's check): RegistryClient, served by RegistryServer.
@@ -36,6 +39,8 @@ const (
 	PathAccounts     = "/internal/v1/split/teg/accounts"
 	PathBondLock     = "/internal/v1/split/teg/bonds/lock"
 	PathBondVoid     = "/internal/v1/split/teg/bonds/void"
+	PathDisputes     = "/internal/v1/split/teg/disputes/"
+	PathSlashes      = "/internal/v1/split/teg/slashes"
 	PathAuthenticate = "/internal/v1/split/registry/authenticate"
 	PathAgents       = "/internal/v1/split/registry/agents/"
 )

@@ -144,6 +144,19 @@ func TestTEGClientKeepsBusinessRefusals(t *testing.T) {
 	}
 	_, err := NewTEGClient("http://127.0.0.1:9101")
 	require.Error(t, err, "plain http is refused")
+
+	url, cl := answer(t, 200, `{"ID":"`+uuid.NewString()+`"}`)
+	c, err := NewTEGClient(url)
+	require.NoError(t, err)
+	c.Arm(cl)
+	_, err = c.GetDispute(context.Background(), uuid.New())
+	require.Equal(t, apperr.Unavailable, apperr.CodeOf(err), "an answer for another dispute")
+	url, cl = answer(t, 409, `{"error":{"code":"idempotency_key_reused","message":"case for another agent"}}`)
+	c, err = NewTEGClient(url)
+	require.NoError(t, err)
+	c.Arm(cl)
+	_, err = c.SlashStake(context.Background(), ledgerstore.SlashRequest{AgentDID: did, CaseID: "c1", Reason: "r"})
+	require.Equal(t, apperr.IdempotencyReuse, apperr.CodeOf(err))
 }
 
 // fakeLedger counts the calls that reach it.
@@ -162,6 +175,16 @@ func (f *fakeLedger) LockBond(_ context.Context, did, dev string, units int64, k
 func (f *fakeLedger) VoidBond(_ context.Context, did, dev string, units int64, key string) (ledgerstore.BondMove, error) {
 	f.calls++
 	return ledgerstore.BondMove{ID: uuid.New(), Kind: ledgerstore.BondVoid, AgentDID: did, CounterAccount: dev, AmountUnits: units, IdempotencyKey: key}, nil
+}
+
+func (f *fakeLedger) GetDispute(_ context.Context, id uuid.UUID) (ledgerstore.Dispute, error) {
+	f.calls++
+	return ledgerstore.Dispute{ID: id}, nil
+}
+
+func (f *fakeLedger) SlashStake(_ context.Context, req ledgerstore.SlashRequest) (ledgerstore.Slash, error) {
+	f.calls++
+	return ledgerstore.Slash{CaseID: req.CaseID, AgentDID: req.AgentDID}, nil
 }
 
 // fromCaller is a request whose verified client SVID is id.
@@ -196,12 +219,14 @@ func TestTEGServerRefusesBeforeTheLedger(t *testing.T) {
 		{"a negative bond", self, PathBondVoid, fmt.Sprintf(`{"agent_did":%q,"dev_account":%q,"amount_units":-5,"idempotency_key":"k"}`, did, dev), 400},
 		{"a bond from the treasury", self, PathBondLock, fmt.Sprintf(`{"agent_did":%q,"dev_account":"treasury","amount_units":5,"idempotency_key":"k"}`, did), 400},
 		{"no key", self, PathBondLock, fmt.Sprintf(`{"agent_did":%q,"dev_account":%q,"amount_units":5,"idempotency_key":""}`, did, dev), 400},
+		{"a slash of a developer", self, PathSlashes, fmt.Sprintf(`{"agent_did":%q,"case_id":"c1","reason":"r"}`, dev), 400},
+		{"a slash by a peer", spiffeid.RequireFromPath(td, "/teg/alpha-op1"), PathSlashes, fmt.Sprintf(`{"agent_did":%q,"case_id":"c1","reason":"r"}`, did), 403},
 		{"a key too long", self, PathBondLock, fmt.Sprintf(`{"agent_did":%q,"dev_account":%q,"amount_units":5,"idempotency_key":%q}`, did, dev, strings.Repeat("k", 129)), 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &fakeLedger{}
 			mux := http.NewServeMux()
-			(&TEGServer{Ledger: l, Self: self}).Register(mux)
+			(&TEGServer{Ledger: l, Slasher: l, Self: self}).Register(mux)
 			w := httptest.NewRecorder()
 			mux.ServeHTTP(w, fromCaller(t, tc.caller, "POST", tc.path, tc.body))
 			require.Equal(t, tc.status, w.Code, w.Body.String())
@@ -216,6 +241,15 @@ func TestTEGServerRefusesBeforeTheLedger(t *testing.T) {
 		mux.ServeHTTP(w, fromCaller(t, self, "POST", PathBondLock, fmt.Sprintf(`{"agent_did":%q,"dev_account":%q,"amount_units":5,"idempotency_key":"k"}`, did, dev)))
 		require.Equal(t, 200, w.Code, w.Body.String())
 		require.Equal(t, 1, l.calls)
+	})
+	t.Run("a dispute by a malformed id", func(t *testing.T) {
+		l := &fakeLedger{}
+		mux := http.NewServeMux()
+		(&TEGServer{Ledger: l, Slasher: l, Self: self}).Register(mux)
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, fromCaller(t, self, "GET", PathDisputes+"not-a-uuid", ""))
+		require.Equal(t, 400, w.Code)
+		require.Zero(t, l.calls)
 	})
 	t.Run("no client certificate", func(t *testing.T) {
 		l := &fakeLedger{}

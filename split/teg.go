@@ -58,9 +58,28 @@ type BondAnswer struct {
 // from the DID).
 const maxKeyLen = 128
 
+// Slasher is what the EventStore's reactors ask of the TEG
+// (disputes.Slasher): *ledgerstore.Store implements it.
+type Slasher interface {
+	GetDispute(ctx context.Context, id uuid.UUID) (ledgerstore.Dispute, error)
+	SlashStake(ctx context.Context, req ledgerstore.SlashRequest) (ledgerstore.Slash, error)
+}
+
+var _ Slasher = (*ledgerstore.Store)(nil)
+
+// SlashRequest slashes an agent's stake for an enforcement case.
+type SlashRequest struct {
+	AgentDID string `json:"agent_did"`
+	CaseID   string `json:"case_id"`
+	Reason   string `json:"reason"`
+	Actor    string `json:"actor"`
+}
+
 // TEGServer serves a TEG's ledger steps to its registry's processes.
 type TEGServer struct {
 	Ledger TEGLedger
+	// Slasher serves disputes and slashes (nil: not served).
+	Slasher Slasher
 	// Self is the registry's SPIFFE ID, the only caller admitted.
 	Self spiffeid.ID
 }
@@ -70,6 +89,33 @@ func (s *TEGServer) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathAccounts, s.serve(s.openAccount))
 	mux.HandleFunc("POST "+PathBondLock, s.serve(s.lockBond))
 	mux.HandleFunc("POST "+PathBondVoid, s.serve(s.voidBond))
+	if s.Slasher != nil {
+		mux.HandleFunc("GET "+PathDisputes+"{id}", s.serve(s.dispute))
+		mux.HandleFunc("POST "+PathSlashes, s.serve(s.slash))
+	}
+}
+
+// dispute answers the ledger's whole record of a dispute: the reactor
+// decides on the TEG's state, never on an event's payload.
+func (s *TEGServer) dispute(r *http.Request) (any, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return nil, apperr.New(apperr.Invalid, "not a dispute id: %q", r.PathValue("id"))
+	}
+	return s.Slasher.GetDispute(r.Context(), id)
+}
+
+// slash slashes an agent's stake once per case (the store validates the
+// case ID and the reason).
+func (s *TEGServer) slash(r *http.Request) (any, error) {
+	var in SlashRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if err := checkAccount(in.AgentDID, ledger.KindAgent); err != nil {
+		return nil, err
+	}
+	return s.Slasher.SlashStake(r.Context(), ledgerstore.SlashRequest{AgentDID: in.AgentDID, CaseID: in.CaseID, Reason: in.Reason, Actor: in.Actor})
 }
 
 func (s *TEGServer) serve(h func(*http.Request) (any, error)) http.HandlerFunc {
@@ -200,6 +246,31 @@ func (c *TEGClient) LockBond(ctx context.Context, agentDID, devAccount string, a
 // VoidBond implements onboarding.Ledger.
 func (c *TEGClient) VoidBond(ctx context.Context, agentDID, devAccount string, amountUnits int64, key string) (ledgerstore.BondMove, error) {
 	return c.bond(ctx, PathBondVoid, BondRequest{AgentDID: agentDID, DevAccount: devAccount, AmountUnits: amountUnits, IdempotencyKey: key})
+}
+
+// GetDispute implements disputes.Slasher.
+func (c *TEGClient) GetDispute(ctx context.Context, id uuid.UUID) (ledgerstore.Dispute, error) {
+	var out ledgerstore.Dispute
+	if err := c.do(ctx, "TEG", http.MethodGet, PathDisputes+id.String(), nil, nil, &out); err != nil {
+		return ledgerstore.Dispute{}, err
+	}
+	if out.ID != id {
+		return ledgerstore.Dispute{}, apperr.New(apperr.Unavailable, "the TEG answered for dispute %s, not %s", out.ID, id)
+	}
+	return out, nil
+}
+
+// SlashStake implements disputes.Slasher.
+func (c *TEGClient) SlashStake(ctx context.Context, req ledgerstore.SlashRequest) (ledgerstore.Slash, error) {
+	var out ledgerstore.Slash
+	in := SlashRequest{AgentDID: req.AgentDID, CaseID: req.CaseID, Reason: req.Reason, Actor: req.Actor}
+	if err := c.do(ctx, "TEG", http.MethodPost, PathSlashes, nil, in, &out); err != nil {
+		return ledgerstore.Slash{}, err
+	}
+	if out.CaseID != req.CaseID || out.AgentDID != req.AgentDID {
+		return ledgerstore.Slash{}, apperr.New(apperr.Unavailable, "the TEG answered for case %q of %s, not %q of %s", out.CaseID, out.AgentDID, req.CaseID, req.AgentDID)
+	}
+	return out, nil
 }
 
 func (c *TEGClient) bond(ctx context.Context, path string, in BondRequest) (ledgerstore.BondMove, error) {
