@@ -69,7 +69,7 @@ func (n *Node) mountRegistry(ctx context.Context, v1 *gin.RouterGroup) error {
 	h, err := registryapi.New(registryapi.Options{
 		Store:        n.RegistryStore,
 		Onboarding:   onboard,
-		Bonds:        n.bonds,
+		Bonds:        n.bondStatuses(),
 		Idempotency:  db.NewIdempotencyStore(pool),
 		SigningKey:   key,
 		Issuer:       registryapi.Issuer(o.Frame.TrustDomain, o.Registry.ID),

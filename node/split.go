@@ -8,6 +8,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/theprotocol-dev/theprotocol/api/registryapi"
 	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/config"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
@@ -105,11 +106,27 @@ func (n *Node) attachSplitTLS(mux *http.ServeMux) {
 		return
 	}
 	if n.Ledger != nil {
-		(&split.TEGServer{Ledger: n.Ledger, Slasher: n.Ledger, Self: self}).Register(mux)
+		srv := &split.TEGServer{Ledger: n.Ledger, Slasher: n.Ledger, Self: self}
+		if n.bonds != nil {
+			srv.Bonds = n.bonds
+		}
+		srv.Register(mux)
 	}
 	if n.RegistryStore != nil {
 		(&split.RegistryServer{Auth: n.Auth, Agents: n.RegistryStore, Self: self}).Register(mux)
 	}
+}
+
+// bondStatuses answers the registry's bond route: this node's bonds, or
+// the TEG's process (nil: the route answers 404).
+func (n *Node) bondStatuses() registryapi.BondStatuses {
+	if n.bonds != nil {
+		return n.bonds
+	}
+	if n.split.teg != nil {
+		return n.split.teg
+	}
+	return nil
 }
 
 // disputeSlasher is the TEG the dispute enforcer reads disputes from and

@@ -144,6 +144,13 @@ func TestSplitRolesRunTheRegistryFlow(t *testing.T) {
 	require.Equal(t, 50*avt, bucket(alice, "locked_bond"), "agent creation locked the bond on the TEG's node")
 	require.Equal(t, 50*avt, bucket(bob, "locked_bond"))
 	require.Equal(t, 50*avt, bucket(dev.AccountID, "liquid"))
+	var st struct {
+		State       string `json:"state"`
+		LockedUnits int64  `json:"locked_units"`
+	}
+	require.Equal(t, 200, rc.call("GET", "/api/v1/agents/"+alice+"/reputation-bond", devTok, nil, &st), "the registry's node asks the TEG's")
+	require.Equal(t, "locked", st.State)
+	require.Equal(t, 50*avt, st.LockedUnits)
 
 	// A wallet short of the bond: 422 from the TEG's node, no agent.
 	_, poorTok := rc.signUp("Poor", "poor@example.org")

@@ -39,6 +39,7 @@ const (
 	PathAccounts     = "/internal/v1/split/teg/accounts"
 	PathBondLock     = "/internal/v1/split/teg/bonds/lock"
 	PathBondVoid     = "/internal/v1/split/teg/bonds/void"
+	PathBonds        = "/internal/v1/split/teg/bonds/"
 	PathDisputes     = "/internal/v1/split/teg/disputes/"
 	PathSlashes      = "/internal/v1/split/teg/slashes"
 	PathAuthenticate = "/internal/v1/split/registry/authenticate"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/ledger"
@@ -187,6 +188,13 @@ func (f *fakeLedger) SlashStake(_ context.Context, req ledgerstore.SlashRequest)
 	return ledgerstore.Slash{CaseID: req.CaseID, AgentDID: req.AgentDID}, nil
 }
 
+type fakeStatuses struct{ calls int }
+
+func (f *fakeStatuses) Status(_ context.Context, did string) (bonds.Status, error) {
+	f.calls++
+	return bonds.Status{AgentDID: did, State: "locked"}, nil
+}
+
 // fromCaller is a request whose verified client SVID is id.
 func fromCaller(t *testing.T, id spiffeid.ID, method, path, body string) *http.Request {
 	t.Helper()
@@ -241,6 +249,19 @@ func TestTEGServerRefusesBeforeTheLedger(t *testing.T) {
 		mux.ServeHTTP(w, fromCaller(t, self, "POST", PathBondLock, fmt.Sprintf(`{"agent_did":%q,"dev_account":%q,"amount_units":5,"idempotency_key":"k"}`, did, dev)))
 		require.Equal(t, 200, w.Code, w.Body.String())
 		require.Equal(t, 1, l.calls)
+	})
+	t.Run("a bond status of a developer", func(t *testing.T) {
+		l := &fakeLedger{}
+		st := &fakeStatuses{}
+		mux := http.NewServeMux()
+		(&TEGServer{Ledger: l, Bonds: st, Self: self}).Register(mux)
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, fromCaller(t, self, "GET", PathBonds+dev, ""))
+		require.Equal(t, 400, w.Code)
+		w = httptest.NewRecorder()
+		mux.ServeHTTP(w, fromCaller(t, self, "GET", PathBonds+did, ""))
+		require.Equal(t, 200, w.Code)
+		require.Equal(t, 1, st.calls)
 	})
 	t.Run("a dispute by a malformed id", func(t *testing.T) {
 		l := &fakeLedger{}

@@ -9,6 +9,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/onboarding"
@@ -67,6 +68,13 @@ type Slasher interface {
 
 var _ Slasher = (*ledgerstore.Store)(nil)
 
+// BondStatuses reports an agent's reputation bond (*bonds.Service).
+type BondStatuses interface {
+	Status(ctx context.Context, agentDID string) (bonds.Status, error)
+}
+
+var _ BondStatuses = (*bonds.Service)(nil)
+
 // SlashRequest slashes an agent's stake for an enforcement case.
 type SlashRequest struct {
 	AgentDID string `json:"agent_did"`
@@ -80,6 +88,8 @@ type TEGServer struct {
 	Ledger TEGLedger
 	// Slasher serves disputes and slashes (nil: not served).
 	Slasher Slasher
+	// Bonds serves bond statuses (nil: not served).
+	Bonds BondStatuses
 	// Self is the registry's SPIFFE ID, the only caller admitted.
 	Self spiffeid.ID
 }
@@ -89,10 +99,22 @@ func (s *TEGServer) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathAccounts, s.serve(s.openAccount))
 	mux.HandleFunc("POST "+PathBondLock, s.serve(s.lockBond))
 	mux.HandleFunc("POST "+PathBondVoid, s.serve(s.voidBond))
+	if s.Bonds != nil {
+		mux.HandleFunc("GET "+PathBonds+"{did}", s.serve(s.bondStatus))
+	}
 	if s.Slasher != nil {
 		mux.HandleFunc("GET "+PathDisputes+"{id}", s.serve(s.dispute))
 		mux.HandleFunc("POST "+PathSlashes, s.serve(s.slash))
 	}
+}
+
+// bondStatus answers an agent's bond as the TEG's bond service sees it.
+func (s *TEGServer) bondStatus(r *http.Request) (any, error) {
+	did := r.PathValue("did")
+	if err := checkAccount(did, ledger.KindAgent); err != nil {
+		return nil, err
+	}
+	return s.Bonds.Status(r.Context(), did)
 }
 
 // dispute answers the ledger's whole record of a dispute: the reactor
@@ -246,6 +268,22 @@ func (c *TEGClient) LockBond(ctx context.Context, agentDID, devAccount string, a
 // VoidBond implements onboarding.Ledger.
 func (c *TEGClient) VoidBond(ctx context.Context, agentDID, devAccount string, amountUnits int64, key string) (ledgerstore.BondMove, error) {
 	return c.bond(ctx, PathBondVoid, BondRequest{AgentDID: agentDID, DevAccount: devAccount, AmountUnits: amountUnits, IdempotencyKey: key})
+}
+
+// Status reports the agent's bond from the TEG's process (the registry's
+// GET /agents/{did}/reputation-bond).
+func (c *TEGClient) Status(ctx context.Context, agentDID string) (bonds.Status, error) {
+	if err := checkAccount(agentDID, ledger.KindAgent); err != nil {
+		return bonds.Status{}, err
+	}
+	var out bonds.Status
+	if err := c.do(ctx, "TEG", http.MethodGet, PathBonds+agentDID, nil, nil, &out); err != nil {
+		return bonds.Status{}, err
+	}
+	if out.AgentDID != agentDID {
+		return bonds.Status{}, apperr.New(apperr.Unavailable, "the TEG answered for the bond of %q, not %q", out.AgentDID, agentDID)
+	}
+	return out, nil
 }
 
 // GetDispute implements disputes.Slasher.

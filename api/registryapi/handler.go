@@ -71,12 +71,20 @@ type Options struct {
 	// alone, which opens no accounts and takes no bond.
 	Onboarding *onboarding.Service
 	// Bonds answers GET /agents/{did}/reputation-bond (nil: 404, this
-	// registry runs no bonds).
-	Bonds *bonds.Service
+	// registry runs no bonds): *bonds.Service, or the TEG's process when
+	// the roles run apart.
+	Bonds BondStatuses
 
 	Now func() time.Time
 	Log *slog.Logger
 }
+
+// BondStatuses reports an agent's reputation bond (NotFound: none).
+type BondStatuses interface {
+	Status(ctx context.Context, agentDID string) (bonds.Status, error)
+}
+
+var _ BondStatuses = (*bonds.Service)(nil)
 
 // Handler serves the registry API.
 type Handler struct {
