@@ -93,10 +93,14 @@ func (s SplitSettings) Validate() error {
 
 // MissingFor names what a process hosting roles lacks to work split: the
 // TEG's URL for a registry without a TEG, the registry's for a TEG without
-// a registry ("" when nothing is missing).
+// a registry, the TEG for a worker ("" when nothing is missing).
 func (s SplitSettings) MissingFor(r Registry) string {
 	reg, teg := r.HasRole(RoleRegistry), r.HasRole(RoleTEG)
 	switch {
+	case r.HasRole(RoleWorker) && !teg:
+		// Processes polling one task queue must register the same
+		// workflows, and most of the registry's move money.
+		return "the teg role beside the worker role: the worker runs the TEG's workflows (settlement, holds, bonds) and goes with it"
 	case reg && !teg && s.TEGMTLSURL == "":
 		return "teg-mtls-url (env THEPROTOCOL_TEG_MTLS_URL): a registry without its TEG in the process opens agents' accounts and bonds on the TEG's process"
 	case teg && !reg && s.RegistryMTLSURL == "":

@@ -330,12 +330,16 @@ func postJSON(t *testing.T, cl *http.Client, url string, body, out any) int {
 func TestSplitRolesNeedTheOtherRolesAddress(t *testing.T) {
 	t.Parallel()
 	frame, reg := testRegistry(t)
-	for _, roles := range [][]string{{config.RoleRegistry}, {config.RoleRegistry, config.RoleWorker}, {config.RoleTEG, config.RoleWorker}} {
+	for msg, roles := range map[string][]string{
+		"teg-mtls-url":               {config.RoleRegistry},
+		"registry-mtls-url":          {config.RoleTEG, config.RoleWorker},
+		"teg role beside the worker": {config.RoleEventStore, config.RoleWorker},
+	} {
 		r := reg
 		r.Roles = roles
 		_, err := node.Start(context.Background(), node.Options{Frame: frame, Registry: r, PostgresAdminURL: "postgres://nowhere.invalid/x",
 			TemporalAddr: testenv.TemporalAddr(t), DataDir: t.TempDir(), Log: quietLog})
-		require.ErrorContains(t, err, "-mtls-url", "%v", roles)
+		require.ErrorContains(t, err, msg, "%v", roles)
 	}
 	r := reg
 	r.Roles = []string{config.RoleRegistry}
