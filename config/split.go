@@ -25,8 +25,9 @@ type SplitSettings struct {
 	// topology's roles for it, which name what the registry runs in all.
 	Roles []string
 	// EventStoreURL is the API base URL of the process hosting the frame's
-	// EventStore (-eventstore-url, THEPROTOCOL_EVENTSTORE_URL; empty: the
-	// mainframe's api_port in the topology).
+	// EventStore (-eventstore-url, THEPROTOCOL_EVENTSTORE_URL), used with
+	// Roles only (one registry, so one frame; the variable also serves
+	// `reputation`); otherwise the mainframe's api_port in the topology.
 	EventStoreURL string
 }
 
@@ -53,7 +54,7 @@ func (s *SplitSettings) registerFlags(fs *flag.FlagSet) {
 		s.Roles = splitList(v)
 		return nil
 	})
-	fs.StringVar(&s.EventStoreURL, "eventstore-url", s.EventStoreURL, "API base URL of the process hosting the frame's EventStore; empty: the mainframe's api_port (env THEPROTOCOL_EVENTSTORE_URL)")
+	fs.StringVar(&s.EventStoreURL, "eventstore-url", s.EventStoreURL, "with -roles: API base URL of the process hosting the frame's EventStore; empty: the mainframe's api_port (env THEPROTOCOL_EVENTSTORE_URL)")
 	fs.StringVar(&s.RegistryMTLSURL, "registry-mtls-url", s.RegistryMTLSURL, "mTLS base URL of this registry's registry process, for a process hosting the teg (or eventstore) role without the registry role (env THEPROTOCOL_REGISTRY_MTLS_URL)")
 }
 

@@ -92,7 +92,8 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 			esHost = mf.ID
 		}
 		esURL := fmt.Sprintf("http://%s", net.JoinHostPort(esHost, strconv.Itoa(mf.APIPort)))
-		if cfg.Split.EventStoreURL != "" {
+		esFixed := cfg.Split.EventStoreURL != "" && len(cfg.Split.Roles) > 0
+		if esFixed {
 			esURL = cfg.Split.EventStoreURL
 		}
 		for _, r := range f.Registries {
@@ -140,7 +141,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				return nil, fmt.Errorf("start node %s: %w", r.ID, err)
 			}
 			nodes = append(nodes, n)
-			if r.Mainframe && cfg.Split.EventStoreURL == "" {
+			if r.Mainframe && !esFixed {
 				esURL = n.URL()
 			}
 		}
