@@ -264,6 +264,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}
 
+	if err := n.prepareSplit(); err != nil {
+		return nil, err
+	}
 	engine := api.NewEngine(api.EngineOptions{Log: log, Registry: n.Metrics, MaxBodyBytes: o.MaxBodyBytes, Checks: n.checks(), TrustedProxies: o.TrustedProxies})
 	if err := n.mountRoutes(ctx, engine); err != nil {
 		return nil, err
@@ -378,7 +381,7 @@ func (n *Node) checks() []api.Check {
 	if n.kafka != nil {
 		checks = append(checks, api.Check{Name: "kafka", Fn: func(ctx context.Context) error { return n.kafka.Ping(ctx) }})
 	}
-	return checks
+	return append(checks, n.splitChecks()...)
 }
 
 // NodeInfo is GET /api/v1/node: who this node is.
@@ -394,9 +397,6 @@ type NodeInfo struct {
 
 func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	v1 := e.Group("/api/v1")
-	if err := n.prepareSplit(); err != nil {
-		return err
-	}
 	if err := n.openLedger(ctx); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/api/registryapi"
 	"github.com/theprotocol-dev/theprotocol/bonds"
 	"github.com/theprotocol-dev/theprotocol/config"
@@ -62,6 +63,19 @@ func (n *Node) prepareSplit() error {
 		}
 	}
 	return nil
+}
+
+// splitChecks are /readyz probes of the registry's other processes this
+// one depends on: named after the role, failing while it does not answer.
+func (n *Node) splitChecks() []api.Check {
+	var checks []api.Check
+	if c := n.split.teg; c != nil {
+		checks = append(checks, api.Check{Name: "teg", Fn: c.Ping})
+	}
+	if c := n.split.registry; c != nil {
+		checks = append(checks, api.Check{Name: "registry", Fn: c.Ping})
+	}
+	return checks
 }
 
 // wireSplit, after the registry role is mounted (or not), gives a node

@@ -300,6 +300,23 @@ func TestSplitRolesRunTheRegistryFlow(t *testing.T) {
 	require.Equal(t, 200, tc.call("GET", "/api/v1/agents/"+alice+"/balance", aliceTok, nil, &bal))
 	// 1000 granted, 5 × 10.5 and 100 paid to bob, 50 awarded by the ruling.
 	require.EqualValues(t, (1000-5*10.5-100+50)*100_000_000, bal.Available)
+
+	// The TEG's process stops: the registry's says so and creates no agent.
+	require.Equal(t, 200, rc.call("GET", "/readyz", "", nil, nil))
+	s.teg.Stop(ctx)
+	var ready struct {
+		Checks map[string]string `json:"checks"`
+	}
+	require.Equal(t, 503, rc.call("GET", "/readyz", "", nil, &ready))
+	require.Equal(t, "error", ready.Checks["teg"])
+	var bt struct {
+		Token string `json:"bootstrap_token"`
+	}
+	require.Equal(t, 201, rc.call("POST", "/api/v1/bootstrap-tokens", devTok, map[string]any{}, &bt))
+	var agents int
+	require.NoError(t, s.rgy.Pools[db.RoleRegistry].QueryRow(ctx, `SELECT count(*) FROM agents`).Scan(&agents))
+	require.Equal(t, 503, rc.call("POST", "/api/v1/agents", bt.Token, map[string]any{}, nil))
+	require.Equal(t, agents, countWhere(t, s.rgy.Pools[db.RoleRegistry], `SELECT count(*) FROM agents`), "no agent without its account")
 }
 
 // postJSON posts body (JSON, or nothing) over cl and decodes a 200 answer
@@ -346,4 +363,15 @@ func TestSplitRolesNeedTheOtherRolesAddress(t *testing.T) {
 	_, err := node.Start(context.Background(), node.Options{Frame: frame, Registry: r, PostgresAdminURL: "postgres://nowhere.invalid/x",
 		TemporalAddr: testenv.TemporalAddr(t), DataDir: t.TempDir(), Log: quietLog, Split: config.SplitSettings{TEGMTLSURL: "http://teg:1"}})
 	require.ErrorContains(t, err, "teg-mtls-url", "plain http is refused")
+}
+
+// A start that fails after the node is assembled (here: no Postgres)
+// returns the error and stops what it began, rather than panicking.
+func TestStartFailureReturnsTheError(t *testing.T) {
+	t.Parallel()
+	frame, reg := testRegistry(t)
+	n, err := node.Start(context.Background(), node.Options{Frame: frame, Registry: reg, PostgresAdminURL: "postgres://nobody@nowhere.invalid:5432/x?connect_timeout=2",
+		TemporalAddr: testenv.TemporalAddr(t), DataDir: t.TempDir(), Log: quietLog})
+	require.Error(t, err)
+	require.Nil(t, n)
 }

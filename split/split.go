@@ -132,6 +132,18 @@ type caller struct {
 // the registry's own identity). Until then every call is Unavailable.
 func (c *caller) Arm(cl *http.Client) { c.http.Store(cl) }
 
+// PathWhoAmI is every mTLS listener's identity echo, which Ping calls.
+const PathWhoAmI = "/internal/v1/whoami"
+
+// Ping reports whether the other process answers on its mTLS listener
+// with the registry's identity (the readiness check).
+func (c *caller) Ping(ctx context.Context) error {
+	var out struct {
+		Node string `json:"node"`
+	}
+	return c.do(ctx, "other role's process", http.MethodGet, PathWhoAmI, nil, nil, &out)
+}
+
 // do sends one request. Transport failures, 5xx answers and refusals of
 // this process's identity (a deployment fault, not the user's) are
 // Unavailable; other refusals keep their code.

@@ -70,6 +70,7 @@ func TestServeSplitRolesInThreeProcesses(t *testing.T) {
 	rgy := proc{roles: "registry", api: free(), mtls: free(), bd: free()}
 	dataDir := t.TempDir()
 	pgURL := testenv.PostgresURL(t)
+	hc := &http.Client{Timeout: 30 * time.Second} // a hung process fails the test, with its logs
 	base := config.Registry{ID: reg, Mainframe: true, Roles: []string{config.RoleRegistry, config.RoleTEG, config.RoleEventStore}, Namespace: testenv.TestNamespace}
 	frame := config.Frame{ID: "f" + reg, TrustDomain: "f" + reg + ".theprotocol.test", Currency: "AVT", Genesis: true, GenesisSupplyUnits: 1_000_000_00000000}
 	t.Cleanup(func() {
@@ -112,7 +113,9 @@ func TestServeSplitRolesInThreeProcesses(t *testing.T) {
 				t.Fatalf("serve -roles %s exited: %v\n%s", p.roles, err, logs.String())
 			default:
 			}
-			res, err := http.Get(url(p.api, "http") + "/readyz")
+			// Live, not ready: the TEG's and the registry's processes are
+			// each unready until the other answers.
+			res, err := hc.Get(url(p.api, "http") + "/healthz")
 			if err == nil {
 				res.Body.Close()
 				if res.StatusCode == 200 {
@@ -146,7 +149,7 @@ func TestServeSplitRolesInThreeProcesses(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		res, err := http.DefaultClient.Do(req)
+		res, err := hc.Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()
 		if out != nil {
