@@ -364,14 +364,3 @@ func TestSplitRolesNeedTheOtherRolesAddress(t *testing.T) {
 		TemporalAddr: testenv.TemporalAddr(t), DataDir: t.TempDir(), Log: quietLog, Split: config.SplitSettings{TEGMTLSURL: "http://teg:1"}})
 	require.ErrorContains(t, err, "teg-mtls-url", "plain http is refused")
 }
-
-// A start that fails after the node is assembled (here: no Postgres)
-// returns the error and stops what it began, rather than panicking.
-func TestStartFailureReturnsTheError(t *testing.T) {
-	t.Parallel()
-	frame, reg := testRegistry(t)
-	n, err := node.Start(context.Background(), node.Options{Frame: frame, Registry: reg, PostgresAdminURL: "postgres://nobody@nowhere.invalid:5432/x?connect_timeout=2",
-		TemporalAddr: testenv.TemporalAddr(t), DataDir: t.TempDir(), Log: quietLog})
-	require.Error(t, err)
-	require.Nil(t, n)
-}
