@@ -93,6 +93,7 @@ func (n *Node) startMTLS() error {
 	}
 	n.attachSupplyAuditTLS(mux, td)
 	n.attachSplitTLS(mux)
+	n.attachPaidTLS(mux)
 	if err := n.attachBridgeTLS(ctx, mux, td, src); err != nil {
 		_ = ln.Close()
 		return err

@@ -54,6 +54,10 @@ type Service struct {
 	Frame    string
 	Currency string
 	Now      func() time.Time
+	// Cross pays payees of other registries of the frame and forwards
+	// the settlement of other registries' tokens (nil: payees must live
+	// here and tokens be this registry's).
+	Cross *Cross
 }
 
 func (s *Service) now() time.Time {
@@ -85,26 +89,32 @@ type Issued struct {
 }
 
 type issuedPayload struct {
-	HoldID      uuid.UUID `json:"hold_id"`
-	Payer       string    `json:"payer"`
-	Payee       string    `json:"payee"`
-	MaxUnits    int64     `json:"max_units"`
-	Currency    string    `json:"currency"`
-	ExpiresAt   time.Time `json:"expires_at"`
-	Nonce       string    `json:"nonce"`
-	Description string    `json:"description,omitempty"`
+	HoldID        uuid.UUID `json:"hold_id"`
+	Payer         string    `json:"payer"`
+	Payee         string    `json:"payee"`
+	MaxUnits      int64     `json:"max_units"`
+	Currency      string    `json:"currency"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	Nonce         string    `json:"nonce"`
+	Description   string    `json:"description,omitempty"`
+	PayeeRegistry string    `json:"payee_registry,omitempty"`
 }
 
+// settledPayload: for a payee on another registry, TransferID is the
+// cross-registry transfer (pending when this is written; its legs'
+// events follow) and FeeUnits/NetUnits are what the payee's registry
+// charges and credits when it commits.
 type settledPayload struct {
-	HoldID     uuid.UUID `json:"hold_id"`
-	Payer      string    `json:"payer"`
-	Payee      string    `json:"payee"`
-	MaxUnits   int64     `json:"max_units"`
-	Units      int64     `json:"units"`
-	FeeUnits   int64     `json:"fee_units"`
-	NetUnits   int64     `json:"net_units"`
-	TransferID uuid.UUID `json:"transfer_id"`
-	Nonce      string    `json:"nonce"`
+	HoldID        uuid.UUID `json:"hold_id"`
+	Payer         string    `json:"payer"`
+	Payee         string    `json:"payee"`
+	MaxUnits      int64     `json:"max_units"`
+	Units         int64     `json:"units"`
+	FeeUnits      int64     `json:"fee_units"`
+	NetUnits      int64     `json:"net_units"`
+	TransferID    uuid.UUID `json:"transfer_id"`
+	Nonce         string    `json:"nonce"`
+	PayeeRegistry string    `json:"payee_registry,omitempty"`
 }
 
 type releasedPayload struct {
@@ -135,22 +145,33 @@ func (s *Service) Issue(ctx context.Context, r IssueRequest) (Issued, error) {
 		return Issued{}, err
 	}
 	now := s.now()
-	h, err := s.Ledger.PlaceHoldWith(ctx, ledgerstore.HoldRequest{
-		From: r.Payer, To: r.Payee, AmountUnits: r.MaxUnits, Memo: r.Description,
-		ExpiresAt: now.Add(ttl), IdempotencyKey: r.IdempotencyKey,
-	}, func(h ledgerstore.Hold, _ *ledgerstore.Transfer) ([]events.Envelope, error) {
+	home := "" // the payee's registry when it is another one
+	issued := func(h ledgerstore.Hold, _ *ledgerstore.Transfer) ([]events.Envelope, error) {
 		env, err := event(events.TypePaymentTokenIssued, "payment-token-issued-", h, now, issuedPayload{
-			HoldID: h.ID, Payer: h.From, Payee: h.To, MaxUnits: h.AmountUnits, Currency: s.Currency,
-			ExpiresAt: h.ExpiresAt, Nonce: nonce, Description: h.Memo,
+			HoldID: h.ID, Payer: h.From, Payee: r.Payee, MaxUnits: h.AmountUnits, Currency: s.Currency,
+			ExpiresAt: h.ExpiresAt, Nonce: nonce, Description: h.Memo, PayeeRegistry: home,
 		})
 		return []events.Envelope{env}, err
-	})
+	}
+	hr := ledgerstore.HoldRequest{
+		From: r.Payer, To: r.Payee, AmountUnits: r.MaxUnits, Memo: r.Description,
+		ExpiresAt: now.Add(ttl), IdempotencyKey: r.IdempotencyKey,
+	}
+	h, err := s.Ledger.PlaceHoldWith(ctx, hr, issued)
 	if err != nil {
-		return Issued{}, err
+		// Not known here: perhaps the payee lives on a peer registry (the
+		// local path, the common one, costs no lookup).
+		if home, err = s.payeeHome(ctx, r.Payee, err); err != nil {
+			return Issued{}, err
+		}
+		if h, err = s.Cross.Ledger.PlacePaidXferHold(ctx, hr, home, issued); err != nil {
+			return Issued{}, err
+		}
 	}
 	c := paytoken.Claims{
-		Issuer: s.Issuer, Payer: h.From, Payee: h.To, HoldID: h.ID, MaxUnits: h.AmountUnits, Currency: s.Currency,
+		Issuer: s.Issuer, Payer: h.From, Payee: r.Payee, HoldID: h.ID, MaxUnits: h.AmountUnits, Currency: s.Currency,
 		IssuedAt: now.Unix(), ExpiresAt: h.ExpiresAt.Unix(), Nonce: nonce, Registry: s.Registry, Frame: s.Frame,
+		PayeeRegistry: home,
 	}
 	tok, err := paytoken.Sign(s.Key, c)
 	if err != nil {
@@ -159,11 +180,19 @@ func (s *Service) Issue(ctx context.Context, r IssueRequest) (Issued, error) {
 	return Issued{Token: tok, Claims: c, Hold: h}, nil
 }
 
-// Settled is a settled token: its hold (posted) and the transfer.
+// Settled is a settled token. For a payee here the hold was posted
+// (Status "posted") by transfer TransferID; for a payee on another
+// registry (TargetRegistry) TransferID is the cross-registry transfer
+// accepted in the hold's place (Status its state, "pending" at first), and
+// FeeUnits/NetUnits are what the payee's registry charges and credits
+// when it commits.
 type Settled struct {
-	Claims   paytoken.Claims
-	Hold     ledgerstore.Hold
-	Transfer ledgerstore.Transfer
+	Claims                          paytoken.Claims
+	HoldID, TransferID              uuid.UUID
+	Payer, Payee                    string
+	AmountUnits, FeeUnits, NetUnits int64
+	Status                          string
+	TargetRegistry                  string
 }
 
 // Settle posts the token's hold for amountUnits (1..max) to the payee,
@@ -171,19 +200,26 @@ type Settled struct {
 // forged or malformed tokens are Invalid, another payee's Forbidden, an
 // expired one FailedPrecondition, an amount over the maximum Invalid, a
 // token already settled Conflict, one released FailedPrecondition.
+//
+// A token of another registry of the frame is forwarded to it (the payee
+// lives here, the payer there); a token whose payee lives on another
+// registry becomes a cross-registry transfer (settleCross).
 func (s *Service) Settle(ctx context.Context, caller, tok string, amountUnits int64) (Settled, error) {
+	if issuer, ok, err := s.foreign(tok, caller); ok || err != nil {
+		if err != nil {
+			return Settled{}, err
+		}
+		return s.Cross.Peers.Settle(ctx, issuer, caller, tok, amountUnits)
+	}
 	c, err := paytoken.VerifyFor(tok, caller, s.Keys(), s.now())
 	if err != nil {
 		return Settled{}, err
 	}
-	if c.Registry != s.Registry {
-		return Settled{}, apperr.New(apperr.Invalid, "payment token was issued by registry %q; settle it there", c.Registry)
+	if err := s.settleable(c, amountUnits); err != nil {
+		return Settled{}, err
 	}
-	if amountUnits <= 0 {
-		return Settled{}, apperr.New(apperr.Invalid, "the amount to settle must be positive")
-	}
-	if amountUnits > c.MaxUnits {
-		return Settled{}, apperr.New(apperr.Invalid, "cannot settle %s from a payment token of at most %s", money.Format(amountUnits), money.Format(c.MaxUnits))
+	if c.PayeeRegistry != "" {
+		return s.settleCross(ctx, c, amountUnits, false)
 	}
 	now := s.now()
 	h, t, err := s.Ledger.PostHoldWith(ctx, c.HoldID, amountUnits, func(h ledgerstore.Hold, t *ledgerstore.Transfer) ([]events.Envelope, error) {
@@ -204,13 +240,34 @@ func (s *Service) Settle(ctx context.Context, caller, tok string, amountUnits in
 	case h.Replayed:
 		return Settled{}, apperr.New(apperr.Conflict, "payment token was already settled (transfer %s)", t.ID)
 	}
-	return Settled{Claims: c, Hold: h, Transfer: t}, nil
+	return Settled{Claims: c, HoldID: h.ID, TransferID: t.ID, Payer: h.From, Payee: h.To, AmountUnits: t.AmountUnits,
+		FeeUnits: t.FeeUnits, NetUnits: t.NetUnits, Status: string(h.Status)}, nil
+}
+
+// settleable checks a verified token against this registry and the amount.
+func (s *Service) settleable(c paytoken.Claims, amountUnits int64) error {
+	if c.Registry != s.Registry {
+		return apperr.New(apperr.Invalid, "payment token was issued by registry %q; settle it there", c.Registry)
+	}
+	if amountUnits <= 0 {
+		return apperr.New(apperr.Invalid, "the amount to settle must be positive")
+	}
+	if amountUnits > c.MaxUnits {
+		return apperr.New(apperr.Invalid, "cannot settle %s from a payment token of at most %s", money.Format(amountUnits), money.Format(c.MaxUnits))
+	}
+	return nil
 }
 
 // Release voids the token's hold: the payee declines the payment, or the
 // payer withdraws it before it is settled. Releasing twice returns the
 // voided hold again; releasing a settled token is FailedPrecondition.
 func (s *Service) Release(ctx context.Context, caller, tok string) (ledgerstore.Hold, error) {
+	if issuer, ok, err := s.foreign(tok, caller); ok || err != nil {
+		if err != nil {
+			return ledgerstore.Hold{}, err
+		}
+		return s.Cross.Peers.Release(ctx, issuer, caller, tok)
+	}
 	c, err := paytoken.Verify(tok, s.Keys(), s.now())
 	if err != nil {
 		return ledgerstore.Hold{}, err
@@ -218,6 +275,10 @@ func (s *Service) Release(ctx context.Context, caller, tok string) (ledgerstore.
 	if caller != c.Payee && caller != c.Payer {
 		return ledgerstore.Hold{}, paytoken.ErrWrongAudience
 	}
+	return s.release(ctx, c, caller)
+}
+
+func (s *Service) release(ctx context.Context, c paytoken.Claims, caller string) (ledgerstore.Hold, error) {
 	if c.Registry != s.Registry {
 		return ledgerstore.Hold{}, apperr.New(apperr.Invalid, "payment token was issued by registry %q; release it there", c.Registry)
 	}
@@ -234,6 +295,15 @@ func (s *Service) Release(ctx context.Context, caller, tok string) (ledgerstore.
 	if apperr.Is(err, apperr.FailedPrecondition) {
 		return ledgerstore.Hold{}, apperr.Wrap(err, apperr.FailedPrecondition, "payment token was already settled")
 	}
+	if err == nil && h.Replayed && c.PayeeRegistry != "" && s.Cross != nil {
+		// A cross-registry token's hold is voided when it is settled
+		// (its transfer holds the amount due): that is no release.
+		if x, settled, xerr := s.Cross.Ledger.PaidXferOf(ctx, c.Payer, c.HoldID); xerr != nil {
+			return ledgerstore.Hold{}, xerr
+		} else if settled {
+			return ledgerstore.Hold{}, apperr.New(apperr.FailedPrecondition, "payment token was already settled (transfer %s)", x.ID)
+		}
+	}
 	return h, err
 }
 
@@ -241,7 +311,11 @@ func (s *Service) Release(ctx context.Context, caller, tok string) (ledgerstore.
 // token signed for another ledger's hold ID, or a bug): the transaction
 // rolls back.
 func matches(c paytoken.Claims, h ledgerstore.Hold) error {
-	if h.From != c.Payer || h.To != c.Payee || h.AmountUnits != c.MaxUnits {
+	to := c.Payee
+	if c.PayeeRegistry != "" {
+		to = ledgerstore.TransitAccount(c.PayeeRegistry)
+	}
+	if h.From != c.Payer || h.To != to || h.AmountUnits != c.MaxUnits {
 		return apperr.New(apperr.Invalid, "payment token does not match its hold")
 	}
 	return nil

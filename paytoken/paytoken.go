@@ -52,6 +52,11 @@ type Claims struct {
 	Nonce     string    `json:"nonce"` // random; lets a payee refuse a token it has seen
 	Registry  string    `json:"reg"`   // the issuing registry's ID (where to settle)
 	Frame     string    `json:"frame"`
+	// PayeeRegistry is the payee's home registry when it is not the
+	// issuer (a cross-registry payment): only that registry may settle or
+	// release the token on the payee's behalf. Empty: the payee lives on
+	// the issuing registry.
+	PayeeRegistry string `json:"preg,omitempty"`
 }
 
 // Validate checks the claims' shape (not their signature or time).
@@ -71,6 +76,8 @@ func (c Claims) Validate() error {
 		return apperr.New(apperr.Invalid, "payment token expires before it was issued")
 	case len(c.Nonce) < 16:
 		return apperr.New(apperr.Invalid, "payment token nonce is too short")
+	case c.PayeeRegistry == c.Registry:
+		return apperr.New(apperr.Invalid, "payment token names its own registry as the payee's other registry")
 	}
 	return nil
 }
@@ -185,6 +192,32 @@ func Verify(tok string, keys KeyFunc, now time.Time) (Claims, error) {
 	}
 	if now.Unix() >= c.ExpiresAt {
 		return Claims{}, ErrExpired
+	}
+	return c, nil
+}
+
+// Peek decodes a token's claims WITHOUT checking its signature, type or
+// expiry. It is only for routing: a registry that did not issue a token
+// reads where to forward it (Registry, Frame); the issuer verifies it.
+// Never trust what it returns.
+func Peek(tok string) (Claims, error) {
+	if len(tok) == 0 || len(tok) > MaxLen {
+		return Claims{}, ErrMalformed
+	}
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return Claims{}, ErrMalformed
+	}
+	praw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return Claims{}, ErrMalformed
+	}
+	var c Claims
+	if err := strictDecode(praw, &c); err != nil {
+		return Claims{}, ErrMalformed
+	}
+	if err := c.Validate(); err != nil {
+		return Claims{}, err
 	}
 	return c, nil
 }

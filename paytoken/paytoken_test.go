@@ -113,3 +113,37 @@ func TestAnyByteChangeIsRefused(t *testing.T) {
 	}
 	require.NoError(t, quick.Check(f, &quick.Config{MaxCount: 3000}))
 }
+
+// A cross-registry token names the payee's registry under the signature
+// (changing it breaks the signature); Peek reads the claims without
+// verifying them, only to route a token to its issuer.
+func TestPayeeRegistryIsSignedAndPeekOnlyRoutes(t *testing.T) {
+	key, c, now := fixture(t)
+	keys := paytoken.StaticKeys(iss, key.Public().(ed25519.PublicKey))
+	c.PayeeRegistry = "alpha-op1"
+	tok, err := paytoken.Sign(key, c)
+	require.NoError(t, err)
+	got, err := paytoken.VerifyFor(tok, c.Payee, keys, now)
+	require.NoError(t, err)
+	require.Equal(t, "alpha-op1", got.PayeeRegistry)
+
+	parts := strings.Split(tok, ".")
+	moved := c
+	moved.PayeeRegistry = "alpha-op2"
+	raw, _ := json.Marshal(moved)
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw) + "." + parts[2]
+	_, err = paytoken.Verify(tampered, keys, now)
+	require.ErrorIs(t, err, paytoken.ErrSignature)
+	peeked, err := paytoken.Peek(tampered)
+	require.NoError(t, err, "Peek does not verify")
+	require.Equal(t, "alpha-op2", peeked.PayeeRegistry)
+
+	self := c
+	self.PayeeRegistry = c.Registry
+	_, err = paytoken.Sign(key, self)
+	require.True(t, apperr.Is(err, apperr.Invalid), "the issuer is not the payee's other registry")
+	for _, bad := range []string{"", "a.b", "a.!!.c", strings.Repeat("x", paytoken.MaxLen+1)} {
+		_, err := paytoken.Peek(bad)
+		require.Error(t, err, bad)
+	}
+}

@@ -40,6 +40,9 @@ type TokenResponse struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	Nonce     string    `json:"nonce"`
 	Registry  string    `json:"registry"`
+	// PayeeRegistry is the payee's registry when it is another one of
+	// the frame (the payee settles there; the payment crosses over).
+	PayeeRegistry string `json:"payee_registry,omitempty"`
 }
 
 // SettleRequest is the body of POST /payments/settle.
@@ -49,16 +52,22 @@ type SettleRequest struct {
 	Amount      string `json:"amount,omitempty"`
 }
 
-// SettleResponse is a settled payment.
+// SettleResponse is a settled payment. Status "posted": paid here by
+// transfer transfer_id. A payee on another registry (target_registry) is
+// paid by the cross-registry transfer transfer_id (status its state,
+// "pending" at first; GET /transfers/{id} at the payer's registry follows
+// it), and fee_units/net_units are what the payee's registry charges and
+// credits when it commits.
 type SettleResponse struct {
-	HoldID      uuid.UUID `json:"hold_id"`
-	TransferID  uuid.UUID `json:"transfer_id"`
-	Payer       string    `json:"payer"`
-	Payee       string    `json:"payee"`
-	AmountUnits int64     `json:"amount_units"`
-	FeeUnits    int64     `json:"fee_units"`
-	NetUnits    int64     `json:"net_units"`
-	Status      string    `json:"status"`
+	HoldID         uuid.UUID `json:"hold_id"`
+	TransferID     uuid.UUID `json:"transfer_id"`
+	Payer          string    `json:"payer"`
+	Payee          string    `json:"payee"`
+	AmountUnits    int64     `json:"amount_units"`
+	FeeUnits       int64     `json:"fee_units"`
+	NetUnits       int64     `json:"net_units"`
+	Status         string    `json:"status"`
+	TargetRegistry string    `json:"target_registry,omitempty"`
 }
 
 // ReleaseRequest is the body of POST /payments/release.
@@ -151,6 +160,7 @@ func (h *Handler) issue(c *gin.Context) {
 	c.JSON(http.StatusCreated, TokenResponse{
 		Token: out.Token, HoldID: cl.HoldID, Payer: cl.Payer, Payee: cl.Payee, MaxUnits: cl.MaxUnits,
 		MaxAmount: money.Format(cl.MaxUnits), Currency: cl.Currency, ExpiresAt: cl.Expiry(), Nonce: cl.Nonce, Registry: cl.Registry,
+		PayeeRegistry: cl.PayeeRegistry,
 	})
 }
 
@@ -180,8 +190,8 @@ func (h *Handler) settle(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, SettleResponse{
-		HoldID: s.Hold.ID, TransferID: s.Transfer.ID, Payer: s.Hold.From, Payee: s.Hold.To, AmountUnits: s.Transfer.AmountUnits,
-		FeeUnits: s.Transfer.FeeUnits, NetUnits: s.Transfer.NetUnits, Status: string(s.Hold.Status),
+		HoldID: s.HoldID, TransferID: s.TransferID, Payer: s.Payer, Payee: s.Payee, AmountUnits: s.AmountUnits,
+		FeeUnits: s.FeeUnits, NetUnits: s.NetUnits, Status: s.Status, TargetRegistry: s.TargetRegistry,
 	})
 }
 

@@ -108,6 +108,12 @@ func (s *Store) placeHold(ctx context.Context, r HoldRequest, extra HoldEvents) 
 	if err := r.validate(now); err != nil {
 		return Hold{}, err
 	}
+	return s.insertHold(ctx, r, extra, now)
+}
+
+// insertHold is placeHold after validation (r.IdempotencyKey may be a
+// store-made key).
+func (s *Store) insertHold(ctx context.Context, r HoldRequest, extra HoldEvents, now time.Time) (Hold, error) {
 	var out Hold
 	for attempt := 0; ; attempt++ {
 		err := s.db.Tx(ctx, func(tx pgx.Tx) error {

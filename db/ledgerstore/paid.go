@@ -2,12 +2,21 @@ package ledgerstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/db"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore/internal/tegdb"
 	"github.com/theprotocol-dev/theprotocol/events"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/money"
+	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
 // HoldEvents builds events that commit in the same transaction as a hold's
@@ -46,4 +55,184 @@ func (s *Store) writeExtraHoldEvents(ctx context.Context, tx pgx.Tx, extra HoldE
 		return err
 	}
 	return s.writeEvents(ctx, tx, envs)
+}
+
+// Payment tokens for a payee on another registry of the frame. Issuing
+// reserves the maximum with a hold to transit:<payee's registry> whose key
+// is store-made ("#paid:<caller key>"), so the hand-operated hold routes
+// refuse it (CrossRegistry) and the expiry sweep voids it like any other.
+// Settling turns that hold into a cross-registry transfer in one
+// transaction: the token's hold is voided and a pending transfer of the
+// amount due is accepted with its own hold, exactly as BeginXfer would; the
+// settlement saga then carries it. The transfer's key is
+// "#paid:<token hold id>", unique per payer, so a token becomes at most one
+// transfer whatever retries, duplicates or crashes happen.
+
+const paidXferPref = "#paid:"
+
+// paidHoldKey is the token hold's store-made key for a caller's key (a
+// digest when prefixing would pass the column's 200 characters).
+func paidHoldKey(key string) string {
+	if len(paidXferPref)+len(key) <= 200 {
+		return paidXferPref + key
+	}
+	d := sha256.Sum256([]byte(key))
+	return paidXferPref + "sha256:" + hex.EncodeToString(d[:])
+}
+
+func paidXferKey(holdID uuid.UUID) string { return paidXferPref + holdID.String() }
+
+// PlacePaidXferHold reserves r.AmountUnits of r.From for a payee whose
+// home is registry target: a hold to transit:<target> (r.To is ignored).
+// Idempotent per (From, r.IdempotencyKey) like PlaceHold; extra's events
+// commit with it. Errors: those of PlaceHold.
+func (s *Store) PlacePaidXferHold(ctx context.Context, r HoldRequest, target string, extra HoldEvents) (Hold, error) {
+	now := s.clock()
+	r.ExpiresAt = r.ExpiresAt.UTC().Truncate(time.Microsecond)
+	if k, err := ledger.KindOf(TransitAccount(target)); err != nil || k != ledger.KindTransit || target == s.outbox.Registry {
+		return Hold{}, apperr.New(apperr.Invalid, "registry %q is not a peer registry ID", clipID(target))
+	}
+	r.To = TransitAccount(target)
+	if err := r.validate(now); err != nil {
+		return Hold{}, err
+	}
+	if err := s.ensureTransit(ctx, target); err != nil {
+		return Hold{}, err
+	}
+	r.IdempotencyKey = paidHoldKey(r.IdempotencyKey)
+	return s.insertHold(ctx, r, extra, now)
+}
+
+// PaidXferEvents builds events that commit with a settlement's conversion:
+// h is the token's hold (voided), x the transfer accepted in its place.
+type PaidXferEvents func(h Hold, x Xfer) ([]events.Envelope, error)
+
+// SettlePaidXfer settles a cross-registry payment token's hold for
+// amountUnits (1..its amount) to payee, whose home is target: in one
+// transaction the hold is voided (HoldVoided) and a pending cross-registry
+// transfer payer → payee of amountUnits is accepted with its own hold
+// (HoldPlaced), plus extra's events. The caller hands the transfer to the
+// settlement batcher; if it crashes first, the batcher's recovery finds
+// the pending row. A second call for the same hold returns the same
+// transfer (Replayed) when the amount is the same, Conflict otherwise.
+// Errors: NotFound, Invalid (not such a hold, amount out of range),
+// FailedPrecondition (released, expired).
+func (s *Store) SettlePaidXfer(ctx context.Context, holdID uuid.UUID, amountUnits int64, payee, target string, extra PaidXferEvents) (Hold, Xfer, error) {
+	if amountUnits <= 0 {
+		return Hold{}, Xfer{}, apperr.New(apperr.Invalid, "the amount to settle must be positive")
+	}
+	if _, err := ledger.TransferFee(amountUnits, ledger.BaseFeeBps); err != nil {
+		return Hold{}, Xfer{}, apperr.New(apperr.Invalid, "%s", err.Error())
+	}
+	var h Hold
+	var x Xfer
+	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		now := s.clock()
+		row, err := s.q.HoldGetForUpdate(ctx, tx, holdID)
+		if err != nil {
+			return db.NotFound(err, "hold %s not found", holdID)
+		}
+		h = holdFromRow(row)
+		if !strings.HasPrefix(h.IdempotencyKey, paidXferPref) || h.To != TransitAccount(target) {
+			return apperr.New(apperr.Invalid, "hold %s is not a payment reserved for registry %q", holdID, clipID(target))
+		}
+		// The hold's lock serialises settlements of one token; the
+		// transfer row, once there, is the answer to every later one.
+		xr, err := s.q.XferByClientKey(ctx, tx, tegdb.XferByClientKeyParams{Sender: h.From, ClientKey: paidXferKey(h.ID)})
+		switch {
+		case err == nil:
+			x = xferFromRow(xr)
+			if x.AmountUnits != amountUnits || x.To != payee {
+				return apperr.New(apperr.Conflict, "payment %s was already settled with %s", holdID, money.Format(x.AmountUnits))
+			}
+			x.Replayed, h.Replayed = true, true
+			return nil
+		case !db.IsNotFound(err):
+			return err
+		}
+		switch {
+		case h.Status != HoldActive:
+			return apperr.New(apperr.FailedPrecondition, "hold %s is %s", holdID, h.Status)
+		case !now.Before(h.ExpiresAt):
+			return apperr.New(apperr.FailedPrecondition, "hold %s expired at %s", holdID, h.ExpiresAt.Format(time.RFC3339))
+		case amountUnits > h.AmountUnits:
+			return apperr.New(apperr.Invalid, "cannot settle %s from a payment of at most %s", money.Format(amountUnits), money.Format(h.AmountUnits))
+		}
+		key := balKey{h.From, ledger.BucketLiquid}
+		locked, err := s.lockBalances(ctx, tx, map[balKey]struct{}{key: {}})
+		if err != nil {
+			return err
+		}
+		b := locked[key]
+		if b == nil || b.newHeld < h.AmountUnits {
+			return apperr.New(apperr.Internal, "hold %s: held units of %s out of step", h.ID, h.From)
+		}
+		// The token reserved the maximum; the transfer reserves what is
+		// due (≤ maximum, so it always fits).
+		b.newHeld += amountUnits - h.AmountUnits
+		if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
+			return err
+		}
+		if err := s.q.HoldFinish(ctx, tx, tegdb.HoldFinishParams{Status: string(HoldVoided), Now: now, ID: h.ID}); err != nil {
+			return err
+		}
+		h.Status, h.UpdatedAt = HoldVoided, now
+		id, err := newID()
+		if err != nil {
+			return err
+		}
+		xh := Hold{From: h.From, To: h.To, AmountUnits: amountUnits, Status: HoldActive, Memo: h.Memo,
+			IdempotencyKey: xferClientPref + id.String(), ExpiresAt: now.Add(XferHoldTTL), CreatedAt: now, UpdatedAt: now}
+		if xh.ID, err = newID(); err != nil {
+			return err
+		}
+		if err := s.q.HoldInsert(ctx, tx, tegdb.HoldInsertParams{
+			ID: xh.ID, AccountID: xh.From, Receiver: xh.To, AmountUnits: xh.AmountUnits, Memo: xh.Memo,
+			ClientKey: xh.IdempotencyKey, ExpiresAt: xh.ExpiresAt, Now: now,
+		}); err != nil {
+			return err
+		}
+		x = Xfer{ID: id, From: h.From, To: payee, Target: target, AmountUnits: amountUnits, Memo: h.Memo,
+			IdempotencyKey: paidXferKey(h.ID), HoldID: xh.ID, Status: xferstate.Pending, CreatedAt: now, UpdatedAt: now}
+		if err := s.q.XferInsert(ctx, tx, tegdb.XferInsertParams{
+			ID: x.ID, Sender: x.From, Receiver: x.To, TargetRegistry: x.Target, AmountUnits: x.AmountUnits,
+			Memo: x.Memo, ClientKey: x.IdempotencyKey, HoldID: xh.ID, Now: now,
+		}); err != nil {
+			return err
+		}
+		voided, err := holdEvent(EventHoldVoided, "hold-voided-", h, now)
+		if err != nil {
+			return err
+		}
+		placed, err := holdEvent(EventHoldPlaced, "hold-placed-", xh, now)
+		if err != nil {
+			return err
+		}
+		envs := []events.Envelope{voided, placed}
+		if extra != nil {
+			more, err := extra(h, x)
+			if err != nil {
+				return err
+			}
+			envs = append(envs, more...)
+		}
+		return s.writeEvents(ctx, tx, envs)
+	})
+	if err != nil {
+		return Hold{}, Xfer{}, err
+	}
+	return h, x, nil
+}
+
+// PaidXferOf returns the transfer a cross-registry payment token's hold
+// was settled into (found false: not settled).
+func (s *Store) PaidXferOf(ctx context.Context, payer string, holdID uuid.UUID) (Xfer, bool, error) {
+	r, err := s.q.XferByClientKey(ctx, s.pool, tegdb.XferByClientKeyParams{Sender: payer, ClientKey: paidXferKey(holdID)})
+	if db.IsNotFound(err) {
+		return Xfer{}, false, nil
+	}
+	if err != nil {
+		return Xfer{}, false, err
+	}
+	return xferFromRow(r), true, nil
 }

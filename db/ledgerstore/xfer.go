@@ -59,7 +59,11 @@ const (
 
 // CrossRegistry reports whether h reserves a cross-registry transfer (only
 // its settlement may post or void it).
-func (h Hold) CrossRegistry() bool { return strings.HasPrefix(h.IdempotencyKey, xferClientPref) }
+// A payment token's hold for a payee on another registry counts too: only
+// its settlement (SettlePaidXfer) or release may decide it.
+func (h Hold) CrossRegistry() bool {
+	return strings.HasPrefix(h.IdempotencyKey, xferClientPref) || strings.HasPrefix(h.IdempotencyKey, paidXferPref)
+}
 
 // TransitAccount is the account that carries value to or from peer.
 func TransitAccount(peer string) string { return "transit:" + peer }

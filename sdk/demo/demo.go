@@ -26,6 +26,11 @@ type Config struct {
 	PriceUnits                       int64 // one call's price (0: 1 AVT)
 	ClientFunds                      int64 // granted to the client (0: ten prices)
 	Log                              func(format string, args ...any)
+	// ServiceAPI, when set, is another registry of the same frame where
+	// the service agent lives (its own developer signs up there, funded
+	// by a cross-registry transfer from the first developer): the paid
+	// calls then settle across registries.
+	ServiceAPI string
 }
 
 // Result is what happened, for the caller to check.
@@ -70,11 +75,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("sign up: %w", err)
 	}
 	devc := api.Developer(dev.APIKey)
-	// Two reputation bonds of 50 AVT come from the developer's wallet.
-	if err := admin.Grant(ctx, dev.AccountID, 200*100_000_000, "demo developer"); err != nil {
+	// Two reputation bonds of 50 AVT come from the developer's wallet
+	// (and 100 AVT more for the service's developer on another registry).
+	if err := admin.Grant(ctx, dev.AccountID, 300*100_000_000, "demo developer"); err != nil {
 		return Result{}, fmt.Errorf("fund developer: %w", err)
 	}
-	svcCreds, err := devc.RegisterAgent(ctx)
+	svcAPI, svcDev := api, devc
+	if cfg.ServiceAPI != "" && cfg.ServiceAPI != cfg.API {
+		if svcAPI, svcDev, err = serviceDeveloper(ctx, devc, cfg.ServiceAPI, logf); err != nil {
+			return Result{}, err
+		}
+	}
+	svcCreds, err := svcDev.RegisterAgent(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("register service agent: %w", err)
 	}
@@ -89,14 +101,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := admin.Grant(ctx, cliCreds.DID, funds, "demo client"); err != nil {
 		return Result{}, fmt.Errorf("fund client: %w", err)
 	}
-	svc := api.Agent(svcCreds.ClientID, svcCreds.ClientSecret)
+	svc := svcAPI.Agent(svcCreds.ClientID, svcCreds.ClientSecret)
 	cli := api.Agent(cliCreds.ClientID, cliCreds.ClientSecret)
-	logf("service agent %s, client agent %s on %s", svcCreds.DID, cliCreds.DID, node.Registry)
+	logf("service agent %s on %s, client agent %s on %s", svcCreds.DID, svcAPI.BaseURL, cliCreds.DID, node.Registry)
 
-	// The service agent sells one answer.
+	// The service agent sells one answer. It accepts tokens of the
+	// registries it trusts: its own and, across registries, the payer's.
+	keys := &sdk.KeyCache{Registries: []*sdk.Client{sdk.New(svcAPI.BaseURL)}}
+	if svcAPI != api {
+		keys.Registries = append(keys.Registries, sdk.New(cfg.API))
+	}
 	verifier := &sdk.PaymentVerifier{
-		Payee: svcCreds.DID, PriceUnits: price, Currency: node.Currency, Settler: svc,
-		Keys: &sdk.KeyCache{Registries: []*sdk.Client{sdk.New(cfg.API)}},
+		Payee: svcCreds.DID, PriceUnits: price, Currency: node.Currency, Settler: svc, Keys: keys,
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/answer", verifier.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -150,5 +166,43 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.A2AAnswer = a2a.Text()
 	res.ClientAfter, res.ServiceAft = balance(cli, cliCreds.DID), balance(svc, svcCreds.DID)
+	if svcAPI != api {
+		// Across registries the payee is credited when the settlement
+		// commits, shortly after the answer: wait for both credits (each
+		// is the price less a fee well under 1 %).
+		for deadline := time.Now().Add(90 * time.Second); res.ServiceAft-res.ServiceBefore < 2*(price-price/100) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			res.ServiceAft = balance(svc, svcCreds.DID)
+		}
+		res.ClientAfter = balance(cli, cliCreds.DID)
+	}
 	return res, nil
+}
+
+// serviceDeveloper signs a developer up on the registry at apiURL and
+// funds its wallet with 100 AVT from the first developer (a
+// cross-registry transfer), for the service agent's bond there.
+func serviceDeveloper(ctx context.Context, payer *sdk.Client, apiURL string, logf func(string, ...any)) (*sdk.Client, *sdk.Client, error) {
+	api := sdk.New(apiURL)
+	dev, err := api.SignUp(ctx, "Demo service developer", fmt.Sprintf("demo-svc-%d@example.org", time.Now().UnixNano()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign up on %s: %w", apiURL, err)
+	}
+	devc := api.Developer(dev.APIKey)
+	const funds = 100 * 100_000_000
+	if _, err := payer.Transfer(ctx, dev.AccountID, funds, "demo service developer"); err != nil {
+		return nil, nil, fmt.Errorf("fund the service developer: %w", err)
+	}
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		b, err := devc.Balance(ctx, dev.AccountID)
+		if err == nil && b.Liquid() >= funds-funds/100 { // less the receiving registry's fee
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("the service developer's funds did not arrive on %s", apiURL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	logf("service developer %s funded on %s", dev.AccountID, apiURL)
+	return api, devc, nil
 }
