@@ -37,7 +37,7 @@ func (n *Node) mountPaid(v1 *gin.RouterGroup) error {
 		n.PaidCalls.Cross = &paidcalls.Cross{Ledger: n.Ledger, Router: n.Xfer.Router, Settlement: n.Xfer.Batcher,
 			Peers: paidPeers{n.Xfer.Client}}
 	}
-	(&paidapi.Handler{Service: n.PaidCalls, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: o.Now}).Mount(v1)
+	(&paidapi.Handler{Service: n.PaidCalls, Idempotency: n.ledgerIdem, Records: n.Ledger, Auth: n.Auth, Now: o.Now}).Mount(v1)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -79,6 +80,9 @@ type IssueRequest struct {
 	TTL            time.Duration // 0: DefaultTTL
 	Description    string
 	IdempotencyKey string // the hold's, per payer
+	// Record, when set, builds the API response's idempotency record from
+	// the new token; it commits with the hold (ledgerstore.HoldStep).
+	Record func(Issued) (*ledgerstore.StepRecord, error)
 }
 
 // Issued is a signed token with its claims and hold.
@@ -146,33 +150,58 @@ func (s *Service) Issue(ctx context.Context, r IssueRequest) (Issued, error) {
 	}
 	now := s.now()
 	home := "" // the payee's registry when it is another one
-	issued := func(h ledgerstore.Hold, _ *ledgerstore.Transfer) ([]events.Envelope, error) {
+	var made Issued // the token signed in the hold's transaction
+	claims := func(h ledgerstore.Hold, nonce string) paytoken.Claims {
+		return paytoken.Claims{
+			Issuer: s.Issuer, Payer: h.From, Payee: r.Payee, HoldID: h.ID, MaxUnits: h.AmountUnits, Currency: s.Currency,
+			IssuedAt: now.Unix(), ExpiresAt: h.ExpiresAt.Unix(), Nonce: nonce, Registry: s.Registry, Frame: s.Frame,
+			PayeeRegistry: home,
+		}
+	}
+	issued := func(h ledgerstore.Hold, _ *ledgerstore.Transfer) (ledgerstore.HoldStep, error) {
 		env, err := event(events.TypePaymentTokenIssued, "payment-token-issued-", h, now, issuedPayload{
 			HoldID: h.ID, Payer: h.From, Payee: r.Payee, MaxUnits: h.AmountUnits, Currency: s.Currency,
 			ExpiresAt: h.ExpiresAt, Nonce: nonce, Description: h.Memo, PayeeRegistry: home,
 		})
-		return []events.Envelope{env}, err
+		if err != nil {
+			return ledgerstore.HoldStep{}, err
+		}
+		// Signed here so that the response, and its record, commit with
+		// the hold.
+		c := claims(h, nonce)
+		tok, err := paytoken.Sign(s.Key, c)
+		if err != nil {
+			return ledgerstore.HoldStep{}, err
+		}
+		made = Issued{Token: tok, Claims: c, Hold: h}
+		step := ledgerstore.HoldStep{Events: []events.Envelope{env}}
+		if r.Record != nil {
+			step.Record, err = r.Record(made)
+		}
+		return step, err
 	}
 	hr := ledgerstore.HoldRequest{
 		From: r.Payer, To: r.Payee, AmountUnits: r.MaxUnits, Memo: r.Description,
 		ExpiresAt: now.Add(ttl), IdempotencyKey: r.IdempotencyKey,
 	}
 	h, err := s.Ledger.PlaceHoldWith(ctx, hr, issued)
-	if err != nil {
+	if err != nil && !errors.Is(err, ledgerstore.ErrRecorded) {
 		// Not known here: perhaps the payee lives on a peer registry (the
 		// local path, the common one, costs no lookup).
 		if home, err = s.payeeHome(ctx, r.Payee, err); err != nil {
 			return Issued{}, err
 		}
-		if h, err = s.Cross.Ledger.PlacePaidXferHold(ctx, hr, home, issued); err != nil {
-			return Issued{}, err
-		}
+		h, err = s.Cross.Ledger.PlacePaidXferHold(ctx, hr, home, issued)
 	}
-	c := paytoken.Claims{
-		Issuer: s.Issuer, Payer: h.From, Payee: r.Payee, HoldID: h.ID, MaxUnits: h.AmountUnits, Currency: s.Currency,
-		IssuedAt: now.Unix(), ExpiresAt: h.ExpiresAt.Unix(), Nonce: nonce, Registry: s.Registry, Frame: s.Frame,
-		PayeeRegistry: home,
+	if err != nil {
+		return Issued{}, err
 	}
+	if !h.Replayed && made.Hold.ID == h.ID {
+		return made, nil
+	}
+	// A replay: a token for the original hold, with a fresh nonce (the
+	// hold still settles once).
+	c := claims(h, nonce)
 	tok, err := paytoken.Sign(s.Key, c)
 	if err != nil {
 		return Issued{}, err
@@ -205,6 +234,21 @@ type Settled struct {
 // lives here, the payer there); a token whose payee lives on another
 // registry becomes a cross-registry transfer (settleCross).
 func (s *Service) Settle(ctx context.Context, caller, tok string, amountUnits int64) (Settled, error) {
+	return s.SettleRecorded(ctx, caller, tok, amountUnits, nil)
+}
+
+// Forwards reports whether Settle and Release hand tok to another
+// registry or settle it across registries, where record (below) is not
+// used: the caller keeps its own idempotency record for those.
+func (s *Service) Forwards(tok string) bool {
+	c, err := paytoken.Peek(tok)
+	return err == nil && (c.Registry != s.Registry || c.PayeeRegistry != "")
+}
+
+// SettleRecorded is Settle; for a token of this registry and payee, record
+// (when set) builds the API response's idempotency record from the
+// settlement, and it commits with the hold's post.
+func (s *Service) SettleRecorded(ctx context.Context, caller, tok string, amountUnits int64, record func(Settled) (*ledgerstore.StepRecord, error)) (Settled, error) {
 	if issuer, ok, err := s.foreign(tok, caller); ok || err != nil {
 		if err != nil {
 			return Settled{}, err
@@ -222,15 +266,22 @@ func (s *Service) Settle(ctx context.Context, caller, tok string, amountUnits in
 		return s.settleCross(ctx, c, amountUnits, false)
 	}
 	now := s.now()
-	h, t, err := s.Ledger.PostHoldWith(ctx, c.HoldID, amountUnits, func(h ledgerstore.Hold, t *ledgerstore.Transfer) ([]events.Envelope, error) {
+	h, t, err := s.Ledger.PostHoldWith(ctx, c.HoldID, amountUnits, func(h ledgerstore.Hold, t *ledgerstore.Transfer) (ledgerstore.HoldStep, error) {
 		if err := matches(c, h); err != nil {
-			return nil, err
+			return ledgerstore.HoldStep{}, err
 		}
 		env, err := event(events.TypePaymentSettled, "payment-settled-", h, now, settledPayload{
 			HoldID: h.ID, Payer: h.From, Payee: h.To, MaxUnits: h.AmountUnits, Units: t.AmountUnits,
 			FeeUnits: t.FeeUnits, NetUnits: t.NetUnits, TransferID: t.ID, Nonce: c.Nonce,
 		})
-		return []events.Envelope{env}, err
+		if err != nil {
+			return ledgerstore.HoldStep{}, err
+		}
+		step := ledgerstore.HoldStep{Events: []events.Envelope{env}}
+		if record != nil {
+			step.Record, err = record(localSettled(c, h, *t))
+		}
+		return step, err
 	})
 	switch {
 	case apperr.Is(err, apperr.Conflict):
@@ -240,8 +291,12 @@ func (s *Service) Settle(ctx context.Context, caller, tok string, amountUnits in
 	case h.Replayed:
 		return Settled{}, apperr.New(apperr.Conflict, "payment token was already settled (transfer %s)", t.ID)
 	}
+	return localSettled(c, h, t), nil
+}
+
+func localSettled(c paytoken.Claims, h ledgerstore.Hold, t ledgerstore.Transfer) Settled {
 	return Settled{Claims: c, HoldID: h.ID, TransferID: t.ID, Payer: h.From, Payee: h.To, AmountUnits: t.AmountUnits,
-		FeeUnits: t.FeeUnits, NetUnits: t.NetUnits, Status: string(h.Status)}, nil
+		FeeUnits: t.FeeUnits, NetUnits: t.NetUnits, Status: string(h.Status)}
 }
 
 // settleable checks a verified token against this registry and the amount.
@@ -283,14 +338,14 @@ func (s *Service) release(ctx context.Context, c paytoken.Claims, caller string)
 		return ledgerstore.Hold{}, apperr.New(apperr.Invalid, "payment token was issued by registry %q; release it there", c.Registry)
 	}
 	now := s.now()
-	h, err := s.Ledger.VoidHoldWith(ctx, c.HoldID, func(h ledgerstore.Hold, _ *ledgerstore.Transfer) ([]events.Envelope, error) {
+	h, err := s.Ledger.VoidHoldWith(ctx, c.HoldID, func(h ledgerstore.Hold, _ *ledgerstore.Transfer) (ledgerstore.HoldStep, error) {
 		if err := matches(c, h); err != nil {
-			return nil, err
+			return ledgerstore.HoldStep{}, err
 		}
 		env, err := event(events.TypePaymentReleased, "payment-released-", h, now, releasedPayload{
-			HoldID: h.ID, Payer: h.From, Payee: h.To, By: caller, Nonce: c.Nonce,
+			HoldID: h.ID, Payer: h.From, Payee: c.Payee, By: caller, Nonce: c.Nonce,
 		})
-		return []events.Envelope{env}, err
+		return ledgerstore.HoldStep{Events: []events.Envelope{env}}, err
 	})
 	if apperr.Is(err, apperr.FailedPrecondition) {
 		return ledgerstore.Hold{}, apperr.Wrap(err, apperr.FailedPrecondition, "payment token was already settled")

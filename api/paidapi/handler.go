@@ -87,6 +87,11 @@ type Handler struct {
 	Idempotency api.IdempotencyStore
 	Auth        gin.HandlerFunc // nil when the group already authenticates
 	Now         func() time.Time
+	// Records, when set, reads idempotency records in the database the
+	// service's ledger writes them to (the TEG's): issuing and settling
+	// then commit their stored response with the hold instead of
+	// claiming and completing it around it (folded.go).
+	Records Records
 }
 
 // Mount registers the routes on v1.
@@ -101,8 +106,14 @@ func (h *Handler) Mount(v1 *gin.RouterGroup) {
 	}
 	idem := api.Idempotency(h.Idempotency, true, now)
 	user := api.RequireScope(api.ScopeAgent, api.ScopeDeveloper)
-	p.POST("/payments/tokens", user, idem, h.issue)
-	p.POST("/payments/settle", user, idem, h.settle)
+	if h.Records != nil {
+		// The hold's transaction writes the stored response (folded.go).
+		p.POST("/payments/tokens", user, h.issueFolded)
+		p.POST("/payments/settle", user, h.settleFolded)
+	} else {
+		p.POST("/payments/tokens", user, idem, h.issue)
+		p.POST("/payments/settle", user, idem, h.settle)
+	}
 	p.POST("/payments/release", user, idem, h.release)
 }
 
@@ -115,84 +126,105 @@ func caller(c *gin.Context) (string, error) {
 	return p.Subject, nil
 }
 
-func (h *Handler) issue(c *gin.Context) {
+// issueRequest reads and checks POST /payments/tokens.
+func issueRequest(c *gin.Context) (paidcalls.IssueRequest, error) {
 	var req TokenRequest
 	if err := api.DecodeJSON(c, &req); err != nil {
-		api.WriteError(c, err)
-		return
+		return paidcalls.IssueRequest{}, err
 	}
 	payer, err := caller(c)
 	if err != nil {
-		api.WriteError(c, err)
-		return
+		return paidcalls.IssueRequest{}, err
 	}
 	if err := api.RequireFields(api.Field("payee", req.Payee)); err != nil {
-		api.WriteError(c, err)
-		return
+		return paidcalls.IssueRequest{}, err
 	}
 	k, err := ledger.KindOf(req.Payee)
 	if err != nil || !ledger.IsUserKind(k) {
-		api.WriteError(c, apperr.New(apperr.Invalid, "payee must be an agent DID or developer account"))
-		return
+		return paidcalls.IssueRequest{}, apperr.New(apperr.Invalid, "payee must be an agent DID or developer account")
 	}
 	max, err := amountOf("max_amount", req.MaxAmountUnits, req.MaxAmount)
 	if err != nil {
-		api.WriteError(c, err)
-		return
+		return paidcalls.IssueRequest{}, err
 	}
 	var ttl time.Duration
 	if req.ExpiresInSeconds != nil {
 		ttl = time.Duration(*req.ExpiresInSeconds) * time.Second
 		if *req.ExpiresInSeconds <= 0 || ttl > paidcalls.MaxTTL {
-			api.WriteError(c, apperr.New(apperr.Invalid, "expires_in_seconds must be %d..%d", int(paidcalls.MinTTL/time.Second), int(paidcalls.MaxTTL/time.Second)))
-			return
+			return paidcalls.IssueRequest{}, apperr.New(apperr.Invalid, "expires_in_seconds must be %d..%d", int(paidcalls.MinTTL/time.Second), int(paidcalls.MaxTTL/time.Second))
 		}
 	}
-	out, err := h.Service.Issue(c.Request.Context(), paidcalls.IssueRequest{
+	return paidcalls.IssueRequest{
 		Payer: payer, Payee: req.Payee, MaxUnits: max, TTL: ttl, Description: req.Description,
 		IdempotencyKey: api.IdempotencyKeyFrom(c),
-	})
-	if err != nil {
-		api.WriteError(c, err)
-		return
-	}
+	}, nil
+}
+
+func tokenResponse(out paidcalls.Issued) TokenResponse {
 	cl := out.Claims
-	c.JSON(http.StatusCreated, TokenResponse{
+	return TokenResponse{
 		Token: out.Token, HoldID: cl.HoldID, Payer: cl.Payer, Payee: cl.Payee, MaxUnits: cl.MaxUnits,
 		MaxAmount: money.Format(cl.MaxUnits), Currency: cl.Currency, ExpiresAt: cl.Expiry(), Nonce: cl.Nonce, Registry: cl.Registry,
 		PayeeRegistry: cl.PayeeRegistry,
-	})
+	}
 }
 
-func (h *Handler) settle(c *gin.Context) {
+// issue is POST /payments/tokens behind api.Idempotency.
+func (h *Handler) issue(c *gin.Context) {
+	req, err := issueRequest(c)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	out, err := h.Service.Issue(c.Request.Context(), req)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, tokenResponse(out))
+}
+
+// settleRequest reads and checks POST /payments/settle: the payee (the
+// caller), the token and the amount.
+func settleRequest(c *gin.Context) (payee, tok string, amount int64, err error) {
 	var req SettleRequest
 	if err := api.DecodeJSON(c, &req); err != nil {
-		api.WriteError(c, err)
-		return
+		return "", "", 0, err
 	}
-	payee, err := caller(c)
-	if err != nil {
-		api.WriteError(c, err)
-		return
+	if payee, err = caller(c); err != nil {
+		return "", "", 0, err
 	}
 	if err := api.RequireFields(api.Field("token", req.Token)); err != nil {
-		api.WriteError(c, err)
-		return
+		return "", "", 0, err
 	}
-	amount, err := amountOf("amount", req.AmountUnits, req.Amount)
-	if err != nil {
-		api.WriteError(c, err)
-		return
-	}
-	s, err := h.Service.Settle(c.Request.Context(), payee, req.Token, amount)
-	if err != nil {
-		api.WriteError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, SettleResponse{
+	amount, err = amountOf("amount", req.AmountUnits, req.Amount)
+	return payee, req.Token, amount, err
+}
+
+func settleResponse(s paidcalls.Settled) SettleResponse {
+	return SettleResponse{
 		HoldID: s.HoldID, TransferID: s.TransferID, Payer: s.Payer, Payee: s.Payee, AmountUnits: s.AmountUnits,
 		FeeUnits: s.FeeUnits, NetUnits: s.NetUnits, Status: s.Status, TargetRegistry: s.TargetRegistry,
-	})
+	}
+}
+
+// settle is POST /payments/settle behind api.Idempotency.
+func (h *Handler) settle(c *gin.Context) {
+	payee, tok, amount, err := settleRequest(c)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	h.settleFor(c, payee, tok, amount)
+}
+
+func (h *Handler) settleFor(c *gin.Context, payee, tok string, amount int64) {
+	s, err := h.Service.Settle(c.Request.Context(), payee, tok, amount)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, settleResponse(s))
 }
 
 func (h *Handler) release(c *gin.Context) {

@@ -66,7 +66,7 @@ func newRig(t *testing.T) *rig {
 		api.SetPrincipal(c, api.Principal{Subject: c.GetHeader("X-Test-Subject"), Scopes: []string{api.ScopeAgent}})
 		c.Next()
 	}
-	(&paidapi.Handler{Service: svc, Idempotency: db.NewIdempotencyStore(tdb.Pool), Auth: auth, Now: clk.Now}).Mount(e.Group("/api/v1"))
+	(&paidapi.Handler{Service: svc, Idempotency: db.NewIdempotencyStore(tdb.Pool), Records: store, Auth: auth, Now: clk.Now}).Mount(e.Group("/api/v1"))
 	return &rig{t: t, ctx: ctx, pool: tdb.Pool, store: store, svc: svc, clock: clk, h: e}
 }
 
@@ -248,4 +248,71 @@ func TestPaymentTokensSettleOnceAndRefuseBadTokensMovingNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, 96*avt, r.avail(alice))
+}
+
+// Issuing and settling write their stored response in the hold's own
+// transaction: a success leaves one complete record and no claim; the
+// middleware's rules still hold (another request under the key is 409
+// idempotency_key_reused, a stored refusal answers a later retry, and
+// concurrent duplicates place one hold).
+func TestFoldedIdempotencyKeepsTheMiddlewaresRules(t *testing.T) {
+	r := newRig(t)
+	alice, bob := r.agent(10*avt), r.agent(0)
+	records := func(key string) (n int, done bool) {
+		require.NoError(t, r.pool.QueryRow(r.ctx, `SELECT count(*), coalesce(bool_and(status_code IS NOT NULL), false) FROM idempotency_keys WHERE key = $1`, key).Scan(&n, &done))
+		return n, done
+	}
+
+	key := uuid.NewString()
+	var tok paidapi.TokenResponse
+	code, _ := r.call(alice, "/payments/tokens", key, map[string]any{"payee": bob, "max_amount": "2"}, &tok)
+	require.Equal(t, http.StatusCreated, code)
+	n, done := records(key)
+	require.Equal(t, 1, n)
+	require.True(t, done, "the record commits complete with the hold")
+	before := r.state()
+	code, _ = r.call(alice, "/payments/tokens", key, map[string]any{"payee": bob, "max_amount": "3"}, nil)
+	require.Equal(t, http.StatusConflict, code, "another request under the key")
+	require.Equal(t, before, r.state())
+
+	// A refusal is stored: the same request later answers it even though
+	// it would now succeed, and moves nothing.
+	poor := uuid.NewString()
+	body := map[string]any{"payee": bob, "max_amount": "50"}
+	code, _ = r.call(alice, "/payments/tokens", poor, body, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, code)
+	_, err := r.store.Grant(r.ctx, ledgerstore.SupplyRequest{To: alice, AmountUnits: 100 * avt, Reason: "test", Actor: "admin:test", IdempotencyKey: uuid.NewString()})
+	require.NoError(t, err)
+	before = r.state()
+	code, hdr := r.call(alice, "/payments/tokens", poor, body, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, code)
+	require.Equal(t, "true", hdr.Get("Idempotent-Replayed"))
+	require.Equal(t, before, r.state(), "the stored refusal rolled the hold back")
+
+	// Concurrent duplicates: one hold, every answer the same token.
+	dup := uuid.NewString()
+	var wg sync.WaitGroup
+	toks := make([]paidapi.TokenResponse, 6)
+	for i := range toks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, _ := r.call(alice, "/payments/tokens", dup, map[string]any{"payee": bob, "max_amount": "1"}, &toks[i])
+			require.Equal(t, http.StatusCreated, code)
+		}()
+	}
+	wg.Wait()
+	for _, tk := range toks {
+		require.Equal(t, toks[0], tk)
+	}
+	var holds int
+	require.NoError(t, r.pool.QueryRow(r.ctx, `SELECT count(*) FROM holds WHERE client_key = $1`, dup).Scan(&holds))
+	require.Equal(t, 1, holds)
+
+	skey := uuid.NewString()
+	code, _ = r.call(bob, "/payments/settle", skey, map[string]any{"token": tok.Token, "amount": "1"}, nil)
+	require.Equal(t, http.StatusOK, code)
+	n, done = records(skey)
+	require.Equal(t, 1, n)
+	require.True(t, done)
 }

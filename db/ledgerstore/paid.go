@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"time"
 
@@ -19,13 +20,38 @@ import (
 	"github.com/theprotocol-dev/theprotocol/xfer/xferstate"
 )
 
-// HoldEvents builds events that commit in the same transaction as a hold's
-// state change (the hold as it is after the change; t is the transfer a
-// post made, nil otherwise). Returning an error rolls the change back, so
-// it may also refuse the change (a payment token that does not match its
+// HoldEvents builds what commits in the same transaction as a hold's state
+// change (the hold as it is after the change; t is the transfer a post
+// made, nil otherwise): events, and optionally the stored response of the
+// API request making the change. Returning an error rolls the change back,
+// so it may also refuse the change (a payment token that does not match its
 // hold). Flows built on holds, such as paid calls, use it to record their
 // own step with the money movement instead of after it.
-type HoldEvents func(h Hold, t *Transfer) ([]events.Envelope, error)
+type HoldEvents func(h Hold, t *Transfer) (HoldStep, error)
+
+// HoldStep is what a HoldEvents adds to a hold's transaction.
+type HoldStep struct {
+	Events []events.Envelope
+	// Record, when set, is written complete into idempotency_keys in the
+	// same transaction: the request's claim and stored response cost no
+	// commit of their own. If the key is already recorded (a concurrent
+	// duplicate committed first) the whole step rolls back with
+	// ErrRecorded; the caller answers from that record.
+	Record *StepRecord
+}
+
+// StepRecord is an API request's idempotency record (see api.Idempotency):
+// its scope and key, request hash, and the response to replay.
+type StepRecord struct {
+	Scope, Key, Method, Path string
+	RequestHash              []byte
+	Status                   int
+	Body                     []byte
+}
+
+// ErrRecorded: the step's idempotency key was already recorded; nothing
+// was written.
+var ErrRecorded = errors.New("ledgerstore: idempotency key already recorded")
 
 // PlaceHoldWith is PlaceHold plus extra's events. A replay (same
 // idempotency key) returns the original hold without calling extra: its
@@ -46,15 +72,55 @@ func (s *Store) VoidHoldWith(ctx context.Context, id uuid.UUID, extra HoldEvents
 	return s.voidHold(ctx, id, extra)
 }
 
-func (s *Store) writeExtraHoldEvents(ctx context.Context, tx pgx.Tx, extra HoldEvents, h Hold, t *Transfer, _ time.Time) error {
+func (s *Store) writeExtraHoldEvents(ctx context.Context, tx pgx.Tx, extra HoldEvents, h Hold, t *Transfer, now time.Time) error {
 	if extra == nil {
 		return nil
 	}
-	envs, err := extra(h, t)
-	if err != nil || len(envs) == 0 {
+	step, err := extra(h, t)
+	if err != nil {
 		return err
 	}
-	return s.writeEvents(ctx, tx, envs)
+	if r := step.Record; r != nil {
+		status := int32(r.Status)
+		hash, body := r.RequestHash, r.Body
+		if hash == nil {
+			hash = []byte{}
+		}
+		if body == nil {
+			body = []byte{}
+		}
+		n, err := s.q.IdempotencyKeyInsertDone(ctx, tx, tegdb.IdempotencyKeyInsertDoneParams{
+			Scope: r.Scope, Key: r.Key, RequestHash: hash, Method: r.Method, Path: r.Path,
+			StatusCode: &status, ResponseBody: body, Now: now,
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrRecorded
+		}
+	}
+	if len(step.Events) == 0 {
+		return nil
+	}
+	return s.writeEvents(ctx, tx, step.Events)
+}
+
+// IdempotencyRecordOf returns the idempotency record of (scope, key), if
+// any (in flight: StatusCode 0).
+func (s *Store) IdempotencyRecordOf(ctx context.Context, scope, key string) (db.IdempotencyRecord, bool, error) {
+	r, err := s.q.IdempotencyKeyGet(ctx, s.pool, tegdb.IdempotencyKeyGetParams{Scope: scope, Key: key})
+	if db.IsNotFound(err) {
+		return db.IdempotencyRecord{}, false, nil
+	}
+	if err != nil {
+		return db.IdempotencyRecord{}, false, err
+	}
+	rec := db.IdempotencyRecord{RequestHash: r.RequestHash, Method: r.Method, Path: r.Path, Body: r.ResponseBody, CreatedAt: r.CreatedAt}
+	if r.StatusCode != nil {
+		rec.StatusCode = int(*r.StatusCode)
+	}
+	return rec, true, nil
 }
 
 // Payment tokens for a payee on another registry of the frame. Issuing

@@ -1,0 +1,13 @@
+-- name: IdempotencyKeyInsertDone :execrows
+-- A complete idempotency record (the stored response) written in the same
+-- transaction as the business step it answers: paid-call routes fold the
+-- claim and the stored response into that step's commit. 0 rows: the key
+-- is already recorded (the caller rolls back and answers from it).
+INSERT INTO idempotency_keys (scope, key, request_hash, method, path, status_code, response_body, created_at, completed_at)
+VALUES (@scope, @key, @request_hash, @method, @path, @status_code, @response_body, @now, @now)
+ON CONFLICT (scope, key) DO NOTHING;
+
+-- name: IdempotencyKeyGet :one
+SELECT k.request_hash, k.method, k.path, k.status_code, k.response_body, k.created_at
+FROM idempotency_keys AS k
+WHERE k.scope = @scope AND k.key = @key;
