@@ -116,7 +116,10 @@ func (s *Store) placeHold(ctx context.Context, r HoldRequest, extra HoldEvents) 
 func (s *Store) insertHold(ctx context.Context, r HoldRequest, extra HoldEvents, now time.Time) (Hold, error) {
 	var out Hold
 	for attempt := 0; ; attempt++ {
-		err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+		// Generic plans, as for transfer batches (batchTxOptions): every
+		// statement here is a key probe whose plan does not depend on the
+		// values, and paid calls place a hold per call.
+		err := s.db.TxOpts(ctx, batchTxOptions, func(tx pgx.Tx) error {
 			// Replay check before locking (cheap retries) and again after:
 			// the sender's balance lock serialises its holds, and under
 			// read committed the second check sees a duplicate that
@@ -144,10 +147,15 @@ func (s *Store) insertHold(ctx context.Context, r HoldRequest, extra HoldEvents,
 			}
 			out = Hold{ID: id, From: r.From, To: r.To, AmountUnits: r.AmountUnits, Status: HoldActive, Memo: r.Memo,
 				IdempotencyKey: r.IdempotencyKey, ExpiresAt: r.ExpiresAt, CreatedAt: now, UpdatedAt: now}
-			if err := s.writeExtraHoldEvents(ctx, tx, extra, out, nil, now); err != nil {
+			envs, err := s.extraHoldStep(ctx, tx, extra, out, nil, now)
+			if err != nil {
 				return err
 			}
-			return s.writeHoldEvent(ctx, tx, EventHoldPlaced, "hold-placed-", out, now)
+			placed, err := holdEvent(EventHoldPlaced, "hold-placed-", out, now)
+			if err != nil {
+				return err
+			}
+			return s.writeEvents(ctx, tx, append(envs, placed))
 		})
 		if err != nil && attempt == 0 && isUniqueViolation(err, "holds_client_key") {
 			continue // a concurrent duplicate committed first: replay it
@@ -222,7 +230,7 @@ func (s *Store) postHold(ctx context.Context, id uuid.UUID, amountUnits int64, e
 	now := s.clock()
 	var h Hold
 	var t Transfer
-	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+	err := s.db.TxOpts(ctx, batchTxOptions, func(tx pgx.Tx) error { // generic plans, as insertHold
 		row, err := s.q.HoldGetForUpdate(ctx, tx, id)
 		if err != nil {
 			return db.NotFound(err, "hold %s not found", id)
@@ -312,10 +320,11 @@ func (s *Store) postHold(ctx context.Context, id uuid.UUID, amountUnits int64, e
 		if err != nil {
 			return err
 		}
-		if err := s.writeExtraHoldEvents(ctx, tx, extra, h, &t, now); err != nil {
+		envs, err := s.extraHoldStep(ctx, tx, extra, h, &t, now)
+		if err != nil {
 			return err
 		}
-		return s.insertTransfers(ctx, tx, []Transfer{t}, []events.Envelope{posted}, now)
+		return s.insertTransfers(ctx, tx, []Transfer{t}, append([]events.Envelope{posted}, envs...), now)
 	})
 	if err != nil {
 		return Hold{}, Transfer{}, err
@@ -354,10 +363,15 @@ func (s *Store) voidHold(ctx context.Context, id uuid.UUID, extra HoldEvents) (H
 			return err
 		}
 		h.Status, h.UpdatedAt = HoldVoided, now
-		if err := s.writeExtraHoldEvents(ctx, tx, extra, h, nil, now); err != nil {
+		envs, err := s.extraHoldStep(ctx, tx, extra, h, nil, now)
+		if err != nil {
 			return err
 		}
-		return s.writeHoldEvent(ctx, tx, EventHoldVoided, "hold-voided-", h, now)
+		voided, err := holdEvent(EventHoldVoided, "hold-voided-", h, now)
+		if err != nil {
+			return err
+		}
+		return s.writeEvents(ctx, tx, append(envs, voided))
 	})
 	if err != nil {
 		return Hold{}, err

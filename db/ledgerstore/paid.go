@@ -57,7 +57,75 @@ var ErrRecorded = errors.New("ledgerstore: idempotency key already recorded")
 // idempotency key) returns the original hold without calling extra: its
 // events committed with it.
 func (s *Store) PlaceHoldWith(ctx context.Context, r HoldRequest, extra HoldEvents) (Hold, error) {
-	return s.placeHold(ctx, r, extra)
+	now := s.clock()
+	r.ExpiresAt = r.ExpiresAt.UTC().Truncate(time.Microsecond)
+	if err := r.validate(now); err != nil {
+		return Hold{}, err
+	}
+	return s.placePaidHold(ctx, r, extra, now)
+}
+
+// placePaidHold is insertHold in fewer round trips, for the hold a
+// payment token reserves (one per paid call): the reservation is one
+// conditional update (PaidHoldReserve), and a retry of a committed hold's
+// key is found by the key's unique constraint instead of a lookup ahead
+// of every hold. Same results and errors as insertHold: a replay returns
+// the original hold (Replayed), or IdempotencyReuse; NotFound names the
+// unknown account; InsufficientFunds the available balance.
+func (s *Store) placePaidHold(ctx context.Context, r HoldRequest, extra HoldEvents, now time.Time) (Hold, error) {
+	var out Hold
+	for attempt := 0; ; attempt++ {
+		err := s.db.TxOpts(ctx, batchTxOptions, func(tx pgx.Tx) error {
+			if attempt > 0 { // the key's hold committed meanwhile
+				if found, err := s.holdReplay(ctx, tx, r, &out); found || err != nil {
+					return err
+				}
+			}
+			n, err := s.q.PaidHoldReserve(ctx, tx, tegdb.PaidHoldReserveParams{Amount: r.AmountUnits, Now: now, Account: r.From, Receiver: r.To})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				// Why not: a retry of a hold that took the funds, an
+				// unknown account, or too little available.
+				if found, err := s.holdReplay(ctx, tx, r, &out); found || err != nil {
+					return err
+				}
+				if _, err := s.q.AccountGet(ctx, tx, r.To); err != nil {
+					return db.NotFound(err, "receiving account %q not found on this registry", r.To)
+				}
+				if _, err := s.reserveLiquid(ctx, tx, r.From, r.AmountUnits, "hold", now, func() (bool, error) { return false, nil }); err != nil {
+					return err
+				}
+				// The balance moved between the two statements: reserved now.
+			}
+			id, err := newID()
+			if err != nil {
+				return err
+			}
+			if err := s.q.HoldInsert(ctx, tx, tegdb.HoldInsertParams{
+				ID: id, AccountID: r.From, Receiver: r.To, AmountUnits: r.AmountUnits, Memo: r.Memo,
+				ClientKey: r.IdempotencyKey, ExpiresAt: r.ExpiresAt, Now: now,
+			}); err != nil {
+				return err
+			}
+			out = Hold{ID: id, From: r.From, To: r.To, AmountUnits: r.AmountUnits, Status: HoldActive, Memo: r.Memo,
+				IdempotencyKey: r.IdempotencyKey, ExpiresAt: r.ExpiresAt, CreatedAt: now, UpdatedAt: now}
+			envs, err := s.extraHoldStep(ctx, tx, extra, out, nil, now)
+			if err != nil {
+				return err
+			}
+			placed, err := holdEvent(EventHoldPlaced, "hold-placed-", out, now)
+			if err != nil {
+				return err
+			}
+			return s.writeEvents(ctx, tx, append(envs, placed))
+		})
+		if err != nil && attempt == 0 && isUniqueViolation(err, "holds_client_key") {
+			continue // the key was used: the next attempt replays it
+		}
+		return out, err
+	}
 }
 
 // PostHoldWith is PostHold plus extra's events; extra is not called when
@@ -72,13 +140,15 @@ func (s *Store) VoidHoldWith(ctx context.Context, id uuid.UUID, extra HoldEvents
 	return s.voidHold(ctx, id, extra)
 }
 
-func (s *Store) writeExtraHoldEvents(ctx context.Context, tx pgx.Tx, extra HoldEvents, h Hold, t *Transfer, now time.Time) error {
+// extraHoldStep writes extra's record (if any) in tx and returns its
+// events, for the caller to write with its own in one statement.
+func (s *Store) extraHoldStep(ctx context.Context, tx pgx.Tx, extra HoldEvents, h Hold, t *Transfer, now time.Time) ([]events.Envelope, error) {
 	if extra == nil {
-		return nil
+		return nil, nil
 	}
 	step, err := extra(h, t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if r := step.Record; r != nil {
 		status := int32(r.Status)
@@ -94,16 +164,13 @@ func (s *Store) writeExtraHoldEvents(ctx context.Context, tx pgx.Tx, extra HoldE
 			StatusCode: &status, ResponseBody: body, Now: now,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n == 0 {
-			return ErrRecorded
+			return nil, ErrRecorded
 		}
 	}
-	if len(step.Events) == 0 {
-		return nil
-	}
-	return s.writeEvents(ctx, tx, step.Events)
+	return step.Events, nil
 }
 
 // IdempotencyRecordOf returns the idempotency record of (scope, key), if
@@ -166,7 +233,7 @@ func (s *Store) PlacePaidXferHold(ctx context.Context, r HoldRequest, target str
 		return Hold{}, err
 	}
 	r.IdempotencyKey = paidHoldKey(r.IdempotencyKey)
-	return s.insertHold(ctx, r, extra, now)
+	return s.placePaidHold(ctx, r, extra, now)
 }
 
 // PaidXferEvents builds events that commit with a settlement's conversion:

@@ -11,3 +11,14 @@ ON CONFLICT (scope, key) DO NOTHING;
 SELECT k.request_hash, k.method, k.path, k.status_code, k.response_body, k.created_at
 FROM idempotency_keys AS k
 WHERE k.scope = @scope AND k.key = @key;
+
+-- name: PaidHoldReserve :execrows
+-- A payment token's reservation in one statement: adds amount to the
+-- payer's held units if its available balance covers it and the receiving
+-- account exists. 0 rows: one of them is not so (or the payer is
+-- unknown); the caller finds out which. The row lock it takes is the one
+-- every hold and transfer of the payer takes.
+UPDATE balances AS b
+SET held_units = b.held_units + @amount::bigint, updated_at = @now
+WHERE b.account_id = @account AND b.bucket = 'liquid' AND b.units - b.held_units >= @amount::bigint
+    AND EXISTS (SELECT 1 FROM accounts AS a WHERE a.id = @receiver);

@@ -81,3 +81,35 @@ func (q *Queries) IdempotencyKeyInsertDone(ctx context.Context, db DBTX, arg Ide
 	}
 	return result.RowsAffected(), nil
 }
+
+const paidHoldReserve = `-- name: PaidHoldReserve :execrows
+UPDATE balances AS b
+SET held_units = b.held_units + $1::bigint, updated_at = $2
+WHERE b.account_id = $3 AND b.bucket = 'liquid' AND b.units - b.held_units >= $1::bigint
+    AND EXISTS (SELECT 1 FROM accounts AS a WHERE a.id = $4)
+`
+
+type PaidHoldReserveParams struct {
+	Amount   int64
+	Now      time.Time
+	Account  string
+	Receiver string
+}
+
+// A payment token's reservation in one statement: adds amount to the
+// payer's held units if its available balance covers it and the receiving
+// account exists. 0 rows: one of them is not so (or the payer is
+// unknown); the caller finds out which. The row lock it takes is the one
+// every hold and transfer of the payer takes.
+func (q *Queries) PaidHoldReserve(ctx context.Context, db DBTX, arg PaidHoldReserveParams) (int64, error) {
+	result, err := db.Exec(ctx, paidHoldReserve,
+		arg.Amount,
+		arg.Now,
+		arg.Account,
+		arg.Receiver,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
