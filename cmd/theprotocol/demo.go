@@ -15,11 +15,13 @@ import (
 	"github.com/theprotocol-dev/theprotocol/sdk/demo"
 )
 
-// startDemoAgents runs dev's demonstration agents on the first mainframe
-// registry that issues payment tokens (its treasury funds them): the SDK
-// walkthrough once, then the client agent pays the service agent's call
-// every interval. Failures are logged, never fatal; the returned func
-// stops it.
+// startDemoAgents runs dev's demonstration agents: the client agent on the
+// first mainframe registry that issues payment tokens (its treasury funds
+// it), the service agent on another registry of the same frame when there
+// is one (alpha-op1 in the dev topology), so the calls settle across
+// registries; the SDK walkthrough once, then the client agent pays the
+// service agent's call every interval. Failures are logged, never fatal;
+// the returned func stops it.
 func startDemoAgents(ctx context.Context, nodes []*node.Node, dataDir string, interval time.Duration, log *slog.Logger) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -32,20 +34,31 @@ func startDemoAgents(ctx context.Context, nodes []*node.Node, dataDir string, in
 }
 
 func runDemoAgents(ctx context.Context, nodes []*node.Node, dataDir string, interval time.Duration, log *slog.Logger) {
-	var api, reg string
+	var api, reg, frame string
 	for _, n := range nodes {
 		if n.PaidCalls == nil {
 			continue
 		}
 		info, err := sdk.New(n.URL()).Node(ctx)
 		if err == nil && info.Mainframe {
-			api, reg = n.URL(), info.Registry
+			api, reg, frame = n.URL(), info.Registry, info.Frame
 			break
 		}
 	}
 	if api == "" {
 		log.Warn("no mainframe registry issues payment tokens: demonstration agents off")
 		return
+	}
+	serviceAPI, serviceReg := api, reg
+	for _, n := range nodes {
+		if n.PaidCalls == nil || n.PaidCalls.Cross == nil || n.URL() == api {
+			continue
+		}
+		info, err := sdk.New(n.URL()).Node(ctx)
+		if err == nil && info.Frame == frame && !info.Mainframe {
+			serviceAPI, serviceReg = n.URL(), info.Registry
+			break
+		}
 	}
 	var creds struct {
 		ClientID     string `json:"client_id"`
@@ -59,7 +72,7 @@ func runDemoAgents(ctx context.Context, nodes []*node.Node, dataDir string, inte
 		log.Warn("demonstration agents need the dev admin credentials", "err", err)
 		return
 	}
-	res, err := demo.Run(ctx, demo.Config{API: api, AdminClientID: creds.ClientID, AdminClientSecret: creds.ClientSecret,
+	res, err := demo.Run(ctx, demo.Config{API: api, ServiceAPI: serviceAPI, AdminClientID: creds.ClientID, AdminClientSecret: creds.ClientSecret,
 		ClientFunds: 1000 * 100_000_000, Log: func(f string, a ...any) { log.Info("demo", "msg", fmt.Sprintf(f, a...)) }})
 	if res.Stop != nil {
 		defer res.Stop()
@@ -68,7 +81,8 @@ func runDemoAgents(ctx context.Context, nodes []*node.Node, dataDir string, inte
 		log.Warn("demonstration agents", "err", err)
 		return
 	}
-	log.Info("demonstration agents running", "registry", reg, "service", res.Service, "client", res.Client, "price_units", res.PriceUnits, "every", interval)
+	log.Info("demonstration agents running", "registry", reg, "service_registry", serviceReg, "service", res.Service, "client", res.Client,
+		"price_units", res.PriceUnits, "every", interval)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
