@@ -149,7 +149,7 @@ func (s *Service) Issue(ctx context.Context, r IssueRequest) (Issued, error) {
 		return Issued{}, err
 	}
 	now := s.now()
-	home := "" // the payee's registry when it is another one
+	home := ""      // the payee's registry when it is another one
 	var made Issued // the token signed in the hold's transaction
 	claims := func(h ledgerstore.Hold, nonce string) paytoken.Claims {
 		return paytoken.Claims{
