@@ -125,6 +125,26 @@ func TestPaidCallAcrossRegistries(t *testing.T) {
 		require.Equal(t, before-price, liquid(p.src, res.Client))
 	})
 
+	t.Run("a lost reply of the forwarded settlement is retried once", func(t *testing.T) {
+		before := liquid(p.src, res.Client)
+		tok, err := cli.IssuePaymentToken(ctx, res.Service, price, 0, "lost")
+		require.NoError(t, err)
+		var lost int
+		p.dst.Xfer.Client.Fault = func(op, _ string, after bool) error {
+			if op == "paid_settle" && after && lost == 0 {
+				lost++
+				return errors.New("injected: the issuer's answer is lost")
+			}
+			return nil
+		}
+		s, err := svc.SettlePayment(ctx, tok.Token, price) // the SDK retries the 503 with its key
+		p.dst.Xfer.Client.Fault = nil
+		require.NoError(t, err)
+		require.Equal(t, 1, lost, "the first answer was lost")
+		waitXfer(t, p.src, uuid.MustParse(s.TransferID), "committed")
+		require.Equal(t, before-price, liquid(p.src, res.Client), "settled once")
+	})
+
 	t.Run("a crash between settlement and saga loses nothing", func(t *testing.T) {
 		before := liquid(p.src, res.Client)
 		cross := p.src.PaidCalls.Cross
@@ -149,7 +169,7 @@ func TestPaidCallAcrossRegistries(t *testing.T) {
 
 	p.checkEventStore()
 	es := p.src.Pools[db.RoleEventStore]
-	for typ, want := range map[string]int{"PaymentTokenIssued": 5, "PaymentSettled": 4, "CrossRegistryCredited": 5} {
+	for typ, want := range map[string]int{"PaymentTokenIssued": 6, "PaymentSettled": 5, "CrossRegistryCredited": 6} {
 		var k int
 		require.NoError(t, es.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_type = $1`, typ).Scan(&k))
 		require.Equal(t, want, k, typ)
