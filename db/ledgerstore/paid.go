@@ -103,23 +103,40 @@ func (s *Store) placePaidHold(ctx context.Context, r HoldRequest, extra HoldEven
 			if err != nil {
 				return err
 			}
-			if err := s.q.HoldInsert(ctx, tx, tegdb.HoldInsertParams{
-				ID: id, AccountID: r.From, Receiver: r.To, AmountUnits: r.AmountUnits, Memo: r.Memo,
-				ClientKey: r.IdempotencyKey, ExpiresAt: r.ExpiresAt, Now: now,
-			}); err != nil {
-				return err
-			}
 			out = Hold{ID: id, From: r.From, To: r.To, AmountUnits: r.AmountUnits, Status: HoldActive, Memo: r.Memo,
 				IdempotencyKey: r.IdempotencyKey, ExpiresAt: r.ExpiresAt, CreatedAt: now, UpdatedAt: now}
-			envs, err := s.extraHoldStep(ctx, tx, extra, out, nil, now)
-			if err != nil {
+			var step HoldStep
+			if extra != nil {
+				if step, err = extra(out, nil); err != nil {
+					return err
+				}
+			}
+			hp := tegdb.HoldInsertParams{
+				ID: id, AccountID: r.From, Receiver: r.To, AmountUnits: r.AmountUnits, Memo: r.Memo,
+				ClientKey: r.IdempotencyKey, ExpiresAt: r.ExpiresAt, Now: now,
+			}
+			if rec := step.Record; rec != nil {
+				// The hold and its request's record in one statement.
+				n, err := s.q.PaidHoldInsertRecorded(ctx, tx, tegdb.PaidHoldInsertRecordedParams{
+					Scope: rec.Scope, Key: rec.Key, RequestHash: nonNil(rec.RequestHash), Method: rec.Method, Path: rec.Path,
+					StatusCode: int32(rec.Status), ResponseBody: nonNil(rec.Body), Now: now,
+					ID: hp.ID, AccountID: hp.AccountID, Receiver: hp.Receiver, AmountUnits: hp.AmountUnits, Memo: hp.Memo,
+					ClientKey: hp.ClientKey, ExpiresAt: hp.ExpiresAt,
+				})
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					return ErrRecorded
+				}
+			} else if err := s.q.HoldInsert(ctx, tx, hp); err != nil {
 				return err
 			}
 			placed, err := holdEvent(EventHoldPlaced, "hold-placed-", out, now)
 			if err != nil {
 				return err
 			}
-			return s.writeEvents(ctx, tx, append(envs, placed))
+			return s.writeEvents(ctx, tx, append(step.Events, placed))
 		})
 		if err != nil && attempt == 0 && isUniqueViolation(err, "holds_client_key") {
 			continue // the key was used: the next attempt replays it
@@ -152,16 +169,9 @@ func (s *Store) extraHoldStep(ctx context.Context, tx pgx.Tx, extra HoldEvents, 
 	}
 	if r := step.Record; r != nil {
 		status := int32(r.Status)
-		hash, body := r.RequestHash, r.Body
-		if hash == nil {
-			hash = []byte{}
-		}
-		if body == nil {
-			body = []byte{}
-		}
 		n, err := s.q.IdempotencyKeyInsertDone(ctx, tx, tegdb.IdempotencyKeyInsertDoneParams{
-			Scope: r.Scope, Key: r.Key, RequestHash: hash, Method: r.Method, Path: r.Path,
-			StatusCode: &status, ResponseBody: body, Now: now,
+			Scope: r.Scope, Key: r.Key, RequestHash: nonNil(r.RequestHash), Method: r.Method, Path: r.Path,
+			StatusCode: &status, ResponseBody: nonNil(r.Body), Now: now,
 		})
 		if err != nil {
 			return nil, err
@@ -171,6 +181,14 @@ func (s *Store) extraHoldStep(ctx context.Context, tx pgx.Tx, extra HoldEvents, 
 		}
 	}
 	return step.Events, nil
+}
+
+// nonNil keeps a NOT NULL bytea column from receiving NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // IdempotencyRecordOf returns the idempotency record of (scope, key), if

@@ -22,3 +22,17 @@ UPDATE balances AS b
 SET held_units = b.held_units + @amount::bigint, updated_at = @now
 WHERE b.account_id = @account AND b.bucket = 'liquid' AND b.units - b.held_units >= @amount::bigint
     AND EXISTS (SELECT 1 FROM accounts AS a WHERE a.id = @receiver);
+
+-- name: PaidHoldInsertRecorded :execrows
+-- HoldInsert and IdempotencyKeyInsertDone in one statement (one round
+-- trip on the paid-call path). A used hold key still fails the statement
+-- (holds_client_key); 0 rows: the idempotency key is already recorded.
+WITH h AS (
+    INSERT INTO holds (id, account_id, receiver, amount_units, status, memo, client_key, expires_at, created_at, updated_at)
+    VALUES (@id, @account_id, @receiver, @amount_units, 'active', @memo, @client_key, @expires_at, @now, @now)
+    RETURNING id
+)
+INSERT INTO idempotency_keys (scope, key, request_hash, method, path, status_code, response_body, created_at, completed_at)
+SELECT @scope::text, @key::text, @request_hash::bytea, @method::text, @path::text, @status_code::int, @response_body::bytea, @now, @now
+FROM h
+ON CONFLICT (scope, key) DO NOTHING;

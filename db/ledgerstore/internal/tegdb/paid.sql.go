@@ -8,6 +8,8 @@ package tegdb
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 const idempotencyKeyGet = `-- name: IdempotencyKeyGet :one
@@ -75,6 +77,63 @@ func (q *Queries) IdempotencyKeyInsertDone(ctx context.Context, db DBTX, arg Ide
 		arg.StatusCode,
 		arg.ResponseBody,
 		arg.Now,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const paidHoldInsertRecorded = `-- name: PaidHoldInsertRecorded :execrows
+WITH h AS (
+    INSERT INTO holds (id, account_id, receiver, amount_units, status, memo, client_key, expires_at, created_at, updated_at)
+    VALUES ($9, $10, $11, $12, 'active', $13, $14, $15, $8, $8)
+    RETURNING id
+)
+INSERT INTO idempotency_keys (scope, key, request_hash, method, path, status_code, response_body, created_at, completed_at)
+SELECT $1::text, $2::text, $3::bytea, $4::text, $5::text, $6::int, $7::bytea, $8, $8
+FROM h
+ON CONFLICT (scope, key) DO NOTHING
+`
+
+type PaidHoldInsertRecordedParams struct {
+	Scope        string
+	Key          string
+	RequestHash  []byte
+	Method       string
+	Path         string
+	StatusCode   int32
+	ResponseBody []byte
+	Now          time.Time
+	ID           uuid.UUID
+	AccountID    string
+	Receiver     string
+	AmountUnits  int64
+	Memo         string
+	ClientKey    string
+	ExpiresAt    time.Time
+}
+
+// HoldInsert and IdempotencyKeyInsertDone in one statement (one round
+// trip on the paid-call path). A used hold key still fails the statement
+// (holds_client_key); 0 rows: the idempotency key is already recorded.
+func (q *Queries) PaidHoldInsertRecorded(ctx context.Context, db DBTX, arg PaidHoldInsertRecordedParams) (int64, error) {
+	result, err := db.Exec(ctx, paidHoldInsertRecorded,
+		arg.Scope,
+		arg.Key,
+		arg.RequestHash,
+		arg.Method,
+		arg.Path,
+		arg.StatusCode,
+		arg.ResponseBody,
+		arg.Now,
+		arg.ID,
+		arg.AccountID,
+		arg.Receiver,
+		arg.AmountUnits,
+		arg.Memo,
+		arg.ClientKey,
+		arg.ExpiresAt,
 	)
 	if err != nil {
 		return 0, err
