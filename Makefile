@@ -195,7 +195,7 @@ bench-xfer: tools build ## cross-registry transfers: intra figure, lone latency,
 	XFER_BENCH_CLIENTS=$${XFER_BENCH_CLIENTS:-128} $(THEPROTOCOL) testenv -- $(GO) test ./node -run '^$$' -bench CrossRegistryTransfers -benchtime 8000x
 
 .PHONY: bench-paid
-bench-paid: tools build ## paid calls/s through PaymentVerifier (token issue → call → settle) next to plain HTTP transfers, same node and run
+bench-paid: tools build ## paid calls/s through PaymentVerifier (token issue → call → settle), payee on the same and on another registry, next to plain HTTP transfers in the same run
 	$(THEPROTOCOL) testenv -- $(GO) test ./sdk -run '^$$' -bench PaidCalls -benchtime 500x
 
 .PHONY: check-image
