@@ -478,16 +478,17 @@ type PaidTokenRequest struct {
 
 // PaidTokenResponse defines model for PaidTokenResponse.
 type PaidTokenResponse struct {
-	Currency  string             `json:"currency"`
-	ExpiresAt time.Time          `json:"expires_at"`
-	HoldId    openapi_types.UUID `json:"hold_id"`
-	MaxAmount string             `json:"max_amount"`
-	MaxUnits  int64              `json:"max_units"`
-	Nonce     string             `json:"nonce"`
-	Payee     string             `json:"payee"`
-	Payer     string             `json:"payer"`
-	Registry  string             `json:"registry"`
-	Token     string             `json:"token"`
+	Currency      string             `json:"currency"`
+	ExpiresAt     time.Time          `json:"expires_at"`
+	HoldId        openapi_types.UUID `json:"hold_id"`
+	MaxAmount     string             `json:"max_amount"`
+	MaxUnits      int64              `json:"max_units"`
+	Nonce         string             `json:"nonce"`
+	Payee         string             `json:"payee"`
+	PayeeRegistry *string            `json:"payee_registry,omitempty"`
+	Payer         string             `json:"payer"`
+	Registry      string             `json:"registry"`
+	Token         string             `json:"token"`
 }
 
 // PairNettingReport defines model for PairNettingReport.
@@ -756,14 +757,15 @@ type SettleRequest struct {
 
 // SettleResponse defines model for SettleResponse.
 type SettleResponse struct {
-	AmountUnits int64              `json:"amount_units"`
-	FeeUnits    int64              `json:"fee_units"`
-	HoldId      openapi_types.UUID `json:"hold_id"`
-	NetUnits    int64              `json:"net_units"`
-	Payee       string             `json:"payee"`
-	Payer       string             `json:"payer"`
-	Status      string             `json:"status"`
-	TransferId  openapi_types.UUID `json:"transfer_id"`
+	AmountUnits    int64              `json:"amount_units"`
+	FeeUnits       int64              `json:"fee_units"`
+	HoldId         openapi_types.UUID `json:"hold_id"`
+	NetUnits       int64              `json:"net_units"`
+	Payee          string             `json:"payee"`
+	Payer          string             `json:"payer"`
+	Status         string             `json:"status"`
+	TargetRegistry *string            `json:"target_registry,omitempty"`
+	TransferId     openapi_types.UUID `json:"transfer_id"`
 }
 
 // SignUpRequest defines model for SignUpRequest.
