@@ -37,6 +37,7 @@ func (s *GovernanceSettings) fromEnv(r *envReader) {
 	s.MinThreshold = r.int64("THEPROTOCOL_GOVERNANCE_MIN_THRESHOLD_BPS", d.MinThreshold)
 	s.MinPower = r.int64("THEPROTOCOL_GOVERNANCE_MIN_POWER", d.MinPower)
 	s.VetoWindow = r.duration("THEPROTOCOL_GOVERNANCE_VETO_WINDOW", d.VetoWindow)
+	s.CollectWindow = r.duration("THEPROTOCOL_GOVERNANCE_COLLECT_WINDOW", governance.DefaultCollectWindow)
 	s.SqrtByDeveloper = d.SqrtByDeveloper
 	if v := Env("THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER", ""); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -54,6 +55,7 @@ func (s *GovernanceSettings) registerFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&s.MinThreshold, "governance-min-threshold-bps", s.MinThreshold, "lowest pass threshold, basis points, at least 5000 (env THEPROTOCOL_GOVERNANCE_MIN_THRESHOLD_BPS)")
 	fs.Int64Var(&s.MinPower, "governance-min-power", s.MinPower, "voting power a proposer needs from its own stake (env THEPROTOCOL_GOVERNANCE_MIN_POWER)")
 	fs.BoolVar(&s.SqrtByDeveloper, "governance-sqrt-by-developer", s.SqrtByDeveloper, "take the √ of voting power over all the stake of one developer's agents (env THEPROTOCOL_GOVERNANCE_SQRT_BY_DEVELOPER)")
+	fs.DurationVar(&s.CollectWindow, "governance-collect-window", s.CollectWindow, "how long after a federation proposal's window its originating registry retries unavailable peers before tallying without them (env THEPROTOCOL_GOVERNANCE_COLLECT_WINDOW)")
 	fs.DurationVar(&s.VetoWindow, "governance-veto-window", s.VetoWindow, "how long a passed change waits, vetoable, before it is enacted (env THEPROTOCOL_GOVERNANCE_VETO_WINDOW)")
 }
 

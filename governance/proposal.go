@@ -20,6 +20,21 @@ type Limits struct {
 	MinThreshold int64 // bps
 	MinPower     int64 // a proposer's own snapshot power at least this (anti-spam)
 	VetoWindow   time.Duration
+	// CollectWindow is how long after a federation proposal's window the
+	// originating registry keeps asking unavailable peers for their
+	// tallies before it tallies without them (0: DefaultCollectWindow).
+	CollectWindow time.Duration
+}
+
+// DefaultCollectWindow is the collection deadline when none is set.
+const DefaultCollectWindow = 10 * time.Minute
+
+// Collect is l.CollectWindow, or DefaultCollectWindow when unset.
+func (l Limits) Collect() time.Duration {
+	if l.CollectWindow <= 0 {
+		return DefaultCollectWindow
+	}
+	return l.CollectWindow
 }
 
 // DefaultLimits: windows of one hour to 30 days; quorum at least 1 %;
@@ -48,6 +63,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("governance: negative minimum power")
 	case l.VetoWindow < 0 || l.VetoWindow > 30*24*time.Hour:
 		return fmt.Errorf("governance: veto window %s outside 0..30d", l.VetoWindow)
+	case l.CollectWindow < 0 || l.CollectWindow > 7*24*time.Hour:
+		return fmt.Errorf("governance: federation collection window %s outside 0..7d", l.CollectWindow)
 	}
 	return nil
 }
@@ -142,6 +159,10 @@ const (
 	StateRejected = "rejected" // tallied, did not pass
 	StateEnacted  = "enacted"  // its change applied
 	StateVetoed   = "vetoed"   // passed, stopped by the operator; never enacted
+	// StateClosed is a federation proposal's copy on a peer registry once
+	// its local tally was taken: the result is decided at the originating
+	// registry.
+	StateClosed = "closed"
 )
 
 // Status is what the tally workflow needs to know of a proposal: its
@@ -159,7 +180,7 @@ type Status struct {
 // enacted, vetoed, or passed without a change to enact.
 func (s Status) Final() bool {
 	switch s.State {
-	case StateRejected, StateEnacted, StateVetoed:
+	case StateRejected, StateEnacted, StateVetoed, StateClosed:
 		return true
 	case StatePassed:
 		return !s.HasChange

@@ -41,6 +41,12 @@ func (n *Node) mountGovernance(v1 *gin.RouterGroup) {
 		Store: n.Ledger, Proposals: svc, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now,
 		Veto: ledgerapi.OperatorVeto{Mainframe: n.opts.Registry.Mainframe},
 	}).Mount(v1)
+	if fed := n.federationService(); fed != nil {
+		ledgerapi.NewFederation(ledgerapi.FederationOptions{
+			Store: n.Ledger, Elevator: fed, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now,
+			Veto: ledgerapi.OperatorVeto{Mainframe: n.opts.Registry.Mainframe},
+		}).Mount(v1)
+	}
 }
 
 // governanceActivities are the worker's governance activities (nil

@@ -102,6 +102,7 @@ func (n *Node) startMTLS() error {
 		_ = ln.Close()
 		return err
 	}
+	n.attachGovernanceTLS(mux, td)
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         n.TLS.ServerConfig(authz),

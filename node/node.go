@@ -298,7 +298,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 		// The activity structs this node can run; worker.Start runs every
 		// workflow family whose structs are all here (nil ones are absent).
-		acts := []any{&activities.Sweeper{Stores: stores}, n.stakingActivities(), n.governanceActivities()}
+		acts := []any{&activities.Sweeper{Stores: stores}, n.stakingActivities(), n.governanceActivities(), n.governanceFederationActivities()}
 		if n.Ledger != nil {
 			acts = append(acts, &activities.HoldSweeper{Expirer: n.Ledger}, n.checkpointActivities())
 		}

@@ -23,6 +23,7 @@ var Families = []Family{
 	DisputeFamily,
 	ReputationFamily,
 	GovernanceFamily,
+	GovernanceFederationFamily,
 	BridgeFamily,
 	FederationSyncFamily,
 }

@@ -308,87 +308,15 @@ func (s *Store) CreateProposal(ctx context.Context, in ProposalInput) (Proposal,
 		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		rows, err := s.q.GovernanceStakesOpen(ctx, tx)
-		if err != nil {
-			return err
-		}
-		owners, tiers, units, unlocks := make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows)), make([]*time.Time, len(rows))
-		for i, r := range rows {
-			owners[i], tiers[i], units[i], unlocks[i] = r.Owner, r.Tier, r.PrincipalUnits, r.UnlockAt
-		}
-		st, err := stakesFor(owners, tiers, units, unlocks, now)
-		if err != nil {
-			return err
-		}
-		grouping := governance.ByVoter
-		if in.Developers != nil {
-			grouping = governance.ByDeveloper
-			for i := range st {
-				st[i].Developer = in.Developers[st[i].Voter]
-			}
-		}
-		powers, err := governance.VoterPowers(st, grouping)
-		if err != nil {
-			return err
-		}
-		if own := powers[in.Proposer]; own < in.MinPower {
-			return apperr.New(apperr.FailedPrecondition, "a proposer needs voting power of at least %d from its own stake; %s has %d", in.MinPower, in.Proposer, own)
-		}
-		dels, err := s.q.GovernanceDelegationsAll(ctx, tx)
-		if err != nil {
-			return err
-		}
-		delegateOf := make(map[string]string, len(dels))
-		for _, d := range dels {
-			if d.Delegate != nil {
-				delegateOf[d.Delegator] = *d.Delegate
-			}
-		}
-		voters := make([]string, 0, len(powers))
-		for v := range powers {
-			voters = append(voters, v)
-		}
-		slices.Sort(voters)
-		pws, dlg := make([]int64, len(voters)), make([]string, len(voters))
-		var electorate int64
-		for i, v := range voters {
-			pws[i], dlg[i] = powers[v], delegateOf[v]
-			electorate += pws[i] // Σ of √ of parts of a supply that fits int64: fits
-		}
-		var change []byte
-		if in.Draft.Change != nil {
-			change = in.Draft.Change.Encode()
-		}
 		closes := now.Add(in.Draft.Window)
-		if err := s.q.GovernanceProposalInsert(ctx, tx, tegdb.GovernanceProposalInsertParams{
-			ID: in.ID, Proposer: in.Proposer, Title: in.Draft.Title, Body: in.Draft.Body,
-			WindowSeconds: int64(in.Draft.Window / time.Second), QuorumBps: in.Draft.QuorumBps, ThresholdBps: in.Draft.ThresholdBps,
-			Change: change, Now: now, ClosesAt: closes, Electorate: electorate, Voters: int32(len(voters)),
-			VetoSeconds: int64(in.VetoWindow / time.Second),
-		}); err != nil {
-			return err
-		}
-		snap := make([]tegdb.GovernanceSnapshotCopyParams, len(voters))
-		for i, v := range voters {
-			snap[i] = tegdb.GovernanceSnapshotCopyParams{ProposalID: in.ID, Voter: v, Power: pws[i]}
-			if dlg[i] != "" {
-				snap[i].Delegate = &dlg[i]
-			}
-		}
-		if _, err := s.q.GovernanceSnapshotCopy(ctx, tx, snap); err != nil {
-			return err
-		}
-		row, err := s.q.GovernanceProposalGet(ctx, tx, in.ID)
-		if err != nil {
-			return err
-		}
-		if out, err = proposalFromRow(row); err != nil {
+		var err error
+		if out, err = s.openProposalTx(ctx, tx, in, now, closes); err != nil {
 			return err
 		}
 		env, err := newEvent(EventProposalCreated, "proposal-"+in.ID.String(), in.Proposer, now, nil, proposalPayload{
 			ProposalID: in.ID, Proposer: in.Proposer, Title: in.Draft.Title, WindowSecs: int64(in.Draft.Window / time.Second),
 			QuorumBps: in.Draft.QuorumBps, ThresholdBps: in.Draft.ThresholdBps, Change: in.Draft.Change,
-			ClosesAt: closes, Electorate: electorate, Voters: len(voters),
+			ClosesAt: closes, Electorate: out.Electorate, Voters: out.Voters,
 		})
 		if err != nil {
 			return err
@@ -396,6 +324,87 @@ func (s *Store) CreateProposal(ctx context.Context, in ProposalInput) (Proposal,
 		return s.outbox.Write(ctx, tx, env)
 	})
 	return out, err
+}
+
+// openProposalTx snapshots every voter's power and delegate as of now
+// (tx is repeatable read), checks the proposer's own power against
+// in.MinPower, and inserts the proposal open until closes with its
+// snapshot. It writes no event: its callers do.
+func (s *Store) openProposalTx(ctx context.Context, tx pgx.Tx, in ProposalInput, now, closes time.Time) (Proposal, error) {
+	rows, err := s.q.GovernanceStakesOpen(ctx, tx)
+	if err != nil {
+		return Proposal{}, err
+	}
+	owners, tiers, units, unlocks := make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows)), make([]*time.Time, len(rows))
+	for i, r := range rows {
+		owners[i], tiers[i], units[i], unlocks[i] = r.Owner, r.Tier, r.PrincipalUnits, r.UnlockAt
+	}
+	st, err := stakesFor(owners, tiers, units, unlocks, now)
+	if err != nil {
+		return Proposal{}, err
+	}
+	grouping := governance.ByVoter
+	if in.Developers != nil {
+		grouping = governance.ByDeveloper
+		for i := range st {
+			st[i].Developer = in.Developers[st[i].Voter]
+		}
+	}
+	powers, err := governance.VoterPowers(st, grouping)
+	if err != nil {
+		return Proposal{}, err
+	}
+	if own := powers[in.Proposer]; own < in.MinPower {
+		return Proposal{}, apperr.New(apperr.FailedPrecondition, "a proposer needs voting power of at least %d from its own stake; %s has %d", in.MinPower, in.Proposer, own)
+	}
+	dels, err := s.q.GovernanceDelegationsAll(ctx, tx)
+	if err != nil {
+		return Proposal{}, err
+	}
+	delegateOf := make(map[string]string, len(dels))
+	for _, d := range dels {
+		if d.Delegate != nil {
+			delegateOf[d.Delegator] = *d.Delegate
+		}
+	}
+	voters := make([]string, 0, len(powers))
+	for v := range powers {
+		voters = append(voters, v)
+	}
+	slices.Sort(voters)
+	pws, dlg := make([]int64, len(voters)), make([]string, len(voters))
+	var electorate int64
+	for i, v := range voters {
+		pws[i], dlg[i] = powers[v], delegateOf[v]
+		electorate += pws[i] // Σ of √ of parts of a supply that fits int64: fits
+	}
+	var change []byte
+	if in.Draft.Change != nil {
+		change = in.Draft.Change.Encode()
+	}
+	if err := s.q.GovernanceProposalInsert(ctx, tx, tegdb.GovernanceProposalInsertParams{
+		ID: in.ID, Proposer: in.Proposer, Title: in.Draft.Title, Body: in.Draft.Body,
+		WindowSeconds: int64(in.Draft.Window / time.Second), QuorumBps: in.Draft.QuorumBps, ThresholdBps: in.Draft.ThresholdBps,
+		Change: change, Now: now, ClosesAt: closes, Electorate: electorate, Voters: int32(len(voters)),
+		VetoSeconds: int64(in.VetoWindow / time.Second),
+	}); err != nil {
+		return Proposal{}, err
+	}
+	snap := make([]tegdb.GovernanceSnapshotCopyParams, len(voters))
+	for i, v := range voters {
+		snap[i] = tegdb.GovernanceSnapshotCopyParams{ProposalID: in.ID, Voter: v, Power: pws[i]}
+		if dlg[i] != "" {
+			snap[i].Delegate = &dlg[i]
+		}
+	}
+	if _, err := s.q.GovernanceSnapshotCopy(ctx, tx, snap); err != nil {
+		return Proposal{}, err
+	}
+	row, err := s.q.GovernanceProposalGet(ctx, tx, in.ID)
+	if err != nil {
+		return Proposal{}, err
+	}
+	return proposalFromRow(row)
 }
 
 // Proposal returns proposal id. Errors: NotFound.
@@ -458,6 +467,13 @@ type Vote struct {
 // (window ended or proposal tallied; the voter had no power in the
 // snapshot, neither own nor delegated); Conflict (the same choice again).
 func (s *Store) CastVote(ctx context.Context, id uuid.UUID, voter string, choice governance.Choice) (Vote, error) {
+	return s.castVote(ctx, id, voter, choice, false)
+}
+
+// castVote is CastVote on a local proposal, or on a federation proposal
+// (this registry's copy) when federation is set; a proposal of the other
+// tier is refused.
+func (s *Store) castVote(ctx context.Context, id uuid.UUID, voter string, choice governance.Choice, federation bool) (Vote, error) {
 	if _, err := governance.ParseChoice(string(choice)); err != nil {
 		return Vote{}, apperr.New(apperr.Invalid, "%s", err.Error())
 	}
@@ -470,6 +486,14 @@ func (s *Store) CastVote(ctx context.Context, id uuid.UUID, voter string, choice
 		pr, err := s.q.GovernanceProposalGet(ctx, tx, id)
 		if err != nil {
 			return db.NotFound(err, "proposal %s not found", id)
+		}
+		if isFed, err := s.isFederation(ctx, tx, id); err != nil {
+			return err
+		} else if isFed != federation {
+			if federation {
+				return apperr.New(apperr.NotFound, "no federation proposal %s on this registry", id)
+			}
+			return apperr.New(apperr.Invalid, "proposal %s is a federation proposal: vote at /governance/federation/proposals/%s/vote", id, id)
 		}
 		if pr.State != governance.StateOpen || !now.Before(pr.ClosesAt) {
 			return apperr.New(apperr.FailedPrecondition, "voting on proposal %s closed at %s", id, pr.ClosesAt.Format(time.RFC3339))
@@ -623,6 +647,11 @@ func (s *Store) TallyProposal(ctx context.Context, id uuid.UUID) (Proposal, erro
 		row, err := s.q.GovernanceProposalLock(ctx, tx, id)
 		if err != nil {
 			return db.NotFound(err, "proposal %s not found", id)
+		}
+		if isFed, err := s.isFederation(ctx, tx, id); err != nil {
+			return err
+		} else if isFed {
+			return apperr.New(apperr.Invalid, "proposal %s is a federation proposal, tallied by its own workflow", id)
 		}
 		if row.State != governance.StateOpen {
 			out, err = proposalFromRow(row)

@@ -54,10 +54,13 @@ ORDER BY created_at DESC, id DESC LIMIT @max_rows;
 
 -- name: GovernanceProposalsDue :many
 -- Open past their window, or passed with a change past their timelock:
--- the sweep starts (or restarts) their tally workflow.
-(SELECT id FROM governance_proposals p1 WHERE p1.state = 'open' AND p1.closes_at <= @now ORDER BY p1.closes_at LIMIT @max_rows)
+-- the sweep starts (or restarts) their tally workflow. Federation
+-- proposals have their own workflow and are not swept here.
+(SELECT id FROM governance_proposals p1 WHERE p1.state = 'open' AND p1.closes_at <= @now
+    AND NOT EXISTS (SELECT 1 FROM governance_federation f1 WHERE f1.proposal_id = p1.id) ORDER BY p1.closes_at LIMIT @max_rows)
 UNION
-(SELECT id FROM governance_proposals p2 WHERE p2.state = 'passed' AND p2.change IS NOT NULL AND p2.enact_after <= @now ORDER BY p2.enact_after LIMIT @max_rows);
+(SELECT id FROM governance_proposals p2 WHERE p2.state = 'passed' AND p2.change IS NOT NULL AND p2.enact_after <= @now
+    AND NOT EXISTS (SELECT 1 FROM governance_federation f2 WHERE f2.proposal_id = p2.id) ORDER BY p2.enact_after LIMIT @max_rows);
 
 -- name: GovernanceProposalSetTally :exec
 UPDATE governance_proposals SET state = @state, tallied_at = @now::timestamptz, yes_power = @yes_power::bigint, no_power = @no_power::bigint,

@@ -294,9 +294,11 @@ func (q *Queries) GovernanceProposalSetVetoed(ctx context.Context, db DBTX, arg 
 }
 
 const governanceProposalsDue = `-- name: GovernanceProposalsDue :many
-(SELECT id FROM governance_proposals p1 WHERE p1.state = 'open' AND p1.closes_at <= $1 ORDER BY p1.closes_at LIMIT $2)
+(SELECT id FROM governance_proposals p1 WHERE p1.state = 'open' AND p1.closes_at <= $1
+    AND NOT EXISTS (SELECT 1 FROM governance_federation f1 WHERE f1.proposal_id = p1.id) ORDER BY p1.closes_at LIMIT $2)
 UNION
-(SELECT id FROM governance_proposals p2 WHERE p2.state = 'passed' AND p2.change IS NOT NULL AND p2.enact_after <= $1 ORDER BY p2.enact_after LIMIT $2)
+(SELECT id FROM governance_proposals p2 WHERE p2.state = 'passed' AND p2.change IS NOT NULL AND p2.enact_after <= $1
+    AND NOT EXISTS (SELECT 1 FROM governance_federation f2 WHERE f2.proposal_id = p2.id) ORDER BY p2.enact_after LIMIT $2)
 `
 
 type GovernanceProposalsDueParams struct {
@@ -305,7 +307,8 @@ type GovernanceProposalsDueParams struct {
 }
 
 // Open past their window, or passed with a change past their timelock:
-// the sweep starts (or restarts) their tally workflow.
+// the sweep starts (or restarts) their tally workflow. Federation
+// proposals have their own workflow and are not swept here.
 func (q *Queries) GovernanceProposalsDue(ctx context.Context, db DBTX, arg GovernanceProposalsDueParams) ([]uuid.UUID, error) {
 	rows, err := db.Query(ctx, governanceProposalsDue, arg.Now, arg.MaxRows)
 	if err != nil {

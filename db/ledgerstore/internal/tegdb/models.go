@@ -124,6 +124,38 @@ type GovernanceDelegation struct {
 	UpdatedAt time.Time
 }
 
+type GovernanceFederation struct {
+	ProposalID      uuid.UUID
+	Role            string
+	OriginRegistry  string
+	OriginFrame     string
+	LocalProposal   *uuid.UUID
+	CollectUntil    time.Time
+	TotalElectorate *int64
+	Counted         []string
+	Missing         []string
+}
+
+type GovernanceFederationPeer struct {
+	ProposalID  uuid.UUID
+	Registry    string
+	Via         string
+	PublicKey   []byte
+	AnnouncedAt *time.Time
+}
+
+type GovernanceFederationTally struct {
+	ProposalID   uuid.UUID
+	Registry     string
+	Electorate   int64
+	YesPower     int64
+	NoPower      int64
+	AbstainPower int64
+	TalliedAt    time.Time
+	Signature    []byte
+	PublicKey    []byte
+}
+
 type GovernanceProposal struct {
 	ID            uuid.UUID
 	Proposer      string
