@@ -124,12 +124,14 @@ func TestMatchRunsFamiliesWhoseActivitiesAreSupplied(t *testing.T) {
 		{family: "dispute", missing: "*activities.Disputes"},
 		{family: "reputation", missing: "*activities.ReputationRun"},
 		{family: "governance", missing: "*activities.Governance"},
+		{family: "governance-federation", missing: "*activities.GovernanceFederation"},
 		{family: "bridge", missing: "*activities.Bridge"},
 		{family: "federation-sync", missing: "*activities.FederationSync"},
 	}, skipped, "settlement needs both of its structs")
 
 	all := []any{&activities.Sweeper{}, &activities.HoldSweeper{}, &activities.BondMaturation{}, &activities.Staking{}, &activities.Settlement{}, &activities.PrepareSweep{},
-		&activities.BalanceCheckpoints{}, &activities.Disputes{}, &activities.ReputationRun{}, &activities.Governance{}, &activities.Bridge{}, &activities.BridgeBatch{}, &activities.FederationSync{}}
+		&activities.BalanceCheckpoints{}, &activities.Disputes{}, &activities.ReputationRun{}, &activities.Governance{}, &activities.GovernanceFederation{},
+		&activities.Bridge{}, &activities.BridgeBatch{}, &activities.FederationSync{}}
 	run, skipped, err = match(workflows.Families, all)
 	require.NoError(t, err)
 	require.Len(t, run, len(workflows.Families))
