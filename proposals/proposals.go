@@ -30,6 +30,7 @@ import (
 type Ledger interface {
 	CreateProposal(ctx context.Context, in ledgerstore.ProposalInput) (ledgerstore.Proposal, error)
 	GovernanceStakeOwners(ctx context.Context) ([]string, error)
+	IsFederationOrigin(ctx context.Context, id string) (bool, error)
 }
 
 var _ Ledger = (*ledgerstore.Store)(nil)
@@ -100,15 +101,25 @@ func (s *Service) Propose(ctx context.Context, proposer, idempotencyKey string, 
 }
 
 // StartTally starts proposal id's GovernanceTally workflow unless one is
-// running. A finished one may be started again: its ledger steps happen
-// once per proposal, so a rerun only finds them done.
+// running, or for a federation proposal this registry originated its
+// GovernanceFederationTally (the sweep restarts both kinds). A finished
+// one may be started again: its ledger steps happen once per proposal, so
+// a rerun only finds them done.
 func (s *Service) StartTally(ctx context.Context, id string) error {
-	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.GovernanceTallyWorkflowID(s.Registry, id),
+	wfID, wf := workflows.GovernanceTallyWorkflowID(s.Registry, id), workflows.GovernanceTallyName
+	fed, err := s.Ledger.IsFederationOrigin(ctx, id)
+	if err != nil {
+		return err
+	}
+	if fed {
+		wfID, wf = workflows.GovernanceFederationTallyWorkflowID(s.Registry, id), workflows.GovernanceFederationTallyName
+	}
+	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       wfID,
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.GovernanceTallyName, workflows.GovernanceTallyInput{ProposalID: id})
+	}, wf, workflows.GovernanceTallyInput{ProposalID: id})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil

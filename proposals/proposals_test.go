@@ -25,6 +25,8 @@ func (f *fakeLedger) GovernanceStakeOwners(context.Context) ([]string, error) {
 	return []string{"a", "b"}, nil
 }
 
+func (f *fakeLedger) IsFederationOrigin(context.Context, string) (bool, error) { return false, nil }
+
 type fakeDevs struct{}
 
 func (fakeDevs) AgentDevelopers(_ context.Context, dids []string) (map[string]string, error) {

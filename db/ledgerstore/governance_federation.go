@@ -580,3 +580,27 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// FederationDue lists up to limit federation proposals this registry
+// originated whose tally workflow should be running: open past their
+// collection deadline, or passed with a change past their veto window.
+func (s *Store) FederationDue(ctx context.Context, limit int) ([]uuid.UUID, error) {
+	return s.q.GovernanceFederationDue(ctx, s.pool, tegdb.GovernanceFederationDueParams{Now: s.clock(), MaxRows: int32(min(max(limit, 1), 1000))})
+}
+
+// IsFederationOrigin reports whether proposal id is a federation proposal
+// this registry originated (its tally is the federation workflow's).
+func (s *Store) IsFederationOrigin(ctx context.Context, id string) (bool, error) {
+	u, err := parseProposalID(id)
+	if err != nil {
+		return false, err
+	}
+	f, err := s.q.GovernanceFederationGet(ctx, s.pool, u)
+	switch {
+	case err == nil:
+		return f.Role == FederationOrigin, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	}
+	return false, err
+}

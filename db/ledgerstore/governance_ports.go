@@ -32,11 +32,20 @@ func (s *Store) GovernanceEnact(ctx context.Context, id string) (governance.Stat
 	return s.statusOf(ctx, id, s.EnactProposal)
 }
 
-// GovernanceDue is ProposalsDue with string IDs.
+// GovernanceDue is ProposalsDue with string IDs, followed by the
+// federation proposals this registry originated that are due
+// (FederationDue), up to limit in all.
 func (s *Store) GovernanceDue(ctx context.Context, limit int) ([]string, error) {
 	ids, err := s.ProposalsDue(ctx, limit)
 	if err != nil {
 		return nil, err
+	}
+	if len(ids) < limit {
+		fed, err := s.FederationDue(ctx, limit-len(ids))
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, fed...)
 	}
 	out := make([]string, len(ids))
 	for i, id := range ids {

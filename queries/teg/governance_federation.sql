@@ -42,3 +42,13 @@ SELECT * FROM governance_federation_tallies WHERE proposal_id = @proposal_id AND
 UPDATE governance_proposals SET state = 'closed', tallied_at = @now::timestamptz, yes_power = @yes_power::bigint, no_power = @no_power::bigint,
     abstain_power = @abstain_power::bigint, quorum_met = NULL
 WHERE id = @id AND state = 'open';
+
+-- name: GovernanceFederationDue :many
+-- Federation proposals this registry originated whose tally workflow
+-- should be running: open past their collection deadline, or passed with
+-- a change past their timelock (the sweep restarts a lost workflow).
+(SELECT p1.id FROM governance_proposals p1 JOIN governance_federation f1 ON f1.proposal_id = p1.id
+ WHERE f1.role = 'origin' AND p1.state = 'open' AND f1.collect_until <= @now ORDER BY f1.collect_until LIMIT @max_rows)
+UNION
+(SELECT p2.id FROM governance_proposals p2 JOIN governance_federation f2 ON f2.proposal_id = p2.id
+ WHERE f2.role = 'origin' AND p2.state = 'passed' AND p2.change IS NOT NULL AND p2.enact_after <= @now ORDER BY p2.enact_after LIMIT @max_rows);

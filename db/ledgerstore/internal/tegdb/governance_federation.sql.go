@@ -33,6 +33,42 @@ func (q *Queries) GovernanceFederationByLocal(ctx context.Context, db DBTX, loca
 	return i, err
 }
 
+const governanceFederationDue = `-- name: GovernanceFederationDue :many
+(SELECT p1.id FROM governance_proposals p1 JOIN governance_federation f1 ON f1.proposal_id = p1.id
+ WHERE f1.role = 'origin' AND p1.state = 'open' AND f1.collect_until <= $1 ORDER BY f1.collect_until LIMIT $2)
+UNION
+(SELECT p2.id FROM governance_proposals p2 JOIN governance_federation f2 ON f2.proposal_id = p2.id
+ WHERE f2.role = 'origin' AND p2.state = 'passed' AND p2.change IS NOT NULL AND p2.enact_after <= $1 ORDER BY p2.enact_after LIMIT $2)
+`
+
+type GovernanceFederationDueParams struct {
+	Now     time.Time
+	MaxRows int32
+}
+
+// Federation proposals this registry originated whose tally workflow
+// should be running: open past their collection deadline, or passed with
+// a change past their timelock (the sweep restarts a lost workflow).
+func (q *Queries) GovernanceFederationDue(ctx context.Context, db DBTX, arg GovernanceFederationDueParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, governanceFederationDue, arg.Now, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const governanceFederationGet = `-- name: GovernanceFederationGet :one
 SELECT proposal_id, role, origin_registry, origin_frame, local_proposal, collect_until, total_electorate, counted, missing FROM governance_federation WHERE proposal_id = $1
 `
