@@ -45,6 +45,7 @@ func TestGovernanceFederationLifecycle(t *testing.T) {
 	before := o.govSnapshot()
 	_, err = elevate(alice, peers)
 	require.Equal(t, apperr.FailedPrecondition, apperr.CodeOf(err), "an open proposal is not elevated")
+	require.Equal(t, before, o.govSnapshot())
 	_, err = o.store.CastVote(o.ctx, local, alice, governance.Yes)
 	require.NoError(t, err)
 	o.clock.Advance(time.Hour)
