@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/staking"
 )
 
 // Limits bound what a proposal may ask for. The node's configuration sets
@@ -76,24 +77,49 @@ type ChangeKind string
 const (
 	// ChangeFeeCurve sets the intra-registry fee curve's base and cap.
 	ChangeFeeCurve ChangeKind = "fee_curve"
+	// ChangeStakingPremium sets one staking tier's APY premium (added to
+	// the curve's dynamic base rate).
+	ChangeStakingPremium ChangeKind = "staking_premium"
 )
+
+// MaxStakingPremiumBps bounds a governed tier premium (20 % a year).
+const MaxStakingPremiumBps = 2000
+
+// StakingPremium is a tier's governed APY premium.
+type StakingPremium struct {
+	Tier       string `json:"tier"`
+	PremiumBps int64  `json:"premium_bps"`
+}
 
 // Change is an executable change a passed proposal enacts.
 type Change struct {
-	Kind     ChangeKind       `json:"kind"`
-	FeeCurve *ledger.FeeCurve `json:"fee_curve,omitempty"`
+	Kind           ChangeKind       `json:"kind"`
+	FeeCurve       *ledger.FeeCurve `json:"fee_curve,omitempty"`
+	StakingPremium *StakingPremium  `json:"staking_premium,omitempty"`
 }
 
 // Validate accepts a known kind with exactly its own payload, valid.
 func (c Change) Validate() error {
 	switch c.Kind {
 	case ChangeFeeCurve:
-		if c.FeeCurve == nil {
-			return fmt.Errorf("change fee_curve needs fee_curve {base_bps, max_bps}")
+		if c.FeeCurve == nil || c.StakingPremium != nil {
+			return fmt.Errorf("change fee_curve needs fee_curve {base_bps, max_bps} and nothing else")
 		}
 		return c.FeeCurve.Validate()
+	case ChangeStakingPremium:
+		p := c.StakingPremium
+		if p == nil || c.FeeCurve != nil {
+			return fmt.Errorf("change staking_premium needs staking_premium {tier, premium_bps} and nothing else")
+		}
+		if _, err := staking.TierByID(p.Tier); err != nil {
+			return err
+		}
+		if p.PremiumBps < 0 || p.PremiumBps > MaxStakingPremiumBps {
+			return fmt.Errorf("premium_bps must be 0..%d", MaxStakingPremiumBps)
+		}
+		return nil
 	}
-	return fmt.Errorf("unknown change kind %q (known: fee_curve)", c.Kind)
+	return fmt.Errorf("unknown change kind %q (known: fee_curve, staking_premium)", c.Kind)
 }
 
 // Encode is the change's canonical JSON, as stored.

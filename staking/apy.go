@@ -85,11 +85,22 @@ type TierAPY struct {
 	BreakerHit bool
 }
 
-// APYs returns every tier's APY at ratioBps, in Tiers order.
+// APYs returns every tier's APY at ratioBps, in Tiers order, with the
+// build-time premiums.
 func (c Curve) APYs(ratioBps int64) []TierAPY {
+	return c.APYsWith(ratioBps, nil)
+}
+
+// APYsWith is APYs with premiums in force (a governed value per tier;
+// tiers absent keep their build-time premium). The returned tiers carry
+// the premium applied.
+func (c Curve) APYsWith(ratioBps int64, premiums map[TierID]int64) []TierAPY {
 	base := c.BaseBps(ratioBps)
 	out := make([]TierAPY, len(Tiers))
 	for i, t := range Tiers {
+		if p, ok := premiums[t.ID]; ok {
+			t.PremiumBps = p
+		}
 		out[i] = TierAPY{Tier: t, BaseBps: base, APYBps: base + t.PremiumBps, BreakerHit: ratioBps >= c.BreakerRatioBps}
 	}
 	return out

@@ -120,6 +120,8 @@ type LockOptionsResponse struct {
 // force.
 type ParametersResponse struct {
 	FeeCurve ledger.FeeCurve `json:"fee_curve"`
+	// StakingPremiums is each staking tier's APY premium, in tier order.
+	StakingPremiums []governance.StakingPremium `json:"staking_premiums"`
 }
 
 // PowerResponse is GET /governance/power/:did.
@@ -259,7 +261,20 @@ func (h *GovernanceHandler) parameters(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, ParametersResponse{FeeCurve: fc})
+	prems, err := h.o.Store.StakingPremiums(c.Request.Context())
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	out := ParametersResponse{FeeCurve: fc}
+	for _, t := range staking.Tiers {
+		p, ok := prems[t.ID]
+		if !ok {
+			p = t.PremiumBps
+		}
+		out.StakingPremiums = append(out.StakingPremiums, governance.StakingPremium{Tier: string(t.ID), PremiumBps: p})
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (h *GovernanceHandler) power(c *gin.Context) {

@@ -165,7 +165,8 @@ func TestGovernanceReadsAndReplays(t *testing.T) {
 	require.False(t, lo.Options[1].StakingTier)
 	r = f.do(req{method: "GET", path: "/api/v1/governance/parameters"})
 	require.Equal(t, 200, r.status)
-	require.JSONEq(t, `{"fee_curve":{"base_bps":50,"max_bps":500}}`, string(r.body))
+	require.JSONEq(t, `{"fee_curve":{"base_bps":50,"max_bps":500},"staking_premiums":[{"tier":"flexible","premium_bps":0},`+
+		`{"tier":"30d","premium_bps":140},{"tier":"90d","premium_bps":280},{"tier":"180d","premium_bps":390},{"tier":"365d","premium_bps":520}]}`, string(r.body))
 
 	r = f.do(req{method: "POST", path: "/api/v1/governance/delegate", body: `{"delegate":"` + alice + `"}`, subject: bob, key: "d1"})
 	require.Equal(t, 200, r.status, string(r.body))

@@ -15,6 +15,7 @@ import (
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore/internal/tegdb"
 	"github.com/theprotocol-dev/theprotocol/governance"
 	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/staking"
 )
 
 // Governance events (keys next to each). The ledger writes them because
@@ -170,6 +171,23 @@ func (s *Store) feeCurve(ctx context.Context, q tegdb.DBTX) (ledger.FeeCurve, er
 		return ledger.FeeCurve{}, fmt.Errorf("ledgerstore: stored fee curve: %w", err)
 	}
 	return c, nil
+}
+
+// StakingPremiums returns every tier's governed APY premium in force.
+func (s *Store) StakingPremiums(ctx context.Context) (map[staking.TierID]int64, error) {
+	return s.stakingPremiums(ctx, s.pool)
+}
+
+func (s *Store) stakingPremiums(ctx context.Context, q tegdb.DBTX) (map[staking.TierID]int64, error) {
+	rows, err := s.q.GovernedStakingPremiums(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("ledgerstore: governed staking premiums: %w", err)
+	}
+	out := make(map[staking.TierID]int64, len(rows))
+	for _, r := range rows {
+		out[staking.TierID(r.Tier)] = r.PremiumBps
+	}
+	return out, nil
 }
 
 // stakesFor converts open positions to governance stakes as of now.
@@ -757,6 +775,20 @@ func (s *Store) EnactProposal(ctx context.Context, id uuid.UUID) (Proposal, erro
 				BaseBps: p.Change.FeeCurve.BaseBps, MaxBps: p.Change.FeeCurve.MaxBps, ProposalID: &id, Now: now,
 			}); err != nil {
 				return err
+			}
+		case governance.ChangeStakingPremium:
+			prems, err := s.stakingPremiums(ctx, tx)
+			if err != nil {
+				return err
+			}
+			sp := p.Change.StakingPremium
+			previous = governance.StakingPremium{Tier: sp.Tier, PremiumBps: prems[staking.TierID(sp.Tier)]}
+			n, err := s.q.GovernedStakingPremiumSet(ctx, tx, tegdb.GovernedStakingPremiumSetParams{PremiumBps: sp.PremiumBps, ProposalID: &id, Now: now, Tier: sp.Tier})
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				return fmt.Errorf("ledgerstore: no governed premium for tier %q", sp.Tier)
 			}
 		default: // DecodeChange validated the kind
 			return fmt.Errorf("ledgerstore: no enactment for change %q", p.Change.Kind)

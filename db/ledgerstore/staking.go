@@ -681,7 +681,11 @@ func (s *Store) StakingAPY(ctx context.Context, curve staking.Curve) (APY, error
 		return APY{}, err
 	}
 	r := staking.TVLRatioBps(t.StakedUnits, t.CirculatingUnits)
-	return APY{StakedUnits: t.StakedUnits, CirculatingUnits: t.CirculatingUnits, TVLRatioBps: r, Tiers: curve.APYs(r)}, nil
+	prems, err := s.stakingPremiums(ctx, s.pool)
+	if err != nil {
+		return APY{}, err
+	}
+	return APY{StakedUnits: t.StakedUnits, CirculatingUnits: t.CirculatingUnits, TVLRatioBps: r, Tiers: curve.APYsWith(r, prems)}, nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -106,7 +106,11 @@ func (s *Store) StartRewardRun(ctx context.Context, date string, cutoff time.Tim
 			return err
 		}
 		ratio := staking.TVLRatioBps(totals.StakedUnits, totals.CirculatingUnits)
-		apys := curve.APYs(ratio)
+		prems, err := s.stakingPremiums(ctx, tx)
+		if err != nil {
+			return err
+		}
+		apys := curve.APYsWith(ratio, prems)
 		rates := make([]int64, len(apys))
 		tiers := make([]string, len(apys))
 		for i, a := range apys {

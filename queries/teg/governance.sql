@@ -110,3 +110,9 @@ LOCK TABLE governance_votes IN SHARE MODE;
 -- name: GovernanceStakeOwners :many
 -- Every agent holding voting power now, for the developer grouping.
 SELECT DISTINCT owner FROM stake_positions WHERE status = 'active' AND principal_units > 0 ORDER BY owner;
+
+-- name: GovernedStakingPremiums :many
+SELECT tier, premium_bps FROM governed_staking_premiums ORDER BY tier;
+
+-- name: GovernedStakingPremiumSet :execrows
+UPDATE governed_staking_premiums SET premium_bps = @premium_bps, proposal_id = @proposal_id, updated_at = @now WHERE tier = @tier;

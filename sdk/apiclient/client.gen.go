@@ -226,8 +226,9 @@ type CardView struct {
 
 // Change defines model for Change.
 type Change struct {
-	FeeCurve *FeeCurve `json:"fee_curve,omitempty"`
-	Kind     string    `json:"kind"`
+	FeeCurve       *FeeCurve       `json:"fee_curve,omitempty"`
+	Kind           string          `json:"kind"`
+	StakingPremium *StakingPremium `json:"staking_premium,omitempty"`
 }
 
 // CheckpointResponse defines model for CheckpointResponse.
@@ -292,6 +293,12 @@ type DisputeResponse struct {
 	Winner              *string    `json:"winner,omitempty"`
 }
 
+// ElevateRequest defines model for ElevateRequest.
+type ElevateRequest struct {
+	ProposalId    string `json:"proposal_id"`
+	WindowSeconds int64  `json:"window_seconds"`
+}
+
 // EnrolRequest defines model for EnrolRequest.
 type EnrolRequest struct {
 	Csr        string `json:"csr"`
@@ -321,6 +328,53 @@ type ErrorDetail struct {
 
 // ErrorDetailCode defines model for ErrorDetail.Code.
 type ErrorDetailCode string
+
+// FederationPeerResponse defines model for FederationPeerResponse.
+type FederationPeerResponse struct {
+	AnnouncedAt *time.Time `json:"announced_at,omitempty"`
+	Registry    string     `json:"registry"`
+	Via         string     `json:"via"`
+}
+
+// FederationProposalResponse defines model for FederationProposalResponse.
+type FederationProposalResponse struct {
+	Body              string             `json:"body"`
+	Change            *Change            `json:"change,omitempty"`
+	ClosesAt          time.Time          `json:"closes_at"`
+	CreatedAt         time.Time          `json:"created_at"`
+	ElectoratePower   int64              `json:"electorate_power"`
+	EnactAfter        *time.Time         `json:"enact_after,omitempty"`
+	EnactedAt         *time.Time         `json:"enacted_at,omitempty"`
+	Federation        FederationResponse `json:"federation"`
+	Id                openapi_types.UUID `json:"id"`
+	OpensAt           time.Time          `json:"opens_at"`
+	Proposer          string             `json:"proposer"`
+	QuorumBps         int64              `json:"quorum_bps"`
+	SnapshotVoters    int64              `json:"snapshot_voters"`
+	State             string             `json:"state"`
+	Tally             *TallyResponse     `json:"tally,omitempty"`
+	ThresholdBps      int64              `json:"threshold_bps"`
+	Title             string             `json:"title"`
+	VetoActor         *string            `json:"veto_actor,omitempty"`
+	VetoReason        *string            `json:"veto_reason,omitempty"`
+	VetoWindowSeconds int64              `json:"veto_window_seconds"`
+	VetoedAt          *time.Time         `json:"vetoed_at,omitempty"`
+	WindowSeconds     int64              `json:"window_seconds"`
+}
+
+// FederationResponse defines model for FederationResponse.
+type FederationResponse struct {
+	CollectUntil         time.Time                 `json:"collect_until"`
+	Counted              *[]string                 `json:"counted,omitempty"`
+	LocalProposal        *openapi_types.UUID       `json:"local_proposal,omitempty"`
+	Missing              *[]string                 `json:"missing,omitempty"`
+	OriginFrame          string                    `json:"origin_frame"`
+	OriginRegistry       string                    `json:"origin_registry"`
+	Peers                *[]FederationPeerResponse `json:"peers,omitempty"`
+	Role                 string                    `json:"role"`
+	Tallies              *[]LocalTallyResponse     `json:"tallies,omitempty"`
+	TotalElectoratePower *int64                    `json:"total_electorate_power,omitempty"`
+}
 
 // FeeCurve defines model for FeeCurve.
 type FeeCurve struct {
@@ -399,6 +453,18 @@ type JWK struct {
 // JWKS defines model for JWKS.
 type JWKS struct {
 	Keys []JWK `json:"keys"`
+}
+
+// LocalTallyResponse defines model for LocalTallyResponse.
+type LocalTallyResponse struct {
+	AbstainPower    int64     `json:"abstain_power"`
+	ElectoratePower int64     `json:"electorate_power"`
+	NoPower         int64     `json:"no_power"`
+	PublicKey       []byte    `json:"public_key"`
+	Registry        string    `json:"registry"`
+	Signature       []byte    `json:"signature"`
+	TalliedAt       time.Time `json:"tallied_at"`
+	YesPower        int64     `json:"yes_power"`
 }
 
 // LockOptionResponse defines model for LockOptionResponse.
@@ -505,7 +571,8 @@ type PairNettingReport struct {
 
 // ParametersResponse defines model for ParametersResponse.
 type ParametersResponse struct {
-	FeeCurve FeeCurve `json:"fee_curve"`
+	FeeCurve        FeeCurve         `json:"fee_curve"`
+	StakingPremiums []StakingPremium `json:"staking_premiums"`
 }
 
 // Params defines model for Params.
@@ -817,6 +884,12 @@ type StakeRequest struct {
 	AutoCompound *bool   `json:"auto_compound,omitempty"`
 	Tier         string  `json:"tier"`
 	Validator    *string `json:"validator,omitempty"`
+}
+
+// StakingPremium defines model for StakingPremium.
+type StakingPremium struct {
+	PremiumBps int64  `json:"premium_bps"`
+	Tier       string `json:"tier"`
 }
 
 // Sum defines model for Sum.
@@ -1247,6 +1320,24 @@ type DelegateVotesParams struct {
 	IdempotencyKey IdempotencyKeyRequired `json:"Idempotency-Key"`
 }
 
+// VetoFederationProposalParams defines parameters for VetoFederationProposal.
+type VetoFederationProposalParams struct {
+	// IdempotencyKey Required. Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
+	IdempotencyKey IdempotencyKeyRequired `json:"Idempotency-Key"`
+}
+
+// FederationVoteParams defines parameters for FederationVote.
+type FederationVoteParams struct {
+	// IdempotencyKey Required. Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
+	IdempotencyKey IdempotencyKeyRequired `json:"Idempotency-Key"`
+}
+
+// ElevateProposalParams defines parameters for ElevateProposal.
+type ElevateProposalParams struct {
+	// IdempotencyKey Required. Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
+	IdempotencyKey IdempotencyKeyRequired `json:"Idempotency-Key"`
+}
+
 // ProposeParams defines parameters for Propose.
 type ProposeParams struct {
 	// IdempotencyKey Required. Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
@@ -1429,6 +1520,15 @@ type RespondDisputeJSONRequestBody = ResponseRequest
 
 // DelegateVotesJSONRequestBody defines body for DelegateVotes for application/json ContentType.
 type DelegateVotesJSONRequestBody = GovDelegateRequest
+
+// VetoFederationProposalJSONRequestBody defines body for VetoFederationProposal for application/json ContentType.
+type VetoFederationProposalJSONRequestBody = VetoRequest
+
+// FederationVoteJSONRequestBody defines body for FederationVote for application/json ContentType.
+type FederationVoteJSONRequestBody = VoteRequest
+
+// ElevateProposalJSONRequestBody defines body for ElevateProposal for application/json ContentType.
+type ElevateProposalJSONRequestBody = ElevateRequest
 
 // ProposeJSONRequestBody defines body for Propose for application/json ContentType.
 type ProposeJSONRequestBody = ProposalRequest
@@ -1974,6 +2074,53 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/governance/delegate (the `DelegateVotes` operationId).
 	DelegateVotes(ctx context.Context, params *DelegateVotesParams, body DelegateVotesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetFederationProposal A federation proposal as this registry holds it (at its origin: peers, signed tallies, missing registries)
+	//
+	// Corresponds with GET /api/v1/governance/federation/proposals/{id} (the `GetFederationProposal` operationId).
+	GetFederationProposal(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VetoFederationProposalWithBody Veto a passed federation proposal at its origin (mainframe operator)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/governance/federation/proposals/{id}/veto (the `VetoFederationProposal` operationId).
+	VetoFederationProposalWithBody(ctx context.Context, id string, params *VetoFederationProposalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VetoFederationProposal Veto a passed federation proposal at its origin (mainframe operator)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/governance/federation/proposals/{id}/veto (the `VetoFederationProposal` operationId).
+	VetoFederationProposal(ctx context.Context, id string, params *VetoFederationProposalParams, body VetoFederationProposalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FederationVoteWithBody Vote on a federation proposal with this registry's local power
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/governance/federation/proposals/{id}/vote (the `FederationVote` operationId).
+	FederationVoteWithBody(ctx context.Context, id string, params *FederationVoteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FederationVote Vote on a federation proposal with this registry's local power
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/governance/federation/proposals/{id}/vote (the `FederationVote` operationId).
+	FederationVote(ctx context.Context, id string, params *FederationVoteParams, body FederationVoteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ElevateProposalWithBody Elevate a passed local proposal to every federated registry
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/governance/federation/propose (the `ElevateProposal` operationId).
+	ElevateProposalWithBody(ctx context.Context, params *ElevateProposalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ElevateProposal Elevate a passed local proposal to every federated registry
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/governance/federation/propose (the `ElevateProposal` operationId).
+	ElevateProposal(ctx context.Context, params *ElevateProposalParams, body ElevateProposalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GovernanceLockOptions Lock tiers and their voting-power multipliers
 	//
@@ -3451,6 +3598,123 @@ func (c *Client) DelegateVotesWithBody(ctx context.Context, params *DelegateVote
 // Corresponds with POST /api/v1/governance/delegate (the `DelegateVotes` operationId).
 func (c *Client) DelegateVotes(ctx context.Context, params *DelegateVotesParams, body DelegateVotesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDelegateVotesRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetFederationProposal A federation proposal as this registry holds it (at its origin: peers, signed tallies, missing registries)
+//
+// Corresponds with GET /api/v1/governance/federation/proposals/{id} (the `GetFederationProposal` operationId).
+func (c *Client) GetFederationProposal(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFederationProposalRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VetoFederationProposalWithBody Veto a passed federation proposal at its origin (mainframe operator)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/governance/federation/proposals/{id}/veto (the `VetoFederationProposal` operationId).
+func (c *Client) VetoFederationProposalWithBody(ctx context.Context, id string, params *VetoFederationProposalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVetoFederationProposalRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VetoFederationProposal Veto a passed federation proposal at its origin (mainframe operator)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/governance/federation/proposals/{id}/veto (the `VetoFederationProposal` operationId).
+func (c *Client) VetoFederationProposal(ctx context.Context, id string, params *VetoFederationProposalParams, body VetoFederationProposalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVetoFederationProposalRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FederationVoteWithBody Vote on a federation proposal with this registry's local power
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/governance/federation/proposals/{id}/vote (the `FederationVote` operationId).
+func (c *Client) FederationVoteWithBody(ctx context.Context, id string, params *FederationVoteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFederationVoteRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FederationVote Vote on a federation proposal with this registry's local power
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/governance/federation/proposals/{id}/vote (the `FederationVote` operationId).
+func (c *Client) FederationVote(ctx context.Context, id string, params *FederationVoteParams, body FederationVoteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFederationVoteRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ElevateProposalWithBody Elevate a passed local proposal to every federated registry
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/governance/federation/propose (the `ElevateProposal` operationId).
+func (c *Client) ElevateProposalWithBody(ctx context.Context, params *ElevateProposalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewElevateProposalRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ElevateProposal Elevate a passed local proposal to every federated registry
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/governance/federation/propose (the `ElevateProposal` operationId).
+func (c *Client) ElevateProposal(ctx context.Context, params *ElevateProposalParams, body ElevateProposalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewElevateProposalRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6730,6 +6994,213 @@ func NewDelegateVotesRequestWithBody(server string, params *DelegateVotesParams,
 	return req, nil
 }
 
+// NewGetFederationProposalRequest constructs an http.Request for the GetFederationProposal method
+func NewGetFederationProposalRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/governance/federation/proposals/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVetoFederationProposalRequest calls the generic VetoFederationProposal builder with application/json body
+func NewVetoFederationProposalRequest(server string, id string, params *VetoFederationProposalParams, body VetoFederationProposalJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVetoFederationProposalRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewVetoFederationProposalRequestWithBody constructs an http.Request for the VetoFederationProposal method, with any body, and a specified content type
+func NewVetoFederationProposalRequestWithBody(server string, id string, params *VetoFederationProposalParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/governance/federation/proposals/%s/veto", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewFederationVoteRequest calls the generic FederationVote builder with application/json body
+func NewFederationVoteRequest(server string, id string, params *FederationVoteParams, body FederationVoteJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewFederationVoteRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewFederationVoteRequestWithBody constructs an http.Request for the FederationVote method, with any body, and a specified content type
+func NewFederationVoteRequestWithBody(server string, id string, params *FederationVoteParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/governance/federation/proposals/%s/vote", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewElevateProposalRequest calls the generic ElevateProposal builder with application/json body
+func NewElevateProposalRequest(server string, params *ElevateProposalParams, body ElevateProposalJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewElevateProposalRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewElevateProposalRequestWithBody constructs an http.Request for the ElevateProposal method, with any body, and a specified content type
+func NewElevateProposalRequestWithBody(server string, params *ElevateProposalParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/governance/federation/propose")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
 // NewGovernanceLockOptionsRequest constructs an http.Request for the GovernanceLockOptions method
 func NewGovernanceLockOptionsRequest(server string) (*http.Request, error) {
 	var err error
@@ -9166,6 +9637,55 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/governance/delegate (the `DelegateVotes` operationId).
 	DelegateVotesWithResponse(ctx context.Context, params *DelegateVotesParams, body DelegateVotesJSONRequestBody, reqEditors ...RequestEditorFn) (*DelegateVotesResult, error)
+
+	// GetFederationProposalWithResponse A federation proposal as this registry holds it (at its origin: peers, signed tallies, missing registries)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/governance/federation/proposals/{id} (the `GetFederationProposal` operationId).
+	GetFederationProposalWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetFederationProposalResult, error)
+
+	// VetoFederationProposalWithBodyWithResponse Veto a passed federation proposal at its origin (mainframe operator)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/governance/federation/proposals/{id}/veto (the `VetoFederationProposal` operationId).
+	VetoFederationProposalWithBodyWithResponse(ctx context.Context, id string, params *VetoFederationProposalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VetoFederationProposalResult, error)
+
+	// VetoFederationProposalWithResponse Veto a passed federation proposal at its origin (mainframe operator)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/governance/federation/proposals/{id}/veto (the `VetoFederationProposal` operationId).
+	VetoFederationProposalWithResponse(ctx context.Context, id string, params *VetoFederationProposalParams, body VetoFederationProposalJSONRequestBody, reqEditors ...RequestEditorFn) (*VetoFederationProposalResult, error)
+
+	// FederationVoteWithBodyWithResponse Vote on a federation proposal with this registry's local power
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/governance/federation/proposals/{id}/vote (the `FederationVote` operationId).
+	FederationVoteWithBodyWithResponse(ctx context.Context, id string, params *FederationVoteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FederationVoteResult, error)
+
+	// FederationVoteWithResponse Vote on a federation proposal with this registry's local power
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/governance/federation/proposals/{id}/vote (the `FederationVote` operationId).
+	FederationVoteWithResponse(ctx context.Context, id string, params *FederationVoteParams, body FederationVoteJSONRequestBody, reqEditors ...RequestEditorFn) (*FederationVoteResult, error)
+
+	// ElevateProposalWithBodyWithResponse Elevate a passed local proposal to every federated registry
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/governance/federation/propose (the `ElevateProposal` operationId).
+	ElevateProposalWithBodyWithResponse(ctx context.Context, params *ElevateProposalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ElevateProposalResult, error)
+
+	// ElevateProposalWithResponse Elevate a passed local proposal to every federated registry
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/governance/federation/propose (the `ElevateProposal` operationId).
+	ElevateProposalWithResponse(ctx context.Context, params *ElevateProposalParams, body ElevateProposalJSONRequestBody, reqEditors ...RequestEditorFn) (*ElevateProposalResult, error)
 
 	// GovernanceLockOptionsWithResponse Lock tiers and their voting-power multipliers
 	//
@@ -14585,6 +15105,422 @@ func (r DelegateVotesResult) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DelegateVotesResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetFederationProposalResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FederationProposalResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFederationProposalResult) GetJSON200() *FederationProposalResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetFederationProposalResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetFederationProposalResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetFederationProposalResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetFederationProposalResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r GetFederationProposalResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r GetFederationProposalResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetFederationProposalResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetFederationProposalResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetFederationProposalResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFederationProposalResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFederationProposalResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFederationProposalResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFederationProposalResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VetoFederationProposalResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FederationProposalResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VetoFederationProposalResult) GetJSON200() *FederationProposalResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VetoFederationProposalResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VetoFederationProposalResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r VetoFederationProposalResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VetoFederationProposalResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r VetoFederationProposalResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r VetoFederationProposalResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r VetoFederationProposalResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VetoFederationProposalResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VetoFederationProposalResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VetoFederationProposalResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VetoFederationProposalResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VetoFederationProposalResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VetoFederationProposalResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type FederationVoteResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VoteResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r FederationVoteResult) GetJSON200() *VoteResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r FederationVoteResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r FederationVoteResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r FederationVoteResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r FederationVoteResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r FederationVoteResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r FederationVoteResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r FederationVoteResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r FederationVoteResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r FederationVoteResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r FederationVoteResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r FederationVoteResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r FederationVoteResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r FederationVoteResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ElevateProposalResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *FederationProposalResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r ElevateProposalResult) GetJSON201() *FederationProposalResponse {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ElevateProposalResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ElevateProposalResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ElevateProposalResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ElevateProposalResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ElevateProposalResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ElevateProposalResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ElevateProposalResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ElevateProposalResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ElevateProposalResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ElevateProposalResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ElevateProposalResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ElevateProposalResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ElevateProposalResult) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -20459,6 +21395,97 @@ func (c *ClientWithResponses) DelegateVotesWithResponse(ctx context.Context, par
 	return ParseDelegateVotesResult(rsp)
 }
 
+// GetFederationProposalWithResponse A federation proposal as this registry holds it (at its origin: peers, signed tallies, missing registries)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/governance/federation/proposals/{id} (the `GetFederationProposal` operationId).
+func (c *ClientWithResponses) GetFederationProposalWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetFederationProposalResult, error) {
+	rsp, err := c.GetFederationProposal(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFederationProposalResult(rsp)
+}
+
+// VetoFederationProposalWithBodyWithResponse Veto a passed federation proposal at its origin (mainframe operator)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/governance/federation/proposals/{id}/veto (the `VetoFederationProposal` operationId).
+func (c *ClientWithResponses) VetoFederationProposalWithBodyWithResponse(ctx context.Context, id string, params *VetoFederationProposalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VetoFederationProposalResult, error) {
+	rsp, err := c.VetoFederationProposalWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVetoFederationProposalResult(rsp)
+}
+
+// VetoFederationProposalWithResponse Veto a passed federation proposal at its origin (mainframe operator)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/governance/federation/proposals/{id}/veto (the `VetoFederationProposal` operationId).
+func (c *ClientWithResponses) VetoFederationProposalWithResponse(ctx context.Context, id string, params *VetoFederationProposalParams, body VetoFederationProposalJSONRequestBody, reqEditors ...RequestEditorFn) (*VetoFederationProposalResult, error) {
+	rsp, err := c.VetoFederationProposal(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVetoFederationProposalResult(rsp)
+}
+
+// FederationVoteWithBodyWithResponse Vote on a federation proposal with this registry's local power
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/governance/federation/proposals/{id}/vote (the `FederationVote` operationId).
+func (c *ClientWithResponses) FederationVoteWithBodyWithResponse(ctx context.Context, id string, params *FederationVoteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FederationVoteResult, error) {
+	rsp, err := c.FederationVoteWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFederationVoteResult(rsp)
+}
+
+// FederationVoteWithResponse Vote on a federation proposal with this registry's local power
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/governance/federation/proposals/{id}/vote (the `FederationVote` operationId).
+func (c *ClientWithResponses) FederationVoteWithResponse(ctx context.Context, id string, params *FederationVoteParams, body FederationVoteJSONRequestBody, reqEditors ...RequestEditorFn) (*FederationVoteResult, error) {
+	rsp, err := c.FederationVote(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFederationVoteResult(rsp)
+}
+
+// ElevateProposalWithBodyWithResponse Elevate a passed local proposal to every federated registry
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/governance/federation/propose (the `ElevateProposal` operationId).
+func (c *ClientWithResponses) ElevateProposalWithBodyWithResponse(ctx context.Context, params *ElevateProposalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ElevateProposalResult, error) {
+	rsp, err := c.ElevateProposalWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseElevateProposalResult(rsp)
+}
+
+// ElevateProposalWithResponse Elevate a passed local proposal to every federated registry
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/governance/federation/propose (the `ElevateProposal` operationId).
+func (c *ClientWithResponses) ElevateProposalWithResponse(ctx context.Context, params *ElevateProposalParams, body ElevateProposalJSONRequestBody, reqEditors ...RequestEditorFn) (*ElevateProposalResult, error) {
+	rsp, err := c.ElevateProposal(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseElevateProposalResult(rsp)
+}
+
 // GovernanceLockOptionsWithResponse Lock tiers and their voting-power multipliers
 //
 // Returns a wrapper object for the known response body format(s).
@@ -25463,6 +26490,362 @@ func ParseDelegateVotesResult(rsp *http.Response) (*DelegateVotesResult, error) 
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetFederationProposalResult parses an HTTP response from a GetFederationProposalWithResponse call
+func ParseGetFederationProposalResult(rsp *http.Response) (*GetFederationProposalResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFederationProposalResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FederationProposalResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseVetoFederationProposalResult parses an HTTP response from a VetoFederationProposalWithResponse call
+func ParseVetoFederationProposalResult(rsp *http.Response) (*VetoFederationProposalResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VetoFederationProposalResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FederationProposalResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseFederationVoteResult parses an HTTP response from a FederationVoteWithResponse call
+func ParseFederationVoteResult(rsp *http.Response) (*FederationVoteResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &FederationVoteResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VoteResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseElevateProposalResult parses an HTTP response from a ElevateProposalWithResponse call
+func ParseElevateProposalResult(rsp *http.Response) (*ElevateProposalResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ElevateProposalResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest FederationProposalResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest Error

@@ -722,3 +722,56 @@ func (q *Queries) GovernedFeeCurveSet(ctx context.Context, db DBTX, arg Governed
 	)
 	return err
 }
+
+const governedStakingPremiumSet = `-- name: GovernedStakingPremiumSet :execrows
+UPDATE governed_staking_premiums SET premium_bps = $1, proposal_id = $2, updated_at = $3 WHERE tier = $4
+`
+
+type GovernedStakingPremiumSetParams struct {
+	PremiumBps int64
+	ProposalID *uuid.UUID
+	Now        time.Time
+	Tier       string
+}
+
+func (q *Queries) GovernedStakingPremiumSet(ctx context.Context, db DBTX, arg GovernedStakingPremiumSetParams) (int64, error) {
+	result, err := db.Exec(ctx, governedStakingPremiumSet,
+		arg.PremiumBps,
+		arg.ProposalID,
+		arg.Now,
+		arg.Tier,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const governedStakingPremiums = `-- name: GovernedStakingPremiums :many
+SELECT tier, premium_bps FROM governed_staking_premiums ORDER BY tier
+`
+
+type GovernedStakingPremiumsRow struct {
+	Tier       string
+	PremiumBps int64
+}
+
+func (q *Queries) GovernedStakingPremiums(ctx context.Context, db DBTX) ([]GovernedStakingPremiumsRow, error) {
+	rows, err := db.Query(ctx, governedStakingPremiums)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []GovernedStakingPremiumsRow{}
+	for rows.Next() {
+		var i GovernedStakingPremiumsRow
+		if err := rows.Scan(&i.Tier, &i.PremiumBps); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

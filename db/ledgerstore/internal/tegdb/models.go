@@ -208,6 +208,13 @@ type GovernedFeeCurve struct {
 	UpdatedAt  time.Time
 }
 
+type GovernedStakingPremium struct {
+	Tier       string
+	PremiumBps int64
+	ProposalID *uuid.UUID
+	UpdatedAt  time.Time
+}
+
 type Hold struct {
 	ID          uuid.UUID
 	AccountID   string
