@@ -141,6 +141,21 @@ type ElevateInput struct {
 // FailedPrecondition (not passed); Invalid (a federation proposal, or no
 // peers).
 func (s *Store) Elevate(ctx context.Context, in ElevateInput) (Proposal, error) {
+	return onceMore(func() (Proposal, error) { return s.elevate(ctx, in) })
+}
+
+// onceMore runs f again when it lost a race to insert the same rows (a
+// concurrent elevation or announcement): the second run finds them and
+// answers as a replay.
+func onceMore(f func() (Proposal, error)) (Proposal, error) {
+	p, err := f()
+	if db.SQLState(err) == db.SQLStateUnique {
+		return f()
+	}
+	return p, err
+}
+
+func (s *Store) elevate(ctx context.Context, in ElevateInput) (Proposal, error) {
 	if in.ID == uuid.Nil || in.Registry == "" || in.Window < time.Second || in.CollectWindow <= 0 || in.VetoWindow < 0 {
 		return Proposal{}, apperr.New(apperr.Invalid, "elevation needs an id, a registry, a window of at least 1s and a collection window")
 	}
@@ -258,6 +273,10 @@ type JoinInput struct {
 // FailedPrecondition (the window has already ended here); Conflict (the
 // ID exists with another origin, or as a local proposal).
 func (s *Store) JoinFederation(ctx context.Context, in JoinInput) (Proposal, error) {
+	return onceMore(func() (Proposal, error) { return s.joinFederation(ctx, in) })
+}
+
+func (s *Store) joinFederation(ctx context.Context, in JoinInput) (Proposal, error) {
 	if err := in.Draft.Validate(governance.Limits{MinWindow: time.Second, MaxWindow: 365 * 24 * time.Hour, MinQuorumBps: 1, MinThreshold: 5000}); err != nil {
 		return Proposal{}, apperr.New(apperr.Invalid, "%s", err.Error())
 	}

@@ -3,6 +3,7 @@ package ledgerstore_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,8 +61,19 @@ func TestGovernanceFederationLifecycle(t *testing.T) {
 	require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "itself is no peer")
 	require.Equal(t, before, o.govSnapshot(), "refusals write nothing")
 
-	fp, err := elevate(alice, peers)
-	require.NoError(t, err)
+	// Two elevations racing: one opens it, the other finds it.
+	var wg sync.WaitGroup
+	racing := make([]ledgerstore.Proposal, 2)
+	errs := make([]error, 2)
+	for i := range racing {
+		wg.Add(1)
+		go func() { defer wg.Done(); racing[i], errs[i] = elevate(alice, peers) }()
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.True(t, racing[0].Replayed != racing[1].Replayed, "one opened it, the other replayed")
+	fp := racing[0]
 	require.Equal(t, governance.StateOpen, fp.State)
 	require.InDelta(t, 300000, fp.Electorate, 100, "the origin's own snapshot, decayed by an hour")
 	again, err := elevate(alice, peers)
