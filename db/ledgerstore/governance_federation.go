@@ -593,13 +593,6 @@ func (s *Store) TallyFederation(ctx context.Context, id uuid.UUID, self string, 
 	return out, err
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 // FederationDue lists up to limit federation proposals this registry
 // originated whose tally workflow should be running: open past their
 // collection deadline, or passed with a change past their veto window.

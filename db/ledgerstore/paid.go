@@ -183,12 +183,12 @@ func (s *Store) extraHoldStep(ctx context.Context, tx pgx.Tx, extra HoldEvents, 
 	return step.Events, nil
 }
 
-// nonNil keeps a NOT NULL bytea column from receiving NULL.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
+// nonNil keeps a NOT NULL column (bytea, text[]) from receiving NULL.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	return b
+	return s
 }
 
 // IdempotencyRecordOf returns the idempotency record of (scope, key), if
