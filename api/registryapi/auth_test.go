@@ -204,3 +204,24 @@ func TestTokenEndpointRateLimited(t *testing.T) {
 	n.Clock.Advance(time.Minute)
 	require.Equal(t, http.StatusOK, guess(secret).Status)
 }
+
+// The routes that take no body accept an empty JSON object as well as no
+// body at all (clients that always send `{}` are common), and still refuse
+// a body with fields.
+func TestBodylessRoutesAcceptAnEmptyObject(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	_, _, devTok := n.developer(t)
+	_, clientID, secret := n.agent(t, devTok, card("A", "x"))
+
+	r := n.do(t, req{Method: "POST", Path: "/api/v1/developers/me/api-key", Token: devTok, Body: map[string]any{"extra": 1}})
+	require.Equal(t, http.StatusBadRequest, r.Status, "%s", r.Body)
+	r = n.do(t, req{Method: "POST", Path: "/api/v1/developers/me/api-key", Token: devTok, Body: map[string]any{}})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+
+	tok := n.agentToken(t, clientID, secret)
+	r = n.do(t, req{Method: "POST", Path: "/api/v1/auth/revoke", Token: tok, Body: map[string]any{}})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	r = n.do(t, req{Method: "POST", Path: "/api/v1/auth/revoke", Token: tok})
+	require.Equal(t, http.StatusUnauthorized, r.Status, "the revoked token no longer authenticates")
+}

@@ -162,7 +162,7 @@ func (h *Handler) rotateAPIKey(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := decodeOptional(c, noBody{}); err != nil {
+	if err := decodeOptional(c, &noBody{}); err != nil {
 		fail(c, err)
 		return
 	}
@@ -396,7 +396,7 @@ func (h *Handler) rotateCredentials(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := decodeOptional(c, noBody{}); err != nil {
+	if err := decodeOptional(c, &noBody{}); err != nil {
 		fail(c, err)
 		return
 	}
@@ -606,7 +606,7 @@ func (h *Handler) revoke(c *gin.Context) {
 		fail(c, apperr.New(apperr.Unauthenticated, "authentication required"))
 		return
 	}
-	if err := decodeOptional(c, noBody{}); err != nil {
+	if err := decodeOptional(c, &noBody{}); err != nil {
 		fail(c, err)
 		return
 	}
@@ -724,7 +724,7 @@ func (h *Handler) acceptInvitation(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := decodeOptional(c, noBody{}); err != nil {
+	if err := decodeOptional(c, &noBody{}); err != nil {
 		fail(c, err)
 		return
 	}
