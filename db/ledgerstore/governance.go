@@ -702,15 +702,7 @@ func (s *Store) TallyProposal(ctx context.Context, id uuid.UUID) (Proposal, erro
 		if err != nil {
 			return err
 		}
-		state := governance.StateRejected
-		var enactAfter *time.Time
-		if res.Passed {
-			state = governance.StatePassed
-			if row.Change != nil {
-				t := now.Add(time.Duration(row.VetoSeconds) * time.Second)
-				enactAfter = &t
-			}
-		}
+		state, enactAfter := tallyOutcome(res.Passed, row.Change != nil, time.Duration(row.VetoSeconds)*time.Second, now)
 		if err := s.q.GovernanceProposalSetTally(ctx, tx, tegdb.GovernanceProposalSetTallyParams{
 			ID: id, State: state, Now: now, YesPower: res.Yes, NoPower: res.No, AbstainPower: res.Abstain,
 			QuorumMet: res.QuorumMet, EnactAfter: enactAfter,
@@ -859,4 +851,18 @@ func parseProposalID(id string) (uuid.UUID, error) {
 		return uuid.Nil, apperr.New(apperr.Invalid, "proposal id %q is not a canonical UUID", clipID(id))
 	}
 	return u, nil
+}
+
+// tallyOutcome is the state a tallied proposal moves to and, for a passed
+// proposal with a change to enact, when its veto window ends (local and
+// federation tallies share the rule).
+func tallyOutcome(passed, executable bool, veto time.Duration, now time.Time) (string, *time.Time) {
+	if !passed {
+		return governance.StateRejected, nil
+	}
+	if !executable {
+		return governance.StatePassed, nil
+	}
+	t := now.Add(veto)
+	return governance.StatePassed, &t
 }

@@ -554,15 +554,7 @@ func (s *Store) TallyFederation(ctx context.Context, id uuid.UUID, self string, 
 		if err != nil {
 			return fmt.Errorf("ledgerstore: aggregate federation proposal %s: %w", id, err)
 		}
-		state := governance.StateRejected
-		var enactAfter *time.Time
-		if agg.Passed {
-			state = governance.StatePassed
-			if row.Change != nil {
-				t := now.Add(time.Duration(row.VetoSeconds) * time.Second)
-				enactAfter = &t
-			}
-		}
+		state, enactAfter := tallyOutcome(agg.Passed, row.Change != nil, time.Duration(row.VetoSeconds)*time.Second, now)
 		if err := s.q.GovernanceProposalSetTally(ctx, tx, tegdb.GovernanceProposalSetTallyParams{
 			ID: id, State: state, Now: now, YesPower: agg.Yes, NoPower: agg.No, AbstainPower: agg.Abstain,
 			QuorumMet: agg.QuorumMet, EnactAfter: enactAfter,
