@@ -384,19 +384,29 @@ func (h *GovernanceHandler) list(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-func (h *GovernanceHandler) vote(c *gin.Context) {
+// voteParams reads a vote's proposal ID and choice, answering the error
+// itself when either is bad (local and federation votes share it).
+func voteParams(c *gin.Context) (uuid.UUID, governance.Choice, bool) {
 	id, ok := proposalIDParam(c)
 	if !ok {
-		return
+		return uuid.UUID{}, "", false
 	}
 	var req VoteRequest
 	if err := api.DecodeJSON(c, &req); err != nil {
 		api.WriteError(c, err)
-		return
+		return uuid.UUID{}, "", false
 	}
 	choice, err := governance.ParseChoice(req.Choice)
 	if err != nil {
 		api.WriteError(c, apperr.New(apperr.Invalid, "%s", err.Error()))
+		return uuid.UUID{}, "", false
+	}
+	return id, choice, true
+}
+
+func (h *GovernanceHandler) vote(c *gin.Context) {
+	id, choice, ok := voteParams(c)
+	if !ok {
 		return
 	}
 	v, err := h.o.Store.CastVote(c.Request.Context(), id, principal(c).Subject, choice)

@@ -11,7 +11,6 @@ import (
 	"github.com/theprotocol-dev/theprotocol/api"
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
-	"github.com/theprotocol-dev/theprotocol/governance"
 )
 
 // Elevator elevates a passed local proposal to the federation
@@ -178,18 +177,8 @@ func (h *FederationHandler) get(c *gin.Context) {
 }
 
 func (h *FederationHandler) vote(c *gin.Context) {
-	id, ok := proposalIDParam(c)
+	id, choice, ok := voteParams(c)
 	if !ok {
-		return
-	}
-	var req VoteRequest
-	if err := api.DecodeJSON(c, &req); err != nil {
-		api.WriteError(c, err)
-		return
-	}
-	choice, err := governance.ParseChoice(req.Choice)
-	if err != nil {
-		api.WriteError(c, apperr.New(apperr.Invalid, "%s", err.Error()))
 		return
 	}
 	v, err := h.o.Store.CastFederationVote(c.Request.Context(), id, principal(c).Subject, choice)
