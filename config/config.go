@@ -62,6 +62,7 @@ type Config struct {
 	Dispute     DisputeSettings    // dispute windows and fee (dispute.go)
 	Governance  GovernanceSettings // proposal limits and the veto window
 	Split       SplitSettings      // where a split registry's other roles run (split.go)
+	Discovery   DiscoverySettings  // the federation graph walk (discovery.go)
 	Demo        DemoSettings       // dev's demonstration agents (demo.go)
 
 	// Reputation: the reputation runs on the EventStore's node.
@@ -116,6 +117,7 @@ func Defaults() Config {
 	c.Reputation.fromEnv(r)
 	c.Governance.fromEnv(r)
 	c.Split.fromEnv(r)
+	c.Discovery.fromEnv(r)
 	c.envErr = errors.Join(r.errs...)
 	return c
 }
@@ -152,6 +154,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Reputation.RegisterFlags(fs)
 	c.Governance.registerFlags(fs)
 	c.Split.registerFlags(fs)
+	c.Discovery.registerFlags(fs)
 }
 
 // Validate checks every value once flags are parsed and reports all the
@@ -193,6 +196,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Demo.Validate())
 	errs = append(errs, c.Reputation.Validate())
 	errs = append(errs, c.Governance.Validate())
+	errs = append(errs, c.Discovery.Validate())
 	errs = append(errs, c.Bridge.Validate())
 	errs = append(errs, c.Split.Validate())
 	if err := errors.Join(errs...); err != nil {

@@ -23,7 +23,7 @@ func (n *Node) mountFederation(v1 *gin.RouterGroup) {
 			Known: func(id string) bool { _, ok := n.Xfer.Peers.Get(id); return ok },
 		}
 		o.Funding = n.funding
-		o.Resolver = &federation.Resolver{Self: n.opts.Registry.ID, Local: n.Ledger.AccountExists, Router: n.Xfer.Router}
+		o.Resolver = n.homeResolver()
 	}
 	federationapi.New(o).Mount(v1)
 }

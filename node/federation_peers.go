@@ -140,6 +140,7 @@ func (n *Node) reloadPeers(ctx context.Context) error {
 	if changed {
 		n.Xfer.Router.Forget()
 	}
+	n.discoveryPeersChanged()
 	return nil
 }
 

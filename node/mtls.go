@@ -103,6 +103,7 @@ func (n *Node) startMTLS() error {
 		return err
 	}
 	n.attachGovernanceTLS(mux, td)
+	n.attachDiscoveryTLS(mux, td, src)
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         n.TLS.ServerConfig(authz),

@@ -86,6 +86,8 @@ type Options struct {
 	DisputeSettings config.DisputeSettings
 	// GovernanceSettings bound proposals (zero: the defaults).
 	GovernanceSettings config.GovernanceSettings
+	// DiscoverySettings: the federation graph walk (zero: the defaults).
+	DiscoverySettings config.DiscoverySettings
 
 	// ReputationSettings: the reputation runs (config.ReputationSettings).
 	ReputationSettings ReputationSettings
@@ -189,6 +191,9 @@ type Node struct {
 
 	// split reaches the registry's roles hosted by other processes.
 	split splitWiring
+	// fed: discovery of the federation graph and account resolution
+	// (federation_discovery.go).
+	fed fedDiscovery
 }
 
 // Start creates and migrates the node's databases, connects to Temporal and
@@ -419,6 +424,7 @@ func (n *Node) mountRoutes(ctx context.Context, e *gin.Engine) error {
 	n.mountBridge(v1)
 	n.mountFederation(v1)
 	n.mountCardSync(v1)
+	n.mountTopology(v1)
 	n.mountUI(e, v1)
 	info := NodeInfo{
 		Frame: n.opts.Frame.ID, Registry: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe,

@@ -152,7 +152,7 @@ func (n *Node) mountLedger(v1 *gin.RouterGroup) {
 	}
 	n.Payments = &payments.Service{Ledger: n.Ledger, Transfers: n.transfers}
 	if n.Xfer != nil {
-		n.Payments.Cross = &payments.Cross{Router: n.Xfer.Router, Accepter: n.Xfer.Accepter, Settlement: n.Xfer.Batcher}
+		n.Payments.Cross = &payments.Cross{Router: n.homeResolver(), Accepter: n.Xfer.Accepter, Settlement: n.Xfer.Batcher}
 	}
 	ledgerapi.New(ledgerapi.Options{
 		Store: n.Ledger, Payments: n.Payments, Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now,

@@ -33,6 +33,9 @@ func (o *Options) settingsOrDefaults() error {
 	if o.GovernanceSettings.IsZero() {
 		o.GovernanceSettings = config.DefaultGovernanceSettings()
 	}
+	if o.DiscoverySettings == (config.DiscoverySettings{}) {
+		o.DiscoverySettings = config.DefaultDiscoverySettings()
+	}
 	if o.EventAuth.Mode == "" {
 		o.EventAuth.Mode = config.DefaultEventAuthSettings().Mode
 	}
@@ -50,5 +53,5 @@ func (o *Options) settingsOrDefaults() error {
 	if missing := o.Split.MissingFor(o.Registry); missing != "" {
 		splitErr = fmt.Errorf("roles %v need %s", o.Registry.Roles, missing)
 	}
-	return errors.Join(splitErr, o.Split.Validate(), o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), o.EventAuth.Validate(), o.ReputationSettings.Validate(), o.GovernanceSettings.Validate(), proxyErr)
+	return errors.Join(splitErr, o.Split.Validate(), o.BondSettings.Validate(), o.XferSettings.Validate(), o.RegistrySettings.Validate(), o.PeerSettings.Validate(), o.ReconSettings.Validate(), o.EventAuth.Validate(), o.ReputationSettings.Validate(), o.GovernanceSettings.Validate(), o.DiscoverySettings.Validate(), proxyErr)
 }

@@ -83,6 +83,23 @@ type Client struct {
 	Fault func(op, target string, after bool) error
 	// Metrics counts calls by operation, peer and result (nil: not counted).
 	Metrics *Metrics
+	// Beyond, when set, finds a registry that is not a peer but was
+	// reached through a chain of peers' signed listings (federation
+	// discovery): it is called directly over mTLS, its TEG identity
+	// checked on the handshake like a peer's.
+	Beyond func(registry string) (Peer, bool)
+}
+
+// peer returns where registry is called: a peer, else a registry of the
+// trusted set beyond the peers.
+func (c *Client) peer(registry string) (Peer, bool) {
+	if p, ok := c.Peers.Get(registry); ok {
+		return p, true
+	}
+	if c.Beyond != nil {
+		return c.Beyond(registry)
+	}
+	return Peer{}, false
 }
 
 // Prepare asks target to prepare items.
@@ -127,7 +144,7 @@ func (c *Client) AccountExists(ctx context.Context, registry, account string) (b
 func (c *Client) call(ctx context.Context, op, registry, method, path string, body, out any) error {
 	err := c.send(ctx, op, registry, method, path, body, out)
 	peer := registry
-	if _, ok := c.Peers.Get(registry); !ok {
+	if _, ok := c.peer(registry); !ok {
 		// Not a label value: the name may come from a caller's input.
 		peer = "unknown"
 	}
@@ -136,7 +153,7 @@ func (c *Client) call(ctx context.Context, op, registry, method, path string, bo
 }
 
 func (c *Client) send(ctx context.Context, op, registry, method, path string, body, out any) error {
-	p, ok := c.Peers.Get(registry)
+	p, ok := c.peer(registry)
 	if !ok {
 		return apperr.New(apperr.NotFound, "registry %q is not a known peer", registry)
 	}
@@ -195,8 +212,8 @@ func (c *Client) send(ctx context.Context, op, registry, method, path string, bo
 	return nil
 }
 
-// Router finds the home registry of an account by asking peers, with a
-// cache (SPEC §7: full BFS discovery comes later). An account lives on one
+// Router finds the home registry of an account by asking peers and the
+// registries discovered beyond them (Candidates), with a cache. An account lives on one
 // registry: when more than one claims it, that is a fault for operators
 // to resolve (logged at error, counted), and the payment is refused
 // rather than sent to whichever registry happens to win.
@@ -207,6 +224,9 @@ type Router struct {
 	// Log and Metrics report claims by several registries (nil: silent).
 	Log     *slog.Logger
 	Metrics *Metrics
+	// Candidates, when set, are the registries asked: the peers and the
+	// registries of the trusted set beyond them (nil: the peers).
+	Candidates func() []Peer
 
 	mu    sync.Mutex
 	cache map[string]routeEntry
@@ -249,6 +269,9 @@ func (r *Router) Home(ctx context.Context, account string) (string, error) {
 	r.mu.Unlock()
 
 	peers := r.Client.Peers.List()
+	if r.Candidates != nil {
+		peers = r.Candidates()
+	}
 	type answer struct {
 		registry string
 		exists   bool
@@ -321,8 +344,9 @@ func (r *Router) Remember(account, registry string, now time.Time) {
 	r.cache[account] = routeEntry{registry: registry, expires: now.Add(ttl)}
 }
 
-// Forget drops every cached answer: the peer set changed (a peer added,
-// suspended or revoked), so earlier answers, found or not, may be wrong.
+// Forget drops every cached answer: the peer set or the trusted set
+// changed (a peer added, suspended or revoked, a registry reached or lost),
+// so earlier answers, found or not, may be wrong.
 func (r *Router) Forget() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -122,6 +122,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				PeerSettings:          cfg.Peers,
 				DisputeSettings:       cfg.Dispute,
 				GovernanceSettings:    cfg.Governance,
+				DiscoverySettings:     cfg.Discovery,
 				Identity:              svc.Identity,
 				SPIFFEEndpointSocket:  svc.SPIFFESocket,
 				SPIREStartTimeout:     svc.SPIREStartTimeout,
