@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +56,8 @@ type Discovery struct {
 	Metrics  *DiscoveryMetrics
 	Now      func() time.Time
 
-	runMu sync.Mutex // one walk at a time
+	runMu    sync.Mutex   // one walk at a time
+	depthSet atomic.Int64 // SetDepth's bound, 0: Depth
 
 	mu       sync.RWMutex
 	listings map[string]verified // from the last walk
@@ -128,7 +130,7 @@ func (d *Discovery) Run(ctx context.Context) Topology {
 			for _, p := range v.listing.Peers {
 				if !tried[p.Registry] && len(tried) < MaxDiscovered {
 					tried[p.Registry] = true
-					todo = append(todo, DirectPeer{Registry: p.Registry, BaseURL: p.BaseURL})
+					todo = append(todo, DirectPeer(p))
 				}
 			}
 		}
@@ -256,7 +258,15 @@ func (d *Discovery) Beyond() []DirectPeer {
 	return out
 }
 
+// SetDepth changes the bound from the next walk or recomputation on.
+func (d *Discovery) SetDepth(depth int) {
+	d.depthSet.Store(int64(max(depth, 1)))
+}
+
 func (d *Discovery) depth() int {
+	if n := d.depthSet.Load(); n > 0 {
+		return min(int(n), MaxDiscoveryDepth)
+	}
 	if d.Depth <= 0 {
 		return DefaultDiscoveryDepth
 	}

@@ -1,0 +1,172 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/theprotocol-dev/theprotocol/apperr"
+	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/federation"
+	"github.com/theprotocol-dev/theprotocol/ledger"
+	"github.com/theprotocol-dev/theprotocol/node"
+	"github.com/theprotocol-dev/theprotocol/testenv"
+)
+
+// topologyRegistries lists the registries of n's trusted set, through
+// its API.
+func topologyRegistries(c httpClient) []string {
+	c.t.Helper()
+	var top federation.Topology
+	require.Equal(c.t, 200, c.call("GET", "/api/v1/federation/topology", "", nil, &top))
+	out := []string{}
+	for _, e := range top.Registries {
+		out = append(out, e.Registry)
+	}
+	return out
+}
+
+// TestFederationLine runs five registries in a line, A–B–C–D–E (one
+// process, a database each, each licensing only its neighbours; A is the
+// mainframe). An account on E becomes resolvable from A once the walks
+// have reached it (the time is logged), and A pays it through the saga,
+// straight to E over mTLS, trusted through the chain of signed listings.
+// With the walk bounded to 3 hops E is out of A's reach. When A revokes B,
+// B is refused at once, and C, D and E, reached only through B, leave A's
+// topology and are refused with it.
+func TestFederationLine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
+	names := []string{"la", "lb", "lc", "ld", "le"}
+	regs := make([]config.Registry, len(names))
+	for i, n := range names {
+		regs[i] = config.Registry{ID: n + suffix, Roles: []string{"registry", "teg", "worker"}, Namespace: testenv.TestNamespace}
+	}
+	regs[0].Mainframe = true
+	regs[0].Roles = []string{"registry", "teg", "eventstore", "worker"}
+	frame := config.Frame{ID: "fl" + suffix, TrustDomain: "fl" + suffix + ".theprotocol.test", Currency: "AVT", Genesis: true,
+		GenesisSupplyUnits: 1_000_000 * avt, Registries: regs}
+	dataDir := t.TempDir() // one dev CA for the frame
+	nodes := make([]*node.Node, len(regs))
+	for i, reg := range regs {
+		o := node.Options{
+			Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
+			TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
+			DataDir: dataDir, Log: quietLog, WriteAdminCredentials: i == 0,
+			DiscoverySettings: config.DiscoverySettings{Depth: 4, Interval: time.Second},
+		}
+		if i > 0 {
+			o.EventStoreURL = nodes[0].URL()
+		}
+		n, err := node.Start(ctx, o)
+		require.NoError(t, err)
+		nodes[i] = n
+		t.Cleanup(func() { n.Stop(context.Background()) })
+		t.Cleanup(func() {
+			deleteSchedules(n, reg.ID)
+			_ = n.Temporal.ScheduleClient().GetHandle(context.Background(), "xfer-prepare-sweep-"+reg.ID).Delete(context.Background())
+		})
+	}
+	a, e := nodes[0], nodes[4]
+	td := spiffeid.RequireTrustDomainFromString(frame.TrustDomain)
+	A, B, E := regs[0].ID, regs[1].ID, regs[4].ID
+	c := httpClient{t, a.URL()}
+
+	// The sender on A, the receiver's account on E (its TEG opens it as
+	// E's registry does when an agent registers there; its bond would need
+	// E's treasury funded, which is not what this test is about).
+	admin := c.adminToken(dataDir, A)
+	dev, devTok := c.signUp("Ada", "ada-"+suffix+"@example.org")
+	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": dev.AccountID, "amount": "100", "reason": "bonds"}, nil))
+	var bt struct {
+		Token string `json:"bootstrap_token"`
+	}
+	require.Equal(t, 201, c.call("POST", "/api/v1/bootstrap-tokens", devTok, map[string]any{}, &bt))
+	var ag struct {
+		DID          string `json:"did"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	require.Equal(t, 201, c.call("POST", "/api/v1/agents", bt.Token, map[string]any{}, &ag))
+	t.Cleanup(func() { terminateBonds(a, ag.DID) })
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": ag.ClientID, "client_secret": ag.ClientSecret}, &tok))
+	aliceTok := tok.AccessToken
+	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": ag.DID, "amount": "1000", "reason": "e2e"}, nil))
+	bob := "did:theprotocol:" + uuid.NewString()
+	_, _, err := e.Ledger.OpenAccount(ctx, bob, ledger.KindAgent)
+	require.NoError(t, err)
+
+	// Each licenses only its neighbours.
+	start := time.Now()
+	for i := 0; i+1 < len(nodes); i++ {
+		require.NoError(t, nodes[i].ConnectPeer(ctx, regs[i+1].ID, nodes[i+1].MTLSURL()))
+		require.NoError(t, nodes[i+1].ConnectPeer(ctx, regs[i].ID, nodes[i].MTLSURL()))
+	}
+
+	// Resolvable from A, by the scheduled walks alone.
+	var res federation.Resolution
+	require.Eventually(t, func() bool {
+		return c.call("GET", "/api/v1/federation/resolve/"+bob, aliceTok, nil, &res) == 200
+	}, 90*time.Second, 100*time.Millisecond, "bob on E becomes resolvable from A")
+	t.Logf("an account on E resolvable from A %s after the line was peered (walks every second, depth 4)", time.Since(start).Round(time.Millisecond))
+	require.Equal(t, E, res.Registry)
+	require.False(t, res.Local)
+	var top federation.Topology
+	require.Equal(t, 200, c.call("GET", "/api/v1/federation/topology", "", nil, &top))
+	require.Equal(t, []string{B, regs[2].ID, regs[3].ID, E}, topologyRegistries(c))
+	require.Equal(t, []string{A, B, regs[2].ID, regs[3].ID, E}, top.Registries[3].Chain)
+	require.Len(t, top.Registries[3].Attestations, 4, "one signed listing per registry of the chain after A")
+
+	// A pays it through the saga, directly to E.
+	var x xferDTO
+	require.Equal(t, 202, c.call("POST", "/api/v1/transfers", aliceTok, map[string]any{"to": bob, "amount_units": 10 * avt}, &x))
+	require.Equal(t, E, x.Target)
+	require.Eventually(t, func() bool {
+		require.Equal(t, 200, c.call("GET", "/api/v1/transfers/"+x.ID.String(), aliceTok, nil, &x))
+		return x.Status == "committed"
+	}, 90*time.Second, 100*time.Millisecond, "the transfer to E commits (last %+v)", x)
+	got, _ := balance(t, e, bob)
+	require.Equal(t, 10*avt-x.FeeUnits, got)
+
+	require.True(t, a.Xfer.Participant.Allowed(spiffeid.RequireFromPath(td, "/teg/"+E)), "A admits E, trusted through the chain")
+
+	// Bounded to 3 hops, E is out of A's reach.
+	a.Discovery().SetDepth(3)
+	top = a.Discovery().Run(ctx)
+	require.NotContains(t, regsOf(top), E)
+	require.Equal(t, 404, c.call("GET", "/api/v1/federation/resolve/"+bob, aliceTok, nil, nil))
+	a.Discovery().SetDepth(4)
+	require.Contains(t, regsOf(a.Discovery().Run(ctx)), E)
+
+	// A revokes B: B and everything reached only through it are gone at
+	// once, and refused.
+	require.Equal(t, 200, c.call("POST", "/api/v1/admin/federation/peers/"+B+"/revoke", admin, map[string]any{"reason": "licence withdrawn"}, nil))
+	require.Empty(t, topologyRegistries(c))
+	_, err = nodes[1].Xfer.Client.Decisions(ctx, A, []uuid.UUID{uuid.New()})
+	require.ErrorContains(t, err, string(apperr.PeerNotAdmitted), "B is refused by A")
+	for _, r := range regs[1:] {
+		require.False(t, a.Xfer.Participant.Allowed(spiffeid.RequireFromPath(td, "/teg/"+r.ID)), "%s is no longer admitted by A", r.ID)
+	}
+	require.Equal(t, 404, c.call("GET", "/api/v1/federation/resolve/"+bob, aliceTok, nil, nil))
+	require.Equal(t, 404, c.call("POST", "/api/v1/transfers", aliceTok, map[string]any{"to": bob, "amount_units": avt}, nil))
+	// E learns it from its next walk: A's listing no longer names B.
+	require.Eventually(t, func() bool { return !slices.Contains(regsOf(e.Discovery().Topology()), A) }, 30*time.Second, 100*time.Millisecond)
+}
+
+func regsOf(t federation.Topology) []string {
+	out := []string{}
+	for _, e := range t.Registries {
+		out = append(out, e.Registry)
+	}
+	return out
+}
