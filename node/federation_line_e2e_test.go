@@ -36,7 +36,8 @@ func topologyRegistries(c httpClient) []string {
 // process, a database each, each licensing only its neighbours; A is the
 // mainframe). An account on E becomes resolvable from A once the walks
 // have reached it (the time is logged), and A pays it through the saga,
-// straight to E over mTLS, trusted through the chain of signed listings.
+// straight to E over mTLS, trusted through the chain of signed listings;
+// an account both C and E claim is a 409 conflict, counted.
 // With the walk bounded to 3 hops E is out of A's reach. When A revokes B,
 // B is refused at once, and C, D and E, reached only through B, leave A's
 // topology and are refused with it.
@@ -139,6 +140,25 @@ func TestFederationLine(t *testing.T) {
 	require.Equal(t, 10*avt-x.FeeUnits, got)
 
 	require.True(t, a.Xfer.Participant.Allowed(spiffeid.RequireFromPath(td, "/teg/"+E)), "A admits E, trusted through the chain")
+
+	// An account claimed by C and E is a conflict shown to the operator,
+	// not settled by order.
+	carol := "did:theprotocol:" + uuid.NewString()
+	for _, n := range []*node.Node{nodes[2], e} {
+		_, _, err := n.Ledger.OpenAccount(ctx, carol, ledger.KindAgent)
+		require.NoError(t, err)
+	}
+	var conflict struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	require.Equal(t, 409, c.call("GET", "/api/v1/federation/resolve/"+carol, aliceTok, nil, &conflict))
+	require.Equal(t, string(apperr.AmbiguousHome), conflict.Error.Code)
+	require.Contains(t, conflict.Error.Message, regs[2].ID+", "+E)
+	require.Equal(t, 1.0, nodeMetric(t, a, "federation_home_conflicts_total", "source", "graph"))
+	require.Equal(t, 409, c.call("POST", "/api/v1/transfers", aliceTok, map[string]any{"to": carol, "amount_units": avt}, nil))
 
 	// Bounded to 3 hops, E is out of A's reach.
 	a.Discovery().SetDepth(3)
