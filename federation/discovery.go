@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/federation/reach"
 )
 
@@ -101,9 +102,10 @@ type Attestation struct {
 }
 
 // Run walks the graph now and replaces the trusted set with what it finds.
-// A registry whose listing cannot be fetched or verified is not walked
-// through (and not reached beyond depth 1); that is logged and counted, not
-// an error of the walk.
+// A registry whose listing does not verify is not walked through (and not
+// reached beyond depth 1); one that does not answer is walked through on
+// its last verified listing while that is fresh (MaxListingAge), then no
+// longer. Both are logged and counted, not errors of the walk.
 func (d *Discovery) Run(ctx context.Context) Topology {
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
@@ -166,16 +168,29 @@ func (d *Discovery) fetchAll(ctx context.Context, peers []DirectPeer, got map[st
 			ch <- res{v: verified{listing: l, signed: s, baseURL: p.BaseURL}, err: err, reg: p.Registry}
 		}()
 	}
+	d.mu.RLock()
+	prev := d.listings
+	d.mu.RUnlock()
+	now := d.now()
 	for range peers {
 		r := <-ch
-		if r.err != nil {
-			d.Metrics.fetchFailed()
-			if d.Log != nil {
-				d.Log.Warn("peer listing not fetched or not verified: not walked through", "registry", r.reg, "err", r.err)
-			}
+		if r.err == nil {
+			got[r.reg] = r.v
 			continue
 		}
-		got[r.reg] = r.v
+		d.Metrics.fetchFailed()
+		// A registry that did not answer this once keeps the listing it
+		// signed last, while that is fresh: a slow moment must not make
+		// the trusted set flap. A listing that no longer verifies is
+		// dropped at once.
+		old, ok := prev[r.reg]
+		keep := ok && old.baseURL == r.v.baseURL && !apperr.Is(r.err, apperr.Invalid) && now.Sub(old.listing.IssuedAt) < MaxListingAge
+		if keep {
+			got[r.reg] = old
+		}
+		if d.Log != nil {
+			d.Log.Warn("peer listing not fetched or not verified", "registry", r.reg, "err", r.err, "kept_previous", keep)
+		}
 	}
 }
 

@@ -79,13 +79,14 @@ type lineNet struct {
 	mu      sync.Mutex
 	peers   map[string][]string
 	down    map[string]bool
+	forged  map[string]bool // signed by another registry
 	fetched map[string]int
 }
 
 func newLineNet(t *testing.T, ids ...string) *lineNet {
 	ca, err := identity.NewEphemeralCA(frameTD, identity.CAOptions{})
 	require.NoError(t, err)
-	n := &lineNet{t: t, ca: ca, peers: map[string][]string{}, down: map[string]bool{}, fetched: map[string]int{}}
+	n := &lineNet{t: t, ca: ca, peers: map[string][]string{}, down: map[string]bool{}, forged: map[string]bool{}, fetched: map[string]int{}}
 	for i, id := range ids {
 		if i > 0 {
 			n.peers[id] = append(n.peers[id], ids[i-1])
@@ -102,7 +103,7 @@ func url(reg string) string { return "https://" + reg + ".test:443" }
 func (n *lineNet) fetch(_ context.Context, registry, baseURL string) (federation.PeerListing, federation.SignedListing, error) {
 	n.mu.Lock()
 	n.fetched[registry]++
-	down, ps := n.down[registry], n.peers[registry]
+	down, forged, ps := n.down[registry], n.forged[registry], n.peers[registry]
 	n.mu.Unlock()
 	if down || baseURL != url(registry) {
 		return federation.PeerListing{}, federation.SignedListing{}, errors.New("unreachable")
@@ -111,7 +112,11 @@ func (n *lineNet) fetch(_ context.Context, registry, baseURL string) (federation
 	for _, p := range ps {
 		l.Peers = append(l.Peers, federation.ListedPeer{Registry: p, BaseURL: url(p)})
 	}
-	s := signer(n.t, n.ca, registry)(l)
+	by := registry
+	if forged {
+		by = "x"
+	}
+	s := signer(n.t, n.ca, by)(l)
 	got, err := federation.VerifyListing(s, n.ca.X509Bundle(), frameTD, registry, time.Now())
 	return got, s, err
 }
@@ -138,13 +143,17 @@ func regs(t federation.Topology) []string {
 
 // TestDiscoveryLine: on a line a-b-c-d-e, a walk from a reaches e at depth
 // 4 with the chain of attestations, but not at depth 3 (and e is never
-// even asked then); an unreachable registry ends the path; losing the
+// even asked then); a registry that does not answer ends the path once
+// its last listing is stale, one whose listing does not verify at once;
+// losing the
 // direct peer empties the set at once, without the network.
 func TestDiscoveryLine(t *testing.T) {
 	t.Parallel()
 	n := newLineNet(t, "a", "b", "c", "d", "e")
 	direct, changes := []string{"b"}, 0
 	d := n.discovery(4, &direct, &changes)
+	clock := time.Now()
+	d.Now = func() time.Time { return clock }
 	top := d.Run(context.Background())
 	require.Equal(t, []string{"b", "c", "d", "e"}, regs(top))
 	e := top.Registries[3]
@@ -170,13 +179,26 @@ func TestDiscoveryLine(t *testing.T) {
 	require.False(t, d3.Trusted("e"))
 	require.Zero(t, n3.fetched["e"])
 
-	// c unreachable: the path ends at b.
+	// c does not answer: walked through on its last listing while that
+	// is fresh, then no longer.
 	n.mu.Lock()
 	n.down["c"] = true
 	n.mu.Unlock()
+	require.Equal(t, []string{"b", "c", "d", "e"}, regs(d.Run(context.Background())))
+	clock = clock.Add(federation.MaxListingAge + time.Minute)
 	require.Equal(t, []string{"b"}, regs(d.Run(context.Background())))
+	clock = time.Now()
 	n.mu.Lock()
 	n.down["c"] = false
+	n.mu.Unlock()
+	require.Equal(t, []string{"b", "c", "d", "e"}, regs(d.Run(context.Background())))
+	// c's listing stops verifying: dropped at once.
+	n.mu.Lock()
+	n.forged["c"] = true
+	n.mu.Unlock()
+	require.Equal(t, []string{"b"}, regs(d.Run(context.Background())))
+	n.mu.Lock()
+	n.forged["c"] = false
 	n.mu.Unlock()
 	require.Equal(t, []string{"b", "c", "d", "e"}, regs(d.Run(context.Background())))
 

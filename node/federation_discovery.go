@@ -221,7 +221,7 @@ func (n *Node) fetchListing(ctx context.Context, registry, baseURL string) (fede
 	got, err := identity.PeerID(resp.TLS)
 	if err != nil || got != want {
 		// A listing names a URL; the registry there must be the one named.
-		return federation.PeerListing{}, federation.SignedListing{}, fmt.Errorf("%s answers as %s, not %s", baseURL, got, want)
+		return federation.PeerListing{}, federation.SignedListing{}, apperr.New(apperr.Invalid, "%s answers as %s, not %s", baseURL, got, want)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, federation.MaxListingBytes*2))
 	if err != nil {
