@@ -18,12 +18,14 @@ import (
 func (n *Node) mountFederation(v1 *gin.RouterGroup) {
 	o := federationapi.Options{Idempotency: n.ledgerIdem, Auth: n.Auth, Now: n.opts.Now, Licences: n.licences()}
 	if n.Ledger != nil && n.Xfer != nil && n.Payments != nil && n.Payments.Cross != nil {
+		res := n.homeResolver()
 		n.funding = &federation.Funding{
 			Self: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe, Payments: n.Payments,
-			Known: func(id string) bool { _, ok := n.Xfer.Peers.Get(id); return ok },
+			// A peer, or a registry of the trusted set (paid directly).
+			Known: func(id string) bool { _, ok := n.Xfer.Peers.Get(id); return ok || res.Trusted(id) },
 		}
 		o.Funding = n.funding
-		o.Resolver = n.homeResolver()
+		o.Resolver = res
 	}
 	federationapi.New(o).Mount(v1)
 }

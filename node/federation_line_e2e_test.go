@@ -34,10 +34,11 @@ func topologyRegistries(c httpClient) []string {
 
 // TestFederationLine runs five registries in a line, A–B–C–D–E (one
 // process, a database each, each licensing only its neighbours; A is the
-// mainframe). An account on E becomes resolvable from A once the walks
-// have reached it (the time is logged), and A pays it through the saga,
-// straight to E over mTLS, trusted through the chain of signed listings;
-// an account both C and E claim is a 409 conflict, counted.
+// mainframe). Once the walks have reached each other (the time is
+// logged), A funds E's treasury through the saga, an agent registered on
+// E is resolvable from A (the time is logged), and A pays it through the
+// saga, straight to E over mTLS, trusted through the chain of signed
+// listings; an account both C and E claim is a 409 conflict, counted.
 // With the walk bounded to 3 hops E is out of A's reach. When A revokes B,
 // B is refused at once, and C, D and E, reached only through B, leave A's
 // topology and are refused with it.
@@ -60,7 +61,7 @@ func TestFederationLine(t *testing.T) {
 		o := node.Options{
 			Frame: frame, Registry: reg, PostgresAdminURL: testenv.PostgresURL(t),
 			TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
-			DataDir: dataDir, Log: quietLog, WriteAdminCredentials: i == 0,
+			DataDir: dataDir, Log: quietLog, WriteAdminCredentials: true,
 			DiscoverySettings: config.DiscoverySettings{Depth: 4, Interval: time.Second},
 		}
 		if i > 0 {
@@ -80,56 +81,54 @@ func TestFederationLine(t *testing.T) {
 	A, B, E := regs[0].ID, regs[1].ID, regs[4].ID
 	c := httpClient{t, a.URL()}
 
-	// The sender on A, the receiver's account on E (its TEG opens it as
-	// E's registry does when an agent registers there; its bond would need
-	// E's treasury funded, which is not what this test is about).
+	// The sender on A.
 	admin := c.adminToken(dataDir, A)
-	dev, devTok := c.signUp("Ada", "ada-"+suffix+"@example.org")
-	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": dev.AccountID, "amount": "100", "reason": "bonds"}, nil))
-	var bt struct {
-		Token string `json:"bootstrap_token"`
-	}
-	require.Equal(t, 201, c.call("POST", "/api/v1/bootstrap-tokens", devTok, map[string]any{}, &bt))
-	var ag struct {
-		DID          string `json:"did"`
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	require.Equal(t, 201, c.call("POST", "/api/v1/agents", bt.Token, map[string]any{}, &ag))
-	t.Cleanup(func() { terminateBonds(a, ag.DID) })
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	require.Equal(t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": ag.ClientID, "client_secret": ag.ClientSecret}, &tok))
-	aliceTok := tok.AccessToken
-	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": ag.DID, "amount": "1000", "reason": "e2e"}, nil))
-	bob := "did:theprotocol:" + uuid.NewString()
-	_, _, err := e.Ledger.OpenAccount(ctx, bob, ledger.KindAgent)
-	require.NoError(t, err)
+	alice, aliceTok := registerAgent(c, admin, "ada-"+suffix)
+	t.Cleanup(func() { terminateBonds(a, alice) })
+	require.Equal(t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": alice, "amount": "1000", "reason": "e2e"}, nil))
 
-	// Each licenses only its neighbours.
+	// Each licenses only its neighbours; the scheduled walks do the rest.
 	start := time.Now()
 	for i := 0; i+1 < len(nodes); i++ {
 		require.NoError(t, nodes[i].ConnectPeer(ctx, regs[i+1].ID, nodes[i+1].MTLSURL()))
 		require.NoError(t, nodes[i+1].ConnectPeer(ctx, regs[i].ID, nodes[i].MTLSURL()))
 	}
-
-	// Resolvable from A, by the scheduled walks alone.
-	var res federation.Resolution
-	require.Eventually(t, func() bool {
-		return c.call("GET", "/api/v1/federation/resolve/"+bob, aliceTok, nil, &res) == 200
-	}, 90*time.Second, 100*time.Millisecond, "bob on E becomes resolvable from A")
-	t.Logf("an account on E resolvable from A %s after the line was peered (walks every second, depth 4)", time.Since(start).Round(time.Millisecond))
-	require.Equal(t, E, res.Registry)
-	require.False(t, res.Local)
+	require.Eventually(t, func() bool { return a.Discovery().Trusted(E) && e.Discovery().Trusted(A) },
+		90*time.Second, 50*time.Millisecond, "A and E reach each other")
+	t.Logf("A and E trust each other %s after the line was peered (walks every second, depth 4)", time.Since(start).Round(time.Millisecond))
 	var top federation.Topology
 	require.Equal(t, 200, c.call("GET", "/api/v1/federation/topology", "", nil, &top))
 	require.Equal(t, []string{B, regs[2].ID, regs[3].ID, E}, topologyRegistries(c))
 	require.Equal(t, []string{A, B, regs[2].ID, regs[3].ID, E}, top.Registries[3].Chain)
 	require.Len(t, top.Registries[3].Attestations, 4, "one signed listing per registry of the chain after A")
+	require.True(t, a.Xfer.Participant.Allowed(spiffeid.RequireFromPath(td, "/teg/"+E)), "A admits E, trusted through the chain")
+
+	// The mainframe funds E's treasury through the saga, four hops away,
+	// and a developer on E registers an agent there (its bond locked from
+	// a grant of E's treasury).
+	fund, err := a.FundRegistry(ctx, E, 1000*avt, "operator float", "line-funding-"+E)
+	require.NoError(t, err)
+	var x xferDTO
+	require.Eventually(t, func() bool {
+		require.Equal(t, 200, c.call("GET", "/api/v1/transfers/"+fund.ID.String(), admin, nil, &x))
+		return x.Status == "committed"
+	}, 90*time.Second, 100*time.Millisecond, "the allocation to E commits (last %+v)", x)
+	ce := httpClient{t, e.URL()}
+	registered := time.Now()
+	bob, _ := registerAgent(ce, ce.adminToken(dataDir, E), "bob-"+suffix)
+	t.Cleanup(func() { terminateBonds(e, bob) })
+
+	// Resolvable from A.
+	var res federation.Resolution
+	require.Eventually(t, func() bool {
+		return c.call("GET", "/api/v1/federation/resolve/"+bob, aliceTok, nil, &res) == 200
+	}, 90*time.Second, 100*time.Millisecond, "bob on E becomes resolvable from A")
+	t.Logf("an agent registered on E resolvable from A %s after its registration", time.Since(registered).Round(time.Millisecond))
+	require.Equal(t, E, res.Registry)
+	require.False(t, res.Local)
 
 	// A pays it through the saga, directly to E.
-	var x xferDTO
+	before, _ := balance(t, e, bob)
 	require.Equal(t, 202, c.call("POST", "/api/v1/transfers", aliceTok, map[string]any{"to": bob, "amount_units": 10 * avt}, &x))
 	require.Equal(t, E, x.Target)
 	require.Eventually(t, func() bool {
@@ -137,9 +136,7 @@ func TestFederationLine(t *testing.T) {
 		return x.Status == "committed"
 	}, 90*time.Second, 100*time.Millisecond, "the transfer to E commits (last %+v)", x)
 	got, _ := balance(t, e, bob)
-	require.Equal(t, 10*avt-x.FeeUnits, got)
-
-	require.True(t, a.Xfer.Participant.Allowed(spiffeid.RequireFromPath(td, "/teg/"+E)), "A admits E, trusted through the chain")
+	require.Equal(t, before+10*avt-x.FeeUnits, got)
 
 	// An account claimed by C and E is a conflict shown to the operator,
 	// not settled by order.
@@ -186,6 +183,30 @@ func TestFederationLine(t *testing.T) {
 	require.Equal(t, 404, c.call("POST", "/api/v1/transfers", aliceTok, map[string]any{"to": bob, "amount_units": avt}, nil))
 	// E learns it from its next walk: A's listing no longer names B.
 	require.Eventually(t, func() bool { return !slices.Contains(regsOf(e.Discovery().Topology()), A) }, 30*time.Second, 100*time.Millisecond)
+}
+
+// registerAgent signs up a developer through c, grants it the bond from
+// the registry's treasury (admin) and registers an agent; it returns the
+// agent's DID and access token.
+func registerAgent(c httpClient, admin, name string) (string, string) {
+	c.t.Helper()
+	dev, devTok := c.signUp(name, name+"@example.org")
+	require.Equal(c.t, 201, c.call("POST", "/api/v1/admin/grants", admin, map[string]any{"to": dev.AccountID, "amount": "100", "reason": "bonds"}, nil))
+	var bt struct {
+		Token string `json:"bootstrap_token"`
+	}
+	require.Equal(c.t, 201, c.call("POST", "/api/v1/bootstrap-tokens", devTok, map[string]any{}, &bt))
+	var ag struct {
+		DID          string `json:"did"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	require.Equal(c.t, 201, c.call("POST", "/api/v1/agents", bt.Token, map[string]any{}, &ag))
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.Equal(c.t, 200, c.call("POST", "/api/v1/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": ag.ClientID, "client_secret": ag.ClientSecret}, &tok))
+	return ag.DID, tok.AccessToken
 }
 
 func regsOf(t federation.Topology) []string {
