@@ -31,7 +31,8 @@ type Funding struct {
 	Self      string // this registry
 	Mainframe bool   // this registry is the frame's mainframe
 	Payments  Forwarder
-	// Known reports whether registry is a peer this TEG can route to.
+	// Known reports whether this TEG can route to registry (a peer, or a
+	// registry of its trusted set).
 	Known func(registry string) bool
 }
 
@@ -58,7 +59,7 @@ func (f *Funding) Allocate(ctx context.Context, a Allocation) (ledgerstore.Xfer,
 		return ledgerstore.Xfer{}, err
 	}
 	if f.Known == nil || !f.Known(a.Registry) {
-		return ledgerstore.Xfer{}, apperr.New(apperr.NotFound, "registry %q is not a peer of %s", a.Registry, f.Self)
+		return ledgerstore.Xfer{}, apperr.New(apperr.NotFound, "registry %q is neither a peer of %s nor reached through one", a.Registry, f.Self)
 	}
 	memo := "treasury allocation by " + a.Actor + ": " + a.Reason
 	if len(memo) > ledgerstore.MaxMemoBytes {
