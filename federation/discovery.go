@@ -91,11 +91,11 @@ type TopologyEntry struct {
 	// Attestations are the signed listings of every registry of the chain
 	// after this one, in order: each lists the previous one and the next.
 	// The first hop is this registry's own licence.
-	Attestations []Attestation `json:"attestations"`
+	Attestations []ListingAttestation `json:"attestations"`
 }
 
-// Attestation identifies one signed listing.
-type Attestation struct {
+// ListingAttestation identifies one signed listing of a chain.
+type ListingAttestation struct {
 	Registry string    `json:"registry"`
 	IssuedAt time.Time `json:"issued_at"`
 	Digest   string    `json:"digest"`
@@ -214,7 +214,7 @@ func (d *Discovery) Recompute() Topology {
 		}
 		for _, reg := range r.Chain[1:] {
 			if v, ok := d.listings[reg]; ok {
-				e.Attestations = append(e.Attestations, Attestation{Registry: reg, IssuedAt: v.listing.IssuedAt, Digest: v.signed.Digest()})
+				e.Attestations = append(e.Attestations, ListingAttestation{Registry: reg, IssuedAt: v.listing.IssuedAt, Digest: v.signed.Digest()})
 			}
 		}
 		t.byID[r.Registry] = len(t.Registries)

@@ -455,6 +455,13 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
+// ListingAttestation defines model for ListingAttestation.
+type ListingAttestation struct {
+	Digest   string    `json:"digest"`
+	IssuedAt time.Time `json:"issued_at"`
+	Registry string    `json:"registry"`
+}
+
 // LocalTallyResponse defines model for LocalTallyResponse.
 type LocalTallyResponse struct {
 	AbstainPower    int64     `json:"abstain_power"`
@@ -950,6 +957,23 @@ type TierAPYResponse struct {
 	Tier       string  `json:"tier"`
 }
 
+// Topology defines model for Topology.
+type Topology struct {
+	Depth      int64           `json:"depth"`
+	Registries []TopologyEntry `json:"registries"`
+	Self       string          `json:"self"`
+	WalkedAt   time.Time       `json:"walked_at"`
+}
+
+// TopologyEntry defines model for TopologyEntry.
+type TopologyEntry struct {
+	Attestations []ListingAttestation `json:"attestations"`
+	BaseUrl      *string              `json:"base_url,omitempty"`
+	Chain        []string             `json:"chain"`
+	Depth        int64                `json:"depth"`
+	Registry     string               `json:"registry"`
+}
+
 // TransferDTO defines model for TransferDTO.
 type TransferDTO struct {
 	Amount       string             `json:"amount"`
@@ -1175,6 +1199,12 @@ type RevokeFederationPeerParams struct {
 
 // SuspendFederationPeerParams defines parameters for SuspendFederationPeer.
 type SuspendFederationPeerParams struct {
+	// IdempotencyKey Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DiscoverFederationTopologyParams defines parameters for DiscoverFederationTopology.
+type DiscoverFederationTopologyParams struct {
 	// IdempotencyKey Same key and body: the stored response (Idempotent-Replayed: true); same key, another body: 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -1787,6 +1817,11 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/admin/federation/peers/{registry}/suspend (the `SuspendFederationPeer` operationId).
 	SuspendFederationPeer(ctx context.Context, registry string, params *SuspendFederationPeerParams, body SuspendFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DiscoverFederationTopology Walk the federation graph now and return the trusted set (admin)
+	//
+	// Corresponds with POST /api/v1/admin/federation/topology/discover (the `DiscoverFederationTopology` operationId).
+	DiscoverFederationTopology(ctx context.Context, params *DiscoverFederationTopologyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GrantWithBody Grant from the treasury to an account
 	//
 	// Takes any type of body and a specified content type.
@@ -2060,6 +2095,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/federation/resolve/{account} (the `ResolveAccount` operationId).
 	ResolveAccount(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FederationTopology The trusted set: this registry's peers and the registries reached through their signed peer listings, each with its chain
+	//
+	// Corresponds with GET /api/v1/federation/topology (the `FederationTopology` operationId).
+	FederationTopology(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DelegateVotesWithBody Delegate voting power
 	//
@@ -2840,6 +2880,21 @@ func (c *Client) SuspendFederationPeer(ctx context.Context, registry string, par
 	return c.Client.Do(req)
 }
 
+// DiscoverFederationTopology Walk the federation graph now and return the trusted set (admin)
+//
+// Corresponds with POST /api/v1/admin/federation/topology/discover (the `DiscoverFederationTopology` operationId).
+func (c *Client) DiscoverFederationTopology(ctx context.Context, params *DiscoverFederationTopologyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDiscoverFederationTopologyRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GrantWithBody Grant from the treasury to an account
 //
 // Takes any type of body and a specified content type.
@@ -3564,6 +3619,21 @@ func (c *Client) ListFederationPeers(ctx context.Context, reqEditors ...RequestE
 // Corresponds with GET /api/v1/federation/resolve/{account} (the `ResolveAccount` operationId).
 func (c *Client) ResolveAccount(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResolveAccountRequest(c.Server, account)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FederationTopology The trusted set: this registry's peers and the registries reached through their signed peer listings, each with its chain
+//
+// Corresponds with GET /api/v1/federation/topology (the `FederationTopology` operationId).
+func (c *Client) FederationTopology(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFederationTopologyRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -5356,6 +5426,48 @@ func NewSuspendFederationPeerRequestWithBody(server string, registry string, par
 	return req, nil
 }
 
+// NewDiscoverFederationTopologyRequest constructs an http.Request for the DiscoverFederationTopology method
+func NewDiscoverFederationTopologyRequest(server string, params *DiscoverFederationTopologyParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/federation/topology/discover")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGrantRequest calls the generic Grant builder with application/json body
 func NewGrantRequest(server string, params *GrantParams, body GrantJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -6924,6 +7036,33 @@ func NewResolveAccountRequest(server string, account string) (*http.Request, err
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/federation/resolve/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewFederationTopologyRequest constructs an http.Request for the FederationTopology method
+func NewFederationTopologyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/federation/topology")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -9302,6 +9441,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/admin/federation/peers/{registry}/suspend (the `SuspendFederationPeer` operationId).
 	SuspendFederationPeerWithResponse(ctx context.Context, registry string, params *SuspendFederationPeerParams, body SuspendFederationPeerJSONRequestBody, reqEditors ...RequestEditorFn) (*SuspendFederationPeerResult, error)
 
+	// DiscoverFederationTopologyWithResponse Walk the federation graph now and return the trusted set (admin)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/federation/topology/discover (the `DiscoverFederationTopology` operationId).
+	DiscoverFederationTopologyWithResponse(ctx context.Context, params *DiscoverFederationTopologyParams, reqEditors ...RequestEditorFn) (*DiscoverFederationTopologyResult, error)
+
 	// GrantWithBodyWithResponse Grant from the treasury to an account
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -9623,6 +9769,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/federation/resolve/{account} (the `ResolveAccount` operationId).
 	ResolveAccountWithResponse(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*ResolveAccountResult, error)
+
+	// FederationTopologyWithResponse The trusted set: this registry's peers and the registries reached through their signed peer listings, each with its chain
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/federation/topology (the `FederationTopology` operationId).
+	FederationTopologyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*FederationTopologyResult, error)
 
 	// DelegateVotesWithBodyWithResponse Delegate voting power
 	//
@@ -11364,6 +11517,110 @@ func (r SuspendFederationPeerResult) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SuspendFederationPeerResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DiscoverFederationTopologyResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Topology
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON200() *Topology {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DiscoverFederationTopologyResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DiscoverFederationTopologyResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DiscoverFederationTopologyResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DiscoverFederationTopologyResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DiscoverFederationTopologyResult) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15001,6 +15258,110 @@ func (r ResolveAccountResult) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ResolveAccountResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type FederationTopologyResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Topology
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r FederationTopologyResult) GetJSON200() *Topology {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r FederationTopologyResult) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r FederationTopologyResult) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r FederationTopologyResult) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r FederationTopologyResult) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r FederationTopologyResult) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r FederationTopologyResult) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r FederationTopologyResult) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r FederationTopologyResult) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r FederationTopologyResult) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r FederationTopologyResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r FederationTopologyResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r FederationTopologyResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r FederationTopologyResult) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -20771,6 +21132,19 @@ func (c *ClientWithResponses) SuspendFederationPeerWithResponse(ctx context.Cont
 	return ParseSuspendFederationPeerResult(rsp)
 }
 
+// DiscoverFederationTopologyWithResponse Walk the federation graph now and return the trusted set (admin)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/federation/topology/discover (the `DiscoverFederationTopology` operationId).
+func (c *ClientWithResponses) DiscoverFederationTopologyWithResponse(ctx context.Context, params *DiscoverFederationTopologyParams, reqEditors ...RequestEditorFn) (*DiscoverFederationTopologyResult, error) {
+	rsp, err := c.DiscoverFederationTopology(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDiscoverFederationTopologyResult(rsp)
+}
+
 // GrantWithBodyWithResponse Grant from the treasury to an account
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -21367,6 +21741,19 @@ func (c *ClientWithResponses) ResolveAccountWithResponse(ctx context.Context, ac
 		return nil, err
 	}
 	return ParseResolveAccountResult(rsp)
+}
+
+// FederationTopologyWithResponse The trusted set: this registry's peers and the registries reached through their signed peer listings, each with its chain
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/federation/topology (the `FederationTopology` operationId).
+func (c *ClientWithResponses) FederationTopologyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*FederationTopologyResult, error) {
+	rsp, err := c.FederationTopology(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFederationTopologyResult(rsp)
 }
 
 // DelegateVotesWithBodyWithResponse Delegate voting power
@@ -23287,6 +23674,95 @@ func ParseSuspendFederationPeerResult(rsp *http.Response) (*SuspendFederationPee
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest PeerView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDiscoverFederationTopologyResult parses an HTTP response from a DiscoverFederationTopologyWithResponse call
+func ParseDiscoverFederationTopologyResult(rsp *http.Response) (*DiscoverFederationTopologyResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DiscoverFederationTopologyResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Topology
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -26397,6 +26873,95 @@ func ParseResolveAccountResult(rsp *http.Response) (*ResolveAccountResult, error
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Resolution
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseFederationTopologyResult parses an HTTP response from a FederationTopologyWithResponse call
+func ParseFederationTopologyResult(rsp *http.Response) (*FederationTopologyResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &FederationTopologyResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Topology
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
