@@ -161,16 +161,19 @@ func (n *Node) attachDiscoveryTLS(mux *http.ServeMux, td spiffeid.TrustDomain, s
 	n.closers = append(n.closers, func() { cancel(); <-done })
 }
 
-// discoveryPeersChanged follows a change of this registry's own licences:
-// the trusted set is recomputed at once from the listings already
-// verified (a suspended or revoked peer, and what was reached only through
-// it, leave it before this returns), and a walk is queued to learn what a
-// new peer leads to.
-func (n *Node) discoveryPeersChanged() {
+// discoveryPeersChanged follows a re-read of this registry's own
+// licences: the trusted set is recomputed at once from the listings
+// already verified (a suspended or revoked peer, and what was reached only
+// through it, leave it before this returns), and, when the peers changed,
+// a walk is queued to learn what a new peer leads to.
+func (n *Node) discoveryPeersChanged(changed bool) {
 	if n.fed.discovery == nil {
 		return
 	}
 	n.fed.discovery.Recompute()
+	if !changed {
+		return
+	}
 	select {
 	case n.fed.kick <- struct{}{}:
 	default:

@@ -140,7 +140,7 @@ func (n *Node) reloadPeers(ctx context.Context) error {
 	if changed {
 		n.Xfer.Router.Forget()
 	}
-	n.discoveryPeersChanged()
+	n.discoveryPeersChanged(changed)
 	return nil
 }
 
