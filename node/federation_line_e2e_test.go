@@ -2,18 +2,23 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/stretchr/testify/require"
 
 	"github.com/theprotocol-dev/theprotocol/apperr"
 	"github.com/theprotocol-dev/theprotocol/config"
+	"github.com/theprotocol-dev/theprotocol/db/ledgerstore"
 	"github.com/theprotocol-dev/theprotocol/federation"
+	"github.com/theprotocol-dev/theprotocol/identity"
 	"github.com/theprotocol-dev/theprotocol/ledger"
 	"github.com/theprotocol-dev/theprotocol/node"
 	"github.com/theprotocol-dev/theprotocol/testenv"
@@ -103,10 +108,37 @@ func TestFederationLine(t *testing.T) {
 	require.Len(t, top.Registries[3].Attestations, 4, "one signed listing per registry of the chain after A")
 	require.True(t, a.Xfer.Participant.Allowed(spiffeid.RequireFromPath(td, "/teg/"+E)), "A admits E, trusted through the chain")
 
+	// A's signed listing: any TEG of the frame reads and checks it; another
+	// workload of the frame is refused.
+	frameCA, err := identity.OpenCA(dataDir, td, identity.CAOptions{})
+	require.NoError(t, err)
+	readListing := func(id spiffeid.ID) (int, federation.SignedListing) {
+		svid, err := frameCA.Issue(id, time.Hour)
+		require.NoError(t, err)
+		cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: tlsconfig.MTLSClientConfig(svid, frameCA.X509Bundle(), tlsconfig.AuthorizeAny())}}
+		resp, err := cl.Get(a.MTLSURL() + federation.PathPeerListing)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var s federation.SignedListing
+		if resp.StatusCode == 200 {
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
+		}
+		return resp.StatusCode, s
+	}
+	status, signed := readListing(spiffeid.RequireFromPath(td, "/teg/"+E))
+	require.Equal(t, 200, status)
+	listing, err := federation.VerifyListing(signed, frameCA.X509Bundle(), td, A, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, []federation.ListedPeer{{Registry: B, BaseURL: nodes[1].MTLSURL()}}, listing.Peers)
+	status, _ = readListing(identity.EventStoreID(td))
+	require.Equal(t, 403, status)
+
 	// The mainframe funds E's treasury through the saga, four hops away,
 	// and a developer on E registers an agent there (its bond locked from
 	// a grant of E's treasury).
-	fund, err := a.FundRegistry(ctx, E, 1000*avt, "operator float", "line-funding-"+E)
+	var fund ledgerstore.Xfer
+	fund, err = a.FundRegistry(ctx, E, 1000*avt, "operator float", "line-funding-"+E)
 	require.NoError(t, err)
 	var x xferDTO
 	require.Eventually(t, func() bool {
@@ -114,8 +146,8 @@ func TestFederationLine(t *testing.T) {
 		return x.Status == "committed"
 	}, 90*time.Second, 100*time.Millisecond, "the allocation to E commits (last %+v)", x)
 	ce := httpClient{t, e.URL()}
-	registered := time.Now()
 	bob, _ := registerAgent(ce, ce.adminToken(dataDir, E), "bob-"+suffix)
+	registered := time.Now()
 	t.Cleanup(func() { terminateBonds(e, bob) })
 
 	// Resolvable from A.
