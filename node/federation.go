@@ -22,7 +22,7 @@ func (n *Node) mountFederation(v1 *gin.RouterGroup) {
 		n.funding = &federation.Funding{
 			Self: n.opts.Registry.ID, Mainframe: n.opts.Registry.Mainframe, Payments: n.Payments,
 			// A peer, or a registry of the trusted set (paid directly).
-			Known: func(id string) bool { _, ok := n.Xfer.Peers.Get(id); return ok || res.Trusted(id) },
+			Known: res.Trusted,
 		}
 		o.Funding = n.funding
 		o.Resolver = res

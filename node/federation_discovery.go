@@ -66,7 +66,10 @@ func (n *Node) homeResolver() *federation.Resolver {
 	}
 	n.fed.resolver = &federation.Resolver{
 		Self: n.opts.Registry.ID, Local: n.Ledger.AccountExists, Router: n.Xfer.Router,
-		Trusted: d.Trusted, Log: n.log, Metrics: metrics,
+		// A peer, or a registry reached through peers (a node that does
+		// not walk, without a registry database, still has its peers).
+		Trusted: func(reg string) bool { _, ok := n.Xfer.Peers.Get(reg); return ok || d.Trusted(reg) },
+		Log:     n.log, Metrics: metrics,
 	}
 	return n.fed.resolver
 }
