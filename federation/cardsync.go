@@ -382,6 +382,28 @@ func (s *CardSync) HomeOf(ctx context.Context, did string) ([]string, error) {
 	return out, nil
 }
 
+// Origins names the registries whose live signed card claims account, as
+// this registry sees them: the resolver's first source, so it only reads
+// (this registry's own agents are found in its ledger before any card is
+// asked, so its unsigned changes do not matter here). A developer wallet
+// has no card.
+func (s *CardSync) Origins(ctx context.Context, account string) ([]string, error) {
+	if !registry.ValidDID(account) {
+		return nil, nil
+	}
+	rows, err := s.Store.View(ctx, account, s.idPrefix())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rows {
+		if !r.Deleted {
+			out = append(out, r.Origin)
+		}
+	}
+	return out, nil
+}
+
 // CardMetrics count the card sync.
 type CardMetrics struct {
 	signed   prometheus.Counter

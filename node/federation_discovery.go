@@ -65,7 +65,7 @@ func (n *Node) homeResolver() *federation.Resolver {
 		return ps
 	}
 	n.fed.resolver = &federation.Resolver{
-		Self: n.opts.Registry.ID, Local: n.Ledger.AccountExists, Router: n.Xfer.Router,
+		Self: n.opts.Registry.ID, Local: n.Ledger.AccountExists, Router: n.Xfer.Router, Cards: nodeCards{n},
 		// A peer, or a registry reached through peers (a node that does
 		// not walk, without a registry database, still has its peers).
 		Trusted: func(reg string) bool { _, ok := n.Xfer.Peers.Get(reg); return ok || d.Trusted(reg) },
@@ -242,4 +242,16 @@ func (n *Node) fetchListing(ctx context.Context, registry, baseURL string) (fede
 	}
 	l, err := federation.VerifyListing(s, lc.bundles, lc.td, registry, n.opts.Now())
 	return l, s, err
+}
+
+// nodeCards is the resolver's card source: the node's card sync when it
+// has one (it is set after the resolver is built), none otherwise.
+type nodeCards struct{ n *Node }
+
+func (c nodeCards) Origins(ctx context.Context, account string) ([]string, error) {
+	cs := c.n.cardSync.Load()
+	if cs == nil {
+		return nil, nil
+	}
+	return cs.Origins(ctx, account)
 }

@@ -68,6 +68,7 @@ func TestFederationLine(t *testing.T) {
 			TemporalAddr: testenv.TemporalAddr(t), KafkaBrokers: testenv.KafkaBrokers(t),
 			DataDir: dataDir, Log: quietLog, WriteAdminCredentials: true,
 			DiscoverySettings: config.DiscoverySettings{Depth: 4, Interval: time.Second},
+			FederationSync:    config.FederationSyncSettings{Interval: time.Second},
 		}
 		if i > 0 {
 			o.EventStoreURL = nodes[0].URL()
@@ -158,6 +159,17 @@ func TestFederationLine(t *testing.T) {
 	t.Logf("an agent registered on E resolvable from A %s after its registration", time.Since(registered).Round(time.Millisecond))
 	require.Equal(t, E, res.Registry)
 	require.False(t, res.Local)
+	// E's signed card travels the line too, relayed by B, C and D: A holds
+	// it four hops from its origin, and resolves from it.
+	require.Eventually(t, func() bool {
+		cards, err := a.CardSync().Cards(ctx, bob)
+		require.NoError(t, err)
+		return len(cards) == 1 && cards[0].Origin == E && cards[0].Hops == 4
+	}, 90*time.Second, 100*time.Millisecond, "E's card for bob reaches A through the line")
+	t.Logf("E's signed card for bob held by A %s after its registration", time.Since(registered).Round(time.Millisecond))
+	origins, err := a.CardSync().Origins(ctx, bob)
+	require.NoError(t, err)
+	require.Equal(t, []string{E}, origins)
 
 	// A pays it through the saga, directly to E.
 	before, _ := balance(t, e, bob)
