@@ -208,7 +208,7 @@ func TestDevStackLifecycle(t *testing.T) {
 	case err := <-run.done:
 		require.NoError(t, err, run.log.String())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("dev did not stop within 60s of SIGINT\n%s", run.log.String())
+		t.Fatalf("dev did not stop within 60s of SIGINT\n%s", stuckDev(run))
 	}
 	require.Eventually(t, func() bool { return len(processesMentioning(dataDir)) == 0 }, 10*time.Second, 100*time.Millisecond,
 		"no process of ours survives Ctrl-C: %v", processesMentioning(dataDir))
@@ -264,9 +264,21 @@ func TestDevStackLifecycle(t *testing.T) {
 	case err := <-run.done:
 		require.NoError(t, err, run.log.String())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("dev did not stop within 60s of SIGTERM")
+		t.Fatalf("dev did not stop within 60s of SIGTERM\n%s", stuckDev(run))
 	}
 	require.Eventually(t, func() bool { return len(processesMentioning(dataDir)) == 0 }, 10*time.Second, 100*time.Millisecond)
+}
+
+// stuckDev asks a dev process that will not stop for its goroutines
+// (SIGQUIT makes the Go runtime print them and exit) and returns its log, so
+// a hang in CI names the stuck call instead of just the timeout.
+func stuckDev(r *devRun) string {
+	_ = r.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+	}
+	return r.log.String()
 }
 
 type nopLogger struct{}

@@ -171,7 +171,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		// commits, shortly after the answer: wait for both credits (each
 		// is the price less a fee well under 1 %).
 		for deadline := time.Now().Add(90 * time.Second); res.ServiceAft-res.ServiceBefore < 2*(price-price/100) && time.Now().Before(deadline); {
-			time.Sleep(100 * time.Millisecond)
+			if err := pause(ctx, 100*time.Millisecond); err != nil {
+				res.Stop()
+				return res, err
+			}
 			res.ServiceAft = balance(svc, svcCreds.DID)
 		}
 		res.ClientAfter = balance(cli, cliCreds.DID)
@@ -201,8 +204,23 @@ func serviceDeveloper(ctx context.Context, payer *sdk.Client, apiURL string, log
 		if time.Now().After(deadline) {
 			return nil, nil, fmt.Errorf("the service developer's funds did not arrive on %s", apiURL)
 		}
-		time.Sleep(100 * time.Millisecond)
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return nil, nil, err
+		}
 	}
 	logf("service developer %s funded on %s", dev.AccountID, apiURL)
 	return api, devc, nil
+}
+
+// pause waits d, or returns the context's error as soon as it is done: the
+// demo's waits for a settlement must not outlive a stopping dev stack.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
