@@ -810,7 +810,12 @@ func (s *Store) bridgeMoves(ctx context.Context, tx pgx.Tx, entries []bridgeEntr
 			}
 		}
 	}
-	// Every entry is its own journal entry, written in one statement.
+	return s.journalMany(ctx, tx, entries, now)
+}
+
+// journalMany writes every entry as its own journal entry, in one
+// statement.
+func (s *Store) journalMany(ctx context.Context, tx pgx.Tx, entries []bridgeEntry, now time.Time) error {
 	jp := tegdb.BridgeJournalInsertManyParams{Now: now}
 	for n, e := range entries {
 		id, err := newID()
@@ -972,19 +977,33 @@ func (s *Store) BridgeStartMany(ctx context.Context, rs []BridgeRequest) []Bridg
 			if err := s.applyBalances(ctx, tx, locked, 0, now); err != nil {
 				return err
 			}
+			if len(done) == 0 {
+				return nil
+			}
+			// The journal entries and the transfer rows are written a
+			// statement each for the whole batch: every batch holds the
+			// escrow row's lock until it commits.
+			entries := make([]bridgeEntry, len(done))
+			tp := tegdb.BridgeTransferInsertManyParams{Now: now}
+			for n, it := range done {
+				r := rs[it.i]
+				if err := ledger.ValidatePostings(it.postings); err != nil {
+					return apperr.Wrap(err, apperr.Internal, "unbalanced %s entry", it.kind)
+				}
+				entries[n] = bridgeEntry{kind: it.kind, postings: it.postings}
+				tp.Ids, tp.Kinds, tp.PeerFrames = append(tp.Ids, it.id), append(tp.Kinds, r.Kind), append(tp.PeerFrames, r.PeerFrame)
+				tp.Senders, tp.Recipients, tp.Amounts = append(tp.Senders, r.Sender), append(tp.Recipients, r.Recipient), append(tp.Amounts, r.AmountUnits)
+				tp.ClientKeys, tp.Expires, tp.WorkflowIds = append(tp.ClientKeys, r.ClientKey), append(tp.Expires, now.Add(r.Window)), append(tp.WorkflowIds, r.WorkflowID(it.id))
+			}
+			if err := s.journalMany(ctx, tx, entries, now); err != nil {
+				return err
+			}
+			if err := mapConstraint(s.q.BridgeTransferInsertMany(ctx, tx, tp)); err != nil {
+				return err
+			}
 			envs := make([]events.Envelope, 0, len(done))
 			for _, it := range done {
 				r := rs[it.i]
-				if err := s.journal(ctx, tx, it.kind, it.postings, now); err != nil {
-					return err
-				}
-				if err := s.q.BridgeTransferInsert(ctx, tx, tegdb.BridgeTransferInsertParams{
-					ID: it.id, Kind: r.Kind, PeerFrame: r.PeerFrame, Sender: r.Sender, Recipient: r.Recipient,
-					AmountUnits: r.AmountUnits, ClientKey: r.ClientKey, ExpiresAt: now.Add(r.Window),
-					WorkflowID: r.WorkflowID(it.id), Now: now,
-				}); err != nil {
-					return err
-				}
 				env, err := newEvent(it.typ, "bridge-"+it.id.String()+"-"+it.step, r.Sender, now, it.postings, bridgePayload{
 					TransferID: it.id, PeerFrame: r.PeerFrame, From: r.Sender, To: r.Recipient, AmountUnits: r.AmountUnits,
 				})

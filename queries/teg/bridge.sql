@@ -4,6 +4,18 @@ INSERT INTO bridge_transfers (id, kind, peer_frame, sender, recipient, amount_un
 VALUES (@id, @kind, @peer_frame, @sender, @recipient, @amount_units, @client_key, 'pending',
     @expires_at, @workflow_id, @now, @now);
 
+-- name: BridgeTransferInsertMany :exec
+-- A batch of accepted sends or redemptions in one statement (the
+-- accepter's batch holds the escrow row's lock while it writes).
+INSERT INTO bridge_transfers (id, kind, peer_frame, sender, recipient, amount_units, client_key, status,
+    expires_at, workflow_id, created_at, updated_at)
+SELECT u.id, u.kind, u.peer_frame, u.sender, u.recipient, u.amount_units, u.client_key, 'pending',
+    u.expires_at, u.workflow_id, @now, @now
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@kinds::text[]) AS kind, unnest(@peer_frames::text[]) AS peer_frame,
+    unnest(@senders::text[]) AS sender, unnest(@recipients::text[]) AS recipient,
+    unnest(@amounts::bigint[]) AS amount_units, unnest(@client_keys::text[]) AS client_key,
+    unnest(@expires::timestamptz[]) AS expires_at, unnest(@workflow_ids::text[]) AS workflow_id) AS u;
+
 -- name: BridgeTransferGet :one
 SELECT * FROM bridge_transfers WHERE id = @id;
 

@@ -478,6 +478,48 @@ func (q *Queries) BridgeTransferInsert(ctx context.Context, db DBTX, arg BridgeT
 	return err
 }
 
+const bridgeTransferInsertMany = `-- name: BridgeTransferInsertMany :exec
+INSERT INTO bridge_transfers (id, kind, peer_frame, sender, recipient, amount_units, client_key, status,
+    expires_at, workflow_id, created_at, updated_at)
+SELECT u.id, u.kind, u.peer_frame, u.sender, u.recipient, u.amount_units, u.client_key, 'pending',
+    u.expires_at, u.workflow_id, $1, $1
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::text[]) AS kind, unnest($4::text[]) AS peer_frame,
+    unnest($5::text[]) AS sender, unnest($6::text[]) AS recipient,
+    unnest($7::bigint[]) AS amount_units, unnest($8::text[]) AS client_key,
+    unnest($9::timestamptz[]) AS expires_at, unnest($10::text[]) AS workflow_id) AS u
+`
+
+type BridgeTransferInsertManyParams struct {
+	Now         time.Time
+	Ids         []uuid.UUID
+	Kinds       []string
+	PeerFrames  []string
+	Senders     []string
+	Recipients  []string
+	Amounts     []int64
+	ClientKeys  []string
+	Expires     []time.Time
+	WorkflowIds []string
+}
+
+// A batch of accepted sends or redemptions in one statement (the
+// accepter's batch holds the escrow row's lock while it writes).
+func (q *Queries) BridgeTransferInsertMany(ctx context.Context, db DBTX, arg BridgeTransferInsertManyParams) error {
+	_, err := db.Exec(ctx, bridgeTransferInsertMany,
+		arg.Now,
+		arg.Ids,
+		arg.Kinds,
+		arg.PeerFrames,
+		arg.Senders,
+		arg.Recipients,
+		arg.Amounts,
+		arg.ClientKeys,
+		arg.Expires,
+		arg.WorkflowIds,
+	)
+	return err
+}
+
 const bridgeTransfersByIDs = `-- name: BridgeTransfersByIDs :many
 SELECT id, kind, peer_frame, sender, recipient, amount_units, client_key, status, reason, fee_units, expires_at, workflow_id, created_at, updated_at FROM bridge_transfers WHERE id = ANY($1::uuid[])
 `
