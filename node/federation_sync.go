@@ -186,7 +186,9 @@ func (n *Node) syncPeers(ctx context.Context) {
 	for range 100 {
 		rows, err := peers.ListActive(ctx, after, 500)
 		if err != nil {
-			n.log.Warn("card sync: list peers", "err", err)
+			if ctx.Err() == nil { // a stopping node's cancelled read is no failure
+				n.log.Warn("card sync: list peers", "err", err)
+			}
 			return
 		}
 		for _, r := range rows {

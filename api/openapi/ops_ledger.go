@@ -11,7 +11,7 @@ func init() {
 	const v1, tag = "/api/v1", "ledger"
 	Register(
 		Operation{Method: http.MethodPost, Path: v1 + "/transfers", ID: "createTransfer", Tag: tag, Auth: AuthBearer, Idem: IdemRequired,
-			Summary: "Transfer to an agent here or on a peer registry (routed by the receiver's home)", Request: ledgerapi.TransferRequest{}, Status: 201, Response: ledgerapi.TransferResponse{}},
+			Summary: "Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers", Request: ledgerapi.TransferRequest{}, Status: 201, Response: ledgerapi.TransferResponse{}},
 		Operation{Method: http.MethodGet, Path: v1 + "/transfers", ID: "listTransfers", Tag: tag, Auth: AuthBearer,
 			Query:   map[string]string{"account": "whose transfers (default: the caller)", "limit": "page size", "cursor": "from the previous page"},
 			Summary: "An account's transfers, newest first", Response: ledgerapi.TransferPage{}},

@@ -2484,14 +2484,14 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/transfers (the `ListTransfers` operationId).
 	ListTransfers(ctx context.Context, params *ListTransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateTransferWithBody Transfer to an agent here or on a peer registry (routed by the receiver's home)
+	// CreateTransferWithBody Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/transfers (the `CreateTransfer` operationId).
 	CreateTransferWithBody(ctx context.Context, params *CreateTransferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateTransfer Transfer to an agent here or on a peer registry (routed by the receiver's home)
+	// CreateTransfer Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4657,7 +4657,7 @@ func (c *Client) ListTransfers(ctx context.Context, params *ListTransfersParams,
 	return c.Client.Do(req)
 }
 
-// CreateTransferWithBody Transfer to an agent here or on a peer registry (routed by the receiver's home)
+// CreateTransferWithBody Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers
 //
 // Takes any type of body and a specified content type.
 //
@@ -4674,7 +4674,7 @@ func (c *Client) CreateTransferWithBody(ctx context.Context, params *CreateTrans
 	return c.Client.Do(req)
 }
 
-// CreateTransfer Transfer to an agent here or on a peer registry (routed by the receiver's home)
+// CreateTransfer Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers
 //
 // Takes a body of the `application/json` content type.
 //
@@ -10218,14 +10218,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/transfers (the `ListTransfers` operationId).
 	ListTransfersWithResponse(ctx context.Context, params *ListTransfersParams, reqEditors ...RequestEditorFn) (*ListTransfersResult, error)
 
-	// CreateTransferWithBodyWithResponse Transfer to an agent here or on a peer registry (routed by the receiver's home)
+	// CreateTransferWithBodyWithResponse Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/transfers (the `CreateTransfer` operationId).
 	CreateTransferWithBodyWithResponse(ctx context.Context, params *CreateTransferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTransferResult, error)
 
-	// CreateTransferWithResponse Transfer to an agent here or on a peer registry (routed by the receiver's home)
+	// CreateTransferWithResponse Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -22575,7 +22575,7 @@ func (c *ClientWithResponses) ListTransfersWithResponse(ctx context.Context, par
 	return ParseListTransfersResult(rsp)
 }
 
-// CreateTransferWithBodyWithResponse Transfer to an agent here or on a peer registry (routed by the receiver's home)
+// CreateTransferWithBodyWithResponse Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -22588,7 +22588,7 @@ func (c *ClientWithResponses) CreateTransferWithBodyWithResponse(ctx context.Con
 	return ParseCreateTransferResult(rsp)
 }
 
-// CreateTransferWithResponse Transfer to an agent here or on a peer registry (routed by the receiver's home)
+// CreateTransferWithResponse Transfer to an agent here or on a peer registry (routed by the receiver's home); to a DID of another frame, a bridge send answered 202 as by POST /bridge/transfers
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
