@@ -142,6 +142,13 @@ func (n *Node) attachDiscoveryTLS(mux *http.ServeMux, td spiffeid.TrustDomain, s
 	go func() {
 		defer close(done)
 		every := n.opts.DiscoverySettings.Interval
+		if n.fedOpen != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-n.fedOpen:
+			}
+		}
 		t := time.NewTimer(0)
 		defer t.Stop()
 		for {
@@ -254,4 +261,27 @@ func (c nodeCards) Origins(ctx context.Context, account string) ([]string, error
 		return nil, nil
 	}
 	return cs.Origins(ctx, account)
+}
+
+// StartFederation opens a node started with DeferFederation: the discovery
+// walk runs and the card syncs of the active peers start. Idempotent.
+func (n *Node) StartFederation(ctx context.Context) {
+	if n.fedOpen == nil {
+		return
+	}
+	n.fedOpenOnce.Do(func() { close(n.fedOpen) })
+	n.syncPeers(ctx)
+}
+
+// federationOpen reports whether the node's federation loops may run.
+func (n *Node) federationOpen() bool {
+	if n.fedOpen == nil {
+		return true
+	}
+	select {
+	case <-n.fedOpen:
+		return true
+	default:
+		return false
+	}
 }

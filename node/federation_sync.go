@@ -177,7 +177,7 @@ func (n *Node) cardSyncActivities() any {
 // sync starts again. Failures are logged: the next re-read retries.
 func (n *Node) syncPeers(ctx context.Context) {
 	cs := n.CardSync()
-	if cs == nil || n.worker == nil || !n.opts.Registry.HasRole(config.RoleWorker) {
+	if cs == nil || n.worker == nil || !n.opts.Registry.HasRole(config.RoleWorker) || !n.federationOpen() {
 		return
 	}
 	set := n.opts.FederationSync.OrDefaults()

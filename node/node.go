@@ -120,6 +120,12 @@ type Options struct {
 	// FederationSync tunes the signed card sync and peering requests
 	// (zero fields: config.DefaultFederationSyncSettings).
 	FederationSync config.FederationSyncSettings
+	// DeferFederation holds the federation discovery walk and the card
+	// syncs until StartFederation. A process that starts several
+	// registries one after another (theprotocol dev) opens them once all
+	// listen, so the first walk and pull do not meet a sibling that is not
+	// listening yet and log its refusal.
+	DeferFederation bool
 
 	// Split: where this registry's other roles run when this process
 	// hosts only some of them (split.go; zero when it hosts all).
@@ -140,6 +146,9 @@ type Node struct {
 	worker   sdkworker.Worker
 	serveErr chan error
 	stopOnce sync.Once
+	// fedOpen is closed by StartFederation (nil: open from the start).
+	fedOpen     chan struct{}
+	fedOpenOnce sync.Once
 
 	// Auth authenticates bearer tokens (set when the node hosts the
 	// registry role) and sets api.Principal.
@@ -221,6 +230,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	log := o.Log.With("frame", o.Frame.ID, "registry", o.Registry.ID)
 	n = &Node{opts: o, log: log, Metrics: prometheus.NewRegistry(), Pools: map[db.Role]*pgxpool.Pool{}, DBNames: map[db.Role]string{}, serveErr: make(chan error, 1), policies: map[db.Role]*db.Policy{}}
+	if o.DeferFederation {
+		n.fedOpen = make(chan struct{})
+	}
 	// The failure paths below return nil for the node, so the cleanup
 	// holds its own reference to what was started.
 	started := n

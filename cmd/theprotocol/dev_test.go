@@ -179,6 +179,27 @@ func TestDevStackLifecycle(t *testing.T) {
 		require.Contains(t, body, `"`+ns+`"`, "the UI lists namespace %s", ns)
 	}
 
+	// The federation walk and card syncs start once every registry
+	// listens: alpha-main's walk reaches alpha-op1, and no registry met a
+	// sibling that was not listening yet.
+	var alphaMain EndpointsNode
+	for _, n := range ep.Nodes {
+		if n.Registry == "alpha-main" {
+			alphaMain = n
+		}
+	}
+	require.Eventually(t, func() bool {
+		code, body := get(t, alphaMain.APIURL+"/api/v1/federation/topology")
+		return code == 200 && strings.Contains(body, `"registry":"alpha-op1"`)
+	}, 60*time.Second, 200*time.Millisecond, "alpha-main's federation walk reaches alpha-op1")
+	var refused []string
+	for _, l := range strings.Split(run.log.String(), "\n") {
+		if strings.Contains(l, "connection refused") {
+			refused = append(refused, l)
+		}
+	}
+	require.Empty(t, refused, "a registry called a sibling before it listened")
+
 	// The mainframe funded alpha-op1's treasury through the saga.
 	fundedOp1 := node.DevOperatorFundingUnits - node.DevOperatorFundingUnits/200 // less op1's fee
 	require.Eventually(t, func() bool { return devTreasury(t, ep, "alpha_op1_teg") == fundedOp1 }, 60*time.Second, 200*time.Millisecond,

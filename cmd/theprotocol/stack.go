@@ -136,6 +136,7 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 				EventAuth:             cfg.EventAuth,
 				FederationSync:        cfg.FedSync,
 				Split:                 cfg.Split,
+				DeferFederation:       true,
 			})
 			if err != nil {
 				stopNodes(nodes, cfg.ShutdownTimeout)
@@ -149,6 +150,9 @@ func startNodes(ctx context.Context, cfg config.Config, topo config.Topology, sv
 	}
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("no registry of the topology matched")
+	}
+	for _, n := range nodes {
+		n.StartFederation(ctx)
 	}
 	if err := bridgeFrames(ctx, nodes); err != nil {
 		stopNodes(nodes, cfg.ShutdownTimeout)
