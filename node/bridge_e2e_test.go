@@ -412,6 +412,12 @@ func TestBridgeEndToEnd(t *testing.T) {
 		require.Equal(t, before-amount, bucketOf(t, f.a, f.alice, "liquid"), "paid once")
 		require.Equal(t, bobHas, bucketOf(t, f.b, f.bob, wrappedA))
 		require.Equal(t, sent, bucketOf(t, f.a, escrow, "locked_bridge"))
+		// The sender follows it where it paid: GET /transfers/{id}.
+		var got bridgeDTO
+		require.Equal(t, 200, f.ca.call("GET", "/api/v1/transfers/"+x.ID.String(), f.aliceT, nil, &got))
+		require.Equal(t, x.ID, got.ID)
+		require.Equal(t, "completed", got.Status)
+		require.Equal(t, 404, f.ca.call("GET", "/api/v1/transfers/"+uuid.NewString(), f.aliceT, nil, nil))
 
 		// A DID no frame knows: 404, nothing written on either frame.
 		var rows int

@@ -33,6 +33,7 @@ type Ledger interface {
 	AccountExists(ctx context.Context, id string) (bool, error)
 	GetTransfer(ctx context.Context, id uuid.UUID) (ledgerstore.Transfer, error)
 	GetXfer(ctx context.Context, id uuid.UUID) (ledgerstore.Xfer, error)
+	GetBridgeTransfer(ctx context.Context, id uuid.UUID) (ledgerstore.BridgeTransfer, error)
 }
 
 // Router finds the peer registry where an account lives ("" when no peer
@@ -204,11 +205,22 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (Payment, error) {
 		return Payment{}, err
 	}
 	x, xerr := s.Ledger.GetXfer(ctx, id)
-	if apperr.Is(xerr, apperr.NotFound) {
-		return Payment{}, err
+	if xerr == nil {
+		return Payment{Xfer: x, Cross: true}, nil
 	}
-	if xerr != nil {
+	if !apperr.Is(xerr, apperr.NotFound) {
 		return Payment{}, xerr
 	}
-	return Payment{Xfer: x, Cross: true}, nil
+	if s.Frames == nil { // only a mainframe sends over the bridge
+		return Payment{}, err
+	}
+	// Pay may have sent it over the bridge (a receiver of another frame).
+	b, berr := s.Ledger.GetBridgeTransfer(ctx, id)
+	if apperr.Is(berr, apperr.NotFound) {
+		return Payment{}, err
+	}
+	if berr != nil {
+		return Payment{}, berr
+	}
+	return Payment{Bridge: b, Frame: true}, nil
 }

@@ -27,6 +27,7 @@ type fakes struct {
 	replayed    bool
 	getTransfer error
 	getXfer     error
+	getBridge   error
 }
 
 func (f *fakes) Transfer(_ context.Context, r ledgerstore.TransferRequest) (ledgerstore.Transfer, error) {
@@ -50,6 +51,11 @@ func (f *fakes) GetTransfer(_ context.Context, id uuid.UUID) (ledgerstore.Transf
 func (f *fakes) GetXfer(_ context.Context, id uuid.UUID) (ledgerstore.Xfer, error) {
 	f.calls = append(f.calls, "get-xfer")
 	return ledgerstore.Xfer{ID: id, From: "dev:c", To: "did:d"}, f.getXfer
+}
+
+func (f *fakes) GetBridgeTransfer(_ context.Context, id uuid.UUID) (ledgerstore.BridgeTransfer, error) {
+	f.calls = append(f.calls, "get-bridge")
+	return ledgerstore.BridgeTransfer{ID: id, Sender: "dev:e", Recipient: "did:f"}, f.getBridge
 }
 
 func (f *fakes) Home(context.Context, string) (string, error) {
@@ -166,21 +172,32 @@ func TestGet(t *testing.T) {
 	id := uuid.New()
 	missing := apperr.New(apperr.NotFound, "transfer not found")
 	for _, tc := range []struct {
-		name          string
-		transfer, xfr error
-		want          error // nil: found
-		cross         bool
-		calls         []string
+		name                  string
+		transfer, xfr, bridge error
+		mainframe             bool  // the service sends over the bridge
+		want                  error // nil: found
+		cross, frame          bool
+		calls                 []string
 	}{
 		{name: "a transfer here", calls: []string{"get-transfer"}},
 		{name: "a cross-registry transfer", transfer: missing, cross: true, calls: []string{"get-transfer", "get-xfer"}},
 		{name: "neither: the transfer lookup's answer", transfer: missing, xfr: apperr.New(apperr.NotFound, "xfer"), want: missing, calls: []string{"get-transfer", "get-xfer"}},
 		{name: "transfer lookup fails", transfer: context.Canceled, want: context.Canceled, calls: []string{"get-transfer"}},
 		{name: "xfer lookup fails", transfer: missing, xfr: context.Canceled, want: context.Canceled, calls: []string{"get-transfer", "get-xfer"}},
+		{name: "a bridge send on a mainframe", transfer: missing, xfr: missing, mainframe: true, frame: true,
+			calls: []string{"get-transfer", "get-xfer", "get-bridge"}},
+		{name: "none on a mainframe: the transfer lookup's answer", transfer: missing, xfr: missing, bridge: apperr.New(apperr.NotFound, "bridge"),
+			mainframe: true, want: missing, calls: []string{"get-transfer", "get-xfer", "get-bridge"}},
+		{name: "bridge lookup fails", transfer: missing, xfr: missing, bridge: context.Canceled, mainframe: true, want: context.Canceled,
+			calls: []string{"get-transfer", "get-xfer", "get-bridge"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakes{getTransfer: tc.transfer, getXfer: tc.xfr}
-			p, err := service(f, false).Get(context.Background(), id)
+			f := &fakes{getTransfer: tc.transfer, getXfer: tc.xfr, getBridge: tc.bridge}
+			s := service(f, false)
+			if tc.mainframe {
+				s.Frames = fakeFrames{f: f}
+			}
+			p, err := s.Get(context.Background(), id)
 			require.Equal(t, tc.calls, f.calls)
 			if tc.want != nil {
 				require.ErrorIs(t, err, tc.want)
@@ -188,11 +205,16 @@ func TestGet(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, tc.cross, p.Cross)
+			require.Equal(t, tc.frame, p.Frame)
 			from, _ := p.Parties()
-			if tc.cross {
+			switch {
+			case tc.frame:
+				require.Equal(t, id, p.Bridge.ID)
+				require.Equal(t, "dev:e", from)
+			case tc.cross:
 				require.Equal(t, id, p.Xfer.ID)
 				require.Equal(t, "dev:c", from)
-			} else {
+			default:
 				require.Equal(t, id, p.Transfer.ID)
 				require.Equal(t, "dev:a", from)
 			}

@@ -370,11 +370,14 @@ func (h *Handler) getTransfer(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	if p.Cross {
+	switch {
+	case p.Frame:
+		c.JSON(http.StatusOK, bridgeapi.DTO(p.Bridge))
+	case p.Cross:
 		c.JSON(http.StatusOK, XferDTO(p.Xfer))
-		return
+	default:
+		c.JSON(http.StatusOK, transferDTO(p.Transfer))
 	}
-	c.JSON(http.StatusOK, transferDTO(p.Transfer))
 }
 
 // listTransfers pages the caller's transfers, newest first. Query: cursor

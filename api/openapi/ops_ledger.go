@@ -16,7 +16,7 @@ func init() {
 			Query:   map[string]string{"account": "whose transfers (default: the caller)", "limit": "page size", "cursor": "from the previous page"},
 			Summary: "An account's transfers, newest first", Response: ledgerapi.TransferPage{}},
 		Operation{Method: http.MethodGet, Path: v1 + "/transfers/{id}", ID: "getTransfer", Tag: tag, Auth: AuthBearer,
-			Summary: "A transfer (or a cross-registry transfer with its status)"},
+			Summary: "A transfer (or a cross-registry transfer with its status, or a bridge send made through POST /transfers)"},
 		Operation{Method: http.MethodGet, Path: v1 + "/agents/{did}/balance", ID: "getBalance", Tag: tag, Auth: AuthBearer,
 			Summary: "Balances per bucket and the available amount", Response: ledgerapi.BalanceResponse{}},
 		Operation{Method: http.MethodPost, Path: v1 + "/holds", ID: "createHold", Tag: tag, Auth: AuthBearer, Idem: IdemRequired,

@@ -2498,7 +2498,7 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/transfers (the `CreateTransfer` operationId).
 	CreateTransfer(ctx context.Context, params *CreateTransferParams, body CreateTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetTransfer A transfer (or a cross-registry transfer with its status)
+	// GetTransfer A transfer (or a cross-registry transfer with its status, or a bridge send made through POST /transfers)
 	//
 	// Corresponds with GET /api/v1/transfers/{id} (the `GetTransfer` operationId).
 	GetTransfer(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4691,7 +4691,7 @@ func (c *Client) CreateTransfer(ctx context.Context, params *CreateTransferParam
 	return c.Client.Do(req)
 }
 
-// GetTransfer A transfer (or a cross-registry transfer with its status)
+// GetTransfer A transfer (or a cross-registry transfer with its status, or a bridge send made through POST /transfers)
 //
 // Corresponds with GET /api/v1/transfers/{id} (the `GetTransfer` operationId).
 func (c *Client) GetTransfer(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -10232,7 +10232,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/transfers (the `CreateTransfer` operationId).
 	CreateTransferWithResponse(ctx context.Context, params *CreateTransferParams, body CreateTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTransferResult, error)
 
-	// GetTransferWithResponse A transfer (or a cross-registry transfer with its status)
+	// GetTransferWithResponse A transfer (or a cross-registry transfer with its status, or a bridge send made through POST /transfers)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -22601,7 +22601,7 @@ func (c *ClientWithResponses) CreateTransferWithResponse(ctx context.Context, pa
 	return ParseCreateTransferResult(rsp)
 }
 
-// GetTransferWithResponse A transfer (or a cross-registry transfer with its status)
+// GetTransferWithResponse A transfer (or a cross-registry transfer with its status, or a bridge send made through POST /transfers)
 //
 // Returns a wrapper object for the known response body format(s).
 //
