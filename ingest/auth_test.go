@@ -164,7 +164,7 @@ func TestForgedRecordsOnTheTopicAreQuarantined(t *testing.T) {
 	waitEvents(t, p.es, 2+21+1, 60*time.Second)
 
 	// Every forgery quarantined with its reason, and counted under it.
-	require.Eventually(t, func() bool { return len(quarantineReasons(t, p.es)) == len(forgeries) }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return len(quarantineReasons(t, p.es)) == len(forgeries) }, 30*time.Second, 50*time.Millisecond)
 	reasons := quarantineReasons(t, p.es)
 	for key, prefix := range map[string]string{
 		"huge-seq":      "sequence number out of range",

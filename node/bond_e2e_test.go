@@ -80,7 +80,7 @@ func TestReputationBondEndToEnd(t *testing.T) {
 	// Bob is deregistered before maturity: his bond goes to the treasury.
 	treasury := bucket("treasury", "liquid")
 	require.Equal(t, 200, c.call("DELETE", "/api/v1/agents/"+bob, devTok, map[string]any{}, nil))
-	require.Eventually(t, func() bool { return bucket(bob, "locked_bond") == 0 }, 20*time.Second, 100*time.Millisecond, "bob's bond forfeited")
+	require.Eventually(t, func() bool { return bucket(bob, "locked_bond") == 0 }, 60*time.Second, 100*time.Millisecond, "bob's bond forfeited")
 	require.Equal(t, treasury+50*avt, bucket("treasury", "liquid"))
 	require.Zero(t, bucket(bob, "liquid"))
 	require.Equal(t, 200, c.call("GET", "/api/v1/agents/"+bob+"/reputation-bond", devTok, nil, &st))

@@ -79,7 +79,7 @@ func TestBondForgedDeregistrationSignal(t *testing.T) {
 	// The real deregistration forfeits the bond, once, though two
 	// workflows watch it.
 	require.Equal(t, 200, c.call("DELETE", "/api/v1/agents/"+carol, devTok, map[string]any{}, nil))
-	require.Eventually(t, func() bool { return bucket(carol, "locked_bond") == 0 }, 20*time.Second, 100*time.Millisecond, "forfeited")
+	require.Eventually(t, func() bool { return bucket(carol, "locked_bond") == 0 }, 60*time.Second, 100*time.Millisecond, "forfeited")
 	for _, id := range []string{workflows.BondWorkflowID(carol), evil} {
 		var out string
 		require.NoError(t, n.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &out), id)

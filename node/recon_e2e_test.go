@@ -226,13 +226,13 @@ func TestReconciliationCatchesWhatTheAuditCouldNot(t *testing.T) {
 		require.Eventually(t, func() bool {
 			return gauge(t, f.es, "reconciliation_delta_units", "registry", f.mainReg.ID) == float64(2*tr.NetUnits)
 		},
-			10*time.Second, 100*time.Millisecond, "reconciliation_delta_units{registry}")
+			30*time.Second, 100*time.Millisecond, "reconciliation_delta_units{registry}")
 
 		require.Eventually(t, func() bool { return !f.audit().OK }, 30*time.Second, 100*time.Millisecond, "the difference outlasts the grace period")
 		audit := f.audit()
 		require.Zero(t, audit.Delta, "each event balances: the supply terms alone see nothing")
 		require.Contains(t, strings.Join(audit.Failures, "\n"), "registry "+f.mainReg.ID+": liquid/agent differs by")
-		require.Eventually(t, func() bool { return violation(t, f.es) == 1 }, 10*time.Second, 100*time.Millisecond)
+		require.Eventually(t, func() bool { return violation(t, f.es) == 1 }, 30*time.Second, 100*time.Millisecond)
 		st, msg := f.mint()
 		require.Equal(t, 422, st)
 		require.Contains(t, msg, "registry "+f.mainReg.ID)
@@ -267,7 +267,7 @@ func TestReconciliationCatchesWhatTheAuditCouldNot(t *testing.T) {
 		r = f.registry(f.mainReg.ID, cp.CoversSeq)
 		require.Empty(t, r.Differences)
 		require.Eventually(t, func() bool { return f.audit().OK }, 30*time.Second, 100*time.Millisecond)
-		require.Eventually(t, func() bool { return violation(t, f.es) == 0 }, 10*time.Second, 100*time.Millisecond)
+		require.Eventually(t, func() bool { return violation(t, f.es) == 0 }, 30*time.Second, 100*time.Millisecond)
 		st, msg = f.mint()
 		require.Equal(t, 201, st, msg)
 		rr, err = ingest.Replay(ctx, f.es.Pools[db.RoleEventStore], f.frame.ID)
@@ -308,7 +308,7 @@ func TestReconciliationCatchesWhatTheAuditCouldNot(t *testing.T) {
 		st, msg := f.mint()
 		require.Equal(t, 422, st)
 		require.Contains(t, msg, fmt.Sprintf("registries %s and %s", a, b))
-		require.Eventually(t, func() bool { return violation(t, f.es) == 1 }, 10*time.Second, 100*time.Millisecond)
+		require.Eventually(t, func() bool { return violation(t, f.es) == 1 }, 30*time.Second, 100*time.Millisecond)
 		require.Equal(t, float64(-amount), gauge(t, f.es, "transit_netting_delta_units", "registry_a", a, "registry_b", b))
 	}
 }
